@@ -1,0 +1,250 @@
+package sfsync
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// System names one side of a sync: [Salesforce] or an external system.
+type System string
+
+// Salesforce is the System of changes read from, and writes made to, a
+// Salesforce org.
+const Salesforce System = "salesforce"
+
+// External returns the System of a named external system, such as
+// External("erp"). Names are compared exactly.
+func External(name string) System { return System("external:" + name) }
+
+// IsSalesforce reports whether s is [Salesforce].
+func (s System) IsSalesforce() bool { return s == Salesforce }
+
+// Op is what a change did to a record.
+type Op string
+
+// The operations a Change can carry.
+const (
+	OpCreate   Op = "create"
+	OpUpdate   Op = "update"
+	OpDelete   Op = "delete"
+	OpUndelete Op = "undelete"
+	// OpGap says the source could not describe the change: re-read the
+	// record from the system of record before trusting later events for it.
+	OpGap Op = "gap"
+	// OpOverflow says a transaction was too large to describe per record:
+	// resync the whole object.
+	OpOverflow Op = "overflow"
+	// OpEvent is a platform event or other message that is not a record change.
+	OpEvent Op = "event"
+)
+
+// Valid reports whether op is one of the defined operations.
+func (op Op) Valid() bool {
+	switch op {
+	case OpCreate, OpUpdate, OpDelete, OpUndelete, OpGap, OpOverflow, OpEvent:
+		return true
+	}
+	return false
+}
+
+// NeedsReread reports whether op asks for authoritative state instead of
+// carrying it.
+func (op Op) NeedsReread() bool { return op == OpGap || op == OpOverflow }
+
+// Version orders changes to the same record. Salesforce changes carry the
+// commit timestamp and the sequence number inside the transaction; external
+// systems set Time from their own modification time and may add a
+// monotonically increasing Counter (row version, log sequence number) that
+// orders changes more precisely than their clocks.
+//
+// Versions compare by Counter when both have one, else by Time, then Seq.
+type Version struct {
+	Time    time.Time
+	Seq     int64
+	Counter int64
+}
+
+// IsZero reports whether v carries no ordering information.
+func (v Version) IsZero() bool { return v.Time.IsZero() && v.Seq == 0 && v.Counter == 0 }
+
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than w.
+func (v Version) Compare(w Version) int {
+	if v.Counter != 0 && w.Counter != 0 {
+		return cmpInt(v.Counter, w.Counter)
+	}
+	if c := v.Time.Compare(w.Time); c != 0 {
+		return c
+	}
+	return cmpInt(v.Seq, w.Seq)
+}
+
+// Before reports whether v is strictly older than w.
+func (v Version) Before(w Version) bool { return v.Compare(w) < 0 }
+
+func (v Version) String() string {
+	if v.Counter != 0 {
+		return fmt.Sprintf("%s#%d/c%d", v.Time.UTC().Format(time.RFC3339Nano), v.Seq, v.Counter)
+	}
+	return fmt.Sprintf("%s#%d", v.Time.UTC().Format(time.RFC3339Nano), v.Seq)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Origin says who made a change, so that the engine can recognise the echoes
+// of its own writes.
+type Origin struct {
+	// ChangeOrigin is Salesforce's changeOrigin header, for example
+	// "com/salesforce/api/rest/62.0;client=sfsync".
+	ChangeOrigin string
+	// Client is the client id parsed from ChangeOrigin ("sfsync"), or the
+	// writer an external system reports.
+	Client string
+	// User is the committing user (Salesforce commitUser, 005...).
+	User string
+	// Transaction groups the changes of one source transaction.
+	Transaction string
+}
+
+// ClientFromChangeOrigin extracts the client= value of a Salesforce
+// changeOrigin string; it returns "" when there is none.
+func ClientFromChangeOrigin(changeOrigin string) string {
+	_, opts, ok := strings.Cut(changeOrigin, ";")
+	if !ok {
+		return ""
+	}
+	for _, part := range strings.FieldsFunc(opts, func(r rune) bool { return r == ';' || r == ',' }) {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if k == "client" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Position is where a change stands in its source, for checkpointing.
+// Token is opaque (a Pub/Sub replay id is stored as the bytes it arrived as).
+type Position struct {
+	// Stream names the ordered stream the token belongs to, for example a
+	// Pub/Sub topic. Checkpoints are stored per stream.
+	Stream string
+	Token  []byte
+}
+
+// IsZero reports whether p names no position.
+func (p Position) IsZero() bool { return p.Stream == "" && len(p.Token) == 0 }
+
+// Change is one event from one system, in the source's field names until the
+// engine maps it.
+type Change struct {
+	// Source is the system the change came from.
+	Source System
+	// Tenant is the Salesforce org id (00D...) the change belongs to.
+	Tenant string
+	// Object is the object's API name, such as "Contact", or the platform
+	// event topic for OpEvent.
+	Object string
+	// RecordID identifies the record in the source system.
+	RecordID string
+	Op       Op
+	// Fields holds the changed fields with their new values. Compound
+	// components use dotted names ("MailingAddress.Street"). A field absent
+	// from Fields and Nulled was not changed.
+	Fields map[string]any
+	// Nulled lists fields explicitly set to null.
+	Nulled []string
+	// Reread lists fields whose values the source could not carry (for
+	// example a large text sent as an unverifiable diff): the sink must
+	// re-read them rather than trust a value.
+	Reread []string
+	// Version orders changes to the same record.
+	Version Version
+	Origin  Origin
+	// Key is the idempotency key, unique per record change, such as
+	// "{RecordID}:{ChangeID}". The engine deduplicates on it and sinks use it
+	// to make writes idempotent.
+	Key      string
+	Position Position
+	// Schema names the shape the source described the change with (a
+	// Pub/Sub schema id); empty when the source has one shape.
+	Schema string
+}
+
+// Value returns the new value of field and whether the change sets it: a
+// field in Nulled is set, to nil.
+func (c *Change) Value(field string) (any, bool) {
+	if v, ok := c.Fields[field]; ok {
+		return v, true
+	}
+	if slices.Contains(c.Nulled, field) {
+		return nil, true
+	}
+	return nil, false
+}
+
+// Touched returns the sorted names of every field the change sets, to a
+// value or to null.
+func (c *Change) Touched() []string {
+	names := slices.Collect(maps.Keys(c.Fields))
+	for _, n := range c.Nulled {
+		if _, ok := c.Fields[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Clone returns a deep enough copy of c that the copy's maps and slices can
+// be changed without affecting c.
+func (c Change) Clone() Change {
+	c.Fields = maps.Clone(c.Fields)
+	c.Nulled = slices.Clone(c.Nulled)
+	c.Reread = slices.Clone(c.Reread)
+	c.Position.Token = slices.Clone(c.Position.Token)
+	return c
+}
+
+// RecordKey identifies a record across the engine: object plus record id.
+func (c *Change) RecordKey() string { return c.Object + "/" + c.RecordID }
+
+func (c Change) String() string {
+	return fmt.Sprintf("%s %s %s/%s key=%s v=%s", c.Source, c.Op, c.Object, c.RecordID, c.Key, c.Version)
+}
+
+// Record is the current state of a record in a target system, as a sink
+// reads it for a conflict decision.
+type Record struct {
+	Object string
+	ID     string
+	// Exists is false when the target has no such record.
+	Exists  bool
+	Deleted bool
+	Fields  map[string]any
+	// Version is the version of the record's last modification.
+	Version Version
+	// FieldVersions holds per-field versions where the target tracks them;
+	// a field missing here is as old as Version.
+	FieldVersions map[string]Version
+	// LastWriter is the system that last wrote each field, where known.
+	LastWriter map[string]System
+}
+
+// FieldVersion returns the version of field: its own where tracked, else
+// the record's.
+func (r *Record) FieldVersion(field string) Version {
+	if v, ok := r.FieldVersions[field]; ok {
+		return v
+	}
+	return r.Version
+}

@@ -1,0 +1,203 @@
+package sfsync
+
+import (
+	"context"
+	"time"
+)
+
+// EventSource delivers changes in source order.
+//
+// The changes returned by one Receive call form one delivery: they share
+// the position of the last of them (a merged CDC event carries several
+// records), and the engine commits that position only after every change
+// of the delivery, and every earlier delivery, has a durable outcome.
+// Receive blocks until a delivery is ready or ctx ends; the engine calls it
+// only when it has room, which is how backpressure reaches the source.
+//
+// A source that cannot resume from its stored position (past retention)
+// returns an error matching [ErrPositionUnavailable] from Receive once; the
+// engine then backfills through its [Reconciler] and calls Receive again,
+// and the source continues from its configured fallback.
+type EventSource interface {
+	Receive(ctx context.Context) ([]Change, error)
+	// Commit tells the source that everything up to and including pos has a
+	// durable outcome, so it may resume after pos and release what it holds.
+	Commit(ctx context.Context, pos Position) error
+}
+
+// Resumer is implemented by event sources that resume from checkpoints the
+// engine stored. The engine calls Resume once, before the first Receive.
+type Resumer interface {
+	Resume(ctx context.Context, checkpoints CheckpointStore) error
+}
+
+// DedupStore remembers idempotency keys of changes that have an outcome, for
+// a TTL, so that a redelivered change is recognised as a duplicate.
+type DedupStore interface {
+	// Seen reports whether key was claimed and has not expired.
+	Seen(ctx context.Context, key string) (bool, error)
+	// Claim records key for ttl and reports whether the caller was first:
+	// of concurrent claims of one key exactly one returns true. Claiming a
+	// key whose earlier claim expired succeeds again.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// ConflictPolicy decides what of an incoming change to write to a target
+// whose current state is current. Decide must be a pure, deterministic
+// function of its arguments: no clock reads, no I/O, no randomness, so
+// replays and reconciliation always decide the same way.
+type ConflictPolicy interface {
+	Decide(in Change, current Record) Decision
+}
+
+// ConflictPolicyFunc adapts a function to [ConflictPolicy].
+type ConflictPolicyFunc func(in Change, current Record) Decision
+
+// Decide calls f(in, current).
+func (f ConflictPolicyFunc) Decide(in Change, current Record) Decision { return f(in, current) }
+
+// Decision is a conflict policy's verdict on one change.
+type Decision struct {
+	// Apply says whether anything is written.
+	Apply bool
+	// Keep lists the fields to write when Apply is true. Fields of the change
+	// not in Keep are not written and should be explained in Dropped. Keep is
+	// ignored for operations that carry no fields (delete, undelete).
+	Keep []string
+	// Dropped explains, per field, why it is not written.
+	Dropped map[string]string
+	// Reason says why, for the outcome ledger and logs.
+	Reason string
+}
+
+// ApplyAll is the decision to write every field c touches.
+func ApplyAll(c Change, reason string) Decision {
+	return Decision{Apply: true, Keep: c.Touched(), Reason: reason}
+}
+
+// Reject is the decision to write nothing.
+func Reject(reason string) Decision { return Decision{Reason: reason} }
+
+// Sink writes changes to a target system.
+//
+// Write applies changes in slice order (several may name the same record,
+// oldest first) and carries each change's Key to the target so that a
+// retried write applies at most once. It returns nil when all were applied,
+// a [*BatchError] when only some failed, or another error that applies to
+// all. Errors should be classified (see [Kind]) so the engine can tell a
+// retry from a dead letter.
+type Sink interface {
+	Write(ctx context.Context, changes []Change) error
+}
+
+// StateReader is implemented by sinks that can read the target's current
+// state for conflict decisions. Read returns the records it found, keyed by
+// id; a missing id means the record does not exist.
+type StateReader interface {
+	Read(ctx context.Context, object string, ids []string) (map[string]Record, error)
+}
+
+// Scope says what a reconciliation covers.
+type Scope struct {
+	Tenant string
+	Object string
+	// IDs restricts the scope to these records; empty means the whole object.
+	IDs []string
+	// Since restricts the scope to records modified at or after it; zero
+	// means all time.
+	Since time.Time
+	// Reason is why the reconciliation runs (gap event, overflow, lost
+	// position, drift check), for logs and the ledger.
+	Reason string
+}
+
+// Reconciler reads authoritative state and emits it as changes, so that the
+// engine can correct drift through the same pipeline as live events. emit
+// blocks while the engine is busy (backpressure) and returns an error when
+// the engine stops.
+type Reconciler interface {
+	Reconcile(ctx context.Context, scope Scope, emit func(context.Context, Change) error) error
+}
+
+// CheckpointStore stores the last committed position per stream.
+type CheckpointStore interface {
+	// LoadCheckpoint returns the committed position of stream, or an error
+	// matching [ErrNotFound] when there is none.
+	LoadCheckpoint(ctx context.Context, stream string) (Position, error)
+	SaveCheckpoint(ctx context.Context, pos Position) error
+}
+
+// Ledger is the durable record of every change's outcome: the audit trail
+// of what happened to a record and why.
+type Ledger interface {
+	RecordOutcomes(ctx context.Context, outcomes []Outcome) error
+	// Outcomes returns outcomes matching q, oldest first.
+	Outcomes(ctx context.Context, q OutcomeQuery) ([]Outcome, error)
+}
+
+// DeadLetterStore keeps changes that could not be applied, for inspection,
+// requeue and purge.
+type DeadLetterStore interface {
+	// PutDeadLetter stores d. A dead letter with the same change key
+	// replaces the earlier one (its attempts add up), so a change is
+	// dead-lettered at most once.
+	PutDeadLetter(ctx context.Context, d DeadLetter) error
+	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
+	// DeadLetter returns the dead letter of change key, or an error
+	// matching [ErrNotFound].
+	DeadLetter(ctx context.Context, key string) (DeadLetter, error)
+	DeleteDeadLetter(ctx context.Context, key string) error
+}
+
+// EchoStore remembers fingerprints of writes this engine made, so that the
+// change events those writes cause are recognised as echoes and not written
+// back again.
+type EchoStore interface {
+	RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error
+	// MatchWrite reports whether fingerprint was remembered and not expired,
+	// and forgets it: an echo is recognised once.
+	MatchWrite(ctx context.Context, fingerprint string) (bool, error)
+}
+
+// StateCommitter is implemented by stores that persist a batch of finished
+// work in one transaction (group commit). The engine prefers it to calling
+// the individual store methods.
+type StateCommitter interface {
+	CommitState(ctx context.Context, c Commit) error
+}
+
+// Commit is the state of a batch of finished changes, written atomically:
+// outcomes, dead letters and dedup claims first, checkpoints last, and
+// checkpoints only if Lease (when set) is still the newest lease.
+type Commit struct {
+	Outcomes    []Outcome
+	DeadLetters []DeadLetter
+	Claims      []string
+	ClaimTTL    time.Duration
+	Checkpoints []Position
+	// Lease, when set, fences the checkpoint writes: a store returns an
+	// error matching [ErrFenced] if a newer lease of the same name exists.
+	Lease *Lease
+}
+
+// Leaser grants exclusive, expiring leases so that only one instance
+// consumes a subscription at a time.
+type Leaser interface {
+	// AcquireLease takes the lease name for holder if it is free, expired or
+	// already held by holder; otherwise it returns an error matching
+	// [ErrLeaseHeld]. Every acquisition by a new holder increases Token.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	// RenewLease extends l; it returns an error matching [ErrFenced] when l
+	// was taken over.
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	ReleaseLease(ctx context.Context, l Lease) error
+}
+
+// Lease is a held lease. Token is the fencing token: strictly increasing
+// across holders of one name.
+type Lease struct {
+	Name    string
+	Holder  string
+	Token   int64
+	Expires time.Time
+}
