@@ -1,0 +1,202 @@
+package reconcile
+
+import (
+	"context"
+		"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Authority lists the authoritative state of records.
+type Authority interface {
+	// Scan yields the records of object in scope, including soft-deleted
+	// ones (Record.Deleted), ordered by modification so that a scan cut
+	// short can resume from the last record's version. When ids is not
+	// empty only those records are read; when since is not zero only
+	// records modified at or after it.
+	Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error]
+}
+
+// AuthorityFunc adapts a function to [Authority].
+type AuthorityFunc func(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error]
+
+// Scan calls f.
+func (f AuthorityFunc) Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	return f(ctx, object, ids, since)
+}
+
+// Reconciler emits authoritative records as changes. It is safe for
+// concurrent use.
+type Reconciler struct {
+	authority Authority
+	source    sfsync.System
+	tenant    string
+	limiter   *rate.Limiter
+	wait      func(ctx context.Context) error
+	logger    *slog.Logger
+
+	scanned, emitted, deleted atomic.Int64
+}
+
+// Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithSource sets the system the authoritative records come from (default
+// sfsync.Salesforce).
+func WithSource(s sfsync.System) Option { return func(r *Reconciler) { r.source = s } }
+
+// WithTenant stamps emitted changes with the org id, so that an engine
+// validating tenants accepts them.
+func WithTenant(orgID string) Option { return func(r *Reconciler) { r.tenant = orgID } }
+
+// WithRate caps emitted records per second (burst records at once). Zero or
+// negative means no cap. Reconciliation is background work: keep it well
+// below live traffic.
+func WithRate(perSecond float64, burst int) Option {
+	return func(r *Reconciler) {
+		if perSecond <= 0 {
+			r.limiter = nil
+			return
+		}
+		r.limiter = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
+	}
+}
+
+// WithWait installs a hook called before each scan, such as a low-priority
+// wait on the org's API throttle, so reconciliation yields to write-back
+// when headroom is short.
+func WithWait(wait func(ctx context.Context) error) Option {
+	return func(r *Reconciler) { r.wait = wait }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.logger = l } }
+
+// New returns a Reconciler reading from authority.
+func New(authority Authority, opts ...Option) *Reconciler {
+	r := &Reconciler{authority: authority, source: sfsync.Salesforce, logger: slog.Default()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Stats counts the work a Reconciler has done.
+type Stats struct {
+	// Scanned is the number of authoritative records read.
+	Scanned int64
+	// Emitted is the number of changes handed to the engine.
+	Emitted int64
+	// Deleted is the number of emitted deletes.
+	Deleted int64
+}
+
+// Stats returns the counters so far.
+func (r *Reconciler) Stats() Stats {
+	return Stats{Scanned: r.scanned.Load(), Emitted: r.emitted.Load(), Deleted: r.deleted.Load()}
+}
+
+// Reconcile implements sfsync.Reconciler: it scans scope and emits one
+// change per record. A missing record named in scope.IDs is emitted as a
+// delete: the authority no longer has it.
+func (r *Reconciler) Reconcile(ctx context.Context, scope sfsync.Scope, emit func(context.Context, sfsync.Change) error) error {
+	if scope.Object == "" {
+		return fmt.Errorf("reconcile: scope has no object (reason %q): name the object to reconcile: %w", scope.Reason, sfsync.ErrInvalid)
+	}
+	if r.wait != nil {
+		if err := r.wait(ctx); err != nil {
+			return fmt.Errorf("reconcile %s: waiting for API headroom: %w", scope.Object, err)
+		}
+	}
+	missing := make(map[string]bool, len(scope.IDs))
+	for _, id := range scope.IDs {
+		missing[id] = true
+	}
+	for rec, err := range r.authority.Scan(ctx, scope.Object, scope.IDs, scope.Since) {
+		if err != nil {
+			return fmt.Errorf("reconcile %s: scanning authoritative state: %w", scope.Object, err)
+		}
+		r.scanned.Add(1)
+		delete(missing, rec.ID)
+		if err := r.emit(ctx, emit, r.change(scope, rec)); err != nil {
+			return err
+		}
+	}
+	for _, id := range scope.IDs {
+		if !missing[id] {
+			continue
+		}
+		gone := sfsync.Record{Object: scope.Object, ID: id, Deleted: true}
+		if err := r.emit(ctx, emit, r.change(scope, gone)); err != nil {
+			return err
+		}
+	}
+	r.logger.LogAttrs(ctx, slog.LevelDebug, "reconcile done", slog.String("object", scope.Object),
+		slog.String("reason", scope.Reason), slog.Int64("scanned", r.scanned.Load()))
+	return nil
+}
+
+func (r *Reconciler) emit(ctx context.Context, emit func(context.Context, sfsync.Change) error, c sfsync.Change) error {
+	if r.limiter != nil {
+		if err := r.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("reconcile %s/%s: rate wait: %w", c.Object, c.RecordID, err)
+		}
+	}
+	if err := emit(ctx, c); err != nil {
+		return fmt.Errorf("reconcile %s/%s: engine refused the change: %w", c.Object, c.RecordID, err)
+	}
+	r.emitted.Add(1)
+	if c.Op == sfsync.OpDelete {
+		r.deleted.Add(1)
+	}
+	return nil
+}
+
+// change turns an authoritative record into a change. Every field is
+// carried: the record is the whole truth, and the engine's no-op check
+// drops what the target already has.
+func (r *Reconciler) change(scope sfsync.Scope, rec sfsync.Record) sfsync.Change {
+	c := sfsync.Change{
+		Source:   r.source,
+		Tenant:   r.tenant,
+		Object:   scope.Object,
+		RecordID: rec.ID,
+		Op:       sfsync.OpUpdate,
+		Version:  rec.Version,
+		Origin:   sfsync.Origin{Transaction: "reconcile:" + scope.Reason},
+	}
+	if rec.Deleted || (!rec.Exists && len(rec.Fields) == 0) {
+		c.Op = sfsync.OpDelete
+	} else {
+		c.Fields = make(map[string]any, len(rec.Fields))
+		for _, k := range sortedKeys(rec.Fields) {
+			if v := rec.Fields[k]; v == nil {
+				c.Nulled = append(c.Nulled, k)
+			} else {
+				c.Fields[k] = v
+			}
+		}
+	}
+	c.Key = Key(scope.Object, rec.ID, rec.Version)
+	return c
+}
+
+// Key is the idempotency key of a reconciled record: the same authoritative
+// version always yields the same key.
+func Key(object, id string, v sfsync.Version) string {
+	return "reconcile:" + object + ":" + id + ":" + strconv.FormatInt(v.Time.UnixMilli(), 10) +
+		"." + strconv.FormatInt(v.Seq, 10) + "." + strconv.FormatInt(v.Counter, 10)
+}
+
+func sortedKeys(m map[string]any) []string {
+	return slices.Sorted(maps.Keys(m))
+}
