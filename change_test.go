@@ -39,12 +39,12 @@ func TestVersionCompare(t *testing.T) {
 
 func TestClientFromChangeOrigin(t *testing.T) {
 	tests := map[string]string{
-		"com/salesforce/api/rest/62.0;client=sfsync":                       "sfsync",
+		"com/salesforce/api/rest/62.0;client=sfsync":                      "sfsync",
 		"com/salesforce/api/soap/60.0;client=SfdcInternalAPI/":            "SfdcInternalAPI/",
 		"com/salesforce/api/rest/62.0;client=a; defaultNamespace=battle":  "a",
 		"com/salesforce/api/rest/40.0;defaultNamespace=battle,client=old": "old",
-		"com/salesforce/api/rest/62.0":                                     "",
-		"":                                                                 "",
+		"com/salesforce/api/rest/62.0":                                    "",
+		"":                                                                "",
 	}
 	for in, want := range tests {
 		if got := sfsync.ClientFromChangeOrigin(in); got != want {
