@@ -1,0 +1,383 @@
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Store holds engine state in memory. It is safe for concurrent use. The
+// zero value is not usable; call [New].
+type Store struct {
+	clock       func() time.Time
+	maxKeys     int
+	maxOutcomes int
+
+	mu          stdsync.Mutex
+	claims      expiringSet
+	echoes      expiringSet
+	checkpoints map[string]sfsync.Position
+	outcomes    []sfsync.Outcome // ring once full: oldest at head
+	head        int
+	deadLetters map[string]sfsync.DeadLetter
+	leases      map[string]sfsync.Lease
+	tokens      map[string]int64
+}
+
+// Option configures a [Store].
+type Option func(*Store)
+
+// WithClock sets the clock used for TTLs and lease expiry; the default is
+// time.Now. Tests pass a controllable clock.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+
+// WithMaxKeys bounds the number of dedup keys and of echo fingerprints kept
+// (each); when full, the key closest to expiry is forgotten first. The
+// default is 1,000,000.
+func WithMaxKeys(n int) Option { return func(s *Store) { s.maxKeys = max(1, n) } }
+
+// WithMaxOutcomes bounds the ledger; when full, the oldest outcome is
+// forgotten. The default is 1,000,000.
+func WithMaxOutcomes(n int) Option { return func(s *Store) { s.maxOutcomes = max(1, n) } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		clock:       time.Now,
+		maxKeys:     1_000_000,
+		maxOutcomes: 1_000_000,
+		checkpoints: map[string]sfsync.Position{},
+		deadLetters: map[string]sfsync.DeadLetter{},
+		leases:      map[string]sfsync.Lease{},
+		tokens:      map[string]int64{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.claims = newExpiringSet()
+	s.echoes = newExpiringSet()
+	return s
+}
+
+// Durable reports false: the state does not survive the process.
+func (s *Store) Durable() bool { return false }
+
+// Seen reports whether key was claimed and has not expired.
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims.live(key, s.clock()), nil
+}
+
+// Claim records key for ttl and reports whether the caller was first.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claimLocked(key, ttl), nil
+}
+
+func (s *Store) claimLocked(key string, ttl time.Duration) bool {
+	now := s.clock()
+	if s.claims.live(key, now) {
+		return false
+	}
+	s.claims.put(key, now.Add(ttl), now, s.maxKeys)
+	return true
+}
+
+// LoadCheckpoint returns the committed position of stream.
+func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return sfsync.Position{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.checkpoints[stream]
+	if !ok {
+		return sfsync.Position{}, fmt.Errorf("memory: no checkpoint for stream %q: %w", stream, sfsync.ErrNotFound)
+	}
+	p.Token = slices.Clone(p.Token)
+	return p, nil
+}
+
+// SaveCheckpoint stores pos as the committed position of its stream.
+func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saveCheckpointLocked(pos)
+	return nil
+}
+
+func (s *Store) saveCheckpointLocked(pos sfsync.Position) {
+	pos.Token = slices.Clone(pos.Token)
+	s.checkpoints[pos.Stream] = pos
+}
+
+// RecordOutcomes appends outcomes to the ledger.
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordLocked(outcomes)
+	return nil
+}
+
+func (s *Store) recordLocked(outcomes []sfsync.Outcome) {
+	for _, o := range outcomes {
+		o.Position.Token = slices.Clone(o.Position.Token)
+		if len(s.outcomes) < s.maxOutcomes {
+			s.outcomes = append(s.outcomes, o)
+			continue
+		}
+		s.outcomes[s.head] = o
+		s.head = (s.head + 1) % len(s.outcomes)
+	}
+}
+
+// Outcomes returns the outcomes matching q, oldest first.
+func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sfsync.Outcome
+	n := len(s.outcomes)
+	for i := range n {
+		o := s.outcomes[(s.head+i)%n]
+		if !q.Matches(o) {
+			continue
+		}
+		o.Position.Token = slices.Clone(o.Position.Token)
+		out = append(out, o)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// PutDeadLetter stores d, replacing an earlier dead letter of the same
+// change key and adding up their attempts.
+func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.Key() == "" {
+		return fmt.Errorf("memory: dead letter of %s has no change key; set Change.Key: %w", d.Change.String(), sfsync.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putDeadLetterLocked(d)
+	return nil
+}
+
+func (s *Store) putDeadLetterLocked(d sfsync.DeadLetter) {
+	d.Change = d.Change.Clone()
+	if old, ok := s.deadLetters[d.Key()]; ok {
+		d.Attempts += old.Attempts
+		if !old.FirstFailed.IsZero() && (d.FirstFailed.IsZero() || old.FirstFailed.Before(d.FirstFailed)) {
+			d.FirstFailed = old.FirstFailed
+		}
+	}
+	s.deadLetters[d.Key()] = d
+}
+
+// DeadLetters returns the dead letters matching q, oldest failure first.
+func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sfsync.DeadLetter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	var out []sfsync.DeadLetter
+	for _, d := range s.deadLetters {
+		if q.Matches(d) {
+			d.Change = d.Change.Clone()
+			out = append(out, d)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b sfsync.DeadLetter) int {
+		if c := a.LastFailed.Compare(b.LastFailed); c != 0 {
+			return c
+		}
+		return compareStrings(a.Key(), b.Key())
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// DeadLetter returns the dead letter of change key.
+func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, error) {
+	if err := ctx.Err(); err != nil {
+		return sfsync.DeadLetter{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deadLetters[key]
+	if !ok {
+		return sfsync.DeadLetter{}, fmt.Errorf("memory: no dead letter with key %q: %w", key, sfsync.ErrNotFound)
+	}
+	d.Change = d.Change.Clone()
+	return d, nil
+}
+
+// DeleteDeadLetter removes the dead letter of change key; deleting one that
+// does not exist is not an error.
+func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.deadLetters, key)
+	return nil
+}
+
+// RememberWrites remembers fingerprints for ttl.
+func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	for _, f := range fingerprints {
+		s.echoes.put(f, now.Add(ttl), now, s.maxKeys)
+	}
+	return nil
+}
+
+// MatchWrite reports whether fingerprint was remembered and not expired, and
+// forgets it.
+func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok := s.echoes.live(fingerprint, s.clock())
+	if ok {
+		s.echoes.remove(fingerprint)
+	}
+	return ok, nil
+}
+
+// CommitState writes c atomically: with respect to every other method, all
+// of it is visible or none. A fenced lease writes nothing.
+func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Lease != nil {
+		if err := s.checkFenceLocked(*c.Lease); err != nil {
+			return err
+		}
+	}
+	s.recordLocked(c.Outcomes)
+	for _, d := range c.DeadLetters {
+		s.putDeadLetterLocked(d)
+	}
+	for _, k := range c.Claims {
+		s.claimLocked(k, c.ClaimTTL)
+	}
+	for _, p := range c.Checkpoints {
+		s.saveCheckpointLocked(p)
+	}
+	return nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// expiringSet is a set of keys with expiry times, bounded by evicting the
+// key that expires first.
+type expiringSet struct {
+	at   map[string]*entry
+	heap entryHeap
+}
+
+type entry struct {
+	key     string
+	expires time.Time
+	index   int
+}
+
+func newExpiringSet() expiringSet { return expiringSet{at: map[string]*entry{}} }
+
+func (s *expiringSet) live(key string, now time.Time) bool {
+	e, ok := s.at[key]
+	return ok && now.Before(e.expires)
+}
+
+func (s *expiringSet) put(key string, expires, now time.Time, limit int) {
+	if e, ok := s.at[key]; ok {
+		e.expires = expires
+		heap.Fix(&s.heap, e.index)
+		return
+	}
+	// Expired keys go first; then, if still full, the one expiring soonest.
+	for len(s.heap) > 0 && (!now.Before(s.heap[0].expires) || len(s.heap) >= limit) {
+		e := heap.Pop(&s.heap).(*entry)
+		delete(s.at, e.key)
+	}
+	e := &entry{key: key, expires: expires}
+	heap.Push(&s.heap, e)
+	s.at[key] = e
+}
+
+func (s *expiringSet) remove(key string) {
+	if e, ok := s.at[key]; ok {
+		heap.Remove(&s.heap, e.index)
+		delete(s.at, key)
+	}
+}
+
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}

@@ -1,0 +1,147 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sfsync/sfsync"
+)
+
+// commitLoop is the single writer of engine state. It groups the outcomes
+// that are ready into one commit, advances each source's checkpoint to its
+// contiguous watermark (the last delivery before which every delivery has
+// an outcome), and only then tells the source and releases capacity.
+func (e *Engine) commitLoop(ctx context.Context) {
+	batch := make([]result, 0, e.cfg.commitBatch)
+	for r := range e.results {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < e.cfg.commitBatch {
+			select {
+			case r, ok := <-e.results:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if err := e.flush(ctx, batch); err != nil {
+			e.fail(err)
+			// Keep draining so that workers never block; nothing more is
+			// committed, and the source redelivers from the last checkpoint.
+			for range e.results {
+			}
+			return
+		}
+	}
+}
+
+func (e *Engine) flush(ctx context.Context, batch []result) error {
+	var c sfsync.Commit
+	c.ClaimTTL = e.cfg.dedupTTL
+	var completed []*delivery
+	for _, r := range batch {
+		if !r.empty {
+			c.Outcomes = append(c.Outcomes, r.outcome)
+			if r.dead != nil {
+				c.DeadLetters = append(c.DeadLetters, *r.dead)
+			}
+			if r.claim {
+				c.Claims = append(c.Claims, r.outcome.Key)
+			}
+		}
+		if d := r.it.d; d != nil && d.remaining.Add(-1) == 0 {
+			d.src.done[d.seq] = d.pos
+			completed = append(completed, d)
+		}
+	}
+	type advance struct {
+		s   *sourceState
+		pos sfsync.Position
+	}
+	var advanced []advance
+	for _, s := range e.sources {
+		var last sfsync.Position
+		moved := false
+		for {
+			pos, ok := s.done[s.next]
+			if !ok {
+				break
+			}
+			delete(s.done, s.next)
+			s.next++
+			if !pos.IsZero() {
+				last, moved = pos, true
+			}
+		}
+		if moved {
+			c.Checkpoints = append(c.Checkpoints, last)
+			advanced = append(advanced, advance{s, last})
+		}
+	}
+	if l := e.lease.Load(); l != nil {
+		lease := *l
+		c.Lease = &lease
+	}
+	if err := e.commitWithRetry(ctx, c); err != nil {
+		return err
+	}
+
+	e.pendingMu.Lock()
+	for _, r := range batch {
+		if !r.empty && r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered {
+			if e.pending[r.outcome.Key]--; e.pending[r.outcome.Key] <= 0 {
+				delete(e.pending, r.outcome.Key)
+			}
+		}
+	}
+	e.pendingMu.Unlock()
+	for _, d := range completed {
+		e.sem.Release(d.tokens)
+	}
+	for _, a := range advanced {
+		if err := a.s.src.Commit(ctx, a.pos); err != nil {
+			// The checkpoint is durable in the store; the source only
+			// releases buffers or acknowledges a managed subscription.
+			e.log.Warn("sfsync: source commit failed", "source", a.s.index, "stream", a.pos.Stream, "err", err)
+		}
+	}
+	for _, r := range batch {
+		if !r.empty {
+			e.stats.count(r.outcome.Status)
+			if r.it.d != nil {
+				e.stats.settled.Add(1)
+			}
+			if r.it.done != nil {
+				r.it.done(r.outcome)
+			}
+		}
+	}
+	e.stats.commits.Add(1)
+	return nil
+}
+
+func (e *Engine) commitWithRetry(ctx context.Context, c sfsync.Commit) error {
+	bo := e.cfg.newBackOff()
+	for {
+		err := e.st.commit(ctx, c)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, sfsync.ErrFenced) {
+			return fmt.Errorf("sync: another instance holds the lease; stopping without committing: %w", err)
+		}
+		wait := bo.NextBackOff()
+		if wait < 0 || sfsync.IsPermanent(err) || ctx.Err() != nil {
+			return fmt.Errorf("sync: committing %d outcomes and %d checkpoints failed; unfinished changes will be redelivered: %w",
+				len(c.Outcomes), len(c.Checkpoints), err)
+		}
+		e.log.Warn("sfsync: state commit failed; retrying", "err", err, "wait", wait)
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("sync: state commit interrupted: %w", err)
+		}
+	}
+}

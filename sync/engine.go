@@ -1,0 +1,310 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Engine moves changes from event sources to sinks. Build one with [New]
+// and start it with [Engine.Run]; an Engine runs once.
+type Engine struct {
+	cfg     config
+	log     *slog.Logger
+	sources []*sourceState
+	routes  []Route
+	maps    mappings
+	st      state
+
+	lanes   []chan *item
+	laneMu  stdsync.RWMutex
+	closed  bool
+	results chan result
+	sem     *semaphore.Weighted
+	seed    maphash.Seed
+
+	pendingMu stdsync.Mutex
+	pending   map[string]int
+
+	resync *resyncQueue
+	lease  atomic.Pointer[sfsync.Lease]
+
+	running  atomic.Bool
+	finished chan struct{} // closed when Run has returned its last commit
+	fatalMu stdsync.Mutex
+	fatal   error
+	stop    context.CancelFunc
+
+	stats counters
+}
+
+type sourceState struct {
+	src   sfsync.EventSource
+	index int
+	// Owned by the committer goroutine.
+	next uint64
+	done map[uint64]sfsync.Position
+}
+
+type delivery struct {
+	src       *sourceState
+	seq       uint64
+	pos       sfsync.Position
+	tokens    int64
+	remaining atomic.Int32
+}
+
+// item is one change on its way through a worker.
+type item struct {
+	c       sfsync.Change // as received; dead letters keep this form
+	d       *delivery
+	requeue *sfsync.DeadLetter
+	// done, when set, is called once the item's outcome is durable.
+	done func(sfsync.Outcome)
+}
+
+// result is the finished work of one item.
+type result struct {
+	it      *item
+	outcome sfsync.Outcome
+	dead    *sfsync.DeadLetter
+	claim   bool
+	// empty marks the completion of a delivery without changes.
+	empty bool
+}
+
+// New assembles an engine that reads changes from source and writes them to
+// sink, for every object, unless a route given with [WithRoute] matches
+// first. sink may be nil when routes cover every change.
+func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, finished: make(chan struct{})}
+	if source != nil {
+		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}})
+	}
+	for _, s := range cfg.sources {
+		e.sources = append(e.sources, &sourceState{src: s, done: map[uint64]sfsync.Position{}})
+	}
+	if len(e.sources) == 0 {
+		return nil, errors.New("sync: no event source; pass one to New or WithSource")
+	}
+	for i, s := range e.sources {
+		s.index = i
+	}
+	e.routes = append(e.routes, cfg.routes...)
+	if sink != nil {
+		e.routes = append(e.routes, Route{Sink: sink})
+	}
+	if len(e.routes) == 0 {
+		return nil, errors.New("sync: no sink; pass one to New or add routes with WithRoute")
+	}
+	for i := range e.routes {
+		if err := e.routes[i].prepare(cfg.policy); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if e.maps, err = newMappings(cfg.mappings); err != nil {
+		return nil, err
+	}
+	e.st = resolveState(cfg.stateOpts)
+	if !e.st.durable {
+		e.log.Warn("sfsync: engine state is in memory; a restart forgets checkpoints, dedup keys, outcomes and dead letters. Use a durable store (store/sqlite, store/postgres) with WithStore in production")
+	}
+	e.sem = semaphore.NewWeighted(int64(cfg.maxInFlight))
+	e.lanes = make([]chan *item, cfg.workers)
+	for i := range e.lanes {
+		e.lanes[i] = make(chan *item, cfg.maxBatch)
+	}
+	e.results = make(chan result, cfg.commitBatch)
+	e.resync = newResyncQueue()
+	return e, nil
+}
+
+// Run processes changes until ctx ends or a fatal error occurs (a lost
+// lease, a state store that keeps failing, a source that fails
+// permanently). When ctx ends, Run stops pulling, drains the work in
+// flight for up to the drain timeout, commits, and returns nil.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("sync: Engine.Run called twice; build a new engine")
+	}
+	defer close(e.finished)
+	if err := e.acquireLease(ctx); err != nil {
+		return err
+	}
+	defer e.releaseLease()
+	for _, s := range e.sources {
+		if r, ok := s.src.(sfsync.Resumer); ok {
+			if err := r.Resume(ctx, e.st.checkpoints); err != nil {
+				return fmt.Errorf("sync: resuming source %d from its checkpoint: %w", s.index, err)
+			}
+		}
+	}
+
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	e.stop = stopIntake
+	defer stopIntake()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var committer, workers, intake stdsync.WaitGroup
+	committer.Go(func() { e.commitLoop(workCtx) })
+	for lane := range e.lanes {
+		workers.Go(func() { e.worker(workCtx, lane) })
+	}
+	intake.Go(func() { e.resyncLoop(intakeCtx) })
+	if e.cfg.lease != nil {
+		intake.Go(func() { e.renewLease(intakeCtx) })
+	}
+	e.startBackfillIfNew(intakeCtx)
+	for _, s := range e.sources {
+		intake.Go(func() { e.intake(intakeCtx, s) })
+	}
+
+	<-intakeCtx.Done()
+	intake.Wait()
+	e.laneMu.Lock()
+	e.closed = true
+	for _, l := range e.lanes {
+		close(l)
+	}
+	e.laneMu.Unlock()
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	timer := time.NewTimer(e.cfg.drainTimeout)
+	select {
+	case <-drained:
+	case <-timer.C:
+		e.log.Warn("sfsync: drain timeout; unfinished changes will be redelivered from the last checkpoint", "timeout", e.cfg.drainTimeout)
+		cancelWork()
+		<-drained
+	}
+	timer.Stop()
+	close(e.results)
+	committer.Wait()
+	return e.fatalErr()
+}
+
+func (e *Engine) fail(err error) {
+	e.fatalMu.Lock()
+	if e.fatal == nil {
+		e.fatal = err
+		e.log.Error("sfsync: engine stopping", "err", err)
+	}
+	e.fatalMu.Unlock()
+	if e.stop != nil {
+		e.stop()
+	}
+}
+
+func (e *Engine) fatalErr() error {
+	e.fatalMu.Lock()
+	defer e.fatalMu.Unlock()
+	return e.fatal
+}
+
+func (e *Engine) intake(ctx context.Context, s *sourceState) {
+	bo := e.cfg.newBackOff()
+	var seq uint64
+	for {
+		if err := e.sem.Acquire(ctx, 1); err != nil {
+			return
+		}
+		changes, err := s.src.Receive(ctx)
+		if err != nil {
+			e.sem.Release(1)
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, sfsync.ErrPositionUnavailable) {
+				e.log.Warn("sfsync: source cannot resume from its checkpoint; backfilling from authoritative state", "source", s.index, "err", err)
+				e.startBackfill("replay position unavailable")
+				continue
+			}
+			if sfsync.IsPermanent(err) {
+				e.fail(fmt.Errorf("sync: source %d failed permanently: %w", s.index, err))
+				return
+			}
+			wait := bo.NextBackOff()
+			if wait < 0 {
+				wait = e.cfg.drainTimeout
+			}
+			e.log.Warn("sfsync: source receive failed; retrying", "source", s.index, "err", err, "wait", wait)
+			if !sleep(ctx, wait) {
+				return
+			}
+			continue
+		}
+		bo.Reset()
+		tokens := int64(max(1, min(len(changes), e.cfg.maxInFlight)))
+		if tokens > 1 {
+			if err := e.sem.Acquire(ctx, tokens-1); err != nil {
+				e.sem.Release(1)
+				return
+			}
+		}
+		d := &delivery{src: s, seq: seq, tokens: tokens}
+		seq++
+		if len(changes) == 0 {
+			d.remaining.Store(1)
+			e.results <- result{it: &item{d: d}, empty: true}
+			continue
+		}
+		d.pos = changes[len(changes)-1].Position
+		d.remaining.Store(int32(len(changes)))
+		e.stats.received.Add(int64(len(changes)))
+		if t := changes[len(changes)-1].Version.Time; !t.IsZero() {
+			e.stats.lastEventNanos.Store(t.UnixNano())
+		}
+		for i := range changes {
+			e.push(&item{c: changes[i], d: d})
+		}
+	}
+}
+
+// push hands an item to the worker that owns its record. It reports false
+// when the engine has stopped taking work.
+func (e *Engine) push(it *item) bool {
+	e.laneMu.RLock()
+	defer e.laneMu.RUnlock()
+	if e.closed {
+		return false
+	}
+	e.lanes[e.laneOf(&it.c)] <- it
+	return true
+}
+
+func (e *Engine) laneOf(c *sfsync.Change) int {
+	key := c.RecordID
+	if key == "" {
+		key = c.Object + "\x00" + c.Key
+	}
+	return int(maphash.String(e.seed, key) % uint64(len(e.lanes)))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

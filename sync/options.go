@@ -1,0 +1,240 @@
+package sync
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Option configures an [Engine].
+type Option func(*config)
+
+type config struct {
+	logger       *slog.Logger
+	workers      int
+	maxInFlight  int
+	maxBatch     int
+	commitBatch  int
+	dedupTTL     time.Duration
+	echoTTL      time.Duration
+	drainTimeout time.Duration
+	newBackOff   func() backoff.BackOff
+	clock        func() time.Time
+
+	tenant          string
+	clientID        string
+	integrationUser string
+	ignoredFields   map[string]bool
+	validate        func(sfsync.Change) error
+
+	sources     []sfsync.EventSource
+	routes      []Route
+	mappings    []*Mapping
+	policy      sfsync.ConflictPolicy
+	reconciler  sfsync.Reconciler
+	backfill    []string
+	stateOpts   stateOptions
+	lease       *leaseConfig
+	staleWindow int
+}
+
+type stateOptions struct {
+	store       any
+	dedup       sfsync.DedupStore
+	checkpoints sfsync.CheckpointStore
+	ledger      sfsync.Ledger
+	deadLetters sfsync.DeadLetterStore
+	echoes      sfsync.EchoStore
+}
+
+type leaseConfig struct {
+	leaser sfsync.Leaser
+	name   string
+	holder string
+	ttl    time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		logger:       slog.Default(),
+		workers:      8,
+		maxInFlight:  4096,
+		maxBatch:     200,
+		commitBatch:  1024,
+		dedupTTL:     96 * time.Hour, // outlives Salesforce's 72 h replay window
+		echoTTL:      time.Hour,
+		drainTimeout: 30 * time.Second,
+		newBackOff: func() backoff.BackOff {
+			return backoff.NewExponentialBackOff(
+				backoff.WithInitialInterval(200*time.Millisecond),
+				backoff.WithMaxInterval(30*time.Second),
+				backoff.WithMaxElapsedTime(5*time.Minute),
+			)
+		},
+		clock: time.Now,
+		ignoredFields: map[string]bool{
+			"LastModifiedDate": true, "SystemModstamp": true, "LastModifiedById": true,
+			"CreatedDate": true, "CreatedById": true, "LastReferencedDate": true, "LastViewedDate": true,
+		},
+		staleWindow: 1 << 16,
+	}
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithWorkers sets how many records are processed in parallel (default 8).
+// Changes to one record always go to the same worker, in order.
+func WithWorkers(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.workers = n
+		}
+	}
+}
+
+// WithMaxInFlight bounds the changes received but not yet durably recorded
+// (default 4096). The engine stops pulling from its sources at the bound.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxInFlight = n
+		}
+	}
+}
+
+// WithMaxBatch bounds the changes one worker hands to a sink in one Write
+// (default 200, a Salesforce Collections call).
+func WithMaxBatch(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxBatch = n
+		}
+	}
+}
+
+// WithCommitBatch bounds the outcomes written in one state commit (default 1024).
+func WithCommitBatch(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.commitBatch = n
+		}
+	}
+}
+
+// WithDedupTTL sets how long idempotency keys are remembered (default 96 h,
+// longer than the 72 h in which Salesforce may redeliver).
+func WithDedupTTL(d time.Duration) Option { return func(c *config) { c.dedupTTL = d } }
+
+// WithEchoTTL sets how long fingerprints of the engine's own writes are kept
+// to recognise their echoes (default 1 h).
+func WithEchoTTL(d time.Duration) Option { return func(c *config) { c.echoTTL = d } }
+
+// WithDrainTimeout bounds how long Run waits for in-flight work after its
+// context ends (default 30 s).
+func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
+
+// WithBackOff sets the retry policy for retryable write failures. newBackOff
+// is called once per batch; when it returns backoff.Stop the failures are
+// dead-lettered. The default is exponential from 200 ms to 30 s, giving up
+// after 5 minutes.
+func WithBackOff(newBackOff func() backoff.BackOff) Option {
+	return func(c *config) { c.newBackOff = newBackOff }
+}
+
+// WithClock sets the clock used for outcome timestamps and lag.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithTenant rejects Salesforce changes of any other org (id 00D...) to the
+// dead-letter store.
+func WithTenant(orgID string) Option { return func(c *config) { c.tenant = orgID } }
+
+// WithClientID names the engine's writes: changes whose origin carries this
+// client id (Salesforce's changeOrigin "client=<id>") are echoes of its own
+// writes and are not written back.
+func WithClientID(id string) Option { return func(c *config) { c.clientID = id } }
+
+// WithIntegrationUser treats changes committed by this user (Salesforce
+// commitUser, 005...) as echoes of the engine's own writes.
+func WithIntegrationUser(userID string) Option { return func(c *config) { c.integrationUser = userID } }
+
+// WithIgnoredFields adds fields that systems maintain themselves (audit
+// stamps) and that never count as a change of data, for echo and no-op
+// detection. LastModifiedDate, SystemModstamp and the other audit fields are
+// ignored by default.
+func WithIgnoredFields(fields ...string) Option {
+	return func(c *config) {
+		for _, f := range fields {
+			c.ignoredFields[f] = true
+		}
+	}
+}
+
+// WithValidator adds a schema check run on every change before anything
+// else; an error rejects the change to the dead-letter store.
+func WithValidator(check func(sfsync.Change) error) Option {
+	return func(c *config) { c.validate = check }
+}
+
+// WithSource adds another event source; every source has its own
+// checkpoint watermark.
+func WithSource(src sfsync.EventSource) Option {
+	return func(c *config) { c.sources = append(c.sources, src) }
+}
+
+// WithRoute adds a route. Routes are tried in the order added, before the
+// default route of [New]'s sink.
+func WithRoute(r Route) Option { return func(c *config) { c.routes = append(c.routes, r) } }
+
+// WithMapping registers the field mapping of an object.
+func WithMapping(m *Mapping) Option { return func(c *config) { c.mappings = append(c.mappings, m) } }
+
+// WithPolicy sets the conflict policy of routes that have none. Without
+// one, every change applies (subject to ordering and no-op checks).
+func WithPolicy(p sfsync.ConflictPolicy) Option { return func(c *config) { c.policy = p } }
+
+// WithReconciler sets the reconciler used for gap events (one record),
+// overflow events (a whole object) and backfills.
+func WithReconciler(r sfsync.Reconciler) Option { return func(c *config) { c.reconciler = r } }
+
+// WithBackfill names the objects to backfill through the reconciler when a
+// source cannot resume (its position is past retention) or has no
+// checkpoint yet.
+func WithBackfill(objects ...string) Option {
+	return func(c *config) { c.backfill = append(c.backfill, objects...) }
+}
+
+// WithStore uses store for every kind of state it implements: dedup keys,
+// checkpoints, the outcome ledger, dead letters, echo fingerprints, and group
+// commit through [sfsync.StateCommitter]. Parts it lacks stay in memory.
+func WithStore(store any) Option { return func(c *config) { c.stateOpts.store = store } }
+
+// WithDedupStore overrides the store of idempotency keys.
+func WithDedupStore(s sfsync.DedupStore) Option { return func(c *config) { c.stateOpts.dedup = s } }
+
+// WithCheckpointStore overrides the checkpoint store.
+func WithCheckpointStore(s sfsync.CheckpointStore) Option {
+	return func(c *config) { c.stateOpts.checkpoints = s }
+}
+
+// WithLedger overrides the outcome ledger.
+func WithLedger(s sfsync.Ledger) Option { return func(c *config) { c.stateOpts.ledger = s } }
+
+// WithDeadLetterStore overrides the dead-letter store.
+func WithDeadLetterStore(s sfsync.DeadLetterStore) Option {
+	return func(c *config) { c.stateOpts.deadLetters = s }
+}
+
+// WithEchoStore overrides the store of write fingerprints.
+func WithEchoStore(s sfsync.EchoStore) Option { return func(c *config) { c.stateOpts.echoes = s } }
+
+// WithLease makes the engine hold an exclusive lease named name (one per
+// subscription) while it runs: it waits to acquire it, renews it at a third
+// of ttl, fences every checkpoint commit with its token, and stops with an
+// error matching [sfsync.ErrFenced] if another instance takes over.
+func WithLease(leaser sfsync.Leaser, name, holder string, ttl time.Duration) Option {
+	return func(c *config) { c.lease = &leaseConfig{leaser: leaser, name: name, holder: holder, ttl: ttl} }
+}

@@ -1,0 +1,66 @@
+package sync
+
+import (
+	"fmt"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Route sends the changes of one object from one system to a sink.
+type Route struct {
+	// From matches the system a change came from; empty matches any.
+	From sfsync.System
+	// Object matches the canonical (Salesforce) object name; empty matches any.
+	Object string
+	// To names the destination system, for outcomes and echo detection. When
+	// empty, it is taken from a Sink that implements [Destination].
+	To sfsync.System
+	// Sink receives the writes.
+	Sink sfsync.Sink
+	// State reads the destination's current state for conflict and no-op
+	// decisions. When nil and Sink implements [sfsync.StateReader], Sink is
+	// used; with neither, changes are decided against an unknown record.
+	State sfsync.StateReader
+	// Policy decides conflicts; nil uses the engine's policy.
+	Policy sfsync.ConflictPolicy
+}
+
+// Destination is implemented by sinks that know which system they write to.
+type Destination interface {
+	System() sfsync.System
+}
+
+func (r *Route) matches(c *sfsync.Change) bool {
+	return (r.From == "" || r.From == c.Source) && (r.Object == "" || r.Object == c.Object)
+}
+
+func (r *Route) prepare(defaultPolicy sfsync.ConflictPolicy) error {
+	if r.Sink == nil {
+		return fmt.Errorf("sync: route %s→%s for %q has no sink", r.From, r.To, r.Object)
+	}
+	if r.To == "" {
+		if d, ok := r.Sink.(Destination); ok {
+			r.To = d.System()
+		} else {
+			r.To = sfsync.System("sink")
+		}
+	}
+	if r.State == nil {
+		if sr, ok := r.Sink.(sfsync.StateReader); ok {
+			r.State = sr
+		}
+	}
+	if r.Policy == nil {
+		r.Policy = defaultPolicy
+	}
+	return nil
+}
+
+func (e *Engine) route(c *sfsync.Change) *Route {
+	for i := range e.routes {
+		if e.routes[i].matches(c) {
+			return &e.routes[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package sync
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Stats are the engine's counters since it was built.
+type Stats struct {
+	// Received counts changes taken from sources; Processed counts those
+	// with a durable outcome.
+	Received  int64
+	Processed int64
+	Applied   int64
+	// Duplicates were recognised by idempotency key.
+	Duplicates int64
+	// Echoes are the engine's own writes coming back, not written again.
+	Echoes int64
+	// Noops needed no write: the target already held the values.
+	Noops int64
+	// Conflicts lost to the conflict policy; Stale arrived after newer data.
+	Conflicts int64
+	Stale     int64
+	// Reconciled counts gap and overflow events resolved by re-reading.
+	Reconciled  int64
+	Skipped     int64
+	DeadLetters int64
+	// Retries counts write attempts repeated after a retryable failure.
+	Retries int64
+	// Commits counts state commits (each covers a batch of outcomes).
+	Commits int64
+	// InFlight is the number of received changes without a durable outcome.
+	InFlight int64
+	// Lag is how far behind the event stream the engine is: now minus the
+	// commit time of the newest received change.
+	Lag time.Duration
+}
+
+// DedupHitRate is the share of processed changes that were duplicates.
+func (s Stats) DedupHitRate() float64 {
+	if s.Processed == 0 {
+		return 0
+	}
+	return float64(s.Duplicates) / float64(s.Processed)
+}
+
+type counters struct {
+	received, processed, applied, duplicates, echoes, noops, conflicts, stale,
+	reconciled, skipped, deadLetters, retries, commits, lastEventNanos, settled atomic.Int64
+}
+
+func (c *counters) count(s sfsync.Status) {
+	c.processed.Add(1)
+	switch s {
+	case sfsync.StatusApplied:
+		c.applied.Add(1)
+	case sfsync.StatusDuplicate:
+		c.duplicates.Add(1)
+	case sfsync.StatusEcho:
+		c.echoes.Add(1)
+	case sfsync.StatusNoop:
+		c.noops.Add(1)
+	case sfsync.StatusConflictLost:
+		c.conflicts.Add(1)
+	case sfsync.StatusStale:
+		c.stale.Add(1)
+	case sfsync.StatusReconciled:
+		c.reconciled.Add(1)
+	case sfsync.StatusSkipped:
+		c.skipped.Add(1)
+	case sfsync.StatusDeadLettered:
+		c.deadLetters.Add(1)
+	}
+}
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	s := Stats{
+		Received: c.received.Load(), Processed: c.processed.Load(), Applied: c.applied.Load(),
+		Duplicates: c.duplicates.Load(), Echoes: c.echoes.Load(), Noops: c.noops.Load(),
+		Conflicts: c.conflicts.Load(), Stale: c.stale.Load(), Reconciled: c.reconciled.Load(),
+		Skipped: c.skipped.Load(), DeadLetters: c.deadLetters.Load(), Retries: c.retries.Load(),
+		Commits: c.commits.Load(),
+	}
+	s.InFlight = max(0, s.Received-c.settled.Load())
+	if n := c.lastEventNanos.Load(); n != 0 {
+		s.Lag = max(0, e.cfg.clock().Sub(time.Unix(0, n)))
+	}
+	return s
+}

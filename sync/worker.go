@@ -1,0 +1,289 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sfsync/sfsync"
+)
+
+// work is one change in canonical shape, between preparation and outcome.
+type work struct {
+	it       *item
+	c        sfsync.Change
+	route    *Route
+	attempts int
+	lastErr  error
+	notes    []string
+}
+
+// worker owns the records whose ids hash to its lane, so changes to one
+// record are handled one after another, in arrival order.
+func (e *Engine) worker(ctx context.Context, lane int) {
+	ls := newLaneState(e.cfg.staleWindow / len(e.lanes))
+	in := e.lanes[lane]
+	var carry *item
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			var ok bool
+			if first, ok = <-in; !ok {
+				return
+			}
+		}
+		batch := []*item{first}
+		seen := map[string]bool{first.c.RecordKey(): true}
+	fill:
+		for len(batch) < e.cfg.maxBatch {
+			select {
+			case it, ok := <-in:
+				if !ok {
+					break fill
+				}
+				// A second change to a record waits for the first to finish,
+				// so that it is decided against the state the first left.
+				if seen[it.c.RecordKey()] {
+					carry = it
+					break fill
+				}
+				seen[it.c.RecordKey()] = true
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		e.processBatch(ctx, ls, batch)
+	}
+}
+
+// processBatch takes items through validation, deduplication,
+// transformation, routing and loop prevention, then writes the survivors
+// grouped by route.
+func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item) {
+	var groups [][]*work
+	byRoute := map[*Route]int{}
+	var rereads []*work
+	for _, it := range items {
+		w, res := e.prepare(ctx, it)
+		if res != nil {
+			e.emit(*res)
+			continue
+		}
+		switch w.c.Op {
+		case sfsync.OpGap:
+			e.reread(ctx, ls, w)
+			continue
+		case sfsync.OpOverflow:
+			e.resync.push(w)
+			continue
+		}
+		if len(w.c.Reread) > 0 {
+			rereads = append(rereads, w)
+		}
+		g, ok := byRoute[w.route]
+		if !ok {
+			g = len(groups)
+			byRoute[w.route] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], w)
+	}
+	for _, g := range groups {
+		e.write(ctx, ls, g)
+	}
+	for _, w := range rereads {
+		e.rereadFields(ctx, ls, w)
+	}
+}
+
+// prepare returns the change in canonical shape with its route, or the
+// final result when the change stops before the write-back decision.
+func (e *Engine) prepare(ctx context.Context, it *item) (*work, *result) {
+	c := it.c.Clone()
+	if err := e.validate(&c); err != nil {
+		return nil, e.deadLetter(it, c, "", err, 0)
+	}
+	if it.c.Key == "" {
+		it.c.Key = c.Key
+	}
+	if dup, err := e.seen(ctx, c.Key); err != nil {
+		e.log.Warn("sfsync: dedup lookup failed; processing the change (writes are idempotent by key)", "key", c.Key, "err", err)
+	} else if dup {
+		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false)
+	}
+	if err := e.transform(&c); err != nil {
+		return nil, e.deadLetter(it, c, "", err, 0)
+	}
+	if c.Op == sfsync.OpUpdate && len(c.Fields) == 0 && len(c.Nulled) == 0 && len(c.Reread) == 0 {
+		return nil, e.final(it, c, "", sfsync.StatusSkipped, "no mapped field changed", true)
+	}
+	r := e.route(&c)
+	if r == nil {
+		err := fmt.Errorf("%w: no route for %s changes of %s; add one with WithRoute", sfsync.ErrInvalid, c.Source, c.Object)
+		return nil, e.deadLetter(it, c, "", err, 0)
+	}
+	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent {
+		return &work{it: it, c: c, route: r}, nil
+	}
+	if why := e.echoByOrigin(&c); why != "" {
+		return nil, e.final(it, c, r.To, sfsync.StatusEcho, why, true)
+	}
+	if why, err := e.echoByFingerprint(ctx, &c); err != nil {
+		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
+	} else if why != "" {
+		return nil, e.final(it, c, r.To, sfsync.StatusEcho, why, true)
+	}
+	return &work{it: it, c: c, route: r}, nil
+}
+
+func (e *Engine) validate(c *sfsync.Change) error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", sfsync.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Source == "":
+		return invalid("change has no source system")
+	case !c.Op.Valid():
+		return invalid("unknown operation %q", c.Op)
+	case c.Object == "":
+		return invalid("change has no object")
+	case c.RecordID == "" && c.Op != sfsync.OpOverflow && c.Op != sfsync.OpEvent:
+		return invalid("%s change of %s has no record id", c.Op, c.Object)
+	}
+	if e.cfg.tenant != "" && c.Source.IsSalesforce() && c.Tenant != e.cfg.tenant {
+		if c.Tenant == "" {
+			return invalid("Salesforce change has no org id; expected %s", e.cfg.tenant)
+		}
+		return invalid("change belongs to org %s, not %s", c.Tenant, e.cfg.tenant)
+	}
+	if c.Key == "" {
+		if c.Version.IsZero() {
+			return invalid("change has neither an idempotency key nor a version to derive one from")
+		}
+		c.Key = fmt.Sprintf("%s:%s:%s:%s", c.Source, c.Object, c.RecordID, c.Version)
+	}
+	if e.cfg.validate != nil {
+		if err := e.cfg.validate(*c); err != nil {
+			return fmt.Errorf("%w: %w", sfsync.ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) seen(ctx context.Context, key string) (bool, error) {
+	e.pendingMu.Lock()
+	_, pending := e.pending[key]
+	e.pendingMu.Unlock()
+	if pending {
+		return true, nil
+	}
+	return e.st.dedup.Seen(ctx, key)
+}
+
+func (e *Engine) transform(c *sfsync.Change) error {
+	if c.Op == sfsync.OpEvent {
+		return nil
+	}
+	if c.Source.IsSalesforce() {
+		flattenSalesforce(c)
+		if m := e.maps.bySF[c.Object]; m != nil {
+			return m.checkSalesforce(c)
+		}
+		return nil
+	}
+	if m := e.maps.forExternal(c.Source, c.Object); m != nil {
+		return m.toCanonical(c)
+	}
+	return nil
+}
+
+func (e *Engine) echoByOrigin(c *sfsync.Change) string {
+	if e.cfg.clientID != "" && c.Origin.Client == e.cfg.clientID {
+		return fmt.Sprintf("echo of our own write (origin client %s)", c.Origin.Client)
+	}
+	if e.cfg.integrationUser != "" && c.Origin.User == e.cfg.integrationUser {
+		return fmt.Sprintf("echo of our own write (committed by integration user %s)", c.Origin.User)
+	}
+	return ""
+}
+
+// echoByFingerprint reports a change whose every field value is one the
+// engine itself wrote to the change's source system.
+func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (string, error) {
+	var fps []string
+	if c.Op == sfsync.OpDelete {
+		fps = []string{FieldFingerprint(c.Source, c.Object, c.RecordID, "", "\x00deleted")}
+	} else {
+		fps = writeFingerprints(c.Source, c, e.cfg.ignoredFields)
+	}
+	if len(fps) == 0 {
+		return "", nil
+	}
+	for _, fp := range fps {
+		ok, err := e.st.echoes.MatchWrite(ctx, fp)
+		if err != nil || !ok {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("echo of our own write (all %d field values match a recent write)", len(fps)), nil
+}
+
+func (e *Engine) final(it *item, c sfsync.Change, dest sfsync.System, st sfsync.Status, reason string, claim bool) *result {
+	o := e.outcome(it, c, dest, st, reason, 0)
+	return &result{it: it, outcome: o, claim: claim && o.Key != ""}
+}
+
+func (e *Engine) outcome(it *item, c sfsync.Change, dest sfsync.System, st sfsync.Status, reason string, attempts int) sfsync.Outcome {
+	return sfsync.Outcome{
+		Key: it.c.Key, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Source: c.Source, Destination: dest, Op: c.Op, Status: st, Reason: reason,
+		Attempts: attempts, Version: c.Version, Position: it.c.Position, At: e.cfg.clock(),
+	}
+}
+
+func (e *Engine) deadLetter(it *item, c sfsync.Change, dest sfsync.System, err error, attempts int) *result {
+	now := e.cfg.clock()
+	d := sfsync.DeadLetter{
+		Change: it.c, Destination: dest, Err: err.Error(), Kind: sfsync.KindOf(err),
+		Attempts: attempts, FirstFailed: now, LastFailed: now,
+	}
+	if prev := it.requeue; prev != nil {
+		// The store adds the attempts up when it replaces prev.
+		d.FirstFailed = prev.FirstFailed
+	}
+	if d.Kind == sfsync.KindUnknown && attempts > 0 {
+		d.Kind = sfsync.KindRetryable
+	}
+	o := e.outcome(it, c, dest, sfsync.StatusDeadLettered, err.Error(), attempts)
+	return &result{it: it, outcome: o, dead: &d}
+}
+
+// emit hands a result to the committer. Keys with an outcome on the way
+// count as seen, so a redelivery in the same batch is a duplicate.
+func (e *Engine) emit(r result) {
+	if r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered {
+		e.pendingMu.Lock()
+		e.pending[r.outcome.Key]++
+		e.pendingMu.Unlock()
+	}
+	e.results <- r
+}
+
+func joinNotes(base string, notes []string) string {
+	if len(notes) == 0 {
+		return base
+	}
+	return base + "; " + strings.Join(notes, "; ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

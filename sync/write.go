@@ -1,0 +1,274 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sfsync/sfsync"
+)
+
+// write decides and writes one route's group of changes, retrying the
+// retryable failures with backoff. Each attempt re-reads the target, so a
+// write whose acknowledgement was lost is recognised as done instead of
+// applied twice, and a conflict error is decided again on fresh state.
+func (e *Engine) write(ctx context.Context, ls *laneState, group []*work) {
+	if len(group) == 0 {
+		return
+	}
+	r := group[0].route
+	bo := e.cfg.newBackOff()
+	pending := group
+	for attempt := 1; len(pending) > 0; attempt++ {
+		current, readErr := e.readState(ctx, r, pending)
+		var toWrite []*work
+		var out []sfsync.Change
+		var retry []*work
+		for _, w := range pending {
+			w.attempts = attempt
+			if readErr != nil {
+				w.lastErr = readErr
+				retry = append(retry, w)
+				continue
+			}
+			cur, known := current[w.c.RecordID]
+			c, res := e.decide(ls, w, cur, known)
+			if res != nil {
+				e.emit(*res)
+				continue
+			}
+			dest, err := e.toDestination(r, c)
+			if err != nil {
+				e.emit(*e.deadLetter(w.it, w.c, r.To, err, attempt))
+				continue
+			}
+			w.c = c
+			toWrite = append(toWrite, w)
+			out = append(out, dest)
+		}
+		if len(toWrite) > 0 {
+			err := r.Sink.Write(ctx, out)
+			var applied []*work
+			for i, w := range toWrite {
+				werr := sfsync.ErrorAt(err, i)
+				switch {
+				case werr == nil:
+					applied = append(applied, w)
+				case sfsync.IsPermanent(werr):
+					e.emit(*e.deadLetter(w.it, w.c, r.To, fmt.Errorf("writing to %s: %w", r.To, werr), attempt))
+				default:
+					w.lastErr = werr
+					retry = append(retry, w)
+				}
+			}
+			e.applied(ctx, ls, r, applied)
+		}
+		pending = retry
+		if len(pending) == 0 {
+			return
+		}
+		wait := bo.NextBackOff()
+		if ctx.Err() != nil {
+			// Shutting down: leave the changes without an outcome; the
+			// source redelivers them from the last checkpoint.
+			return
+		}
+		if wait < 0 {
+			for _, w := range pending {
+				err := fmt.Errorf("writing to %s failed %d times, giving up: %w", r.To, w.attempts, w.lastErr)
+				e.emit(*e.deadLetter(w.it, w.c, r.To, err, w.attempts))
+			}
+			return
+		}
+		for _, w := range pending {
+			wait = max(wait, sfsync.RetryAfter(w.lastErr))
+		}
+		e.stats.retries.Add(int64(len(pending)))
+		e.log.Debug("sfsync: retrying writes", "to", r.To, "changes", len(pending), "wait", wait, "err", pending[0].lastErr)
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// readState reads the current target records of a group, in canonical shape.
+func (e *Engine) readState(ctx context.Context, r *Route, group []*work) (map[string]sfsync.Record, error) {
+	if r.State == nil {
+		return nil, nil
+	}
+	byObject := map[string][]string{}
+	for _, w := range group {
+		if w.c.Op != sfsync.OpEvent && !slices.Contains(byObject[w.c.Object], w.c.RecordID) {
+			byObject[w.c.Object] = append(byObject[w.c.Object], w.c.RecordID)
+		}
+	}
+	current := map[string]sfsync.Record{}
+	for _, object := range sortedKeys(byObject) {
+		m := e.destMapping(r, object)
+		name := object
+		if m != nil {
+			name = m.externalName()
+		}
+		recs, err := r.State.Read(ctx, name, byObject[object])
+		if err != nil {
+			return nil, fmt.Errorf("reading current %s records from %s: %w", name, r.To, err)
+		}
+		for id, rec := range recs {
+			if m != nil {
+				if rec, err = m.recordToCanonical(rec); err != nil {
+					return nil, err
+				}
+			}
+			current[id] = rec
+		}
+	}
+	return current, nil
+}
+
+// destMapping is the mapping to apply when writing object to r's system.
+func (e *Engine) destMapping(r *Route, object string) *Mapping {
+	if r.To.IsSalesforce() {
+		return nil
+	}
+	m := e.maps.bySF[object]
+	if m == nil || (m.System != "" && m.System != r.To) {
+		return nil
+	}
+	return m
+}
+
+func (e *Engine) toDestination(r *Route, c sfsync.Change) (sfsync.Change, error) {
+	if c.Op == sfsync.OpEvent {
+		return c, nil
+	}
+	if m := e.destMapping(r, c.Object); m != nil {
+		return m.toExternal(c)
+	}
+	return c, nil
+}
+
+// decide is the write-back decision for one change: ordering, the conflict
+// policy and no-op detection. It returns the change to write (restricted to
+// the fields that may be written) or the final result.
+func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (sfsync.Change, *result) {
+	c := w.c.Clone()
+	it, dest := w.it, w.route.To
+	if c.Op == sfsync.OpEvent {
+		return c, nil
+	}
+	if !known {
+		cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
+	}
+	// Ordering: data from a newer change of the same source wins over an
+	// older change that arrives late, field by field.
+	if stale := ls.staleFields(&c, cur); len(stale) > 0 {
+		touched := c.Touched()
+		if c.Op == sfsync.OpDelete || len(stale) == len(touched) {
+			return c, e.final(it, c, dest, sfsync.StatusStale,
+				fmt.Sprintf("older than data already applied from %s (fields %v)", c.Source, stale), true)
+		}
+		dropFields(&c, stale)
+		w.notes = append(w.notes, fmt.Sprintf("kept newer values of %v", stale))
+	}
+	d := sfsync.ApplyAll(c, "no conflict policy")
+	if w.route.Policy != nil {
+		d = w.route.Policy.Decide(c, cur)
+	}
+	if !d.Apply {
+		return c, e.final(it, c, dest, sfsync.StatusConflictLost, "conflict policy: "+d.Reason, true)
+	}
+	if c.Op != sfsync.OpDelete {
+		keep := map[string]bool{}
+		for _, f := range d.Keep {
+			keep[f] = true
+		}
+		var drop []string
+		for _, f := range c.Touched() {
+			if !keep[f] {
+				drop = append(drop, f)
+			}
+		}
+		dropFields(&c, drop)
+		for _, f := range sortedKeys(d.Dropped) {
+			w.notes = append(w.notes, fmt.Sprintf("dropped %s: %s", f, d.Dropped[f]))
+		}
+		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
+			return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
+		}
+	}
+	if d.Reason != "" {
+		w.notes = append(w.notes, d.Reason)
+	}
+	if known && holds(cur, &c) {
+		if w.attempts > 1 {
+			// The target holds exactly what an earlier attempt wrote: that
+			// attempt succeeded and only its acknowledgement was lost.
+			ls.remember(&c)
+			return c, e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
+		}
+		return c, e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+	}
+	return c, nil
+}
+
+// holds reports whether the target record already reflects c.
+func holds(cur sfsync.Record, c *sfsync.Change) bool {
+	switch c.Op {
+	case sfsync.OpDelete:
+		return !cur.Exists || cur.Deleted
+	case sfsync.OpCreate, sfsync.OpUpdate, sfsync.OpUndelete:
+		if !cur.Exists || cur.Deleted {
+			return false
+		}
+		for _, f := range c.Touched() {
+			v, _ := c.Value(f)
+			if !sameValue(v, cur.Fields[f]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func dropFields(c *sfsync.Change, fields []string) {
+	for _, f := range fields {
+		delete(c.Fields, f)
+	}
+	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return slices.Contains(fields, n) })
+}
+
+// applied records successful writes: outcomes, ordering state, and the
+// fingerprints that recognise their echoes.
+func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*work) {
+	if len(ws) == 0 {
+		return
+	}
+	var fps []string
+	for _, w := range ws {
+		if w.c.Op == sfsync.OpDelete {
+			fps = append(fps, FieldFingerprint(r.To, w.c.Object, w.c.RecordID, "", "\x00deleted"))
+		} else if w.c.Op != sfsync.OpEvent {
+			fps = append(fps, writeFingerprints(r.To, &w.c, e.cfg.ignoredFields)...)
+		}
+	}
+	if len(fps) > 0 {
+		if err := e.st.echoes.RememberWrites(ctx, fps, e.cfg.echoTTL); err != nil {
+			e.log.Warn("sfsync: remembering write fingerprints failed; echoes of these writes will be decided by origin and no-op checks", "err", err)
+		}
+	}
+	for _, w := range ws {
+		ls.remember(&w.c)
+		reason := fmt.Sprintf("wrote %d field(s) to %s", len(w.c.Touched()), r.To)
+		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
+			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
+		}
+		if w.attempts > 1 {
+			reason += fmt.Sprintf(" after %d attempts", w.attempts)
+		}
+		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true})
+	}
+}
+
+var errNoReconciler = errors.New("sync: a re-read is needed but the engine has no reconciler; add one with WithReconciler")
