@@ -40,9 +40,9 @@ type Engine struct {
 
 	running  atomic.Bool
 	finished chan struct{} // closed when Run has returned its last commit
-	fatalMu stdsync.Mutex
-	fatal   error
-	stop    context.CancelFunc
+	fatalMu  stdsync.Mutex
+	fatal    error
+	stop     context.CancelFunc
 
 	stats counters
 }

@@ -18,12 +18,12 @@ import (
 // writer of every field, and, with a feed, emits a change for every edit
 // and every write, as CDC does.
 type System struct {
-	sys       sfsync.System
-	feed      *Log
-	writerID  string
-	byKey     bool
-	schema    map[string]map[string]bool
-	tenant    string
+	sys      sfsync.System
+	feed     *Log
+	writerID string
+	byKey    bool
+	schema   map[string]map[string]bool
+	tenant   string
 
 	mu      stdsync.Mutex
 	records map[string]map[string]*record
@@ -274,8 +274,9 @@ func (s *System) writeOne(c sfsync.Change) {
 	echo.Source = s.sys
 	echo.Tenant = s.tenant
 	echo.Origin = sfsync.Origin{Client: s.writerID, ChangeOrigin: "client=" + s.writerID}
-	s.seq++
-	echo.Key = fmt.Sprintf("%s:%s:%d", s.sys, c.RecordID, s.seq)
+	// The event a write causes is named after the write, so that a rerun
+	// of the same writes yields the same keys.
+	echo.Key = fmt.Sprintf("%s:echo:%s", s.sys, c.Key)
 	s.publish(echo)
 }
 

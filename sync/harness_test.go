@@ -1,0 +1,176 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/store/memory"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+const org = "00D000000000001AAA"
+
+var (
+	erp = sfsync.External("erp")
+	t0  = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+)
+
+func at(d time.Duration) sfsync.Version { return sfsync.Version{Time: t0.Add(d)} }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// fastRetries retries at once, a bounded number of times, so that tests do
+// not wait on real backoff.
+func fastRetries(n uint64) sfsyncsync.Option {
+	return sfsyncsync.WithBackOff(func() backoff.BackOff {
+		return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, n)
+	})
+}
+
+// bidi is two systems synced both ways through two logs.
+type bidi struct {
+	sfLog, extLog *synctest.Log
+	sf, ext       *synctest.System
+	store         *memory.Store
+}
+
+func newBidi(extOpts ...synctest.SystemOption) *bidi {
+	b := &bidi{sfLog: synctest.NewLog("/data/ContactChangeEvent"), extLog: synctest.NewLog("erp/contacts"), store: memory.New()}
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org))
+	b.ext = synctest.NewSystem(erp, append([]synctest.SystemOption{synctest.WithFeed(b.extLog)}, extOpts...)...)
+	return b
+}
+
+func (b *bidi) options(policy sfsync.ConflictPolicy, extra ...sfsyncsync.Option) []sfsyncsync.Option {
+	return append([]sfsyncsync.Option{
+		sfsyncsync.WithLogger(quiet()),
+		sfsyncsync.WithTenant(org),
+		sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store),
+		sfsyncsync.WithPolicy(policy),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+		fastRetries(5),
+	}, extra...)
+}
+
+// running is an engine started in the background.
+type running struct {
+	e      *sfsyncsync.Engine
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, e *sfsyncsync.Engine) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{e: e, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- e.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop ends the engine gracefully and returns Run's error.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("engine did not stop within 30s")
+		return nil
+	}
+}
+
+// settle waits until every delivery of every source is committed and the
+// logs stopped growing (the engine's writes append echoes to them).
+func settle(t *testing.T, pairs ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		grew := false
+		for i := 0; i < len(pairs); i += 2 {
+			log, src := pairs[i].(*synctest.Log), pairs[i+1].(*synctest.Source)
+			n := log.Len()
+			if err := src.WaitCommitted(ctx, n); err != nil {
+				t.Fatalf("waiting for %s: %v", log.Stream(), err)
+			}
+			if log.Len() != n {
+				grew = true
+			}
+		}
+		if !grew {
+			// One more pass: a write made while we waited on the other log
+			// shows up as growth.
+			stable := true
+			for i := 0; i < len(pairs); i += 2 {
+				log, src := pairs[i].(*synctest.Log), pairs[i+1].(*synctest.Source)
+				if src.Committed() != log.Len() {
+					stable = false
+				}
+			}
+			if stable {
+				return
+			}
+		}
+	}
+}
+
+func outcomes(t *testing.T, l sfsync.Ledger, q sfsync.OutcomeQuery) []sfsync.Outcome {
+	t.Helper()
+	out, err := l.Outcomes(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// statusByKey is the final status of every key, duplicates aside.
+func statusByKey(t *testing.T, l sfsync.Ledger) map[string]sfsync.Status {
+	m := map[string]sfsync.Status{}
+	for _, o := range outcomes(t, l, sfsync.OutcomeQuery{}) {
+		if o.Status != sfsync.StatusDuplicate {
+			m[o.Key] = o.Status
+		}
+	}
+	return m
+}
+
+// failingCommits makes state commits fail after n successes, like a
+// process that dies between its writes and recording their outcomes.
+type failingCommits struct {
+	*memory.Store
+	left int
+}
+
+var errCrash = errors.New("simulated crash: state store gone")
+
+func (f *failingCommits) CommitState(ctx context.Context, c sfsync.Commit) error {
+	if f.left <= 0 {
+		return sfsync.Permanent(errCrash)
+	}
+	f.left--
+	return f.Store.CommitState(ctx, c)
+}
+
+func field(t *testing.T, s *synctest.System, object, id, name string) any {
+	t.Helper()
+	r, ok := s.Record(object, id)
+	if !ok {
+		t.Fatalf("%s has no %s/%s", s.System(), object, id)
+	}
+	return r.Fields[name]
+}
