@@ -22,8 +22,11 @@ type Store struct {
 	claims      expiringSet
 	echoes      expiringSet
 	checkpoints map[string]sfsync.Position
-	outcomes    []sfsync.Outcome // ring once full: oldest at head
-	head        int
+	// outcomes is the ledger in fixed-size chunks, oldest first, so that
+	// appending never copies what is already stored and forgetting the
+	// oldest drops a whole chunk.
+	outcomes [][]sfsync.Outcome
+	nOutcome int
 	deadLetters map[string]sfsync.DeadLetter
 	leases      map[string]sfsync.Lease
 	tokens      map[string]int64
@@ -41,8 +44,8 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = 
 // default is 1,000,000.
 func WithMaxKeys(n int) Option { return func(s *Store) { s.maxKeys = max(1, n) } }
 
-// WithMaxOutcomes bounds the ledger; when full, the oldest outcome is
-// forgotten. The default is 1,000,000.
+// WithMaxOutcomes bounds the ledger; when full, the oldest outcomes are
+// forgotten, a few thousand at a time. The default is 1,000,000.
 func WithMaxOutcomes(n int) Option { return func(s *Store) { s.maxOutcomes = max(1, n) } }
 
 // New returns an empty store.
@@ -138,15 +141,23 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 	return nil
 }
 
+const chunkSize = 4096
+
 func (s *Store) recordLocked(outcomes []sfsync.Outcome) {
 	for _, o := range outcomes {
 		o.Position.Token = slices.Clone(o.Position.Token)
-		if len(s.outcomes) < s.maxOutcomes {
-			s.outcomes = append(s.outcomes, o)
-			continue
+		last := len(s.outcomes) - 1
+		if last < 0 || len(s.outcomes[last]) == chunkSize {
+			s.outcomes = append(s.outcomes, make([]sfsync.Outcome, 0, chunkSize))
+			last++
 		}
-		s.outcomes[s.head] = o
-		s.head = (s.head + 1) % len(s.outcomes)
+		s.outcomes[last] = append(s.outcomes[last], o)
+		s.nOutcome++
+		if s.nOutcome-len(s.outcomes[0]) >= s.maxOutcomes {
+			s.nOutcome -= len(s.outcomes[0])
+			s.outcomes[0] = nil
+			s.outcomes = s.outcomes[1:]
+		}
 	}
 }
 
@@ -158,16 +169,16 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []sfsync.Outcome
-	n := len(s.outcomes)
-	for i := range n {
-		o := s.outcomes[(s.head+i)%n]
-		if !q.Matches(o) {
-			continue
-		}
-		o.Position.Token = slices.Clone(o.Position.Token)
-		out = append(out, o)
-		if q.Limit > 0 && len(out) == q.Limit {
-			break
+	for _, chunk := range s.outcomes {
+		for _, o := range chunk {
+			if !q.Matches(o) {
+				continue
+			}
+			o.Position.Token = slices.Clone(o.Position.Token)
+			out = append(out, o)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
 		}
 	}
 	return out, nil
