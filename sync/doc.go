@@ -1,0 +1,40 @@
+// Package sync is the sync engine: it takes changes from event sources and
+// carries each one through validation, deduplication, transformation to the
+// canonical shape, routing, the write-back decision (loop prevention,
+// ordering and the conflict policy), the write, and a durable outcome.
+//
+// Assemble an engine in a few lines:
+//
+//	engine, err := sync.New(source, sink,
+//		sync.WithStore(store),                // durable state: store/sqlite, store/postgres
+//		sync.WithPolicy(conflict.LastWriteWins()),
+//		sync.WithClientID("sfsync"),          // recognise the echoes of our own writes
+//	)
+//	...
+//	err = engine.Run(ctx)
+//
+// # Guarantees
+//
+// Changes to one record are decided and written one after another, in
+// arrival order; different records proceed in parallel on a bounded number
+// of workers. Data that arrives late never overwrites newer data from the
+// same system. Every change ends with exactly one outcome in the ledger
+// (applied, duplicate, echo, no-op, conflict lost, stale, reconciled,
+// skipped or dead-lettered, with the reason), and a source position is
+// committed only when every earlier change has one: after a crash the
+// source redelivers what was unfinished, and idempotency keys, re-reads of
+// the target and no-op detection make the redelivery harmless.
+//
+// The engine pulls from its sources only while fewer than the in-flight
+// bound of changes await an outcome, so a slow or throttled sink slows the
+// intake instead of filling memory.
+//
+// Failures classified retryable (see the sfsync error taxonomy) are retried
+// with backoff; permanent ones and exhausted retries go to the dead-letter
+// store, from which [Engine.Requeue] sends them through again with the same
+// idempotency key.
+//
+// Gap events re-read the record, overflow events resync the object, and a
+// source whose stored position is past retention triggers a backfill, all
+// through the [sfsync.Reconciler] given with [WithReconciler].
+package sync
