@@ -16,7 +16,9 @@ type work struct {
 	route    *Route
 	attempts int
 	lastErr  error
-	notes    []string
+	// confirmed: a retry found the target already holding the write.
+	confirmed bool
+	notes     []string
 }
 
 // worker owns the records whose ids hash to its lane, so changes to one

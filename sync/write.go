@@ -35,6 +35,9 @@ func (e *Engine) write(ctx context.Context, ls *laneState, group []*work) {
 			cur, known := current[w.c.RecordID]
 			c, res := e.decide(ls, w, cur, known)
 			if res != nil {
+				if w.confirmed {
+					e.rememberWrites(ctx, r, []sfsync.Change{c})
+				}
 				e.emit(*res)
 				continue
 			}
@@ -171,6 +174,16 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("kept newer values of %v", stale))
 	}
+	if known && holds(cur, &c) {
+		if w.attempts > 1 {
+			// The target holds exactly what an earlier attempt wrote: that
+			// attempt succeeded and only its acknowledgement was lost.
+			ls.remember(&c)
+			w.confirmed = true
+			return c, e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
+		}
+		return c, e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
 	if w.route.Policy != nil {
 		d = w.route.Policy.Decide(c, cur)
@@ -199,15 +212,6 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 	}
 	if d.Reason != "" {
 		w.notes = append(w.notes, d.Reason)
-	}
-	if known && holds(cur, &c) {
-		if w.attempts > 1 {
-			// The target holds exactly what an earlier attempt wrote: that
-			// attempt succeeded and only its acknowledgement was lost.
-			ls.remember(&c)
-			return c, e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-		}
-		return c, e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 	}
 	return c, nil
 }
@@ -245,19 +249,11 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 	if len(ws) == 0 {
 		return
 	}
-	var fps []string
-	for _, w := range ws {
-		if w.c.Op == sfsync.OpDelete {
-			fps = append(fps, FieldFingerprint(r.To, w.c.Object, w.c.RecordID, "", "\x00deleted"))
-		} else if w.c.Op != sfsync.OpEvent {
-			fps = append(fps, writeFingerprints(r.To, &w.c, e.cfg.ignoredFields)...)
-		}
+	written := make([]sfsync.Change, len(ws))
+	for i, w := range ws {
+		written[i] = w.c
 	}
-	if len(fps) > 0 {
-		if err := e.st.echoes.RememberWrites(ctx, fps, e.cfg.echoTTL); err != nil {
-			e.log.Warn("sfsync: remembering write fingerprints failed; echoes of these writes will be decided by origin and no-op checks", "err", err)
-		}
-	}
+	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
 		ls.remember(&w.c)
 		reason := fmt.Sprintf("wrote %d field(s) to %s", len(w.c.Touched()), r.To)
@@ -268,6 +264,26 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 			reason += fmt.Sprintf(" after %d attempts", w.attempts)
 		}
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true})
+	}
+}
+
+// rememberWrites stores the fingerprints that recognise the echoes of
+// written changes.
+func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.Change) {
+	var fps []string
+	for i := range written {
+		c := &written[i]
+		if c.Op == sfsync.OpDelete {
+			fps = append(fps, FieldFingerprint(r.To, c.Object, c.RecordID, "", "\x00deleted"))
+		} else if c.Op != sfsync.OpEvent {
+			fps = append(fps, writeFingerprints(r.To, c, e.cfg.ignoredFields)...)
+		}
+	}
+	if len(fps) == 0 {
+		return
+	}
+	if err := e.st.echoes.RememberWrites(ctx, fps, e.cfg.echoTTL); err != nil {
+		e.log.Warn("sfsync: remembering write fingerprints failed; echoes of these writes will be decided by origin and no-op checks", "err", err)
 	}
 }
 
