@@ -1,0 +1,228 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+func deadLetter(key, object string, attempts int, at time.Time) sfsync.DeadLetter {
+	return sfsync.DeadLetter{
+		Change: sfsync.Change{
+			Source: sfsync.Salesforce, Tenant: "00D1", Object: object, RecordID: "003A", Op: sfsync.OpUpdate,
+			Fields: map[string]any{"Phone": "111", "Count": 3.0, "Active": true}, Nulled: []string{"Fax"},
+			Version: sfsync.Version{Time: at, Seq: 2}, Key: key,
+			Origin:   sfsync.Origin{ChangeOrigin: "com/salesforce/api/rest/62.0;client=x", Client: "x", User: "005A"},
+			Position: sfsync.Position{Stream: "s", Token: []byte{1, 2}},
+		},
+		Destination: sfsync.External("erp"), Err: "validation failed", Kind: sfsync.KindPermanent,
+		Attempts: attempts, FirstFailed: at, LastFailed: at,
+	}
+}
+
+// RunDeadLetters tests an [sfsync.DeadLetterStore].
+func RunDeadLetters(t *testing.T, open func(t *testing.T) sfsync.DeadLetterStore) {
+	ctx := context.Background()
+	s := open(t)
+	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	if _, err := s.DeadLetter(ctx, "none"); !errors.Is(err, sfsync.ErrNotFound) {
+		t.Fatalf("DeadLetter of an unknown key: %v, want ErrNotFound", err)
+	}
+	for i := range 4 {
+		d := deadLetter(fmt.Sprintf("k%d", i), []string{"Contact", "Account"}[i%2], 1, base.Add(time.Duration(i)*time.Minute))
+		if err := s.PutDeadLetter(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := must(s.DeadLetter(ctx, "k1"))(t)
+	want := deadLetter("k1", "Account", 1, base.Add(time.Minute))
+	if got.Err != want.Err || got.Kind != want.Kind || got.Attempts != 1 || got.Destination != want.Destination ||
+		!got.FirstFailed.Equal(want.FirstFailed) || got.Change.Key != "k1" || got.Change.Object != "Account" ||
+		!maps.Equal(got.Change.Fields, want.Change.Fields) || !slices.Equal(got.Change.Nulled, want.Change.Nulled) ||
+		got.Change.Origin != want.Change.Origin || !slices.Equal(got.Change.Position.Token, want.Change.Position.Token) ||
+		!got.Change.Version.Time.Equal(want.Change.Version.Time) || got.Change.Version.Seq != 2 {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Replacing adds the attempts up and keeps the first failure time.
+	again := deadLetter("k1", "Account", 2, base.Add(time.Hour))
+	again.Err = "still failing"
+	noErr(t, s.PutDeadLetter(ctx, again))
+	got = must(s.DeadLetter(ctx, "k1"))(t)
+	if got.Attempts != 3 || got.Err != "still failing" || !got.FirstFailed.Equal(base.Add(time.Minute)) || !got.LastFailed.Equal(base.Add(time.Hour)) {
+		t.Errorf("after replace: attempts %d err %q first %s last %s", got.Attempts, got.Err, got.FirstFailed, got.LastFailed)
+	}
+
+	list := must(s.DeadLetters(ctx, sfsync.DeadLetterQuery{Object: "Contact"}))(t)
+	if keys := keysOf(list); !slices.Equal(keys, []string{"k0", "k2"}) {
+		t.Errorf("Contact dead letters = %v", keys)
+	}
+	list = must(s.DeadLetters(ctx, sfsync.DeadLetterQuery{Since: base.Add(2 * time.Minute)}))(t)
+	if keys := keysOf(list); !slices.Equal(keys, []string{"k2", "k3", "k1"}) {
+		t.Errorf("dead letters since 09:02, oldest failure first = %v", keys)
+	}
+	if list = must(s.DeadLetters(ctx, sfsync.DeadLetterQuery{Limit: 2}))(t); len(list) != 2 {
+		t.Errorf("limit 2 gave %d", len(list))
+	}
+	noErr(t, s.DeleteDeadLetter(ctx, "k1"))
+	if _, err := s.DeadLetter(ctx, "k1"); !errors.Is(err, sfsync.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteDeadLetter(ctx, "k1"); err != nil {
+		t.Errorf("deleting twice: %v", err)
+	}
+	if n := len(must(s.DeadLetters(ctx, sfsync.DeadLetterQuery{}))(t)); n != 3 {
+		t.Errorf("%d dead letters left, want 3", n)
+	}
+}
+
+func keysOf(ds []sfsync.DeadLetter) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Key())
+	}
+	return out
+}
+
+// RunEchoes tests an [sfsync.EchoStore].
+func RunEchoes(t *testing.T, open func(t *testing.T) sfsync.EchoStore) {
+	ctx := context.Background()
+	s := open(t)
+	noErr(t, s.RememberWrites(ctx, []string{"a", "b"}, longTTL))
+	noErr(t, s.RememberWrites(ctx, []string{"short"}, shortTTL))
+	if !must(s.MatchWrite(ctx, "a"))(t) {
+		t.Error("remembered fingerprint not matched")
+	}
+	if must(s.MatchWrite(ctx, "a"))(t) {
+		t.Error("a fingerprint matched twice; an echo is recognised once")
+	}
+	if must(s.MatchWrite(ctx, "zzz"))(t) {
+		t.Error("unknown fingerprint matched")
+	}
+	// Matching consumes a fingerprint, so expiry cannot be polled; wait
+	// out the TTL with a wide margin instead.
+	time.Sleep(shortTTL * 3)
+	if must(s.MatchWrite(ctx, "short"))(t) {
+		t.Error("expired fingerprint matched")
+	}
+	if !must(s.MatchWrite(ctx, "b"))(t) {
+		t.Error("long-lived fingerprint lost")
+	}
+}
+
+// RunLeases tests an [sfsync.Leaser].
+func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
+	ctx := context.Background()
+	s := open(t)
+	a := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t)
+	if a.Holder != "a" || a.Name != "sub" || a.Token <= 0 {
+		t.Fatalf("lease = %+v", a)
+	}
+	if _, err := s.AcquireLease(ctx, "sub", "b", longTTL); !errors.Is(err, sfsync.ErrLeaseHeld) {
+		t.Fatalf("second holder: %v, want ErrLeaseHeld", err)
+	}
+	if again := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t); again.Token != a.Token {
+		t.Errorf("re-acquiring by the holder changed the token %d → %d", a.Token, again.Token)
+	}
+	other := must(s.AcquireLease(ctx, "other", "b", longTTL))(t)
+	_ = other
+	renewed := must(s.RenewLease(ctx, a, longTTL))(t)
+	if renewed.Token != a.Token {
+		t.Errorf("renew changed the token")
+	}
+
+	// Expiry hands the lease over with a higher token; the old holder is fenced.
+	short := must(s.AcquireLease(ctx, "short", "a", shortTTL))(t)
+	var b sfsync.Lease
+	eventually(t, "expired lease taken over", func() bool {
+		l, err := s.AcquireLease(ctx, "short", "b", longTTL)
+		if errors.Is(err, sfsync.ErrLeaseHeld) {
+			return false
+		}
+		b = must(l, err)(t)
+		return true
+	})
+	if b.Token <= short.Token {
+		t.Errorf("takeover token %d is not above %d", b.Token, short.Token)
+	}
+	if _, err := s.RenewLease(ctx, short, longTTL); !errors.Is(err, sfsync.ErrFenced) {
+		t.Errorf("renewing a taken-over lease: %v, want ErrFenced", err)
+	}
+
+	// Release lets another holder in at once.
+	noErr(t, s.ReleaseLease(ctx, b))
+	c := must(s.AcquireLease(ctx, "short", "c", longTTL))(t)
+	if c.Token <= b.Token {
+		t.Errorf("token after release %d is not above %d", c.Token, b.Token)
+	}
+	if _, err := s.RenewLease(ctx, b, longTTL); !errors.Is(err, sfsync.ErrFenced) {
+		t.Errorf("renewing a released lease: %v, want ErrFenced", err)
+	}
+}
+
+// RunCommit tests [sfsync.StateCommitter] together with the other parts.
+func RunCommit(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	s := open(t)
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	lease := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t)
+	c := sfsync.Commit{
+		Outcomes: []sfsync.Outcome{
+			{Key: "k1", Object: "Contact", RecordID: "003A", Status: sfsync.StatusApplied, At: at},
+			{Key: "k2", Object: "Contact", RecordID: "003B", Status: sfsync.StatusDeadLettered, At: at},
+		},
+		DeadLetters: []sfsync.DeadLetter{deadLetter("k2", "Contact", 1, at)},
+		Claims:      []string{"k1"},
+		ClaimTTL:    longTTL,
+		Checkpoints: []sfsync.Position{{Stream: "sub", Token: []byte{1}}},
+		Lease:       &lease,
+	}
+	if err := s.CommitState(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(must(s.Outcomes(ctx, sfsync.OutcomeQuery{}))(t)); n != 2 {
+		t.Errorf("%d outcomes after commit", n)
+	}
+	if _, err := s.DeadLetter(ctx, "k2"); err != nil {
+		t.Errorf("dead letter: %v", err)
+	}
+	if !must(s.Seen(ctx, "k1"))(t) || must(s.Seen(ctx, "k2"))(t) {
+		t.Error("claims: k1 should be seen, k2 (dead-lettered, not claimed) not")
+	}
+	if p := must(s.LoadCheckpoint(ctx, "sub"))(t); !slices.Equal(p.Token, []byte{1}) {
+		t.Errorf("checkpoint = %v", p.Token)
+	}
+
+	// A former holder is fenced and writes nothing.
+	short := must(s.AcquireLease(ctx, "short", "a", shortTTL))(t)
+	noErr(t, s.CommitState(ctx, sfsync.Commit{Checkpoints: []sfsync.Position{{Stream: "short", Token: []byte{1}}}, Lease: &short}))
+	eventually(t, "lease taken over", func() bool {
+		_, err := s.AcquireLease(ctx, "short", "b", longTTL)
+		return err == nil
+	})
+	stale := sfsync.Commit{
+		Outcomes:    []sfsync.Outcome{{Key: "stale", Object: "Contact", RecordID: "003C", Status: sfsync.StatusApplied, At: at}},
+		Claims:      []string{"stale"},
+		ClaimTTL:    longTTL,
+		Checkpoints: []sfsync.Position{{Stream: "short", Token: []byte{9}}},
+		Lease:       &short,
+	}
+	if err := s.CommitState(ctx, stale); !errors.Is(err, sfsync.ErrFenced) {
+		t.Fatalf("commit under a taken-over lease: %v, want ErrFenced", err)
+	}
+	if p := must(s.LoadCheckpoint(ctx, "short"))(t); !slices.Equal(p.Token, []byte{1}) {
+		t.Errorf("a fenced commit moved the checkpoint to %v", p.Token)
+	}
+	if n := len(must(s.Outcomes(ctx, sfsync.OutcomeQuery{Key: "stale"}))(t)); n != 0 {
+		t.Error("a fenced commit recorded outcomes")
+	}
+	if must(s.Seen(ctx, "stale"))(t) {
+		t.Error("a fenced commit claimed keys")
+	}
+}
