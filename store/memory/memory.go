@@ -25,8 +25,8 @@ type Store struct {
 	// outcomes is the ledger in fixed-size chunks, oldest first, so that
 	// appending never copies what is already stored and forgetting the
 	// oldest drops a whole chunk.
-	outcomes [][]sfsync.Outcome
-	nOutcome int
+	outcomes    [][]sfsync.Outcome
+	nOutcome    int
 	deadLetters map[string]sfsync.DeadLetter
 	leases      map[string]sfsync.Lease
 	tokens      map[string]int64
