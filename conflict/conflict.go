@@ -62,8 +62,8 @@ func live(r sfsync.Record) bool { return r.Exists && !r.Deleted }
 func finish(d sfsync.Decision, reason string) sfsync.Decision {
 	d.Apply = len(d.Keep) > 0
 	d.Reason = reason
-	if !d.Apply {
-		d.Reason = reason + ": no field to write"
+	if !d.Apply && len(d.Dropped) > 0 {
+		d.Reason = reason + ": the target keeps every field"
 	}
 	if len(d.Dropped) == 0 {
 		d.Dropped = nil
@@ -122,6 +122,11 @@ func (l lww) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 	}
 	d := sfsync.Decision{Dropped: map[string]string{}}
 	for _, f := range in.Touched() {
+		if !holdsField(cur, f) {
+			// The target never had this field: nothing newer to protect.
+			d.Keep = append(d.Keep, f)
+			continue
+		}
 		fv := cur.FieldVersion(f)
 		switch l.compare(in, fv, cur, f) {
 		case newer:
@@ -135,6 +140,15 @@ func (l lww) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 		}
 	}
 	return finish(d, "last write wins")
+}
+
+// holdsField reports whether the target has a value or a version for field.
+func holdsField(cur sfsync.Record, field string) bool {
+	if _, ok := cur.Fields[field]; ok {
+		return true
+	}
+	_, ok := cur.FieldVersions[field]
+	return ok
 }
 
 type verdict int
@@ -249,7 +263,7 @@ func (o ownership) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 		rest.Nulled = slices.DeleteFunc(rest.Nulled, func(n string) bool { return n == f })
 	}
 	if len(d.Keep) > 0 {
-		reasons = append(reasons, fmt.Sprintf("owner's fields %v", d.Keep))
+		reasons = append(reasons, fmt.Sprintf("%v from the owner", d.Keep))
 	}
 	if len(rest.Touched()) > 0 {
 		fd := o.fallback.Decide(rest, cur)
@@ -266,10 +280,10 @@ func (o ownership) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 				}
 			}
 		}
-		reasons = append(reasons, "unowned fields: "+fd.Reason)
+		reasons = append(reasons, fmt.Sprintf("%v by %s", rest.Touched(), strings.TrimSuffix(fd.Reason, ": the target keeps every field")))
 	}
 	slices.Sort(d.Keep)
-	return finish(d, "field ownership; "+strings.Join(reasons, "; "))
+	return finish(d, "field ownership ("+strings.Join(reasons, "; ")+")")
 }
 
 // PerObject decides with the policy of the change's object, or fallback for

@@ -172,7 +172,7 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 				fmt.Sprintf("older than data already applied from %s (fields %v)", c.Source, stale), true)
 		}
 		dropFields(&c, stale)
-		w.notes = append(w.notes, fmt.Sprintf("kept newer values of %v", stale))
+		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
 	if known && holds(cur, &c) {
 		if w.attempts > 1 {
@@ -189,7 +189,10 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 		d = w.route.Policy.Decide(c, cur)
 	}
 	if !d.Apply {
-		return c, e.final(it, c, dest, sfsync.StatusConflictLost, "conflict policy: "+d.Reason, true)
+		for _, f := range sortedKeys(d.Dropped) {
+			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
+		}
+		return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
 	}
 	if c.Op != sfsync.OpDelete {
 		keep := map[string]bool{}
@@ -204,14 +207,14 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 		}
 		dropFields(&c, drop)
 		for _, f := range sortedKeys(d.Dropped) {
-			w.notes = append(w.notes, fmt.Sprintf("dropped %s: %s", f, d.Dropped[f]))
+			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
 		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
 			return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
 		}
 	}
 	if d.Reason != "" {
-		w.notes = append(w.notes, d.Reason)
+		w.notes = append([]string{d.Reason}, w.notes...)
 	}
 	return c, nil
 }
@@ -256,7 +259,7 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
 		ls.remember(&w.c)
-		reason := fmt.Sprintf("wrote %d field(s) to %s", len(w.c.Touched()), r.To)
+		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
 		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
 			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
 		}
