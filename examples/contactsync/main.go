@@ -39,7 +39,9 @@ func main() {
 func run(ctx context.Context, out io.Writer) error {
 	erp := sfsync.External("erp")
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	at := func(minutes int) sfsync.Version { return sfsync.Version{Time: t0.Add(time.Duration(minutes) * time.Minute)} }
+	at := func(minutes int) sfsync.Version {
+		return sfsync.Version{Time: t0.Add(time.Duration(minutes) * time.Minute)}
+	}
 
 	// Each side is a stand-in with a change feed, as Salesforce CDC and the
 	// ERP's outbox would be.
