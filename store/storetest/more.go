@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,7 +97,6 @@ func RunEchoes(t *testing.T, open func(t *testing.T) sfsync.EchoStore) {
 	ctx := context.Background()
 	s := open(t)
 	noErr(t, s.RememberWrites(ctx, []string{"a", "b"}, longTTL))
-	noErr(t, s.RememberWrites(ctx, []string{"short"}, shortTTL))
 	if !must(s.MatchWrite(ctx, "a"))(t) {
 		t.Error("remembered fingerprint not matched")
 	}
@@ -105,11 +106,29 @@ func RunEchoes(t *testing.T, open func(t *testing.T) sfsync.EchoStore) {
 	if must(s.MatchWrite(ctx, "zzz"))(t) {
 		t.Error("unknown fingerprint matched")
 	}
-	// Matching consumes a fingerprint, so expiry cannot be polled; wait
-	// out the TTL with a wide margin instead.
-	time.Sleep(shortTTL * 3)
-	if must(s.MatchWrite(ctx, "short"))(t) {
-		t.Error("expired fingerprint matched")
+	noErr(t, s.RememberWrites(ctx, nil, longTTL))
+
+	// Matching consumes a fingerprint, so expiry is polled through a pool
+	// of fingerprints remembered together: each poll spends one, and once
+	// one is expired all the rest must be too.
+	pool := make([]string, 2000)
+	for i := range pool {
+		pool[i] = fmt.Sprintf("short-%d", i)
+	}
+	noErr(t, s.RememberWrites(ctx, pool, shortTTL))
+	next := 0
+	eventually(t, "short-lived fingerprints expire", func() bool {
+		if next == len(pool) {
+			t.Fatalf("all %d pooled fingerprints matched before expiring", len(pool))
+		}
+		ok := must(s.MatchWrite(ctx, pool[next]))(t)
+		next++
+		return !ok
+	})
+	for _, f := range pool[next:min(next+20, len(pool))] {
+		if must(s.MatchWrite(ctx, f))(t) {
+			t.Errorf("fingerprint %s matched after others remembered with it expired", f)
+		}
 	}
 	if !must(s.MatchWrite(ctx, "b"))(t) {
 		t.Error("long-lived fingerprint lost")
@@ -119,9 +138,48 @@ func RunEchoes(t *testing.T, open func(t *testing.T) sfsync.EchoStore) {
 // RunLeases tests an [sfsync.Leaser].
 func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
 	ctx := context.Background()
-	s := open(t)
+	t.Run("Lifecycle", func(t *testing.T) { leaseLifecycle(ctx, t, open(t)) })
+	t.Run("ConcurrentAcquireHasOneWinner", func(t *testing.T) {
+		s := open(t)
+		const racers = 16
+		var wg stdsync.WaitGroup
+		var won atomic.Int32
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				_, err := s.AcquireLease(ctx, "race", fmt.Sprintf("holder-%d", i), longTTL)
+				switch {
+				case err == nil:
+					won.Add(1)
+				case !errors.Is(err, sfsync.ErrLeaseHeld):
+					t.Errorf("holder-%d: %v, want nil or ErrLeaseHeld", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := won.Load(); n != 1 {
+			t.Errorf("%d of %d concurrent holders got the lease, want exactly 1", n, racers)
+		}
+	})
+	t.Run("TokensIncreaseAcrossHolders", func(t *testing.T) {
+		s := open(t)
+		var last int64
+		for i := range 6 {
+			l := must(s.AcquireLease(ctx, "rotating", fmt.Sprintf("holder-%d", i), longTTL))(t)
+			if l.Token <= last {
+				t.Fatalf("holder-%d got token %d after %d; tokens must strictly increase", i, l.Token, last)
+			}
+			last = l.Token
+			noErr(t, s.ReleaseLease(ctx, l))
+		}
+	})
+}
+
+func leaseLifecycle(ctx context.Context, t *testing.T, s sfsync.Leaser) {
 	a := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t)
-	if a.Holder != "a" || a.Name != "sub" || a.Token <= 0 {
+	if a.Holder != "a" || a.Name != "sub" || a.Token <= 0 || !a.Expires.After(time.Now().Add(longTTL/2)) {
 		t.Fatalf("lease = %+v", a)
 	}
 	if _, err := s.AcquireLease(ctx, "sub", "b", longTTL); !errors.Is(err, sfsync.ErrLeaseHeld) {
@@ -130,11 +188,11 @@ func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
 	if again := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t); again.Token != a.Token {
 		t.Errorf("re-acquiring by the holder changed the token %d → %d", a.Token, again.Token)
 	}
-	other := must(s.AcquireLease(ctx, "other", "b", longTTL))(t)
-	_ = other
-	renewed := must(s.RenewLease(ctx, a, longTTL))(t)
-	if renewed.Token != a.Token {
-		t.Errorf("renew changed the token")
+	// Leases of other names are independent.
+	must(s.AcquireLease(ctx, "other", "b", longTTL))(t)
+	renewed := must(s.RenewLease(ctx, a, 2*longTTL))(t)
+	if renewed.Token != a.Token || renewed.Holder != "a" || !renewed.Expires.After(a.Expires) {
+		t.Errorf("renewed %+v from %+v: want the same token and a later expiry", renewed, a)
 	}
 
 	// Expiry hands the lease over with a higher token; the old holder is fenced.
@@ -154,6 +212,11 @@ func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
 	if _, err := s.RenewLease(ctx, short, longTTL); !errors.Is(err, sfsync.ErrFenced) {
 		t.Errorf("renewing a taken-over lease: %v, want ErrFenced", err)
 	}
+	// The stale holder releasing must not free the new holder's lease.
+	noErr(t, s.ReleaseLease(ctx, short))
+	if _, err := s.AcquireLease(ctx, "short", "c", longTTL); !errors.Is(err, sfsync.ErrLeaseHeld) {
+		t.Errorf("after a stale release, a third holder: %v, want ErrLeaseHeld", err)
+	}
 
 	// Release lets another holder in at once.
 	noErr(t, s.ReleaseLease(ctx, b))
@@ -169,7 +232,90 @@ func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
 // RunCommit tests [sfsync.StateCommitter] together with the other parts.
 func RunCommit(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
-	s := open(t)
+	t.Run("AllPartsAndFencing", func(t *testing.T) { commitAndFence(ctx, t, open(t)) })
+	t.Run("WithoutLease", func(t *testing.T) {
+		s := open(t)
+		must(s.Claim(ctx, "old", longTTL))(t)
+		noErr(t, s.CommitState(ctx, sfsync.Commit{}))
+		noErr(t, s.CommitState(ctx, sfsync.Commit{
+			Claims:      []string{"old", "new", "brief"},
+			ClaimTTL:    longTTL,
+			Checkpoints: []sfsync.Position{{Stream: "a", Token: []byte{1}}, {Stream: "b", Token: []byte{2}}},
+		}))
+		if !must(s.Seen(ctx, "old"))(t) || !must(s.Seen(ctx, "new"))(t) {
+			t.Error("claims of a commit not seen (a key claimed before must stay claimed)")
+		}
+		if must(s.Claim(ctx, "new", longTTL))(t) {
+			t.Error("a key claimed by a commit was claimed again")
+		}
+		for _, p := range []sfsync.Position{{Stream: "a", Token: []byte{1}}, {Stream: "b", Token: []byte{2}}} {
+			if got := must(s.LoadCheckpoint(ctx, p.Stream))(t); !slices.Equal(got.Token, p.Token) {
+				t.Errorf("checkpoint %s = %v, want %v", p.Stream, got.Token, p.Token)
+			}
+		}
+		// Claims take the commit's TTL.
+		noErr(t, s.CommitState(ctx, sfsync.Commit{Claims: []string{"short"}, ClaimTTL: shortTTL}))
+		eventually(t, "a commit's short claim expires", func() bool { return !must(s.Seen(ctx, "short"))(t) })
+		if !must(s.Seen(ctx, "new"))(t) {
+			t.Error("long claim expired with the short one")
+		}
+	})
+	t.Run("ReadersSeeWholeCommits", func(t *testing.T) {
+		s := open(t)
+		const batches, size = 20, 10
+		done := make(chan struct{})
+		var wg stdsync.WaitGroup
+		wg.Go(func() {
+			defer close(done)
+			for b := range batches {
+				c := sfsync.Commit{ClaimTTL: longTTL, Checkpoints: []sfsync.Position{{Stream: "atomic", Token: []byte{byte(b)}}}}
+				for i := range size {
+					key := fmt.Sprintf("b%02d-%d", b, i)
+					c.Outcomes = append(c.Outcomes, sfsync.Outcome{Key: key, Object: "Atomic", RecordID: key, Status: sfsync.StatusApplied, At: time.Unix(int64(b), 0)})
+					c.Claims = append(c.Claims, key)
+				}
+				if err := s.CommitState(ctx, c); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		count := func() int {
+			got, err := s.Outcomes(ctx, sfsync.OutcomeQuery{Object: "Atomic"})
+			if err != nil {
+				t.Error(err)
+			}
+			return len(got)
+		}
+		for reading := true; reading && !t.Failed(); {
+			select {
+			case <-done:
+				reading = false
+			default:
+			}
+			n := count()
+			if n%size != 0 {
+				t.Errorf("a reader saw %d outcomes: part of a commit", n)
+			}
+			if n == 0 {
+				continue
+			}
+			// The checkpoint of a commit is never ahead of its outcomes.
+			p, err := s.LoadCheckpoint(ctx, "atomic")
+			if err != nil || len(p.Token) != 1 {
+				t.Errorf("checkpoint after %d outcomes: %v, %v", n, p.Token, err)
+			} else if batch := int(p.Token[0]); (batch+1)*size > count() {
+				t.Errorf("checkpoint of batch %d visible before its outcomes", batch)
+			}
+		}
+		wg.Wait()
+		if n := len(must(s.Outcomes(ctx, sfsync.OutcomeQuery{Object: "Atomic"}))(t)); n != batches*size {
+			t.Errorf("%d outcomes after %d commits of %d", n, batches, size)
+		}
+	})
+}
+
+func commitAndFence(ctx context.Context, t *testing.T, s Store) {
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	lease := must(s.AcquireLease(ctx, "sub", "a", longTTL))(t)
 	c := sfsync.Commit{

@@ -40,7 +40,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 }
 
 const (
-	shortTTL = 40 * time.Millisecond
+	// shortTTL is long enough that a loaded machine does not expire a key
+	// between two calls of one step, and short enough to poll for.
+	shortTTL = 60 * time.Millisecond
 	longTTL  = time.Hour
 	deadline = 10 * time.Second
 )
@@ -98,24 +100,34 @@ func RunDedup(t *testing.T, open func(t *testing.T) sfsync.DedupStore) {
 	})
 	t.Run("ConcurrentClaimsHaveOneWinner", func(t *testing.T) {
 		s := open(t)
-		for round := range 5 {
-			key := fmt.Sprintf("race-%d", round)
-			var wins atomic.Int32
-			var wg stdsync.WaitGroup
-			for range 16 {
+		// Many goroutines race for a few keys at once, so that a store that
+		// serialises per key but not across keys (or the reverse) is caught.
+		const keys, racers = 8, 8
+		var wins [keys]atomic.Int32
+		start := make(chan struct{})
+		var wg stdsync.WaitGroup
+		for k := range keys {
+			for range racers {
 				wg.Go(func() {
-					ok, err := s.Claim(ctx, key, longTTL)
+					<-start
+					ok, err := s.Claim(ctx, fmt.Sprintf("race-%d", k), longTTL)
 					if err != nil {
 						t.Error(err)
 					}
 					if ok {
-						wins.Add(1)
+						wins[k].Add(1)
 					}
 				})
 			}
-			wg.Wait()
-			if n := wins.Load(); n != 1 {
-				t.Errorf("%s: %d claims won, want exactly 1", key, n)
+		}
+		close(start)
+		wg.Wait()
+		for k := range keys {
+			if n := wins[k].Load(); n != 1 {
+				t.Errorf("race-%d: %d of %d concurrent claims won, want exactly 1", k, n, racers)
+			}
+			if !must(s.Seen(ctx, fmt.Sprintf("race-%d", k)))(t) {
+				t.Errorf("race-%d: not seen after the race", k)
 			}
 		}
 	})
@@ -162,13 +174,21 @@ func RunCheckpoints(t *testing.T, open func(t *testing.T) sfsync.CheckpointStore
 	if got := must(s.LoadCheckpoint(ctx, b.Stream))(t); !slices.Equal(got.Token, b.Token) {
 		t.Errorf("stream b = %+v", got)
 	}
-	next := sfsync.Position{Stream: a.Stream, Token: []byte{0, 0, 0, 0, 0, 0, 1, 0}}
-	noErr(t, s.SaveCheckpoint(ctx, next))
-	if got := must(s.LoadCheckpoint(ctx, a.Stream))(t); !slices.Equal(got.Token, next.Token) {
-		t.Errorf("after advancing, stream a = %+v", got)
+	// Every save replaces the stream's checkpoint: the last one written is
+	// the one loaded, whatever its bytes (tokens are opaque to the store).
+	last := a
+	for i := range 5 {
+		last = sfsync.Position{Stream: a.Stream, Token: []byte{0, 0, 0, 0, 0, 0, 1, byte(i)}}
+		noErr(t, s.SaveCheckpoint(ctx, last))
+		if got := must(s.LoadCheckpoint(ctx, a.Stream))(t); !slices.Equal(got.Token, last.Token) {
+			t.Fatalf("after save %d, stream a = %v, want %v", i, got.Token, last.Token)
+		}
 	}
 	if got := must(s.LoadCheckpoint(ctx, b.Stream))(t); !slices.Equal(got.Token, b.Token) {
 		t.Errorf("advancing a moved b: %+v", got)
+	}
+	if _, err := s.LoadCheckpoint(ctx, "/data/ContactChangeEvent/other"); !errors.Is(err, sfsync.ErrNotFound) {
+		t.Errorf("LoadCheckpoint of a stream never saved: %v, want ErrNotFound", err)
 	}
 }
 
@@ -184,7 +204,7 @@ func RunLedger(t *testing.T, open func(t *testing.T) sfsync.Ledger) {
 			RecordID: fmt.Sprintf("003%02d", i%5), Source: sfsync.Salesforce, Destination: sfsync.External("erp"),
 			Op: sfsync.OpUpdate, Status: []sfsync.Status{sfsync.StatusApplied, sfsync.StatusEcho, sfsync.StatusDeadLettered}[i%3],
 			Reason: fmt.Sprintf("reason %d", i), Attempts: i % 4,
-			Version:  sfsync.Version{Time: base.Add(time.Duration(i) * time.Second), Seq: int64(i)},
+			Version:  sfsync.Version{Time: base.Add(time.Duration(i) * time.Second), Seq: int64(i), Counter: int64(i % 2 * i)},
 			Position: sfsync.Position{Stream: "s", Token: []byte{byte(i)}},
 			At:       base.Add(time.Duration(i) * time.Minute),
 		}
@@ -226,6 +246,24 @@ func RunLedger(t *testing.T, open func(t *testing.T) sfsync.Ledger) {
 	check("by status", sfsync.OutcomeQuery{Status: sfsync.StatusEcho})
 	check("since", sfsync.OutcomeQuery{Since: base.Add(20 * time.Minute)})
 	check("limit", sfsync.OutcomeQuery{Status: sfsync.StatusApplied, Limit: 3})
+	check("limit with since", sfsync.OutcomeQuery{Since: base.Add(25 * time.Minute), Limit: 2})
+	check("nothing", sfsync.OutcomeQuery{Object: "Lead"})
+
+	// Outcomes with the same time come back in the order they were recorded.
+	tie := base.Add(time.Hour)
+	var tied []sfsync.Outcome
+	for i := range 6 {
+		tied = append(tied, sfsync.Outcome{Key: fmt.Sprintf("tie-%d", i), Object: "Tie", RecordID: "a0T1", Status: sfsync.StatusApplied, At: tie})
+	}
+	noErr(t, s.RecordOutcomes(ctx, tied[:3]))
+	noErr(t, s.RecordOutcomes(ctx, tied[3:]))
+	var keys []string
+	for _, o := range must(s.Outcomes(ctx, sfsync.OutcomeQuery{Object: "Tie"}))(t) {
+		keys = append(keys, o.Key)
+	}
+	if !slices.Equal(keys, []string{"tie-0", "tie-1", "tie-2", "tie-3", "tie-4", "tie-5"}) {
+		t.Errorf("outcomes of one instant = %v, want the order they were recorded", keys)
+	}
 }
 
 func sameOutcome(a, b sfsync.Outcome) bool {
