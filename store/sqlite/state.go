@@ -1,0 +1,366 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Seen reports whether key was claimed and has not expired.
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM dedup WHERE key = ? AND expires > ?`, key, s.cfg.clock().UnixNano()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail("look up dedup key "+key, err)
+	}
+	return true, nil
+}
+
+// claimSQL inserts a key, or takes over an expired one; a live key is left
+// alone, so the statement changes a row exactly when the claim is won.
+func claimSQL(rows int) string {
+	return `INSERT INTO dedup (key, expires) VALUES ` + values(rows, 2) +
+		` ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires <= ?`
+}
+
+// Claim records key for ttl and reports whether the caller was first.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	st, err := s.stmt(ctx, nil, claimSQL(1))
+	if err != nil {
+		return false, s.fail("prepare claim", err)
+	}
+	now := s.cfg.clock()
+	res, err := st.ExecContext(ctx, key, now.Add(ttl).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, s.fail("claim dedup key "+key, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.fail("claim dedup key "+key, err)
+}
+
+// LoadCheckpoint returns the committed position of stream, or an error
+// matching [sfsync.ErrNotFound].
+func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Position, error) {
+	if err := s.check(ctx); err != nil {
+		return sfsync.Position{}, err
+	}
+	p := sfsync.Position{Stream: stream}
+	err := s.r.QueryRowContext(ctx, `SELECT token FROM checkpoints WHERE stream = ?`, stream).Scan(&p.Token)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sfsync.Position{}, fmt.Errorf("sqlite: no checkpoint for stream %q; start from the source's configured fallback: %w", stream, sfsync.ErrNotFound)
+	}
+	if err != nil {
+		return sfsync.Position{}, s.fail("load checkpoint of "+stream, err)
+	}
+	if p.Token == nil {
+		p.Token = []byte{}
+	}
+	return p, nil
+}
+
+const checkpointSQL = `INSERT INTO checkpoints (stream, token, updated) VALUES (?, ?, ?)
+	ON CONFLICT (stream) DO UPDATE SET token = excluded.token, updated = excluded.updated`
+
+// SaveCheckpoint stores pos as the committed position of its stream.
+func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	st, err := s.stmt(ctx, nil, checkpointSQL)
+	if err != nil {
+		return s.fail("prepare checkpoint", err)
+	}
+	_, err = st.ExecContext(ctx, pos.Stream, token(pos.Token), s.cfg.clock().UnixNano())
+	return s.fail("save checkpoint of "+pos.Stream, err)
+}
+
+// token keeps an empty token from being stored as NULL.
+func token(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// RememberWrites remembers fingerprints for ttl.
+func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(fingerprints) == 0 {
+		return nil
+	}
+	exp := s.cfg.clock().Add(ttl).UnixNano()
+	return s.tx(ctx, "remember writes", func(tx *sql.Tx) error {
+		return insertRows(ctx, s, tx, len(fingerprints), 2, rememberSQL, nil, func(i int, args []any) []any {
+			return append(args, fingerprints[i], exp)
+		})
+	})
+}
+
+func rememberSQL(rows int) string {
+	return `INSERT INTO echoes (fingerprint, expires) VALUES ` + values(rows, 2) +
+		` ON CONFLICT (fingerprint) DO UPDATE SET expires = excluded.expires`
+}
+
+// MatchWrite reports whether fingerprint was remembered and not expired, and
+// forgets it.
+func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	st, err := s.stmt(ctx, nil, `DELETE FROM echoes WHERE fingerprint = ? AND expires > ?`)
+	if err != nil {
+		return false, s.fail("prepare echo match", err)
+	}
+	res, err := st.ExecContext(ctx, fingerprint, s.cfg.clock().UnixNano())
+	if err != nil {
+		return false, s.fail("match write fingerprint", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.fail("match write fingerprint", err)
+}
+
+// RecordOutcomes appends outcomes to the ledger in one transaction.
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "record outcomes", func(tx *sql.Tx) error { return s.insertOutcomes(ctx, tx, outcomes) })
+}
+
+const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_seq, v_counter, pos_stream, pos_token, at`
+
+func outcomeSQL(rows int) string {
+	return `INSERT INTO outcomes (` + outcomeCols + `) VALUES ` + values(rows, 16)
+}
+
+func (s *Store) insertOutcomes(ctx context.Context, tx *sql.Tx, os []sfsync.Outcome) error {
+	return insertRows(ctx, s, tx, len(os), 16, outcomeSQL, nil, func(i int, a []any) []any {
+		o := &os[i]
+		return append(a, o.Key, o.Tenant, o.Object, o.RecordID, string(o.Source), string(o.Destination), string(o.Op),
+			string(o.Status), o.Reason, o.Attempts, nanos(o.Version.Time), o.Version.Seq, o.Version.Counter,
+			o.Position.Stream, token(o.Position.Token), nanos(o.At))
+	})
+}
+
+// maxParams keeps multi-row statements under SQLite's bound-parameter limit
+// with room to spare; bigger statements gain nothing measurable.
+const maxParams = 1000
+
+// insertRows inserts n rows of cols columns with as few statements as it
+// can: full chunks share one prepared statement, the remainder gets its own.
+// tail, if set, is appended after the rows' arguments of every statement.
+func insertRows(ctx context.Context, s *Store, tx *sql.Tx, n, cols int, query func(rows int) string, tail []any, row func(i int, args []any) []any) error {
+	chunk := max(1, maxParams/cols)
+	args := make([]any, 0, min(n, chunk)*cols+len(tail))
+	for start := 0; start < n; start += chunk {
+		end := min(n, start+chunk)
+		st, err := s.stmt(ctx, tx, query(end-start))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = row(i, args)
+		}
+		args = append(args, tail...)
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Outcomes returns the outcomes matching q, oldest first; outcomes of the
+// same time come in the order they were recorded.
+func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.Outcome, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if q.Object != "" {
+		add("object = ?", q.Object)
+	}
+	if q.RecordID != "" {
+		add("record_id = ?", q.RecordID)
+	}
+	if q.Key != "" {
+		add("key = ?", q.Key)
+	}
+	if q.Status != "" {
+		add("status = ?", string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		add("at >= ?", q.Since.UnixNano())
+	}
+	query := `SELECT ` + outcomeCols + ` FROM outcomes`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = s.cfg.limit
+	}
+	query += ` ORDER BY at, seq LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail("query outcomes", err)
+	}
+	defer rows.Close()
+	var out []sfsync.Outcome
+	for rows.Next() {
+		var o sfsync.Outcome
+		var src, dst, op, status string
+		var vt, at int64
+		if err := rows.Scan(&o.Key, &o.Tenant, &o.Object, &o.RecordID, &src, &dst, &op, &status, &o.Reason, &o.Attempts,
+			&vt, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
+			return nil, s.fail("read outcome", err)
+		}
+		o.Source, o.Destination, o.Op, o.Status = sfsync.System(src), sfsync.System(dst), sfsync.Op(op), sfsync.Status(status)
+		o.Version.Time, o.At = fromNanos(vt), fromNanos(at)
+		out = append(out, o)
+	}
+	return out, s.fail("query outcomes", rows.Err())
+}
+
+const deadLetterCols = `key, object, destination, err, kind, attempts, first_failed, last_failed, change`
+
+// putDeadLetterSQL replaces a dead letter of the same key, adding up the
+// attempts and keeping the earliest known first failure.
+const putDeadLetterSQL = `INSERT INTO dead_letters (` + deadLetterCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (key) DO UPDATE SET
+		object = excluded.object, destination = excluded.destination, err = excluded.err, kind = excluded.kind,
+		attempts = dead_letters.attempts + excluded.attempts,
+		first_failed = CASE
+			WHEN dead_letters.first_failed = -9223372036854775808 THEN excluded.first_failed
+			WHEN excluded.first_failed = -9223372036854775808 THEN dead_letters.first_failed
+			ELSE MIN(dead_letters.first_failed, excluded.first_failed) END,
+		last_failed = excluded.last_failed, change = excluded.change`
+
+// PutDeadLetter stores d, replacing an earlier dead letter of the same
+// change key and adding up their attempts. The change is stored as JSON, so
+// field values come back as encoding/json decodes them (numbers as float64).
+func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.tx(ctx, "put dead letter "+d.Key(), func(tx *sql.Tx) error { return s.putDeadLetters(ctx, tx, []sfsync.DeadLetter{d}) })
+}
+
+func (s *Store) putDeadLetters(ctx context.Context, tx *sql.Tx, ds []sfsync.DeadLetter) error {
+	for i := range ds {
+		d := &ds[i]
+		if d.Key() == "" {
+			return fmt.Errorf("sqlite: dead letter of %s has no change key; set Change.Key: %w", d.Change.String(), sfsync.ErrInvalid)
+		}
+		change, err := json.Marshal(d.Change)
+		if err != nil {
+			return fmt.Errorf("sqlite: encode dead letter %q: a field value cannot be encoded as JSON: %w", d.Key(), errors.Join(sfsync.ErrInvalid, err))
+		}
+		st, err := s.stmt(ctx, tx, putDeadLetterSQL)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, d.Key(), d.Change.Object, string(d.Destination), d.Err, int(d.Kind), d.Attempts,
+			nanos(d.FirstFailed), nanos(d.LastFailed), change); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeadLetters returns the dead letters matching q, oldest last failure
+// first.
+func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sfsync.DeadLetter, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	query, args := `SELECT `+deadLetterCols+` FROM dead_letters WHERE 1=1`, []any{}
+	if q.Object != "" {
+		query, args = query+` AND object = ?`, append(args, q.Object)
+	}
+	if !q.Since.IsZero() {
+		query, args = query+` AND last_failed >= ?`, append(args, q.Since.UnixNano())
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = s.cfg.limit
+	}
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY last_failed, key LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, s.fail("query dead letters", err)
+	}
+	defer rows.Close()
+	var out []sfsync.DeadLetter
+	for rows.Next() {
+		d, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, s.fail("read dead letter", err)
+		}
+		out = append(out, d)
+	}
+	return out, s.fail("query dead letters", rows.Err())
+}
+
+// DeadLetter returns the dead letter of change key, or an error matching
+// [sfsync.ErrNotFound].
+func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, error) {
+	if err := s.check(ctx); err != nil {
+		return sfsync.DeadLetter{}, err
+	}
+	d, err := scanDeadLetter(s.r.QueryRowContext(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sfsync.DeadLetter{}, fmt.Errorf("sqlite: no dead letter with key %q (requeued or purged?): %w", key, sfsync.ErrNotFound)
+	}
+	return d, s.fail("read dead letter "+key, err)
+}
+
+func scanDeadLetter(row interface{ Scan(...any) error }) (sfsync.DeadLetter, error) {
+	var d sfsync.DeadLetter
+	var key, object, dst string
+	var kind int
+	var first, last int64
+	var change []byte
+	if err := row.Scan(&key, &object, &dst, &d.Err, &kind, &d.Attempts, &first, &last, &change); err != nil {
+		return d, err
+	}
+	if err := json.Unmarshal(change, &d.Change); err != nil {
+		return d, fmt.Errorf("decode change of dead letter %q: %w", key, err)
+	}
+	d.Destination, d.Kind = sfsync.System(dst), sfsync.Kind(kind)
+	d.FirstFailed, d.LastFailed = fromNanos(first), fromNanos(last)
+	d.Change.Key = key
+	return d, nil
+}
+
+// DeleteDeadLetter removes the dead letter of change key; deleting one that
+// does not exist is not an error.
+func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `DELETE FROM dead_letters WHERE key = ?`, key)
+	return s.fail("delete dead letter "+key, err)
+}
