@@ -1,0 +1,129 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrBadBitmap is matched (errors.Is) by every error of [DecodeFieldBitmap]
+// about the entries themselves, as opposed to the schema.
+var ErrBadBitmap = errors.New("pubsub: bad field bitmap")
+
+// DecodeFieldBitmap expands the bitmap entries of a CDC event header's
+// changedFields, nulledFields or diffFields into field names, against the
+// event's own writer schema (schemaJSON, the Avro schema of the event's
+// schema id: never a newer one, since positions shift when fields are
+// added).
+//
+// An entry "0x<hex>" is the bitmap of top-level fields: bit i (the least
+// significant bit is 0) names schema field i. An entry "<i>-0x<hex>" is the
+// bitmap of the components of compound field i, such as an address, and
+// yields dotted names ("BillingAddress.Street"). Hex digits may be of any
+// case and length, and the top-level entry may be absent. Names come in
+// entry order, then bit order.
+//
+// An index outside the schema, a component bitmap for a field that is not
+// compound, or a malformed entry is an error matching [ErrBadBitmap]: a
+// wrong name would silently apply a change to the wrong field.
+func DecodeFieldBitmap(schemaJSON string, entries []string) ([]string, error) {
+	s, err := parseEventSchema(schemaJSON)
+	if err != nil {
+		return nil, err
+	}
+	return s.decodeBitmap(entries, nil)
+}
+
+// decodeBitmap appends the field names entries stand for to names.
+func (s *eventSchema) decodeBitmap(entries []string, names []string) ([]string, error) {
+	for _, e := range entries {
+		var err error
+		if hex, ok := cutHexPrefix(e); ok {
+			err = forEachBit(hex, func(i int) error {
+				if i >= len(s.fields) {
+					return fmt.Errorf("%w: entry %q sets bit %d but the schema %s has %d fields; decode with the event's own schema id", ErrBadBitmap, e, i, s.name, len(s.fields))
+				}
+				names = append(names, s.fields[i].name)
+				return nil
+			})
+		} else {
+			names, err = s.decodeCompound(e, names)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+func (s *eventSchema) decodeCompound(e string, names []string) ([]string, error) {
+	idx, rest, ok := strings.Cut(e, "-")
+	hex, hasHex := cutHexPrefix(rest)
+	if !ok || !hasHex || idx == "" || len(idx) > 6 {
+		return nil, fmt.Errorf("%w: entry %q is neither \"0x<hex>\" nor \"<index>-0x<hex>\"", ErrBadBitmap, e)
+	}
+	parent := 0
+	for _, c := range idx {
+		if c < '0' || c > '9' {
+			return nil, fmt.Errorf("%w: entry %q has a non-decimal field index", ErrBadBitmap, e)
+		}
+		parent = parent*10 + int(c-'0')
+	}
+	if parent >= len(s.fields) {
+		return nil, fmt.Errorf("%w: entry %q names field %d but the schema %s has %d fields; decode with the event's own schema id", ErrBadBitmap, e, parent, s.name, len(s.fields))
+	}
+	pf := s.fields[parent]
+	if pf.record == nil {
+		return nil, fmt.Errorf("%w: entry %q names components of %s, which is not a compound field", ErrBadBitmap, e, pf.name)
+	}
+	err := forEachBit(hex, func(i int) error {
+		if i >= len(pf.record.fields) {
+			return fmt.Errorf("%w: entry %q sets bit %d but %s has %d components", ErrBadBitmap, e, i, pf.name, len(pf.record.fields))
+		}
+		names = append(names, pf.name+"."+pf.record.fields[i].name)
+		return nil
+	})
+	return names, err
+}
+
+func cutHexPrefix(s string) (string, bool) {
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return s[2:], true
+	}
+	return "", false
+}
+
+// forEachBit calls f with the index of every set bit of the big-endian
+// hexadecimal number hex, lowest first.
+func forEachBit(hex string, f func(int) error) error {
+	if hex == "" {
+		return fmt.Errorf("%w: no hex digits after 0x", ErrBadBitmap)
+	}
+	for pos := len(hex) - 1; pos >= 0; pos-- {
+		d, ok := hexDigit(hex[pos])
+		if !ok {
+			return fmt.Errorf("%w: %q is not a hex digit in %q", ErrBadBitmap, hex[pos], hex)
+		}
+		base := (len(hex) - 1 - pos) * 4
+		for b := 0; b < 4; b++ {
+			if d&(1<<b) != 0 {
+				if err := f(base + b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
