@@ -1,0 +1,386 @@
+package pubsub
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/sfsync/sfsync"
+)
+
+// Event is one event as the Pub/Sub API delivers it.
+type Event struct {
+	// Topic is the channel the event came from, such as
+	// "/data/ContactChangeEvent" or "/event/Order__e".
+	Topic string
+	// ID is the event's id (ProducerEvent.id).
+	ID       string
+	SchemaID string
+	Payload  []byte
+	ReplayID []byte
+}
+
+// SchemaFunc returns the Avro schema JSON of a schema id (GetSchema).
+type SchemaFunc func(ctx context.Context, schemaID string) (string, error)
+
+// OpUndecodable marks a change made from an event that could not be
+// decoded. The engine rejects it as invalid, so the event is dead-lettered
+// with its payload (Fields["payload"]) and the error (Fields["error"])
+// instead of being lost.
+const OpUndecodable sfsync.Op = "undecodable"
+
+// Decoder turns Pub/Sub events into changes: change events become one
+// change per record id, platform events one [sfsync.OpEvent] change. It
+// fetches each writer schema once (even under concurrent first use) and
+// caches the compiled codec by schema id. It is safe for concurrent use.
+type Decoder struct {
+	fetch  SchemaFunc
+	tenant string
+	log    *slog.Logger
+
+	mu      stdsync.Mutex
+	schemas map[string]*cachedSchema
+}
+
+type cachedSchema struct {
+	ready  chan struct{}
+	codec  *goavro.Codec
+	schema *eventSchema
+	cdc    bool
+	err    error
+}
+
+// DecoderOption configures a [Decoder].
+type DecoderOption func(*Decoder)
+
+// WithDecoderTenant sets the org id (00D...) every change is attributed to.
+func WithDecoderTenant(orgID string) DecoderOption { return func(d *Decoder) { d.tenant = orgID } }
+
+// WithDecoderLogger sets the logger for skipped events (default slog.Default()).
+func WithDecoderLogger(l *slog.Logger) DecoderOption { return func(d *Decoder) { d.log = l } }
+
+// NewDecoder returns a Decoder that reads schemas through fetch.
+func NewDecoder(fetch SchemaFunc, opts ...DecoderOption) *Decoder {
+	d := &Decoder{fetch: fetch, log: slog.Default(), schemas: map[string]*cachedSchema{}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// schema returns the cached schema of id,
+// fetching and compiling it on first use. Concurrent first uses wait for
+// one fetch; a failed fetch is not cached.
+func (d *Decoder) schema(ctx context.Context, id string) (*cachedSchema, error) {
+	d.mu.Lock()
+	c, ok := d.schemas[id]
+	if !ok {
+		c = &cachedSchema{ready: make(chan struct{})}
+		d.schemas[id] = c
+	}
+	d.mu.Unlock()
+	if ok {
+		select {
+		case <-c.ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pubsub: waiting for schema %s: %w", id, ctx.Err())
+		}
+		if c.err != nil {
+			return d.schema(ctx, id) // the failed fetch was forgotten; try again
+		}
+		return c, nil
+	}
+	c.err = d.load(ctx, id, c)
+	if c.err != nil {
+		d.mu.Lock()
+		delete(d.schemas, id)
+		d.mu.Unlock()
+	}
+	close(c.ready)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c, nil
+}
+
+func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) error {
+	js, err := d.fetch(ctx, id)
+	if err != nil {
+		return fmt.Errorf("pubsub: get schema %s: %w", id, err)
+	}
+	if c.codec, err = goavro.NewCodec(js); err != nil {
+		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s does not compile: %w", id, err))
+	}
+	if c.schema, err = parseEventSchema(js); err != nil {
+		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s: %w", id, err))
+	}
+	_, c.cdc = c.schema.byName["ChangeEventHeader"]
+	return nil
+}
+
+// Decode returns the changes ev carries: one per record id for a change
+// event (none for change types it does not know, such as SNAPSHOT, which
+// are logged), one for a platform event. An event whose payload does not
+// decode becomes one [OpUndecodable] change; an error means the schema
+// could not be fetched, which is worth retrying.
+func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error) {
+	s, err := d.schema(ctx, ev.SchemaID)
+	if err != nil {
+		if sfsync.IsPermanent(err) {
+			return []sfsync.Change{d.undecodable(ev, err)}, nil
+		}
+		return nil, err
+	}
+	native, rest, err := s.codec.NativeFromBinary(ev.Payload)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%d bytes after the record", len(rest))
+	}
+	rec, ok := native.(map[string]any)
+	if err == nil && !ok {
+		err = errors.New("payload is not a record")
+	}
+	if err != nil {
+		return []sfsync.Change{d.undecodable(ev, fmt.Errorf("pubsub: decode event %s with schema %s: %w", ev.ID, ev.SchemaID, err))}, nil
+	}
+	if !s.cdc {
+		return []sfsync.Change{d.platformEvent(ev, s.schema, rec)}, nil
+	}
+	changes, err := d.changeEvent(ev, s.schema, rec)
+	if err != nil {
+		return []sfsync.Change{d.undecodable(ev, err)}, nil
+	}
+	return changes, nil
+}
+
+func (d *Decoder) undecodable(ev Event, err error) sfsync.Change {
+	return sfsync.Change{
+		Source: sfsync.Salesforce, Tenant: d.tenant, Object: ev.Topic, Op: OpUndecodable,
+		Key:      "undecodable:" + ev.Topic + ":" + hex.EncodeToString(ev.ReplayID),
+		Fields:   map[string]any{"error": err.Error(), "payload": ev.Payload, "schemaId": ev.SchemaID},
+		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
+	}
+}
+
+var changeTypes = map[string]sfsync.Op{
+	"CREATE": sfsync.OpCreate, "UPDATE": sfsync.OpUpdate, "DELETE": sfsync.OpDelete, "UNDELETE": sfsync.OpUndelete,
+	"GAP_CREATE": sfsync.OpGap, "GAP_UPDATE": sfsync.OpGap, "GAP_DELETE": sfsync.OpGap, "GAP_UNDELETE": sfsync.OpGap,
+	"GAP_OVERFLOW": sfsync.OpOverflow,
+}
+
+func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]sfsync.Change, error) {
+	h, _ := rec["ChangeEventHeader"].(map[string]any)
+	if h == nil {
+		return nil, fmt.Errorf("pubsub: event %s has no ChangeEventHeader", ev.ID)
+	}
+	entity, _ := h["entityName"].(string)
+	changeType, _ := h["changeType"].(string)
+	origin, _ := h["changeOrigin"].(string)
+	txKey, _ := h["transactionKey"].(string)
+	user, _ := h["commitUser"].(string)
+	seq, _ := h["sequenceNumber"].(int32)
+	ts, _ := h["commitTimestamp"].(int64)
+	ids := stringsOf(h["recordIds"])
+	op, known := changeTypes[changeType]
+	if !known {
+		d.log.Info("pubsub: skipping a change event of an unknown type", "type", changeType, "entity", entity, "topic", ev.Topic)
+		return nil, nil
+	}
+	if entity == "" || len(ids) == 0 {
+		return nil, fmt.Errorf("pubsub: %s event %s has no entity name or record ids", changeType, ev.ID)
+	}
+	base := sfsync.Change{
+		Source: sfsync.Salesforce, Tenant: d.tenant, Object: entity, Op: op,
+		Version:  sfsync.Version{Time: time.UnixMilli(ts).UTC(), Seq: int64(seq)},
+		Origin:   sfsync.Origin{ChangeOrigin: origin, Client: sfsync.ClientFromChangeOrigin(origin), User: user, Transaction: txKey},
+		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
+	}
+	changeID := txKey + ":" + strconv.Itoa(int(seq))
+	if txKey == "" {
+		changeID = hex.EncodeToString(ev.ReplayID)
+	}
+	switch op {
+	case sfsync.OpUpdate:
+		if err := d.updateFields(&base, s, rec, h); err != nil {
+			return nil, fmt.Errorf("pubsub: event %s: %w", ev.ID, err)
+		}
+	case sfsync.OpCreate, sfsync.OpUndelete:
+		fullFields(&base, s, rec)
+	}
+	out := make([]sfsync.Change, len(ids))
+	for i, id := range ids {
+		c := base
+		if i > 0 {
+			c = base.Clone()
+		}
+		c.RecordID = id
+		// A merged event applies one change to several records, and enriched
+		// events of several records share a replay id: the key names both.
+		c.Key = id + ":" + changeID
+		out[i] = c
+	}
+	return out, nil
+}
+
+// updateFields applies the header's bitmaps: changed fields with their
+// values, nulled fields as explicit nulls, diff fields to re-read; nothing
+// else, so enriched values are not taken for changes.
+func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[string]any) error {
+	changed, err := s.decodeBitmap(stringsOf(h["changedFields"]), nil)
+	if err != nil {
+		return fmt.Errorf("changedFields: %w", err)
+	}
+	nulled, err := s.decodeBitmap(stringsOf(h["nulledFields"]), nil)
+	if err != nil {
+		return fmt.Errorf("nulledFields: %w", err)
+	}
+	diff, err := s.decodeBitmap(stringsOf(h["diffFields"]), nil)
+	if err != nil {
+		return fmt.Errorf("diffFields: %w", err)
+	}
+	skip := make(map[string]bool, len(nulled)+len(diff))
+	for _, n := range nulled {
+		skip[n] = true
+		c.Nulled = append(c.Nulled, n)
+	}
+	for _, n := range diff {
+		// The value is a unified diff against a value this library does not
+		// keep: the sink re-reads the field instead of applying the diff.
+		skip[n] = true
+		c.Reread = append(c.Reread, n)
+	}
+	c.Fields = make(map[string]any, len(changed))
+	for _, name := range changed {
+		if skip[name] || name == "ChangeEventHeader" {
+			continue
+		}
+		parent, comp, dotted := strings.Cut(name, ".")
+		f := s.fields[s.byName[parent]]
+		v := unwrap(rec[parent], f)
+		switch {
+		case dotted:
+			m, _ := v.(map[string]any)
+			setOrNull(c, name, m[comp])
+		case f.record != nil && (v == nil || isRecordValue(v)):
+			// A whole compound flagged: every component changed.
+			m, _ := v.(map[string]any)
+			for _, cf := range f.record.fields {
+				setOrNull(c, parent+"."+cf.name, m[cf.name])
+			}
+		default:
+			setOrNull(c, name, v)
+		}
+	}
+	return nil
+}
+
+// fullFields takes every field of a CREATE or UNDELETE, where null means
+// empty.
+func fullFields(c *sfsync.Change, s *eventSchema, rec map[string]any) {
+	c.Fields = make(map[string]any, len(s.fields))
+	for _, f := range s.fields[1:] {
+		v := unwrap(rec[f.name], f)
+		if f.record != nil && (v == nil || isRecordValue(v)) {
+			m, _ := v.(map[string]any)
+			for _, cf := range f.record.fields {
+				setOrNull(c, f.name+"."+cf.name, m[cf.name])
+			}
+			continue
+		}
+		setOrNull(c, f.name, v)
+	}
+}
+
+func setOrNull(c *sfsync.Change, name string, v any) {
+	if v == nil {
+		c.Nulled = append(c.Nulled, name)
+		return
+	}
+	c.Fields[name] = v
+}
+
+// isRecordValue tells a compound's record branch from the string branch of
+// Account.Name's three-way union.
+func isRecordValue(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
+// unwrap turns goavro's union form into the plain value: {"string": "x"}
+// becomes "x", a record branch a map of unwrapped components.
+func unwrap(v any, f schemaField) any {
+	if f.union {
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 {
+			return v
+		}
+		for branch, inner := range m {
+			if f.record != nil && branch == f.record.fullName {
+				return unwrapRecord(inner, f.record)
+			}
+			return inner
+		}
+	}
+	if f.record != nil {
+		return unwrapRecord(v, f.record)
+	}
+	return v
+}
+
+func unwrapRecord(v any, r *recordType) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for _, cf := range r.fields {
+		out[cf.name] = unwrap(m[cf.name], cf)
+	}
+	return out
+}
+
+func stringsOf(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// platformEvent makes the generic change of a platform event: every
+// non-null field, keyed by the event's EventUuid where it has one.
+func (d *Decoder) platformEvent(ev Event, s *eventSchema, rec map[string]any) sfsync.Change {
+	c := sfsync.Change{
+		Source: sfsync.Salesforce, Tenant: d.tenant, Object: ev.Topic, Op: sfsync.OpEvent,
+		Fields:   make(map[string]any, len(s.fields)),
+		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
+	}
+	for _, f := range s.fields {
+		if v := unwrap(rec[f.name], f); v != nil {
+			c.Fields[f.name] = v
+		}
+	}
+	if ms, ok := c.Fields["CreatedDate"].(int64); ok {
+		c.Version.Time = time.UnixMilli(ms).UTC()
+	}
+	c.Origin.User, _ = c.Fields["CreatedById"].(string)
+	id, _ := c.Fields["EventUuid"].(string)
+	if id == "" {
+		id = ev.ID
+	}
+	if id == "" {
+		id = hex.EncodeToString(ev.ReplayID)
+	}
+	c.RecordID = id
+	c.Key = ev.Topic + ":" + id
+	return c
+}
