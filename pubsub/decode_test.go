@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	stdsync "sync"
@@ -52,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		employee: mustSchema(t, "Employee__c", cdcschema.EmployeeFields()),
 	}
 	f.reg = newRegistry(map[string]*cdcschema.Schema{"acc1": f.account, "con1": f.contact, "emp1": f.employee})
-	f.dec = NewDecoder(f.reg.fetch, WithDecoderTenant("00D000000000001AAA"))
+	f.dec = NewDecoder(f.reg.fetch, WithDecoderTenant("00D000000000001AAA"), WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	return f
 }
 

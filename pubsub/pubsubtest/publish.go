@@ -1,0 +1,107 @@
+package pubsubtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sfsync/sfsync/internal/eventbus"
+)
+
+// maxEventSize is the largest accepted event payload (1 MB).
+const maxEventSize = 1 << 20
+
+// Publish implements eventbus.PubSubServer.
+func (s *Server) Publish(ctx context.Context, req *eventbus.PublishRequest) (*eventbus.PublishResponse, error) {
+	resp, err := s.publish(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sleepDelay(ctx); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// PublishStream implements eventbus.PubSubServer: one PublishResponse per
+// PublishRequest, in order.
+func (s *Server) PublishStream(st grpc.BidiStreamingServer[eventbus.PublishRequest, eventbus.PublishResponse]) error {
+	ctx := st.Context()
+	for {
+		req, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := s.publish(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := s.sleepDelay(ctx); err != nil {
+			return err
+		}
+		if err := st.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// publish validates and appends each event. An event whose schema id is not
+// one of the topic's schemas, whose payload does not decode, or that is too
+// large gets a per-event Error with code PUBLISH; the others still succeed.
+func (s *Server) publish(ctx context.Context, req *eventbus.PublishRequest) (*eventbus.PublishResponse, error) {
+	rpcID := newUUID()
+	if req.GetTopicName() == "" {
+		return nil, fail(ctx, codes.InvalidArgument, CodePublishTopicEmpty, rpcID, "The topic name can't be blank.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[req.GetTopicName()]
+	if !ok {
+		return nil, s.topicNotFound(ctx, rpcID, req.GetTopicName())
+	}
+	resp := &eventbus.PublishResponse{SchemaId: t.schemaID, RpcId: rpcID}
+	for _, ev := range req.GetEvents() {
+		res := &eventbus.PublishResult{CorrelationKey: ev.GetId()}
+		if msg := s.checkEventLocked(t, ev); msg != "" {
+			res.Error = &eventbus.Error{Code: eventbus.ErrorCode_PUBLISH, Msg: msg}
+		} else {
+			stored := proto.Clone(ev).(*eventbus.ProducerEvent)
+			if stored.Id == "" {
+				stored.Id = newUUID()
+				res.CorrelationKey = stored.Id
+			}
+			t.published = append(t.published, proto.Clone(stored).(*eventbus.ProducerEvent))
+			res.ReplayId = encodeReplay(s.appendLocked(t, stored))
+		}
+		resp.Results = append(resp.Results, res)
+	}
+	return resp, nil
+}
+
+func (s *Server) checkEventLocked(t *topic, ev *eventbus.ProducerEvent) string {
+	if len(ev.GetId()) > 36 {
+		return "The event ID can't exceed 36 characters."
+	}
+	if len(ev.GetPayload()) > maxEventSize {
+		return "The event exceeds the maximum event size of 1 MB."
+	}
+	if ev.GetSchemaId() == "" {
+		return "Schema validation failed. The schema ID can't be blank."
+	}
+	if !t.schemas[ev.GetSchemaId()] {
+		return fmt.Sprintf("Schema validation failed. The schema ID %s isn't a schema of topic %s.", ev.GetSchemaId(), t.name)
+	}
+	native, rest, err := s.schemas[ev.GetSchemaId()].codec.NativeFromBinary(ev.GetPayload())
+	if err != nil || len(rest) != 0 || native == nil {
+		return "Failed to deserialize the event payload with the schema " + ev.GetSchemaId() + "."
+	}
+	return ""
+}

@@ -1,0 +1,465 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/eventbus"
+)
+
+// Replay says where a subscription without a usable stored position starts.
+type Replay int
+
+const (
+	// ReplayEarliest starts at the oldest retained event (up to 72 h back):
+	// nothing is missed; old events are recognised as older than what the
+	// engine holds.
+	ReplayEarliest Replay = iota
+	// ReplayLatest starts at the tip: events published while no subscriber
+	// ran are missed, so pair it with a backfill.
+	ReplayLatest
+)
+
+// maxRequested is the server's cap on events owed to one Subscribe call.
+const maxRequested = 100
+
+// Subscription reads one topic through Subscribe. It implements
+// [sfsync.EventSource] and [sfsync.Resumer]: the engine resumes it from its
+// checkpoint (the replay id of the last event with an outcome) and commits
+// positions as work finishes.
+//
+// It asks the server for at most its window of events beyond those the
+// engine has taken, and asks for more as the engine takes them, so a slow
+// engine slows the stream instead of filling memory. On a stream end or a
+// transient status it reconnects with exponential backoff and jitter and
+// resumes after the last committed replay id (events delivered again are
+// recognised as duplicates). A stored replay id the server rejects ends
+// Receive with [ErrReplayUnavailable] once; the subscription then
+// continues from its fallback.
+type Subscription struct {
+	client   *Client
+	topic    string
+	window   int
+	fallback Replay
+	watchdog time.Duration
+	backoff  func() backoff.BackOff
+	log      *slog.Logger
+	rng      *rand.Rand
+
+	startOnce stdsync.Once
+	stop      chan struct{}
+	stopOnce  stdsync.Once
+	done      chan struct{}
+	items     chan item
+	drained   chan struct{}
+
+	mu        stdsync.Mutex
+	committed []byte // resume after this replay id; nil means use the fallback
+	resumed   bool
+	pending   int // events the server still owes on the current stream
+	inHand    int // events received and not yet handed to Receive
+	stats     SubscriptionStats
+}
+
+type item struct {
+	ev  *eventbus.ConsumerEvent
+	err error
+}
+
+// SubscriptionStats counts what a subscription did.
+type SubscriptionStats struct {
+	Connects, Reconnects, Events, Keepalives, FetchRequests int
+	// MaxOwed is the largest number of events requested and not yet
+	// delivered plus delivered and not yet taken by the engine.
+	MaxOwed int
+	// LatestReplayID is the newest replay id the server reported.
+	LatestReplayID []byte
+}
+
+// SubscribeOption configures a [Subscription].
+type SubscribeOption func(*Subscription)
+
+// WithWindow sets how many events may be requested or buffered ahead of
+// the engine (1 to 100, default 100).
+func WithWindow(n int) SubscribeOption {
+	return func(s *Subscription) { s.window = min(max(n, 1), maxRequested) }
+}
+
+// WithFallback sets where the subscription starts without a usable stored
+// replay id (default ReplayEarliest).
+func WithFallback(r Replay) SubscribeOption { return func(s *Subscription) { s.fallback = r } }
+
+// WithWatchdog sets how long a stream may stay silent while events are owed
+// before it is torn down and reopened (default 5 minutes; the server sends
+// a keepalive within 270 s).
+func WithWatchdog(d time.Duration) SubscribeOption { return func(s *Subscription) { s.watchdog = d } }
+
+// WithBackoff sets the reconnect backoff (default exponential from 500 ms
+// to 1 minute with jitter, never giving up).
+func WithBackoff(newBackOff func() backoff.BackOff) SubscribeOption {
+	return func(s *Subscription) { s.backoff = newBackOff }
+}
+
+// WithJitterSeed seeds the reconnect jitter, for reproducible tests.
+func WithJitterSeed(seed uint64) SubscribeOption {
+	return func(s *Subscription) { s.rng = rand.New(rand.NewPCG(seed, seed)) }
+}
+
+// Subscribe returns a subscription to topic, such as
+// "/data/ContactChangeEvent". It connects on the first Receive.
+func (c *Client) Subscribe(topic string, opts ...SubscribeOption) *Subscription {
+	s := &Subscription{
+		client: c, topic: topic, window: maxRequested, watchdog: 5 * time.Minute, log: c.log,
+		stop: make(chan struct{}), done: make(chan struct{}), drained: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.rng == nil {
+		s.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if s.backoff == nil {
+		s.backoff = func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval = 500 * time.Millisecond
+			b.MaxInterval = time.Minute
+			b.MaxElapsedTime = 0
+			return b
+		}
+	}
+	s.items = make(chan item, s.window)
+	return s
+}
+
+// Stream names the checkpoint stream: the topic.
+func (s *Subscription) Stream() string { return s.topic }
+
+// Resume loads the committed replay id of the topic, if any.
+func (s *Subscription) Resume(ctx context.Context, checkpoints sfsync.CheckpointStore) error {
+	pos, err := checkpoints.LoadCheckpoint(ctx, s.topic)
+	if errors.Is(err, sfsync.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pubsub: load the checkpoint of %s: %w", s.topic, err)
+	}
+	s.mu.Lock()
+	s.committed = slices.Clone(pos.Token)
+	s.resumed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Commit records that everything up to pos has an outcome: a reconnect
+// resumes after it.
+func (s *Subscription) Commit(_ context.Context, pos sfsync.Position) error {
+	if pos.Stream != s.topic || len(pos.Token) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	s.committed = slices.Clone(pos.Token)
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats returns the subscription's counters.
+func (s *Subscription) Stats() SubscriptionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.LatestReplayID = slices.Clone(st.LatestReplayID)
+	return st
+}
+
+// Close stops the subscription and waits for its stream to end.
+func (s *Subscription) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.startOnce.Do(func() { close(s.done) }) // never started
+	<-s.done
+	return nil
+}
+
+// Receive returns the changes of the next event. Events the decoder skips
+// (unknown change types) are passed over.
+func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	s.startOnce.Do(func() { go s.run() })
+	for {
+		var it item
+		select {
+		case it = <-s.items:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, fmt.Errorf("pubsub: subscription to %s is closed: %w", s.topic, sfsync.ErrClosed)
+		}
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+		if it.err != nil {
+			return nil, it.err
+		}
+		changes, err := s.decode(ctx, it.ev)
+		if err != nil {
+			return nil, err
+		}
+		if len(changes) > 0 {
+			return changes, nil
+		}
+	}
+}
+
+// decode decodes ev, retrying a schema fetch that failed transiently: the
+// event has been taken from the stream and must not be dropped.
+func (s *Subscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
+	e := Event{Topic: s.topic, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
+	b := backoff.WithContext(s.backoff(), ctx)
+	for {
+		changes, err := s.client.decoder.Decode(ctx, e)
+		if err == nil {
+			return changes, nil
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop || ctx.Err() != nil {
+			return nil, fmt.Errorf("pubsub: decode event of %s: %w", s.topic, err)
+		}
+		s.log.Warn("pubsub: fetching an event's schema failed; retrying", "topic", s.topic, "schema", e.SchemaID, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// run keeps a stream open until Close, reconnecting on failures.
+func (s *Subscription) run() {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	b := s.backoff()
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		delivered, err := s.stream(ctx, attempt > 0)
+		if ctx.Err() != nil {
+			return
+		}
+		if delivered {
+			b.Reset()
+			refreshed = false
+		}
+		switch {
+		case errors.Is(err, ErrReplayUnavailable):
+			s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
+			s.mu.Lock()
+			s.committed, s.resumed = nil, false
+			s.mu.Unlock()
+			select {
+			case s.items <- item{err: err}:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		case status.Code(err) == codes.Unauthenticated && !refreshed:
+			// One immediate retry with a fresh token; a second rejection
+			// backs off like any failure.
+			refreshed = true
+			if rerr := s.client.refresh(ctx); rerr != nil {
+				s.log.Warn("pubsub: token refresh failed", "topic", s.topic, "err", rerr)
+			}
+			continue
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			wait = time.Minute
+		}
+		// Full jitter on top of the backoff's own: reconnecting clients
+		// spread out.
+		wait = wait/2 + time.Duration(s.rng.Int64N(int64(wait/2)+1))
+		s.log.Warn("pubsub: subscription stream ended; reconnecting", "topic", s.topic, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// stream runs one Subscribe call until it fails. It reports whether any
+// event arrived.
+func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered bool, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	st, err := s.client.api.Subscribe(ctx)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	first := &eventbus.FetchRequest{TopicName: s.topic}
+	switch {
+	case s.committed != nil:
+		first.ReplayPreset, first.ReplayId = eventbus.ReplayPreset_CUSTOM, slices.Clone(s.committed)
+	case s.fallback == ReplayLatest:
+		first.ReplayPreset = eventbus.ReplayPreset_LATEST
+	default:
+		first.ReplayPreset = eventbus.ReplayPreset_EARLIEST
+	}
+	custom := s.committed != nil
+	if reconnect {
+		s.stats.Reconnects++
+	}
+	s.stats.Connects++
+	s.pending, s.inHand = 0, 0
+	s.mu.Unlock()
+
+	// One goroutine sends: the first request, then more whenever the
+	// engine has taken events.
+	var sendMu stdsync.Mutex
+	request := func(n int) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if n <= 0 {
+			return nil
+		}
+		first.NumRequested = int32(n)
+		// Counted before sending: a response may overtake the bookkeeping.
+		s.mu.Lock()
+		s.pending += n
+		s.stats.FetchRequests++
+		s.stats.MaxOwed = max(s.stats.MaxOwed, s.pending+s.inHand+len(s.items))
+		s.mu.Unlock()
+		err := st.Send(first)
+		first = &eventbus.FetchRequest{}
+		return err
+	}
+	msgs := make(chan *eventbus.FetchResponse)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- resp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// A failed Send means the stream ended; Recv reports how.
+	_ = request(s.credit())
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.drained:
+			}
+			if n := s.credit(); n >= s.window/2 || (n > 0 && s.owed() == 0) {
+				if request(n) != nil {
+					return
+				}
+			}
+		}
+	}()
+
+	watchdog := time.NewTimer(s.watchdog)
+	defer watchdog.Stop()
+	for {
+		select {
+		case err := <-recvErr:
+			return delivered, s.endErr(st, err, custom)
+		case <-watchdog.C:
+			if s.owed() > 0 {
+				return delivered, status.Errorf(codes.Unavailable, "pubsub: no message from the server for %s while it owes events; reopening the stream", s.watchdog)
+			}
+			watchdog.Reset(s.watchdog)
+			continue
+		case <-parent.Done():
+			return delivered, parent.Err()
+		case resp := <-msgs:
+			watchdog.Reset(s.watchdog)
+			s.mu.Lock()
+			// Counted here rather than taken from pending_num_requested,
+			// which misses requests the server has not read yet: the
+			// local count never understates what is owed.
+			s.pending = max(0, s.pending-len(resp.GetEvents()))
+			if id := resp.GetLatestReplayId(); len(id) > 0 {
+				s.stats.LatestReplayID = slices.Clone(id)
+			}
+			if len(resp.GetEvents()) == 0 {
+				s.stats.Keepalives++
+			}
+			s.stats.Events += len(resp.GetEvents())
+			s.inHand = len(resp.GetEvents())
+			s.mu.Unlock()
+			for _, ev := range resp.GetEvents() {
+				delivered = true
+				select {
+				case s.items <- item{ev: ev}:
+				case <-parent.Done():
+					return delivered, parent.Err()
+				}
+				s.mu.Lock()
+				s.inHand--
+				s.mu.Unlock()
+			}
+			// A fully drained stream must be asked again within 60 s.
+			if n := s.credit(); s.owed() == 0 && n > 0 {
+				_ = request(n)
+			}
+		}
+	}
+}
+
+// owed is what the server still owes the current stream.
+func (s *Subscription) owed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+// credit is how many more events may be requested: the window minus what
+// is owed and what waits for the engine.
+func (s *Subscription) credit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.window - s.pending - s.inHand - len(s.items)
+}
+
+// endErr turns a stream's end, as Recv reported it, into the
+// subscription's view of it.
+func (s *Subscription) endErr(st eventbus.PubSub_SubscribeClient, err error, custom bool) error {
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.Unavailable, "pubsub: the server closed the stream")
+	}
+	if custom && isReplayRejected(err, st.Trailer()) {
+		return fmt.Errorf("%w: %s", ErrReplayUnavailable, status.Convert(err).Message())
+	}
+	return err
+}

@@ -1,0 +1,372 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sfsync/sfsync"
+)
+
+// Seen reports whether key was claimed and has not expired.
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	var seen bool
+	err := s.conn(ctx, "look up dedup key "+key, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dedup WHERE key = $1 AND expires > $2)`, key, s.cfg.clock().UnixNano()).Scan(&seen)
+	})
+	return seen, err
+}
+
+// claimSQL inserts a key, or takes over an expired one; a live key is left
+// alone, so the statement changes a row exactly when the claim is won.
+// Concurrent claims of one key queue on its index entry, and the losers
+// see the winner's live expiry.
+const claimSQL = `INSERT INTO dedup (key, expires) VALUES ($1, $2)
+	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires <= $3`
+
+// claimsSQL is claimSQL for an array of distinct keys.
+const claimsSQL = `INSERT INTO dedup (key, expires) SELECT k, $2 FROM unnest($1::text[]) AS k
+	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires <= $3`
+
+// Claim records key for ttl and reports whether the caller was first.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	now := s.cfg.clock()
+	var won bool
+	err := s.conn(ctx, "claim dedup key "+key, func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, claimSQL, key, now.Add(ttl).UnixNano(), now.UnixNano())
+		won = tag.RowsAffected() == 1
+		return err
+	})
+	return won, err
+}
+
+// LoadCheckpoint returns the committed position of stream, or an error
+// matching [sfsync.ErrNotFound].
+func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Position, error) {
+	if err := s.check(ctx); err != nil {
+		return sfsync.Position{}, err
+	}
+	p := sfsync.Position{Stream: stream}
+	err := s.conn(ctx, "load checkpoint of "+stream, func(c *pgx.Conn) error {
+		err := c.QueryRow(ctx, `SELECT token FROM checkpoints WHERE stream = $1`, stream).Scan(&p.Token)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("postgres: no checkpoint for stream %q; start from the source's configured fallback: %w", stream, sfsync.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return sfsync.Position{}, err
+	}
+	p.Token = token(p.Token)
+	return p, nil
+}
+
+// checkpointsSQL upserts an array of distinct streams with their tokens.
+const checkpointsSQL = `INSERT INTO checkpoints (stream, token, updated)
+	SELECT stream, token, $3 FROM unnest($1::text[], $2::bytea[]) AS u (stream, token)
+	ON CONFLICT (stream) DO UPDATE SET token = excluded.token, updated = excluded.updated`
+
+// SaveCheckpoint stores pos as the committed position of its stream.
+func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.conn(ctx, "save checkpoint of "+pos.Stream, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `INSERT INTO checkpoints (stream, token, updated) VALUES ($1, $2, $3)
+			ON CONFLICT (stream) DO UPDATE SET token = excluded.token, updated = excluded.updated`,
+			pos.Stream, token(pos.Token), s.cfg.clock().UnixNano())
+		return err
+	})
+}
+
+// RememberWrites remembers fingerprints for ttl.
+func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(fingerprints) == 0 {
+		return nil
+	}
+	exp := s.cfg.clock().Add(ttl).UnixNano()
+	return s.conn(ctx, "remember writes", func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `INSERT INTO echoes (fingerprint, expires) SELECT f, $2 FROM unnest($1::text[]) AS f
+			ON CONFLICT (fingerprint) DO UPDATE SET expires = excluded.expires`, distinct(fingerprints), exp)
+		return err
+	})
+}
+
+// distinct returns the strings of ss once each, sorted: one upsert may not
+// touch a row twice, and rows locked in one order cannot deadlock.
+func distinct(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// MatchWrite reports whether fingerprint was remembered and not expired, and
+// forgets it.
+func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	var matched bool
+	err := s.conn(ctx, "match write fingerprint", func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, `DELETE FROM echoes WHERE fingerprint = $1 AND expires > $2`, fingerprint, s.cfg.clock().UnixNano())
+		matched = tag.RowsAffected() == 1
+		return err
+	})
+	return matched, err
+}
+
+// RecordOutcomes appends outcomes to the ledger in one statement.
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.conn(ctx, "record outcomes", func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, outcomesSQL, outcomeArgs(outcomes)...)
+		return err
+	})
+}
+
+const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_seq, v_counter, pos_stream, pos_token, at`
+
+// outcomesSQL inserts outcomes from 16 arrays, one per column, in array
+// order, so that seq follows the order they were given in.
+const outcomesSQL = `INSERT INTO outcomes (` + outcomeCols + `)
+	SELECT ` + outcomeCols + ` FROM unnest(
+		$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+		$10::integer[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bytea[], $16::bigint[]
+	) WITH ORDINALITY AS u (` + outcomeCols + `, ord) ORDER BY ord`
+
+func outcomeArgs(os []sfsync.Outcome) []any {
+	n := len(os)
+	col := func() []string { return make([]string, 0, n) }
+	key, tenant, object, rec, src, dst, op, status, reason, posStream := col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
+	attempts := make([]int32, 0, n)
+	vTime, vSeq, vCounter, at := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	tokens := make([][]byte, 0, n)
+	for i := range os {
+		o := &os[i]
+		key, tenant, object, rec = append(key, o.Key), append(tenant, o.Tenant), append(object, o.Object), append(rec, o.RecordID)
+		src, dst, op = append(src, string(o.Source)), append(dst, string(o.Destination)), append(op, string(o.Op))
+		status, reason = append(status, string(o.Status)), append(reason, o.Reason)
+		attempts = append(attempts, int32s(o.Attempts))
+		vTime, vSeq, vCounter = append(vTime, nanos(o.Version.Time)), append(vSeq, o.Version.Seq), append(vCounter, o.Version.Counter)
+		posStream, tokens = append(posStream, o.Position.Stream), append(tokens, token(o.Position.Token))
+		at = append(at, nanos(o.At))
+	}
+	return []any{key, tenant, object, rec, src, dst, op, status, reason, attempts, vTime, vSeq, vCounter, posStream, tokens, at}
+}
+
+// int32s clamps n into an integer column.
+func int32s(n int) int32 { return int32(min(max(n, math.MinInt32), math.MaxInt32)) }
+
+// Outcomes returns the outcomes matching q, oldest first; outcomes of the
+// same time come in the order they were recorded.
+func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.Outcome, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	add := func(col string, v any) {
+		args = append(args, v)
+		where = append(where, col+" $"+strconv.Itoa(len(args)))
+	}
+	if q.Object != "" {
+		add("object =", q.Object)
+	}
+	if q.RecordID != "" {
+		add("record_id =", q.RecordID)
+	}
+	if q.Key != "" {
+		add("key =", q.Key)
+	}
+	if q.Status != "" {
+		add("status =", string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		add("at >=", q.Since.UnixNano())
+	}
+	query := `SELECT ` + outcomeCols + ` FROM outcomes`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = s.cfg.limit
+	}
+	args = append(args, limit)
+	query += ` ORDER BY at, seq LIMIT $` + strconv.Itoa(len(args))
+	var out []sfsync.Outcome
+	err := s.conn(ctx, "query outcomes", func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o sfsync.Outcome
+			var src, dst, op, status string
+			var vt, at int64
+			if err := rows.Scan(&o.Key, &o.Tenant, &o.Object, &o.RecordID, &src, &dst, &op, &status, &o.Reason, &o.Attempts,
+				&vt, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
+				return fmt.Errorf("read outcome: %w", err)
+			}
+			o.Source, o.Destination, o.Op, o.Status = sfsync.System(src), sfsync.System(dst), sfsync.Op(op), sfsync.Status(status)
+			o.Version.Time, o.At = fromNanos(vt), fromNanos(at)
+			out = append(out, o)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+const deadLetterCols = `key, object, destination, err, kind, attempts, first_failed, last_failed, change`
+
+// putDeadLetterSQL replaces a dead letter of the same key, adding up the
+// attempts and keeping the earliest known first failure.
+const putDeadLetterSQL = `INSERT INTO dead_letters (` + deadLetterCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	ON CONFLICT (key) DO UPDATE SET
+		object = excluded.object, destination = excluded.destination, err = excluded.err, kind = excluded.kind,
+		attempts = dead_letters.attempts + excluded.attempts,
+		first_failed = CASE
+			WHEN dead_letters.first_failed = -9223372036854775808 THEN excluded.first_failed
+			WHEN excluded.first_failed = -9223372036854775808 THEN dead_letters.first_failed
+			ELSE LEAST(dead_letters.first_failed, excluded.first_failed) END,
+		last_failed = excluded.last_failed, change = excluded.change`
+
+// PutDeadLetter stores d, replacing an earlier dead letter of the same
+// change key and adding up their attempts. The change is stored as JSON, so
+// field values come back as encoding/json decodes them (numbers as float64).
+func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	args, err := deadLetterArgs(&d)
+	if err != nil {
+		return err
+	}
+	return s.conn(ctx, "put dead letter "+d.Key(), func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, putDeadLetterSQL, args...)
+		return err
+	})
+}
+
+// deadLetterArgs checks d and returns the arguments of putDeadLetterSQL.
+func deadLetterArgs(d *sfsync.DeadLetter) ([]any, error) {
+	if d.Key() == "" {
+		return nil, fmt.Errorf("postgres: dead letter of %s has no change key; set Change.Key: %w", d.Change.String(), sfsync.ErrInvalid)
+	}
+	change, err := json.Marshal(d.Change)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encode dead letter %q: a field value cannot be encoded as JSON: %w", d.Key(), errors.Join(sfsync.ErrInvalid, err))
+	}
+	return []any{d.Key(), d.Change.Object, string(d.Destination), d.Err, int32(d.Kind), int32s(d.Attempts),
+		nanos(d.FirstFailed), nanos(d.LastFailed), change}, nil
+}
+
+// DeadLetters returns the dead letters matching q, oldest last failure
+// first.
+func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sfsync.DeadLetter, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	query, args := `SELECT `+deadLetterCols+` FROM dead_letters WHERE true`, []any{}
+	if q.Object != "" {
+		args = append(args, q.Object)
+		query += ` AND object = $` + strconv.Itoa(len(args))
+	}
+	if !q.Since.IsZero() {
+		args = append(args, q.Since.UnixNano())
+		query += ` AND last_failed >= $` + strconv.Itoa(len(args))
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = s.cfg.limit
+	}
+	args = append(args, limit)
+	query += ` ORDER BY last_failed, key LIMIT $` + strconv.Itoa(len(args))
+	var out []sfsync.DeadLetter
+	err := s.conn(ctx, "query dead letters", func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDeadLetter(rows)
+			if err != nil {
+				return fmt.Errorf("read dead letter: %w", err)
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// DeadLetter returns the dead letter of change key, or an error matching
+// [sfsync.ErrNotFound].
+func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, error) {
+	if err := s.check(ctx); err != nil {
+		return sfsync.DeadLetter{}, err
+	}
+	var d sfsync.DeadLetter
+	err := s.conn(ctx, "read dead letter "+key, func(c *pgx.Conn) error {
+		var err error
+		d, err = scanDeadLetter(c.QueryRow(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = $1`, key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("postgres: no dead letter with key %q (requeued or purged?): %w", key, sfsync.ErrNotFound)
+		}
+		return err
+	})
+	return d, err
+}
+
+func scanDeadLetter(row pgx.Row) (sfsync.DeadLetter, error) {
+	var d sfsync.DeadLetter
+	var key, object, dst string
+	var kind int
+	var first, last int64
+	var change []byte
+	if err := row.Scan(&key, &object, &dst, &d.Err, &kind, &d.Attempts, &first, &last, &change); err != nil {
+		return d, err
+	}
+	if err := json.Unmarshal(change, &d.Change); err != nil {
+		return d, fmt.Errorf("decode change of dead letter %q: %w", key, err)
+	}
+	d.Destination, d.Kind = sfsync.System(dst), sfsync.Kind(kind)
+	d.FirstFailed, d.LastFailed = fromNanos(first), fromNanos(last)
+	d.Change.Key = key
+	return d, nil
+}
+
+// DeleteDeadLetter removes the dead letter of change key; deleting one that
+// does not exist is not an error.
+func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.conn(ctx, "delete dead letter "+key, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `DELETE FROM dead_letters WHERE key = $1`, key)
+		return err
+	})
+}
