@@ -243,6 +243,21 @@ func (c *Client) GetSchema(ctx context.Context, schemaID string) (string, error)
 	return s.GetSchemaJson(), nil
 }
 
+// attribute sets the org id of changes the decoder left without one: the
+// tenant the client authenticates to is the org the events belong to.
+func (c *Client) attribute(ctx context.Context, changes []sfsync.Change) []sfsync.Change {
+	cr, err := c.credentials(ctx)
+	if err != nil {
+		return changes
+	}
+	for i := range changes {
+		if changes[i].Tenant == "" {
+			changes[i].Tenant = cr.TenantID
+		}
+	}
+	return changes
+}
+
 // Decoder returns the client's decoder, whose schema cache every
 // subscription of the client shares.
 func (c *Client) Decoder() *Decoder { return c.decoder }

@@ -229,7 +229,7 @@ func (s *Subscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) (
 	for {
 		changes, err := s.client.decoder.Decode(ctx, e)
 		if err == nil {
-			return changes, nil
+			return s.client.attribute(ctx, changes), nil
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop || ctx.Err() != nil {

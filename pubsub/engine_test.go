@@ -1,0 +1,152 @@
+package pubsub_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/cdcschema"
+	"github.com/sfsync/sfsync/pubsub"
+	"github.com/sfsync/sfsync/pubsub/pubsubtest"
+	"github.com/sfsync/sfsync/store/sqlite"
+	"github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// committedSource wraps a subscription and reports every commit, so a test
+// waits for the engine's watermark instead of sleeping.
+type committedSource struct {
+	*pubsub.Subscription
+	mu      stdsync.Mutex
+	last    sfsync.Position
+	changed chan struct{}
+}
+
+func (s *committedSource) Commit(ctx context.Context, pos sfsync.Position) error {
+	s.mu.Lock()
+	s.last = pos
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return s.Subscription.Commit(ctx, pos)
+}
+
+func (s *committedSource) waitFor(ctx context.Context, token []byte) error {
+	for {
+		s.mu.Lock()
+		done, ch := string(s.last.Token) == string(token), s.changed
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the engine to commit %x: %w", token, ctx.Err())
+		}
+	}
+}
+
+// The engine consumes Account change events through a Pub/Sub
+// subscription that the server drops and duplicates, and keeps an external
+// system exactly in step: every change has one outcome and took effect once.
+func TestEngineOverPubSubWithDisconnectsAndDuplicates(t *testing.T) {
+	e := newEnv(t, nil)
+	const records, updates = 40, 5
+	var last []byte
+	for u := range updates {
+		for r := range records {
+			payload, err := e.account.Encode(cdcschema.Header{
+				RecordIDs: []string{fmt.Sprintf("001%015d", r)}, ChangeType: "UPDATE",
+				ChangeOrigin: "com/salesforce/api/soap/62.0;client=SfdcInternalAPI/", TransactionKey: fmt.Sprintf("tx-%d-%d", u, r),
+				SequenceNumber: 1, CommitTimestamp: int64(1714156703000 + u*1000), CommitUser: "005000000000009AAA",
+				ChangedFields: []string{"Industry", "BillingAddress.Street", "LastModifiedDate"},
+			}, map[string]any{"Industry": fmt.Sprintf("industry-%d", u), "BillingAddress.Street": fmt.Sprintf("%d Main St", u), "LastModifiedDate": int64(1714156703000 + u*1000)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if last, err = e.srv.AppendEncoded(topic, e.schemaID, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.srv.InjectFault(pubsubtest.Fault{DisconnectAfter: 70, DuplicateNext: 30})
+
+	erp := synctest.NewSystem(sfsync.External("erp"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), sqlite.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	src := &committedSource{Subscription: e.client.Subscribe(topic, pubsub.WithWindow(25), fastRetry(), pubsub.WithJitterSeed(3)), changed: make(chan struct{})}
+	defer src.Close()
+	engine, err := sync.New(src, erp,
+		sync.WithLogger(quiet()), sync.WithTenant(creds.TenantID), sync.WithStore(store),
+		sync.WithMapping(&sync.Mapping{Object: "Account", External: "company", Fields: []sync.Field{
+			{Salesforce: "Industry", External: "industry"},
+			{Salesforce: "BillingStreet", External: "street"},
+		}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	if err := src.waitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	for r := range records {
+		rec, ok := erp.Record("company", fmt.Sprintf("001%015d", r))
+		if !ok || rec.Fields["industry"] != fmt.Sprintf("industry-%d", updates-1) || rec.Fields["street"] != fmt.Sprintf("%d Main St", updates-1) {
+			t.Fatalf("record %d in the external system = %v", r, rec.Fields)
+		}
+	}
+	for key, n := range erp.AppliedKeys() {
+		if n != 1 {
+			t.Errorf("change %s took effect %d times", key, n)
+		}
+	}
+	outcomes, err := store.Outcomes(ctx, sfsync.OutcomeQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every change has exactly one deciding outcome; redeliveries are
+	// recorded as recognised duplicates.
+	perKey, duplicates := map[string]int{}, 0
+	for _, o := range outcomes {
+		if o.Status == sfsync.StatusDuplicate {
+			duplicates++
+			continue
+		}
+		perKey[o.Key]++
+	}
+	if len(perKey) != records*updates {
+		t.Errorf("%d changes have outcomes, want %d", len(perKey), records*updates)
+	}
+	for k, n := range perKey {
+		if n != 1 {
+			t.Errorf("change %s has %d deciding outcomes", k, n)
+		}
+	}
+	if duplicates == 0 {
+		t.Error("no redelivery was recognised as a duplicate; the faults did not bite")
+	}
+	if st := src.Stats(); st.Reconnects == 0 {
+		t.Errorf("the server's disconnect did not happen: %+v", st)
+	}
+	cp, err := store.LoadCheckpoint(ctx, topic)
+	if err != nil || string(cp.Token) != string(last) {
+		t.Errorf("checkpoint %x (%v), want the last replay id %x", cp.Token, err, last)
+	}
+}
