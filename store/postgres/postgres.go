@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sfsync/sfsync"
 )
 
@@ -30,7 +31,7 @@ var migrations embed.FS
 // interface of package sfsync and is safe for concurrent use, also by
 // several processes and hosts sharing the database.
 type Store struct {
-	pool   *pool
+	pool   *pgxpool.Pool
 	cfg    config
 	log    *slog.Logger
 	closed atomic.Bool
@@ -88,8 +89,9 @@ func WithMaxConns(n int) Option { return func(c *config) { c.conns = max(1, n) }
 
 // Open connects to the PostgreSQL database named by dsn (a URL such as
 // postgres://user@host:5432/db?sslmode=require, or key=value pairs; see
-// pgx.ParseConfig), applies the embedded schema migrations, and starts
-// background compaction. Close the store when done.
+// pgxpool.ParseConfig, whose pool_max_conns [WithMaxConns] overrides),
+// applies the embedded schema migrations, and starts background
+// compaction. Close the store when done.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg := config{
 		clock:      time.Now,
@@ -104,7 +106,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if cfg.log == nil {
 		cfg.log = slog.Default()
 	}
-	pc, err := pgx.ParseConfig(dsn)
+	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse DSN: %w; pass a postgres:// URL or key=value connection string: %w", err, sfsync.ErrInvalid)
 	}
@@ -112,14 +114,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		if len(cfg.schema) > 63 || strings.ContainsRune(cfg.schema, 0) {
 			return nil, fmt.Errorf("postgres: schema name %q is longer than PostgreSQL's 63 bytes or holds a NUL; pick a shorter name: %w", cfg.schema, sfsync.ErrInvalid)
 		}
-		if pc.RuntimeParams == nil {
-			pc.RuntimeParams = map[string]string{}
+		// Every connection the pool opens starts with the schema as its
+		// search_path, so the store's unqualified table names resolve there.
+		if pcfg.ConnConfig.RuntimeParams == nil {
+			pcfg.ConnConfig.RuntimeParams = map[string]string{}
 		}
-		pc.RuntimeParams["search_path"] = pgx.Identifier{cfg.schema}.Sanitize()
+		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.schema}.Sanitize()
 	}
-	s := &Store{pool: newPool(pc, cfg.conns), cfg: cfg, log: cfg.log, stop: make(chan struct{}), done: make(chan struct{})}
+	pcfg.MaxConns = int32(min(cfg.conns, math.MaxInt32))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create connection pool: %w", err)
+	}
+	s := &Store{pool: pool, cfg: cfg, log: cfg.log, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
-		s.pool.close()
+		s.pool.Close()
 		return nil, err
 	}
 	go s.compactLoop()
@@ -129,15 +138,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // Durable reports true: committed state survives a crash of the process.
 func (s *Store) Durable() bool { return true }
 
-// Close stops background compaction and closes the connections. Methods
-// called after Close return an error matching [sfsync.ErrClosed].
+// Close stops background compaction and closes the connections, waiting
+// for calls still using one to finish. Methods called after Close return
+// an error matching [sfsync.ErrClosed].
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
-	s.pool.close()
+	s.pool.Close()
 	return nil
 }
 
@@ -265,7 +275,7 @@ func (s *Store) fail(what string, err error) error {
 	if errors.As(err, &classified) {
 		return err
 	}
-	if s.closed.Load() || errors.Is(err, errPoolClosed) {
+	if s.closed.Load() {
 		return fmt.Errorf("postgres: %s: store is closed: %w", what, errors.Join(sfsync.ErrClosed, err))
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -297,15 +307,18 @@ func (s *Store) fail(what string, err error) error {
 
 // conn runs f on a pooled connection and classifies its error.
 func (s *Store) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
-	c, err := s.pool.acquire(ctx)
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.fail(what, err)
 	}
+	// Release destroys a connection that broke, is busy or was left in a
+	// transaction, and returns a healthy one to the pool.
+	defer pc.Release()
+	c := pc.Conn()
 	err = f(c)
 	if err != nil && c.IsClosed() && ctx.Err() == nil {
 		err = lostConn{err}
 	}
-	s.pool.release(c)
 	return s.fail(what, err)
 }
 
@@ -329,6 +342,9 @@ func (s *Store) tx(ctx context.Context, what string, f func(pgx.Tx) error) error
 		return nil
 	})
 }
+
+// closeTimeout bounds a rollback after the caller's context ended.
+const closeTimeout = 5 * time.Second
 
 // zeroTime stands for the zero time.Time, which has no Unix nanosecond
 // value; it sorts before every real time.
