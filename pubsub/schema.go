@@ -32,14 +32,6 @@ type recordType struct {
 	fields   []schemaField
 }
 
-func (r *recordType) childNames() []string {
-	names := make([]string, len(r.fields))
-	for i, f := range r.fields {
-		names[i] = f.name
-	}
-	return names
-}
-
 // parseEventSchema reads the parts of an Avro record schema that decoding
 // needs. It resolves named types by full and short name, so compound types
 // defined once and referenced later ("ShippingAddress": ["null","Address"])

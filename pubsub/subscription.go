@@ -338,10 +338,13 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 	// One goroutine sends: the first request, then more whenever the
 	// engine has taken events.
 	var sendMu stdsync.Mutex
-	request := func(n int) error {
+	// request asks for the free credit when want agrees. The credit is
+	// read under the send lock, so two refills cannot both ask for it.
+	request := func(want func(credit int) bool) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		if n <= 0 {
+		n := s.credit()
+		if n <= 0 || !want(n) {
 			return nil
 		}
 		first.NumRequested = int32(n)
@@ -372,7 +375,7 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 		}
 	}()
 	// A failed Send means the stream ended; Recv reports how.
-	_ = request(s.credit())
+	_ = request(func(int) bool { return true })
 	go func() {
 		for {
 			select {
@@ -380,10 +383,8 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 				return
 			case <-s.drained:
 			}
-			if n := s.credit(); n >= s.window/2 || (n > 0 && s.owed() == 0) {
-				if request(n) != nil {
-					return
-				}
+			if request(func(n int) bool { return n >= s.window/2 || s.owed() == 0 }) != nil {
+				return
 			}
 		}
 	}()
@@ -430,9 +431,7 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 				s.mu.Unlock()
 			}
 			// A fully drained stream must be asked again within 60 s.
-			if n := s.credit(); s.owed() == 0 && n > 0 {
-				_ = request(n)
-			}
+			_ = request(func(int) bool { return s.owed() == 0 })
 		}
 	}
 }

@@ -1,0 +1,458 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/eventbus"
+)
+
+// ManagedSubscription reads a managed event subscription through
+// ManagedSubscribe. The subscription (its topic, where it starts) is
+// defined in the org; the server keeps its committed replay id, so there is
+// nothing to resume: a new ManagedSubscription continues after the last
+// committed event. It implements [sfsync.EventSource].
+//
+// Flow control, reconnection and the watchdog work as in [Subscription]
+// (the same options apply, except WithFallback: the org's configuration
+// decides where a subscription starts). Positions name the developer name
+// as their stream, and decoded changes name it as their object's topic,
+// since the stream does not say which topic it reads.
+type ManagedSubscription struct {
+	client   *Client
+	name     string
+	window   int
+	watchdog time.Duration
+	backoff  func() backoff.BackOff
+	log      *slog.Logger
+	rng      *rand.Rand
+
+	startOnce stdsync.Once
+	stop      chan struct{}
+	stopOnce  stdsync.Once
+	done      chan struct{}
+	items     chan item
+	drained   chan struct{}
+
+	mu      stdsync.Mutex
+	live    *managedStream // the stream commits go to, or nil
+	changed chan struct{}  // closed when live changes
+	commits map[string]chan *eventbus.CommitReplayResponse
+	pending int
+	inHand  int
+	stats   SubscriptionStats
+}
+
+// managedStream is one ManagedSubscribe call.
+type managedStream struct {
+	st     eventbus.PubSub_ManagedSubscribeClient
+	sendMu stdsync.Mutex
+	dead   chan struct{} // closed when the stream is over
+}
+
+func (m *managedStream) send(r *eventbus.ManagedFetchRequest) error {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	return m.st.Send(r)
+}
+
+// subscriptionIDPattern matches the record id of a ManagedEventSubscription
+// (prefix 18x), which cannot be a developer name: those start with a letter.
+var subscriptionIDPattern = regexp.MustCompile(`^18x[0-9A-Za-z]{12}([0-9A-Za-z]{3})?$`)
+
+// ManagedSubscribe returns the managed event subscription named
+// developerName (or with that 18x record id). It connects on the first
+// Receive.
+func (c *Client) ManagedSubscribe(developerName string, opts ...SubscribeOption) *ManagedSubscription {
+	// The options set fields of a Subscription: read them from one that is
+	// never started.
+	cfg := c.Subscribe("", opts...)
+	return &ManagedSubscription{
+		client: c, name: developerName, window: cfg.window, watchdog: cfg.watchdog, backoff: cfg.backoff, log: cfg.log, rng: cfg.rng,
+		stop: make(chan struct{}), done: make(chan struct{}), drained: make(chan struct{}, 1),
+		items:   make(chan item, cfg.window),
+		changed: make(chan struct{}),
+		commits: map[string]chan *eventbus.CommitReplayResponse{},
+	}
+}
+
+// Stream names the position stream: the developer name.
+func (s *ManagedSubscription) Stream() string { return s.name }
+
+// Stats returns the subscription's counters.
+func (s *ManagedSubscription) Stats() SubscriptionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.LatestReplayID = slices.Clone(st.LatestReplayID)
+	return st
+}
+
+// Close stops the subscription and waits for its stream to end.
+func (s *ManagedSubscription) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.startOnce.Do(func() { close(s.done) }) // never started
+	<-s.done
+	return nil
+}
+
+// Receive returns the changes of the next event. Events the decoder skips
+// are passed over.
+func (s *ManagedSubscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	s.start()
+	for {
+		select {
+		case <-s.stop: // buffered events are not handed out after Close
+			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
+		default:
+		}
+		var it item
+		select {
+		case it = <-s.items:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
+		}
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+		if it.err != nil {
+			return nil, it.err
+		}
+		changes, err := s.decode(ctx, it.ev)
+		if err != nil {
+			return nil, err
+		}
+		if len(changes) > 0 {
+			return changes, nil
+		}
+	}
+}
+
+func (s *ManagedSubscription) start() { s.startOnce.Do(func() { go s.run() }) }
+
+// Commit stores pos as the subscription's committed replay id on the
+// server, and returns once the server confirmed it. A stream that ends
+// before confirming is retried on the next one.
+func (s *ManagedSubscription) Commit(ctx context.Context, pos sfsync.Position) error {
+	if pos.Stream != s.name || len(pos.Token) == 0 {
+		return nil
+	}
+	s.start()
+	for {
+		s.mu.Lock()
+		live, changed := s.live, s.changed
+		s.mu.Unlock()
+		if live == nil {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("pubsub: commit to managed subscription %s: %w", s.name, ctx.Err())
+			case <-s.done:
+				return fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
+			}
+		}
+		id := newUUID()
+		ch := make(chan *eventbus.CommitReplayResponse, 1)
+		s.mu.Lock()
+		s.commits[id] = ch
+		s.mu.Unlock()
+		forget := func() {
+			s.mu.Lock()
+			delete(s.commits, id)
+			s.mu.Unlock()
+		}
+		err := live.send(&eventbus.ManagedFetchRequest{
+			CommitReplayIdRequest: &eventbus.CommitReplayRequest{CommitRequestId: id, ReplayId: slices.Clone(pos.Token)},
+		})
+		if err != nil {
+			// The stream is ending: wait for the next one.
+			select {
+			case <-live.dead:
+			case <-ctx.Done():
+			}
+			forget()
+			continue
+		}
+		select {
+		case r := <-ch:
+			if e := r.GetError(); e != nil {
+				return sfsync.Permanent(fmt.Errorf("pubsub: commit replay id %x to managed subscription %s: %s: %s", pos.Token, s.name, e.GetCode(), e.GetMsg()))
+			}
+			return nil
+		case <-live.dead:
+			forget()
+			// The response may have come in just before the end.
+			select {
+			case r := <-ch:
+				if e := r.GetError(); e != nil {
+					return sfsync.Permanent(fmt.Errorf("pubsub: commit replay id %x to managed subscription %s: %s: %s", pos.Token, s.name, e.GetCode(), e.GetMsg()))
+				}
+				return nil
+			default:
+			}
+		case <-ctx.Done():
+			forget()
+			return fmt.Errorf("pubsub: commit to managed subscription %s: %w", s.name, ctx.Err())
+		case <-s.done:
+			return fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
+		}
+	}
+}
+
+func (s *ManagedSubscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
+	e := Event{Topic: s.name, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
+	b := backoff.WithContext(s.backoff(), ctx)
+	for {
+		changes, err := s.client.decoder.Decode(ctx, e)
+		if err == nil {
+			return changes, nil
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop || ctx.Err() != nil {
+			return nil, fmt.Errorf("pubsub: decode event of managed subscription %s: %w", s.name, err)
+		}
+		s.log.Warn("pubsub: fetching an event's schema failed; retrying", "subscription", s.name, "schema", e.SchemaID, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// run keeps a stream open until Close, reconnecting on failures.
+func (s *ManagedSubscription) run() {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	b := s.backoff()
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		delivered, err := s.stream(ctx, attempt > 0)
+		if ctx.Err() != nil {
+			return
+		}
+		if delivered {
+			b.Reset()
+			refreshed = false
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated:
+			if !refreshed {
+				refreshed = true
+				if rerr := s.client.refresh(ctx); rerr != nil {
+					s.log.Warn("pubsub: token refresh failed", "subscription", s.name, "err", rerr)
+				}
+				continue
+			}
+		case codes.InvalidArgument, codes.PermissionDenied, codes.FailedPrecondition:
+			// A verdict on the subscription (stopped, malformed, not
+			// allowed): the engine hears of it; retrying continues in case
+			// the org's configuration changes.
+			select {
+			case s.items <- item{err: sfsync.Permanent(fmt.Errorf("pubsub: managed subscription %s: %w", s.name, err))}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		// NOT_FOUND (a configuration still propagating) and ALREADY_EXISTS
+		// (the previous stream not yet expired) pass with time.
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			wait = time.Minute
+		}
+		wait = wait/2 + time.Duration(s.rng.Int64N(int64(wait/2)+1))
+		s.log.Warn("pubsub: managed subscription stream ended; reconnecting", "subscription", s.name, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+func (s *ManagedSubscription) setLive(m *managedStream) {
+	s.mu.Lock()
+	s.live = m
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// stream runs one ManagedSubscribe call until it fails. It reports whether
+// any event arrived.
+func (s *ManagedSubscription) stream(parent context.Context, reconnect bool) (delivered bool, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	st, err := s.client.api.ManagedSubscribe(ctx)
+	if err != nil {
+		return false, err
+	}
+	ms := &managedStream{st: st, dead: make(chan struct{})}
+	defer close(ms.dead)
+	s.mu.Lock()
+	if reconnect {
+		s.stats.Reconnects++
+	}
+	s.stats.Connects++
+	s.pending, s.inHand = 0, 0
+	s.mu.Unlock()
+
+	first := &eventbus.ManagedFetchRequest{}
+	if subscriptionIDPattern.MatchString(s.name) {
+		first.SubscriptionId = s.name
+	} else {
+		first.DeveloperName = s.name
+	}
+	// request asks for the credit when ask approves it (or always, for the
+	// first request). The credit is computed and counted under one lock:
+	// two askers computing it apart would ask for it twice.
+	var reqMu stdsync.Mutex
+	request := func(ask func(credit int) bool) error {
+		reqMu.Lock()
+		defer reqMu.Unlock()
+		n := s.credit()
+		if first == nil && (n <= 0 || !ask(n)) {
+			return nil
+		}
+		n = max(n, 0)
+		r := &eventbus.ManagedFetchRequest{NumRequested: int32(n)}
+		if first != nil {
+			r, first = first, nil
+			r.NumRequested = int32(n)
+		}
+		s.mu.Lock()
+		s.pending += n
+		s.stats.FetchRequests++
+		s.stats.MaxOwed = max(s.stats.MaxOwed, s.pending+s.inHand+len(s.items))
+		s.mu.Unlock()
+		return ms.send(r)
+	}
+	msgs := make(chan *eventbus.ManagedFetchResponse)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- resp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The first request names the subscription, even with no credit. A
+	// failed Send means the stream ended; Recv reports how.
+	_ = request(nil)
+	s.setLive(ms)
+	defer s.setLive(nil)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.drained:
+			}
+			if request(func(n int) bool { return n >= s.window/2 || s.owed() == 0 }) != nil {
+				return
+			}
+		}
+	}()
+
+	watchdog := time.NewTimer(s.watchdog)
+	defer watchdog.Stop()
+	for {
+		select {
+		case err := <-recvErr:
+			if errors.Is(err, io.EOF) {
+				err = status.Error(codes.Unavailable, "pubsub: the server closed the stream")
+			}
+			return delivered, err
+		case <-watchdog.C:
+			if s.owed() > 0 {
+				return delivered, status.Errorf(codes.Unavailable, "pubsub: no message from the server for %s while it owes events; reopening the stream", s.watchdog)
+			}
+			watchdog.Reset(s.watchdog)
+			continue
+		case <-parent.Done():
+			return delivered, parent.Err()
+		case resp := <-msgs:
+			watchdog.Reset(s.watchdog)
+			if cr := resp.GetCommitResponse(); cr != nil {
+				s.mu.Lock()
+				ch := s.commits[cr.GetCommitRequestId()]
+				delete(s.commits, cr.GetCommitRequestId())
+				s.mu.Unlock()
+				if ch != nil {
+					ch <- cr
+				}
+			}
+			s.mu.Lock()
+			s.pending = max(0, s.pending-len(resp.GetEvents()))
+			if id := resp.GetLatestReplayId(); len(id) > 0 {
+				s.stats.LatestReplayID = slices.Clone(id)
+			}
+			if len(resp.GetEvents()) == 0 && resp.GetCommitResponse() == nil {
+				s.stats.Keepalives++
+			}
+			s.stats.Events += len(resp.GetEvents())
+			s.inHand = len(resp.GetEvents())
+			s.mu.Unlock()
+			for _, ev := range resp.GetEvents() {
+				delivered = true
+				select {
+				case s.items <- item{ev: ev}:
+				case <-parent.Done():
+					return delivered, parent.Err()
+				}
+				s.mu.Lock()
+				s.inHand--
+				s.mu.Unlock()
+			}
+			_ = request(func(int) bool { return s.owed() == 0 })
+		}
+	}
+}
+
+func (s *ManagedSubscription) owed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+func (s *ManagedSubscription) credit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.window - s.pending - s.inHand - len(s.items)
+}
