@@ -1,0 +1,403 @@
+package salesforce
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/pubsub"
+)
+
+// DefaultLoginURL is the production login host of the JWT bearer flow.
+const DefaultLoginURL = "https://login.salesforce.com"
+
+// jwtLifetime is how far ahead of now the assertion's exp lies.
+const jwtLifetime = 3 * time.Minute
+
+// Token is an OAuth access token with the org it belongs to.
+type Token struct {
+	AccessToken string
+	// InstanceURL is the org's My Domain URL (instance_url), without a path.
+	InstanceURL string
+	// OrgID and UserID come from the identity URL (or userinfo).
+	OrgID, UserID string
+	IssuedAt      time.Time
+}
+
+// String hides the access token, so that a token never reaches a log.
+func (t Token) String() string {
+	return fmt.Sprintf("{instance %s, org %s, user %s, token redacted}", t.InstanceURL, t.OrgID, t.UserID)
+}
+
+// GoString hides the access token from %#v as well.
+func (t Token) GoString() string { return "salesforce.Token" + t.String() }
+
+// LogValue hides the access token from slog.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("instance", t.InstanceURL), slog.String("org", t.OrgID), slog.String("user", t.UserID))
+}
+
+// TokenSource supplies access tokens. Token returns the current token,
+// minting one if there is none; Refresh mints a new one, after the server
+// rejected the current one. Both are safe for concurrent use.
+type TokenSource interface {
+	Token(ctx context.Context) (Token, error)
+	Refresh(ctx context.Context) (Token, error)
+}
+
+// StaticToken returns a TokenSource that always returns t; Refresh returns
+// t as well.
+func StaticToken(t Token) TokenSource { return staticToken(t) }
+
+type staticToken Token
+
+func (s staticToken) Token(context.Context) (Token, error)   { return Token(s), nil }
+func (s staticToken) Refresh(context.Context) (Token, error) { return Token(s), nil }
+
+// JWTConfig configures the OAuth 2.0 JWT bearer flow.
+type JWTConfig struct {
+	// LoginURL is the authorization server: https://login.salesforce.com
+	// (the default), https://test.salesforce.com or a My Domain URL.
+	LoginURL string
+	// ConsumerKey is the connected app's consumer key (the iss claim).
+	ConsumerKey string
+	// Username is the pre-authorized user (the sub claim).
+	Username string
+	// PrivateKey signs the assertion (RS256); the connected app holds the
+	// certificate.
+	PrivateKey *rsa.PrivateKey
+	// Audience is the aud claim; it defaults to LoginURL.
+	Audience string
+	// HTTPClient defaults to http.DefaultClient.
+	HTTPClient *http.Client
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+}
+
+// JWTBearer returns a TokenSource that mints tokens with the JWT bearer
+// flow: an RS256 assertion with iss, sub, aud and exp (now + 3 minutes)
+// posted to <LoginURL>/services/oauth2/token.
+func JWTBearer(cfg JWTConfig) TokenSource {
+	cfg.LoginURL = strings.TrimRight(cmpOr(cfg.LoginURL, DefaultLoginURL), "/")
+	cfg.Audience = cmpOr(cfg.Audience, cfg.LoginURL)
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	s := &oauthSource{hc: cfg.HTTPClient, clock: cfg.Clock, tokenURL: tokenEndpoint(cfg.LoginURL)}
+	s.form = func() (url.Values, error) {
+		if cfg.PrivateKey == nil {
+			return nil, sfsync.Classify(sfsync.KindAuth, errors.New("salesforce: jwt bearer: no private key"))
+		}
+		now := cfg.Clock()
+		claims := jwt.MapClaims{
+			"iss": cfg.ConsumerKey,
+			"sub": cfg.Username,
+			"aud": cfg.Audience,
+			"exp": now.Add(jwtLifetime).Unix(),
+		}
+		assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(cfg.PrivateKey)
+		if err != nil {
+			return nil, sfsync.Classify(sfsync.KindAuth, fmt.Errorf("salesforce: jwt bearer: signing the assertion: %w", err))
+		}
+		return url.Values{
+			"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+			"assertion":  {assertion},
+		}, nil
+	}
+	return s
+}
+
+// ClientCredentialsConfig configures the OAuth 2.0 client credentials flow.
+type ClientCredentialsConfig struct {
+	// TokenURL is the org's My Domain base URL
+	// (https://<MyDomain>.my.salesforce.com); the token endpoint
+	// /services/oauth2/token is appended unless it is already there.
+	TokenURL string
+	// ClientID and ClientSecret are the connected app's consumer key and
+	// secret.
+	ClientID, ClientSecret string
+	// HTTPClient defaults to http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// ClientCredentials returns a TokenSource that mints tokens with the client
+// credentials flow, running as the connected app's integration user.
+func ClientCredentials(cfg ClientCredentialsConfig) TokenSource {
+	s := &oauthSource{hc: cfg.HTTPClient, clock: time.Now, tokenURL: tokenEndpoint(cfg.TokenURL)}
+	s.form = func() (url.Values, error) {
+		return url.Values{
+			"grant_type":    {"client_credentials"},
+			"client_id":     {cfg.ClientID},
+			"client_secret": {cfg.ClientSecret},
+		}, nil
+	}
+	return s
+}
+
+const tokenPath = "/services/oauth2/token"
+
+func tokenEndpoint(base string) string {
+	base = strings.TrimRight(base, "/")
+	if strings.HasSuffix(base, tokenPath) {
+		return base
+	}
+	return base + tokenPath
+}
+
+// oauthSource caches the token of a server-to-server grant and mints a new
+// one on Refresh. Concurrent Refresh calls share one mint.
+type oauthSource struct {
+	hc       *http.Client
+	clock    func() time.Time
+	tokenURL string
+	form     func() (url.Values, error)
+
+	// mint serialises minting; it is a channel so that waiting honours ctx.
+	mint chan struct{}
+	once sync.Once
+
+	mu  sync.Mutex
+	tok *Token
+	gen uint64 // incremented by every successful mint
+}
+
+func (s *oauthSource) lock(ctx context.Context) error {
+	s.once.Do(func() { s.mint = make(chan struct{}, 1) })
+	select {
+	case s.mint <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *oauthSource) unlock() { <-s.mint }
+
+func (s *oauthSource) cached() (*Token, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, s.gen
+}
+
+// Token returns the cached token, minting one if there is none.
+func (s *oauthSource) Token(ctx context.Context) (Token, error) {
+	if t, _ := s.cached(); t != nil {
+		return *t, nil
+	}
+	return s.refresh(ctx, true)
+}
+
+// Refresh mints a new token. If another caller minted one while this one
+// waited, that token is returned instead of minting again.
+func (s *oauthSource) Refresh(ctx context.Context) (Token, error) { return s.refresh(ctx, false) }
+
+func (s *oauthSource) refresh(ctx context.Context, onlyIfMissing bool) (Token, error) {
+	_, gen := s.cached()
+	if err := s.lock(ctx); err != nil {
+		return Token{}, err
+	}
+	defer s.unlock()
+	if t, g := s.cached(); t != nil && (g != gen || onlyIfMissing) {
+		return *t, nil
+	}
+	t, err := s.fetch(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	s.mu.Lock()
+	s.tok = &t
+	s.gen++
+	s.mu.Unlock()
+	return t, nil
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	InstanceURL string `json:"instance_url"`
+	ID          string `json:"id"`
+	IssuedAt    string `json:"issued_at"`
+	TokenType   string `json:"token_type"`
+}
+
+// maxAuthBody bounds the token and userinfo responses read.
+const maxAuthBody = 1 << 20
+
+func (s *oauthSource) httpClient() *http.Client {
+	if s.hc != nil {
+		return s.hc
+	}
+	return http.DefaultClient
+}
+
+func (s *oauthSource) fetch(ctx context.Context) (Token, error) {
+	form, err := s.form()
+	if err != nil {
+		return Token{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return Token{}, sfsync.Permanent(fmt.Errorf("salesforce: oauth token request: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		return Token{}, transportError(ctx, "oauth token request", err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAuthBody))
+	resp.Body.Close()
+	if err != nil {
+		return Token{}, transportError(ctx, "oauth token response", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Token{}, oauthError(resp.StatusCode, body)
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || tr.InstanceURL == "" {
+		return Token{}, sfsync.Classify(sfsync.KindAuth, errors.New("salesforce: oauth token response lacks access_token or instance_url"))
+	}
+	t := Token{AccessToken: tr.AccessToken, InstanceURL: strings.TrimRight(tr.InstanceURL, "/"), IssuedAt: s.clock()}
+	if ms, err := strconv.ParseInt(tr.IssuedAt, 10, 64); err == nil && ms > 0 {
+		t.IssuedAt = time.UnixMilli(ms)
+	}
+	t.OrgID, t.UserID = ParseIdentityURL(tr.ID)
+	if t.OrgID == "" || t.UserID == "" {
+		if err := s.userinfo(ctx, &t); err != nil {
+			return Token{}, err
+		}
+	}
+	return t, nil
+}
+
+// userinfo fills the org and user ids from /services/oauth2/userinfo.
+func (s *oauthSource) userinfo(ctx context.Context, t *Token) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.InstanceURL+"/services/oauth2/userinfo", nil)
+	if err != nil {
+		return sfsync.Permanent(fmt.Errorf("salesforce: userinfo request: %w", err))
+	}
+	req.Header.Set("Authorization", "Bearer "+t.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		return transportError(ctx, "userinfo request", err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAuthBody))
+	resp.Body.Close()
+	if err != nil {
+		return transportError(ctx, "userinfo response", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return oauthError(resp.StatusCode, body)
+	}
+	var ui struct {
+		OrganizationID string `json:"organization_id"`
+		UserID         string `json:"user_id"`
+	}
+	if err := json.Unmarshal(body, &ui); err != nil || ui.OrganizationID == "" {
+		return sfsync.Classify(sfsync.KindAuth, errors.New("salesforce: userinfo response lacks organization_id"))
+	}
+	t.OrgID, t.UserID = ui.OrganizationID, ui.UserID
+	return nil
+}
+
+// ParseIdentityURL returns the org id and user id of an identity URL
+// (https://login.salesforce.com/id/<orgId>/<userId>): its last two path
+// segments. Both are empty when the URL does not have that shape.
+func ParseIdentityURL(id string) (orgID, userID string) {
+	u, err := url.Parse(id)
+	if err != nil || id == "" {
+		return "", ""
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(segs) < 3 || segs[len(segs)-3] != "id" {
+		return "", ""
+	}
+	orgID, userID = segs[len(segs)-2], segs[len(segs)-1]
+	if orgID == "" || userID == "" {
+		return "", ""
+	}
+	return orgID, userID
+}
+
+// oauthError classifies a failed token or userinfo response. The message
+// carries the error and error_description of the body, never the request.
+func oauthError(status int, body []byte) error {
+	var oe struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	_ = json.Unmarshal(body, &oe)
+	kind := sfsync.KindAuth
+	if status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout {
+		kind = sfsync.KindRetryable
+	}
+	var msg string
+	switch {
+	case oe.Error != "" && oe.Description != "":
+		msg = oe.Error + ": " + oe.Description
+	case oe.Error != "":
+		msg = oe.Error
+	default:
+		ae := parseAPIError(status, body)
+		msg = strings.TrimPrefix(ae.Error(), "salesforce: ")
+	}
+	return &sfsync.Error{Kind: kind, Code: oe.Error, Err: &OAuthError{Status: status, Code: oe.Error, Description: cmpOr(oe.Description, msg)}}
+}
+
+// OAuthError is a failed OAuth token or userinfo response, such as
+// invalid_grant.
+type OAuthError struct {
+	Status      int
+	Code        string // error, such as "invalid_grant"
+	Description string // error_description
+}
+
+func (e *OAuthError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("salesforce: oauth: HTTP %d %s: %s", e.Status, e.Code, e.Description)
+	}
+	return fmt.Sprintf("salesforce: oauth: HTTP %d: %s", e.Status, e.Description)
+}
+
+// Is matches [ErrSessionInvalid] for rejected grants.
+func (e *OAuthError) Is(target error) bool {
+	return target == ErrSessionInvalid && e.Status < 500
+}
+
+// PubSubTokens adapts ts to the token source of package pubsub; the tenant
+// id is the org id.
+func PubSubTokens(ts TokenSource) interface {
+	pubsub.TokenSource
+	pubsub.Refresher
+} {
+	return pubsubTokens{ts}
+}
+
+type pubsubTokens struct{ ts TokenSource }
+
+func (p pubsubTokens) Token(ctx context.Context) (pubsub.Credentials, error) {
+	t, err := p.ts.Token(ctx)
+	return credentials(t), err
+}
+
+func (p pubsubTokens) Refresh(ctx context.Context) (pubsub.Credentials, error) {
+	t, err := p.ts.Refresh(ctx)
+	return credentials(t), err
+}
+
+func credentials(t Token) pubsub.Credentials {
+	return pubsub.Credentials{AccessToken: t.AccessToken, InstanceURL: t.InstanceURL, TenantID: t.OrgID}
+}

@@ -1,0 +1,29 @@
+// Package salesforce is a small Salesforce REST API client for write-back
+// and reconciliation: OAuth server-to-server flows (JWT bearer and client
+// credentials), sObject Rows (get, create, update, upsert by external id,
+// delete), sObject Collections, SOQL query and queryAll with pagination,
+// getUpdated/getDeleted windows and the limits resource.
+//
+// Every call:
+//
+//   - passes through an optional [throttle.Limiter] (see [WithLimiter]) at
+//     the priority carried by the context ([WithPriority]), feeds it the
+//     org's usage from the Sforce-Limit-Info header of every response and
+//     reports REQUEST_LIMIT_EXCEEDED responses to it;
+//   - authenticates with a bearer token from a [TokenSource]; on a 401
+//     INVALID_SESSION_ID it mints a new token once and retries the request
+//     once (not when the session type itself is refused);
+//   - sends Sforce-Call-Options: client=<id> (see [WithClientID]) so that the
+//     change events caused by the sync's own writes carry the client id in
+//     their changeOrigin and can be recognised as echoes;
+//   - returns errors classified for the engine (see [sfsync.KindOf]):
+//     lock contention, 5xx and gateway failures, network errors and the
+//     concurrent-request limit are retryable; an expired session is
+//     [sfsync.KindAuth]; the daily request limit is [sfsync.KindRateLimited]
+//     ([ErrDailyLimitExceeded]); failed preconditions, deleted records and
+//     ambiguous external ids are [sfsync.KindConflict]; validation,
+//     permission and malformed-input errors are [sfsync.KindPermanent].
+//
+// Access tokens, client secrets and JWT assertions never appear in errors
+// or log records.
+package salesforce
