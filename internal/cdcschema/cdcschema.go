@@ -216,13 +216,14 @@ func (s *Schema) Bitmap(names []string) ([]string, error) {
 	return out, nil
 }
 
-// hexBits formats the set of bit positions as minimal upper-case hex.
+// hexBits formats the set of bit positions as upper-case hex of whole
+// bytes without leading zero bytes, as Salesforce does ("0x01", "0x400800").
 func hexBits(bits []int) string {
 	top := 0
 	for _, b := range bits {
 		top = max(top, b)
 	}
-	digits := make([]byte, top/4+1)
+	digits := make([]byte, (top/8+1)*2)
 	for _, b := range bits {
 		digits[len(digits)-1-b/4] |= 1 << (b % 4)
 	}
