@@ -54,6 +54,10 @@ func NewSink(client *Client, opts ...SinkOption) *Sink {
 	return s
 }
 
+// System reports Salesforce as the sink's destination, for outcomes and
+// echo detection.
+func (s *Sink) System() sfsync.System { return sfsync.Salesforce }
+
 // recordWrite is the coalesced write of one record and the changes it
 // carries.
 type recordWrite struct {

@@ -1,0 +1,159 @@
+package salesforce_test
+
+import (
+	"context"
+	"fmt"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/pubsub"
+	"github.com/sfsync/sfsync/salesforce"
+	"github.com/sfsync/sfsync/salesforce/salesforcetest"
+	"github.com/sfsync/sfsync/store/memory"
+	"github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// watched wraps an event source and broadcasts every commit, so a test can
+// wait for the engine to finish work without sleeping.
+type watched struct {
+	sfsync.EventSource
+	progress *progress
+}
+
+func (w watched) Commit(ctx context.Context, pos sfsync.Position) error {
+	err := w.EventSource.Commit(ctx, pos)
+	w.progress.tick()
+	return err
+}
+
+func (w watched) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
+	if r, ok := w.EventSource.(sfsync.Resumer); ok {
+		return r.Resume(ctx, cps)
+	}
+	return nil
+}
+
+type progress struct {
+	mu stdsync.Mutex
+	ch chan struct{}
+}
+
+func newProgress() *progress { return &progress{ch: make(chan struct{})} }
+
+func (p *progress) tick() {
+	p.mu.Lock()
+	close(p.ch)
+	p.ch = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// until blocks until cond holds, re-checking it after every commit.
+func (p *progress) until(ctx context.Context, what string, cond func() bool) error {
+	for {
+		p.mu.Lock()
+		ch := p.ch
+		p.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// A change written back to Salesforce comes back through CDC marked with
+// our client id and is recognised as an echo, not written to the external
+// system again; a Salesforce user's edit reaches the external system, whose
+// own echo of that write is not written back to Salesforce.
+func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	tokens := salesforce.StaticToken(salesforce.Token{AccessToken: org.AccessToken(), InstanceURL: org.URL(), OrgID: org.OrgID(), UserID: org.IntegrationUserID()})
+	sf := salesforce.New(tokens, salesforce.WithHTTPClient(org.Client()), salesforce.WithLogger(discard()), salesforce.WithClientID("sfsync"))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	sub := ps.Subscribe("/data/ContactChangeEvent", pubsub.WithFallback(pubsub.ReplayEarliest))
+	defer sub.Close()
+
+	erpLog := synctest.NewLog("erp/person")
+	erp := synctest.NewSystem(sfsync.External("erp"), synctest.WithFeed(erpLog))
+	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email"))
+	state := memory.New()
+	prog := newProgress()
+	engine, err := sync.New(watched{sub, prog}, nil,
+		sync.WithSource(watched{erpLog.Source(), prog}),
+		sync.WithLogger(discard()), sync.WithTenant(org.OrgID()), sync.WithClientID("sfsync"), sync.WithStore(state),
+		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", Fields: []sync.Field{
+			{Salesforce: "LastName", External: "last_name"},
+			{Salesforce: "Email", External: "email"},
+		}}),
+		sync.WithRoute(sync.Route{From: sfsync.Salesforce, Object: "Contact", Sink: erp}),
+		sync.WithRoute(sync.Route{From: sfsync.External("erp"), Sink: sink}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	outcomes := func(status sfsync.Status, from sfsync.System) int {
+		all, err := state.Outcomes(ctx, sfsync.OutcomeQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range all {
+			if o.Status == status && o.Source == from {
+				n++
+			}
+		}
+		return n
+	}
+
+	// 1. The ERP creates a person; the engine upserts it into Salesforce,
+	// whose CDC event carries client=sfsync and is skipped as an echo.
+	erp.Edit("person", "P-1", map[string]any{"last_name": "Lovelace", "email": "ada@example.com"}, sfsync.Version{Time: time.Now(), Counter: 1})
+	if err := prog.until(ctx, "the Salesforce echo of the upsert", func() bool { return outcomes(sfsync.StatusEcho, sfsync.Salesforce) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	recs := org.Records("Contact")
+	if len(recs) != 1 || recs[0]["LastName"] != "Lovelace" || recs[0]["External_Id__c"] != "P-1" {
+		t.Fatalf("Salesforce contacts = %v", recs)
+	}
+	if changes, _ := erp.Writes(); changes != 0 {
+		t.Fatalf("the echo of our own write reached the ERP: %d writes", changes)
+	}
+
+	// 2. A Salesforce user creates a contact: it reaches the ERP, and the
+	// ERP's outbox echo of that write is not written back to Salesforce.
+	apiWrites := org.Writes()
+	id := org.Insert("Contact", map[string]any{"LastName": "Hopper", "Email": "grace@example.com"})
+	if err := prog.until(ctx, "the ERP echo of the write", func() bool { return outcomes(sfsync.StatusEcho, sfsync.External("erp")) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := erp.Record("person", id)
+	if !ok || rec.Fields["last_name"] != "Hopper" || rec.Fields["email"] != "grace@example.com" {
+		t.Fatalf("ERP person %s = %v", id, rec.Fields)
+	}
+	if n := org.Writes(); n != apiWrites {
+		t.Fatalf("the ERP's echo was written back to Salesforce: %d API writes, want %d", n, apiWrites)
+	}
+}
