@@ -165,7 +165,7 @@ func (s *Sink) kind(w *recordWrite) string {
 	switch {
 	case w.op == sfsync.OpDelete:
 		return "delete"
-	case s.externalIDs[w.object] != "":
+	case s.externalIDs[w.object] != "" && !IsID(w.id):
 		return "upsert"
 	case w.op == sfsync.OpCreate:
 		return "create"
@@ -186,6 +186,7 @@ func (s *Sink) send(ctx context.Context, object, kind string, ws []*recordWrite)
 				return nil, err
 			}
 		}
+
 		return s.deleteKnown(ctx, ids)
 	case "upsert":
 		ext := s.externalIDs[object]
@@ -248,8 +249,16 @@ func (s *Sink) deleteKnown(ctx context.Context, ids []string) ([]SaveResult, err
 // record has it) with one query per 200.
 func (s *Sink) resolveExternalIDs(ctx context.Context, object, field string, ext []string) ([]string, error) {
 	found := map[string]string{}
-	for start := 0; start < len(ext); start += MaxCollectionSize {
-		chunk := ext[start:min(len(ext), start+MaxCollectionSize)]
+	var lookup []string
+	for _, e := range ext {
+		if IsID(e) {
+			found[e] = e
+		} else {
+			lookup = append(lookup, e)
+		}
+	}
+	for start := 0; start < len(lookup); start += MaxCollectionSize {
+		chunk := lookup[start:min(len(lookup), start+MaxCollectionSize)]
 		q := fmt.Sprintf("SELECT Id, %s FROM %s WHERE %s IN %s", field, object, field, QuoteList(chunk))
 		for rec, err := range s.client.Query(ctx, q) {
 			if err != nil {
@@ -304,6 +313,26 @@ func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[strin
 	}
 	fields = dedupe(fields)
 	out := make(map[string]sfsync.Record, len(ids))
+	var byID, byExt []string
+	for _, id := range ids {
+		if ext != "" && !IsID(id) {
+			byExt = append(byExt, id)
+		} else {
+			byID = append(byID, id)
+		}
+	}
+	if err := s.read(ctx, object, byID, "", fields, out); err != nil {
+		return nil, err
+	}
+	if err := s.read(ctx, object, byExt, ext, fields, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// read adds the records of ids to out, keyed by ids: Salesforce ids when
+// ext is empty, values of the external id field ext otherwise.
+func (s *Sink) read(ctx context.Context, object string, ids []string, ext string, fields []string, out map[string]sfsync.Record) error {
 	for start := 0; start < len(ids); start += MaxCollectionSize {
 		chunk := ids[start:min(len(ids), start+MaxCollectionSize)]
 		var recs []map[string]any
@@ -311,14 +340,14 @@ func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[strin
 			q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN %s", strings.Join(fields, ", "), object, ext, QuoteList(chunk))
 			for rec, err := range s.client.Query(ctx, q) {
 				if err != nil {
-					return nil, err
+					return err
 				}
 				recs = append(recs, rec)
 			}
 		} else {
 			var err error
 			if recs, err = s.client.RetrieveRecords(ctx, object, chunk, fields); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		for _, rec := range recs {
@@ -344,7 +373,7 @@ func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[strin
 			out[key] = r
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func dedupe(ss []string) []string {
@@ -357,4 +386,33 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// IsID reports whether s is an 18-character Salesforce record id: 18
+// letters and digits whose last three encode the case of the first fifteen.
+// An external id is practically never one by accident, which lets a sink
+// keyed by external ids also accept records the engine knows by their
+// Salesforce id.
+func IsID(s string) bool {
+	if len(s) != 18 {
+		return false
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+	for chunk := 0; chunk < 3; chunk++ {
+		bits := 0
+		for i := 0; i < 5; i++ {
+			c := s[chunk*5+i]
+			switch {
+			case c >= 'A' && c <= 'Z':
+				bits |= 1 << i
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			default:
+				return false
+			}
+		}
+		if s[15+chunk] != alphabet[bits] {
+			return false
+		}
+	}
+	return true
 }

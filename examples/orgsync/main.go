@@ -1,0 +1,251 @@
+// Command orgsync runs a two-way Contact sync between Salesforce and an ERP
+// on the embedded fake org: OAuth, the Pub/Sub API, CDC decoding, REST
+// write-back through sObject Collections, API throttling and durable SQLite
+// state, all on loopback with no credentials. It prints every decision the
+// engine takes and why.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/pubsub"
+	"github.com/sfsync/sfsync/reconcile"
+	"github.com/sfsync/sfsync/salesforce"
+	"github.com/sfsync/sfsync/salesforce/salesforcetest"
+	"github.com/sfsync/sfsync/store/sqlite"
+	"github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+	"github.com/sfsync/sfsync/throttle"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "orgsync:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	erpSystem := sfsync.External("erp")
+
+	// The fake org: OAuth and REST over HTTP, change events over gRPC.
+	org := salesforcetest.NewOrg(salesforcetest.WithDailyLimit(5000))
+	defer org.Close()
+	clientID, secret := org.ClientCredentials()
+	tokens := salesforce.ClientCredentials(salesforce.ClientCredentialsConfig{TokenURL: org.URL(), ClientID: clientID, ClientSecret: secret, HTTPClient: org.Client()})
+	tok, err := tokens.Token(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== signed in with client credentials: org %s, integration user %s\n", tok.OrgID, tok.UserID)
+
+	limiter := throttle.New(throttle.WithReserve(0.1), throttle.WithLogger(quiet))
+	defer limiter.Close()
+	sf := salesforce.New(tokens, salesforce.WithHTTPClient(org.Client()), salesforce.WithClientID("sfsync"), salesforce.WithLimiter(limiter), salesforce.WithLogger(quiet))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(quiet))
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
+	sub := ps.Subscribe("/data/ContactChangeEvent", pubsub.WithWindow(50))
+	defer sub.Close()
+
+	dir, err := os.MkdirTemp("", "orgsync")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	state, err := sqlite.Open(ctx, filepath.Join(dir, "state.db"), sqlite.WithLogger(quiet))
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+
+	// The ERP stand-in keeps people and publishes its changes to an outbox.
+	outbox := synctest.NewLog("erp/person")
+	erp := synctest.NewSystem(erpSystem, synctest.WithFeed(outbox))
+
+	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone"))
+	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone"}})
+	prog := newProgress()
+	engine, err := sync.New(watched{sub, prog}, nil,
+		sync.WithSource(watched{outbox.Source(), prog}),
+		sync.WithLogger(quiet), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
+		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", Fields: []sync.Field{
+			{Salesforce: "LastName", External: "name"},
+			{Salesforce: "Email", External: "email"},
+			{Salesforce: "Phone", External: "phone"},
+		}}),
+		// Salesforce owns Email; everything else is last write wins.
+		sync.WithPolicy(conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))),
+		sync.WithReconciler(reconcile.New(authority, reconcile.WithTenant(tok.OrgID), reconcile.WithLogger(quiet))),
+		sync.WithRoute(sync.Route{From: sfsync.Salesforce, Object: "Contact", Sink: erp}),
+		sync.WithRoute(sync.Route{From: erpSystem, Sink: sink}),
+	)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+
+	printed := 0
+	step := func(title string, outcomes int, act func() error) error {
+		fmt.Fprintf(out, "\n== %s\n", title)
+		if err := act(); err != nil {
+			return err
+		}
+		var all []sfsync.Outcome
+		err := prog.until(ctx, title, func() bool {
+			all, err = state.Outcomes(ctx, sfsync.OutcomeQuery{})
+			return err == nil && len(all) >= printed+outcomes
+		})
+		if err != nil {
+			return err
+		}
+		fresh := all[printed:]
+		printed = len(all)
+		slices.SortFunc(fresh, func(a, b sfsync.Outcome) int { return compare(a.Source, b.Source, a.RecordID, b.RecordID) })
+		for _, o := range fresh {
+			fmt.Fprintf(out, "%-10s %-18s → %-10s %-14s %s\n", o.Source, o.RecordID, o.Destination, o.Status, o.Reason)
+		}
+		return nil
+	}
+
+	var ada, grace string
+	steps := []struct {
+		title    string
+		outcomes int
+		act      func() error
+	}{
+		{"a Salesforce user creates two contacts; the ERP's outbox echoes those writes: recognised, not written back", 4, func() error {
+			ada = org.Insert("Contact", map[string]any{"LastName": "Lovelace", "Email": "ada@example.com", "Phone": "111"})
+			grace = org.Insert("Contact", map[string]any{"LastName": "Hopper", "Email": "grace@example.com", "Phone": "222"})
+			return nil
+		}},
+		{"the ERP creates a person: upserted into Salesforce by external id (Email is Salesforce's, so not taken); its CDC event comes back as our echo", 2, func() error {
+			erp.Edit("person", "P-7", map[string]any{"name": "Turing", "email": "alan@example.com", "phone": "777"}, sfsync.Version{Time: time.Now(), Counter: 1})
+			return nil
+		}},
+		{"the ERP changes Ada's phone and email: Salesforce owns Email, so only Phone goes back (the ERP keeps its own email)", 2, func() error {
+			erp.Edit("person", ada, map[string]any{"phone": "333", "email": "ada@erp.example"}, sfsync.Version{Time: time.Now().Add(time.Minute), Counter: 2})
+			return nil
+		}},
+		{"Salesforce could not describe a change to Grace (a gap event): re-read and reconciled", 2, func() error {
+			org.EmitGap("Contact", grace)
+			return nil
+		}},
+	}
+	for _, s := range steps {
+		if err := step(s.title, s.outcomes, s.act); err != nil {
+			stop()
+			<-done
+			return err
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "\n== final state")
+	for _, id := range []string{ada, grace} {
+		rec, _ := org.Record("Contact", id)
+		p, _ := erp.Record("person", id)
+		fmt.Fprintf(out, "Salesforce %s: %v %v %v | ERP: %v %v %v\n", id, rec["LastName"], rec["Email"], rec["Phone"], p.Fields["name"], p.Fields["email"], p.Fields["phone"])
+	}
+	for _, r := range org.Records("Contact") {
+		if r["External_Id__c"] == "P-7" {
+			fmt.Fprintf(out, "Salesforce contact for ERP person P-7: %v %v %v\n", r["LastName"], r["Email"], r["Phone"])
+		}
+	}
+	s := engine.Stats()
+	used, max := org.APIUsage()
+	fmt.Fprintf(out, "\nstats: processed %d, applied %d, echoes %d, conflicts %d, reconciled %d, duplicates %d, dead letters %d; API usage %d/%d\n",
+		s.Processed, s.Applied, s.Echoes, s.Conflicts, s.Reconciled, s.Duplicates, s.DeadLetters, used, max)
+	return nil
+}
+
+func compare(a, b sfsync.System, x, y string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// watched wraps an event source and broadcasts every commit, so the demo
+// waits for the engine's progress instead of sleeping.
+type watched struct {
+	sfsync.EventSource
+	progress *progress
+}
+
+func (w watched) Commit(ctx context.Context, pos sfsync.Position) error {
+	err := w.EventSource.Commit(ctx, pos)
+	w.progress.tick()
+	return err
+}
+
+func (w watched) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
+	if r, ok := w.EventSource.(sfsync.Resumer); ok {
+		return r.Resume(ctx, cps)
+	}
+	return nil
+}
+
+func (w watched) Stream() string {
+	if s, ok := w.EventSource.(interface{ Stream() string }); ok {
+		return s.Stream()
+	}
+	return ""
+}
+
+type progress struct {
+	mu stdsync.Mutex
+	ch chan struct{}
+}
+
+func newProgress() *progress { return &progress{ch: make(chan struct{})} }
+
+func (p *progress) tick() {
+	p.mu.Lock()
+	close(p.ch)
+	p.ch = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *progress) until(ctx context.Context, what string, cond func() bool) error {
+	for {
+		p.mu.Lock()
+		ch := p.ch
+		p.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDemoConverges(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"Salesforce 003000000000001AAA: Lovelace ada@example.com 333 | ERP: Lovelace ada@erp.example 333",
+		"Salesforce 003000000000002AAA: Hopper grace@example.com 222 | ERP: Hopper grace@example.com 222",
+		"Salesforce contact for ERP person P-7: Turing <nil> 777",
+		"echoes 4",
+		"dead letters 0",
+		"reconciled     gap: re-read Contact/003000000000002AAA",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
