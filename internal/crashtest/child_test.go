@@ -25,16 +25,23 @@ import (
 // configuration; TestCrashChild runs only when it is set.
 const childEnv = "SFSYNC_CRASH_CHILD"
 
-const topic = "/data/AccountChangeEvent"
-
-var creds = pubsub.Credentials{AccessToken: "token", InstanceURL: "https://fake.my.salesforce.com", TenantID: "00D000000000001AAA"}
+// object is the Salesforce object whose change events the test syncs, and
+// topic is the fake org's change event channel of it.
+const (
+	object = "Account"
+	topic  = "/data/AccountChangeEvent"
+)
 
 // childConfig is what the parent tells a child.
 type childConfig struct {
-	Addr  string `json:"addr"`
-	Topic string `json:"topic"`
-	DB    string `json:"db"`
-	Sink  string `json:"sink"`
+	// Addr is the address of the fake org's Pub/Sub API server.
+	Addr string `json:"addr"`
+	// Creds authenticate to it: the org's access token, instance URL and
+	// org id.
+	Creds pubsub.Credentials `json:"creds"`
+	Topic string             `json:"topic"`
+	DB    string             `json:"db"`
+	Sink  string             `json:"sink"`
 	// Last is the hex replay id of the last event; the child exits once it
 	// has committed it.
 	Last string `json:"last"`
@@ -66,7 +73,8 @@ func (s *reportingSource) Commit(ctx context.Context, pos sfsync.Position) error
 }
 
 // TestCrashChild is the child process of TestCrashRecovery: it runs the
-// engine until it is killed or has committed the last event.
+// engine, subscribed to the parent's fake Salesforce org through the Pub/Sub
+// API, until it is killed or has committed the last event.
 func TestCrashChild(t *testing.T) {
 	raw := os.Getenv(childEnv)
 	if raw == "" {
@@ -102,7 +110,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	client, err := pubsub.Dial(cfg.Addr, pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(logger))
+	client, err := pubsub.Dial(cfg.Addr, pubsub.StaticToken(cfg.Creds), pubsub.WithInsecure(), pubsub.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +120,8 @@ func TestCrashChild(t *testing.T) {
 	defer sub.Close()
 	src := &reportingSource{Subscription: sub, last: last, done: make(chan struct{})}
 	engine, err := sync.New(src, sink,
-		sync.WithLogger(logger), sync.WithTenant(creds.TenantID), sync.WithStore(store),
-		sync.WithMapping(&sync.Mapping{Object: "Account", External: "company", Fields: []sync.Field{
+		sync.WithLogger(logger), sync.WithTenant(cfg.Creds.TenantID), sync.WithStore(store),
+		sync.WithMapping(&sync.Mapping{Object: object, External: "company", Fields: []sync.Field{
 			{Salesforce: "Industry", External: "industry"},
 		}}))
 	if err != nil {

@@ -21,17 +21,87 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/internal/cdcschema"
+	"github.com/sfsync/sfsync/pubsub"
 	"github.com/sfsync/sfsync/pubsub/pubsubtest"
+	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 	"github.com/sfsync/sfsync/store/sqlite"
 )
 
-// event is one source event the parent appended.
+// event is one source event: a change event the fake org emitted for an
+// insert or a UI edit, as the parent read it back from the org's Pub/Sub
+// API.
 type event struct {
-	replay []byte
+	replay []byte // its replay id
 	key    string // the idempotency key pubsub's decoder gives it
 	record string
-	update int
+	update int // 0 for the insert, u for the edit of round u
+}
+
+// industry is the value a record's Industry gets in round u.
+func industry(u int) string { return fmt.Sprintf("industry-%d", u) }
+
+// eventKeyOf returns the key of the event of round u of record id ("" when
+// there is none).
+func eventKeyOf(events []event, id string, u int) string {
+	for _, ev := range events {
+		if ev.record == id && ev.update == u {
+			return ev.key
+		}
+	}
+	return ""
+}
+
+// readSource subscribes once to the org's topic from the earliest retained
+// event and reads want events, in replay order. Their keys are the ones the
+// child's decoder gives them, since the org makes up the transaction keys,
+// and their replay ids are what the checkpoint check compares against. Each
+// event must carry one change of one record, and a record's events must
+// carry its rounds' values in order.
+func readSource(t *testing.T, addr string, creds pubsub.Credentials, want int) []event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := pubsub.Dial(addr, pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sub := client.Subscribe(topic, pubsub.WithFallback(pubsub.ReplayEarliest))
+	defer sub.Close()
+	rounds := map[string]int{}
+	var events []event
+	for len(events) < want {
+		changes, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatalf("reading the source events (%d of %d): %v", len(events), want, err)
+		}
+		if len(changes) != 1 {
+			t.Fatalf("an event carries %d changes, want 1: %+v", len(changes), changes)
+		}
+		c := changes[0]
+		u := rounds[c.RecordID]
+		rounds[c.RecordID]++
+		wantOp := sfsync.OpUpdate
+		if u == 0 {
+			wantOp = sfsync.OpCreate
+		}
+		if c.Object != object || c.Op != wantOp || c.Fields["Industry"] != industry(u) ||
+			c.Position.Stream != topic || len(c.Position.Token) == 0 || c.Key == "" {
+			t.Fatalf("source event %d: %s %v of %s %s at %q %x with key %q and Industry %v, want %v with %s",
+				len(events), c.Object, c.Op, c.RecordID, c.Origin.ChangeOrigin, c.Position.Stream, c.Position.Token, c.Key, c.Fields["Industry"], wantOp, industry(u))
+		}
+		if c.Key != fmt.Sprintf("%s:%s:%d", c.RecordID, c.Origin.Transaction, c.Version.Seq) {
+			t.Fatalf("source event %d has key %q, want RecordID:transactionKey:sequenceNumber", len(events), c.Key)
+		}
+		if c.Origin.ChangeOrigin != salesforcetest.UIOrigin {
+			t.Fatalf("source event %d has change origin %q, want the UI's", len(events), c.Origin.ChangeOrigin)
+		}
+		if n := len(events); n > 0 && bytes.Compare(c.Position.Token, events[n-1].replay) <= 0 {
+			t.Fatalf("source event %d: replay id %x is not after %x", n, c.Position.Token, events[n-1].replay)
+		}
+		events = append(events, event{replay: c.Position.Token, key: c.Key, record: c.RecordID, update: u})
+	}
+	return events
 }
 
 // killPoint says when the parent kills a child run.
@@ -58,14 +128,19 @@ type runReport struct {
 	commits   int
 }
 
-// TestCrashRecovery kills the engine with SIGKILL at seeded random points
-// and restarts it, and proves that its durable state survives every kill:
+// TestCrashRecovery runs against a fake Salesforce org
+// (salesforcetest.Org): it inserts records and edits them in the UI, so the
+// org emits real change events on its Pub/Sub API, reads them back once to
+// learn each event's replay id and idempotency key, and then runs the
+// engine in child processes subscribed to the org's topic. It kills the
+// engine with SIGKILL at seeded random points, injects redeliveries through
+// the org's Pub/Sub server, and restarts it, and proves that its durable state survives every kill:
 // (1) every source event ends with exactly one deciding outcome (anything
 // but a recognised duplicate), (2) the external system applied every
 // change exactly once, keyed by the change's idempotency key, and (3) after
 // every kill, the stored checkpoint covers only events that have an
-// outcome; and finally that the external system holds the last update of
-// every record.
+// outcome and never moves back; and finally that the external system
+// holds the last update of every record, applied in source order.
 func TestCrashRecovery(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
 		t.Skip("this is a child process")
@@ -78,44 +153,41 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 0))
 
-	srv := pubsubtest.NewServer()
-	t.Cleanup(srv.Close)
-	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
-	if err != nil {
-		t.Fatal(err)
+	org := salesforcetest.NewOrg()
+	t.Cleanup(org.Close)
+	srv := org.PubSub()
+	creds := pubsub.Credentials{AccessToken: org.AccessToken(), InstanceURL: org.URL(), TenantID: org.OrgID()}
+	// The source: each record is inserted with its first value and then
+	// edited in the UI once per further round, one transaction (so one
+	// change event) per write.
+	ids := make([]string, records)
+	for r := range records {
+		ids[r] = org.Insert(object, map[string]any{"Name": fmt.Sprintf("crash-%02d", r), "Industry": industry(0)})
 	}
-	schemaID, err := srv.AddTopic(topic, account.JSON)
-	if err != nil {
-		t.Fatal(err)
+	for u := 1; u < updates; u++ {
+		for _, id := range ids {
+			if err := org.EditAsUser(object, id, map[string]any{"Industry": industry(u)}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	var events []event
+	events := readSource(t, srv.Addr(), creds, records*updates)
 	byKey := map[string]event{}
-	for u := range updates {
-		for r := range records {
-			id, tx := fmt.Sprintf("001%015d", r), fmt.Sprintf("tx-%d-%d", u, r)
-			at := int64(1714156703000 + u*1000)
-			payload, err := account.Encode(cdcschema.Header{
-				RecordIDs: []string{id}, ChangeType: "UPDATE",
-				ChangeOrigin: "com/salesforce/api/soap/62.0;client=SfdcInternalAPI/", TransactionKey: tx,
-				SequenceNumber: 1, CommitTimestamp: at, CommitUser: "005000000000009AAA",
-				ChangedFields: []string{"Industry", "LastModifiedDate"},
-			}, map[string]any{"Industry": fmt.Sprintf("industry-%d", u), "LastModifiedDate": at})
-			if err != nil {
-				t.Fatal(err)
-			}
-			replay, err := srv.AppendEncoded(topic, schemaID, payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := event{replay: replay, key: id + ":" + tx + ":1", record: id, update: u}
-			events = append(events, ev)
-			byKey[ev.key] = ev
+	for _, ev := range events {
+		if _, dup := byKey[ev.key]; dup {
+			t.Fatalf("the org emitted two events with the key %s", ev.key)
+		}
+		byKey[ev.key] = ev
+	}
+	for _, id := range ids {
+		if eventKeyOf(events, id, updates-1) == "" {
+			t.Fatalf("record %s has no event of its last update", id)
 		}
 	}
 	last := events[len(events)-1].replay
 
 	dir := t.TempDir()
-	cfg := childConfig{Addr: srv.Addr(), Topic: topic, DB: filepath.Join(dir, "state.db"), Sink: filepath.Join(dir, "sink.jsonl"), Last: hex.EncodeToString(last)}
+	cfg := childConfig{Addr: srv.Addr(), Creds: creds, Topic: topic, DB: filepath.Join(dir, "state.db"), Sink: filepath.Join(dir, "sink.jsonl"), Last: hex.EncodeToString(last)}
 	rawCfg, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -222,9 +294,8 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	// The final external state is the last update of every record, and each
 	// record's updates took effect in source order.
-	for r := range records {
-		id := fmt.Sprintf("001%015d", r)
-		want := fmt.Sprintf("industry-%d", updates-1)
+	for _, id := range ids {
+		want := industry(updates - 1)
 		if a, ok := lastOf[id]; !ok || a.Object != "company" || a.Fields["industry"] != want {
 			t.Errorf("record %s in the external system = %+v, want industry %s", id, lastOf[id], want)
 		}
