@@ -1,0 +1,38 @@
+// Package metrics exports sfsync's operational state through the
+// OpenTelemetry metric API: stream lag, retry rate, dead-letter count,
+// deduplication hit ratio, and API usage against the org's limits.
+//
+// [Register] creates observable instruments on a [metric.Meter] and one
+// callback that reads the given components at collection time: nothing
+// polls and no goroutine runs between collections, so a reader that never
+// collects costs nothing.
+//
+//	reg, err := metrics.Register(provider.Meter("github.com/sfsync/sfsync"),
+//		metrics.Engine("contacts", engine.Stats),
+//		metrics.Tenants(limiters),
+//		metrics.Subscription("/data/ContactChangeEvent", sub.Stats),
+//	)
+//	...
+//	defer reg.Unregister()
+//
+// # Instruments
+//
+// Engine counters (cumulative since the engine was built, attribute
+// "engine"): sfsync.changes.received, sfsync.changes.processed and one
+// counter per outcome — sfsync.changes.applied, .duplicates, .echoes,
+// .noops, .conflicts, .stale, .reconciled, .skipped, .dead_letters — plus
+// sfsync.write.retries and sfsync.state.commits. Engine gauges:
+// sfsync.changes.in_flight, sfsync.stream.lag (seconds) and
+// sfsync.dedup.hit_ratio (duplicates per processed change, 0 to 1). A retry
+// rate is the rate of sfsync.write.retries over the rate of
+// sfsync.changes.processed.
+//
+// API gauges (attribute "tenant"): sfsync.api.requests.used,
+// sfsync.api.requests.limit and sfsync.api.requests.reserve (the org's
+// daily requests, reported only once the limit is known),
+// sfsync.api.concurrency.limit, sfsync.api.concurrency.in_use and
+// sfsync.api.paused (1 while paused after a limit error, else 0).
+//
+// Pub/Sub counters (attribute "topic"): sfsync.pubsub.reconnects,
+// sfsync.pubsub.events and sfsync.pubsub.keepalives.
+package metrics
