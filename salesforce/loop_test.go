@@ -86,13 +86,14 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 
 	erpLog := synctest.NewLog("erp/person")
 	erp := synctest.NewSystem(sfsync.External("erp"), synctest.WithFeed(erpLog))
-	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email"))
+	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "External_Id__c"))
 	state := memory.New()
 	prog := newProgress()
 	engine, err := sync.New(watched{sub, prog}, nil,
 		sync.WithSource(watched{erpLog.Source(), prog}),
 		sync.WithLogger(discard()), sync.WithTenant(org.OrgID()), sync.WithClientID("sfsync"), sync.WithStore(state),
-		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", Fields: []sync.Field{
+		sync.WithLinkReader(sink),
+		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", LinkField: "External_Id__c", Fields: []sync.Field{
 			{Salesforce: "LastName", External: "last_name"},
 			{Salesforce: "Email", External: "email"},
 		}}),
@@ -155,5 +156,26 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	}
 	if n := org.Writes(); n != apiWrites {
 		t.Fatalf("the ERP's echo was written back to Salesforce: %d API writes, want %d", n, apiWrites)
+	}
+
+	// 3. A Salesforce user edits the contact the ERP created: the change
+	// reaches the ERP under the ERP's own id, not as a new person.
+	var p1 string
+	for _, r := range org.Records("Contact") {
+		if r["External_Id__c"] == "P-1" {
+			p1, _ = r["Id"].(string)
+		}
+	}
+	if err := org.EditAsUser("Contact", p1, map[string]any{"Email": "ada@new.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prog.until(ctx, "the edit to reach person P-1", func() bool {
+		rec, _ := erp.Record("person", "P-1")
+		return rec.Fields["email"] == "ada@new.example"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := erp.Record("person", p1); ok {
+		t.Fatalf("the contact created by the ERP came back to it under its Salesforce id %s", p1)
 	}
 }

@@ -45,6 +45,7 @@ type Engine struct {
 	stop     context.CancelFunc
 
 	stats counters
+	links links
 }
 
 type sourceState struct {

@@ -37,6 +37,14 @@ type Mapping struct {
 	// to every external system.
 	System sfsync.System
 	Fields []Field
+	// LinkField names the Salesforce field (an external id field) that holds
+	// the external system's id of a record. When set, Salesforce changes
+	// reach the external system under that id, so a record created on
+	// either side stays one record on both; records without a value keep
+	// their Salesforce id. Configure the Salesforce sink to upsert by the
+	// same field, and give the engine WithLinkReader so that updates, which
+	// do not carry the field, can look it up.
+	LinkField string
 	// Strict rejects changes carrying fields the mapping does not name.
 	// Otherwise such fields are dropped.
 	Strict bool

@@ -39,6 +39,7 @@ type config struct {
 	stateOpts   stateOptions
 	lease       *leaseConfig
 	staleWindow int
+	linkReader  sfsync.StateReader
 }
 
 type stateOptions struct {

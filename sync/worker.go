@@ -116,7 +116,7 @@ func (e *Engine) prepare(ctx context.Context, it *item) (*work, *result) {
 	} else if dup {
 		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false)
 	}
-	if err := e.transform(&c); err != nil {
+	if err := e.transform(ctx, &c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
 	if c.Op == sfsync.OpUpdate && len(c.Fields) == 0 && len(c.Nulled) == 0 && len(c.Reread) == 0 {
@@ -185,13 +185,16 @@ func (e *Engine) seen(ctx context.Context, key string) (bool, error) {
 	return e.st.dedup.Seen(ctx, key)
 }
 
-func (e *Engine) transform(c *sfsync.Change) error {
+func (e *Engine) transform(ctx context.Context, c *sfsync.Change) error {
 	if c.Op == sfsync.OpEvent {
 		return nil
 	}
 	if c.Source.IsSalesforce() {
 		flattenSalesforce(c)
 		if m := e.maps.bySF[c.Object]; m != nil {
+			if err := e.link(ctx, m, c); err != nil {
+				return err
+			}
 			return m.checkSalesforce(c)
 		}
 		return nil

@@ -78,13 +78,16 @@ func run(ctx context.Context, out io.Writer) error {
 	outbox := synctest.NewLog("erp/person")
 	erp := synctest.NewSystem(erpSystem, synctest.WithFeed(outbox))
 
-	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone"))
+	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone", "External_Id__c"))
 	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone"}})
 	prog := newProgress()
 	engine, err := sync.New(watched{sub, prog}, nil,
 		sync.WithSource(watched{outbox.Source(), prog}),
 		sync.WithLogger(quiet), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
-		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", Fields: []sync.Field{
+		// External_Id__c holds the ERP's id: a contact created on either side
+		// stays one record on both.
+		sync.WithLinkReader(sink),
+		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", LinkField: "External_Id__c", Fields: []sync.Field{
 			{Salesforce: "LastName", External: "name"},
 			{Salesforce: "Email", External: "email"},
 			{Salesforce: "Phone", External: "phone"},
@@ -144,6 +147,15 @@ func run(ctx context.Context, out io.Writer) error {
 			erp.Edit("person", ada, map[string]any{"phone": "333", "email": "ada@erp.example"}, sfsync.Version{Time: time.Now().Add(time.Minute), Counter: 2})
 			return nil
 		}},
+		{"a Salesforce user edits Turing, whom the ERP created: the change reaches ERP person P-7, not a new person", 2, func() error {
+			for _, r := range org.Records("Contact") {
+				if r["External_Id__c"] == "P-7" {
+					id, _ := r["Id"].(string)
+					return org.EditAsUser("Contact", id, map[string]any{"Phone": "778"})
+				}
+			}
+			return fmt.Errorf("no contact for ERP person P-7")
+		}},
 		{"Salesforce could not describe a change to Grace (a gap event): re-read and reconciled", 2, func() error {
 			org.EmitGap("Contact", grace)
 			return nil
@@ -169,7 +181,10 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	for _, r := range org.Records("Contact") {
 		if r["External_Id__c"] == "P-7" {
-			fmt.Fprintf(out, "Salesforce contact for ERP person P-7: %v %v %v\n", r["LastName"], r["Email"], r["Phone"])
+			p, _ := erp.Record("person", "P-7")
+			_, twice := erp.Record("person", r["Id"].(string))
+			fmt.Fprintf(out, "Salesforce %s (ERP P-7): %v %v %v | ERP: %v %v %v; also under its Salesforce id: %v\n",
+				r["Id"], r["LastName"], r["Email"], r["Phone"], p.Fields["name"], p.Fields["email"], p.Fields["phone"], twice)
 		}
 	}
 	s := engine.Stats()

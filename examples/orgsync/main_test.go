@@ -16,8 +16,8 @@ func TestDemoConverges(t *testing.T) {
 	for _, want := range []string{
 		"Salesforce 003000000000001AAA: Lovelace ada@example.com 333 | ERP: Lovelace ada@erp.example 333",
 		"Salesforce 003000000000002AAA: Hopper grace@example.com 222 | ERP: Hopper grace@example.com 222",
-		"Salesforce contact for ERP person P-7: Turing <nil> 777",
-		"echoes 4",
+		"Salesforce 003000000000003AAA (ERP P-7): Turing <nil> 778 | ERP: Turing alan@example.com 778; also under its Salesforce id: false",
+		"echoes 5",
 		"dead letters 0",
 		"reconciled     gap: re-read Contact/003000000000002AAA",
 	} {
