@@ -217,40 +217,14 @@ func (s *ManagedSubscription) Commit(ctx context.Context, pos sfsync.Position) e
 }
 
 func (s *ManagedSubscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
-	e := Event{Topic: s.name, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
-	b := backoff.WithContext(s.backoff(), ctx)
-	for {
-		changes, err := s.client.decoder.Decode(ctx, e)
-		if err == nil {
-			return changes, nil
-		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop || ctx.Err() != nil {
-			return nil, fmt.Errorf("pubsub: decode event of managed subscription %s: %w", s.name, err)
-		}
-		s.log.Warn("pubsub: fetching an event's schema failed; retrying", "subscription", s.name, "schema", e.SchemaID, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-	}
+	return s.client.decodeEvent(ctx, s.name, ev, s.backoff, s.log)
 }
 
 // run keeps a stream open until Close, reconnecting on failures.
 func (s *ManagedSubscription) run() {
 	defer close(s.done)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := stopContext(s.stop)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	b := s.backoff()
 	refreshed := false
 	for attempt := 0; ; attempt++ {
@@ -283,17 +257,9 @@ func (s *ManagedSubscription) run() {
 		}
 		// NOT_FOUND (a configuration still propagating) and ALREADY_EXISTS
 		// (the previous stream not yet expired) pass with time.
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
-			wait = time.Minute
-		}
-		wait = wait/2 + time.Duration(s.rng.Int64N(int64(wait/2)+1))
+		wait := reconnectDelay(b, s.rng)
 		s.log.Warn("pubsub: managed subscription stream ended; reconnecting", "subscription", s.name, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, wait) {
 			return
 		}
 	}

@@ -224,40 +224,14 @@ func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 // decode decodes ev, retrying a schema fetch that failed transiently: the
 // event has been taken from the stream and must not be dropped.
 func (s *Subscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
-	e := Event{Topic: s.topic, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
-	b := backoff.WithContext(s.backoff(), ctx)
-	for {
-		changes, err := s.client.decoder.Decode(ctx, e)
-		if err == nil {
-			return s.client.attribute(ctx, changes), nil
-		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop || ctx.Err() != nil {
-			return nil, fmt.Errorf("pubsub: decode event of %s: %w", s.topic, err)
-		}
-		s.log.Warn("pubsub: fetching an event's schema failed; retrying", "topic", s.topic, "schema", e.SchemaID, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-	}
+	return s.client.decodeEvent(ctx, s.topic, ev, s.backoff, s.log)
 }
 
 // run keeps a stream open until Close, reconnecting on failures.
 func (s *Subscription) run() {
 	defer close(s.done)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := stopContext(s.stop)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	b := s.backoff()
 	refreshed := false
 	for attempt := 0; ; attempt++ {
@@ -290,19 +264,9 @@ func (s *Subscription) run() {
 			}
 			continue
 		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
-			wait = time.Minute
-		}
-		// Full jitter on top of the backoff's own: reconnecting clients
-		// spread out.
-		wait = wait/2 + time.Duration(s.rng.Int64N(int64(wait/2)+1))
+		wait := reconnectDelay(b, s.rng)
 		s.log.Warn("pubsub: subscription stream ended; reconnecting", "topic", s.topic, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, wait) {
 			return
 		}
 	}
