@@ -37,6 +37,9 @@ func receiveOrder(ctx context.Context, t *testing.T, sub *pubsub.ManagedSubscrip
 	if len(changes) != 1 {
 		t.Fatalf("changes %+v", changes)
 	}
+	if changes[0].Tenant != creds.TenantID {
+		t.Fatalf("change of org %q, want the authenticated org %s", changes[0].Tenant, creds.TenantID)
+	}
 	return changes[0]
 }
 
