@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,6 @@ import (
 	"github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
-
-// committedSource wraps a subscription and reports every commit, so a test
-// waits for the engine's watermark instead of sleeping.
-type committedSource struct {
-	*pubsub.Subscription
-	mu      stdsync.Mutex
-	last    sfsync.Position
-	changed chan struct{}
-}
-
-func (s *committedSource) Commit(ctx context.Context, pos sfsync.Position) error {
-	s.mu.Lock()
-	s.last = pos
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	return s.Subscription.Commit(ctx, pos)
-}
-
-func (s *committedSource) waitFor(ctx context.Context, token []byte) error {
-	for {
-		s.mu.Lock()
-		done, ch := string(s.last.Token) == string(token), s.changed
-		s.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the engine to commit %x: %w", token, ctx.Err())
-		}
-	}
-}
 
 // The engine consumes Account change events through a Pub/Sub
 // subscription that the server drops and duplicates, and keeps an external
@@ -82,9 +47,10 @@ func TestEngineOverPubSubWithDisconnectsAndDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	src := &committedSource{Subscription: e.client.Subscribe(topic, pubsub.WithWindow(25), fastRetry(), pubsub.WithJitterSeed(3)), changed: make(chan struct{})}
+	src := e.client.Subscribe(topic, pubsub.WithWindow(25), fastRetry(), pubsub.WithJitterSeed(3))
 	defer src.Close()
-	engine, err := sync.New(src, erp,
+	prog := synctest.NewProgress()
+	engine, err := sync.New(prog.Watch(src), erp,
 		sync.WithLogger(quiet()), sync.WithTenant(creds.TenantID), sync.WithStore(store),
 		sync.WithMapping(&sync.Mapping{Object: "Account", External: "company", Fields: []sync.Field{
 			{Salesforce: "Industry", External: "industry"},
@@ -98,7 +64,10 @@ func TestEngineOverPubSubWithDisconnectsAndDuplicates(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(runCtx) }()
-	if err := src.waitFor(ctx, last); err != nil {
+	if err := prog.Until(ctx, "the checkpoint at the last event", func() bool {
+		cp, err := store.LoadCheckpoint(ctx, topic)
+		return err == nil && string(cp.Token) == string(last)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	stop()

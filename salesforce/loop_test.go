@@ -2,8 +2,6 @@ package salesforce_test
 
 import (
 	"context"
-	"fmt"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -15,57 +13,6 @@ import (
 	"github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
-
-// watched wraps an event source and broadcasts every commit, so a test can
-// wait for the engine to finish work without sleeping.
-type watched struct {
-	sfsync.EventSource
-	progress *progress
-}
-
-func (w watched) Commit(ctx context.Context, pos sfsync.Position) error {
-	err := w.EventSource.Commit(ctx, pos)
-	w.progress.tick()
-	return err
-}
-
-func (w watched) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
-	if r, ok := w.EventSource.(sfsync.Resumer); ok {
-		return r.Resume(ctx, cps)
-	}
-	return nil
-}
-
-type progress struct {
-	mu stdsync.Mutex
-	ch chan struct{}
-}
-
-func newProgress() *progress { return &progress{ch: make(chan struct{})} }
-
-func (p *progress) tick() {
-	p.mu.Lock()
-	close(p.ch)
-	p.ch = make(chan struct{})
-	p.mu.Unlock()
-}
-
-// until blocks until cond holds, re-checking it after every commit.
-func (p *progress) until(ctx context.Context, what string, cond func() bool) error {
-	for {
-		p.mu.Lock()
-		ch := p.ch
-		p.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		}
-	}
-}
 
 // A change written back to Salesforce comes back through CDC marked with
 // our client id and is recognised as an echo, not written to the external
@@ -88,9 +35,9 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	erp := synctest.NewSystem(sfsync.External("erp"), synctest.WithFeed(erpLog))
 	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "External_Id__c"))
 	state := memory.New()
-	prog := newProgress()
-	engine, err := sync.New(watched{sub, prog}, nil,
-		sync.WithSource(watched{erpLog.Source(), prog}),
+	prog := synctest.NewProgress()
+	engine, err := sync.New(prog.Watch(sub), nil,
+		sync.WithSource(prog.Watch(erpLog.Source())),
 		sync.WithLogger(discard()), sync.WithTenant(org.OrgID()), sync.WithClientID("sfsync"), sync.WithStore(state),
 		sync.WithLinkReader(sink),
 		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", LinkField: "External_Id__c", Fields: []sync.Field{
@@ -132,7 +79,7 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	// 1. The ERP creates a person; the engine upserts it into Salesforce,
 	// whose CDC event carries client=sfsync and is skipped as an echo.
 	erp.Edit("person", "P-1", map[string]any{"last_name": "Lovelace", "email": "ada@example.com"}, sfsync.Version{Time: time.Now(), Counter: 1})
-	if err := prog.until(ctx, "the Salesforce echo of the upsert", func() bool { return outcomes(sfsync.StatusEcho, sfsync.Salesforce) == 1 }); err != nil {
+	if err := prog.Until(ctx, "the Salesforce echo of the upsert", func() bool { return outcomes(sfsync.StatusEcho, sfsync.Salesforce) == 1 }); err != nil {
 		t.Fatal(err)
 	}
 	recs := org.Records("Contact")
@@ -147,7 +94,7 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	// ERP's outbox echo of that write is not written back to Salesforce.
 	apiWrites := org.Writes()
 	id := org.Insert("Contact", map[string]any{"LastName": "Hopper", "Email": "grace@example.com"})
-	if err := prog.until(ctx, "the ERP echo of the write", func() bool { return outcomes(sfsync.StatusEcho, sfsync.External("erp")) == 1 }); err != nil {
+	if err := prog.Until(ctx, "the ERP echo of the write", func() bool { return outcomes(sfsync.StatusEcho, sfsync.External("erp")) == 1 }); err != nil {
 		t.Fatal(err)
 	}
 	rec, ok := erp.Record("person", id)
@@ -169,7 +116,7 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	if err := org.EditAsUser("Contact", p1, map[string]any{"Email": "ada@new.example"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := prog.until(ctx, "the edit to reach person P-1", func() bool {
+	if err := prog.Until(ctx, "the edit to reach person P-1", func() bool {
 		rec, _ := erp.Record("person", "P-1")
 		return rec.Fields["email"] == "ada@new.example"
 	}); err != nil {

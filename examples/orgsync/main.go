@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	stdsync "sync"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -80,9 +79,9 @@ func run(ctx context.Context, out io.Writer) error {
 
 	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone", "External_Id__c"))
 	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone"}})
-	prog := newProgress()
-	engine, err := sync.New(watched{sub, prog}, nil,
-		sync.WithSource(watched{outbox.Source(), prog}),
+	prog := synctest.NewProgress()
+	engine, err := sync.New(prog.Watch(sub), nil,
+		sync.WithSource(prog.Watch(outbox.Source())),
 		sync.WithLogger(quiet), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
 		// External_Id__c holds the ERP's id: a contact created on either side
 		// stays one record on both.
@@ -112,7 +111,7 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		var all []sfsync.Outcome
-		err := prog.until(ctx, title, func() bool {
+		err := prog.Until(ctx, title, func() bool {
 			all, err = state.Outcomes(ctx, sfsync.OutcomeQuery{})
 			return err == nil && len(all) >= printed+outcomes
 		})
@@ -206,61 +205,4 @@ func compare(a, b sfsync.System, x, y string) int {
 		return 1
 	}
 	return 0
-}
-
-// watched wraps an event source and broadcasts every commit, so the demo
-// waits for the engine's progress instead of sleeping.
-type watched struct {
-	sfsync.EventSource
-	progress *progress
-}
-
-func (w watched) Commit(ctx context.Context, pos sfsync.Position) error {
-	err := w.EventSource.Commit(ctx, pos)
-	w.progress.tick()
-	return err
-}
-
-func (w watched) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
-	if r, ok := w.EventSource.(sfsync.Resumer); ok {
-		return r.Resume(ctx, cps)
-	}
-	return nil
-}
-
-func (w watched) Stream() string {
-	if s, ok := w.EventSource.(interface{ Stream() string }); ok {
-		return s.Stream()
-	}
-	return ""
-}
-
-type progress struct {
-	mu stdsync.Mutex
-	ch chan struct{}
-}
-
-func newProgress() *progress { return &progress{ch: make(chan struct{})} }
-
-func (p *progress) tick() {
-	p.mu.Lock()
-	close(p.ch)
-	p.ch = make(chan struct{})
-	p.mu.Unlock()
-}
-
-func (p *progress) until(ctx context.Context, what string, cond func() bool) error {
-	for {
-		p.mu.Lock()
-		ch := p.ch
-		p.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		}
-	}
 }
