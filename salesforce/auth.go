@@ -79,7 +79,12 @@ type JWTConfig struct {
 	// PrivateKey signs the assertion (RS256); the connected app holds the
 	// certificate.
 	PrivateKey *rsa.PrivateKey
-	// Audience is the aud claim; it defaults to LoginURL.
+	// Audience is the aud claim. Salesforce accepts only
+	// https://login.salesforce.com, https://test.salesforce.com or an
+	// Experience Cloud site URL, whatever host the token is requested from:
+	// it defaults to LoginURL when that is one of the first two, to
+	// https://test.salesforce.com for a sandbox My Domain, and to
+	// https://login.salesforce.com otherwise.
 	Audience string
 	// HTTPClient defaults to http.DefaultClient.
 	HTTPClient *http.Client
@@ -87,12 +92,26 @@ type JWTConfig struct {
 	Clock func() time.Time
 }
 
+// defaultAudience is the aud claim Salesforce expects for a login URL.
+func defaultAudience(loginURL string) string {
+	u, err := url.Parse(loginURL)
+	switch {
+	case err != nil:
+		return DefaultLoginURL
+	case u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com":
+		return "https://" + u.Host
+	case strings.HasSuffix(u.Host, ".sandbox.my.salesforce.com"):
+		return "https://test.salesforce.com"
+	}
+	return DefaultLoginURL
+}
+
 // JWTBearer returns a TokenSource that mints tokens with the JWT bearer
 // flow: an RS256 assertion with iss, sub, aud and exp (now + 3 minutes)
 // posted to <LoginURL>/services/oauth2/token.
 func JWTBearer(cfg JWTConfig) TokenSource {
 	cfg.LoginURL = strings.TrimRight(cmpOr(cfg.LoginURL, DefaultLoginURL), "/")
-	cfg.Audience = cmpOr(cfg.Audience, cfg.LoginURL)
+	cfg.Audience = cmpOr(cfg.Audience, defaultAudience(cfg.LoginURL))
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}

@@ -95,7 +95,7 @@ func TestJWTBearer(t *testing.T) {
 		}
 		tok, err := jwt.Parse(r.PostForm.Get("assertion"), func(tok *jwt.Token) (any, error) { return &key.PublicKey, nil },
 			jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(func() time.Time { return now }),
-			jwt.WithIssuer("consumer-key"), jwt.WithSubject("sync@example.com"), jwt.WithAudience(srv.srv.URL), jwt.WithExpirationRequired())
+			jwt.WithIssuer("consumer-key"), jwt.WithSubject("sync@example.com"), jwt.WithAudience(DefaultLoginURL), jwt.WithExpirationRequired())
 		if err != nil {
 			t.Errorf("assertion: %v", err)
 			return http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "bad assertion"}
@@ -327,5 +327,19 @@ func TestClientWithJWT(t *testing.T) {
 	}
 	if srv.mints.Load() != 1 || f.calls.Load() != 1 {
 		t.Errorf("%d mints, %d calls", srv.mints.Load(), f.calls.Load())
+	}
+}
+
+func TestJWTDefaultAudience(t *testing.T) {
+	for login, want := range map[string]string{
+		"https://login.salesforce.com":                "https://login.salesforce.com",
+		"https://test.salesforce.com/":                "https://test.salesforce.com",
+		"https://acme.my.salesforce.com":              "https://login.salesforce.com",
+		"https://acme--uat.sandbox.my.salesforce.com": "https://test.salesforce.com",
+		"http://127.0.0.1:8080":                       "https://login.salesforce.com",
+	} {
+		if got := defaultAudience(login); got != want {
+			t.Errorf("defaultAudience(%q) = %q, want %q", login, got, want)
+		}
 	}
 }

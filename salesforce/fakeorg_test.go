@@ -344,3 +344,38 @@ func TestFakeOrgExpiredTokenReauthenticatesOnce(t *testing.T) {
 		t.Fatalf("%d refreshes, want 1", r)
 	}
 }
+
+// D: a failing token endpoint (5xx) is retryable, not a rejected grant; a
+// failed re-authentication fails the call, and the next call recovers.
+func TestFakeOrgTokenEndpointUnavailable(t *testing.T) {
+	ctx := foCtx(t)
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	id, secret := org.ClientCredentials()
+	counted := &foCountingTokens{ts: salesforce.ClientCredentials(salesforce.ClientCredentialsConfig{TokenURL: org.URL(), ClientID: id, ClientSecret: secret, HTTPClient: org.Client()})}
+	c := salesforce.New(counted, salesforce.WithHTTPClient(org.Client()), salesforce.WithLogger(discard()))
+
+	org.InjectFault(salesforcetest.Fault{PathContains: "/services/oauth2/token", Status: http.StatusServiceUnavailable})
+	_, err := c.Limits(ctx)
+	foWantKind(t, "token endpoint 503", err, sfsync.KindRetryable)
+	if errors.Is(err, salesforce.ErrSessionInvalid) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("token endpoint 503: %v", err)
+	}
+	if _, err := c.Limits(ctx); err != nil {
+		t.Fatalf("after the token endpoint recovered: %v", err)
+	}
+
+	org.ExpireTokens()
+	org.InjectFault(salesforcetest.Fault{PathContains: "/services/oauth2/token", Status: http.StatusBadGateway})
+	_, err = c.Limits(ctx)
+	foWantKind(t, "failed re-authentication", err, sfsync.KindRetryable)
+	if r := counted.refreshs.Load(); r != 1 {
+		t.Fatalf("%d refreshes, want 1", r)
+	}
+	if _, err := c.Limits(ctx); err != nil {
+		t.Fatalf("after the token endpoint recovered: %v", err)
+	}
+	if r := counted.refreshs.Load(); r != 2 {
+		t.Fatalf("%d refreshes, want 2", r)
+	}
+}
