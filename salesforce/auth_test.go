@@ -88,8 +88,7 @@ func (s *oauthServer) serve(w http.ResponseWriter, r *http.Request) {
 func TestJWTBearer(t *testing.T) {
 	key := testKey()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	var srv *oauthServer
-	srv = newOAuthServer(t, true, func(r *http.Request) (int, map[string]any) {
+	srv := newOAuthServer(t, true, func(r *http.Request) (int, map[string]any) {
 		if gt := r.PostForm.Get("grant_type"); gt != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 			t.Errorf("grant_type %q", gt)
 		}
