@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	stdsync "sync"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -26,6 +28,10 @@ type Sink struct {
 	externalIDs map[string]string   // object → external id field
 	readFields  map[string][]string // object → fields Read returns
 	allOrNone   bool
+	window      time.Duration
+
+	mu      stdsync.Mutex
+	pending *sharedBatch
 }
 
 // SinkOption configures a [Sink].
@@ -68,8 +74,17 @@ type recordWrite struct {
 }
 
 // Write applies changes and reports per-change failures in a
-// [*sfsync.BatchError] aligned with changes.
+// [*sfsync.BatchError] aligned with changes. With [WithCoalesceWindow],
+// the changes of concurrent Write calls share API calls.
 func (s *Sink) Write(ctx context.Context, changes []sfsync.Change) error {
+	if s.window > 0 {
+		return s.writeShared(ctx, changes)
+	}
+	return s.write(ctx, changes)
+}
+
+// write applies changes through as few collections calls as they need.
+func (s *Sink) write(ctx context.Context, changes []sfsync.Change) error {
 	errs := make([]error, len(changes))
 	writes := s.coalesce(changes, errs)
 	// A record written twice in one call (an update, then a delete) is
