@@ -19,7 +19,7 @@ import (
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func orgClient(t *testing.T, org *salesforcetest.Org, opts ...salesforce.Option) *salesforce.Client {
+func orgClient(t testing.TB, org *salesforcetest.Org, opts ...salesforce.Option) *salesforce.Client {
 	t.Helper()
 	tok := salesforce.StaticToken(salesforce.Token{AccessToken: org.AccessToken(), InstanceURL: org.URL(), OrgID: org.OrgID(), UserID: org.IntegrationUserID()})
 	return salesforce.New(tok, append([]salesforce.Option{salesforce.WithHTTPClient(org.Client()), salesforce.WithLogger(discard())}, opts...)...)
