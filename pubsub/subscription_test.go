@@ -282,3 +282,36 @@ func TestTokenRefreshOnUnauthenticated(t *testing.T) {
 		t.Fatalf("a token leaked into an error or a string: %v", err)
 	}
 }
+
+// The client dials TLS by default; against a TLS server it authenticates
+// and subscribes as over plaintext, and it refuses a server it does not
+// trust.
+func TestTLS(t *testing.T) {
+	srv := pubsubtest.NewServer(pubsubtest.WithTLS())
+	defer srv.Close()
+	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddTopic(topic, account.JSON); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := pubsub.Dial(srv.Addr(), pubsub.StaticToken(creds), pubsub.WithTLSConfig(srv.ClientTLSConfig()), pubsub.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if info, err := client.GetTopic(ctx, topic); err != nil || !info.CanSubscribe {
+		t.Fatalf("GetTopic over TLS = %+v, %v", info, err)
+	}
+	untrusting, err := pubsub.Dial(srv.Addr(), pubsub.StaticToken(creds), pubsub.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untrusting.Close()
+	if _, err := untrusting.GetTopic(ctx, topic); err == nil {
+		t.Fatal("a client with the system roots trusted a self-signed server")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -63,6 +65,7 @@ type config struct {
 	orgID       string
 	instanceURL string
 	tokens      []string
+	tls         bool
 }
 
 // Option configures a Server.
@@ -120,6 +123,7 @@ type Server struct {
 	cfg       config
 	lis       net.Listener
 	srv       *grpc.Server
+	cert      *x509.Certificate // with WithTLS
 	done      chan struct{}
 	closeOnce sync.Once
 
@@ -159,8 +163,9 @@ type schema struct {
 	codec *goavro.Codec
 }
 
-// NewServer starts a fake Pub/Sub API server serving plaintext gRPC on
-// 127.0.0.1 with a random port. It panics if it cannot listen.
+// NewServer starts a fake Pub/Sub API server serving gRPC on 127.0.0.1
+// with a random port, plaintext unless [WithTLS]. It panics if it cannot
+// listen.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
 		now:         time.Now,
@@ -190,10 +195,19 @@ func NewServer(opts ...Option) *Server {
 		byName:  map[string]*managedSub{},
 	}
 	s.SetTokens(cfg.tokens...)
-	s.srv = grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
-	)
+	}
+	if cfg.tls {
+		pair, cert, err := selfSigned()
+		if err != nil {
+			panic(err)
+		}
+		s.cert = cert
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewServerTLSFromCert(&pair)))
+	}
+	s.srv = grpc.NewServer(serverOpts...)
 	eventbus.RegisterPubSubServer(s.srv, s)
 	go func() { _ = s.srv.Serve(lis) }()
 	return s
