@@ -42,6 +42,14 @@ type DedupStore interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
+// SeenBatcher is implemented by dedup stores that answer many lookups in
+// one round trip. The engine then asks once per batch of changes instead of
+// once per change. SeenMany returns the keys that are claimed and live;
+// absent keys were not seen.
+type SeenBatcher interface {
+	SeenMany(ctx context.Context, keys []string) (map[string]bool, error)
+}
+
 // ConflictPolicy decides what of an incoming change to write to a target
 // whose current state is current. Decide must be a pure, deterministic
 // function of its arguments: no clock reads, no I/O, no randomness, so

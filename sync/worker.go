@@ -68,8 +68,9 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 	var groups [][]*work
 	byRoute := map[*Route]int{}
 	var rereads []*work
+	known := e.seenMany(ctx, items)
 	for _, it := range items {
-		w, res := e.prepare(ctx, it)
+		w, res := e.prepare(ctx, it, known)
 		if res != nil {
 			e.emit(*res)
 			continue
@@ -103,7 +104,7 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 
 // prepare returns the change in canonical shape with its route, or the
 // final result when the change stops before the write-back decision.
-func (e *Engine) prepare(ctx context.Context, it *item) (*work, *result) {
+func (e *Engine) prepare(ctx context.Context, it *item, known map[string]bool) (*work, *result) {
 	c := it.c.Clone()
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
@@ -111,7 +112,7 @@ func (e *Engine) prepare(ctx context.Context, it *item) (*work, *result) {
 	if it.c.Key == "" {
 		it.c.Key = c.Key
 	}
-	if dup, err := e.seen(ctx, c.Key); err != nil {
+	if dup, err := e.seen(ctx, c.Key, known); err != nil {
 		e.log.Warn("sfsync: dedup lookup failed; processing the change (writes are idempotent by key)", "key", c.Key, "err", err)
 	} else if dup {
 		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false)
@@ -175,14 +176,48 @@ func (e *Engine) validate(c *sfsync.Change) error {
 	return nil
 }
 
-func (e *Engine) seen(ctx context.Context, key string) (bool, error) {
+// seen reports whether key already has an outcome: on its way to the
+// store, or stored. known, when not nil, holds the stored answer for the
+// keys of the current batch.
+func (e *Engine) seen(ctx context.Context, key string, known map[string]bool) (bool, error) {
 	e.pendingMu.Lock()
 	_, pending := e.pending[key]
 	e.pendingMu.Unlock()
 	if pending {
 		return true, nil
 	}
+	if known != nil {
+		if dup, asked := known[key]; asked {
+			return dup, nil
+		}
+	}
 	return e.st.dedup.Seen(ctx, key)
+}
+
+// seenMany asks the store about every keyed item of a batch at once, when it
+// can answer so. The answers stay valid for the batch: only this worker
+// processes changes of these records.
+func (e *Engine) seenMany(ctx context.Context, items []*item) map[string]bool {
+	b, ok := e.st.dedup.(sfsync.SeenBatcher)
+	if !ok || len(items) < 2 {
+		return nil
+	}
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		if it.c.Key != "" {
+			keys = append(keys, it.c.Key)
+		}
+	}
+	seen, err := b.SeenMany(ctx, keys)
+	if err != nil {
+		e.log.Warn("sfsync: batched dedup lookup failed; looking keys up one by one", "err", err)
+		return nil
+	}
+	known := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		known[k] = seen[k]
+	}
+	return known
 }
 
 func (e *Engine) transform(ctx context.Context, c *sfsync.Change) error {
@@ -218,6 +253,9 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 // echoByFingerprint reports a change whose every field value is one the
 // engine itself wrote to the change's source system.
 func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (string, error) {
+	if !e.mayEcho(c.Source) {
+		return "", nil
+	}
 	var fps []string
 	if c.Op == sfsync.OpDelete {
 		fps = []string{FieldFingerprint(c.Source, c.Object, c.RecordID, "", "\x00deleted")}
@@ -234,6 +272,17 @@ func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (strin
 		}
 	}
 	return fmt.Sprintf("echo of our own write (all %d field values match a recent write)", len(fps)), nil
+}
+
+// mayEcho reports whether changes from sys can be echoes of our writes:
+// some route writes to sys, or to a destination the engine cannot name.
+func (e *Engine) mayEcho(sys sfsync.System) bool {
+	for i := range e.routes {
+		if to := e.routes[i].To; to == "" || to == sys {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) final(it *item, c sfsync.Change, dest sfsync.System, st sfsync.Status, reason string, claim bool) *result {

@@ -80,6 +80,23 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	return s.claims.live(key, s.clock()), nil
 }
 
+// SeenMany reports which of keys are claimed and live.
+func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	seen := make(map[string]bool)
+	for _, k := range keys {
+		if s.claims.live(k, now) {
+			seen[k] = true
+		}
+	}
+	return seen, nil
+}
+
 // Claim records key for ttl and reports whether the caller was first.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -27,6 +27,30 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	return seen, err
 }
 
+// SeenMany reports which of keys are claimed and live, in one query.
+func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	err := s.conn(ctx, "look up dedup keys", func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT key FROM dedup WHERE key = ANY($1) AND expires > $2`, keys, s.cfg.clock().UnixNano())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			seen[k] = true
+		}
+		return rows.Err()
+	})
+	return seen, err
+}
+
 // claimSQL inserts a key, or takes over an expired one; a live key is left
 // alone, so the statement changes a row exactly when the claim is won.
 // Concurrent claims of one key queue on its index entry, and the losers

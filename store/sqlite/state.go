@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -26,6 +27,44 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 		return false, s.fail("look up dedup key "+key, err)
 	}
 	return true, nil
+}
+
+// SeenMany reports which of keys are claimed and live, in one query per
+// 500 keys.
+func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	now := s.cfg.clock().UnixNano()
+	for start := 0; start < len(keys); start += 500 {
+		chunk := keys[start:min(len(keys), start+500)]
+		args := make([]any, 0, len(chunk)+1)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		args = append(args, now)
+		q := `SELECT key FROM dedup WHERE key IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `) AND expires > ?`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, s.fail("look up dedup keys", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, s.fail("look up dedup keys", err)
+			}
+			seen[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.fail("look up dedup keys", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, s.fail("look up dedup keys", err)
+		}
+	}
+	return seen, nil
 }
 
 // claimSQL inserts a key, or takes over an expired one; a live key is left
@@ -124,11 +163,22 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
+	now := s.cfg.clock().UnixNano()
+	// Most changes are not echoes: a read on the reader pool answers them
+	// without taking the single writer from group commits.
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM echoes WHERE fingerprint = ? AND expires > ?`, fingerprint, now).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail("look up write fingerprint", err)
+	}
 	st, err := s.stmt(ctx, nil, `DELETE FROM echoes WHERE fingerprint = ? AND expires > ?`)
 	if err != nil {
 		return false, s.fail("prepare echo match", err)
 	}
-	res, err := st.ExecContext(ctx, fingerprint, s.cfg.clock().UnixNano())
+	res, err := st.ExecContext(ctx, fingerprint, now)
 	if err != nil {
 		return false, s.fail("match write fingerprint", err)
 	}
@@ -166,26 +216,32 @@ func (s *Store) insertOutcomes(ctx context.Context, tx *sql.Tx, os []sfsync.Outc
 // with room to spare; bigger statements gain nothing measurable.
 const maxParams = 1000
 
-// insertRows inserts n rows of cols columns with as few statements as it
-// can: full chunks share one prepared statement, the remainder gets its own.
+// insertRows inserts n rows of cols columns with few statements of few
+// distinct sizes: full chunks, then the remainder in power-of-two pieces,
+// so every statement is prepared once and reused whatever the batch size
+// (preparing a multi-row statement costs more than running it).
 // tail, if set, is appended after the rows' arguments of every statement.
 func insertRows(ctx context.Context, s *Store, tx *sql.Tx, n, cols int, query func(rows int) string, tail []any, row func(i int, args []any) []any) error {
 	chunk := max(1, maxParams/cols)
 	args := make([]any, 0, min(n, chunk)*cols+len(tail))
-	for start := 0; start < n; start += chunk {
-		end := min(n, start+chunk)
-		st, err := s.stmt(ctx, tx, query(end-start))
+	for start := 0; start < n; {
+		size := chunk
+		if left := n - start; left < chunk {
+			size = 1 << (bits.Len(uint(left)) - 1) // the largest power of two that fits
+		}
+		st, err := s.stmt(ctx, tx, query(size))
 		if err != nil {
 			return err
 		}
 		args = args[:0]
-		for i := start; i < end; i++ {
+		for i := start; i < start+size; i++ {
 			args = row(i, args)
 		}
 		args = append(args, tail...)
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return err
 		}
+		start += size
 	}
 	return nil
 }

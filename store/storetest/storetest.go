@@ -98,6 +98,32 @@ func RunDedup(t *testing.T, open func(t *testing.T) sfsync.DedupStore) {
 			t.Error("unclaimed key seen")
 		}
 	})
+	t.Run("SeenManyAgreesWithSeen", func(t *testing.T) {
+		s := open(t)
+		b, ok := s.(sfsync.SeenBatcher)
+		if !ok {
+			t.Skip("the store does not implement sfsync.SeenBatcher")
+		}
+		var keys []string
+		for i := range 1200 { // more than one chunk of a SQL IN list
+			keys = append(keys, fmt.Sprintf("batch-%d", i))
+			if i%3 == 0 && !must(s.Claim(ctx, keys[i], longTTL))(t) {
+				t.Fatalf("claim of %s refused", keys[i])
+			}
+		}
+		seen := must(b.SeenMany(ctx, append(keys, "never")))(t)
+		for i, k := range keys {
+			if seen[k] != (i%3 == 0) {
+				t.Fatalf("SeenMany says %s seen=%v", k, seen[k])
+			}
+		}
+		if seen["never"] || len(seen) != 400 {
+			t.Fatalf("SeenMany returned %d keys, want 400", len(seen))
+		}
+		if got := must(b.SeenMany(ctx, nil))(t); len(got) != 0 {
+			t.Fatalf("SeenMany(nil) = %v", got)
+		}
+	})
 	t.Run("ConcurrentClaimsHaveOneWinner", func(t *testing.T) {
 		s := open(t)
 		// Many goroutines race for a few keys at once, so that a store that
