@@ -21,7 +21,8 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		return err
 	}
 	now := s.cfg.clock()
-	return s.tx(ctx, "commit state", func(tx *sql.Tx) error {
+	echoes := s.drainEchoes()
+	err := s.tx(ctx, "commit state", func(tx *sql.Tx) error {
 		if c.Lease != nil {
 			if err := s.fence(ctx, tx, *c.Lease); err != nil {
 				return err
@@ -39,6 +40,9 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}); err != nil {
 			return err
 		}
+		if err := s.insertEchoes(ctx, tx, echoes); err != nil {
+			return err
+		}
 		for _, p := range c.Checkpoints {
 			st, err := s.stmt(ctx, tx, checkpointSQL)
 			if err != nil {
@@ -50,6 +54,10 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}
 		return nil
 	})
+	if err != nil {
+		s.restoreEchoes(echoes)
+	}
+	return err
 }
 
 // fence fails with ErrFenced unless l carries the newest token of its name.

@@ -16,12 +16,16 @@ type Compaction struct {
 // single writer is never held long and CommitState keeps flowing.
 const compactBatch = 2000
 
-// Compact deletes expired dedup keys and echo fingerprints and the outcomes
-// older than the retention, in small transactions. The store runs it in the
-// background (see [WithCompactionInterval]); call it to compact now.
+// Compact writes buffered write fingerprints, then deletes expired dedup
+// keys and echo fingerprints and the outcomes older than the retention, in
+// small transactions. The store runs it in the background (see
+// [WithCompactionInterval]); call it to compact now.
 func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 	var c Compaction
 	if err := s.check(ctx); err != nil {
+		return c, err
+	}
+	if err := s.flushEchoes(ctx); err != nil {
 		return c, err
 	}
 	now := s.cfg.clock()

@@ -136,27 +136,6 @@ func token(b []byte) []byte {
 	return b
 }
 
-// RememberWrites remembers fingerprints for ttl.
-func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	if len(fingerprints) == 0 {
-		return nil
-	}
-	exp := s.cfg.clock().Add(ttl).UnixNano()
-	return s.tx(ctx, "remember writes", func(tx *sql.Tx) error {
-		return insertRows(ctx, s, tx, len(fingerprints), 2, rememberSQL, nil, func(i int, args []any) []any {
-			return append(args, fingerprints[i], exp)
-		})
-	})
-}
-
-func rememberSQL(rows int) string {
-	return `INSERT INTO echoes (fingerprint, expires) VALUES ` + values(rows, 2) +
-		` ON CONFLICT (fingerprint) DO UPDATE SET expires = excluded.expires`
-}
-
 // MatchWrite reports whether fingerprint was remembered and not expired, and
 // forgets it.
 func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
@@ -164,6 +143,9 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 		return false, err
 	}
 	now := s.cfg.clock().UnixNano()
+	if s.takeBufferedEcho(fingerprint, now) {
+		return true, nil
+	}
 	// Most changes are not echoes: a read on the reader pool answers them
 	// without taking the single writer from group commits.
 	var one int
