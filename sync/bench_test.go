@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"strconv"
 	stdsync "sync"
@@ -72,12 +73,16 @@ func BenchmarkEngine(b *testing.B) { benchEngine(b, memory.New()) }
 // BenchmarkEngineSQLite is BenchmarkEngine on durable state: every outcome,
 // claim and checkpoint is committed to a SQLite file.
 func BenchmarkEngineSQLite(b *testing.B) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "state.db"), sqlite.WithLogger(quiet()), sqlite.WithCompactionInterval(0))
+	dir := b.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"), sqlite.WithLogger(quiet()), sqlite.WithCompactionInterval(0))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer store.Close()
 	benchEngine(b, store)
+	if fi, err := os.Stat(filepath.Join(dir, "state.db-wal")); err == nil {
+		b.Logf("WAL %d MiB", fi.Size()>>20)
+	}
 }
 
 func benchEngine(b *testing.B, store any) {
