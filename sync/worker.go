@@ -69,8 +69,11 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 	byRoute := map[*Route]int{}
 	var rereads []*work
 	known := e.seenMany(ctx, items)
+	// Keys taken up by earlier items of this batch: their outcomes are not
+	// on their way yet, so a redelivery in the same batch is caught here.
+	taken := make(map[string]bool, len(items))
 	for _, it := range items {
-		w, res := e.prepare(ctx, it, known)
+		w, res := e.prepare(ctx, it, known, taken)
 		if res != nil {
 			e.emit(*res)
 			continue
@@ -104,7 +107,7 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 
 // prepare returns the change in canonical shape with its route, or the
 // final result when the change stops before the write-back decision.
-func (e *Engine) prepare(ctx context.Context, it *item, known map[string]bool) (*work, *result) {
+func (e *Engine) prepare(ctx context.Context, it *item, known, taken map[string]bool) (*work, *result) {
 	c := it.c.Clone()
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
@@ -112,11 +115,15 @@ func (e *Engine) prepare(ctx context.Context, it *item, known map[string]bool) (
 	if it.c.Key == "" {
 		it.c.Key = c.Key
 	}
+	if taken[c.Key] {
+		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "delivered twice in one batch; the first delivery decides", false)
+	}
 	if dup, err := e.seen(ctx, c.Key, known); err != nil {
 		e.log.Warn("sfsync: dedup lookup failed; processing the change (writes are idempotent by key)", "key", c.Key, "err", err)
 	} else if dup {
 		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false)
 	}
+	taken[c.Key] = true
 	if err := e.transform(ctx, &c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
@@ -202,18 +209,27 @@ func (e *Engine) seenMany(ctx context.Context, items []*item) map[string]bool {
 	if !ok || len(items) < 2 {
 		return nil
 	}
+	// Keys with an outcome on its way count as seen, and are read before the
+	// store: an outcome committed between the two reads moves from pending
+	// to stored, and is found in one or the other.
+	known := make(map[string]bool, len(items))
 	keys := make([]string, 0, len(items))
+	e.pendingMu.Lock()
 	for _, it := range items {
-		if it.c.Key != "" {
-			keys = append(keys, it.c.Key)
+		if k := it.c.Key; k != "" {
+			if _, pending := e.pending[k]; pending {
+				known[k] = true
+			} else {
+				keys = append(keys, k)
+			}
 		}
 	}
+	e.pendingMu.Unlock()
 	seen, err := b.SeenMany(ctx, keys)
 	if err != nil {
 		e.log.Warn("sfsync: batched dedup lookup failed; looking keys up one by one", "err", err)
 		return nil
 	}
-	known := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		known[k] = seen[k]
 	}
