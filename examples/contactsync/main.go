@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -88,7 +89,9 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	fmt.Fprintln(out, "\n== first subscriber: writes, then crashes before recording any outcome")
-	first, err := sync.New(sfFeed.Source(), nil, options(crashingStore{state}, erpFeed.Source())...)
+	// It takes one Salesforce event at a time, so that it crashes at the
+	// same point on every run.
+	first, err := sync.New(sfFeed.Source(), nil, append(options(crashingStore{state}), sync.WithMaxInFlight(1))...)
 	if err != nil {
 		return err
 	}
@@ -119,7 +122,15 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\n== decisions (the outcome ledger)")
+	// The two feeds are processed concurrently, so the ledger's order varies
+	// from run to run; print it in the order of the changes' own versions.
+	slices.SortStableFunc(outcomes, func(a, b sfsync.Outcome) int {
+		if c := a.Version.Compare(b.Version); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	fmt.Fprintln(out, "\n== decisions (the outcome ledger, in version order)")
 	for _, o := range outcomes {
 		fmt.Fprintf(out, "%-10s → %-10s %-40s %-13s %s\n", o.Source, o.Destination, o.Key, o.Status, o.Reason)
 	}
