@@ -346,3 +346,34 @@ func BenchmarkDecodeBaselineGoavro(b *testing.B) {
 		}
 	}
 }
+
+// Arbitrary payloads never panic the decoder: they decode, or become an
+// undecodable change for the dead-letter store.
+func FuzzDecode(f *testing.F) {
+	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	valid, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
+		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
+		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add([]byte{})
+	f.Add(valid[:len(valid)/2])
+	dec := NewDecoder(func(context.Context, string) (string, error) { return account.JSON, nil },
+		WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		changes, err := dec.Decode(context.Background(), Event{Topic: "/data/AccountChangeEvent", SchemaID: "acc1", Payload: payload, ReplayID: []byte{1}})
+		if err != nil {
+			t.Fatalf("a payload error surfaced as a call error: %v", err)
+		}
+		for _, c := range changes {
+			if c.Op != OpUndecodable && (c.Object == "" || c.RecordID == "" || c.Key == "") {
+				t.Fatalf("decoded change without identity: %+v", c)
+			}
+		}
+	})
+}
