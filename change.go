@@ -39,6 +39,12 @@ const (
 	OpOverflow Op = "overflow"
 	// OpEvent is a platform event or other message that is not a record change.
 	OpEvent Op = "event"
+	// OpAdvance carries no data, only a newer source position, such as the
+	// replay id of a Pub/Sub keepalive. Alone in a delivery, it moves the
+	// checkpoint once every earlier delivery has an outcome; the engine
+	// records no outcome for it. It keeps the checkpoint of a quiet stream
+	// inside the source's retention.
+	OpAdvance Op = "advance"
 )
 
 // Valid reports whether op is one of the defined operations.

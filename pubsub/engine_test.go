@@ -11,6 +11,7 @@ import (
 	"github.com/sfsync/sfsync/internal/cdcschema"
 	"github.com/sfsync/sfsync/pubsub"
 	"github.com/sfsync/sfsync/pubsub/pubsubtest"
+	"github.com/sfsync/sfsync/store/memory"
 	"github.com/sfsync/sfsync/store/sqlite"
 	"github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
@@ -118,4 +119,70 @@ func TestEngineOverPubSubWithDisconnectsAndDuplicates(t *testing.T) {
 	if err != nil || string(cp.Token) != string(last) {
 		t.Errorf("checkpoint %x (%v), want the last replay id %x", cp.Token, err, last)
 	}
+}
+
+// On a quiet topic the checkpoint follows the keepalives' replay ids, so a
+// restart after days without events resumes inside the retention instead of
+// backfilling.
+func TestEngineCheckpointsKeepaliveReplayIDs(t *testing.T) {
+	e := newEnv(t, nil, pubsubtest.WithKeepalive(5*time.Millisecond))
+	e.appendUpdates(t, 0, 3)
+	// Events on another topic move the bus past this topic's last event.
+	other, err := cdcschema.New("Contact", cdcschema.ContactFields()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID, err := e.srv.AddTopic("/data/ContactChangeEvent", other.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := other.Encode(cdcschema.Header{RecordIDs: []string{"003A"}, ChangeType: "DELETE", TransactionKey: "t"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest, err := e.srv.AppendEncoded("/data/ContactChangeEvent", otherID, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	store := memory.New()
+	erp := synctest.NewSystem(sfsync.External("erp"))
+	src := e.client.Subscribe(topic, fastRetry())
+	defer src.Close()
+	prog := synctest.NewProgress()
+	engine, err := sync.New(prog.Watch(src), erp, sync.WithLogger(quiet()), sync.WithTenant(creds.TenantID), sync.WithStore(store),
+		sync.WithMapping(&sync.Mapping{Object: "Account", External: "company", Fields: []sync.Field{{Salesforce: "Industry", External: "industry"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	if err := prog.Until(ctx, "the checkpoint at the keepalive's replay id", func() bool {
+		cp, err := store.LoadCheckpoint(ctx, topic)
+		return err == nil && string(cp.Token) == string(newest)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if rec, ok := erp.Record("company", fmt.Sprintf("001%015d", i)); !ok || rec.Fields["industry"] != fmt.Sprintf("I%d", i) {
+			t.Errorf("company %d = %v", i, rec.Fields)
+		}
+	}
+	if outcomes := must(store.Outcomes(ctx, sfsync.OutcomeQuery{})); len(outcomes) != 3 {
+		t.Errorf("%d outcomes, want 3: keepalives record none", len(outcomes))
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,12 +71,16 @@ type Subscription struct {
 	resumed   bool
 	pending   int // events the server still owes on the current stream
 	inHand    int // events received and not yet handed to Receive
-	stats     SubscriptionStats
+	// lastQueued is the replay id of the newest event or keepalive handed
+	// to Receive's queue.
+	lastQueued []byte
+	stats      SubscriptionStats
 }
 
 type item struct {
-	ev  *eventbus.ConsumerEvent
-	err error
+	ev      *eventbus.ConsumerEvent
+	advance []byte // a keepalive's replay id, newer than every event before it
+	err     error
 }
 
 // SubscriptionStats counts what a subscription did.
@@ -210,6 +215,10 @@ func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		}
 		if it.err != nil {
 			return nil, it.err
+		}
+		if it.advance != nil {
+			return []sfsync.Change{{Source: sfsync.Salesforce, Object: s.topic, Op: sfsync.OpAdvance,
+				Position: sfsync.Position{Stream: s.topic, Token: it.advance}}}, nil
 		}
 		changes, err := s.decode(ctx, it.ev)
 		if err != nil {
@@ -377,14 +386,31 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 			if id := resp.GetLatestReplayId(); len(id) > 0 {
 				s.stats.LatestReplayID = slices.Clone(id)
 			}
+			var advance []byte
 			if len(resp.GetEvents()) == 0 {
 				s.stats.Keepalives++
+				// The keepalive's replay id is worth checkpointing: on a quiet
+				// topic it keeps the stored position inside retention.
+				if id := resp.GetLatestReplayId(); len(id) > 0 && !bytes.Equal(id, s.lastQueued) {
+					advance = slices.Clone(id)
+					s.lastQueued = advance
+				}
 			}
 			s.stats.Events += len(resp.GetEvents())
 			s.inHand = len(resp.GetEvents())
 			s.mu.Unlock()
+			if advance != nil {
+				select {
+				case s.items <- item{advance: advance}:
+				case <-parent.Done():
+					return delivered, parent.Err()
+				}
+			}
 			for _, ev := range resp.GetEvents() {
 				delivered = true
+				s.mu.Lock()
+				s.lastQueued = ev.GetReplayId()
+				s.mu.Unlock()
 				select {
 				case s.items <- item{ev: ev}:
 				case <-parent.Done():

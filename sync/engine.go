@@ -259,7 +259,10 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 		}
 		d := &delivery{src: s, seq: seq, tokens: tokens}
 		seq++
-		if len(changes) == 0 {
+		if len(changes) == 0 || (len(changes) == 1 && changes[0].Op == sfsync.OpAdvance) {
+			if len(changes) == 1 {
+				d.pos = changes[0].Position
+			}
 			d.remaining.Store(1)
 			e.results <- result{it: &item{d: d}, empty: true}
 			continue
