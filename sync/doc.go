@@ -36,5 +36,15 @@
 //
 // Gap events re-read the record, overflow events resync the object, and a
 // source whose stored position is past retention triggers a backfill, all
-// through the [sfsync.Reconciler] given with [WithReconciler].
+// through the [sfsync.Reconciler] given with [WithReconciler]. A source
+// keeps a quiet stream's checkpoint fresh with [sfsync.OpAdvance]
+// deliveries.
+//
+// # Records on both sides
+//
+// A [Mapping] translates an object's fields both ways. With
+// [Mapping.LinkField] (an external id field) a record created on either
+// side stays one record on both: Salesforce changes reach the external
+// system under the linked id, read through [WithLinkReader] when a change
+// does not carry it.
 package sync
