@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -314,5 +315,44 @@ func TestTLS(t *testing.T) {
 	defer untrusting.Close()
 	if _, err := untrusting.GetTopic(ctx, topic); err == nil {
 		t.Fatal("a client with the system roots trusted a self-signed server")
+	}
+}
+
+// The org adds a field mid-stream: events after it carry a new schema id,
+// whose bitmap positions differ, and still decode to the right fields.
+func TestSubscriptionFollowsASchemaChange(t *testing.T) {
+	e := newEnv(t, nil)
+	e.appendUpdates(t, 0, 2)
+	fields := slices.Insert(cdcschema.AccountFields(), 2, cdcschema.Field{Name: "RecordTypeId", Kind: cdcschema.String})
+	v2, err := cdcschema.New("Account", fields...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2ID, err := e.srv.SetSchema(topic, v2.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1ID := e.schemaID
+	if v2ID == v1ID {
+		t.Fatal("a changed schema kept its id")
+	}
+	e.account, e.schemaID = v2, v2ID
+	e.appendUpdates(t, 2, 2)
+	sub := e.client.Subscribe(topic, fastRetry())
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 4 {
+		changes, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := changes[0]
+		if c.Fields["Industry"] != fmt.Sprintf("I%d", i) || len(c.Fields) != 2 {
+			t.Fatalf("event %d (schema %s) decoded to %v", i, c.Schema, c.Fields)
+		}
+		if want := map[bool]string{true: v2ID, false: v1ID}[i >= 2]; c.Schema != want {
+			t.Fatalf("event %d has schema %s, want %s", i, c.Schema, want)
+		}
 	}
 }
