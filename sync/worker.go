@@ -281,9 +281,16 @@ func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (strin
 	if len(fps) == 0 {
 		return "", nil
 	}
-	for _, fp := range fps {
+	for i, fp := range fps {
 		ok, err := e.st.echoes.MatchWrite(ctx, fp)
 		if err != nil || !ok {
+			// Not an echo after all: give back the fingerprints this change
+			// consumed, so that the real echo of those fields still matches.
+			if i > 0 {
+				if rerr := e.st.echoes.RememberWrites(ctx, fps[:i], e.cfg.echoTTL); rerr != nil {
+					e.log.Warn("sfsync: restoring write fingerprints failed", "key", c.Key, "err", rerr)
+				}
+			}
 			return "", err
 		}
 	}
