@@ -15,8 +15,12 @@ import (
 	"slices"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/metrics"
 	"github.com/sfsync/sfsync/pubsub"
 	"github.com/sfsync/sfsync/reconcile"
 	"github.com/sfsync/sfsync/salesforce"
@@ -100,6 +104,18 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Operators read the engine, the API budget and the stream through
+	// OpenTelemetry; here a manual reader stands in for an exporter.
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(context.Background())
+	reg, err := metrics.Register(provider.Meter("github.com/sfsync/sfsync"),
+		metrics.Engine("contacts", engine.Stats), metrics.Limiter(tok.OrgID, limiter), metrics.Subscription("/data/ContactChangeEvent", sub.Stats))
+	if err != nil {
+		return err
+	}
+	defer reg.Unregister()
+
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(runCtx) }()
@@ -186,6 +202,28 @@ func run(ctx context.Context, out io.Writer) error {
 				r["Id"], r["LastName"], r["Email"], r["Phone"], p.Fields["name"], p.Fields["email"], p.Fields["phone"], twice)
 		}
 	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\n== what an operator sees (OpenTelemetry)")
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		switch d := m.Data.(type) {
+		case metricdata.Sum[int64]:
+			if m.Name == "sfsync.changes.processed" || m.Name == "sfsync.changes.dead_letters" || m.Name == "sfsync.write.retries" {
+				fmt.Fprintf(out, "%-32s %d\n", m.Name, d.DataPoints[0].Value)
+			}
+		case metricdata.Gauge[int64]:
+			if m.Name == "sfsync.api.requests.used" || m.Name == "sfsync.api.requests.limit" {
+				fmt.Fprintf(out, "%-32s %d\n", m.Name, d.DataPoints[0].Value)
+			}
+		case metricdata.Gauge[float64]:
+			if m.Name == "sfsync.dedup.hit_ratio" {
+				fmt.Fprintf(out, "%-32s %g\n", m.Name, d.DataPoints[0].Value)
+			}
+		}
+	}
+
 	s := engine.Stats()
 	used, max := org.APIUsage()
 	fmt.Fprintf(out, "\nstats: processed %d, applied %d, echoes %d, conflicts %d, reconciled %d, duplicates %d, dead letters %d; API usage %d/%d\n",
