@@ -26,4 +26,11 @@
 //
 // Access tokens, client secrets and JWT assertions never appear in errors
 // or log records.
+//
+// On top of the client, [Sink] is the engine's write-back into Salesforce
+// (coalesced, 200 records to a call, upserts by external id, per-record
+// outcomes, bulk reads of current state), [Authority] reads records for
+// reconciliation and backfill, and [PubSubTokens] lends the client's OAuth
+// tokens to the Pub/Sub API client. Package salesforcetest is a fake org to
+// test all of it against.
 package salesforce
