@@ -10,6 +10,10 @@
 // call and is many times slower. Expired keys, fingerprints and outcomes
 // past the retention are deleted in the background in small transactions.
 //
+// Write fingerprints ([Store.RememberWrites]) are held in memory and written
+// with the next CommitState, the commit of the outcomes of those writes, so
+// they cost no transaction of their own.
+//
 // Leases in one file fence instances that share the file (several processes
 // on one host); for instances on several hosts use store/postgres.
 package sqlite
