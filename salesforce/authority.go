@@ -79,3 +79,19 @@ func toRecord(object string, rec map[string]any, fields []string) sfsync.Record 
 	}
 	return r
 }
+
+// Read returns the records of ids, deleted ones included (marked Deleted),
+// with the Authority's fields. It implements [sfsync.StateReader], so an
+// Authority can serve the engine's link lookups (sync.WithLinkReader): a
+// deleted record's link is still found, so its deletion reaches the
+// external system under the linked id.
+func (a *Authority) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	out := make(map[string]sfsync.Record, len(ids))
+	for rec, err := range a.Scan(ctx, object, ids, time.Time{}) {
+		if err != nil {
+			return nil, err
+		}
+		out[rec.ID] = rec
+	}
+	return out, nil
+}

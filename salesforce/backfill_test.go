@@ -168,3 +168,21 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// The authority reads deleted records too, so a link survives the delete.
+func TestAuthorityReadsDeletedRecordsLinks(t *testing.T) {
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	sf := orgClient(t, org)
+	id := org.Insert("Contact", map[string]any{"LastName": "Gone", "External_Id__c": "P-3"})
+	if err := org.DeleteAsUser("Contact", id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"External_Id__c"}}).Read(context.Background(), "Contact", []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := got[id]; !ok || !rec.Deleted || rec.Fields["External_Id__c"] != "P-3" {
+		t.Fatalf("Read = %+v", got)
+	}
+}

@@ -39,7 +39,7 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	engine, err := sync.New(prog.Watch(sub), nil,
 		sync.WithSource(prog.Watch(erpLog.Source())),
 		sync.WithLogger(discard()), sync.WithTenant(org.OrgID()), sync.WithClientID("sfsync"), sync.WithStore(state),
-		sync.WithLinkReader(sink),
+		sync.WithLinkReader(salesforce.NewAuthority(sf, map[string][]string{"Contact": {"External_Id__c"}})),
 		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", LinkField: "External_Id__c", Fields: []sync.Field{
 			{Salesforce: "LastName", External: "last_name"},
 			{Salesforce: "Email", External: "email"},
@@ -124,5 +124,16 @@ func TestLoopPreventionThroughTheFakeOrg(t *testing.T) {
 	}
 	if _, ok := erp.Record("person", p1); ok {
 		t.Fatalf("the contact created by the ERP came back to it under its Salesforce id %s", p1)
+	}
+
+	// 4. The user deletes that contact: the deletion reaches person P-1.
+	if err := org.DeleteAsUser("Contact", p1); err != nil {
+		t.Fatal(err)
+	}
+	if err := prog.Until(ctx, "the deletion to reach person P-1", func() bool {
+		rec, _ := erp.Record("person", "P-1")
+		return rec.Deleted
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // WithLinkReader sets how the engine reads a Salesforce record's link
 // field (see [Mapping.LinkField]) when a change does not carry it: a
-// reader of Salesforce state by Salesforce id, such as the Salesforce sink
-// configured to read that field.
+// reader of Salesforce state by Salesforce id that also returns deleted
+// records, so that a deletion reaches the external system under the linked
+// id; salesforce.Authority reading the link field is one.
 func WithLinkReader(r sfsync.StateReader) Option { return func(c *config) { c.linkReader = r } }
 
 // maxLinks bounds the links kept in memory; links are also in Salesforce,

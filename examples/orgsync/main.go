@@ -82,14 +82,14 @@ func run(ctx context.Context, out io.Writer) error {
 	erp := synctest.NewSystem(erpSystem, synctest.WithFeed(outbox))
 
 	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone", "External_Id__c"))
-	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone"}})
+	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone", "External_Id__c"}})
 	prog := synctest.NewProgress()
 	engine, err := sync.New(prog.Watch(sub), nil,
 		sync.WithSource(prog.Watch(outbox.Source())),
 		sync.WithLogger(quiet), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
 		// External_Id__c holds the ERP's id: a contact created on either side
 		// stays one record on both.
-		sync.WithLinkReader(sink),
+		sync.WithLinkReader(authority),
 		sync.WithMapping(&sync.Mapping{Object: "Contact", External: "person", LinkField: "External_Id__c", Fields: []sync.Field{
 			{Salesforce: "LastName", External: "name"},
 			{Salesforce: "Email", External: "email"},
