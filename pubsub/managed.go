@@ -44,16 +44,12 @@ type ManagedSubscription struct {
 	stop      chan struct{}
 	stopOnce  stdsync.Once
 	done      chan struct{}
-	items     chan item
-	drained   chan struct{}
+	flow      *flow
 
 	mu      stdsync.Mutex
 	live    *managedStream // the stream commits go to, or nil
 	changed chan struct{}  // closed when live changes
 	commits map[string]chan *eventbus.CommitReplayResponse
-	pending int
-	inHand  int
-	stats   SubscriptionStats
 }
 
 // managedStream is one ManagedSubscribe call.
@@ -82,8 +78,8 @@ func (c *Client) ManagedSubscribe(developerName string, opts ...SubscribeOption)
 	cfg := c.Subscribe("", opts...)
 	return &ManagedSubscription{
 		client: c, name: developerName, window: cfg.window, watchdog: cfg.watchdog, backoff: cfg.backoff, log: cfg.log, rng: cfg.rng,
-		stop: make(chan struct{}), done: make(chan struct{}), drained: make(chan struct{}, 1),
-		items:   make(chan item, cfg.window),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		flow:    newFlow(cfg.window),
 		changed: make(chan struct{}),
 		commits: map[string]chan *eventbus.CommitReplayResponse{},
 	}
@@ -93,13 +89,7 @@ func (c *Client) ManagedSubscribe(developerName string, opts ...SubscribeOption)
 func (s *ManagedSubscription) Stream() string { return s.name }
 
 // Stats returns the subscription's counters.
-func (s *ManagedSubscription) Stats() SubscriptionStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.LatestReplayID = slices.Clone(st.LatestReplayID)
-	return st
-}
+func (s *ManagedSubscription) Stats() SubscriptionStats { return s.flow.snapshot() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *ManagedSubscription) Close() error {
@@ -119,17 +109,12 @@ func (s *ManagedSubscription) Receive(ctx context.Context) ([]sfsync.Change, err
 			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
 		default:
 		}
-		var it item
-		select {
-		case it = <-s.items:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-s.done:
-			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
+		it, closed, err := s.flow.next(ctx, s.done)
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case s.drained <- struct{}{}:
-		default:
+		if closed {
+			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
 		}
 		if it.err != nil {
 			return nil, it.err
@@ -249,9 +234,7 @@ func (s *ManagedSubscription) run() {
 			// A verdict on the subscription (stopped, malformed, not
 			// allowed): the engine hears of it; retrying continues in case
 			// the org's configuration changes.
-			select {
-			case s.items <- item{err: sfsync.Permanent(fmt.Errorf("pubsub: managed subscription %s: %w", s.name, err))}:
-			case <-ctx.Done():
+			if !s.flow.queue(ctx, item{err: sfsync.Permanent(fmt.Errorf("pubsub: managed subscription %s: %w", s.name, err))}) {
 				return
 			}
 		}
@@ -284,13 +267,7 @@ func (s *ManagedSubscription) stream(parent context.Context, reconnect bool) (de
 	}
 	ms := &managedStream{st: st, dead: make(chan struct{})}
 	defer close(ms.dead)
-	s.mu.Lock()
-	if reconnect {
-		s.stats.Reconnects++
-	}
-	s.stats.Connects++
-	s.pending, s.inHand = 0, 0
-	s.mu.Unlock()
+	s.flow.connected(reconnect)
 
 	first := &eventbus.ManagedFetchRequest{}
 	if subscriptionIDPattern.MatchString(s.name) {
@@ -298,75 +275,36 @@ func (s *ManagedSubscription) stream(parent context.Context, reconnect bool) (de
 	} else {
 		first.DeveloperName = s.name
 	}
-	// request asks for the credit when ask approves it (or always, for the
-	// first request). The credit is computed and counted under one lock:
-	// two askers computing it apart would ask for it twice.
-	var reqMu stdsync.Mutex
-	request := func(ask func(credit int) bool) error {
-		reqMu.Lock()
-		defer reqMu.Unlock()
-		n := s.credit()
-		if first == nil && (n <= 0 || !ask(n)) {
-			return nil
+	// The first request names the subscription; later ones only ask for
+	// more. flow.ask serialises the calls.
+	send := func(n int) error {
+		r := first
+		if r == nil {
+			r = &eventbus.ManagedFetchRequest{}
 		}
-		n = max(n, 0)
-		r := &eventbus.ManagedFetchRequest{NumRequested: int32(n)}
-		if first != nil {
-			r, first = first, nil
-			r.NumRequested = int32(n)
-		}
-		s.mu.Lock()
-		s.pending += n
-		s.stats.FetchRequests++
-		s.stats.MaxOwed = max(s.stats.MaxOwed, s.pending+s.inHand+len(s.items))
-		s.mu.Unlock()
+		first = nil
+		r.NumRequested = int32(n)
 		return ms.send(r)
 	}
-	msgs := make(chan *eventbus.ManagedFetchResponse)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			resp, err := st.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- resp:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	msgs, ended := pump(ctx, st.Recv)
 	// The first request names the subscription, even with no credit. A
 	// failed Send means the stream ended; Recv reports how.
-	_ = request(nil)
+	_ = s.flow.ask(nil, send)
 	s.setLive(ms)
 	defer s.setLive(nil)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.drained:
-			}
-			if request(func(n int) bool { return n >= s.window/2 || s.owed() == 0 }) != nil {
-				return
-			}
-		}
-	}()
+	go s.flow.refill(ctx, send)
 
 	watchdog := time.NewTimer(s.watchdog)
 	defer watchdog.Stop()
 	for {
 		select {
-		case err := <-recvErr:
+		case err := <-ended:
 			if errors.Is(err, io.EOF) {
 				err = status.Error(codes.Unavailable, "pubsub: the server closed the stream")
 			}
 			return delivered, err
 		case <-watchdog.C:
-			if s.owed() > 0 {
+			if s.flow.owed() > 0 {
 				return delivered, status.Errorf(codes.Unavailable, "pubsub: no message from the server for %s while it owes events; reopening the stream", s.watchdog)
 			}
 			watchdog.Reset(s.watchdog)
@@ -384,41 +322,15 @@ func (s *ManagedSubscription) stream(parent context.Context, reconnect bool) (de
 					ch <- cr
 				}
 			}
-			s.mu.Lock()
-			s.pending = max(0, s.pending-len(resp.GetEvents()))
-			if id := resp.GetLatestReplayId(); len(id) > 0 {
-				s.stats.LatestReplayID = slices.Clone(id)
-			}
-			if len(resp.GetEvents()) == 0 && resp.GetCommitResponse() == nil {
-				s.stats.Keepalives++
-			}
-			s.stats.Events += len(resp.GetEvents())
-			s.inHand = len(resp.GetEvents())
-			s.mu.Unlock()
-			for _, ev := range resp.GetEvents() {
+			events := resp.GetEvents()
+			s.flow.received(len(events), resp.GetLatestReplayId(), len(events) == 0 && resp.GetCommitResponse() == nil)
+			for _, ev := range events {
 				delivered = true
-				select {
-				case s.items <- item{ev: ev}:
-				case <-parent.Done():
+				if !s.flow.queue(parent, item{ev: ev}) {
 					return delivered, parent.Err()
 				}
-				s.mu.Lock()
-				s.inHand--
-				s.mu.Unlock()
 			}
-			_ = request(func(int) bool { return s.owed() == 0 })
+			s.flow.askIfDrained(send)
 		}
 	}
-}
-
-func (s *ManagedSubscription) owed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending
-}
-
-func (s *ManagedSubscription) credit() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.window - s.pending - s.inHand - len(s.items)
 }

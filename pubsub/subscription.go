@@ -63,18 +63,14 @@ type Subscription struct {
 	stop      chan struct{}
 	stopOnce  stdsync.Once
 	done      chan struct{}
-	items     chan item
-	drained   chan struct{}
+	flow      *flow
 
 	mu        stdsync.Mutex
 	committed []byte // resume after this replay id; nil means use the fallback
 	resumed   bool
-	pending   int // events the server still owes on the current stream
-	inHand    int // events received and not yet handed to Receive
 	// lastQueued is the replay id of the newest event or keepalive handed
 	// to Receive's queue.
 	lastQueued []byte
-	stats      SubscriptionStats
 }
 
 type item struct {
@@ -127,7 +123,7 @@ func WithJitterSeed(seed uint64) SubscribeOption {
 func (c *Client) Subscribe(topic string, opts ...SubscribeOption) *Subscription {
 	s := &Subscription{
 		client: c, topic: topic, window: maxRequested, watchdog: 5 * time.Minute, log: c.log,
-		stop: make(chan struct{}), done: make(chan struct{}), drained: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -144,7 +140,7 @@ func (c *Client) Subscribe(topic string, opts ...SubscribeOption) *Subscription 
 			return b
 		}
 	}
-	s.items = make(chan item, s.window)
+	s.flow = newFlow(s.window)
 	return s
 }
 
@@ -180,13 +176,7 @@ func (s *Subscription) Commit(_ context.Context, pos sfsync.Position) error {
 }
 
 // Stats returns the subscription's counters.
-func (s *Subscription) Stats() SubscriptionStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.LatestReplayID = slices.Clone(st.LatestReplayID)
-	return st
-}
+func (s *Subscription) Stats() SubscriptionStats { return s.flow.snapshot() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *Subscription) Close() error {
@@ -201,17 +191,12 @@ func (s *Subscription) Close() error {
 func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	s.startOnce.Do(func() { go s.run() })
 	for {
-		var it item
-		select {
-		case it = <-s.items:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-s.done:
-			return nil, fmt.Errorf("pubsub: subscription to %s is closed: %w", s.topic, sfsync.ErrClosed)
+		it, closed, err := s.flow.next(ctx, s.done)
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case s.drained <- struct{}{}:
-		default:
+		if closed {
+			return nil, fmt.Errorf("pubsub: subscription to %s is closed: %w", s.topic, sfsync.ErrClosed)
 		}
 		if it.err != nil {
 			return nil, it.err
@@ -258,9 +243,7 @@ func (s *Subscription) run() {
 			s.mu.Lock()
 			s.committed, s.resumed = nil, false
 			s.mu.Unlock()
-			select {
-			case s.items <- item{err: err}:
-			case <-ctx.Done():
+			if !s.flow.queue(ctx, item{err: err}) {
 				return
 			}
 			continue
@@ -301,75 +284,33 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 		first.ReplayPreset = eventbus.ReplayPreset_EARLIEST
 	}
 	custom := s.committed != nil
-	if reconnect {
-		s.stats.Reconnects++
-	}
-	s.stats.Connects++
-	s.pending, s.inHand = 0, 0
 	s.mu.Unlock()
+	s.flow.connected(reconnect)
 
-	// One goroutine sends: the first request, then more whenever the
-	// engine has taken events.
-	var sendMu stdsync.Mutex
-	// request asks for the free credit when want agrees. The credit is
-	// read under the send lock, so two refills cannot both ask for it.
-	request := func(want func(credit int) bool) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		n := s.credit()
-		if n <= 0 || !want(n) {
-			return nil
+	// The first request names the topic and where to start; later ones only
+	// ask for more. flow.ask serialises the calls.
+	send := func(n int) error {
+		r := first
+		if r == nil {
+			r = &eventbus.FetchRequest{}
 		}
-		first.NumRequested = int32(n)
-		// Counted before sending: a response may overtake the bookkeeping.
-		s.mu.Lock()
-		s.pending += n
-		s.stats.FetchRequests++
-		s.stats.MaxOwed = max(s.stats.MaxOwed, s.pending+s.inHand+len(s.items))
-		s.mu.Unlock()
-		err := st.Send(first)
-		first = &eventbus.FetchRequest{}
-		return err
+		first = nil
+		r.NumRequested = int32(n)
+		return st.Send(r)
 	}
-	msgs := make(chan *eventbus.FetchResponse)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			resp, err := st.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- resp:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	msgs, ended := pump(ctx, st.Recv)
 	// A failed Send means the stream ended; Recv reports how.
-	_ = request(func(int) bool { return true })
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.drained:
-			}
-			if request(func(n int) bool { return n >= s.window/2 || s.owed() == 0 }) != nil {
-				return
-			}
-		}
-	}()
+	_ = s.flow.ask(func(int) bool { return true }, send)
+	go s.flow.refill(ctx, send)
 
 	watchdog := time.NewTimer(s.watchdog)
 	defer watchdog.Stop()
 	for {
 		select {
-		case err := <-recvErr:
+		case err := <-ended:
 			return delivered, s.endErr(st, err, custom)
 		case <-watchdog.C:
-			if s.owed() > 0 {
+			if s.flow.owed() > 0 {
 				return delivered, status.Errorf(codes.Unavailable, "pubsub: no message from the server for %s while it owes events; reopening the stream", s.watchdog)
 			}
 			watchdog.Reset(s.watchdog)
@@ -378,67 +319,33 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 			return delivered, parent.Err()
 		case resp := <-msgs:
 			watchdog.Reset(s.watchdog)
-			s.mu.Lock()
-			// Counted here rather than taken from pending_num_requested,
-			// which misses requests the server has not read yet: the
-			// local count never understates what is owed.
-			s.pending = max(0, s.pending-len(resp.GetEvents()))
-			if id := resp.GetLatestReplayId(); len(id) > 0 {
-				s.stats.LatestReplayID = slices.Clone(id)
-			}
-			var advance []byte
-			if len(resp.GetEvents()) == 0 {
-				s.stats.Keepalives++
-				// The keepalive's replay id is worth checkpointing: on a quiet
-				// topic it keeps the stored position inside retention.
-				if id := resp.GetLatestReplayId(); len(id) > 0 && !bytes.Equal(id, s.lastQueued) {
-					advance = slices.Clone(id)
-					s.lastQueued = advance
+			events := resp.GetEvents()
+			s.flow.received(len(events), resp.GetLatestReplayId(), len(events) == 0)
+			// A keepalive's replay id is worth checkpointing: on a quiet
+			// topic it keeps the stored position inside retention.
+			if id := resp.GetLatestReplayId(); len(events) == 0 && len(id) > 0 {
+				s.mu.Lock()
+				fresh := !bytes.Equal(id, s.lastQueued)
+				if fresh {
+					s.lastQueued = slices.Clone(id)
 				}
-			}
-			s.stats.Events += len(resp.GetEvents())
-			s.inHand = len(resp.GetEvents())
-			s.mu.Unlock()
-			if advance != nil {
-				select {
-				case s.items <- item{advance: advance}:
-				case <-parent.Done():
+				s.mu.Unlock()
+				if fresh && !s.flow.queue(parent, item{advance: slices.Clone(id)}) {
 					return delivered, parent.Err()
 				}
 			}
-			for _, ev := range resp.GetEvents() {
+			for _, ev := range events {
 				delivered = true
 				s.mu.Lock()
 				s.lastQueued = ev.GetReplayId()
 				s.mu.Unlock()
-				select {
-				case s.items <- item{ev: ev}:
-				case <-parent.Done():
+				if !s.flow.queue(parent, item{ev: ev}) {
 					return delivered, parent.Err()
 				}
-				s.mu.Lock()
-				s.inHand--
-				s.mu.Unlock()
 			}
-			// A fully drained stream must be asked again within 60 s.
-			_ = request(func(int) bool { return s.owed() == 0 })
+			s.flow.askIfDrained(send)
 		}
 	}
-}
-
-// owed is what the server still owes the current stream.
-func (s *Subscription) owed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending
-}
-
-// credit is how many more events may be requested: the window minus what
-// is owed and what waits for the engine.
-func (s *Subscription) credit() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.window - s.pending - s.inHand - len(s.items)
 }
 
 // endErr turns a stream's end, as Recv reported it, into the

@@ -1,0 +1,178 @@
+package pubsub
+
+import (
+	"context"
+	"slices"
+	stdsync "sync"
+)
+
+// flow is the client's side of Pub/Sub flow control, shared by both kinds
+// of subscription: what the server owes the current stream, what arrived
+// and waits to be queued, and the queue Receive drains.
+//
+// Requests are counted before they are sent (a response may overtake the
+// bookkeeping) and debited by the events that arrive, not taken from
+// pending_num_requested, which misses requests the server has not read
+// yet. So what is owed plus what is buffered never exceeds the window.
+type flow struct {
+	window  int
+	items   chan item
+	drained chan struct{} // Receive took an item
+	askMu   stdsync.Mutex // one credit computation and request at a time
+
+	mu      stdsync.Mutex
+	pending int // events the server still owes the current stream
+	inHand  int // events received and not yet queued
+	stats   SubscriptionStats
+}
+
+func newFlow(window int) *flow {
+	return &flow{window: window, items: make(chan item, window), drained: make(chan struct{}, 1)}
+}
+
+// connected starts the books of a new stream.
+func (f *flow) connected(reconnect bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if reconnect {
+		f.stats.Reconnects++
+	}
+	f.stats.Connects++
+	f.pending, f.inHand = 0, 0
+}
+
+// owed is what the server still owes the current stream.
+func (f *flow) owed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pending
+}
+
+// credit is how many more events may be requested: the window minus what
+// is owed and what waits for Receive.
+func (f *flow) credit() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.window - f.pending - f.inHand - len(f.items)
+}
+
+// ask requests the free credit through send when want agrees; a nil want
+// sends even without credit (a first request that only names the
+// subscription). The credit is read and booked under one lock, so two
+// askers cannot both ask for it.
+func (f *flow) ask(want func(credit int) bool, send func(n int) error) error {
+	f.askMu.Lock()
+	defer f.askMu.Unlock()
+	n := f.credit()
+	if want != nil && (n <= 0 || !want(n)) {
+		return nil
+	}
+	n = max(n, 0)
+	f.mu.Lock()
+	f.pending += n
+	f.stats.FetchRequests++
+	f.stats.MaxOwed = max(f.stats.MaxOwed, f.pending+f.inHand+len(f.items))
+	f.mu.Unlock()
+	return send(n)
+}
+
+// refill asks for more each time Receive takes an item and at least half
+// the window is free (or nothing is owed), until ctx ends or a send fails.
+func (f *flow) refill(ctx context.Context, send func(n int) error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.drained:
+		}
+		if f.ask(func(n int) bool { return n >= f.window/2 || f.owed() == 0 }, send) != nil {
+			return
+		}
+	}
+}
+
+// askIfDrained asks again when the server owes nothing: a drained stream
+// must be asked within 60 s or the server closes it. A failed send shows
+// as the stream's end.
+func (f *flow) askIfDrained(send func(n int) error) {
+	_ = f.ask(func(int) bool { return f.owed() == 0 }, send)
+}
+
+// received books a response: its events are no longer owed and wait to be
+// queued.
+func (f *flow) received(events int, latest []byte, keepalive bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = max(0, f.pending-events)
+	if len(latest) > 0 {
+		f.stats.LatestReplayID = slices.Clone(latest)
+	}
+	if keepalive {
+		f.stats.Keepalives++
+	}
+	f.stats.Events += events
+	f.inHand = events
+}
+
+// queue hands it to Receive, and reports false when ctx ended first.
+func (f *flow) queue(ctx context.Context, it item) bool {
+	select {
+	case f.items <- it:
+	case <-ctx.Done():
+		return false
+	}
+	if it.ev != nil {
+		f.mu.Lock()
+		f.inHand--
+		f.mu.Unlock()
+	}
+	return true
+}
+
+// next takes the next queued item and lets the refill know. closed reports
+// that done was closed first.
+func (f *flow) next(ctx context.Context, done <-chan struct{}) (it item, closed bool, err error) {
+	select {
+	case it = <-f.items:
+	case <-ctx.Done():
+		return item{}, false, ctx.Err()
+	case <-done:
+		return item{}, true, nil
+	}
+	select {
+	case f.drained <- struct{}{}:
+	default:
+	}
+	return it, false, nil
+}
+
+// snapshot returns the counters.
+func (f *flow) snapshot() SubscriptionStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stats
+	st.LatestReplayID = slices.Clone(st.LatestReplayID)
+	return st
+}
+
+// pump reads a stream on its own goroutine, so that the caller can wait on
+// responses, the stream's end and its timers together.
+func pump[T any](ctx context.Context, recv func() (T, error)) (<-chan T, <-chan error) {
+	msgs := make(chan T)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			m, err := recv()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs, ended
+}
