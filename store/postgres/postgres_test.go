@@ -101,55 +101,28 @@ func count(t *testing.T, s *Store, query string) int {
 func TestStateSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	name := schema(t)
-	s, err := Open(ctx, dsn(t), WithSchema(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := s.AcquireLease(ctx, "sub", "a", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.CommitState(ctx, sfsync.Commit{
-		Outcomes:    []sfsync.Outcome{{Key: "k1", Object: "Contact", RecordID: "003A", Status: sfsync.StatusApplied, At: time.Unix(100, 5)}},
-		Claims:      []string{"k1", "k1"},
-		ClaimTTL:    time.Hour,
-		Checkpoints: []sfsync.Position{{Stream: "/data/ContactChangeEvent", Token: []byte{1}}, {Stream: "/data/ContactChangeEvent", Token: []byte{0, 0, 0, 0, 0, 0, 0, 42}}},
-		Lease:       &l,
+	storetest.RunReopen(t, func(t *testing.T) (storetest.Durable, func(t *testing.T) storetest.Durable) {
+		s, err := Open(ctx, dsn(t), WithSchema(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, func(t *testing.T) storetest.Durable {
+			// Opening again (several at once) applies no migration twice.
+			var wg stdsync.WaitGroup
+			for range 3 {
+				wg.Go(func() { openIn(t, name) })
+			}
+			wg.Wait()
+			s, err := Open(ctx, dsn(t), WithSchema(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
+				t.Errorf("schema version after reopening = %d, %v; want 1 (migrations applied once)", v, err)
+			}
+			return s
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Seen(ctx, "k1"); !errors.Is(err, sfsync.ErrClosed) {
-		t.Errorf("Seen after Close: %v, want ErrClosed", err)
-	}
-
-	// Opening again (twice, concurrently) applies no migration twice.
-	var wg stdsync.WaitGroup
-	for range 3 {
-		wg.Go(func() { openIn(t, name) })
-	}
-	wg.Wait()
-	s = openIn(t, name)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
-		t.Errorf("schema version after reopening = %d, %v; want 1 (migrations applied once)", v, err)
-	}
-	if seen, err := s.Seen(ctx, "k1"); err != nil || !seen {
-		t.Errorf("claim lost across reopen: %v %v", seen, err)
-	}
-	p, err := s.LoadCheckpoint(ctx, "/data/ContactChangeEvent")
-	if err != nil || !slices.Equal(p.Token, []byte{0, 0, 0, 0, 0, 0, 0, 42}) {
-		t.Errorf("checkpoint after reopen = %v, %v; want the last of the commit", p.Token, err)
-	}
-	os, err := s.Outcomes(ctx, sfsync.OutcomeQuery{Key: "k1"})
-	if err != nil || len(os) != 1 || !os[0].At.Equal(time.Unix(100, 5)) {
-		t.Errorf("outcomes after reopen = %+v, %v", os, err)
-	}
-	if _, err := s.AcquireLease(ctx, "sub", "b", time.Hour); !errors.Is(err, sfsync.ErrLeaseHeld) {
-		t.Errorf("lease forgotten across reopen: %v", err)
-	}
 }
 
 func TestConcurrentOpensMigrateOnce(t *testing.T) {
