@@ -52,17 +52,7 @@ type Option func(*config)
 // together.
 func Engine(name string, stats func() sfsyncsync.Stats) Option {
 	return func(c *config) {
-		if stats == nil {
-			c.errs = append(c.errs, fmt.Errorf("metrics: engine %q: nil stats func", name))
-			return
-		}
-		for _, e := range c.engines {
-			if e.name == name {
-				c.errs = append(c.errs, fmt.Errorf("metrics: engine %q registered twice", name))
-				return
-			}
-		}
-		c.engines = append(c.engines, engineSource{name, stats})
+		addSource(c, &c.engines, "engine", name, stats == nil, engineSource{name, stats}, func(e engineSource) string { return e.name })
 	}
 }
 
@@ -71,17 +61,7 @@ func Engine(name string, stats func() sfsyncsync.Stats) Option {
 // same tenant in a [Tenants] set.
 func Limiter(tenant string, l *throttle.Limiter) Option {
 	return func(c *config) {
-		if l == nil {
-			c.errs = append(c.errs, fmt.Errorf("metrics: limiter %q: nil limiter", tenant))
-			return
-		}
-		for _, x := range c.limiters {
-			if x.tenant == tenant {
-				c.errs = append(c.errs, fmt.Errorf("metrics: limiter %q registered twice", tenant))
-				return
-			}
-		}
-		c.limiters = append(c.limiters, limiterSource{tenant, l})
+		addSource(c, &c.limiters, "limiter", tenant, l == nil, limiterSource{tenant, l}, func(x limiterSource) string { return x.tenant })
 	}
 }
 
@@ -103,18 +83,24 @@ func Tenants(t *throttle.Tenants) Option {
 // subscriptions registered together.
 func Subscription(topic string, stats func() pubsub.SubscriptionStats) Option {
 	return func(c *config) {
-		if stats == nil {
-			c.errs = append(c.errs, fmt.Errorf("metrics: subscription %q: nil stats func", topic))
+		addSource(c, &c.subscriptions, "subscription", topic, stats == nil, subscriptionSource{topic, stats}, func(x subscriptionSource) string { return x.topic })
+	}
+}
+
+// addSource appends src to list, or records why not: it is missing, or its
+// name is taken by another of its kind.
+func addSource[S any](c *config, list *[]S, kind, name string, missing bool, src S, nameOf func(S) string) {
+	if missing {
+		c.errs = append(c.errs, fmt.Errorf("metrics: %s %q: nothing to read (nil)", kind, name))
+		return
+	}
+	for _, x := range *list {
+		if nameOf(x) == name {
+			c.errs = append(c.errs, fmt.Errorf("metrics: %s %q registered twice", kind, name))
 			return
 		}
-		for _, s := range c.subscriptions {
-			if s.topic == topic {
-				c.errs = append(c.errs, fmt.Errorf("metrics: subscription %q registered twice", topic))
-				return
-			}
-		}
-		c.subscriptions = append(c.subscriptions, subscriptionSource{topic, stats})
 	}
+	*list = append(*list, src)
 }
 
 // engineCounter is one engine counter and the field it reads.
