@@ -302,16 +302,7 @@ func TestDecodeFetchesEachSchemaOnceUnderConcurrency(t *testing.T) {
 }
 
 func BenchmarkDecodeUpdate(b *testing.B) {
-	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
-		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
-		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	account, payload := accountUpdate(b)
 	dec := NewDecoder(func(context.Context, string) (string, error) { return account.JSON, nil })
 	ev := Event{Topic: "/data/AccountChangeEvent", SchemaID: "acc1", Payload: payload}
 	b.ReportAllocs()
@@ -325,16 +316,7 @@ func BenchmarkDecodeUpdate(b *testing.B) {
 // BenchmarkDecodeBaselineGoavro is the floor BenchmarkDecodeUpdate is
 // measured against: goavro's decoding of the same payload alone.
 func BenchmarkDecodeBaselineGoavro(b *testing.B) {
-	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
-		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
-		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	account, payload := accountUpdate(b)
 	codec, err := goavro.NewCodec(account.JSON)
 	if err != nil {
 		b.Fatal(err)
@@ -350,16 +332,7 @@ func BenchmarkDecodeBaselineGoavro(b *testing.B) {
 // Arbitrary payloads never panic the decoder: they decode, or become an
 // undecodable change for the dead-letter store.
 func FuzzDecode(f *testing.F) {
-	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
-	if err != nil {
-		f.Fatal(err)
-	}
-	valid, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
-		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
-		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
-	if err != nil {
-		f.Fatal(err)
-	}
+	account, valid := accountUpdate(f)
 	f.Add(valid)
 	f.Add([]byte{})
 	f.Add(valid[:len(valid)/2])
@@ -376,4 +349,18 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// accountUpdate is a realistic Account UPDATE (Industry, LastModifiedDate
+// and a billing street) and its schema, for benchmarks and fuzzing.
+func accountUpdate(tb testing.TB) (*cdcschema.Schema, []byte) {
+	tb.Helper()
+	account := mustSchema(tb, "Account", cdcschema.AccountFields())
+	payload, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
+		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
+		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return account, payload
 }
