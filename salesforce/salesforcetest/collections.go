@@ -189,13 +189,23 @@ func (q *req) runLocked(allOrNone, upsert bool, ops []op, apply func(t *txn, o o
 	writeJSON(q.w, 200, out)
 }
 
-func (q *req) collectionWrite(create bool) {
+// readCollection reads a collections request body, refusing more than
+// MaxCollectionRecords records as Salesforce does.
+func (q *req) readCollection() (collectionBody, bool) {
 	var body collectionBody
 	if !q.decodeBody(&body) {
-		return
+		return body, false
 	}
 	if len(body.Records) > MaxCollectionRecords {
 		tooMany(q.w)
+		return body, false
+	}
+	return body, true
+}
+
+func (q *req) collectionWrite(create bool) {
+	body, ok := q.readCollection()
+	if !ok {
 		return
 	}
 	o := q.o
@@ -309,12 +319,8 @@ func (q *req) collectionUpsert(object, field string) {
 	if f == nil {
 		return
 	}
-	var body collectionBody
-	if !q.decodeBody(&body) {
-		return
-	}
-	if len(body.Records) > MaxCollectionRecords {
-		tooMany(q.w)
+	body, ok := q.readCollection()
+	if !ok {
 		return
 	}
 	o := q.o
