@@ -210,42 +210,18 @@ func (s *ManagedSubscription) run() {
 	defer close(s.done)
 	ctx, cancel := stopContext(s.stop)
 	defer cancel()
-	b := s.backoff()
-	refreshed := false
-	for attempt := 0; ; attempt++ {
-		delivered, err := s.stream(ctx, attempt > 0)
-		if ctx.Err() != nil {
-			return
-		}
-		if delivered {
-			b.Reset()
-			refreshed = false
-		}
+	s.client.keepOpen(ctx, s.backoff(), s.rng, s.log, s.name, s.stream, func(err error) bool {
 		switch status.Code(err) {
-		case codes.Unauthenticated:
-			if !refreshed {
-				refreshed = true
-				if rerr := s.client.refresh(ctx); rerr != nil {
-					s.log.Warn("pubsub: token refresh failed", "subscription", s.name, "err", rerr)
-				}
-				continue
-			}
 		case codes.InvalidArgument, codes.PermissionDenied, codes.FailedPrecondition:
 			// A verdict on the subscription (stopped, malformed, not
 			// allowed): the engine hears of it; retrying continues in case
 			// the org's configuration changes.
-			if !s.flow.queue(ctx, item{err: sfsync.Permanent(fmt.Errorf("pubsub: managed subscription %s: %w", s.name, err))}) {
-				return
-			}
+			s.flow.queue(ctx, item{err: sfsync.Permanent(fmt.Errorf("pubsub: managed subscription %s: %w", s.name, err))})
 		}
 		// NOT_FOUND (a configuration still propagating) and ALREADY_EXISTS
 		// (the previous stream not yet expired) pass with time.
-		wait := reconnectDelay(b, s.rng)
-		s.log.Warn("pubsub: managed subscription stream ended; reconnecting", "subscription", s.name, "err", err, "in", wait)
-		if !sleepCtx(ctx, wait) {
-			return
-		}
-	}
+		return false
+	})
 }
 
 func (s *ManagedSubscription) setLive(m *managedStream) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/eventbus"
@@ -31,6 +33,47 @@ func (c *Client) decodeEvent(ctx context.Context, stream string, ev *eventbus.Co
 		log.Warn("pubsub: fetching an event's schema failed; retrying", "stream", stream, "schema", e.SchemaID, "err", err, "in", wait)
 		if !sleepCtx(ctx, wait) {
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// keepOpen runs stream until ctx ends, opening it again each time it ends.
+// A stream rejected as UNAUTHENTICATED is reopened at once after one token
+// refresh. Otherwise onEnd sees the error first and may ask for an
+// immediate reopen; if not, the next attempt waits a jittered backoff,
+// which any delivered event resets.
+func (c *Client) keepOpen(ctx context.Context, b backoff.BackOff, rng *rand.Rand, log *slog.Logger, what string,
+	stream func(ctx context.Context, reconnect bool) (delivered bool, err error), onEnd func(err error) (now bool)) {
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		delivered, err := stream(ctx, attempt > 0)
+		if ctx.Err() != nil {
+			return
+		}
+		if delivered {
+			b.Reset()
+			refreshed = false
+		}
+		if status.Code(err) == codes.Unauthenticated && !refreshed {
+			// One immediate retry with a fresh token; a second rejection
+			// backs off like any failure.
+			refreshed = true
+			if rerr := c.refresh(ctx); rerr != nil {
+				log.Warn("pubsub: token refresh failed", "stream", what, "err", rerr)
+			}
+			continue
+		}
+		now := onEnd(err)
+		if ctx.Err() != nil {
+			return
+		}
+		if now {
+			continue
+		}
+		wait := reconnectDelay(b, rng)
+		log.Warn("pubsub: stream ended; reconnecting", "stream", what, "err", err, "in", wait)
+		if !sleepCtx(ctx, wait) {
+			return
 		}
 	}
 }

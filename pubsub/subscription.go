@@ -226,42 +226,18 @@ func (s *Subscription) run() {
 	defer close(s.done)
 	ctx, cancel := stopContext(s.stop)
 	defer cancel()
-	b := s.backoff()
-	refreshed := false
-	for attempt := 0; ; attempt++ {
-		delivered, err := s.stream(ctx, attempt > 0)
-		if ctx.Err() != nil {
-			return
+	s.client.keepOpen(ctx, s.backoff(), s.rng, s.log, s.topic, s.stream, func(err error) bool {
+		if !errors.Is(err, ErrReplayUnavailable) {
+			return false
 		}
-		if delivered {
-			b.Reset()
-			refreshed = false
-		}
-		switch {
-		case errors.Is(err, ErrReplayUnavailable):
-			s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
-			s.mu.Lock()
-			s.committed, s.resumed = nil, false
-			s.mu.Unlock()
-			if !s.flow.queue(ctx, item{err: err}) {
-				return
-			}
-			continue
-		case status.Code(err) == codes.Unauthenticated && !refreshed:
-			// One immediate retry with a fresh token; a second rejection
-			// backs off like any failure.
-			refreshed = true
-			if rerr := s.client.refresh(ctx); rerr != nil {
-				s.log.Warn("pubsub: token refresh failed", "topic", s.topic, "err", rerr)
-			}
-			continue
-		}
-		wait := reconnectDelay(b, s.rng)
-		s.log.Warn("pubsub: subscription stream ended; reconnecting", "topic", s.topic, "err", err, "in", wait)
-		if !sleepCtx(ctx, wait) {
-			return
-		}
-	}
+		// Hand over to the engine's backfill, then go on from the fallback.
+		s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
+		s.mu.Lock()
+		s.committed, s.resumed = nil, false
+		s.mu.Unlock()
+		s.flow.queue(ctx, item{err: err})
+		return true
+	})
 }
 
 // stream runs one Subscribe call until it fails. It reports whether any
