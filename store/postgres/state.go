@@ -8,11 +8,11 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/sqlquery"
 )
 
 // Seen reports whether key was claimed and has not expired.
@@ -208,37 +208,11 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var where []string
-	var args []any
-	add := func(col string, v any) {
-		args = append(args, v)
-		where = append(where, col+" $"+strconv.Itoa(len(args)))
-	}
-	if q.Object != "" {
-		add("object =", q.Object)
-	}
-	if q.RecordID != "" {
-		add("record_id =", q.RecordID)
-	}
-	if q.Key != "" {
-		add("key =", q.Key)
-	}
-	if q.Status != "" {
-		add("status =", string(q.Status))
-	}
-	if !q.Since.IsZero() {
-		add("at >=", q.Since.UnixNano())
-	}
-	query := `SELECT ` + outcomeCols + ` FROM outcomes`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = s.cfg.limit
 	}
-	args = append(args, limit)
-	query += ` ORDER BY at, seq LIMIT $` + strconv.Itoa(len(args))
+	query, args := sqlquery.Outcomes(outcomeCols, q, limit, func(n int) string { return "$" + strconv.Itoa(n) })
 	var out []sfsync.Outcome
 	err := s.conn(ctx, "query outcomes", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, query, args...)

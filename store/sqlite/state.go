@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/sqlquery"
 )
 
 // Seen reports whether key was claimed and has not expired.
@@ -234,34 +235,11 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if q.Object != "" {
-		add("object = ?", q.Object)
-	}
-	if q.RecordID != "" {
-		add("record_id = ?", q.RecordID)
-	}
-	if q.Key != "" {
-		add("key = ?", q.Key)
-	}
-	if q.Status != "" {
-		add("status = ?", string(q.Status))
-	}
-	if !q.Since.IsZero() {
-		add("at >= ?", q.Since.UnixNano())
-	}
-	query := `SELECT ` + outcomeCols + ` FROM outcomes`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = s.cfg.limit
 	}
-	query += ` ORDER BY at, seq LIMIT ?`
-	args = append(args, limit)
+	query, args := sqlquery.Outcomes(outcomeCols, q, limit, func(int) string { return "?" })
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("query outcomes", err)
