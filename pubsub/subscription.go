@@ -67,7 +67,6 @@ type Subscription struct {
 
 	mu        stdsync.Mutex
 	committed []byte // resume after this replay id; nil means use the fallback
-	resumed   bool
 	// lastQueued is the replay id of the newest event or keepalive handed
 	// to Receive's queue.
 	lastQueued []byte
@@ -158,7 +157,6 @@ func (s *Subscription) Resume(ctx context.Context, checkpoints sfsync.Checkpoint
 	}
 	s.mu.Lock()
 	s.committed = slices.Clone(pos.Token)
-	s.resumed = true
 	s.mu.Unlock()
 	return nil
 }
@@ -233,7 +231,7 @@ func (s *Subscription) run() {
 		// Hand over to the engine's backfill, then go on from the fallback.
 		s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
 		s.mu.Lock()
-		s.committed, s.resumed = nil, false
+		s.committed = nil
 		s.mu.Unlock()
 		s.flow.queue(ctx, item{err: err})
 		return true
