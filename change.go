@@ -45,12 +45,17 @@ const (
 	// records no outcome for it. It keeps the checkpoint of a quiet stream
 	// inside the source's retention.
 	OpAdvance Op = "advance"
+	// OpUndecodable is an event the source received but could not decode
+	// (an unknown or unreadable schema, a corrupt payload). Raw keeps its
+	// bytes and why; Position and Schema say where it stood. The engine
+	// dead-letters it, so it is never lost and never blocks the stream.
+	OpUndecodable Op = "undecodable"
 )
 
 // Valid reports whether op is one of the defined operations.
 func (op Op) Valid() bool {
 	switch op {
-	case OpCreate, OpUpdate, OpDelete, OpUndelete, OpGap, OpOverflow, OpEvent:
+	case OpCreate, OpUpdate, OpDelete, OpUndelete, OpGap, OpOverflow, OpEvent, OpUndecodable:
 		return true
 	}
 	return false
@@ -60,21 +65,39 @@ func (op Op) Valid() bool {
 // carrying it.
 func (op Op) NeedsReread() bool { return op == OpGap || op == OpOverflow }
 
-// Version orders changes to the same record. Salesforce changes carry the
-// commit timestamp and the sequence number inside the transaction; external
-// systems set Time from their own modification time and may add a
-// monotonically increasing Counter (row version, log sequence number) that
-// orders changes more precisely than their clocks.
+// Version orders changes to the same record.
 //
-// Versions compare by Counter when both have one, else by Time, then Seq.
+// Salesforce changes carry the transaction's commit timestamp (Time), its
+// system change number (Commit: commitNumber in the ChangeEventHeader) and
+// the change's position inside that transaction (Seq: sequenceNumber).
+// Commit timestamps tie often (Salesforce's own examples have whole
+// seconds), and sequence numbers restart in every transaction, so two
+// transactions that committed in the same instant are ordered by Commit.
+// Platform events carry their publish time; reconciled records carry their
+// SystemModstamp as Time with no Commit: they compare by time with change
+// events, and a re-read at the same instant as an event counts as older
+// than it, which makes the event's own data win.
+//
+// External systems set Time from their own modification time and may add a
+// monotonically increasing Counter (row version, log sequence number) that
+// orders their changes more precisely than their clocks.
+//
+// Versions compare by Counter when both have one, else by Time, then
+// Commit, then Seq.
 type Version struct {
-	Time    time.Time
+	Time time.Time
+	// Commit is the commit number of the transaction that made the change,
+	// where the source has one (Salesforce commitNumber); 0 when unknown.
+	Commit int64
+	// Seq orders the changes of one transaction.
 	Seq     int64
 	Counter int64
 }
 
 // IsZero reports whether v carries no ordering information.
-func (v Version) IsZero() bool { return v.Time.IsZero() && v.Seq == 0 && v.Counter == 0 }
+func (v Version) IsZero() bool {
+	return v.Time.IsZero() && v.Commit == 0 && v.Seq == 0 && v.Counter == 0
+}
 
 // Compare returns -1, 0 or +1 as v is older than, equal to or newer than w.
 func (v Version) Compare(w Version) int {
@@ -84,6 +107,9 @@ func (v Version) Compare(w Version) int {
 	if c := v.Time.Compare(w.Time); c != 0 {
 		return c
 	}
+	if c := cmpInt(v.Commit, w.Commit); c != 0 {
+		return c
+	}
 	return cmpInt(v.Seq, w.Seq)
 }
 
@@ -91,10 +117,15 @@ func (v Version) Compare(w Version) int {
 func (v Version) Before(w Version) bool { return v.Compare(w) < 0 }
 
 func (v Version) String() string {
-	if v.Counter != 0 {
-		return fmt.Sprintf("%s#%d/c%d", v.Time.UTC().Format(time.RFC3339Nano), v.Seq, v.Counter)
+	s := v.Time.UTC().Format(time.RFC3339Nano)
+	if v.Commit != 0 {
+		s += fmt.Sprintf("@%d", v.Commit)
 	}
-	return fmt.Sprintf("%s#%d", v.Time.UTC().Format(time.RFC3339Nano), v.Seq)
+	s += fmt.Sprintf("#%d", v.Seq)
+	if v.Counter != 0 {
+		s += fmt.Sprintf("/c%d", v.Counter)
+	}
+	return s
 }
 
 func cmpInt(a, b int64) int {
@@ -184,6 +215,16 @@ type Change struct {
 	// Schema names the shape the source described the change with (a
 	// Pub/Sub schema id); empty when the source has one shape.
 	Schema string
+	// Raw, set for OpUndecodable, is the event as it arrived.
+	Raw *RawEvent
+}
+
+// RawEvent is an event a source could not decode, kept whole so that it can
+// be inspected and requeued once the cause is fixed.
+type RawEvent struct {
+	Payload []byte
+	// Reason says why it could not be decoded.
+	Reason string
 }
 
 // Value returns the new value of field and whether the change sets it: a
@@ -218,6 +259,11 @@ func (c Change) Clone() Change {
 	c.Nulled = slices.Clone(c.Nulled)
 	c.Reread = slices.Clone(c.Reread)
 	c.Position.Token = slices.Clone(c.Position.Token)
+	if c.Raw != nil {
+		raw := *c.Raw
+		raw.Payload = slices.Clone(raw.Payload)
+		c.Raw = &raw
+	}
 	return c
 }
 

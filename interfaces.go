@@ -2,6 +2,7 @@ package sfsync
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -160,11 +161,60 @@ type DeadLetterStore interface {
 // EchoStore remembers fingerprints of writes this engine made, so that the
 // change events those writes cause are recognised as echoes and not written
 // back again.
+//
+// A fingerprint is "<place>.<value>": place names the system, object,
+// record and field written, value the value written (see
+// [FingerprintPlace]). Each remembered fingerprint is one write, expected to
+// come back as one change of that field: remembering the same fingerprint
+// twice expects two echoes.
 type EchoStore interface {
 	RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error
-	// MatchWrite reports whether fingerprint was remembered and not expired,
-	// and forgets it: an echo is recognised once.
+	// MatchWrite consumes the oldest live write remembered at fingerprint's
+	// place, whatever its value, and reports whether that write's value is
+	// fingerprint's value. The first change of a field after our write is
+	// its echo or proof that there will be none; either way the write is
+	// used up, so a later edit back to the value we wrote is never taken
+	// for an echo. A remembered write is visible to MatchWrite from the
+	// moment RememberWrites returns until it is consumed or expires.
 	MatchWrite(ctx context.Context, fingerprint string) (bool, error)
+}
+
+// FingerprintPlace returns the place part of a write fingerprint: what was
+// written to, without the value.
+func FingerprintPlace(fingerprint string) string {
+	if i := strings.LastIndexByte(fingerprint, '.'); i >= 0 {
+		return fingerprint[:i]
+	}
+	return fingerprint
+}
+
+// VersionStore keeps, durably, the newest version of the data the engine
+// applied per record, source system and field. It is what keeps an older
+// change from overwriting newer data across restarts, retries, requeues and
+// reconciliation, and what tells a backfill's snapshot row from a newer
+// event. The engine writes entries through [Commit].Versions, in the same
+// transaction as the outcomes that caused them, and only ever writes a
+// version newer than the one it read, so a store keeps the last entry
+// written for each (Record, Source, Field).
+type VersionStore interface {
+	// AppliedVersions returns the entries stored for records (each a
+	// [Change.RecordKey]), in no particular order; a record with none has
+	// no entries.
+	AppliedVersions(ctx context.Context, records []string) ([]AppliedVersion, error)
+	// PutAppliedVersions stores vs outside a commit.
+	PutAppliedVersions(ctx context.Context, vs []AppliedVersion) error
+}
+
+// AppliedVersion is one entry of the durable version map.
+type AppliedVersion struct {
+	// Record is the record's [Change.RecordKey].
+	Record string
+	// Source is the system whose data was applied.
+	Source System
+	// Field is the field, or a name the engine reserves for the record as a
+	// whole (its newest change, its newest delete).
+	Field   string
+	Version Version
 }
 
 // StateCommitter is implemented by stores that persist a batch of finished
@@ -183,6 +233,8 @@ type Commit struct {
 	Claims      []string
 	ClaimTTL    time.Duration
 	Checkpoints []Position
+	// Versions are durable version map entries (see [VersionStore]).
+	Versions []AppliedVersion
 	// Lease, when set, fences the checkpoint writes: a store returns an
 	// error matching [ErrFenced] if a newer lease of the same name exists.
 	Lease *Lease
