@@ -28,11 +28,14 @@ type SaveResult struct {
 }
 
 // Err returns nil for a successful record, else a classified error built
-// from its errors: permanent if any of them is, else of the kind of the
-// first. It matches [ErrEntityDeleted], [ErrMultipleMatches]
+// from its errors. The error that decides is the first permanent one, else
+// the first: its code is the [sfsync.Error] Code and the kind follows it
+// (spec C5), so a record that also failed for a transient reason is still
+// dead-lettered rather than retried forever. The other errors are appended
+// to the message. It matches [ErrEntityDeleted], [ErrMultipleMatches]
 // (DUPLICATE_EXTERNAL_ID) and [sfsync.ErrNotFound] like the errors of
-// single-record calls, and errors.As gives its *[APIError] (with Status 0)
-// for the first error. A failure without errors is retryable.
+// single-record calls, and errors.As gives its *[APIError] (with Status 0).
+// A failure without errors is retryable.
 func (r SaveResult) Err() error {
 	if r.Success {
 		return nil
@@ -40,16 +43,21 @@ func (r SaveResult) Err() error {
 	if len(r.Errors) == 0 {
 		return sfsync.Retryable(errors.New("salesforce: record not saved; no error reported"))
 	}
-	first := r.Errors[0]
-	ae := &APIError{Code: first.StatusCode, Message: first.Message, Fields: first.Fields}
-	kind := first.Kind()
-	for _, e := range r.Errors[1:] {
-		ae.Message += "; " + e.StatusCode + ": " + e.Message
+	lead := 0
+	for i, e := range r.Errors {
 		if e.Kind() == sfsync.KindPermanent {
-			kind = sfsync.KindPermanent
+			lead = i
+			break
 		}
 	}
-	return &sfsync.Error{Kind: kind, Code: ae.Code, Err: ae}
+	first := r.Errors[lead]
+	ae := &APIError{Code: first.StatusCode, Message: first.Message, Fields: first.Fields}
+	for i, e := range r.Errors {
+		if i != lead {
+			ae.Message += "; " + e.StatusCode + ": " + e.Message
+		}
+	}
+	return &sfsync.Error{Kind: first.Kind(), Code: ae.Code, Err: ae}
 }
 
 // RecordError is one error of a record of an sObject Collections call.

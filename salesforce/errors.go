@@ -130,9 +130,10 @@ func codeKind(code, msg string) sfsync.Kind {
 			return sfsync.KindRetryable
 		}
 		return sfsync.KindRateLimited
-	case "STORAGE_LIMIT_EXCEEDED", "API_CURRENTLY_DISABLED":
-		// Quota: nothing succeeds until an admin or time frees it; back
-		// off rather than dead-letter every change.
+	case "STORAGE_LIMIT_EXCEEDED", "API_CURRENTLY_DISABLED", "API_DISABLED_FOR_ORG":
+		// Quota or org settings (spec C5: stop and alert): nothing
+		// succeeds until an admin or time frees it; back off rather than
+		// dead-letter every change.
 		return sfsync.KindRateLimited
 	case "INVALID_SESSION_ID", "INVALID_AUTH_HEADER":
 		return sfsync.KindAuth
@@ -147,7 +148,7 @@ func codeKind(code, msg string) sfsync.Kind {
 	// Every other code is a verdict on the request: INVALID_FIELD,
 	// REQUIRED_FIELD_MISSING, FIELD_CUSTOM_VALIDATION_EXCEPTION,
 	// DUPLICATE_VALUE, DUPLICATES_DETECTED, INSUFFICIENT_ACCESS_*,
-	// MALFORMED_ID, NOT_FOUND, API_DISABLED_FOR_ORG, ...
+	// MALFORMED_ID, NOT_FOUND, ...
 	return sfsync.KindPermanent
 }
 

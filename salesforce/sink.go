@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -292,29 +293,24 @@ func (s *Sink) resolveExternalIDs(ctx context.Context, object, field string, ext
 }
 
 // resultError turns the per-record result of w into its error: nil on
-// success, classified as the record's error codes say otherwise.
+// success, else the record's classified error ([SaveResult.Err]) with the
+// record named. The code stays on the outermost [sfsync.Error], so the
+// engine's dead letters and ledger show it, and errors.As still reaches
+// the *[APIError].
 func resultError(w *recordWrite, results []SaveResult, i int) error {
 	if i >= len(results) {
 		return sfsync.Retryable(fmt.Errorf("salesforce: %s %s: no result for the record in the response; retry", w.object, w.id))
 	}
-	r := results[i]
-	if r.Success {
+	err := results[i].Err()
+	if err == nil {
 		return nil
 	}
-	kind := sfsync.KindPermanent
-	var msgs []string
-	for j, e := range r.Errors {
-		k := e.Kind()
-		if j == 0 || k == sfsync.KindPermanent {
-			kind = k
-		}
-		msgs = append(msgs, e.StatusCode+": "+e.Message)
+	var se *sfsync.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("salesforce: %s %s of %s: %w", w.op, w.id, w.object, err)
 	}
-	if len(msgs) == 0 {
-		msgs = append(msgs, "failed without an error")
-		kind = sfsync.KindRetryable
-	}
-	return sfsync.Classify(kind, fmt.Errorf("salesforce: %s %s of %s: %s", w.op, w.id, w.object, strings.Join(msgs, "; ")))
+	return &sfsync.Error{Kind: se.Kind, Code: se.Code, RetryAfter: se.RetryAfter,
+		Err: fmt.Errorf("salesforce: %s %s of %s: %w", w.op, w.id, w.object, se.Err)}
 }
 
 // Read returns the current state of records by the ids the engine knows

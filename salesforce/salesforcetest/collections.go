@@ -42,7 +42,9 @@ func (it item) json() orderedObject {
 
 func failItem(id any, e *dmlError) item {
 	code, msg := e.Code, e.Message
-	if code == "NOT_FOUND" {
+	if code == "NOT_FOUND" && !e.injected {
+		// A collections call names a record id that does not exist as a
+		// bad reference, not as a missing resource.
 		code, msg = "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
 	}
 	fields := e.Fields

@@ -15,6 +15,9 @@ type dmlError struct {
 	Code    string
 	Message string
 	Fields  []string
+	// injected marks an error from a Fault: it keeps the code the test
+	// asked for.
+	injected bool
 }
 
 func (e *dmlError) Error() string { return e.Code + ": " + e.Message }

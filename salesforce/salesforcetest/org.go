@@ -332,7 +332,7 @@ func (o *Org) takeRecordFaultLocked(id string) *dmlError {
 		if code == "" {
 			code = "UNABLE_TO_LOCK_ROW"
 		}
-		return &dmlError{Status: status, Code: code, Message: faultMessage(code, f.Message, id)}
+		return &dmlError{Status: status, Code: code, Message: faultMessage(code, f.Message, id), injected: true}
 	}
 	return nil
 }
