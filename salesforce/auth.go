@@ -106,19 +106,20 @@ func defaultAudience(loginURL string) string {
 	return DefaultLoginURL
 }
 
-// JWTBearer returns a TokenSource that mints tokens with the JWT bearer
+// JWTBearer returns a token source that mints tokens with the JWT bearer
 // flow: an RS256 assertion with iss, sub, aud and exp (now + 3 minutes)
-// posted to <LoginURL>/services/oauth2/token.
-func JWTBearer(cfg JWTConfig) TokenSource {
+// posted to <LoginURL>/services/oauth2/token. A missing or unusable
+// private key is a permanent failure (see [OAuthSource]).
+func JWTBearer(cfg JWTConfig) *OAuthSource {
 	cfg.LoginURL = strings.TrimRight(cmpOr(cfg.LoginURL, DefaultLoginURL), "/")
 	cfg.Audience = cmpOr(cfg.Audience, defaultAudience(cfg.LoginURL))
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	s := &oauthSource{hc: cfg.HTTPClient, clock: cfg.Clock, tokenURL: tokenEndpoint(cfg.LoginURL)}
+	s := &OAuthSource{hc: cfg.HTTPClient, clock: cfg.Clock, tokenURL: tokenEndpoint(cfg.LoginURL)}
 	s.form = func() (url.Values, error) {
 		if cfg.PrivateKey == nil {
-			return nil, sfsync.Classify(sfsync.KindAuth, errors.New("salesforce: jwt bearer: no private key"))
+			return nil, sfsync.Permanent(errors.New("salesforce: jwt bearer: no private key configured; set JWTConfig.PrivateKey"))
 		}
 		now := cfg.Clock()
 		claims := jwt.MapClaims{
@@ -129,7 +130,7 @@ func JWTBearer(cfg JWTConfig) TokenSource {
 		}
 		assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(cfg.PrivateKey)
 		if err != nil {
-			return nil, sfsync.Classify(sfsync.KindAuth, fmt.Errorf("salesforce: jwt bearer: signing the assertion: %w", err))
+			return nil, sfsync.Permanent(fmt.Errorf("salesforce: jwt bearer: signing the assertion with the private key failed; configure a usable RSA key: %w", err))
 		}
 		return url.Values{
 			"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
@@ -152,10 +153,10 @@ type ClientCredentialsConfig struct {
 	HTTPClient *http.Client
 }
 
-// ClientCredentials returns a TokenSource that mints tokens with the client
-// credentials flow, running as the connected app's integration user.
-func ClientCredentials(cfg ClientCredentialsConfig) TokenSource {
-	s := &oauthSource{hc: cfg.HTTPClient, clock: time.Now, tokenURL: tokenEndpoint(cfg.TokenURL)}
+// ClientCredentials returns a token source that mints tokens with the
+// client credentials flow, running as the connected app's integration user.
+func ClientCredentials(cfg ClientCredentialsConfig) *OAuthSource {
+	s := &OAuthSource{hc: cfg.HTTPClient, clock: time.Now, tokenURL: tokenEndpoint(cfg.TokenURL)}
 	s.form = func() (url.Values, error) {
 		return url.Values{
 			"grant_type":    {"client_credentials"},
@@ -176,9 +177,26 @@ func tokenEndpoint(base string) string {
 	return base + tokenPath
 }
 
-// oauthSource caches the token of a server-to-server grant and mints a new
-// one on Refresh. Concurrent Refresh calls share one mint.
-type oauthSource struct {
+// OAuthSource is the [TokenSource] of a server-to-server grant (JWT bearer
+// or client credentials): it caches the token and mints a new one on
+// Refresh. Concurrent Refresh calls share one mint.
+//
+// A permanent failure — the token endpoint rejecting the grant
+// (invalid_grant, invalid_client, unsupported_grant_type, any other 4xx
+// but 408 and 429) or a private key that cannot sign — is remembered: every
+// later Token and Refresh returns it at once, classified
+// [sfsync.KindPermanent] with errors.As reaching the *[OAuthError] where
+// the endpoint answered, without asking the endpoint again. Repeating a
+// rejected grant cannot succeed, and hammering the endpoint with it can get
+// the user or app locked out. [OAuthSource.Err] reports the failure (for an
+// engine's health); once the cause is fixed on the Salesforce side (the
+// user pre-authorized, the app re-enabled), [OAuthSource.Reset] makes the
+// next call try again. A wrong secret or key needs a new source.
+//
+// Transient failures (5xx, 408, 429, network errors) are retryable and not
+// remembered: the caller retries (the engine with backoff) and the next
+// call asks the endpoint again.
+type OAuthSource struct {
 	hc       *http.Client
 	clock    func() time.Time
 	tokenURL string
@@ -188,12 +206,13 @@ type oauthSource struct {
 	mint chan struct{}
 	once sync.Once
 
-	mu  sync.Mutex
-	tok *Token
-	gen uint64 // incremented by every successful mint
+	mu     sync.Mutex
+	tok    *Token
+	gen    uint64 // incremented by every successful mint and by Reset
+	failed error  // the remembered permanent failure
 }
 
-func (s *oauthSource) lock(ctx context.Context) error {
+func (s *OAuthSource) lock(ctx context.Context) error {
 	s.once.Do(func() { s.mint = make(chan struct{}, 1) })
 	select {
 	case s.mint <- struct{}{}:
@@ -203,44 +222,97 @@ func (s *oauthSource) lock(ctx context.Context) error {
 	}
 }
 
-func (s *oauthSource) unlock() { <-s.mint }
+func (s *OAuthSource) unlock() { <-s.mint }
 
-func (s *oauthSource) cached() (*Token, uint64) {
+func (s *OAuthSource) cached() (*Token, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tok, s.gen
+	return s.tok, s.gen, s.failed
 }
 
-// Token returns the cached token, minting one if there is none.
-func (s *oauthSource) Token(ctx context.Context) (Token, error) {
-	if t, _ := s.cached(); t != nil {
+// Token returns the cached token, minting one if there is none. After a
+// permanent failure it returns that failure until [OAuthSource.Reset].
+func (s *OAuthSource) Token(ctx context.Context) (Token, error) {
+	t, _, failed := s.cached()
+	if failed != nil {
+		return Token{}, failed
+	}
+	if t != nil {
 		return *t, nil
 	}
 	return s.refresh(ctx, true)
 }
 
 // Refresh mints a new token. If another caller minted one while this one
-// waited, that token is returned instead of minting again.
-func (s *oauthSource) Refresh(ctx context.Context) (Token, error) { return s.refresh(ctx, false) }
+// waited, that token is returned instead of minting again. After a
+// permanent failure it returns that failure until [OAuthSource.Reset].
+func (s *OAuthSource) Refresh(ctx context.Context) (Token, error) { return s.refresh(ctx, false) }
 
-func (s *oauthSource) refresh(ctx context.Context, onlyIfMissing bool) (Token, error) {
-	_, gen := s.cached()
+// Err returns the permanent failure the source remembers, or nil. It is
+// meant for health checks: while it is not nil, nothing authenticates
+// until the cause is fixed and [OAuthSource.Reset] is called.
+func (s *OAuthSource) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// Reset forgets the remembered permanent failure and the cached token, so
+// that the next Token or Refresh asks the token endpoint again. Call it
+// after fixing the cause on the Salesforce side.
+func (s *OAuthSource) Reset() {
+	s.mu.Lock()
+	s.failed, s.tok = nil, nil
+	s.gen++
+	s.mu.Unlock()
+}
+
+func (s *OAuthSource) refresh(ctx context.Context, onlyIfMissing bool) (Token, error) {
+	_, gen, failed := s.cached()
+	if failed != nil {
+		return Token{}, failed
+	}
 	if err := s.lock(ctx); err != nil {
 		return Token{}, err
 	}
 	defer s.unlock()
-	if t, g := s.cached(); t != nil && (g != gen || onlyIfMissing) {
+	t, g, failed := s.cached()
+	if failed != nil {
+		// Another caller's mint failed for good while this one waited.
+		return Token{}, failed
+	}
+	if t != nil && (g != gen || onlyIfMissing) {
 		return *t, nil
 	}
-	t, err := s.fetch(ctx)
+	nt, err := s.fetch(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
+		if sfsync.IsPermanent(err) && ctx.Err() == nil {
+			s.failed = remembered(err)
+			// The token that was rejected (the reason for this refresh)
+			// is not handed out again.
+			s.tok = nil
+			return Token{}, s.failed
+		}
 		return Token{}, err
 	}
-	s.mu.Lock()
-	s.tok = &t
+	s.tok = &nt
 	s.gen++
-	s.mu.Unlock()
-	return t, nil
+	return nt, nil
+}
+
+// remembered wraps a permanent failure for the calls that get it without
+// asking the token endpoint, keeping its kind and code.
+func remembered(err error) error {
+	var code string
+	var se *sfsync.Error
+	if errors.As(err, &se) {
+		// Unwrapped so the kind and code are printed once.
+		code, err = se.Code, se.Err
+	}
+	return &sfsync.Error{Kind: sfsync.KindPermanent, Code: code,
+		Err: fmt.Errorf("salesforce: oauth: token source failed permanently, not retried until Reset or a new source: %w", err)}
 }
 
 type tokenResponse struct {
@@ -254,14 +326,14 @@ type tokenResponse struct {
 // maxAuthBody bounds the token and userinfo responses read.
 const maxAuthBody = 1 << 20
 
-func (s *oauthSource) httpClient() *http.Client {
+func (s *OAuthSource) httpClient() *http.Client {
 	if s.hc != nil {
 		return s.hc
 	}
 	return http.DefaultClient
 }
 
-func (s *oauthSource) fetch(ctx context.Context) (Token, error) {
+func (s *OAuthSource) fetch(ctx context.Context) (Token, error) {
 	form, err := s.form()
 	if err != nil {
 		return Token{}, err
@@ -302,7 +374,7 @@ func (s *oauthSource) fetch(ctx context.Context) (Token, error) {
 }
 
 // userinfo fills the org and user ids from /services/oauth2/userinfo.
-func (s *oauthSource) userinfo(ctx context.Context, t *Token) error {
+func (s *OAuthSource) userinfo(ctx context.Context, t *Token) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.InstanceURL+"/services/oauth2/userinfo", nil)
 	if err != nil {
 		return sfsync.Permanent(fmt.Errorf("salesforce: userinfo request: %w", err))
@@ -351,15 +423,19 @@ func ParseIdentityURL(id string) (orgID, userID string) {
 	return orgID, userID
 }
 
-// oauthError classifies a failed token or userinfo response. The message
-// carries the error and error_description of the body, never the request.
+// oauthError classifies a failed token or userinfo response: 5xx, 408 and
+// 429 are transient; every other status is a verdict on the grant or its
+// configuration (invalid_grant, invalid_client, unsupported_grant_type,
+// ...) that repeating the request cannot change, so it is permanent. The
+// message carries the error and error_description of the body, never the
+// request.
 func oauthError(status int, body []byte) error {
 	var oe struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
 	_ = json.Unmarshal(body, &oe)
-	kind := sfsync.KindAuth
+	kind := sfsync.KindPermanent
 	if status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout {
 		kind = sfsync.KindRetryable
 	}

@@ -161,7 +161,7 @@ func TestInvalidGrant(t *testing.T) {
 	})
 	ts := JWTBearer(JWTConfig{LoginURL: srv.srv.URL, ConsumerKey: "k", Username: "u", PrivateKey: key, HTTPClient: srv.srv.Client()})
 	_, err := ts.Token(context.Background())
-	if sfsync.KindOf(err) != sfsync.KindAuth || !strings.Contains(err.Error(), "user hasn't approved this consumer") || !strings.Contains(err.Error(), "invalid_grant") {
+	if sfsync.KindOf(err) != sfsync.KindPermanent || !strings.Contains(err.Error(), "user hasn't approved this consumer") || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("err = %v (kind %v)", err, sfsync.KindOf(err))
 	}
 	if assertion == "" || strings.Contains(err.Error(), assertion) {
@@ -175,7 +175,7 @@ func TestInvalidGrant(t *testing.T) {
 
 func TestJWTBearerNoKey(t *testing.T) {
 	_, err := JWTBearer(JWTConfig{LoginURL: "http://127.0.0.1:0"}).Token(context.Background())
-	if sfsync.KindOf(err) != sfsync.KindAuth {
+	if sfsync.KindOf(err) != sfsync.KindPermanent {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -217,9 +217,11 @@ func TestClientCredentialsFailures(t *testing.T) {
 	})
 	ts := ClientCredentials(ClientCredentialsConfig{TokenURL: srv.srv.URL + "/services/oauth2/token", ClientID: "cid", ClientSecret: secret, HTTPClient: srv.srv.Client()})
 	_, err := ts.Token(context.Background())
-	if sfsync.KindOf(err) != sfsync.KindAuth || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "invalid client credentials") {
+	if sfsync.KindOf(err) != sfsync.KindPermanent || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "invalid client credentials") {
 		t.Errorf("err = %v", err)
 	}
+	// A rejected grant is remembered until Reset.
+	ts.Reset()
 	status = http.StatusServiceUnavailable
 	_, err = ts.Refresh(context.Background())
 	if sfsync.KindOf(err) != sfsync.KindRetryable {
@@ -246,7 +248,7 @@ func TestTokenResponseWithoutToken(t *testing.T) {
 func TestConcurrentRefreshSharesMint(t *testing.T) {
 	// Callers that started waiting before a mint completed get its token.
 	srv := newOAuthServer(t, true, func(r *http.Request) (int, map[string]any) { return 0, nil })
-	ts := ClientCredentials(ClientCredentialsConfig{TokenURL: srv.srv.URL, HTTPClient: srv.srv.Client()}).(*oauthSource)
+	ts := ClientCredentials(ClientCredentialsConfig{TokenURL: srv.srv.URL, HTTPClient: srv.srv.Client()})
 	if err := ts.lock(context.Background()); err != nil { // hold the mint lock
 		t.Fatal(err)
 	}

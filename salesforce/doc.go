@@ -23,6 +23,16 @@
 //     ([ErrDailyLimitExceeded]); failed preconditions, deleted records and
 //     ambiguous external ids are [sfsync.KindConflict]; validation,
 //     permission and malformed-input errors are [sfsync.KindPermanent].
+//     The per-record errors of collections calls, and so of the [Sink],
+//     carry the record's code in [sfsync.Error].Code and its *[APIError].
+//
+// A token source of [JWTBearer] or [ClientCredentials] ([OAuthSource])
+// remembers a permanent OAuth failure (invalid_grant, invalid_client, an
+// unusable private key, ...): every later call fails with it, as
+// [sfsync.KindPermanent], without asking the token endpoint again, and
+// [OAuthSource.Err] reports it for health checks until
+// [OAuthSource.Reset]. Transient token endpoint failures are retryable and
+// not remembered.
 //
 // Access tokens, client secrets and JWT assertions never appear in errors
 // or log records.

@@ -211,7 +211,7 @@ func TestFakeOrgClientCredentialsRejected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := salesforce.ClientCredentials(salesforce.ClientCredentialsConfig{TokenURL: org.URL(), ClientID: tc.id, ClientSecret: tc.secret, HTTPClient: org.Client()})
 			_, err := ts.Token(ctx)
-			foWantKind(t, "token", err, sfsync.KindAuth)
+			foWantKind(t, "token", err, sfsync.KindPermanent)
 			if msg := err.Error(); strings.Contains(msg, wrong) || strings.Contains(msg, secret) {
 				t.Fatalf("error shows a secret: %s", msg)
 			}
@@ -226,7 +226,7 @@ func TestFakeOrgClientCredentialsRejected(t *testing.T) {
 			before := foUsed(org)
 			c := salesforce.New(ts, salesforce.WithHTTPClient(org.Client()), salesforce.WithLogger(discard()))
 			_, err = c.Limits(ctx)
-			foWantKind(t, "Limits", err, sfsync.KindAuth)
+			foWantKind(t, "Limits", err, sfsync.KindPermanent)
 			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), wrong) {
 				t.Fatalf("error shows a secret: %v", err)
 			}
@@ -280,7 +280,7 @@ func TestFakeOrgJWTBearer(t *testing.T) {
 			bad := salesforce.JWTBearer(salesforce.JWTConfig{LoginURL: org.URL(), ConsumerKey: tc.consumer,
 				Username: tc.user, PrivateKey: tc.key, HTTPClient: org.Client()})
 			_, err := bad.Token(ctx)
-			foWantKind(t, "token", err, sfsync.KindAuth)
+			foWantKind(t, "token", err, sfsync.KindPermanent)
 			var oe *salesforce.OAuthError
 			if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != tc.desc {
 				t.Fatalf("error %v; want invalid_grant %q", err, tc.desc)
