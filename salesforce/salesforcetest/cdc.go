@@ -37,14 +37,16 @@ func mergeChanges(in []*change) []*change {
 }
 
 // emitLocked appends the events of one transaction to the object's channel
-// and to /data/ChangeEvents.
+// and to /data/ChangeEvents. The commitNumber (system change number) is the
+// transaction's: one per commit, shared by all its events, greater for
+// every later transaction.
 func (o *Org) emitLocked(changes []*change, user, origin string, at time.Time) {
 	if len(changes) == 0 {
 		return
 	}
 	key := newTransactionKey()
+	o.commitNo++
 	for i, c := range changes {
-		o.commitNo++
 		h := cdcschema.Header{
 			EntityName: c.obj.Name, RecordIDs: c.ids, ChangeType: c.typ, ChangeOrigin: origin,
 			TransactionKey: key, SequenceNumber: int32(i + 1), CommitTimestamp: at.UnixMilli(),

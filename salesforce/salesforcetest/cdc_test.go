@@ -245,3 +245,48 @@ func TestCDCUndeleteAndRollbackEmitsNothing(t *testing.T) {
 		t.Fatal("undeleted record missing")
 	}
 }
+
+// Every event of one transaction carries the transaction's commitNumber;
+// each later transaction has a greater one.
+func TestCDCCommitNumberPerTransaction(t *testing.T) {
+	org := newOrg(t)
+	var recs []map[string]any
+	for _, n := range []string{"A", "B", "C"} {
+		recs = append(recs, map[string]any{"attributes": map[string]any{"type": "Account"}, "Name": n})
+	}
+	r := call(t, org, "POST", "/composite/sobjects", map[string]any{"records": recs})
+	r.want(t, 200, "")
+	var res []struct{ ID string }
+	r.json(t, &res)
+	call(t, org, "PATCH", "/sobjects/Account/"+res[0].ID, map[string]any{"Industry": "Energy"}).want(t, 204, "")
+	upd := []map[string]any{
+		{"attributes": map[string]any{"type": "Account"}, "id": res[1].ID, "Industry": "Energy"},
+		{"attributes": map[string]any{"type": "Account"}, "id": res[2].ID, "Industry": "Banking"},
+	}
+	call(t, org, "PATCH", "/composite/sobjects", map[string]any{"records": upd}).want(t, 200, "")
+	org.EmitGap("Account", res[0].ID)
+
+	evs := subscribe(t, org, "/data/AccountChangeEvent").next(7)
+	// Transactions: 3 creates, 1 update, 2 updates, 1 gap.
+	sizes := []int{3, 1, 2, 1}
+	var prev int64
+	i := 0
+	for tx, n := range sizes {
+		key := evs[i].header["transactionKey"]
+		commit, ok := evs[i].header["commitNumber"].(int64)
+		if !ok || commit <= prev {
+			t.Fatalf("transaction %d: commitNumber %v after %d; want a greater one", tx, evs[i].header["commitNumber"], prev)
+		}
+		for j := i; j < i+n; j++ {
+			h := evs[j].header
+			if h["transactionKey"] != key || h["commitNumber"] != commit || h["sequenceNumber"] != int32(j-i+1) {
+				t.Fatalf("transaction %d event %d: key %v commit %v seq %v; want key %v commit %d seq %d",
+					tx, j, h["transactionKey"], h["commitNumber"], h["sequenceNumber"], key, commit, j-i+1)
+			}
+		}
+		if i > 0 && key == evs[i-1].header["transactionKey"] {
+			t.Fatalf("transaction %d shares its key with the one before", tx)
+		}
+		prev, i = commit, i+n
+	}
+}

@@ -38,8 +38,9 @@
 // Every committed write (API or the UI-side Insert, EditAsUser,
 // DeleteAsUser, UndeleteAsUser) appends Avro change events to the Pub/Sub
 // fake (PubSub) on /data/<Obj>ChangeEvent (custom objects:
-// /data/<Name>__ChangeEvent) and /data/ChangeEvents: one transactionKey per
-// request, sequenceNumber from 1, commitTimestamp from the clock,
+// /data/<Name>__ChangeEvent) and /data/ChangeEvents: one transactionKey and
+// one commitNumber per request (the commitNumber greater for every later
+// transaction), sequenceNumber from 1, commitTimestamp from the clock,
 // commitUser the token's user, changeOrigin
 // com/salesforce/api/rest/<ver>[;client=<Sforce-Call-Options client>]
 // (UI: UIOrigin). UPDATE events carry only the changed fields plus
