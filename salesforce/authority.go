@@ -72,12 +72,26 @@ func toRecord(object string, rec map[string]any, fields []string) sfsync.Record 
 	for _, f := range fields[4:] {
 		r.Fields[f] = rec[f]
 	}
-	if lm, ok := rec["LastModifiedDate"].(string); ok {
-		if t, err := ParseDateTime(lm); err == nil {
-			r.Version = sfsync.Version{Time: t}
+	r.Version = rereadVersion(rec)
+	return r
+}
+
+// rereadVersion is the version of a record read from the REST API: its
+// SystemModstamp (LastModifiedDate when absent) and nothing else.
+// SystemModstamp moves on every change, by a user or an automated process,
+// so it is the time the record's change events are compared with (spec:
+// commitTimestamp vs SystemModstamp). Without a Commit or Seq, a re-read at
+// the same instant as a change event counts as older than it, so the
+// event's own data wins (see [sfsync.Version]).
+func rereadVersion(rec map[string]any) sfsync.Version {
+	for _, f := range []string{"SystemModstamp", "LastModifiedDate"} {
+		if s, ok := rec[f].(string); ok {
+			if t, err := ParseDateTime(s); err == nil {
+				return sfsync.Version{Time: t}
+			}
 		}
 	}
-	return r
+	return sfsync.Version{}
 }
 
 // Read returns the records of ids, deleted ones included (marked Deleted),

@@ -45,8 +45,9 @@ func WithExternalID(object, field string) SinkOption {
 }
 
 // WithReadFields sets the fields [Sink.Read] returns for object, for
-// conflict policies and no-op checks (Id and LastModifiedDate are always
-// read). Without it Read returns only those two.
+// conflict policies and no-op checks (Id, LastModifiedDate and
+// SystemModstamp are always read, the last as the record's version).
+// Without it Read returns only those.
 func WithReadFields(object string, fields ...string) SinkOption {
 	return func(s *Sink) { s.readFields[object] = append(s.readFields[object], fields...) }
 }
@@ -317,7 +318,7 @@ func resultError(w *recordWrite, results []SaveResult, i int) error {
 // them by: external ids for objects with one configured, Salesforce ids
 // otherwise. It costs one call per 200 ids.
 func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
-	fields := append([]string{"Id", "LastModifiedDate"}, s.readFields[object]...)
+	fields := append([]string{"Id", "LastModifiedDate", "SystemModstamp"}, s.readFields[object]...)
 	ext := s.externalIDs[object]
 	if ext != "" && !slices.Contains(fields, ext) {
 		fields = append(fields, ext)
@@ -371,16 +372,12 @@ func (s *Sink) read(ctx context.Context, object string, ids []string, ext string
 			}
 			r := sfsync.Record{Object: object, ID: key, Exists: true, Fields: map[string]any{}}
 			for _, f := range fields {
-				if f == "Id" || f == "LastModifiedDate" || f == ext {
+				if f == "Id" || f == "LastModifiedDate" || f == "SystemModstamp" || f == ext {
 					continue
 				}
 				r.Fields[f] = rec[f]
 			}
-			if lm, ok := rec["LastModifiedDate"].(string); ok {
-				if t, err := ParseDateTime(lm); err == nil {
-					r.Version = sfsync.Version{Time: t}
-				}
-			}
+			r.Version = rereadVersion(rec)
 			out[key] = r
 		}
 	}
