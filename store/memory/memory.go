@@ -20,7 +20,8 @@ type Store struct {
 
 	mu          stdsync.Mutex
 	claims      expiringSet
-	echoes      expiringSet
+	echoes      echoSet
+	versions    map[string]map[versionKey]sfsync.Version
 	checkpoints map[string]sfsync.Position
 	// outcomes is the ledger in fixed-size chunks, oldest first, so that
 	// appending never copies what is already stored and forgetting the
@@ -39,8 +40,8 @@ type Option func(*Store)
 // time.Now. Tests pass a controllable clock.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
 
-// WithMaxKeys bounds the number of dedup keys and of echo fingerprints kept
-// (each); when full, the key closest to expiry is forgotten first. The
+// WithMaxKeys bounds the number of dedup keys and of remembered writes kept
+// (each); when full, the one closest to expiry is forgotten first. The
 // default is 1,000,000.
 func WithMaxKeys(n int) Option { return func(s *Store) { s.maxKeys = max(1, n) } }
 
@@ -63,7 +64,8 @@ func New(opts ...Option) *Store {
 		o(s)
 	}
 	s.claims = newExpiringSet()
-	s.echoes = newExpiringSet()
+	s.echoes = newEchoSet()
+	s.versions = map[string]map[versionKey]sfsync.Version{}
 	return s
 }
 
@@ -280,35 +282,6 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	return nil
 }
 
-// RememberWrites remembers fingerprints for ttl.
-func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock()
-	for _, f := range fingerprints {
-		s.echoes.put(f, now.Add(ttl), now, s.maxKeys)
-	}
-	return nil
-}
-
-// MatchWrite reports whether fingerprint was remembered and not expired, and
-// forgets it.
-func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ok := s.echoes.live(fingerprint, s.clock())
-	if ok {
-		s.echoes.remove(fingerprint)
-	}
-	return ok, nil
-}
-
 // CommitState writes c atomically: with respect to every other method, all
 // of it is visible or none. A fenced lease writes nothing.
 func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
@@ -329,6 +302,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 	for _, k := range c.Claims {
 		s.claimLocked(k, c.ClaimTTL)
 	}
+	s.putVersionsLocked(c.Versions)
 	for _, p := range c.Checkpoints {
 		s.saveCheckpointLocked(p)
 	}
@@ -379,13 +353,6 @@ func (s *expiringSet) put(key string, expires, now time.Time, limit int) {
 	e := &entry{key: key, expires: expires}
 	heap.Push(&s.heap, e)
 	s.at[key] = e
-}
-
-func (s *expiringSet) remove(key string) {
-	if e, ok := s.at[key]; ok {
-		heap.Remove(&s.heap, e.index)
-		delete(s.at, key)
-	}
 }
 
 type entryHeap []*entry

@@ -92,49 +92,6 @@ func keysOf(ds []sfsync.DeadLetter) []string {
 	return out
 }
 
-// RunEchoes tests an [sfsync.EchoStore].
-func RunEchoes(t *testing.T, open func(t *testing.T) sfsync.EchoStore) {
-	ctx := context.Background()
-	s := open(t)
-	noErr(t, s.RememberWrites(ctx, []string{"a", "b"}, longTTL))
-	if !must(s.MatchWrite(ctx, "a"))(t) {
-		t.Error("remembered fingerprint not matched")
-	}
-	if must(s.MatchWrite(ctx, "a"))(t) {
-		t.Error("a fingerprint matched twice; an echo is recognised once")
-	}
-	if must(s.MatchWrite(ctx, "zzz"))(t) {
-		t.Error("unknown fingerprint matched")
-	}
-	noErr(t, s.RememberWrites(ctx, nil, longTTL))
-
-	// Matching consumes a fingerprint, so expiry is polled through a pool
-	// of fingerprints remembered together: each poll spends one, and once
-	// one is expired all the rest must be too.
-	pool := make([]string, 2000)
-	for i := range pool {
-		pool[i] = fmt.Sprintf("short-%d", i)
-	}
-	noErr(t, s.RememberWrites(ctx, pool, shortTTL))
-	next := 0
-	eventually(t, "short-lived fingerprints expire", func() bool {
-		if next == len(pool) {
-			t.Fatalf("all %d pooled fingerprints matched before expiring", len(pool))
-		}
-		ok := must(s.MatchWrite(ctx, pool[next]))(t)
-		next++
-		return !ok
-	})
-	for _, f := range pool[next:min(next+20, len(pool))] {
-		if must(s.MatchWrite(ctx, f))(t) {
-			t.Errorf("fingerprint %s matched after others remembered with it expired", f)
-		}
-	}
-	if !must(s.MatchWrite(ctx, "b"))(t) {
-		t.Error("long-lived fingerprint lost")
-	}
-}
-
 // RunLeases tests an [sfsync.Leaser].
 func RunLeases(t *testing.T, open func(t *testing.T) sfsync.Leaser) {
 	ctx := context.Background()
@@ -233,6 +190,7 @@ func leaseLifecycle(ctx context.Context, t *testing.T, s sfsync.Leaser) {
 func RunCommit(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
 	t.Run("AllPartsAndFencing", func(t *testing.T) { commitAndFence(ctx, t, open(t)) })
+	t.Run("Versions", func(t *testing.T) { commitVersions(ctx, t, open(t)) })
 	t.Run("WithoutLease", func(t *testing.T) {
 		s := open(t)
 		must(s.Claim(ctx, "old", longTTL))(t)

@@ -33,8 +33,10 @@ func RunReopen(t *testing.T, open func(t *testing.T) (Durable, func(t *testing.T
 			{Stream: "/data/ContactChangeEvent", Token: []byte{1}},
 			{Stream: "/data/ContactChangeEvent", Token: []byte{0, 0, 0, 0, 0, 0, 0, 42}},
 		},
-		Lease: &l,
+		Versions: versionSamples("Contact/003A"),
+		Lease:    &l,
 	}))
+	noErr(t, s.PutAppliedVersions(ctx, versionSamples("Contact/003B")))
 	// Remembered last, with no commit after it: Close must keep it.
 	noErr(t, s.RememberWrites(ctx, []string{"fp1"}, time.Hour))
 	noErr(t, s.Close())
@@ -58,6 +60,8 @@ func RunReopen(t *testing.T, open func(t *testing.T) (Durable, func(t *testing.T
 	if _, err := s.AcquireLease(ctx, "sub", "b", time.Hour); !errors.Is(err, sfsync.ErrLeaseHeld) {
 		t.Errorf("lease forgotten across reopen: %v", err)
 	}
+	checkVersions(t, "versions after reopen", must(s.AppliedVersions(ctx, []string{"Contact/003A", "Contact/003B"}))(t),
+		append(versionSamples("Contact/003A"), versionSamples("Contact/003B")...))
 	if !must(s.MatchWrite(ctx, "fp1"))(t) {
 		t.Error("write fingerprint lost across reopen")
 	}

@@ -22,6 +22,7 @@ type Store interface {
 	sfsync.EchoStore
 	sfsync.StateCommitter
 	sfsync.Leaser
+	sfsync.VersionStore
 }
 
 // Run runs every part of the suite against stores made by open.
@@ -36,7 +37,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	})
 	t.Run("Echoes", func(t *testing.T) { RunEchoes(t, func(t *testing.T) sfsync.EchoStore { return open(t) }) })
 	t.Run("Leases", func(t *testing.T) { RunLeases(t, func(t *testing.T) sfsync.Leaser { return open(t) }) })
+	t.Run("Versions", func(t *testing.T) { RunVersions(t, func(t *testing.T) sfsync.VersionStore { return open(t) }) })
 	t.Run("Commit", func(t *testing.T) { RunCommit(t, open) })
+	t.Run("Poison", func(t *testing.T) { RunPoison(t, open) })
 }
 
 const (
@@ -230,7 +233,7 @@ func RunLedger(t *testing.T, open func(t *testing.T) sfsync.Ledger) {
 			RecordID: fmt.Sprintf("003%02d", i%5), Source: sfsync.Salesforce, Destination: sfsync.External("erp"),
 			Op: sfsync.OpUpdate, Status: []sfsync.Status{sfsync.StatusApplied, sfsync.StatusEcho, sfsync.StatusDeadLettered}[i%3],
 			Reason: fmt.Sprintf("reason %d", i), Attempts: i % 4,
-			Version:  sfsync.Version{Time: base.Add(time.Duration(i) * time.Second), Seq: int64(i), Counter: int64(i % 2 * i)},
+			Version:  sfsync.Version{Time: base.Add(time.Duration(i) * time.Second), Commit: int64(i % 3), Seq: int64(i), Counter: int64(i % 2 * i)},
 			Position: sfsync.Position{Stream: "s", Token: []byte{byte(i)}},
 			At:       base.Add(time.Duration(i) * time.Minute),
 		}
@@ -295,7 +298,6 @@ func RunLedger(t *testing.T, open func(t *testing.T) sfsync.Ledger) {
 func sameOutcome(a, b sfsync.Outcome) bool {
 	return a.Key == b.Key && a.Tenant == b.Tenant && a.Object == b.Object && a.RecordID == b.RecordID &&
 		a.Source == b.Source && a.Destination == b.Destination && a.Op == b.Op && a.Status == b.Status &&
-		a.Reason == b.Reason && a.Attempts == b.Attempts && a.Version.Compare(b.Version) == 0 &&
-		a.Version.Counter == b.Version.Counter && a.Position.Stream == b.Position.Stream &&
+		a.Reason == b.Reason && a.Attempts == b.Attempts && sameVersion(a.Version, b.Version) && a.Position.Stream == b.Position.Stream &&
 		slices.Equal(a.Position.Token, b.Position.Token) && a.At.Equal(b.At)
 }

@@ -1,0 +1,57 @@
+package memory
+
+import (
+	"context"
+
+	"github.com/sfsync/sfsync"
+)
+
+// versionKey is an entry's identity inside its record.
+type versionKey struct {
+	source sfsync.System
+	field  string
+}
+
+// AppliedVersions returns the entries stored for records.
+func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync.AppliedVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sfsync.AppliedVersion
+	done := make(map[string]bool, len(records))
+	for _, r := range records {
+		if done[r] { // a record asked for twice is answered once
+			continue
+		}
+		done[r] = true
+		for k, v := range s.versions[r] {
+			out = append(out, sfsync.AppliedVersion{Record: r, Source: k.source, Field: k.field, Version: v})
+		}
+	}
+	return out, nil
+}
+
+// PutAppliedVersions stores vs; the last entry of a (record, source,
+// field) wins.
+func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersion) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putVersionsLocked(vs)
+	return nil
+}
+
+func (s *Store) putVersionsLocked(vs []sfsync.AppliedVersion) {
+	for _, v := range vs {
+		m := s.versions[v.Record]
+		if m == nil {
+			m = map[versionKey]sfsync.Version{}
+			s.versions[v.Record] = m
+		}
+		m[versionKey{v.Source, v.Field}] = v.Version
+	}
+}
