@@ -28,6 +28,10 @@ const (
 	StatusSkipped Status = "skipped"
 	// StatusDeadLettered: the change could not be applied.
 	StatusDeadLettered Status = "dead_lettered"
+	// StatusRetrying is not the outcome of a change but of an attempt at a
+	// background job, a backfill, that failed and will run again; the
+	// ledger shows it so that the failure is never only a log line.
+	StatusRetrying Status = "retrying"
 )
 
 // Outcome is the ledger entry of one change.

@@ -53,6 +53,8 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 				c.Claims = append(c.Claims, r.outcome.Key)
 			}
 		}
+		c.Versions = append(c.Versions, r.versions...)
+		c.Checkpoints = append(c.Checkpoints, r.checkpoints...)
 		if d := r.it.d; d != nil && d.remaining.Add(-1) == 0 {
 			d.src.done[d.seq] = d.pos
 			completed = append(completed, d)
@@ -95,6 +97,11 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		if !r.empty && r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered {
 			if e.pending[r.outcome.Key]--; e.pending[r.outcome.Key] <= 0 {
 				delete(e.pending, r.outcome.Key)
+			}
+		}
+		for _, v := range r.versions {
+			if e.unsaved[v.Record]--; e.unsaved[v.Record] <= 0 {
+				delete(e.unsaved, v.Record)
 			}
 		}
 	}

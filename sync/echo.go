@@ -11,14 +11,17 @@ import (
 	"github.com/sfsync/sfsync"
 )
 
-// FieldFingerprint identifies one field value the engine wrote to a system:
-// when that system later reports a change whose every field matches a
-// remembered fingerprint, the change is the echo of the engine's own write.
-// Numbers compare by value whatever their Go type, times by instant.
+// FieldFingerprint identifies one field value the engine wrote to a system.
+// It is "<place>.<value>" (see [sfsync.FingerprintPlace]): the place names
+// system, object, record and field; the first change of that field the
+// system reports after our write consumes it, and is the write's echo when
+// it carries the same value. Numbers compare by value whatever their Go
+// type, times by instant. The empty field names the record itself, whose
+// values are the operations "\x00create", "\x00delete" and "\x00undelete".
 func FieldFingerprint(sys sfsync.System, object, id, field string, value any) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s", sys, object, id, field, normalValue(value))
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+	place := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", sys, object, id, field))
+	val := sha256.Sum256([]byte(normalValue(value)))
+	return base64.RawURLEncoding.EncodeToString(place[:15]) + "." + base64.RawURLEncoding.EncodeToString(val[:12])
 }
 
 func normalValue(v any) string {
@@ -57,9 +60,19 @@ func numeric(f float64) string {
 // sameValue compares values as fingerprints do.
 func sameValue(a, b any) bool { return normalValue(a) == normalValue(b) }
 
-// writeFingerprints lists the fingerprints of a change written to sys.
+// writeFingerprints lists the fingerprints of a change written to sys, or
+// reported by sys: one per field it sets, and one for the record when it
+// creates, deletes or undeletes it (so that a create with no mapped field
+// is recognised too).
 func writeFingerprints(sys sfsync.System, c *sfsync.Change, ignored map[string]bool) []string {
 	var fps []string
+	switch c.Op {
+	case sfsync.OpCreate, sfsync.OpDelete, sfsync.OpUndelete:
+		fps = append(fps, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op)))
+	}
+	if c.Op == sfsync.OpDelete {
+		return fps
+	}
 	for name, v := range c.Fields {
 		if !ignored[name] {
 			fps = append(fps, FieldFingerprint(sys, c.Object, c.RecordID, name, v))

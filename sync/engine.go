@@ -34,15 +34,20 @@ type Engine struct {
 
 	pendingMu stdsync.Mutex
 	pending   map[string]int
+	// unsaved counts, per record, results carrying version map entries that
+	// are not committed yet.
+	unsaved map[string]int
 
 	resync *resyncQueue
 	lease  atomic.Pointer[sfsync.Lease]
 
 	running  atomic.Bool
+	started  chan struct{} // closed when Run's workers take changes
 	finished chan struct{} // closed when Run has returned its last commit
 	fatalMu  stdsync.Mutex
 	fatal    error
-	stop     context.CancelFunc
+	// stop ends the intake; halt also cancels the work in flight.
+	stop, halt context.CancelFunc
 
 	stats counters
 	links links
@@ -69,6 +74,9 @@ type item struct {
 	c       sfsync.Change // as received; dead letters keep this form
 	d       *delivery
 	requeue *sfsync.DeadLetter
+	// hold, when set, collects the item's results instead of handing them
+	// to the committer: the change is not finished yet (a re-read is due).
+	hold *[]result
 	// done, when set, is called once the item's outcome is durable.
 	done func(sfsync.Outcome)
 }
@@ -79,6 +87,11 @@ type result struct {
 	outcome sfsync.Outcome
 	dead    *sfsync.DeadLetter
 	claim   bool
+	// versions are the version map entries the outcome moved.
+	versions []sfsync.AppliedVersion
+	// checkpoints are positions committed with the outcome, not behind
+	// any source's watermark (a finished backfill).
+	checkpoints []sfsync.Position
 	// empty marks the completion of a delivery without changes.
 	empty bool
 }
@@ -91,7 +104,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}})
 	}
@@ -120,7 +133,9 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	if e.maps, err = newMappings(cfg.mappings); err != nil {
 		return nil, err
 	}
-	e.st = resolveState(cfg.stateOpts)
+	if e.st, err = resolveState(cfg.stateOpts, cfg.lease); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
 	if !e.st.durable {
 		e.log.Warn("sfsync: engine state is in memory; a restart forgets checkpoints, dedup keys, outcomes and dead letters. Use a durable store (store/sqlite, store/postgres) with WithStore in production")
 	}
@@ -143,34 +158,49 @@ func (e *Engine) Run(ctx context.Context) error {
 		return errors.New("sync: Engine.Run called twice; build a new engine")
 	}
 	defer close(e.finished)
-	if err := e.acquireLease(ctx); err != nil {
+	// Both contexts are made before anything can fail, so that a fatal
+	// error at any point stops the intake and cancels the work in flight.
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	e.fatalMu.Lock()
+	e.stop, e.halt = stopIntake, cancelWork
+	e.fatalMu.Unlock()
+	if err := e.acquireLease(intakeCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer e.releaseLease()
 	for _, s := range e.sources {
 		if r, ok := s.src.(sfsync.Resumer); ok {
-			if err := r.Resume(ctx, e.st.checkpoints); err != nil {
+			if err := r.Resume(intakeCtx, e.st.checkpoints); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return fmt.Errorf("sync: resuming source %d from its checkpoint: %w", s.index, err)
 			}
 		}
 	}
 
-	intakeCtx, stopIntake := context.WithCancel(ctx)
-	e.stop = stopIntake
-	defer stopIntake()
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-
+	// The final commits must outlive the drain timeout: what finished is
+	// recorded even when the rest is abandoned.
+	commitCtx := context.WithoutCancel(ctx)
 	var committer, workers, intake stdsync.WaitGroup
-	committer.Go(func() { e.commitLoop(workCtx) })
+	committer.Go(func() { e.commitLoop(commitCtx) })
 	for lane := range e.lanes {
 		workers.Go(func() { e.worker(workCtx, lane) })
 	}
+	close(e.started)
 	intake.Go(func() { e.resyncLoop(intakeCtx) })
 	if e.cfg.lease != nil {
 		intake.Go(func() { e.renewLease(intakeCtx) })
 	}
-	e.startBackfillIfNew(intakeCtx)
+	if err := e.resumeBackfills(intakeCtx); err != nil {
+		e.fail(err)
+	}
 	for _, s := range e.sources {
 		intake.Go(func() { e.intake(intakeCtx, s) })
 	}
@@ -199,15 +229,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	return e.fatalErr()
 }
 
+// fail stops the engine for err: the intake stops, and the work in flight
+// is cancelled at once, since its outcomes could not be committed (a
+// fenced engine must not write beside the new lease holder). Nothing is
+// lost: changes without an outcome are redelivered from the last checkpoint.
 func (e *Engine) fail(err error) {
 	e.fatalMu.Lock()
 	if e.fatal == nil {
 		e.fatal = err
 		e.log.Error("sfsync: engine stopping", "err", err)
 	}
+	stop, halt := e.stop, e.halt
 	e.fatalMu.Unlock()
-	if e.stop != nil {
-		e.stop()
+	if stop != nil {
+		stop()
+	}
+	if halt != nil {
+		halt()
 	}
 }
 
@@ -221,18 +259,27 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 	bo := e.cfg.newBackOff()
 	var seq uint64
 	for {
+		// Pull only when there is room, but hold none while Receive
+		// blocks: an idle source must never keep capacity that another
+		// source needs.
 		if err := e.sem.Acquire(ctx, 1); err != nil {
 			return
 		}
+		e.sem.Release(1)
 		changes, err := s.src.Receive(ctx)
 		if err != nil {
-			e.sem.Release(1)
 			if ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, sfsync.ErrPositionUnavailable) {
 				e.log.Warn("sfsync: source cannot resume from its checkpoint; backfilling from authoritative state", "source", s.index, "err", err)
-				e.startBackfill("replay position unavailable")
+				// Owed durably before any later delivery can be committed.
+				if err := e.owe(ctx, "replay position unavailable"); err != nil {
+					if ctx.Err() == nil {
+						e.fail(err)
+					}
+					return
+				}
 				continue
 			}
 			if sfsync.IsPermanent(err) {
@@ -251,11 +298,9 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 		}
 		bo.Reset()
 		tokens := int64(max(1, min(len(changes), e.cfg.maxInFlight)))
-		if tokens > 1 {
-			if err := e.sem.Acquire(ctx, tokens-1); err != nil {
-				e.sem.Release(1)
-				return
-			}
+		if err := e.sem.Acquire(ctx, tokens); err != nil {
+			// Stopping: the delivery has no outcome and is redelivered.
+			return
 		}
 		d := &delivery{src: s, seq: seq, tokens: tokens}
 		seq++

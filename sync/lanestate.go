@@ -2,62 +2,161 @@ package sync
 
 import (
 	"container/list"
+	"context"
+	"fmt"
+	"slices"
 
 	"github.com/sfsync/sfsync"
 )
 
-// laneState remembers, per record and source system, the version of the
-// newest data each field received from that source, so that a change which
-// arrives late cannot overwrite newer data from the same source. Versions
-// of different systems are not comparable by order of arrival; deciding
-// between them is the conflict policy's job.
+// Names the version map reserves for the record as a whole; field names of
+// Salesforce and of mappings never start with a NUL byte.
+const (
+	// fieldAny holds the newest change of the record that was not a delete.
+	fieldAny = ""
+	// fieldDeleted holds the newest delete: a tombstone that keeps an older
+	// create or update from bringing the record back.
+	fieldDeleted = "\x00deleted"
+)
+
+// laneState is a worker's cache of the durable version map
+// ([sfsync.VersionStore]): per record, source system and field, the newest
+// version whose data both systems hold (applied, already there, or our own
+// echo). It keeps a change that arrives late, is redelivered, retried,
+// requeued or re-read from overwriting newer data of the same source, and
+// gives the conflict policy per-field writers and tombstones where the
+// target cannot report them.
 //
-// It is bounded: the least recently used records are forgotten. Targets
-// that report per-field versions and writers (Record.FieldVersions and
-// Record.LastWriter) extend the protection past what the lane remembers,
-// across restarts.
+// The cache is bounded: the least recently used records are forgotten, but
+// never one whose newest entries are not committed yet (the store would
+// answer with older ones).
 type laneState struct {
 	limit   int
 	records map[string]*list.Element
 	lru     list.List
+	store   sfsync.VersionStore
+	// unsaved reports whether a record has entries on their way to the store.
+	unsaved func(record string) bool
 }
 
 type recordVersions struct {
 	key string
-	// fields maps source system, then field, to the newest version applied.
-	// The empty field name holds the record's newest version of any field.
+	// fields maps source system, then field, to the newest version.
 	fields map[sfsync.System]map[string]sfsync.Version
 }
 
-func newLaneState(limit int) *laneState {
-	return &laneState{limit: max(limit, 16), records: map[string]*list.Element{}}
+func newLaneState(limit int, store sfsync.VersionStore, unsaved func(string) bool) *laneState {
+	return &laneState{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, unsaved: unsaved}
 }
 
+// load makes sure the versions of records are cached, reading the ones that
+// are not from the store in one call.
+func (ls *laneState) load(ctx context.Context, records []string) error {
+	var missing []string
+	for _, r := range records {
+		if _, ok := ls.records[r]; !ok && !slices.Contains(missing, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	entries, err := ls.store.AppliedVersions(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("reading applied versions of %d records: %w", len(missing), err)
+	}
+	for _, r := range missing {
+		ls.add(r)
+	}
+	for _, av := range entries {
+		el, ok := ls.records[av.Record]
+		if !ok {
+			continue
+		}
+		rv := el.Value.(*recordVersions)
+		rv.set(av.Source, av.Field, av.Version)
+	}
+	return nil
+}
+
+func (ls *laneState) add(key string) *recordVersions {
+	rv := &recordVersions{key: key, fields: map[sfsync.System]map[string]sfsync.Version{}}
+	ls.records[key] = ls.lru.PushFront(rv)
+	for tries := ls.lru.Len(); ls.lru.Len() > ls.limit && tries > 0; tries-- {
+		old := ls.lru.Back()
+		k := old.Value.(*recordVersions).key
+		if ls.unsaved(k) {
+			ls.lru.MoveToFront(old)
+			continue
+		}
+		ls.lru.Remove(old)
+		delete(ls.records, k)
+	}
+	return rv
+}
+
+// get returns the cached versions of key; load must have been called.
 func (ls *laneState) get(key string) *recordVersions {
 	el, ok := ls.records[key]
 	if !ok {
-		return nil
+		// Not loaded (a store error was tolerated): decide on what the
+		// target reports, and remember from here on.
+		return ls.add(key)
 	}
 	ls.lru.MoveToFront(el)
 	return el.Value.(*recordVersions)
 }
 
+func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Version, bool) {
+	v, ok := rv.fields[src][field]
+	return v, ok
+}
+
+func (rv *recordVersions) set(src sfsync.System, field string, v sfsync.Version) {
+	m := rv.fields[src]
+	if m == nil {
+		m = map[string]sfsync.Version{}
+		rv.fields[src] = m
+	}
+	m[field] = v
+}
+
+// newest returns the newest version of field over every source, and whose.
+func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, bool) {
+	var best sfsync.Version
+	var who sfsync.System
+	found := false
+	for _, src := range sortedSystems(rv.fields) {
+		if v, ok := rv.fields[src][field]; ok && (!found || best.Before(v)) {
+			best, who, found = v, src, true
+		}
+	}
+	return best, who, found
+}
+
+func sortedSystems(m map[sfsync.System]map[string]sfsync.Version) []sfsync.System {
+	keys := make([]sfsync.System, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // staleFields returns the fields of c for which newer data from c's source
-// was already applied; for a delete, a non-empty result means the record
-// itself changed after the delete was made.
-func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) []string {
+// is already held, and whether the change as a whole is older than what is
+// held: a delete older than a later change or delete, or a create or update
+// older than a delete of the same source.
+func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []string, whole bool) {
 	if c.Version.IsZero() {
-		return nil
+		return nil, false
 	}
-	var known map[string]sfsync.Version
-	if rv := ls.get(c.RecordKey()); rv != nil {
-		known = rv.fields[c.Source]
-	}
+	rv := ls.get(c.RecordKey())
 	newer := func(field string) bool {
-		if v, ok := known[field]; ok && c.Version.Before(v) {
+		if v, ok := rv.version(c.Source, field); ok && c.Version.Before(v) {
 			return true
 		}
-		if field == "" {
+		if field == fieldAny || field == fieldDeleted {
 			return false
 		}
 		if cur.LastWriter[field] == c.Source {
@@ -68,48 +167,79 @@ func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) []string {
 		return false
 	}
 	if c.Op == sfsync.OpDelete {
-		if newer("") {
-			return []string{"(record)"}
-		}
-		return nil
+		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
-	var stale []string
+	if newer(fieldDeleted) {
+		return c.Touched(), true
+	}
 	for _, f := range c.Touched() {
 		if newer(f) {
 			stale = append(stale, f)
 		}
 	}
-	return stale
+	return stale, len(stale) > 0 && len(stale) == len(c.Touched())
 }
 
-// remember records that c's data was applied.
-func (ls *laneState) remember(c *sfsync.Change) {
-	if c.Version.IsZero() || c.RecordID == "" {
-		return
+// describe completes what the target reported of a record with what the
+// version map knows: a tombstone newer than the record's last change
+// (the target may only say the record is absent), and, for fields the
+// target does not version, the version and system of the newest data.
+func (ls *laneState) describe(c *sfsync.Change, cur *sfsync.Record) {
+	rv := ls.get(c.RecordKey())
+	if del, _, ok := rv.newest(fieldDeleted); ok {
+		alive, _, hasAlive := rv.newest(fieldAny)
+		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
+			cur.Exists, cur.Deleted = true, true
+			if cur.Version.Before(del) {
+				cur.Version = del
+			}
+		}
+	}
+	for _, f := range c.Touched() {
+		if _, ok := cur.FieldVersions[f]; ok {
+			continue
+		}
+		if _, ok := cur.LastWriter[f]; ok {
+			continue
+		}
+		v, who, ok := rv.newest(f)
+		if !ok || v.Before(cur.Version) {
+			// The target changed the record after our newest data of f;
+			// which field it changed is unknown, so its version stands.
+			continue
+		}
+		if cur.FieldVersions == nil {
+			cur.FieldVersions = map[string]sfsync.Version{}
+		}
+		if cur.LastWriter == nil {
+			cur.LastWriter = map[string]sfsync.System{}
+		}
+		cur.FieldVersions[f], cur.LastWriter[f] = v, who
+	}
+}
+
+// remember records that both systems hold c's data, and returns the map
+// entries that moved, for the durable commit.
+func (ls *laneState) remember(c *sfsync.Change) []sfsync.AppliedVersion {
+	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
+		return nil
 	}
 	key := c.RecordKey()
 	rv := ls.get(key)
-	if rv == nil {
-		rv = &recordVersions{key: key, fields: map[sfsync.System]map[string]sfsync.Version{}}
-		ls.records[key] = ls.lru.PushFront(rv)
-		for ls.lru.Len() > ls.limit {
-			old := ls.lru.Back()
-			ls.lru.Remove(old)
-			delete(ls.records, old.Value.(*recordVersions).key)
-		}
-	}
-	m := rv.fields[c.Source]
-	if m == nil {
-		m = map[string]sfsync.Version{}
-		rv.fields[c.Source] = m
-	}
+	var moved []sfsync.AppliedVersion
 	bump := func(field string) {
-		if v, ok := m[field]; !ok || v.Before(c.Version) {
-			m[field] = c.Version
+		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
+			rv.set(c.Source, field, c.Version)
+			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version})
 		}
 	}
-	bump("")
+	if c.Op == sfsync.OpDelete {
+		bump(fieldDeleted)
+		return moved
+	}
+	bump(fieldAny)
 	for _, f := range c.Touched() {
 		bump(f)
 	}
+	return moved
 }

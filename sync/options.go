@@ -49,6 +49,7 @@ type stateOptions struct {
 	ledger      sfsync.Ledger
 	deadLetters sfsync.DeadLetterStore
 	echoes      sfsync.EchoStore
+	versions    sfsync.VersionStore
 }
 
 type leaseConfig struct {
@@ -209,8 +210,10 @@ func WithBackfill(objects ...string) Option {
 }
 
 // WithStore uses store for every kind of state it implements: dedup keys,
-// checkpoints, the outcome ledger, dead letters, echo fingerprints, and group
-// commit through [sfsync.StateCommitter]. Parts it lacks stay in memory.
+// checkpoints, the outcome ledger, dead letters, echo fingerprints, the
+// version map, and group commit through [sfsync.StateCommitter]. Parts it
+// lacks stay in memory. Parts overridden by the options below are written
+// before the store's own commit, which carries the checkpoints last.
 func WithStore(store any) Option { return func(c *config) { c.stateOpts.store = store } }
 
 // WithDedupStore overrides the store of idempotency keys.
@@ -231,6 +234,12 @@ func WithDeadLetterStore(s sfsync.DeadLetterStore) Option {
 
 // WithEchoStore overrides the store of write fingerprints.
 func WithEchoStore(s sfsync.EchoStore) Option { return func(c *config) { c.stateOpts.echoes = s } }
+
+// WithVersionStore overrides the durable version map (see
+// [sfsync.VersionStore]).
+func WithVersionStore(s sfsync.VersionStore) Option {
+	return func(c *config) { c.stateOpts.versions = s }
+}
 
 // WithLease makes the engine hold an exclusive lease named name (one per
 // subscription) while it runs: it waits to acquire it, renews it at a third

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/sfsync/sfsync"
@@ -11,11 +10,12 @@ import (
 // Requeue sends the dead-lettered change with idempotency key key through
 // the pipeline again, with the same key, so that a change that had partly
 // succeeded is not applied twice. It returns the new outcome; unless the
-// change is dead-lettered again its dead letter is deleted. The engine must
-// be running.
+// change is dead-lettered again its dead letter is deleted. It waits for
+// [Engine.Run] to start taking changes, so it may be called right after
+// starting Run in another goroutine.
 func (e *Engine) Requeue(ctx context.Context, key string) (sfsync.Outcome, error) {
-	if !e.running.Load() {
-		return sfsync.Outcome{}, errors.New("sync: Engine.Requeue needs a running engine; call it while Run is running")
+	if err := e.waitStarted(ctx, "Requeue"); err != nil {
+		return sfsync.Outcome{}, fmt.Errorf("sync: requeue %q: %w", key, err)
 	}
 	d, err := e.st.deadLetters.DeadLetter(ctx, key)
 	if err != nil {
@@ -40,4 +40,16 @@ func (e *Engine) Requeue(ctx context.Context, key string) (sfsync.Outcome, error
 		}
 	}
 	return o, nil
+}
+
+// waitStarted waits until Run takes changes.
+func (e *Engine) waitStarted(ctx context.Context, what string) error {
+	select {
+	case <-e.started:
+		return nil
+	case <-e.finished:
+		return fmt.Errorf("%s needs a running engine, and Run has returned: %w", what, sfsync.ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("%s waited for Run to start: %w", what, ctx.Err())
+	}
 }

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	stdsync "sync"
 
@@ -14,6 +13,8 @@ import (
 type resyncJob struct {
 	scope sfsync.Scope
 	w     *work
+	// attempt counts the runs of a backfill.
+	attempt int
 }
 
 // resyncQueue holds resync jobs until the resync loop takes them. It is
@@ -69,13 +70,12 @@ func (e *Engine) resyncLoop(ctx context.Context) {
 		err := e.Reconcile(ctx, j.scope)
 		if ctx.Err() != nil {
 			// Stopping: an overflow event stays without an outcome and is
-			// redelivered, so its resync runs again after a restart.
+			// redelivered, and a backfill stays owed in the checkpoint
+			// store, so either runs again after a restart.
 			return
 		}
 		if j.w == nil {
-			if err != nil {
-				e.log.Error("sfsync: backfill failed; run it again with Engine.Reconcile", "object", j.scope.Object, "reason", j.scope.Reason, "err", err)
-			}
+			e.backfillDone(ctx, j, err)
 			continue
 		}
 		if err != nil {
@@ -89,14 +89,14 @@ func (e *Engine) resyncLoop(ctx context.Context) {
 // Reconcile runs the engine's reconciler over scope and feeds what it emits
 // through the pipeline like live changes. It returns when every emitted
 // change has a durable outcome, when ctx ends, or when the engine stops.
-// The engine must be running. It is what a periodic drift check
-// (reconcile.Loop) calls.
+// It waits for [Engine.Run] to start taking changes. It is what a
+// periodic drift check (reconcile.Loop) calls.
 func (e *Engine) Reconcile(ctx context.Context, scope sfsync.Scope) error {
 	if e.cfg.reconciler == nil {
 		return errNoReconciler
 	}
-	if !e.running.Load() {
-		return errors.New("sync: Engine.Reconcile needs a running engine; call it while Run is running")
+	if err := e.waitStarted(ctx, "Engine.Reconcile"); err != nil {
+		return fmt.Errorf("sync: %w", err)
 	}
 	var wg stdsync.WaitGroup
 	var mu stdsync.Mutex
@@ -157,15 +157,65 @@ func (e *Engine) reread(ctx context.Context, ls *laneState, w *work) {
 	e.emit(*e.final(w.it, w.c, w.route.To, sfsync.StatusReconciled, "gap: re-read "+w.c.RecordKey()+" from authoritative state", true))
 }
 
-// rereadFields re-reads a record whose change could not carry some values.
+// rereadFields re-reads a record whose change could not carry some values
+// (CDC diffFields). The re-read is part of the change: its outcome, held
+// until now, is handed on only when the re-read succeeds; a re-read that
+// keeps failing ends the change in a dead letter, like a failed write, and
+// a stopping engine leaves the change without an outcome, to be redelivered.
 func (e *Engine) rereadFields(ctx context.Context, ls *laneState, w *work) {
+	held := *w.it.hold
+	w.it.hold = nil
+	if len(held) == 0 {
+		return // stopped before the write had an outcome
+	}
+	for _, r := range held {
+		if r.outcome.Status == sfsync.StatusDeadLettered {
+			e.emitAll(held)
+			return
+		}
+	}
+	fields := w.it.c.Reread
+	fail := func(err error, attempts int) {
+		dead := e.deadLetter(w.it, w.c, w.route.To, fmt.Errorf("re-reading fields %v of %s: %w", fields, w.c.RecordKey(), err), attempts)
+		for _, r := range held {
+			// What was written stays recorded as written.
+			dead.versions = append(dead.versions, r.versions...)
+		}
+		e.emit(*dead)
+	}
 	if e.cfg.reconciler == nil {
-		e.log.Warn("sfsync: change could not carry some field values and there is no reconciler to re-read them; they stay stale until the next reconciliation",
-			"key", w.c.Key, "fields", w.c.Reread)
+		fail(errNoReconciler, 0)
 		return
 	}
-	if err := e.rereadRecord(ctx, ls, w.c, fmt.Sprintf("fields %v of %s need a re-read", w.c.Reread, w.c.Key)); err != nil && ctx.Err() == nil {
-		e.log.Error("sfsync: re-reading fields failed; they stay stale until the next reconciliation", "key", w.c.Key, "fields", w.c.Reread, "err", err)
+	bo := e.cfg.newBackOff()
+	for attempt := 1; ; attempt++ {
+		err := e.rereadRecord(ctx, ls, w.c, fmt.Sprintf("fields %v of %s need a re-read", fields, w.c.Key))
+		if err == nil {
+			for i := range held {
+				held[i].outcome.Reason += fmt.Sprintf("; re-read %v", fields)
+			}
+			e.emitAll(held)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := bo.NextBackOff()
+		if wait < 0 || sfsync.IsPermanent(err) {
+			fail(err, attempt)
+			return
+		}
+		e.stats.retries.Add(1)
+		e.log.Debug("sfsync: retrying a re-read", "key", w.c.Key, "wait", wait, "err", err)
+		if !sleep(ctx, max(wait, sfsync.RetryAfter(err))) {
+			return
+		}
+	}
+}
+
+func (e *Engine) emitAll(rs []result) {
+	for _, r := range rs {
+		e.emit(r)
 	}
 }
 
@@ -192,35 +242,3 @@ func (e *Engine) rereadRecord(ctx context.Context, ls *laneState, c sfsync.Chang
 	return nil
 }
 
-// startBackfill queues a resync of every backfill object.
-func (e *Engine) startBackfill(reason string) {
-	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
-		e.log.Warn("sfsync: a backfill is needed but none is configured (WithReconciler and WithBackfill); changes made meanwhile are not synced until the next reconciliation", "reason", reason)
-		return
-	}
-	for _, object := range e.cfg.backfill {
-		e.resync.add(resyncJob{scope: sfsync.Scope{Tenant: e.cfg.tenant, Object: object, Reason: "backfill: " + reason}})
-	}
-}
-
-// streamer is implemented by sources that know the stream they checkpoint.
-type streamer interface{ Stream() string }
-
-// startBackfillIfNew backfills when a source has never committed a position:
-// what happened before its first event is only in authoritative state.
-func (e *Engine) startBackfillIfNew(ctx context.Context) {
-	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
-		return
-	}
-	for _, s := range e.sources {
-		st, ok := s.src.(streamer)
-		if !ok {
-			continue
-		}
-		_, err := e.st.checkpoints.LoadCheckpoint(ctx, st.Stream())
-		if isNotFound(err) {
-			e.startBackfill("first start of stream " + st.Stream())
-			return
-		}
-	}
-}

@@ -16,16 +16,26 @@ type state struct {
 	ledger      sfsync.Ledger
 	deadLetters sfsync.DeadLetterStore
 	echoes      sfsync.EchoStore
-	leaser      sfsync.Leaser
-	// committer is set when one store holds every part and writes a batch
-	// in one transaction.
+	versions    sfsync.VersionStore
+	// committer writes, in one transaction, the parts of a commit that are
+	// its own (own says which); the others are written one by one before
+	// it, so that its transaction, which carries the checkpoints, comes last.
 	committer sfsync.StateCommitter
+	own       ownedParts
 	durable   bool
+}
+
+// ownedParts says which parts of a [sfsync.Commit] the committer holds.
+type ownedParts struct {
+	outcomes, deadLetters, claims, checkpoints, versions bool
 }
 
 type durability interface{ Durable() bool }
 
-func resolveState(o stateOptions) state {
+// resolveState assembles the engine's state from WithStore and the
+// overrides of single parts. Parts no store provides live in one memory
+// store, which then also commits them together.
+func resolveState(o stateOptions, lease *leaseConfig) (state, error) {
 	var st state
 	var fallback *memory.Store
 	mem := func() *memory.Store {
@@ -34,56 +44,60 @@ func resolveState(o stateOptions) state {
 		}
 		return fallback
 	}
-	own := 0
-	pick := func(override any, fromStore any) any {
-		if override != nil {
-			return override
+	// part picks an override, else the store's own implementation, else
+	// memory; it reports whether the store's own was taken.
+	part := func(override, fromStore any, dst func(any)) bool {
+		switch {
+		case override != nil:
+			dst(override)
+		case fromStore != nil:
+			dst(fromStore)
+			return true
+		default:
+			dst(mem())
 		}
-		if fromStore != nil {
-			own++
-			return fromStore
-		}
-		return nil
+		return false
 	}
 	store := o.store
-	if v := pick(o.dedup, as[sfsync.DedupStore](store)); v != nil {
-		st.dedup = v.(sfsync.DedupStore)
-	} else {
-		st.dedup = mem()
-	}
-	if v := pick(o.checkpoints, as[sfsync.CheckpointStore](store)); v != nil {
-		st.checkpoints = v.(sfsync.CheckpointStore)
-	} else {
-		st.checkpoints = mem()
-	}
-	if v := pick(o.ledger, as[sfsync.Ledger](store)); v != nil {
-		st.ledger = v.(sfsync.Ledger)
-	} else {
-		st.ledger = mem()
-	}
-	if v := pick(o.deadLetters, as[sfsync.DeadLetterStore](store)); v != nil {
-		st.deadLetters = v.(sfsync.DeadLetterStore)
-	} else {
-		st.deadLetters = mem()
-	}
-	if v := pick(o.echoes, as[sfsync.EchoStore](store)); v != nil {
-		st.echoes = v.(sfsync.EchoStore)
-	} else {
-		st.echoes = mem()
-	}
-	if l, ok := store.(sfsync.Leaser); ok {
-		st.leaser = l
-	}
-	if c, ok := store.(sfsync.StateCommitter); ok && own == 5 {
-		st.committer = c
-	} else if fallback != nil && o.store == nil && o.dedup == nil && o.checkpoints == nil && o.ledger == nil && o.deadLetters == nil {
+	var own ownedParts
+	own.claims = part(nilIfNil(o.dedup), as[sfsync.DedupStore](store), func(v any) { st.dedup = v.(sfsync.DedupStore) })
+	own.checkpoints = part(nilIfNil(o.checkpoints), as[sfsync.CheckpointStore](store), func(v any) { st.checkpoints = v.(sfsync.CheckpointStore) })
+	own.outcomes = part(nilIfNil(o.ledger), as[sfsync.Ledger](store), func(v any) { st.ledger = v.(sfsync.Ledger) })
+	own.deadLetters = part(nilIfNil(o.deadLetters), as[sfsync.DeadLetterStore](store), func(v any) { st.deadLetters = v.(sfsync.DeadLetterStore) })
+	// Fingerprints are not part of a commit: whose they are does not matter.
+	part(nilIfNil(o.echoes), as[sfsync.EchoStore](store), func(v any) { st.echoes = v.(sfsync.EchoStore) })
+	own.versions = part(nilIfNil(o.versions), as[sfsync.VersionStore](store), func(v any) { st.versions = v.(sfsync.VersionStore) })
+
+	if c, ok := store.(sfsync.StateCommitter); ok {
+		st.committer, st.own = c, own
+	} else if fallback != nil && store == nil && o.dedup == nil && o.checkpoints == nil && o.ledger == nil && o.deadLetters == nil && o.versions == nil {
 		st.committer = fallback
+		st.own = ownedParts{true, true, true, true, true}
 	}
 	st.durable = fallback == nil
 	if d, ok := store.(durability); ok && !d.Durable() {
 		st.durable = false
 	}
-	return st
+	if lease != nil {
+		// Fencing is the store refusing a commit of a lease that was taken
+		// over: the checkpoints must be committed by the store that grants
+		// the lease, in the transaction that checks it.
+		if st.committer == nil || !st.own.checkpoints {
+			return st, fmt.Errorf("%w: WithLease needs checkpoints committed by a store that checks the lease (WithStore of a store with leases and group commit); without it a fenced engine would keep moving the checkpoint", sfsync.ErrInvalid)
+		}
+		if any(st.committer) != any(lease.leaser) {
+			return st, fmt.Errorf("%w: WithLease's leaser must be the store given to WithStore, whose commits check the lease; a separate leaser cannot fence them", sfsync.ErrInvalid)
+		}
+	}
+	return st, nil
+}
+
+// nilIfNil turns a typed nil interface into an untyped one.
+func nilIfNil[T any](v T) any {
+	if any(v) == nil {
+		return nil
+	}
+	return v
 }
 
 func as[T any](v any) any {
@@ -93,29 +107,59 @@ func as[T any](v any) any {
 	return nil
 }
 
-// commit writes c, through one transaction when the store can.
+// commit writes c: the parts the committer does not own one by one, then
+// the rest with the checkpoints in one transaction.
 func (st *state) commit(ctx context.Context, c sfsync.Commit) error {
+	rest := c
+	own := st.own
+	if st.committer == nil {
+		own = ownedParts{}
+	}
+	if !own.outcomes {
+		rest.Outcomes = nil
+		if len(c.Outcomes) > 0 {
+			if err := st.ledger.RecordOutcomes(ctx, c.Outcomes); err != nil {
+				return fmt.Errorf("recording %d outcomes: %w", len(c.Outcomes), err)
+			}
+		}
+	}
+	if !own.deadLetters {
+		rest.DeadLetters = nil
+		for _, d := range c.DeadLetters {
+			if err := st.deadLetters.PutDeadLetter(ctx, d); err != nil {
+				return fmt.Errorf("storing dead letter %s: %w", d.Key(), err)
+			}
+		}
+	}
+	if !own.claims {
+		rest.Claims = nil
+		for _, k := range c.Claims {
+			if _, err := st.dedup.Claim(ctx, k, c.ClaimTTL); err != nil {
+				return fmt.Errorf("claiming idempotency key %s: %w", k, err)
+			}
+		}
+	}
+	if !own.versions {
+		rest.Versions = nil
+		if len(c.Versions) > 0 {
+			if err := st.versions.PutAppliedVersions(ctx, c.Versions); err != nil {
+				return fmt.Errorf("storing %d applied versions: %w", len(c.Versions), err)
+			}
+		}
+	}
+	if !own.checkpoints {
+		rest.Checkpoints = nil
+	}
 	if st.committer != nil {
-		return st.committer.CommitState(ctx, c)
-	}
-	if len(c.Outcomes) > 0 {
-		if err := st.ledger.RecordOutcomes(ctx, c.Outcomes); err != nil {
-			return fmt.Errorf("recording %d outcomes: %w", len(c.Outcomes), err)
+		if err := st.committer.CommitState(ctx, rest); err != nil {
+			return err
 		}
 	}
-	for _, d := range c.DeadLetters {
-		if err := st.deadLetters.PutDeadLetter(ctx, d); err != nil {
-			return fmt.Errorf("storing dead letter %s: %w", d.Key(), err)
-		}
-	}
-	for _, k := range c.Claims {
-		if _, err := st.dedup.Claim(ctx, k, c.ClaimTTL); err != nil {
-			return fmt.Errorf("claiming idempotency key %s: %w", k, err)
-		}
-	}
-	for _, p := range c.Checkpoints {
-		if err := st.checkpoints.SaveCheckpoint(ctx, p); err != nil {
-			return fmt.Errorf("saving checkpoint of %s: %w", p.Stream, err)
+	if !own.checkpoints {
+		for _, p := range c.Checkpoints {
+			if err := st.checkpoints.SaveCheckpoint(ctx, p); err != nil {
+				return fmt.Errorf("saving checkpoint of %s: %w", p.Stream, err)
+			}
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ type work struct {
 // worker owns the records whose ids hash to its lane, so changes to one
 // record are handled one after another, in arrival order.
 func (e *Engine) worker(ctx context.Context, lane int) {
-	ls := newLaneState(e.cfg.staleWindow / len(e.lanes))
+	ls := newLaneState(e.cfg.staleWindow/len(e.lanes), e.st.versions, e.isUnsaved)
 	in := e.lanes[lane]
 	var carry *item
 	for {
@@ -63,20 +63,39 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 
 // processBatch takes items through validation, deduplication,
 // transformation, routing and loop prevention, then writes the survivors
-// grouped by route.
+// grouped by route. A change that needs a re-read of some fields finishes
+// only after it: its outcome waits, and a failed re-read retries and ends
+// in a dead letter like a failed write.
 func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item) {
+	if ctx.Err() != nil {
+		// Stopping without draining (fenced, failed, drain timeout): no
+		// write starts; the changes keep no outcome and are redelivered.
+		return
+	}
 	var groups [][]*work
 	byRoute := map[*Route]int{}
 	var rereads []*work
 	known := e.seenMany(ctx, items)
+	// The versions of the batch's records in one read; prepare reads the
+	// few whose canonical key differs.
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		keys = append(keys, it.c.RecordKey())
+	}
+	if !e.loadVersions(ctx, ls, keys) {
+		return
+	}
 	// Keys taken up by earlier items of this batch: their outcomes are not
 	// on their way yet, so a redelivery in the same batch is caught here.
 	taken := make(map[string]bool, len(items))
 	for _, it := range items {
-		w, res := e.prepare(ctx, it, known, taken)
+		w, res := e.prepare(ctx, ls, it, known, taken)
 		if res != nil {
 			e.emit(*res)
 			continue
+		}
+		if w == nil {
+			return
 		}
 		switch w.c.Op {
 		case sfsync.OpGap:
@@ -87,6 +106,7 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 			continue
 		}
 		if len(w.c.Reread) > 0 {
+			w.it.hold = new([]result)
 			rereads = append(rereads, w)
 		}
 		g, ok := byRoute[w.route]
@@ -105,9 +125,36 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 	}
 }
 
+// loadVersions reads the version map entries of records that the lane does
+// not hold, retrying while the store fails: deciding without them could let
+// an older change overwrite newer data. It reports false when the engine
+// stops first.
+func (e *Engine) loadVersions(ctx context.Context, ls *laneState, records []string) bool {
+	bo := e.cfg.newBackOff()
+	for {
+		err := ls.load(ctx, records)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := bo.NextBackOff()
+		if wait < 0 || sfsync.IsPermanent(err) {
+			e.fail(fmt.Errorf("sync: the version map cannot be read; stopping so that no change is decided without it: %w", err))
+			return false
+		}
+		e.log.Warn("sfsync: reading applied versions failed; retrying", "err", err, "wait", wait)
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
+}
+
 // prepare returns the change in canonical shape with its route, or the
-// final result when the change stops before the write-back decision.
-func (e *Engine) prepare(ctx context.Context, it *item, known, taken map[string]bool) (*work, *result) {
+// final result when the change stops before the write-back decision. It
+// returns neither when the engine stops before the change is decided.
+func (e *Engine) prepare(ctx context.Context, ls *laneState, it *item, known, taken map[string]bool) (*work, *result) {
 	c := it.c.Clone()
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
@@ -138,13 +185,17 @@ func (e *Engine) prepare(ctx context.Context, it *item, known, taken map[string]
 	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent {
 		return &work{it: it, c: c, route: r}, nil
 	}
-	if why := e.echoByOrigin(&c); why != "" {
-		return nil, e.final(it, c, r.To, sfsync.StatusEcho, why, true)
+	if !e.loadVersions(ctx, ls, []string{c.RecordKey()}) {
+		return nil, nil
 	}
-	if why, err := e.echoByFingerprint(ctx, &c); err != nil {
+	why, err := e.echo(ctx, &c)
+	if err != nil {
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
-		return nil, e.final(it, c, r.To, sfsync.StatusEcho, why, true)
+		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
+		// Our own data came back: the source holds it as of this version.
+		res.versions = ls.remember(&c)
+		return nil, res
 	}
 	return &work{it: it, c: c, route: r}, nil
 }
@@ -158,6 +209,12 @@ func (e *Engine) validate(c *sfsync.Change) error {
 		return invalid("change has no source system")
 	case !c.Op.Valid():
 		return invalid("unknown operation %q", c.Op)
+	case c.Op == sfsync.OpUndecodable:
+		reason := "no reason given"
+		if c.Raw != nil {
+			reason = c.Raw.Reason
+		}
+		return fmt.Errorf("%w: the source could not decode this event (schema %q): %s; it is kept whole here: fix the cause and requeue it", sfsync.ErrInvalid, c.Schema, reason)
 	case c.Object == "":
 		return invalid("change has no object")
 	case c.RecordID == "" && c.Op != sfsync.OpOverflow && c.Op != sfsync.OpEvent:
@@ -174,6 +231,9 @@ func (e *Engine) validate(c *sfsync.Change) error {
 			return invalid("change has neither an idempotency key nor a version to derive one from")
 		}
 		c.Key = fmt.Sprintf("%s:%s:%s:%s", c.Source, c.Object, c.RecordID, c.Version)
+	}
+	if bad := unwritableValues(c); len(bad) > 0 {
+		return invalid("values no system can store: %s", strings.Join(bad, "; "))
 	}
 	if e.cfg.validate != nil {
 		if err := e.cfg.validate(*c); err != nil {
@@ -256,6 +316,30 @@ func (e *Engine) transform(ctx context.Context, c *sfsync.Change) error {
 	return nil
 }
 
+// provesOrigin reports whether every change from sys says whether the
+// engine made it: Salesforce with a client id, whose writes carry
+// changeOrigin client=<id>. For such a source origin alone decides, and no
+// fingerprint is kept or consulted.
+func (e *Engine) provesOrigin(sys sfsync.System) bool {
+	return sys.IsSalesforce() && e.cfg.clientID != ""
+}
+
+// echo reports why c is the echo of our own write, or "" when it is not.
+func (e *Engine) echo(ctx context.Context, c *sfsync.Change) (string, error) {
+	byOrigin := e.echoByOrigin(c)
+	if e.provesOrigin(c.Source) {
+		return byOrigin, nil
+	}
+	// The first change of a field after our write uses the write's
+	// fingerprint up, echo or not, so it is consulted even when origin
+	// already tells.
+	byPrint, err := e.echoByFingerprint(ctx, c)
+	if byOrigin != "" {
+		return byOrigin, nil
+	}
+	return byPrint, err
+}
+
 func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 	if e.cfg.clientID != "" && c.Origin.Client == e.cfg.clientID {
 		return fmt.Sprintf("echo of our own write (origin client %s)", c.Origin.Client)
@@ -266,35 +350,29 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 	return ""
 }
 
-// echoByFingerprint reports a change whose every field value is one the
-// engine itself wrote to the change's source system.
+// echoByFingerprint reports a change whose every value is one the engine
+// itself wrote to the change's source system. Each value it reports
+// consumes the oldest write remembered for its field, whatever the answer.
 func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (string, error) {
 	if !e.mayEcho(c.Source) {
 		return "", nil
 	}
-	var fps []string
-	if c.Op == sfsync.OpDelete {
-		fps = []string{FieldFingerprint(c.Source, c.Object, c.RecordID, "", "\x00deleted")}
-	} else {
-		fps = writeFingerprints(c.Source, c, e.cfg.ignoredFields)
-	}
+	fps := writeFingerprints(c.Source, c, e.cfg.ignoredFields)
 	if len(fps) == 0 {
 		return "", nil
 	}
-	for i, fp := range fps {
+	all := true
+	for _, fp := range fps {
 		ok, err := e.st.echoes.MatchWrite(ctx, fp)
-		if err != nil || !ok {
-			// Not an echo after all: give back the fingerprints this change
-			// consumed, so that the real echo of those fields still matches.
-			if i > 0 {
-				if rerr := e.st.echoes.RememberWrites(ctx, fps[:i], e.cfg.echoTTL); rerr != nil {
-					e.log.Warn("sfsync: restoring write fingerprints failed", "key", c.Key, "err", rerr)
-				}
-			}
+		if err != nil {
 			return "", err
 		}
+		all = all && ok
 	}
-	return fmt.Sprintf("echo of our own write (all %d field values match a recent write)", len(fps)), nil
+	if !all {
+		return "", nil
+	}
+	return fmt.Sprintf("echo of our own write (all %d values match our writes)", len(fps)), nil
 }
 
 // mayEcho reports whether changes from sys can be echoes of our writes:
@@ -341,12 +419,31 @@ func (e *Engine) deadLetter(it *item, c sfsync.Change, dest sfsync.System, err e
 // emit hands a result to the committer. Keys with an outcome on the way
 // count as seen, so a redelivery in the same batch is a duplicate.
 func (e *Engine) emit(r result) {
-	if r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered {
+	if r.it.hold != nil {
+		// The change is not finished: its re-read comes first.
+		*r.it.hold = append(*r.it.hold, r)
+		return
+	}
+	keyed := r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered
+	if keyed || len(r.versions) > 0 {
 		e.pendingMu.Lock()
-		e.pending[r.outcome.Key]++
+		if keyed {
+			e.pending[r.outcome.Key]++
+		}
+		for _, v := range r.versions {
+			e.unsaved[v.Record]++
+		}
 		e.pendingMu.Unlock()
 	}
 	e.results <- r
+}
+
+// isUnsaved reports whether record has version map entries on their way to
+// the store.
+func (e *Engine) isUnsaved(record string) bool {
+	e.pendingMu.Lock()
+	defer e.pendingMu.Unlock()
+	return e.unsaved[record] > 0
 }
 
 func joinNotes(base string, notes []string) string {

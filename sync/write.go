@@ -164,25 +164,36 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 		cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
 	}
 	// Ordering: data from a newer change of the same source wins over an
-	// older change that arrives late, field by field.
-	if stale := ls.staleFields(&c, cur); len(stale) > 0 {
-		touched := c.Touched()
-		if c.Op == sfsync.OpDelete || len(stale) == len(touched) {
-			return c, e.final(it, c, dest, sfsync.StatusStale,
-				fmt.Sprintf("older than data already applied from %s (fields %v)", c.Source, stale), true)
+	// older change that arrives late, field by field; a delete is a
+	// tombstone that an older create or update of the source cannot undo.
+	stale, whole := ls.staleFields(&c, cur)
+	if whole {
+		what := fmt.Sprintf("fields %v", stale)
+		if c.Op == sfsync.OpDelete {
+			what = "the record"
 		}
+		return c, e.final(it, c, dest, sfsync.StatusStale,
+			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
+	}
+	if len(stale) > 0 {
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
+	ls.describe(&c, &cur)
 	if known && holds(cur, &c) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
 			// attempt succeeded and only its acknowledgement was lost.
-			ls.remember(&c)
 			w.confirmed = true
-			return c, e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
+			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
+			res.versions = ls.remember(&c)
+			return c, res
 		}
-		return c, e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+		// Both systems hold the data: its version counts as applied, so an
+		// older change of the same source that arrives later is stale.
+		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+		res.versions = ls.remember(&c)
+		return c, res
 	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
 	if w.route.Policy != nil {
@@ -258,7 +269,7 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 	}
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
-		ls.remember(&w.c)
+		versions := ls.remember(&w.c)
 		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
 		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
 			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
@@ -266,19 +277,19 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 		if w.attempts > 1 {
 			reason += fmt.Sprintf(" after %d attempts", w.attempts)
 		}
-		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true})
+		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true, versions: versions})
 	}
 }
 
 // rememberWrites stores the fingerprints that recognise the echoes of
-// written changes.
+// written changes, where the destination cannot tell our writes by origin.
 func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.Change) {
+	if e.provesOrigin(r.To) {
+		return
+	}
 	var fps []string
 	for i := range written {
-		c := &written[i]
-		if c.Op == sfsync.OpDelete {
-			fps = append(fps, FieldFingerprint(r.To, c.Object, c.RecordID, "", "\x00deleted"))
-		} else if c.Op != sfsync.OpEvent {
+		if c := &written[i]; c.Op != sfsync.OpEvent {
 			fps = append(fps, writeFingerprints(r.To, c, e.cfg.ignoredFields)...)
 		}
 	}
