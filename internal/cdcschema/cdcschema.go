@@ -235,15 +235,20 @@ func hexBits(bits []int) string {
 
 // Header is a change event header.
 type Header struct {
-	EntityName      string
-	RecordIDs       []string
-	ChangeType      string
-	ChangeOrigin    string
-	TransactionKey  string
+	EntityName     string
+	RecordIDs      []string
+	ChangeType     string
+	ChangeOrigin   string
+	TransactionKey string
+	// SequenceNumber is the change's place in its transaction, from 1.
 	SequenceNumber  int32
 	CommitTimestamp int64
-	CommitNumber    int64
-	CommitUser      string
+	// CommitNumber is the transaction's system change number: every event
+	// of one transaction carries the same, and a later commit a larger
+	// one. Salesforce always sends one, so encoding requires it;
+	// [Transactions] hands them out.
+	CommitNumber int64
+	CommitUser   string
 	// Field names; Encode turns them into bitmaps.
 	ChangedFields, NulledFields, DiffFields []string
 }
@@ -253,6 +258,9 @@ type Header struct {
 // may also be given whole as a map of components. Account names (the
 // three-way union) given as a string take the string branch.
 func (s *Schema) Native(h Header, values map[string]any) (map[string]any, error) {
+	if h.CommitNumber <= 0 {
+		return nil, fmt.Errorf("cdcschema: %s %s event has no commit number; Salesforce numbers every commit: take one from Transactions.Next", s.Object, h.ChangeType)
+	}
 	changed, err := s.Bitmap(h.ChangedFields)
 	if err != nil {
 		return nil, err
