@@ -3,6 +3,7 @@ package pubsub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,12 @@ var ErrBadBitmap = errors.New("pubsub: bad field bitmap")
 // case and length, and the top-level entry may be absent. Names come in
 // entry order, then bit order.
 //
+// A compound field may be flagged both ways: its bit in the top-level entry
+// and an entry of its own (Salesforce sends Contact's Name so when only
+// LastName changed). The entry of its own says which components it names,
+// so the compound's top-level name is then left out; a compound named only
+// by its top-level bit stays whole.
+//
 // An index outside the schema, a component bitmap for a field that is not
 // compound, or a malformed entry is an error matching [ErrBadBitmap]: a
 // wrong name would silently apply a change to the wrong field.
@@ -36,6 +43,8 @@ func DecodeFieldBitmap(schemaJSON string, entries []string) ([]string, error) {
 
 // decodeBitmap appends the field names entries stand for to names.
 func (s *eventSchema) decodeBitmap(entries []string, names []string) ([]string, error) {
+	from := len(names)
+	var detailed []string // compounds with an entry of their own
 	for _, e := range entries {
 		var err error
 		if hex, ok := cutHexPrefix(e); ok {
@@ -47,34 +56,50 @@ func (s *eventSchema) decodeBitmap(entries []string, names []string) ([]string, 
 				return nil
 			})
 		} else {
-			names, err = s.decodeCompound(e, names)
+			var parent string
+			parent, names, err = s.decodeCompound(e, names)
+			detailed = append(detailed, parent)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	return names, nil
+	if len(detailed) == 0 {
+		return names, nil
+	}
+	// The component entry decides: a top-level bit beside it would say
+	// every component changed, and the unchanged ones, null in an UPDATE,
+	// would be taken for cleared.
+	kept := names[:from]
+	for _, n := range names[from:] {
+		if !slices.Contains(detailed, n) {
+			kept = append(kept, n)
+		}
+	}
+	return kept, nil
 }
 
-func (s *eventSchema) decodeCompound(e string, names []string) ([]string, error) {
+// decodeCompound appends the component names of entry e to names and
+// returns the compound's name.
+func (s *eventSchema) decodeCompound(e string, names []string) (string, []string, error) {
 	idx, rest, ok := strings.Cut(e, "-")
 	hex, hasHex := cutHexPrefix(rest)
 	if !ok || !hasHex || idx == "" || len(idx) > 6 {
-		return nil, fmt.Errorf("%w: entry %q is neither \"0x<hex>\" nor \"<index>-0x<hex>\"", ErrBadBitmap, e)
+		return "", nil, fmt.Errorf("%w: entry %q is neither \"0x<hex>\" nor \"<index>-0x<hex>\"", ErrBadBitmap, e)
 	}
 	parent := 0
 	for _, c := range idx {
 		if c < '0' || c > '9' {
-			return nil, fmt.Errorf("%w: entry %q has a non-decimal field index", ErrBadBitmap, e)
+			return "", nil, fmt.Errorf("%w: entry %q has a non-decimal field index", ErrBadBitmap, e)
 		}
 		parent = parent*10 + int(c-'0')
 	}
 	if parent >= len(s.fields) {
-		return nil, fmt.Errorf("%w: entry %q names field %d but the schema %s has %d fields; decode with the event's own schema id", ErrBadBitmap, e, parent, s.name, len(s.fields))
+		return "", nil, fmt.Errorf("%w: entry %q names field %d but the schema %s has %d fields; decode with the event's own schema id", ErrBadBitmap, e, parent, s.name, len(s.fields))
 	}
 	pf := s.fields[parent]
 	if pf.record == nil {
-		return nil, fmt.Errorf("%w: entry %q names components of %s, which is not a compound field", ErrBadBitmap, e, pf.name)
+		return "", nil, fmt.Errorf("%w: entry %q names components of %s, which is not a compound field", ErrBadBitmap, e, pf.name)
 	}
 	err := forEachBit(hex, func(i int) error {
 		if i >= len(pf.record.fields) {
@@ -83,7 +108,7 @@ func (s *eventSchema) decodeCompound(e string, names []string) ([]string, error)
 		names = append(names, pf.name+"."+pf.record.fields[i].name)
 		return nil
 	})
-	return names, err
+	return pf.name, names, err
 }
 
 func cutHexPrefix(s string) (string, bool) {

@@ -34,6 +34,8 @@ func TestDecodeFieldBitmapDocumentedExamples(t *testing.T) {
 		{"odd number of digits", []string{"0x1"}, []string{"ChangeEventHeader"}},
 		{"no top-level element", []string{"5-0x3"}, []string{"ShippingAddress.Street", "ShippingAddress.City"}},
 		{"account name union", []string{"1-0x06"}, []string{"Name.FirstName", "Name.LastName"}},
+		{"compound flagged twice", []string{"0x400010", "4-0x01"}, []string{"LastModifiedDate", "BillingAddress.Street"}},
+		{"compound flagged whole", []string{"0x400010"}, []string{"BillingAddress", "LastModifiedDate"}},
 		{"empty bitmap", []string{"0x0"}, nil},
 		{"no entries", nil, nil},
 	} {

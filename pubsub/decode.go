@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -30,11 +32,12 @@ type Event struct {
 // SchemaFunc returns the Avro schema JSON of a schema id (GetSchema).
 type SchemaFunc func(ctx context.Context, schemaID string) (string, error)
 
-// OpUndecodable marks a change made from an event that could not be
-// decoded. The engine rejects it as invalid, so the event is dead-lettered
-// with its payload (Fields["payload"]) and the error (Fields["error"])
-// instead of being lost.
-const OpUndecodable sfsync.Op = "undecodable"
+// ErrSchemaNotFound is matched (errors.Is) by schema fetch errors that say
+// the server does not know the schema id. [Client.GetSchema] returns it for
+// NOT_FOUND; a [SchemaFunc] may return it too. A subscription retries such
+// a fetch a few times (a new schema may still be propagating) before it
+// hands the event over as [sfsync.OpUndecodable].
+var ErrSchemaNotFound = errors.New("pubsub: unknown schema id")
 
 // Decoder turns Pub/Sub events into changes: change events become one
 // change per record id, platform events one [sfsync.OpEvent] change. It
@@ -127,14 +130,17 @@ func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) error {
 
 // Decode returns the changes ev carries: one per record id for a change
 // event (none for change types it does not know, such as SNAPSHOT, which
-// are logged), one for a platform event. An event whose payload does not
-// decode becomes one [OpUndecodable] change; an error means the schema
-// could not be fetched, which is worth retrying.
+// are logged), one for a platform event. An event that cannot be decoded
+// (a corrupt payload, a schema that does not compile, a schema fetch that
+// failed permanently) becomes one [sfsync.OpUndecodable] change. An error
+// means the schema could not be fetched yet: a retryable failure, or one
+// matching [ErrSchemaNotFound]. The caller retries; when it gives up, it
+// must not drop the event but hand [Decoder.Undecodable] on.
 func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error) {
 	s, err := d.schema(ctx, ev.SchemaID)
 	if err != nil {
-		if sfsync.IsPermanent(err) {
-			return []sfsync.Change{d.undecodable(ev, err)}, nil
+		if sfsync.IsPermanent(err) && !errors.Is(err, ErrSchemaNotFound) {
+			return []sfsync.Change{d.Undecodable(ev, err)}, nil
 		}
 		return nil, err
 	}
@@ -147,25 +153,62 @@ func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error)
 		err = errors.New("payload is not a record")
 	}
 	if err != nil {
-		return []sfsync.Change{d.undecodable(ev, fmt.Errorf("pubsub: decode event %s with schema %s: %w", ev.ID, ev.SchemaID, err))}, nil
+		return []sfsync.Change{d.Undecodable(ev, fmt.Errorf("pubsub: decode event %s with schema %s: %w", ev.ID, ev.SchemaID, err))}, nil
 	}
 	if !s.cdc {
 		return []sfsync.Change{d.platformEvent(ev, s.schema, rec)}, nil
 	}
 	changes, err := d.changeEvent(ev, s.schema, rec)
 	if err != nil {
-		return []sfsync.Change{d.undecodable(ev, err)}, nil
+		return []sfsync.Change{d.Undecodable(ev, err)}, nil
 	}
 	return changes, nil
 }
 
-func (d *Decoder) undecodable(ev Event, err error) sfsync.Change {
-	return sfsync.Change{
-		Source: sfsync.Salesforce, Tenant: d.tenant, Object: ev.Topic, Op: OpUndecodable,
-		Key:      "undecodable:" + ev.Topic + ":" + hex.EncodeToString(ev.ReplayID),
-		Fields:   map[string]any{"error": err.Error(), "payload": ev.Payload, "schemaId": ev.SchemaID},
-		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
+// Undecodable returns the [sfsync.OpUndecodable] change that stands for ev
+// when it cannot be decoded for reason: the payload kept whole, at the
+// event's own position, so that the engine dead-letters it in its place
+// instead of losing it or stalling behind it. Its key is derived from the
+// replay id and the event id, so a redelivery of the same event is a
+// duplicate. Object is the topic's object where the topic names one
+// ("/data/AccountChangeEvent" is Account, "/event/Order__e" itself).
+func (d *Decoder) Undecodable(ev Event, reason error) sfsync.Change {
+	key := "undecodable:" + ev.Topic + ":" + hex.EncodeToString(ev.ReplayID)
+	if ev.ID != "" {
+		// Events split from one enriched change share a replay id.
+		key += ":" + ev.ID
 	}
+	why := "unknown"
+	if reason != nil {
+		why = reason.Error()
+	}
+	return sfsync.Change{
+		Source: sfsync.Salesforce, Tenant: d.tenant, Object: topicObject(ev.Topic), Op: sfsync.OpUndecodable,
+		Key:      key,
+		Raw:      &sfsync.RawEvent{Payload: slices.Clone(ev.Payload), Reason: why},
+		Position: sfsync.Position{Stream: ev.Topic, Token: slices.Clone(ev.ReplayID)}, Schema: ev.SchemaID,
+	}
+}
+
+// topicObject returns the object a topic carries events of, or "" when the
+// topic does not say (multi-entity and custom channels, managed
+// subscriptions, which name no topic). Platform events are their own
+// object, as decoded platform events are.
+func topicObject(topic string) string {
+	if strings.HasPrefix(topic, "/event/") {
+		return topic
+	}
+	name, ok := strings.CutPrefix(topic, "/data/")
+	if !ok {
+		return ""
+	}
+	if base, ok := strings.CutSuffix(name, "__ChangeEvent"); ok && base != "" {
+		return base + "__c"
+	}
+	if base, ok := strings.CutSuffix(name, "ChangeEvent"); ok && base != "" && !strings.HasSuffix(base, "__") {
+		return base
+	}
+	return ""
 }
 
 var changeTypes = map[string]sfsync.Op{
@@ -186,6 +229,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 	user, _ := h["commitUser"].(string)
 	seq, _ := h["sequenceNumber"].(int32)
 	ts, _ := h["commitTimestamp"].(int64)
+	commit, _ := h["commitNumber"].(int64)
 	ids := stringsOf(h["recordIds"])
 	op, known := changeTypes[changeType]
 	if !known {
@@ -197,7 +241,10 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 	}
 	base := sfsync.Change{
 		Source: sfsync.Salesforce, Tenant: d.tenant, Object: entity, Op: op,
-		Version:  sfsync.Version{Time: time.UnixMilli(ts).UTC(), Seq: int64(seq)},
+		// Commit timestamps tie (they are whole seconds in practice) and
+		// sequence numbers restart in every transaction: the commit number
+		// orders transactions that committed in the same instant.
+		Version:  sfsync.Version{Time: time.UnixMilli(ts).UTC(), Commit: commit, Seq: int64(seq)},
 		Origin:   sfsync.Origin{ChangeOrigin: origin, Client: sfsync.ClientFromChangeOrigin(origin), User: user, Transaction: txKey},
 		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
 	}
@@ -231,6 +278,11 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 // updateFields applies the header's bitmaps: changed fields with their
 // values, nulled fields as explicit nulls, diff fields to re-read; nothing
 // else, so enriched values are not taken for changes.
+//
+// Nulls follow nulledFields: in an UPDATE an unchanged compound component
+// is null too, so a component is reported cleared only when an entry
+// names it, by its own bit or as a whole compound in nulledFields, never
+// because a compound it belongs to was flagged as changed.
 func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[string]any) error {
 	changed, err := s.decodeBitmap(stringsOf(h["changedFields"]), nil)
 	if err != nil {
@@ -245,11 +297,11 @@ func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[stri
 		return fmt.Errorf("diffFields: %w", err)
 	}
 	skip := make(map[string]bool, len(nulled)+len(diff))
-	for _, n := range nulled {
+	for _, n := range s.components(nulled) {
 		skip[n] = true
 		c.Nulled = append(c.Nulled, n)
 	}
-	for _, n := range diff {
+	for _, n := range s.components(diff) {
 		// The value is a unified diff against a value this library does not
 		// keep: the sink re-reads the field instead of applying the diff.
 		skip[n] = true
@@ -267,17 +319,37 @@ func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[stri
 		case dotted:
 			m, _ := v.(map[string]any)
 			setOrNull(c, name, m[comp])
-		case f.record != nil && (v == nil || isRecordValue(v)):
-			// A whole compound flagged: every component changed.
+		case f.record != nil && (isRecordValue(v) || v == nil && !f.switchable):
+			// A whole compound flagged: the components it carries changed;
+			// which null ones were cleared, nulledFields says.
 			m, _ := v.(map[string]any)
 			for _, cf := range f.record.fields {
-				setOrNull(c, parent+"."+cf.name, m[cf.name])
+				if cv := m[cf.name]; cv != nil && !skip[parent+"."+cf.name] {
+					c.Fields[parent+"."+cf.name] = cv
+				}
 			}
 		default:
 			setOrNull(c, name, v)
 		}
 	}
 	return nil
+}
+
+// components replaces the names of whole compound fields in names by
+// their dotted components, as changes name them.
+func (s *eventSchema) components(names []string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		i, ok := s.byName[n]
+		if !ok || s.fields[i].record == nil || s.fields[i].switchable || n == "ChangeEventHeader" {
+			out = append(out, n)
+			continue
+		}
+		for _, cf := range s.fields[i].record.fields {
+			out = append(out, n+"."+cf.name)
+		}
+	}
+	return out
 }
 
 // fullFields takes every field of a CREATE or UNDELETE, where null means
@@ -369,9 +441,7 @@ func (d *Decoder) platformEvent(ev Event, s *eventSchema, rec map[string]any) sf
 			c.Fields[f.name] = v
 		}
 	}
-	if ms, ok := c.Fields["CreatedDate"].(int64); ok {
-		c.Version.Time = time.UnixMilli(ms).UTC()
-	}
+	c.Version = platformEventVersion(c.Fields["CreatedDate"], ev.ReplayID)
 	c.Origin.User, _ = c.Fields["CreatedById"].(string)
 	id, _ := c.Fields["EventUuid"].(string)
 	if id == "" {
@@ -383,4 +453,37 @@ func (d *Decoder) platformEvent(ev Event, s *eventSchema, rec map[string]any) sf
 	c.RecordID = id
 	c.Key = ev.Topic + ":" + id
 	return c
+}
+
+// platformEventVersion orders platform events by their publish time
+// (CreatedDate) and, within one millisecond, by their place on the bus:
+// replay ids increase in delivery order. Replay ids are opaque bytes of no
+// fixed length (8 and 10 bytes are seen), but read as one big-endian
+// number they keep that order; one too large for Seq leaves it 0.
+func platformEventVersion(createdDate any, replayID []byte) sfsync.Version {
+	var v sfsync.Version
+	if ms, ok := createdDate.(int64); ok {
+		// CreatedDate is epoch milliseconds, but the server does not check
+		// it, and some publishers (Salesforce's own Go sample) send
+		// seconds. No platform event was published before 1973, so a value
+		// that small is seconds.
+		if ms > -1e11 && ms < 1e11 {
+			ms *= 1000
+		}
+		v.Time = time.UnixMilli(ms).UTC()
+	}
+	id := replayID
+	for len(id) > 0 && id[0] == 0 {
+		id = id[1:]
+	}
+	if len(id) <= 8 {
+		var n uint64
+		for _, b := range id {
+			n = n<<8 | uint64(b)
+		}
+		if n <= math.MaxInt64 {
+			v.Seq = int64(n)
+		}
+	}
+	return v
 }

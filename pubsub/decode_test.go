@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +46,7 @@ type fixture struct {
 	account, contact, employee *cdcschema.Schema
 	reg                        *schemaRegistry
 	dec                        *Decoder
+	txs                        *cdcschema.Transactions
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,14 +54,20 @@ func newFixture(t *testing.T) *fixture {
 		account:  mustSchema(t, "Account", cdcschema.AccountFields()),
 		contact:  mustSchema(t, "Contact", cdcschema.ContactFields()),
 		employee: mustSchema(t, "Employee__c", cdcschema.EmployeeFields()),
+		txs:      cdcschema.NewTransactions(),
 	}
 	f.reg = newRegistry(map[string]*cdcschema.Schema{"acc1": f.account, "con1": f.contact, "emp1": f.employee})
 	f.dec = NewDecoder(f.reg.fetch, WithDecoderTenant("00D000000000001AAA"), WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	return f
 }
 
+// decode encodes and decodes one event. A header without a commit number
+// is a transaction of its own and gets the next one.
 func (f *fixture) decode(t *testing.T, s *cdcschema.Schema, schemaID string, h cdcschema.Header, values map[string]any) []sfsync.Change {
 	t.Helper()
+	if h.CommitNumber == 0 {
+		_, h.CommitNumber = f.txs.Next()
+	}
 	payload, err := s.Encode(h, values)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +86,7 @@ func TestDecodeUpdateAppliesExactlyTheChangedFields(t *testing.T) {
 	got := f.decode(t, f.account, "acc1", cdcschema.Header{
 		RecordIDs: []string{"001000000000001AAA"}, ChangeType: "UPDATE",
 		ChangeOrigin: "com/salesforce/api/rest/62.0;client=sfsync", TransactionKey: "tx-1", SequenceNumber: 2,
-		CommitTimestamp: ts, CommitUser: "005000000000001AAA",
+		CommitTimestamp: ts, CommitNumber: 1652977933433528300, CommitUser: "005000000000001AAA",
 		ChangedFields: []string{"Industry", "Phone", "LastModifiedDate", "BillingAddress.Street", "BillingAddress.City"},
 		NulledFields:  []string{"Phone", "BillingAddress.City"},
 	}, map[string]any{
@@ -98,7 +106,7 @@ func TestDecodeUpdateAppliesExactlyTheChangedFields(t *testing.T) {
 	}
 	want := sfsync.Change{
 		Source: sfsync.Salesforce, Tenant: "00D000000000001AAA", Object: "Account", RecordID: "001000000000001AAA", Op: sfsync.OpUpdate,
-		Version: sfsync.Version{Time: time.UnixMilli(ts).UTC(), Seq: 2},
+		Version: sfsync.Version{Time: time.UnixMilli(ts).UTC(), Commit: 1652977933433528300, Seq: 2},
 		Origin:  sfsync.Origin{ChangeOrigin: "com/salesforce/api/rest/62.0;client=sfsync", Client: "sfsync", User: "005000000000001AAA", Transaction: "tx-1"},
 		Key:     "001000000000001AAA:tx-1:2", Schema: "acc1",
 		Position: sfsync.Position{Stream: "/data/ChangeEvents", Token: []byte{0, 0, 0, 0, 0, 0, 0, 9}},
@@ -241,14 +249,113 @@ func TestDecodePlatformEvent(t *testing.T) {
 	}
 }
 
-func TestDecodeUndecodablePayloadBecomesADeadLetterCandidate(t *testing.T) {
+// An event that cannot be decoded becomes one change that keeps it whole,
+// in its place, for the dead-letter store: payload and reason, schema id,
+// replay id, and the object its topic names.
+func TestDecodeUndecodableKeepsTheEventWhole(t *testing.T) {
 	f := newFixture(t)
-	got, err := f.dec.Decode(context.Background(), Event{Topic: "/data/AccountChangeEvent", SchemaID: "acc1", Payload: []byte{0xff, 0xff, 0xff}, ReplayID: []byte{7}})
-	if err != nil || len(got) != 1 || got[0].Op != OpUndecodable || got[0].Fields["error"] == nil {
-		t.Fatalf("got %v, %v", got, err)
+	f.reg.byID["broken"] = `{"type": "record", "name": "X", "fields": [{"name": "a", "type": "nosuchtype"}]}`
+	for _, tc := range []struct {
+		name       string
+		ev         Event
+		wantObject string
+		reason     string
+	}{
+		{"corrupt payload", Event{Topic: "/data/AccountChangeEvent", ID: "e-1", SchemaID: "acc1", Payload: []byte{0xff, 0xff, 0xff}, ReplayID: []byte{0, 7}}, "Account", "decode event e-1"},
+		{"schema that does not compile", Event{Topic: "/data/Employee__ChangeEvent", SchemaID: "broken", Payload: []byte{1}, ReplayID: []byte{0, 8}}, "Employee__c", "does not compile"},
+		{"multi-entity channel", Event{Topic: "/data/ChangeEvents", SchemaID: "acc1", Payload: []byte{0x80}, ReplayID: []byte{0, 9}}, "", "decode event"},
+		{"platform event", Event{Topic: "/event/Order__e", SchemaID: "acc1", Payload: []byte{0x80}, ReplayID: []byte{0, 10}}, "/event/Order__e", "decode event"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.dec.Decode(context.Background(), tc.ev)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("got %v, %v", got, err)
+			}
+			c := got[0]
+			if c.Op != sfsync.OpUndecodable || c.Raw == nil || !slices.Equal(c.Raw.Payload, tc.ev.Payload) || !strings.Contains(c.Raw.Reason, tc.reason) {
+				t.Fatalf("change = %+v, raw %+v", c, c.Raw)
+			}
+			if c.Object != tc.wantObject || c.Schema != tc.ev.SchemaID || c.Tenant != "00D000000000001AAA" || c.Source != sfsync.Salesforce ||
+				c.Position.Stream != tc.ev.Topic || !slices.Equal(c.Position.Token, tc.ev.ReplayID) {
+				t.Errorf("change = %+v", c)
+			}
+			again, _ := f.dec.Decode(context.Background(), tc.ev)
+			if c.Key == "" || again[0].Key != c.Key {
+				t.Errorf("keys %q and %q: a redelivery must carry the same key", c.Key, again[0].Key)
+			}
+		})
 	}
 	if _, err := f.dec.Decode(context.Background(), Event{SchemaID: "missing"}); err == nil {
 		t.Fatal("a schema that could not be fetched decoded")
+	}
+	// A schema the server does not know is for the caller to retry, then
+	// hand over.
+	dec := NewDecoder(func(context.Context, string) (string, error) {
+		return "", sfsync.Permanent(fmt.Errorf("get schema: %w", ErrSchemaNotFound))
+	})
+	if _, err := dec.Decode(context.Background(), Event{SchemaID: "gone"}); !errors.Is(err, ErrSchemaNotFound) {
+		t.Fatalf("unknown schema: %v", err)
+	}
+}
+
+// Two transactions on one record that committed in the same millisecond
+// are ordered by their commit numbers, not by their sequence numbers,
+// which count changes inside each transaction.
+func TestDecodeVersionOrdersTransactionsByCommitNumber(t *testing.T) {
+	f := newFixture(t)
+	keyA, commitA := f.txs.Next()
+	keyB, commitB := f.txs.Next()
+	update := func(key string, commit int64, seq int32) sfsync.Change {
+		return f.decode(t, f.account, "acc1", cdcschema.Header{
+			RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: key, SequenceNumber: seq,
+			CommitTimestamp: ts, CommitNumber: commit, ChangedFields: []string{"Industry"},
+		}, map[string]any{"Industry": key})[0]
+	}
+	a3 := update(keyA, commitA, 3)
+	b1 := update(keyB, commitB, 1)
+	if a3.Version.Commit != commitA || a3.Version.Seq != 3 || !a3.Version.Time.Equal(time.UnixMilli(ts)) {
+		t.Errorf("version = %v, want commit %d, sequence 3", a3.Version, commitA)
+	}
+	if !a3.Version.Before(b1.Version) {
+		t.Errorf("%v (3rd change of the earlier commit) is not before %v (1st change of the later one)", a3.Version, b1.Version)
+	}
+	a4 := update(keyA, commitA, 4)
+	if !a3.Version.Before(a4.Version) {
+		t.Errorf("inside one transaction %v is not before %v", a3.Version, a4.Version)
+	}
+}
+
+// Platform events are ordered by their publish time and, within one
+// millisecond, by their replay ids; a CreatedDate in seconds (which some
+// publishers send) still reads as the right instant.
+func TestDecodePlatformEventVersion(t *testing.T) {
+	schema := `{"type":"record","name":"Ping__e","namespace":"com.sforce.eventbus","fields":[
+		{"name":"CreatedDate","type":"long"},{"name":"CreatedById","type":"string"}]}`
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := NewDecoder(func(context.Context, string) (string, error) { return schema, nil })
+	event := func(created int64, replay []byte) sfsync.Version {
+		t.Helper()
+		payload, err := codec.BinaryFromNative(nil, map[string]any{"CreatedDate": created, "CreatedById": "005X"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dec.Decode(context.Background(), Event{Topic: "/event/Ping__e", ID: fmt.Sprint(replay), SchemaID: "p", Payload: payload, ReplayID: replay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[0].Version
+	}
+	first := event(ts, []byte{0, 0, 0, 0, 0, 16, 219, 77, 0, 0}) // the 10-byte shape
+	second := event(ts, []byte{0, 0, 0, 0, 0, 16, 219, 78, 0, 0})
+	later := event(ts+1, []byte{0, 0, 0, 0, 0, 16, 219, 1, 0, 0})
+	if !first.Before(second) || !second.Before(later) {
+		t.Errorf("versions %v, %v, %v are not in publish order", first, second, later)
+	}
+	if v := event(ts/1000, []byte{0, 0, 0, 0, 0, 0, 0, 1}); !v.Time.Equal(time.UnixMilli(ts)) || v.Seq != 1 {
+		t.Errorf("CreatedDate in seconds: version %v", v)
 	}
 }
 
@@ -260,7 +367,7 @@ func TestDecodeFetchesEachSchemaOnceUnderConcurrency(t *testing.T) {
 		return f.reg.fetch(ctx, id)
 	}
 	dec := NewDecoder(slow)
-	payload, err := f.account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "DELETE", TransactionKey: "t"}, nil)
+	payload, err := f.account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "DELETE", TransactionKey: "t", CommitNumber: cdcschema.FirstCommitNumber + 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +451,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("a payload error surfaced as a call error: %v", err)
 		}
 		for _, c := range changes {
-			if c.Op != OpUndecodable && (c.Object == "" || c.RecordID == "" || c.Key == "") {
+			if c.Op == sfsync.OpUndecodable && (c.Raw == nil || c.Key == "") || c.Op != sfsync.OpUndecodable && (c.Object == "" || c.RecordID == "" || c.Key == "") {
 				t.Fatalf("decoded change without identity: %+v", c)
 			}
 		}
@@ -356,11 +463,70 @@ func FuzzDecode(f *testing.F) {
 func accountUpdate(tb testing.TB) (*cdcschema.Schema, []byte) {
 	tb.Helper()
 	account := mustSchema(tb, "Account", cdcschema.AccountFields())
-	payload, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts,
+	payload, err := account.Encode(cdcschema.Header{RecordIDs: []string{"001A"}, ChangeType: "UPDATE", TransactionKey: "t", CommitTimestamp: ts, CommitNumber: cdcschema.FirstCommitNumber + 1,
 		ChangedFields: []string{"Industry", "LastModifiedDate", "BillingAddress.Street"}},
 		map[string]any{"Industry": "Energy", "LastModifiedDate": ts, "BillingAddress.Street": "1 Main St"})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return account, payload
+}
+
+// A compound field flagged both by its top-level bit and by an entry of
+// its own, as Salesforce sends a Contact's Name when only LastName changed
+// (changedFields ["0x02000004", "2-0x04"]): the entry says which components
+// changed, and the components no entry names are neither changed nor
+// cleared, although an UPDATE carries them as null.
+func TestDecodeCompoundFlaggedTwiceChangesOnlyTheNamedComponents(t *testing.T) {
+	f := newFixture(t)
+	names := []string{"Name", "Name.LastName", "LastModifiedDate"}
+	if got, _ := f.contact.Bitmap(names); !slices.Equal(got, []string{"0x02000004", "2-0x04"}) {
+		t.Fatalf("the test's event has changedFields %q, not the shape Salesforce sends", got)
+	}
+	c := f.decode(t, f.contact, "con1", cdcschema.Header{
+		RecordIDs: []string{"003000000000001AAA"}, ChangeType: "UPDATE", TransactionKey: "tx-n", SequenceNumber: 1, CommitTimestamp: ts,
+		ChangedFields: names,
+	}, map[string]any{"Name.LastName": "Byron", "LastModifiedDate": ts})[0]
+	if want := map[string]any{"Name.LastName": "Byron", "LastModifiedDate": ts}; !maps.Equal(c.Fields, want) {
+		t.Errorf("fields = %v, want %v", c.Fields, want)
+	}
+	if len(c.Nulled) != 0 {
+		t.Errorf("nulled = %q: FirstName and Salutation were not touched", c.Nulled)
+	}
+
+	// The billing street changes and the city is cleared; the address is
+	// flagged in the top-level bitmaps of both, beside its own entries.
+	c = f.decode(t, f.account, "acc1", cdcschema.Header{
+		RecordIDs: []string{"001000000000001AAA"}, ChangeType: "UPDATE", TransactionKey: "tx-b", SequenceNumber: 1, CommitTimestamp: ts,
+		ChangedFields: []string{"BillingAddress", "BillingAddress.Street", "BillingAddress.City", "LastModifiedDate"},
+		NulledFields:  []string{"BillingAddress", "BillingAddress.City"},
+	}, map[string]any{"BillingAddress.Street": "415 Mission St", "LastModifiedDate": ts})[0]
+	if want := map[string]any{"BillingAddress.Street": "415 Mission St", "LastModifiedDate": ts}; !maps.Equal(c.Fields, want) {
+		t.Errorf("fields = %v, want %v", c.Fields, want)
+	}
+	if !slices.Equal(c.Nulled, []string{"BillingAddress.City"}) {
+		t.Errorf("nulled = %q, want only BillingAddress.City", c.Nulled)
+	}
+
+	// A compound flagged only as a whole: the components it carries
+	// changed, and only what nulledFields names was cleared.
+	c = f.decode(t, f.account, "acc1", cdcschema.Header{
+		RecordIDs: []string{"001000000000001AAA"}, ChangeType: "UPDATE", TransactionKey: "tx-w", SequenceNumber: 1, CommitTimestamp: ts,
+		ChangedFields: []string{"ShippingAddress", "LastModifiedDate"}, NulledFields: []string{"ShippingAddress.State"},
+	}, map[string]any{"ShippingAddress.Street": "1 Main St", "ShippingAddress.City": "Springfield", "LastModifiedDate": ts})[0]
+	if want := map[string]any{"ShippingAddress.Street": "1 Main St", "ShippingAddress.City": "Springfield", "LastModifiedDate": ts}; !maps.Equal(c.Fields, want) {
+		t.Errorf("whole compound: fields = %v, want %v", c.Fields, want)
+	}
+	if !slices.Equal(c.Nulled, []string{"ShippingAddress.State"}) {
+		t.Errorf("whole compound: nulled = %q, want only ShippingAddress.State", c.Nulled)
+	}
+
+	// A whole compound cleared names every component.
+	c = f.decode(t, f.account, "acc1", cdcschema.Header{
+		RecordIDs: []string{"001000000000001AAA"}, ChangeType: "UPDATE", TransactionKey: "tx-c", SequenceNumber: 1, CommitTimestamp: ts,
+		ChangedFields: []string{"ShippingAddress", "LastModifiedDate"}, NulledFields: []string{"ShippingAddress"},
+	}, map[string]any{"LastModifiedDate": ts})[0]
+	if len(c.Nulled) != 10 || c.Nulled[0] != "ShippingAddress.Street" || len(c.Fields) != 1 {
+		t.Errorf("cleared compound: fields %v, nulled %q", c.Fields, c.Nulled)
+	}
 }

@@ -26,10 +26,11 @@ func TestEngineOverPubSubWithDisconnectsAndDuplicates(t *testing.T) {
 	var last []byte
 	for u := range updates {
 		for r := range records {
+			key, commit := e.txs.Next()
 			payload, err := e.account.Encode(cdcschema.Header{
 				RecordIDs: []string{fmt.Sprintf("001%015d", r)}, ChangeType: "UPDATE",
-				ChangeOrigin: "com/salesforce/api/soap/62.0;client=SfdcInternalAPI/", TransactionKey: fmt.Sprintf("tx-%d-%d", u, r),
-				SequenceNumber: 1, CommitTimestamp: int64(1714156703000 + u*1000), CommitUser: "005000000000009AAA",
+				ChangeOrigin: "com/salesforce/api/soap/62.0;client=SfdcInternalAPI/", TransactionKey: key,
+				SequenceNumber: 1, CommitTimestamp: int64(1714156703000 + u*1000), CommitNumber: commit, CommitUser: "005000000000009AAA",
 				ChangedFields: []string{"Industry", "BillingAddress.Street", "LastModifiedDate"},
 			}, map[string]any{"Industry": fmt.Sprintf("industry-%d", u), "BillingAddress.Street": fmt.Sprintf("%d Main St", u), "LastModifiedDate": int64(1714156703000 + u*1000)})
 			if err != nil {
@@ -136,7 +137,8 @@ func TestEngineCheckpointsKeepaliveReplayIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := other.Encode(cdcschema.Header{RecordIDs: []string{"003A"}, ChangeType: "DELETE", TransactionKey: "t"}, nil)
+	key, commit := e.txs.Next()
+	payload, err := other.Encode(cdcschema.Header{RecordIDs: []string{"003A"}, ChangeType: "DELETE", TransactionKey: key, SequenceNumber: 1, CommitNumber: commit}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

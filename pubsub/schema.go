@@ -24,6 +24,9 @@ type schemaField struct {
 	// record is the record branch of the field (the field's own type when
 	// it is a record, the record branch of a union otherwise), or nil.
 	record *recordType
+	// switchable is true for a union of a string and a record, such as
+	// Account.Name: a null value may stand for either.
+	switchable bool
 }
 
 // recordType is a named Avro record.
@@ -128,6 +131,9 @@ func (p *schemaParser) record(t any, namespace string) (*recordType, error) {
 			if branches, ok := fm["type"].([]any); ok {
 				f.union = true
 				for _, b := range branches {
+					if b == "string" {
+						f.switchable = true
+					}
 					r, err := p.record(b, namespace)
 					if err != nil {
 						return nil, err
@@ -139,6 +145,7 @@ func (p *schemaParser) record(t any, namespace string) (*recordType, error) {
 			} else if f.record, err = p.record(fm["type"], namespace); err != nil {
 				return nil, err
 			}
+			f.switchable = f.switchable && f.record != nil
 			rec.fields = append(rec.fields, f)
 		}
 		return rec, nil

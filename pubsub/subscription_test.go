@@ -44,6 +44,7 @@ type env struct {
 	client   *pubsub.Client
 	account  *cdcschema.Schema
 	schemaID string
+	txs      *cdcschema.Transactions
 }
 
 func newEnv(t *testing.T, tokens pubsub.TokenSource, opts ...pubsubtest.Option) *env {
@@ -66,17 +67,19 @@ func newEnv(t *testing.T, tokens pubsub.TokenSource, opts ...pubsubtest.Option) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return &env{srv: srv, client: client, account: account, schemaID: id}
+	return &env{srv: srv, client: client, account: account, schemaID: id, txs: cdcschema.NewTransactions()}
 }
 
-// appendUpdates appends n Account updates, record i setting Industry to "I<i>".
+// appendUpdates appends n Account updates, record i setting Industry to
+// "I<i>", each its own transaction.
 func (e *env) appendUpdates(t *testing.T, from, n int) [][]byte {
 	t.Helper()
 	var ids [][]byte
 	for i := from; i < from+n; i++ {
+		_, commit := e.txs.Next()
 		payload, err := e.account.Encode(cdcschema.Header{
 			RecordIDs: []string{fmt.Sprintf("001%015d", i)}, ChangeType: "UPDATE", TransactionKey: fmt.Sprintf("tx-%d", i),
-			SequenceNumber: 1, CommitTimestamp: 1714156703000, ChangedFields: []string{"Industry", "LastModifiedDate"},
+			SequenceNumber: 1, CommitTimestamp: 1714156703000, CommitNumber: commit, ChangedFields: []string{"Industry", "LastModifiedDate"},
 		}, map[string]any{"Industry": fmt.Sprintf("I%d", i), "LastModifiedDate": int64(1714156703000)})
 		if err != nil {
 			t.Fatal(err)
