@@ -9,19 +9,41 @@ import (
 	"github.com/sfsync/sfsync"
 )
 
+// RecordLevel is the key of [sfsync.Record].LastWriter that names the
+// system of the record's last change as a whole, the one Record.Version
+// is: for a deleted record, the system that deleted it. Field names are
+// never empty, so it cannot clash with a field.
+const RecordLevel = ""
+
 // SalesforceWins applies every change that comes from Salesforce. A change
 // from any other system only creates what the target does not have yet: it
-// never overwrites a field the target holds.
+// never overwrites a field the target holds. See [SystemWins] for deletes
+// and for a system's own earlier changes.
 func SalesforceWins() sfsync.ConflictPolicy { return SystemWins(sfsync.Salesforce) }
 
 // ExternalWins applies every change that comes from an external system; a
-// Salesforce change only creates what the target does not have yet.
+// Salesforce change only creates what the target does not have yet. See
+// [SystemWins] for deletes and for a system's own earlier changes.
 func ExternalWins() sfsync.ConflictPolicy {
 	return winner{name: "external systems", wins: func(s sfsync.System) bool { return !s.IsSalesforce() }}
 }
 
 // SystemWins applies every change from s; changes from other systems only
 // fill fields the target does not hold.
+//
+// Whatever system wins, a system's own later change always supersedes its
+// own earlier one: a field or record whose last writer (Record.LastWriter,
+// [RecordLevel] for the record) is the change's own system and whose
+// version is newer is not overwritten by that change.
+//
+// A deleted record with a version is a tombstone. A create, update or
+// undelete against it is decided as follows: if the deleter
+// (LastWriter[[RecordLevel]]) is the change's own system, the change
+// brings the record back only when it is newer than the delete; if the
+// deleter is another system, the policy decides, so the winner's change
+// brings the record back and the winner's delete stands against the
+// other's change; where the policy favours neither, or the deleter is not
+// known, the change must again be newer than the delete.
 func SystemWins(s sfsync.System) sfsync.ConflictPolicy {
 	return winner{name: string(s), wins: func(from sfsync.System) bool { return from == s }}
 }
@@ -32,8 +54,29 @@ type winner struct {
 }
 
 func (w winner) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
+	if tombstone(cur) && in.Op != sfsync.OpDelete {
+		if d, decided := w.onTombstone(in, cur); decided {
+			return d
+		}
+	}
+	if in.Op == sfsync.OpDelete || in.Op == sfsync.OpUndelete {
+		if live(cur) && ownNewer(in, cur, RecordLevel) {
+			return sfsync.Reject(fmt.Sprintf("%s wins, but %s's own later change (%s) supersedes this %s at %s", w.name, in.Source, cur.Version, in.Op, in.Version))
+		}
+	}
 	if w.wins(in.Source) {
-		return sfsync.ApplyAll(in, fmt.Sprintf("%s wins", w.name))
+		if in.Op == sfsync.OpDelete || in.Op == sfsync.OpUndelete {
+			return sfsync.ApplyAll(in, fmt.Sprintf("%s wins", w.name))
+		}
+		d := sfsync.Decision{Dropped: map[string]string{}}
+		for _, f := range in.Touched() {
+			if ownNewer(in, cur, f) {
+				d.Dropped[f] = fmt.Sprintf("%s's own later value (%s) supersedes this change at %s", in.Source, cur.FieldVersion(f), in.Version)
+				continue
+			}
+			d.Keep = append(d.Keep, f)
+		}
+		return finish(d, fmt.Sprintf("%s wins", w.name))
 	}
 	if !live(cur) {
 		if in.Op == sfsync.OpDelete {
@@ -55,8 +98,56 @@ func (w winner) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 	return finish(d, fmt.Sprintf("%s wins; only fields the target lacks are filled", w.name))
 }
 
+// onTombstone decides a create, update or undelete of a record whose
+// delete is versioned, where the delete settles it: against the deleter's
+// own history by version order, between systems by the policy, and where
+// the policy favours neither system or the deleter is unknown, by version
+// order again, so an older change never brings the record back. It
+// reports false when the change is newer and the usual rules decide.
+func (w winner) onTombstone(in sfsync.Change, cur sfsync.Record) (sfsync.Decision, bool) {
+	deleter, known := writer(cur, RecordLevel)
+	switch {
+	case known && deleter == in.Source:
+	case known && w.wins(in.Source):
+		return sfsync.ApplyAll(in, fmt.Sprintf("%s wins over the delete by %s at %s", w.name, deleter, cur.Version)), true
+	case known && w.wins(deleter):
+		return sfsync.Reject(fmt.Sprintf("%s wins; its delete at %s stands against this %s from %s", w.name, cur.Version, in.Op, in.Source)), true
+	}
+	if !cur.Version.Before(in.Version) {
+		return sfsync.Reject(fmt.Sprintf("%s wins, but this %s at %s is not newer than the delete at %s: the record stays deleted", w.name, in.Op, in.Version, cur.Version)), true
+	}
+	return sfsync.Decision{}, false
+}
+
 // live reports whether the target has the record, not deleted.
 func live(r sfsync.Record) bool { return r.Exists && !r.Deleted }
+
+// tombstone reports whether r is a deleted record whose delete carries a
+// version, which orders it against the changes that arrive after it.
+func tombstone(r sfsync.Record) bool { return r.Exists && r.Deleted && !r.Version.IsZero() }
+
+// writer returns the system that last wrote field of r ([RecordLevel]: the
+// record's last change), if known.
+func writer(r sfsync.Record, field string) (sfsync.System, bool) {
+	w, ok := r.LastWriter[field]
+	return w, ok && w != ""
+}
+
+// ownNewer reports whether the target's value of field ([RecordLevel]: the
+// record) is in's own system's and strictly newer than in: a system's
+// later change always supersedes its own earlier one. An unversioned
+// change is never judged this way: it cannot be ordered.
+func ownNewer(in sfsync.Change, cur sfsync.Record, field string) bool {
+	w, ok := writer(cur, field)
+	if !ok || w != in.Source || in.Version.IsZero() {
+		return false
+	}
+	target := cur.Version
+	if field != RecordLevel {
+		target = cur.FieldVersion(field)
+	}
+	return in.Version.Before(target)
+}
 
 // finish sets Apply and Reason from what was kept.
 func finish(d sfsync.Decision, reason string) sfsync.Decision {
@@ -86,12 +177,23 @@ func WithSystemOfRecord(s sfsync.System) LWWOption { return func(l *lww) { l.sor
 // LastWriteWins writes each field of a change whose version is newer than
 // the target's version of that field.
 //
-// Ties — equal versions, or times within the skew tolerance — go to the
-// system of record when the field's last writer is known; otherwise, and
-// between equals, the greater value in a stable textual order wins, so that
-// both directions of a sync settle on the same value whatever the arrival
-// order. A change without a version is older than any versioned field: it
-// cannot prove it is newer.
+// A system's own later change always supersedes its own earlier one: where
+// the field's last writer (Record.LastWriter) is the change's own system,
+// plain version order decides, without skew. Between systems, ties — equal
+// versions, or times within the skew tolerance — go to the system of record
+// when the field's last writer is known; otherwise, and between equals, the
+// greater value in a stable textual order wins, so that both directions of
+// a sync settle on the same value whatever the arrival order. A change
+// without a version is older than any versioned field: it cannot prove it
+// is newer.
+//
+// Deletes are versioned tombstones, compared like any field version, with
+// the deleter as the last writer (LastWriter[[RecordLevel]]): a create,
+// update or undelete not newer than the delete of a record is not applied,
+// and a delete is applied when it is newer than the record's last change
+// (Record.Version). On a tie without the system of record to decide, the
+// delete wins: a tying delete is applied, and a change tying a delete
+// leaves the record deleted, so both sides end deleted.
 func LastWriteWins(opts ...LWWOption) sfsync.ConflictPolicy {
 	l := lww{sor: sfsync.Salesforce}
 	for _, o := range opts {
@@ -106,19 +208,25 @@ type lww struct {
 }
 
 func (l lww) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
-	if !live(cur) && in.Op != sfsync.OpDelete {
-		return sfsync.ApplyAll(in, "last write wins: the target has no such record")
-	}
-	if in.Op == sfsync.OpDelete || in.Op == sfsync.OpUndelete {
-		if !cur.Exists {
-			return sfsync.Reject("last write wins: the target has no record to delete")
-		}
-		switch l.compare(in, cur.Version, cur, "") {
-		case newer:
-			return sfsync.ApplyAll(in, fmt.Sprintf("last write wins: %s at %s is newer than the record (%s)", in.Op, in.Version, cur.Version))
+	switch {
+	case in.Op == sfsync.OpDelete && !cur.Exists:
+		return sfsync.Reject("last write wins: the target has no record to delete")
+	case in.Op == sfsync.OpDelete, in.Op == sfsync.OpUndelete && live(cur):
+		switch l.compare(in, cur.Version, cur, RecordLevel) {
+		case newer, tieWon:
+			return sfsync.ApplyAll(in, fmt.Sprintf("last write wins: %s at %s is newer than the record (%s) or wins the tie", in.Op, in.Version, cur.Version))
 		default:
 			return sfsync.Reject(fmt.Sprintf("last write wins: %s at %s is not newer than the record (%s)", in.Op, in.Version, cur.Version))
 		}
+	case tombstone(cur):
+		switch l.compare(in, cur.Version, cur, RecordLevel) {
+		case newer, tieWon:
+			return sfsync.ApplyAll(in, fmt.Sprintf("last write wins: %s at %s is newer than the delete (%s)", in.Op, in.Version, cur.Version))
+		default:
+			return sfsync.Reject(fmt.Sprintf("last write wins: %s at %s is not newer than the delete (%s): the record stays deleted", in.Op, in.Version, cur.Version))
+		}
+	case !live(cur):
+		return sfsync.ApplyAll(in, "last write wins: the target has no such record")
 	}
 	d := sfsync.Decision{Dropped: map[string]string{}}
 	for _, f := range in.Touched() {
@@ -160,9 +268,11 @@ const (
 	newer
 )
 
-// compare places in against the target's version of field (the record's
-// when field is "").
+// compare places in against the target's version of field ([RecordLevel]:
+// the record's version).
 func (l lww) compare(in sfsync.Change, target sfsync.Version, cur sfsync.Record, field string) verdict {
+	w, known := writer(cur, field)
+	own := known && w == in.Source
 	switch {
 	case target.IsZero() && in.Version.IsZero():
 		// Neither can be ordered: fall through to the tie rules.
@@ -170,8 +280,10 @@ func (l lww) compare(in sfsync.Change, target sfsync.Version, cur sfsync.Record,
 		return newer
 	case in.Version.IsZero():
 		return older
-	case in.Version.Counter != 0 && target.Counter != 0:
-		// Counters come from one system's own sequence: exact, no skew.
+	case own, in.Version.Counter != 0 && target.Counter != 0:
+		// One system's own history, or counters from one system's own
+		// sequence: exact order, no skew. Skew is about clocks of
+		// different systems disagreeing.
 		if c := in.Version.Compare(target); c != 0 {
 			return pick(c > 0, newer, older)
 		}
@@ -190,22 +302,21 @@ func (l lww) compare(in sfsync.Change, target sfsync.Version, cur sfsync.Record,
 		}
 	}
 	// A tie: the system of record first, then the content.
-	if writer, ok := cur.LastWriter[field]; ok && writer != in.Source {
+	if known && !own {
 		if in.Source == l.sor {
 			return tieWon
 		}
-		if writer == l.sor {
+		if w == l.sor {
 			return tieLost
 		}
 	}
-	var inVal any
-	if field != "" {
-		inVal, _ = in.Value(field)
+	if field == RecordLevel {
+		// A delete against a change: the delete wins either way round,
+		// so both sides end deleted.
+		return pick(in.Op == sfsync.OpDelete, tieWon, tieLost)
 	}
-	if field == "" || strings.Compare(text(inVal), text(cur.Fields[field])) > 0 {
-		return tieWon
-	}
-	return tieLost
+	inVal, _ := in.Value(field)
+	return pick(strings.Compare(text(inVal), text(cur.Fields[field])) > 0, tieWon, tieLost)
 }
 
 func pick(cond bool, a, b verdict) verdict {
@@ -227,9 +338,12 @@ func text(v any) string {
 type Owners map[string]sfsync.System
 
 // FieldOwnership writes an owned field only when the change comes from its
-// owner; a change from any other system to an owned field is dropped, and
-// the drop recorded. Fields nobody owns, deletes and undeletes are decided
-// by fallback.
+// owner (and is not older than the owner's own value of it); a change from
+// any other system to an owned field is dropped, and the drop recorded.
+// Fields nobody owns, deletes and undeletes are decided by fallback, and so
+// is whether a change brings back a deleted record (owning a field is not
+// owning the record): only if the fallback applies the change to the
+// tombstone are its fields shared out by owner.
 func FieldOwnership(owners Owners, fallback sfsync.ConflictPolicy) sfsync.ConflictPolicy {
 	if fallback == nil {
 		fallback = LastWriteWins()
@@ -246,6 +360,14 @@ func (o ownership) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 	if in.Op == sfsync.OpDelete || in.Op == sfsync.OpUndelete {
 		return o.fallback.Decide(in, cur)
 	}
+	if tombstone(cur) {
+		// Whether the record comes back is the fallback's call (owning a
+		// field is not owning the record); only then are fields shared out.
+		if fd := o.fallback.Decide(in, cur); !fd.Apply {
+			fd.Reason = "field ownership: " + fd.Reason
+			return fd
+		}
+	}
 	d := sfsync.Decision{Dropped: map[string]string{}}
 	rest := in.Clone()
 	var reasons []string
@@ -254,9 +376,12 @@ func (o ownership) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 		if !owned {
 			continue
 		}
-		if owner == in.Source {
+		switch {
+		case owner == in.Source && ownNewer(in, cur, f):
+			d.Dropped[f] = fmt.Sprintf("owned by %s, whose own later value (%s) supersedes this change at %s", owner, cur.FieldVersion(f), in.Version)
+		case owner == in.Source:
 			d.Keep = append(d.Keep, f)
-		} else {
+		default:
 			d.Dropped[f] = fmt.Sprintf("owned by %s", owner)
 		}
 		delete(rest.Fields, f)
