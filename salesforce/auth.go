@@ -436,7 +436,7 @@ func oauthError(status int, body []byte) error {
 	}
 	_ = json.Unmarshal(body, &oe)
 	kind := sfsync.KindPermanent
-	if status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout {
+	if transientStatus(status) {
 		kind = sfsync.KindRetryable
 	}
 	var msg string
@@ -467,9 +467,16 @@ func (e *OAuthError) Error() string {
 	return fmt.Sprintf("salesforce: oauth: HTTP %d: %s", e.Status, e.Description)
 }
 
-// Is matches [ErrSessionInvalid] for rejected grants.
+// Is matches [ErrSessionInvalid] for rejected grants, not for the
+// transient answers (5xx, 408, 429).
 func (e *OAuthError) Is(target error) bool {
-	return target == ErrSessionInvalid && e.Status < 500
+	return target == ErrSessionInvalid && !transientStatus(e.Status)
+}
+
+// transientStatus reports whether a token endpoint status may clear by
+// itself.
+func transientStatus(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
 // PubSubTokens adapts ts to the token source of package pubsub; the tenant

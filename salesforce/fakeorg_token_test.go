@@ -179,6 +179,9 @@ func TestFakeOrgTransientTokenFailureIsNotRemembered(t *testing.T) {
 		org.InjectFault(f)
 		_, err := ts.Refresh(ctx)
 		foWantKind(t, "token endpoint failure", err, sfsync.KindRetryable)
+		if errors.Is(err, salesforce.ErrSessionInvalid) {
+			t.Errorf("a transient failure matches ErrSessionInvalid: %v", err)
+		}
 		if ts.Err() != nil {
 			t.Fatalf("Err after a transient failure: %v", ts.Err())
 		}
