@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
-// CommitState writes c in one transaction: outcomes, dead letters and
-// claims, then checkpoints. When c.Lease is set and a newer lease of its
+// CommitState writes c in one transaction: outcomes, dead letters, claims,
+// versions and the remembered writes waiting in memory, then checkpoints. When c.Lease is set and a newer lease of its
 // name exists, nothing is written and the error matches [sfsync.ErrFenced].
 //
 // Rows go in as multi-row inserts through statements prepared once, so a
@@ -21,8 +22,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		return err
 	}
 	now := s.cfg.clock()
-	echoes := s.drainEchoes()
-	err := s.tx(ctx, "commit state", func(tx *sql.Tx) error {
+	return s.commitTx(ctx, "commit state", func(tx *sql.Tx) error {
 		if c.Lease != nil {
 			if err := s.fence(ctx, tx, *c.Lease); err != nil {
 				return err
@@ -36,11 +36,11 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}
 		exp := now.Add(c.ClaimTTL).UnixNano()
 		if err := insertRows(ctx, s, tx, len(c.Claims), 2, claimSQL, []any{now.UnixNano()}, func(i int, a []any) []any {
-			return append(a, c.Claims[i], exp)
+			return append(a, codec.Key(c.Claims[i]), exp)
 		}); err != nil {
 			return err
 		}
-		if err := s.insertEchoes(ctx, tx, echoes); err != nil {
+		if err := s.putVersions(ctx, tx, c.Versions); err != nil {
 			return err
 		}
 		for _, p := range c.Checkpoints {
@@ -48,22 +48,18 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 			if err != nil {
 				return err
 			}
-			if _, err := st.ExecContext(ctx, p.Stream, token(p.Token), now.UnixNano()); err != nil {
+			if _, err := st.ExecContext(ctx, codec.Key(p.Stream), token(p.Token), now.UnixNano()); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		s.restoreEchoes(echoes)
-	}
-	return err
 }
 
 // fence fails with ErrFenced unless l carries the newest token of its name.
 func (s *Store) fence(ctx context.Context, tx *sql.Tx, l sfsync.Lease) error {
 	var newest int64
-	err := tx.QueryRowContext(ctx, `SELECT token FROM leases WHERE name = ?`, l.Name).Scan(&newest)
+	err := tx.QueryRowContext(ctx, `SELECT token FROM leases WHERE name = ?`, codec.Key(l.Name)).Scan(&newest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: lease %q token %d was never granted by this store; acquire the lease first: %w", l.Name, l.Token, sfsync.ErrFenced)
 	}
@@ -85,10 +81,11 @@ type leaseRow struct {
 
 func readLease(ctx context.Context, tx *sql.Tx, name string) (leaseRow, error) {
 	var r leaseRow
-	err := tx.QueryRowContext(ctx, `SELECT holder, token, expires FROM leases WHERE name = ?`, name).Scan(&r.holder, &r.token, &r.expires)
+	err := tx.QueryRowContext(ctx, `SELECT holder, token, expires FROM leases WHERE name = ?`, codec.Key(name)).Scan(&r.holder, &r.token, &r.expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil
 	}
+
 	r.found = err == nil
 	return r, err
 }
@@ -112,8 +109,8 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 			return err
 		}
 		live := cur.holder != "" && now.UnixNano() < cur.expires
-		if live && cur.holder != holder {
-			return fmt.Errorf("sqlite: lease %q is held by %q until %s: %w", name, cur.holder, fromNanos(cur.expires).Format(time.RFC3339), sfsync.ErrLeaseHeld)
+		if live && cur.holder != codec.Long(holder) {
+			return fmt.Errorf("sqlite: lease %q is held by %q until %s: %w", name, codec.FromText(cur.holder), fromNanos(cur.expires).Format(time.RFC3339), sfsync.ErrLeaseHeld)
 		}
 		tok := cur.token
 		if !live {
@@ -122,7 +119,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		l = sfsync.Lease{Name: name, Holder: holder, Token: tok, Expires: now.Add(ttl)}
 		_, err = tx.ExecContext(ctx, `INSERT INTO leases (name, holder, token, expires) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires = excluded.expires`,
-			name, holder, tok, l.Expires.UnixNano())
+			codec.Key(name), codec.Long(holder), tok, l.Expires.UnixNano())
 		return err
 	})
 	return l, err
@@ -136,7 +133,7 @@ func (s *Store) RenewLease(ctx context.Context, l sfsync.Lease, ttl time.Duratio
 	}
 	l.Expires = s.cfg.clock().Add(ttl)
 	res, err := s.w.ExecContext(ctx, `UPDATE leases SET expires = ? WHERE name = ? AND holder = ? AND token = ?`,
-		l.Expires.UnixNano(), l.Name, l.Holder, l.Token)
+		l.Expires.UnixNano(), codec.Key(l.Name), codec.Long(l.Holder), l.Token)
 	if err != nil {
 		return sfsync.Lease{}, s.fail("renew lease "+l.Name, err)
 	}
@@ -154,6 +151,6 @@ func (s *Store) ReleaseLease(ctx context.Context, l sfsync.Lease) error {
 		return err
 	}
 	_, err := s.w.ExecContext(ctx, `UPDATE leases SET holder = '', expires = 0 WHERE name = ? AND holder = ? AND token = ?`,
-		l.Name, l.Holder, l.Token)
+		codec.Key(l.Name), codec.Long(l.Holder), l.Token)
 	return s.fail("release lease "+l.Name, err)
 }

@@ -36,7 +36,7 @@ func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 		n     *int64
 	}{
 		{"expired dedup keys", `DELETE FROM dedup WHERE key IN (SELECT key FROM dedup WHERE expires <= ? LIMIT ?)`, now.UnixNano(), &c.Claims},
-		{"expired echo fingerprints", `DELETE FROM echoes WHERE fingerprint IN (SELECT fingerprint FROM echoes WHERE expires <= ? LIMIT ?)`, now.UnixNano(), &c.Echoes},
+		{"expired echo fingerprints", `DELETE FROM echoes WHERE id IN (SELECT id FROM echoes WHERE expires <= ? LIMIT ?)`, now.UnixNano(), &c.Echoes},
 	}
 	if s.cfg.retention > 0 {
 		jobs = append(jobs, struct {

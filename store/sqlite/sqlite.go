@@ -42,8 +42,15 @@ type Store struct {
 	stopOnce stdsync.Once
 	done     chan struct{}
 
+	// Remembered writes not yet committed, and what keeps them visible
+	// (see echoes.go).
 	echoMu  stdsync.Mutex
-	echoBuf map[string]int64 // remembered fingerprints not yet written → expiry
+	echoes  echoBuffer
+	gate    stdsync.RWMutex
+	flushMu stdsync.Mutex
+	// inTx, when set by a test, runs inside every transaction that writes
+	// remembered writes, before it commits.
+	inTx func()
 
 	mu         stdsync.Mutex
 	stmts      map[string]*sql.Stmt // prepared on w, by SQL text

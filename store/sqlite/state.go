@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/sqlquery"
+	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
 // Seen reports whether key was claimed and has not expired.
@@ -20,7 +20,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM dedup WHERE key = ? AND expires > ?`, key, s.cfg.clock().UnixNano()).Scan(&one)
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM dedup WHERE key = ? AND expires > ?`, codec.Key(key), s.cfg.clock().UnixNano()).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -38,11 +38,16 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 	}
 	seen := make(map[string]bool)
 	now := s.cfg.clock().UnixNano()
+	// Keys are looked up in their stored form and answered in the caller's.
+	stored := make(map[string][]string, len(keys))
+	for _, k := range keys {
+		stored[codec.Key(k)] = append(stored[codec.Key(k)], k)
+	}
 	for start := 0; start < len(keys); start += 500 {
 		chunk := keys[start:min(len(keys), start+500)]
 		args := make([]any, 0, len(chunk)+1)
 		for _, k := range chunk {
-			args = append(args, k)
+			args = append(args, codec.Key(k))
 		}
 		args = append(args, now)
 		q := `SELECT key FROM dedup WHERE key IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `) AND expires > ?`
@@ -56,7 +61,9 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 				rows.Close()
 				return nil, s.fail("look up dedup keys", err)
 			}
-			seen[k] = true
+			for _, orig := range stored[k] {
+				seen[orig] = true
+			}
 		}
 		if err := rows.Close(); err != nil {
 			return nil, s.fail("look up dedup keys", err)
@@ -85,7 +92,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 		return false, s.fail("prepare claim", err)
 	}
 	now := s.cfg.clock()
-	res, err := st.ExecContext(ctx, key, now.Add(ttl).UnixNano(), now.UnixNano())
+	res, err := st.ExecContext(ctx, codec.Key(key), now.Add(ttl).UnixNano(), now.UnixNano())
 	if err != nil {
 		return false, s.fail("claim dedup key "+key, err)
 	}
@@ -100,7 +107,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Posit
 		return sfsync.Position{}, err
 	}
 	p := sfsync.Position{Stream: stream}
-	err := s.r.QueryRowContext(ctx, `SELECT token FROM checkpoints WHERE stream = ?`, stream).Scan(&p.Token)
+	err := s.r.QueryRowContext(ctx, `SELECT token FROM checkpoints WHERE stream = ?`, codec.Key(stream)).Scan(&p.Token)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sfsync.Position{}, fmt.Errorf("sqlite: no checkpoint for stream %q; start from the source's configured fallback: %w", stream, sfsync.ErrNotFound)
 	}
@@ -125,7 +132,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
 	if err != nil {
 		return s.fail("prepare checkpoint", err)
 	}
-	_, err = st.ExecContext(ctx, pos.Stream, token(pos.Token), s.cfg.clock().UnixNano())
+	_, err = st.ExecContext(ctx, codec.Key(pos.Stream), token(pos.Token), s.cfg.clock().UnixNano())
 	return s.fail("save checkpoint of "+pos.Stream, err)
 }
 
@@ -135,38 +142,6 @@ func token(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// MatchWrite reports whether fingerprint was remembered and not expired, and
-// forgets it.
-func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	now := s.cfg.clock().UnixNano()
-	if s.takeBufferedEcho(fingerprint, now) {
-		return true, nil
-	}
-	// Most changes are not echoes: a read on the reader pool answers them
-	// without taking the single writer from group commits.
-	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM echoes WHERE fingerprint = ? AND expires > ?`, fingerprint, now).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.fail("look up write fingerprint", err)
-	}
-	st, err := s.stmt(ctx, nil, `DELETE FROM echoes WHERE fingerprint = ? AND expires > ?`)
-	if err != nil {
-		return false, s.fail("prepare echo match", err)
-	}
-	res, err := st.ExecContext(ctx, fingerprint, now)
-	if err != nil {
-		return false, s.fail("match write fingerprint", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, s.fail("match write fingerprint", err)
 }
 
 // RecordOutcomes appends outcomes to the ledger in one transaction.
@@ -180,18 +155,21 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 	return s.tx(ctx, "record outcomes", func(tx *sql.Tx) error { return s.insertOutcomes(ctx, tx, outcomes) })
 }
 
-const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_seq, v_counter, pos_stream, pos_token, at`
+const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_commit, v_seq, v_counter, pos_stream, pos_token, at`
 
 func outcomeSQL(rows int) string {
-	return `INSERT INTO outcomes (` + outcomeCols + `) VALUES ` + values(rows, 16)
+	return `INSERT INTO outcomes (` + outcomeCols + `) VALUES ` + values(rows, 17)
 }
 
+// insertOutcomes appends os. Text goes in the stored form of package codec,
+// so no value fails the commit; indexed columns are bounded like keys.
 func (s *Store) insertOutcomes(ctx context.Context, tx *sql.Tx, os []sfsync.Outcome) error {
-	return insertRows(ctx, s, tx, len(os), 16, outcomeSQL, nil, func(i int, a []any) []any {
+	return insertRows(ctx, s, tx, len(os), 17, outcomeSQL, nil, func(i int, a []any) []any {
 		o := &os[i]
-		return append(a, o.Key, o.Tenant, o.Object, o.RecordID, string(o.Source), string(o.Destination), string(o.Op),
-			string(o.Status), o.Reason, o.Attempts, nanos(o.Version.Time), o.Version.Seq, o.Version.Counter,
-			o.Position.Stream, token(o.Position.Token), nanos(o.At))
+		return append(a, codec.Key(o.Key), codec.Long(o.Tenant), codec.Key(o.Object), codec.Key(o.RecordID),
+			codec.Long(string(o.Source)), codec.Long(string(o.Destination)), codec.Long(string(o.Op)),
+			codec.Key(string(o.Status)), codec.Long(o.Reason), o.Attempts, nanos(o.Version.Time), o.Version.Commit, o.Version.Seq,
+			o.Version.Counter, codec.Long(o.Position.Stream), token(o.Position.Token), nanos(o.At))
 	})
 }
 
@@ -239,7 +217,7 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	if limit <= 0 {
 		limit = s.cfg.limit
 	}
-	query, args := sqlquery.Outcomes(outcomeCols, q, limit, func(int) string { return "?" })
+	query, args := sqlquery.Outcomes(outcomeCols, codec.OutcomeQuery(q), limit, func(int) string { return "?" })
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("query outcomes", err)
@@ -251,10 +229,13 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 		var src, dst, op, status string
 		var vt, at int64
 		if err := rows.Scan(&o.Key, &o.Tenant, &o.Object, &o.RecordID, &src, &dst, &op, &status, &o.Reason, &o.Attempts,
-			&vt, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
+			&vt, &o.Version.Commit, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
 			return nil, s.fail("read outcome", err)
 		}
-		o.Source, o.Destination, o.Op, o.Status = sfsync.System(src), sfsync.System(dst), sfsync.Op(op), sfsync.Status(status)
+		o.Key, o.Tenant, o.Object, o.RecordID = codec.FromText(o.Key), codec.FromText(o.Tenant), codec.FromText(o.Object), codec.FromText(o.RecordID)
+		o.Source, o.Destination = sfsync.System(codec.FromText(src)), sfsync.System(codec.FromText(dst))
+		o.Op, o.Status = sfsync.Op(codec.FromText(op)), sfsync.Status(codec.FromText(status))
+		o.Reason, o.Position.Stream = codec.FromText(o.Reason), codec.FromText(o.Position.Stream)
 		o.Version.Time, o.At = fromNanos(vt), fromNanos(at)
 		out = append(out, o)
 	}
@@ -276,8 +257,11 @@ const putDeadLetterSQL = `INSERT INTO dead_letters (` + deadLetterCols + `) VALU
 		last_failed = excluded.last_failed, change = excluded.change`
 
 // PutDeadLetter stores d, replacing an earlier dead letter of the same
-// change key and adding up their attempts. The change is stored as JSON, so
-// field values come back as encoding/json decodes them (numbers as float64).
+// change key and adding up their attempts. The change is stored as JSON in
+// the form of package codec: numbers come back as float64, values JSON
+// cannot hold exactly (NaN, ±Inf, text that is not UTF-8 or holds NUL,
+// byte slices) come back as they were, and values over its bounds or of
+// types JSON has no form for come back described.
 func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -291,16 +275,12 @@ func (s *Store) putDeadLetters(ctx context.Context, tx *sql.Tx, ds []sfsync.Dead
 		if d.Key() == "" {
 			return fmt.Errorf("sqlite: dead letter of %s has no change key; set Change.Key: %w", d.Change.String(), sfsync.ErrInvalid)
 		}
-		change, err := json.Marshal(d.Change)
-		if err != nil {
-			return fmt.Errorf("sqlite: encode dead letter %q: a field value cannot be encoded as JSON: %w", d.Key(), errors.Join(sfsync.ErrInvalid, err))
-		}
 		st, err := s.stmt(ctx, tx, putDeadLetterSQL)
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(ctx, d.Key(), d.Change.Object, string(d.Destination), d.Err, int(d.Kind), d.Attempts,
-			nanos(d.FirstFailed), nanos(d.LastFailed), change); err != nil {
+		if _, err := st.ExecContext(ctx, codec.Key(d.Key()), codec.Key(d.Change.Object), codec.Long(string(d.Destination)),
+			codec.Long(d.Err), int(d.Kind), d.Attempts, nanos(d.FirstFailed), nanos(d.LastFailed), codec.EncodeChange(d.Change)); err != nil {
 			return err
 		}
 	}
@@ -315,7 +295,7 @@ func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sf
 	}
 	query, args := `SELECT `+deadLetterCols+` FROM dead_letters WHERE 1=1`, []any{}
 	if q.Object != "" {
-		query, args = query+` AND object = ?`, append(args, q.Object)
+		query, args = query+` AND object = ?`, append(args, codec.Key(q.Object))
 	}
 	if !q.Since.IsZero() {
 		query, args = query+` AND last_failed >= ?`, append(args, q.Since.UnixNano())
@@ -346,7 +326,7 @@ func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, 
 	if err := s.check(ctx); err != nil {
 		return sfsync.DeadLetter{}, err
 	}
-	d, err := scanDeadLetter(s.r.QueryRowContext(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = ?`, key))
+	d, err := scanDeadLetter(s.r.QueryRowContext(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = ?`, codec.Key(key)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return sfsync.DeadLetter{}, fmt.Errorf("sqlite: no dead letter with key %q (requeued or purged?): %w", key, sfsync.ErrNotFound)
 	}
@@ -362,12 +342,16 @@ func scanDeadLetter(row interface{ Scan(...any) error }) (sfsync.DeadLetter, err
 	if err := row.Scan(&key, &object, &dst, &d.Err, &kind, &d.Attempts, &first, &last, &change); err != nil {
 		return d, err
 	}
-	if err := json.Unmarshal(change, &d.Change); err != nil {
-		return d, fmt.Errorf("decode change of dead letter %q: %w", key, err)
+	c, err := codec.DecodeChange(change)
+	if err != nil {
+		return d, fmt.Errorf("decode change of dead letter %q: %w", codec.FromText(key), err)
 	}
-	d.Destination, d.Kind = sfsync.System(dst), sfsync.Kind(kind)
+	d.Change = c
+	d.Destination, d.Kind, d.Err = sfsync.System(codec.FromText(dst)), sfsync.Kind(kind), codec.FromText(d.Err)
 	d.FirstFailed, d.LastFailed = fromNanos(first), fromNanos(last)
-	d.Change.Key = key
+	if d.Change.Key == "" { // the change holds the key whole; the column may hold it cut
+		d.Change.Key = codec.FromText(key)
+	}
 	return d, nil
 }
 
@@ -377,6 +361,6 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `DELETE FROM dead_letters WHERE key = ?`, key)
+	_, err := s.w.ExecContext(ctx, `DELETE FROM dead_letters WHERE key = ?`, codec.Key(key))
 	return s.fail("delete dead letter "+key, err)
 }

@@ -46,7 +46,7 @@ func checkVersions(t *testing.T, what string, got, want []sfsync.AppliedVersion)
 	byKey := map[string]sfsync.AppliedVersion{}
 	for _, v := range got {
 		if _, dup := byKey[key(v)]; dup {
-			t.Errorf("%s: entry %s/%s/%s returned twice", what, v.Record, v.Source, v.Field)
+			t.Errorf("%s: entry %.60q/%.60q/%.60q returned twice", what, v.Record, v.Source, v.Field)
 		}
 		byKey[key(v)] = v
 	}
@@ -56,11 +56,11 @@ func checkVersions(t *testing.T, what string, got, want []sfsync.AppliedVersion)
 	for _, w := range want {
 		g, ok := byKey[key(w)]
 		if !ok {
-			t.Errorf("%s: entry %q/%s/%q missing", what, w.Record, w.Source, w.Field)
+			t.Errorf("%s: entry %.60q/%.60q/%.60q missing", what, w.Record, w.Source, w.Field)
 			continue
 		}
 		if !sameVersion(g.Version, w.Version) {
-			t.Errorf("%s: entry %q/%s/%q = %+v, want %+v", what, w.Record, w.Source, w.Field, g.Version, w.Version)
+			t.Errorf("%s: entry %.60q/%.60q/%.60q = %+v, want %+v", what, w.Record, w.Source, w.Field, g.Version, w.Version)
 		}
 	}
 }

@@ -22,10 +22,13 @@ package codec
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sfsync/sfsync"
 )
 
 // Bounds of stored text, in bytes (see the package documentation).
@@ -120,3 +123,48 @@ func Keys(ss []string) []string {
 
 // Long is Text with [TextLimit], for text columns that are not indexed.
 func Long(s string) string { return Text(s, TextLimit) }
+
+// OutcomeQuery returns q with its text in the stored form outcomes are
+// written in (keys, objects, record ids and statuses through [Key]), so
+// that it matches them.
+func OutcomeQuery(q sfsync.OutcomeQuery) sfsync.OutcomeQuery {
+	q.Object, q.RecordID, q.Key = Key(q.Object), Key(q.RecordID), Key(q.Key)
+	q.Status = sfsync.Status(Key(string(q.Status)))
+	return q
+}
+
+// Names packs strings into bytes, for a column that keeps names exactly
+// beside indexed columns that may hold them cut.
+func Names(ss ...string) []byte {
+	var b []byte
+	for _, s := range ss {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// FromNames unpacks what [Names] packed; it returns nil if b is malformed.
+func FromNames(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil
+		}
+		out = append(out, string(b[k:k+int(n)]))
+		b = b[k+int(n):]
+	}
+	return out
+}
+
+// NamesIfCut returns [Names] of ss when any of them is cut by [Key], else
+// nil: most rows need no copy.
+func NamesIfCut(ss ...string) []byte {
+	for _, s := range ss {
+		if IsCut(Key(s)) {
+			return Names(ss...)
+		}
+	}
+	return nil
+}
