@@ -82,6 +82,12 @@ func (op Op) NeedsReread() bool { return op == OpGap || op == OpOverflow }
 // monotonically increasing Counter (row version, log sequence number) that
 // orders their changes more precisely than their clocks.
 //
+// Salesforce documents commitNumber as diagnostic: unique within one
+// database instance, and not sequential across an org migration. It only
+// breaks ties of commit timestamps here, between transactions that
+// committed in the same instant on the same instance; a migration, hours of
+// downtime, never falls between two such transactions.
+//
 // Versions compare by Counter when both have one, else by Time, then
 // Commit, then Seq.
 type Version struct {
@@ -289,6 +295,8 @@ type Record struct {
 	// a field missing here is as old as Version.
 	FieldVersions map[string]Version
 	// LastWriter is the system that last wrote each field, where known.
+	// The empty name is the record as a whole: the system of its last
+	// change, the deleter for a deleted record.
 	LastWriter map[string]System
 }
 

@@ -198,6 +198,8 @@ type writeOnly struct{ s *synctest.System }
 
 func (w writeOnly) Write(ctx context.Context, cs []sfsync.Change) error { return w.s.Write(ctx, cs) }
 
+func (w writeOnly) System() sfsync.System { return w.s.System() }
+
 // Writing the same value twice expects two echoes, and a create that
 // carries no mapped field is recognised as ours too.
 func TestEchoFingerprintsCountWrites(t *testing.T) {

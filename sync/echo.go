@@ -61,26 +61,40 @@ func numeric(f float64) string {
 func sameValue(a, b any) bool { return normalValue(a) == normalValue(b) }
 
 // writeFingerprints lists the fingerprints of a change written to sys, or
-// reported by sys: one per field it sets, and one for the record when it
-// creates, deletes or undeletes it (so that a create with no mapped field
-// is recognised too).
+// reported by sys.
 func writeFingerprints(sys sfsync.System, c *sfsync.Change, ignored map[string]bool) []string {
 	var fps []string
-	switch c.Op {
-	case sfsync.OpCreate, sfsync.OpDelete, sfsync.OpUndelete:
-		fps = append(fps, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op)))
+	for _, p := range fingerprintsOf(sys, c, ignored) {
+		fps = append(fps, p.fp)
 	}
-	if c.Op == sfsync.OpDelete {
-		return fps
+	return fps
+}
+
+// placedPrint is a fingerprint with the field it is for (fieldAny for the
+// record's create or undelete, fieldDeleted for its delete).
+type placedPrint struct {
+	field, fp string
+}
+
+// fingerprintsOf lists one fingerprint per field a change sets, and one for
+// the record when it creates, deletes or undeletes it (so that a create with
+// no mapped field is recognised too).
+func fingerprintsOf(sys sfsync.System, c *sfsync.Change, ignored map[string]bool) []placedPrint {
+	var fps []placedPrint
+	switch c.Op {
+	case sfsync.OpCreate, sfsync.OpUndelete:
+		fps = append(fps, placedPrint{fieldAny, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op))})
+	case sfsync.OpDelete:
+		return []placedPrint{{fieldDeleted, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op))}}
 	}
 	for name, v := range c.Fields {
 		if !ignored[name] {
-			fps = append(fps, FieldFingerprint(sys, c.Object, c.RecordID, name, v))
+			fps = append(fps, placedPrint{name, FieldFingerprint(sys, c.Object, c.RecordID, name, v)})
 		}
 	}
 	for _, name := range c.Nulled {
 		if _, set := c.Fields[name]; !set && !ignored[name] {
-			fps = append(fps, FieldFingerprint(sys, c.Object, c.RecordID, name, nil))
+			fps = append(fps, placedPrint{name, FieldFingerprint(sys, c.Object, c.RecordID, name, nil)})
 		}
 	}
 	return fps

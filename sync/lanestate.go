@@ -186,12 +186,20 @@ func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []s
 // target does not version, the version and system of the newest data.
 func (ls *laneState) describe(c *sfsync.Change, cur *sfsync.Record) {
 	rv := ls.get(c.RecordKey())
-	if del, _, ok := rv.newest(fieldDeleted); ok {
+	if del, deleter, ok := rv.newest(fieldDeleted); ok {
 		alive, _, hasAlive := rv.newest(fieldAny)
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
 			cur.Exists, cur.Deleted = true, true
 			if cur.Version.Before(del) {
 				cur.Version = del
+			}
+			// The record-level writer of a tombstone is its deleter: a
+			// system's own later change supersedes its own delete.
+			if _, known := cur.LastWriter[fieldAny]; !known {
+				if cur.LastWriter == nil {
+					cur.LastWriter = map[string]sfsync.System{}
+				}
+				cur.LastWriter[fieldAny] = deleter
 			}
 		}
 	}
@@ -242,4 +250,18 @@ func (ls *laneState) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 		bump(f)
 	}
 	return moved
+}
+
+// olderThanOthers reports whether c is older than data from another system
+// held for field.
+func (rv *recordVersions) olderThanOthers(c *sfsync.Change, field string) bool {
+	if c.Version.IsZero() {
+		return false
+	}
+	for src, fields := range rv.fields {
+		if v, ok := fields[field]; ok && src != c.Source && c.Version.Before(v) {
+			return true
+		}
+	}
+	return false
 }

@@ -188,7 +188,7 @@ func (e *Engine) prepare(ctx context.Context, ls *laneState, it *item, known, ta
 	if !e.loadVersions(ctx, ls, []string{c.RecordKey()}) {
 		return nil, nil
 	}
-	why, err := e.echo(ctx, &c)
+	why, err := e.echo(ctx, ls, &c)
 	if err != nil {
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
@@ -325,7 +325,7 @@ func (e *Engine) provesOrigin(sys sfsync.System) bool {
 }
 
 // echo reports why c is the echo of our own write, or "" when it is not.
-func (e *Engine) echo(ctx context.Context, c *sfsync.Change) (string, error) {
+func (e *Engine) echo(ctx context.Context, ls *laneState, c *sfsync.Change) (string, error) {
 	byOrigin := e.echoByOrigin(c)
 	if e.provesOrigin(c.Source) {
 		return byOrigin, nil
@@ -333,7 +333,7 @@ func (e *Engine) echo(ctx context.Context, c *sfsync.Change) (string, error) {
 	// The first change of a field after our write uses the write's
 	// fingerprint up, echo or not, so it is consulted even when origin
 	// already tells.
-	byPrint, err := e.echoByFingerprint(ctx, c)
+	byPrint, err := e.echoByFingerprint(ctx, ls, c)
 	if byOrigin != "" {
 		return byOrigin, nil
 	}
@@ -352,18 +352,27 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 
 // echoByFingerprint reports a change whose every value is one the engine
 // itself wrote to the change's source system. Each value it reports
-// consumes the oldest write remembered for its field, whatever the answer.
-func (e *Engine) echoByFingerprint(ctx context.Context, c *sfsync.Change) (string, error) {
+// consumes the oldest write remembered for its field, whatever the answer,
+// unless the change is older than data of another system already applied
+// to that field: such a change was made before our write (its events can
+// arrive after we wrote), so it is neither the write's echo nor a later edit
+// that proves the write will have none.
+func (e *Engine) echoByFingerprint(ctx context.Context, ls *laneState, c *sfsync.Change) (string, error) {
 	if !e.mayEcho(c.Source) {
 		return "", nil
 	}
-	fps := writeFingerprints(c.Source, c, e.cfg.ignoredFields)
+	fps := fingerprintsOf(c.Source, c, e.cfg.ignoredFields)
 	if len(fps) == 0 {
 		return "", nil
 	}
+	rv := ls.get(c.RecordKey())
 	all := true
-	for _, fp := range fps {
-		ok, err := e.st.echoes.MatchWrite(ctx, fp)
+	for _, p := range fps {
+		if rv.olderThanOthers(c, p.field) {
+			all = false
+			continue
+		}
+		ok, err := e.st.echoes.MatchWrite(ctx, p.fp)
 		if err != nil {
 			return "", err
 		}
