@@ -153,6 +153,9 @@ func (s *Source) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
 	}
 	s.mu.Lock()
 	s.next, s.committed = i+1, i+1
+	// Waiters on the committed count see the resumed position.
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return nil
 }
