@@ -10,10 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
-// CommitState writes c in one transaction: outcomes, dead letters and
-// claims, then checkpoints. When c.Lease is set, its lease row is locked
+// CommitState writes c in one transaction: outcomes, dead letters, claims
+// and versions, then checkpoints. When c.Lease is set, its lease row is locked
 // (SELECT ... FOR UPDATE) before anything is written, so a takeover waits
 // for the commit or the commit sees the takeover; when a newer lease of its
 // name exists, nothing is written and the error matches [sfsync.ErrFenced].
@@ -29,7 +30,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 	now := s.cfg.clock()
 	b := &pgx.Batch{}
 	if c.Lease != nil {
-		b.Queue(`SELECT token FROM leases WHERE name = $1 FOR UPDATE`, c.Lease.Name)
+		b.Queue(`SELECT token FROM leases WHERE name = $1 FOR UPDATE`, codec.Key(c.Lease.Name))
 	}
 	if len(c.Outcomes) > 0 {
 		b.Queue(outcomesSQL, outcomeArgs(c.Outcomes)...)
@@ -47,7 +48,10 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		b.Queue(putDeadLetterSQL, args...)
 	}
 	if len(c.Claims) > 0 {
-		b.Queue(claimsSQL, distinct(c.Claims), now.Add(c.ClaimTTL).UnixNano(), now.UnixNano())
+		b.Queue(claimsSQL, distinct(codec.Keys(c.Claims)), now.Add(c.ClaimTTL).UnixNano(), now.UnixNano())
+	}
+	if len(c.Versions) > 0 {
+		b.Queue(putVersionsSQL, versionArgs(c.Versions)...)
 	}
 	if len(c.Checkpoints) > 0 {
 		streams, tokens := lastCheckpoints(c.Checkpoints)
@@ -85,7 +89,7 @@ func btoi(b bool) int {
 func lastCheckpoints(ps []sfsync.Position) ([]string, [][]byte) {
 	last := make(map[string][]byte, len(ps))
 	for _, p := range ps {
-		last[p.Stream] = token(p.Token)
+		last[codec.Key(p.Stream)] = token(p.Token)
 	}
 	streams := make([]string, 0, len(last))
 	for st := range last {
@@ -132,25 +136,25 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	err := s.tx(ctx, "acquire lease "+name, func(tx pgx.Tx) error {
 		// The row is created first, so that concurrent acquirers of a new
 		// name queue on its lock instead of racing to insert it.
-		if _, err := tx.Exec(ctx, `INSERT INTO leases (name, holder, token, expires) VALUES ($1, '', 0, 0) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO leases (name, holder, token, expires) VALUES ($1, '', 0, 0) ON CONFLICT (name) DO NOTHING`, codec.Key(name)); err != nil {
 			return err
 		}
 		var curHolder string
 		var curToken, curExpires int64
-		if err := tx.QueryRow(ctx, `SELECT holder, token, expires FROM leases WHERE name = $1 FOR UPDATE`, name).
+		if err := tx.QueryRow(ctx, `SELECT holder, token, expires FROM leases WHERE name = $1 FOR UPDATE`, codec.Key(name)).
 			Scan(&curHolder, &curToken, &curExpires); err != nil {
 			return err
 		}
 		live := curHolder != "" && now.UnixNano() < curExpires
-		if live && curHolder != holder {
-			return fmt.Errorf("postgres: lease %q is held by %q until %s; try again after it expires: %w", name, curHolder, fromNanos(curExpires).Format(time.RFC3339), sfsync.ErrLeaseHeld)
+		if live && curHolder != codec.Long(holder) {
+			return fmt.Errorf("postgres: lease %q is held by %q until %s; try again after it expires: %w", name, codec.FromText(curHolder), fromNanos(curExpires).Format(time.RFC3339), sfsync.ErrLeaseHeld)
 		}
 		tok := curToken
 		if !live {
 			tok++
 		}
 		l = sfsync.Lease{Name: name, Holder: holder, Token: tok, Expires: now.Add(ttl)}
-		_, err := tx.Exec(ctx, `UPDATE leases SET holder = $2, token = $3, expires = $4 WHERE name = $1`, name, holder, tok, l.Expires.UnixNano())
+		_, err := tx.Exec(ctx, `UPDATE leases SET holder = $2, token = $3, expires = $4 WHERE name = $1`, codec.Key(name), codec.Long(holder), tok, l.Expires.UnixNano())
 		return err
 	})
 	return l, err
@@ -166,7 +170,7 @@ func (s *Store) RenewLease(ctx context.Context, l sfsync.Lease, ttl time.Duratio
 	var n int64
 	err := s.conn(ctx, "renew lease "+l.Name, func(c *pgx.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE leases SET expires = $4 WHERE name = $1 AND holder = $2 AND token = $3`,
-			l.Name, l.Holder, l.Token, l.Expires.UnixNano())
+			codec.Key(l.Name), codec.Long(l.Holder), l.Token, l.Expires.UnixNano())
 		n = tag.RowsAffected()
 		return err
 	})
@@ -187,7 +191,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l sfsync.Lease) error {
 	}
 	return s.conn(ctx, "release lease "+l.Name, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `UPDATE leases SET holder = '', expires = 0 WHERE name = $1 AND holder = $2 AND token = $3`,
-			l.Name, l.Holder, l.Token)
+			codec.Key(l.Name), codec.Long(l.Holder), l.Token)
 		return err
 	})
 }

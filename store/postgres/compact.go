@@ -25,8 +25,8 @@ const compactBatch = 2000
 const (
 	compactDedupSQL = `DELETE FROM dedup WHERE key IN (
 		SELECT key FROM dedup WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
-	compactEchoesSQL = `DELETE FROM echoes WHERE fingerprint IN (
-		SELECT fingerprint FROM echoes WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+	compactEchoesSQL = `DELETE FROM echoes WHERE id IN (
+		SELECT id FROM echoes WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 	compactOutcomesSQL = `DELETE FROM outcomes WHERE seq IN (
 		SELECT seq FROM outcomes WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)`
 )

@@ -290,8 +290,12 @@ func (s *Store) fail(what string, err error) error {
 			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; check the credentials in the DSN", what, err))
 		case class == "42", class == "3D", class == "3F", class == "0A":
 			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; check the database, the schema and the role's privileges", what, err))
-		case class == "22":
-			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; the value cannot be stored (text may not hold NUL bytes or invalid UTF-8)", what, err))
+		case class == "22", class == "54":
+			// The store encodes every text it writes (store/internal/codec),
+			// so this is a value of a kind it does not expect: name it, as far
+			// as the server does, and do not retry what will fail again.
+			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w (%s; %s); the value cannot be stored: report it, this store should have encoded it",
+				what, err, pe.Detail, pe.Where))
 		}
 		return fmt.Errorf("postgres: %s: %w", what, err)
 	}

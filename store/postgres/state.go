@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/sqlquery"
+	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
 // Seen reports whether key was claimed and has not expired.
@@ -22,7 +22,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	}
 	var seen bool
 	err := s.conn(ctx, "look up dedup key "+key, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dedup WHERE key = $1 AND expires > $2)`, key, s.cfg.clock().UnixNano()).Scan(&seen)
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dedup WHERE key = $1 AND expires > $2)`, codec.Key(key), s.cfg.clock().UnixNano()).Scan(&seen)
 	})
 	return seen, err
 }
@@ -33,8 +33,13 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 		return nil, err
 	}
 	seen := make(map[string]bool)
+	// Keys are looked up in their stored form and answered in the caller's.
+	stored := make(map[string][]string, len(keys))
+	for _, k := range keys {
+		stored[codec.Key(k)] = append(stored[codec.Key(k)], k)
+	}
 	err := s.conn(ctx, "look up dedup keys", func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT key FROM dedup WHERE key = ANY($1) AND expires > $2`, keys, s.cfg.clock().UnixNano())
+		rows, err := c.Query(ctx, `SELECT key FROM dedup WHERE key = ANY($1) AND expires > $2`, codec.Keys(keys), s.cfg.clock().UnixNano())
 		if err != nil {
 			return err
 		}
@@ -44,7 +49,9 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 			if err := rows.Scan(&k); err != nil {
 				return err
 			}
-			seen[k] = true
+			for _, orig := range stored[k] {
+				seen[orig] = true
+			}
 		}
 		return rows.Err()
 	})
@@ -70,7 +77,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 	now := s.cfg.clock()
 	var won bool
 	err := s.conn(ctx, "claim dedup key "+key, func(c *pgx.Conn) error {
-		tag, err := c.Exec(ctx, claimSQL, key, now.Add(ttl).UnixNano(), now.UnixNano())
+		tag, err := c.Exec(ctx, claimSQL, codec.Key(key), now.Add(ttl).UnixNano(), now.UnixNano())
 		won = tag.RowsAffected() == 1
 		return err
 	})
@@ -85,7 +92,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Posit
 	}
 	p := sfsync.Position{Stream: stream}
 	err := s.conn(ctx, "load checkpoint of "+stream, func(c *pgx.Conn) error {
-		err := c.QueryRow(ctx, `SELECT token FROM checkpoints WHERE stream = $1`, stream).Scan(&p.Token)
+		err := c.QueryRow(ctx, `SELECT token FROM checkpoints WHERE stream = $1`, codec.Key(stream)).Scan(&p.Token)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres: no checkpoint for stream %q; start from the source's configured fallback: %w", stream, sfsync.ErrNotFound)
 		}
@@ -111,23 +118,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
 	return s.conn(ctx, "save checkpoint of "+pos.Stream, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `INSERT INTO checkpoints (stream, token, updated) VALUES ($1, $2, $3)
 			ON CONFLICT (stream) DO UPDATE SET token = excluded.token, updated = excluded.updated`,
-			pos.Stream, token(pos.Token), s.cfg.clock().UnixNano())
-		return err
-	})
-}
-
-// RememberWrites remembers fingerprints for ttl.
-func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl time.Duration) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	if len(fingerprints) == 0 {
-		return nil
-	}
-	exp := s.cfg.clock().Add(ttl).UnixNano()
-	return s.conn(ctx, "remember writes", func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `INSERT INTO echoes (fingerprint, expires) SELECT f, $2 FROM unnest($1::text[]) AS f
-			ON CONFLICT (fingerprint) DO UPDATE SET expires = excluded.expires`, distinct(fingerprints), exp)
+			codec.Key(pos.Stream), token(pos.Token), s.cfg.clock().UnixNano())
 		return err
 	})
 }
@@ -138,21 +129,6 @@ func distinct(ss []string) []string {
 	out := slices.Clone(ss)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// MatchWrite reports whether fingerprint was remembered and not expired, and
-// forgets it.
-func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	var matched bool
-	err := s.conn(ctx, "match write fingerprint", func(c *pgx.Conn) error {
-		tag, err := c.Exec(ctx, `DELETE FROM echoes WHERE fingerprint = $1 AND expires > $2`, fingerprint, s.cfg.clock().UnixNano())
-		matched = tag.RowsAffected() == 1
-		return err
-	})
-	return matched, err
 }
 
 // RecordOutcomes appends outcomes to the ledger in one statement.
@@ -169,34 +145,40 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 	})
 }
 
-const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_seq, v_counter, pos_stream, pos_token, at`
+const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_commit, v_seq, v_counter, pos_stream, pos_token, at`
 
-// outcomesSQL inserts outcomes from 16 arrays, one per column, in array
+// outcomesSQL inserts outcomes from 17 arrays, one per column, in array
 // order, so that seq follows the order they were given in.
 const outcomesSQL = `INSERT INTO outcomes (` + outcomeCols + `)
 	SELECT ` + outcomeCols + ` FROM unnest(
 		$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-		$10::integer[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bytea[], $16::bigint[]
+		$10::integer[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::bytea[], $17::bigint[]
 	) WITH ORDINALITY AS u (` + outcomeCols + `, ord) ORDER BY ord`
 
+// outcomeArgs returns the arrays of outcomesSQL. Text goes in the stored
+// form of package codec, so no value fails the commit with a data error;
+// indexed columns are bounded like keys.
 func outcomeArgs(os []sfsync.Outcome) []any {
 	n := len(os)
 	col := func() []string { return make([]string, 0, n) }
 	key, tenant, object, rec, src, dst, op, status, reason, posStream := col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
 	attempts := make([]int32, 0, n)
-	vTime, vSeq, vCounter, at := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	vTime, vCommit, vSeq, vCounter, at := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 	tokens := make([][]byte, 0, n)
 	for i := range os {
 		o := &os[i]
-		key, tenant, object, rec = append(key, o.Key), append(tenant, o.Tenant), append(object, o.Object), append(rec, o.RecordID)
-		src, dst, op = append(src, string(o.Source)), append(dst, string(o.Destination)), append(op, string(o.Op))
-		status, reason = append(status, string(o.Status)), append(reason, o.Reason)
+		key, tenant = append(key, codec.Key(o.Key)), append(tenant, codec.Long(o.Tenant))
+		object, rec = append(object, codec.Key(o.Object)), append(rec, codec.Key(o.RecordID))
+		src, dst = append(src, codec.Long(string(o.Source))), append(dst, codec.Long(string(o.Destination)))
+		op, status = append(op, codec.Long(string(o.Op))), append(status, codec.Key(string(o.Status)))
+		reason = append(reason, codec.Long(o.Reason))
 		attempts = append(attempts, int32s(o.Attempts))
-		vTime, vSeq, vCounter = append(vTime, nanos(o.Version.Time)), append(vSeq, o.Version.Seq), append(vCounter, o.Version.Counter)
-		posStream, tokens = append(posStream, o.Position.Stream), append(tokens, token(o.Position.Token))
+		vTime, vCommit = append(vTime, nanos(o.Version.Time)), append(vCommit, o.Version.Commit)
+		vSeq, vCounter = append(vSeq, o.Version.Seq), append(vCounter, o.Version.Counter)
+		posStream, tokens = append(posStream, codec.Long(o.Position.Stream)), append(tokens, token(o.Position.Token))
 		at = append(at, nanos(o.At))
 	}
-	return []any{key, tenant, object, rec, src, dst, op, status, reason, attempts, vTime, vSeq, vCounter, posStream, tokens, at}
+	return []any{key, tenant, object, rec, src, dst, op, status, reason, attempts, vTime, vCommit, vSeq, vCounter, posStream, tokens, at}
 }
 
 // int32s clamps n into an integer column.
@@ -212,7 +194,7 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	if limit <= 0 {
 		limit = s.cfg.limit
 	}
-	query, args := sqlquery.Outcomes(outcomeCols, q, limit, func(n int) string { return "$" + strconv.Itoa(n) })
+	query, args := sqlquery.Outcomes(outcomeCols, codec.OutcomeQuery(q), limit, func(n int) string { return "$" + strconv.Itoa(n) })
 	var out []sfsync.Outcome
 	err := s.conn(ctx, "query outcomes", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, query, args...)
@@ -225,10 +207,13 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 			var src, dst, op, status string
 			var vt, at int64
 			if err := rows.Scan(&o.Key, &o.Tenant, &o.Object, &o.RecordID, &src, &dst, &op, &status, &o.Reason, &o.Attempts,
-				&vt, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
+				&vt, &o.Version.Commit, &o.Version.Seq, &o.Version.Counter, &o.Position.Stream, &o.Position.Token, &at); err != nil {
 				return fmt.Errorf("read outcome: %w", err)
 			}
-			o.Source, o.Destination, o.Op, o.Status = sfsync.System(src), sfsync.System(dst), sfsync.Op(op), sfsync.Status(status)
+			o.Key, o.Tenant, o.Object, o.RecordID = codec.FromText(o.Key), codec.FromText(o.Tenant), codec.FromText(o.Object), codec.FromText(o.RecordID)
+			o.Source, o.Destination = sfsync.System(codec.FromText(src)), sfsync.System(codec.FromText(dst))
+			o.Op, o.Status = sfsync.Op(codec.FromText(op)), sfsync.Status(codec.FromText(status))
+			o.Reason, o.Position.Stream = codec.FromText(o.Reason), codec.FromText(o.Position.Stream)
 			o.Version.Time, o.At = fromNanos(vt), fromNanos(at)
 			out = append(out, o)
 		}
@@ -252,8 +237,11 @@ const putDeadLetterSQL = `INSERT INTO dead_letters (` + deadLetterCols + `) VALU
 		last_failed = excluded.last_failed, change = excluded.change`
 
 // PutDeadLetter stores d, replacing an earlier dead letter of the same
-// change key and adding up their attempts. The change is stored as JSON, so
-// field values come back as encoding/json decodes them (numbers as float64).
+// change key and adding up their attempts. The change is stored as JSON in
+// the form of package codec: numbers come back as float64, values JSON
+// cannot hold exactly (NaN, ±Inf, text that is not UTF-8 or holds NUL,
+// byte slices) come back as they were, and values over its bounds or of
+// types JSON has no form for come back described.
 func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -273,12 +261,8 @@ func deadLetterArgs(d *sfsync.DeadLetter) ([]any, error) {
 	if d.Key() == "" {
 		return nil, fmt.Errorf("postgres: dead letter of %s has no change key; set Change.Key: %w", d.Change.String(), sfsync.ErrInvalid)
 	}
-	change, err := json.Marshal(d.Change)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: encode dead letter %q: a field value cannot be encoded as JSON: %w", d.Key(), errors.Join(sfsync.ErrInvalid, err))
-	}
-	return []any{d.Key(), d.Change.Object, string(d.Destination), d.Err, int32(d.Kind), int32s(d.Attempts),
-		nanos(d.FirstFailed), nanos(d.LastFailed), change}, nil
+	return []any{codec.Key(d.Key()), codec.Key(d.Change.Object), codec.Long(string(d.Destination)), codec.Long(d.Err),
+		int32s(int(d.Kind)), int32s(d.Attempts), nanos(d.FirstFailed), nanos(d.LastFailed), codec.EncodeChange(d.Change)}, nil
 }
 
 // DeadLetters returns the dead letters matching q, oldest last failure
@@ -289,7 +273,7 @@ func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sf
 	}
 	query, args := `SELECT `+deadLetterCols+` FROM dead_letters WHERE true`, []any{}
 	if q.Object != "" {
-		args = append(args, q.Object)
+		args = append(args, codec.Key(q.Object))
 		query += ` AND object = $` + strconv.Itoa(len(args))
 	}
 	if !q.Since.IsZero() {
@@ -330,7 +314,7 @@ func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, 
 	var d sfsync.DeadLetter
 	err := s.conn(ctx, "read dead letter "+key, func(c *pgx.Conn) error {
 		var err error
-		d, err = scanDeadLetter(c.QueryRow(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = $1`, key))
+		d, err = scanDeadLetter(c.QueryRow(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = $1`, codec.Key(key)))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres: no dead letter with key %q (requeued or purged?): %w", key, sfsync.ErrNotFound)
 		}
@@ -348,12 +332,16 @@ func scanDeadLetter(row pgx.Row) (sfsync.DeadLetter, error) {
 	if err := row.Scan(&key, &object, &dst, &d.Err, &kind, &d.Attempts, &first, &last, &change); err != nil {
 		return d, err
 	}
-	if err := json.Unmarshal(change, &d.Change); err != nil {
-		return d, fmt.Errorf("decode change of dead letter %q: %w", key, err)
+	c, err := codec.DecodeChange(change)
+	if err != nil {
+		return d, fmt.Errorf("decode change of dead letter %q: %w", codec.FromText(key), err)
 	}
-	d.Destination, d.Kind = sfsync.System(dst), sfsync.Kind(kind)
+	d.Change = c
+	d.Destination, d.Kind, d.Err = sfsync.System(codec.FromText(dst)), sfsync.Kind(kind), codec.FromText(d.Err)
 	d.FirstFailed, d.LastFailed = fromNanos(first), fromNanos(last)
-	d.Change.Key = key
+	if d.Change.Key == "" { // the change holds the key whole; the column may hold it cut
+		d.Change.Key = codec.FromText(key)
+	}
 	return d, nil
 }
 
@@ -364,7 +352,7 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 		return err
 	}
 	return s.conn(ctx, "delete dead letter "+key, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `DELETE FROM dead_letters WHERE key = $1`, key)
+		_, err := c.Exec(ctx, `DELETE FROM dead_letters WHERE key = $1`, codec.Key(key))
 		return err
 	})
 }

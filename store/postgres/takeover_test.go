@@ -17,13 +17,15 @@ import (
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
-// pausableLeaser is an instance's view of the lease table. It reports every
-// refused and every granted acquisition on channels, and can be stalled: a
-// stalled instance stops renewing (its renewals hang until its context ends,
-// like a process in a long GC pause or behind a network partition) without
-// releasing the lease.
+// pausableLeaser is an instance's view of the store, whose lease methods
+// report every refused and every granted acquisition on channels and can be
+// stalled: a stalled instance stops renewing (its renewals hang until its
+// context ends, like a process in a long GC pause or behind a network
+// partition) without releasing the lease. It is the engine's store as well
+// as its leaser, since the engine fences only commits of the store that
+// grants its lease.
 type pausableLeaser struct {
-	s *Store
+	*Store
 
 	mu      stdsync.RWMutex // held for reading by every renewal in flight
 	stalled bool
@@ -33,11 +35,11 @@ type pausableLeaser struct {
 }
 
 func newPausableLeaser(s *Store) *pausableLeaser {
-	return &pausableLeaser{s: s, refused: make(chan struct{}, 1), acquired: make(chan sfsync.Lease, 1)}
+	return &pausableLeaser{Store: s, refused: make(chan struct{}, 1), acquired: make(chan sfsync.Lease, 1)}
 }
 
 func (l *pausableLeaser) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (sfsync.Lease, error) {
-	lease, err := l.s.AcquireLease(ctx, name, holder, ttl)
+	lease, err := l.Store.AcquireLease(ctx, name, holder, ttl)
 	switch {
 	case err == nil:
 		select {
@@ -61,11 +63,11 @@ func (l *pausableLeaser) RenewLease(ctx context.Context, lease sfsync.Lease, ttl
 		return sfsync.Lease{}, ctx.Err()
 	}
 	defer l.mu.RUnlock()
-	return l.s.RenewLease(ctx, lease, ttl)
+	return l.Store.RenewLease(ctx, lease, ttl)
 }
 
 func (l *pausableLeaser) ReleaseLease(ctx context.Context, lease sfsync.Lease) error {
-	return l.s.ReleaseLease(ctx, lease)
+	return l.Store.ReleaseLease(ctx, lease)
 }
 
 // stall stops renewals; when it returns, no renewal is in flight, so the
@@ -90,7 +92,7 @@ func startInstance(t *testing.T, log *synctest.Log, target *synctest.System, sto
 	in := &instance{src: log.Source(), leaser: newPausableLeaser(store), done: make(chan error, 1)}
 	e, err := sfsyncsync.New(in.src, target,
 		sfsyncsync.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		sfsyncsync.WithStore(store),
+		sfsyncsync.WithStore(in.leaser),
 		sfsyncsync.WithLease(in.leaser, "contacts", holder, ttl),
 		sfsyncsync.WithClock(clk.Now),
 		sfsyncsync.WithBackOff(func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 3) }),
