@@ -1,0 +1,233 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sfsync/sfsync"
+)
+
+// The invariants, by the names violations are reported under.
+const (
+	InvOutcome    = "exactly-one-outcome"
+	InvDouble     = "no-double-effect"
+	InvNoLoop     = "no-loop"
+	InvModel      = "model-agreement"
+	InvCheckpoint = "checkpoint-monotone"
+	InvStuck      = "nothing-stuck"
+	InvQuiescent  = "quiescent"
+)
+
+// Invariants lists every invariant name, in report order.
+var Invariants = []string{InvOutcome, InvDouble, InvNoLoop, InvModel, InvCheckpoint, InvStuck, InvQuiescent}
+
+// Violation is one broken invariant.
+type Violation struct {
+	Invariant string
+	// Key is the change or record it is about, when there is one.
+	Key    string
+	Detail string
+}
+
+func (v Violation) String() string {
+	if v.Key != "" {
+		return fmt.Sprintf("%s [%s]: %s", v.Invariant, v.Key, v.Detail)
+	}
+	return fmt.Sprintf("%s: %s", v.Invariant, v.Detail)
+}
+
+func (r *run) violate(inv, key, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.violations = append(r.violations, Violation{Invariant: inv, Key: key, Detail: detail})
+	r.trace = append(r.trace, "    VIOLATION "+Violation{Invariant: inv, Key: key, Detail: detail}.String())
+}
+
+// deciding reports whether an outcome decides its change: everything but
+// the recognition of a redelivery.
+func deciding(s sfsync.Status) bool { return s != sfsync.StatusDuplicate }
+
+// checkOutcomes: every delivered change has exactly one deciding outcome.
+// A dead letter that was requeued may be followed by the outcome of its
+// requeue.
+func (r *run) checkOutcomes(ledger []sfsync.Outcome) {
+	by := map[string][]sfsync.Outcome{}
+	for _, o := range ledger {
+		by[o.Key] = append(by[o.Key], o)
+	}
+	for key, d := range r.deliveredKeys() {
+		var dead, other []string
+		for _, o := range by[key] {
+			switch {
+			case o.Status == sfsync.StatusDeadLettered:
+				dead = append(dead, fmt.Sprintf("%s (%s)", o.Status, o.Reason))
+			case deciding(o.Status):
+				other = append(other, fmt.Sprintf("%s (%s)", o.Status, o.Reason))
+			}
+		}
+		r.mu.Lock()
+		requeued := r.requeued[key]
+		r.mu.Unlock()
+		n := len(dead) + len(other)
+		switch {
+		case n == 0:
+			r.violate(InvOutcome, key, fmt.Sprintf("%s was delivered but has no deciding outcome (%d recorded)", d.Desc, len(by[key])))
+		case requeued && len(other) <= 1:
+		case n > 1:
+			r.violate(InvOutcome, key, fmt.Sprintf("%s has %d deciding outcomes: %s", d.Desc, n, strings.Join(append(dead, other...), "; ")))
+		}
+	}
+}
+
+// checkEffects: no write took effect twice, and writes are bounded by the
+// edits that caused them.
+func (r *run) checkEffects() {
+	ext := r.erp.AppliedKeys()
+	sf, sfTotal := r.toSF.counts()
+	for _, side := range []struct {
+		name string
+		m    map[string]int
+	}{{"the ERP", ext}, {"Salesforce", sf}} {
+		for _, k := range sortedKeys(side.m) {
+			if n := side.m[k]; n > 1 {
+				r.violate(InvDouble, k, fmt.Sprintf("change %s took effect %d times in %s", k, n, side.name))
+			}
+		}
+	}
+	extTotal := 0
+	for _, n := range ext {
+		extTotal += n
+	}
+	r.mu.Lock()
+	edits := 0
+	for _, e := range r.history {
+		edits++
+		_ = e
+	}
+	reconciles := r.faults[FaultOutage] + 1
+	r.mu.Unlock()
+	// Each edit reaches the other side at most once; a backfill may rewrite
+	// every record (and the sentinels) once more; requeues and lost
+	// acknowledgements may each add one.
+	bound := edits + reconciles*(len(r.sc.Records)+len(r.sc.Objects)) + len(r.requeued) + 4
+	if total := extTotal + sfTotal; total > bound {
+		r.violate(InvNoLoop, "", fmt.Sprintf("%d writes (%d to Salesforce, %d to the ERP) for %d edits: more than the bound %d",
+			total, sfTotal, extTotal, edits, bound))
+	}
+}
+
+// checkModel: both systems hold what the model of the policy says.
+func (r *run) checkModel() {
+	want := expect(r.sc, r.history)
+	for rec, spec := range r.sc.Records {
+		x, ok := want[rec]
+		if !ok {
+			continue
+		}
+		obj := r.sc.Objects[spec.Object]
+		var live []map[string]any
+		for _, row := range r.org.Records(obj.Name) {
+			if row[linkField] == spec.ExtID {
+				live = append(live, row)
+			}
+		}
+		if len(live) > 1 {
+			r.violate(InvModel, spec.ExtID, fmt.Sprintf("%d live Salesforce %s records carry %s %s", len(live), obj.Name, linkField, spec.ExtID))
+		}
+		extRec, found := r.erp.Record(obj.Entity, spec.ExtID)
+		extLive := found && extRec.Exists && !extRec.Deleted
+		sfLive := len(live) > 0
+		r.tracef("final %s: Salesforce %s; ERP %s", spec.ExtID, showRow(&obj, live, true), showRow(&obj, []map[string]any{extRec.Fields}, extLive))
+		hist := r.recordHistory(rec)
+		if sfLive != extLive {
+			r.violate(InvModel, spec.ExtID, fmt.Sprintf("Salesforce has it live=%v, the ERP live=%v (model: exists in %v, %s)%s",
+				sfLive, extLive, x.Exists, x.Why["(exists)"], hist))
+			continue
+		}
+		if !slices.Contains(x.Exists, sfLive) {
+			r.violate(InvModel, spec.ExtID, fmt.Sprintf("both systems have it live=%v; the model says %v (%s)%s", sfLive, x.Exists, x.Why["(exists)"], hist))
+			continue
+		}
+		if !sfLive {
+			continue
+		}
+		for _, f := range obj.Fields {
+			sv, ev := live[0][f.SF], extRec.Fields[f.Ext]
+			cands := x.Fields[f.SF]
+			switch {
+			case !sameVal(sv, ev):
+				r.violate(InvModel, spec.ExtID, fmt.Sprintf("%s: Salesforce holds %s, the ERP %s; model: %s (%s)%s",
+					f.SF, show(sv), show(ev), showAll(cands), x.Why[f.SF], hist))
+			case !slices.ContainsFunc(cands, func(c any) bool { return sameVal(c, sv) }):
+				r.violate(InvModel, spec.ExtID, fmt.Sprintf("%s: both hold %s; model: %s (%s)%s",
+					f.SF, show(sv), showAll(cands), x.Why[f.SF], hist))
+			}
+		}
+	}
+}
+
+// recordHistory is the trace of one record: its edits and the outcomes
+// the ledger holds for it.
+func (r *run) recordHistory(rec int) string {
+	var b strings.Builder
+	r.mu.Lock()
+	for _, e := range r.history {
+		if e.Rec == rec {
+			fmt.Fprintf(&b, "\n        edit %s", e)
+		}
+	}
+	sfID := r.sfIDs[rec]
+	r.mu.Unlock()
+	ext := r.sc.Records[rec].ExtID
+	outs, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Limit: 100000})
+	for _, o := range outs {
+		if o.RecordID == ext || (sfID != "" && o.RecordID == sfID) {
+			fmt.Fprintf(&b, "\n        outcome %s %s %s->%s %s v=%s: %s", o.Key, o.Op, o.Source, o.Destination, o.Status, o.Version, o.Reason)
+		}
+	}
+	return b.String()
+}
+
+func show(v any) string {
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprintf("%q", fmt.Sprint(v))
+}
+
+func showAll(vs []any) string {
+	var s []string
+	for _, v := range vs {
+		s = append(s, show(v))
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return "one of " + strings.Join(s, ", ")
+}
+
+// checkStuck: nothing is left in flight once the systems are quiet.
+func (r *run) checkStuck() {
+	if r.cur == nil {
+		return
+	}
+	if s := r.cur.eng.Stats(); s.InFlight != 0 {
+		r.violate(InvStuck, "", fmt.Sprintf("%d changes still in flight after quiescence", s.InFlight))
+	}
+}
+
+func showRow(obj *objectSpec, rows []map[string]any, live bool) string {
+	if !live || len(rows) == 0 {
+		return "absent"
+	}
+	var parts []string
+	for _, f := range obj.Fields {
+		v, ok := rows[0][f.SF]
+		if !ok {
+			v = rows[0][f.Ext]
+		}
+		parts = append(parts, f.SF+"="+show(v))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,114 @@
+// Package sim is the project's main correctness test: a deterministic,
+// randomized fault simulator of the whole stack.
+//
+// One seed (an int64) fixes one scenario: the objects and records, the
+// conflict policy, the state store, the workload of edits on both sides
+// and the schedule of faults (see [Generate]). [Run] then drives the real
+// packages end to end: the fake org (salesforce/salesforcetest) with its
+// Pub/Sub server on loopback, a pubsub subscription and decoder per object,
+// the sync engine, the Salesforce sink (salesforce.NewSink), the reconcile
+// authority, the ERP (sync/synctest.System whose synctest.Log feed is the
+// engine's second source), and SQLite, memory or (with
+// SFSYNC_TEST_POSTGRES) PostgreSQL state. Time is virtual: the org, the
+// Pub/Sub retention, the engine and the store all read one clock that only
+// the scenario moves, so a 73-hour outage is instant and every timestamp
+// depends on the seed alone. The Go scheduler still interleaves the engine
+// with the workload differently from run to run: the seed fixes what
+// happens, not exactly when, so a failure reproduces on most reruns of its
+// seed, not necessarily all.
+//
+// # Workload and faults
+//
+// Contacts (always) and Accounts (on half the seeds), two to three records
+// each (twelve, created in one API transaction, on some seeds), linked by
+// External_Id__c, with four mapped fields each, one of them a component of
+// a compound address. Records are created on either side or on both at
+// once; edits come one at a time, as concurrent edits of one field on both
+// sides, as rapid flip-flops (A->B->A), as reverts to an earlier value
+// (often one the engine wrote), as Salesforce transactions over every
+// record of an object (merged change events), with tied commit timestamps,
+// as deletes racing updates, and as restores from the recycle bin. Every
+// policy of package conflict is drawn across seeds.
+//
+// Faults, each counted by kind: Pub/Sub redelivery and disconnects,
+// keepalive-only stretches (interposed at the engine's source, as the fake
+// server's keepalive interval is real time), schema fetch failures,
+// retryable, permanent and lost-acknowledgement write failures on both
+// sides, REQUEST_LIMIT_EXCEEDED and UNABLE_TO_LOCK_ROW from the org, an
+// ERP feed delivered twice over, an engine crash at any step (the
+// instance is cut off from its state, sinks and sources, abandoned and
+// replaced), a lease takeover (the instance is frozen, its lease expires,
+// a second one takes over; thawed, the first must be fenced), requeues of
+// dead letters, an outage longer than the 72 h retention (the engine must
+// backfill), and a skewed ERP clock.
+//
+// # Invariants
+//
+// After the workload the run settles (see quiescence below), clears the
+// faults, requeues every dead letter, settles again and checks:
+//
+//   - exactly-one-outcome: every change an engine received (by key) has
+//     exactly one deciding outcome in the ledger; a redelivery's
+//     "duplicate" does not count, and a requeued dead letter may be
+//     followed by the outcome of its requeue.
+//   - no-double-effect: no write took effect twice (the ERP counts
+//     applications per key with key idempotency off; Salesforce writes are
+//     counted per key at the sink).
+//   - no-loop: the writes are bounded by the edits, and the systems go
+//     quiet.
+//   - model-agreement: both systems hold what an independent model of the
+//     policy (model.go) computes from the history of edits that took
+//     effect, and agree with each other; a record linked to two live
+//     Salesforce records is a violation too.
+//   - checkpoint-monotone: a stored checkpoint never moves backwards, is
+//     never stored before every change delivered at or before it has an
+//     outcome, and an instance whose lease was taken over commits nothing.
+//   - nothing-stuck: nothing is in flight once quiet; every engine stops
+//     when told to.
+//   - quiescent: every settle reaches quiescence within its bound.
+//
+// Quiescence is observed, not waited for: each object's change stream is
+// marked by writing a sentinel record as the engine (its events are
+// echoes); once every mark is delivered, the ERP feed is read to its end,
+// every delivered change has an outcome and nothing is in flight, another
+// round must find nothing new.
+//
+// # The model
+//
+// The model replays the history (each edit with its side, values, version
+// time and order within its side) per record and field:
+//
+//   - LastWriteWins: the newest edit wins. One side's edits are ordered by
+//     that side; edits of different sides by version time, and two whose
+//     times differ by at most the skew tolerance (without one: are equal)
+//     tie. A tie is the one undetermined case: the policy breaks it by
+//     rules that depend on what each target reports of its last writer,
+//     so either tied value is accepted, but both systems must hold the
+//     same. Existence follows the newest record-level edit (deletes
+//     included), with the same ties.
+//   - SalesforceWins / ExternalWins: the winner's newest value; if the
+//     winner never set the field, the first value the other side gave it
+//     (it filled the winner; later ones lose). The winner's creates,
+//     deletes and restores decide existence; the loser's delete never
+//     removes a record the winner holds.
+//   - FieldOwnership: an owned field takes its owner's newest value (null
+//     if the owner never set it); everything else follows the fallback.
+//   - PerObject: the object's policy, else the fallback.
+//
+// The model deliberately states what the policy promises for the final
+// state of both systems, not what one decision against one target state
+// does: a losing edit that the engine leaves in place on its own side is
+// a disagreement, and is reported.
+//
+// # What it does not cover
+//
+// Salesforce records created without a link (the ERP then knows them by
+// their Salesforce id), gap and overflow events, schema changes mid-stream,
+// platform events, managed subscriptions, OAuth token expiry, the
+// throttle, a real SIGKILL (internal/crashtest has that), zombie writes to
+// targets by a fenced instance (the sinks have no fencing, so a thawed
+// instance is cut off from them), undecodable events, and any object or
+// field kind beyond strings. Keepalives come from a wrapper, not from the
+// fake server. The model does not reproduce LastWriteWins's tie-breaking
+// rules.
+package sim

@@ -1,0 +1,240 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// edit is one user action that took effect, as the model sees it: which
+// side, what it set, and the version the side stamped it with. Only edits
+// that really happened are recorded (a planned edit of a record that is
+// not there is skipped), so the model never guesses.
+type edit struct {
+	N    int // position in the whole history
+	Side Side
+	Op   string // "create", "update", "delete", "undelete"
+	Rec  int
+	// Fields are Salesforce names to values; nil is null.
+	Fields map[string]any
+	// T is the version time the side reports: the org's commit timestamp
+	// (whole seconds) or the ERP's clock, skew included.
+	T time.Time
+	// Seq orders the edits of one side (its own clock may tie).
+	Seq int
+}
+
+func (e edit) String() string {
+	s := fmt.Sprintf("#%d %s %s t=%s", e.N, e.Side, e.Op, e.T.Sub(epoch))
+	if len(e.Fields) > 0 {
+		s += " " + fmtFields(e.Fields)
+	}
+	return s
+}
+
+// expectation is what the model says of one record: the acceptable
+// existence values and, per field, the acceptable values. More than one
+// candidate means the policy leaves the outcome open (see doc.go); both
+// systems must still agree.
+type expectation struct {
+	Exists []bool
+	Fields map[string][]any
+	Why    map[string]string
+}
+
+// rule is the model's reading of a conflict policy. It is written from the
+// policies' documentation, not from package conflict, and it looks at the
+// whole history at once instead of one change against one target state.
+type rule interface {
+	// value returns the candidates for the final value of a field, given
+	// every edit that set it, oldest first.
+	value(field string, edits []edit) ([]any, string)
+	// exists returns the candidates for whether the record exists, given
+	// its whole history.
+	exists(history []edit) ([]bool, string)
+}
+
+func ruleOf(p *PolicySpec, object string) rule {
+	switch p.Kind {
+	case "lww":
+		return lwwRule{skew: p.Skew}
+	case "salesforce-wins":
+		return winsRule{w: SF}
+	case "external-wins":
+		return winsRule{w: Ext}
+	case "ownership":
+		return ownRule{owners: p.Owners, fallback: ruleOf(p.Fallback, object)}
+	case "per-object":
+		if q, ok := p.ByObject[object]; ok {
+			return ruleOf(q, object)
+		}
+		return ruleOf(p.Fallback, object)
+	}
+	panic("sim: no model of policy " + p.Kind)
+}
+
+// lwwRule: the newest edit of a field wins, by the version each side
+// stamped it with. Edits of one side are ordered by that side; edits of
+// different sides by time, and two whose times differ by no more than the
+// skew tolerance (or, without one, are equal) are a tie that the policy
+// breaks by rules the model does not reproduce (system of record, value
+// order): either may win. A delete is one more record-level edit: the
+// record exists unless the newest edits of it are deletes.
+type lwwRule struct{ skew time.Duration }
+
+func (l lwwRule) beats(a, b edit) bool {
+	if a.Side == b.Side {
+		return a.Seq > b.Seq
+	}
+	return a.T.Sub(b.T) > l.skew
+}
+
+func (l lwwRule) newest(es []edit) []edit {
+	var out []edit
+	for _, e := range es {
+		if !slices.ContainsFunc(es, func(o edit) bool { return l.beats(o, e) }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (l lwwRule) value(field string, es []edit) ([]any, string) {
+	win := l.newest(es)
+	var vals []any
+	for _, e := range win {
+		vals = addCandidate(vals, e.Fields[field])
+	}
+	why := fmt.Sprintf("newest edit %s", win[0])
+	if len(win) > 1 {
+		why = fmt.Sprintf("tie within %s between %v", l.skew, win)
+	}
+	return vals, why
+}
+
+func (l lwwRule) exists(h []edit) ([]bool, string) {
+	win := l.newest(h)
+	var c []bool
+	for _, e := range win {
+		c = addBool(c, e.Op != "delete")
+	}
+	return c, fmt.Sprintf("newest record edits %v", win)
+}
+
+// winsRule: the winning side's edits always apply; the other side's only
+// fill what the winner does not hold yet. So a field ends with the
+// winner's newest value, or, if the winner never set it, with the first
+// value the other side gave it (which filled the winner; later ones lose).
+// The winner's deletes and restores decide existence; the other side's
+// delete never removes a record the winner holds.
+type winsRule struct{ w Side }
+
+func (r winsRule) value(field string, es []edit) ([]any, string) {
+	for i := len(es) - 1; i >= 0; i-- {
+		if es[i].Side == r.w {
+			return []any{es[i].Fields[field]}, fmt.Sprintf("%s wins: its newest edit %s", r.w, es[i])
+		}
+	}
+	return []any{es[0].Fields[field]}, fmt.Sprintf("%s never set it: the first value %s filled it", r.w, es[0])
+}
+
+func (r winsRule) exists(h []edit) ([]bool, string) {
+	created := false
+	for i := len(h) - 1; i >= 0; i-- {
+		e := h[i]
+		if e.Side == r.w && e.Op != "update" {
+			return []bool{e.Op != "delete"}, fmt.Sprintf("%s wins: its last %s %s", r.w, e.Op, e)
+		}
+		created = created || e.Op == "create"
+	}
+	return []bool{created}, fmt.Sprintf("%s never created or deleted it", r.w)
+}
+
+// ownRule: an owned field takes only its owner's edits (null when the
+// owner never set it); other fields, deletes and restores follow the
+// fallback policy.
+type ownRule struct {
+	owners   map[string]Side
+	fallback rule
+}
+
+func (r ownRule) value(field string, es []edit) ([]any, string) {
+	owner, ok := r.owners[field]
+	if !ok {
+		return r.fallback.value(field, es)
+	}
+	for i := len(es) - 1; i >= 0; i-- {
+		if es[i].Side == owner {
+			return []any{es[i].Fields[field]}, fmt.Sprintf("owned by %s: its newest edit %s", owner, es[i])
+		}
+	}
+	return []any{nil}, fmt.Sprintf("owned by %s, which never set it", owner)
+}
+
+func (r ownRule) exists(h []edit) ([]bool, string) { return r.fallback.exists(h) }
+
+// expect replays the history of every record through the scenario's
+// policy.
+func expect(sc *Scenario, history []edit) map[int]expectation {
+	out := map[int]expectation{}
+	for rec, r := range sc.Records {
+		var h []edit
+		for _, e := range history {
+			if e.Rec == rec {
+				h = append(h, e)
+			}
+		}
+		if len(h) == 0 {
+			continue
+		}
+		obj := sc.Objects[r.Object]
+		ru := ruleOf(&sc.Policy, obj.Name)
+		x := expectation{Fields: map[string][]any{}, Why: map[string]string{}}
+		var why string
+		x.Exists, why = ru.exists(h)
+		x.Why["(exists)"] = why
+		for _, f := range obj.Fields {
+			var es []edit
+			for _, e := range h {
+				if _, ok := e.Fields[f.SF]; ok {
+					es = append(es, e)
+				}
+			}
+			if len(es) == 0 {
+				x.Fields[f.SF] = []any{nil}
+				x.Why[f.SF] = "never set"
+				continue
+			}
+			x.Fields[f.SF], x.Why[f.SF] = ru.value(f.SF, es)
+		}
+		out[rec] = x
+	}
+	return out
+}
+
+func addCandidate(vals []any, v any) []any {
+	if slices.ContainsFunc(vals, func(o any) bool { return sameVal(o, v) }) {
+		return vals
+	}
+	return append(vals, v)
+}
+
+func addBool(c []bool, b bool) []bool {
+	if slices.Contains(c, b) {
+		return c
+	}
+	return append(c, b)
+}
+
+// sameVal compares field values as both systems store them: null and an
+// empty string are the same absence of a value.
+func sameVal(a, b any) bool {
+	return norm(a) == norm(b)
+}
+
+func norm(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}

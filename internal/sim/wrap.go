@@ -1,0 +1,188 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	stdsync "sync"
+	"sync/atomic"
+
+	"github.com/sfsync/sfsync"
+)
+
+// watchedSource records every change an engine instance receives (the
+// "delivered" events of exactly-one-outcome) and can interpose
+// keepalive-only deliveries.
+type watchedSource struct {
+	inner sfsync.EventSource
+	g     *gate
+	r     *run
+	// keepalives is shared by the scenario: how many keepalive-only
+	// deliveries are still to interpose.
+	keepalives *atomic.Int32
+	last       *sfsync.Position // only the engine's intake goroutine touches it
+}
+
+func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	if err := w.g.pass(ctx); err != nil {
+		return nil, err
+	}
+	if w.keepalives != nil && w.last != nil && takeOne(w.keepalives) {
+		// A Pub/Sub keepalive names the newest replay id, which is the
+		// last event's when nothing new was published.
+		return []sfsync.Change{{Source: sfsync.Salesforce, Object: w.last.Stream, Op: sfsync.OpAdvance, Position: *w.last}}, nil
+	}
+	cs, err := w.inner.Receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) > 0 {
+		p := cs[len(cs)-1].Position
+		w.last = &p
+	}
+	w.r.delivered(cs)
+	return cs, nil
+}
+
+func takeOne(n *atomic.Int32) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+func (w *watchedSource) Commit(ctx context.Context, pos sfsync.Position) error {
+	return w.inner.Commit(ctx, pos)
+}
+
+func (w *watchedSource) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
+	if r, ok := w.inner.(sfsync.Resumer); ok {
+		return r.Resume(ctx, cps)
+	}
+	return nil
+}
+
+func (w *watchedSource) Stream() string {
+	if s, ok := w.inner.(interface{ Stream() string }); ok {
+		return s.Stream()
+	}
+	return ""
+}
+
+// sinkFaults are the faults injected into one direction's writes. They
+// live in the wrapper rather than in the fakes so that they can be cleared
+// before the final requeue.
+type sinkFaults struct {
+	retry   int // writes that fail retryably without taking effect
+	perm    int // writes that fail permanently without taking effect
+	lostAck int // writes that take effect and then time out
+}
+
+var (
+	errInjectedRetry = sfsync.Retryable(errors.New("sim: injected timeout; the write did not take effect"))
+	errInjectedPerm  = sfsync.Permanent(errors.New("sim: injected rejection (a validation rule an operator then fixes)"))
+	errLostAck       = sfsync.Retryable(errors.New("sim: the write took effect but its response was lost (timeout)"))
+)
+
+// writes counts, per idempotency key, how often a write took effect
+// (no-double-effect) and holds the direction's injected faults.
+type writes struct {
+	mu      stdsync.Mutex
+	applied map[string]int
+	total   int
+	faults  sinkFaults
+}
+
+func newWrites() *writes { return &writes{applied: map[string]int{}} }
+
+func (w *writes) inject(f func(*sinkFaults)) {
+	w.mu.Lock()
+	f(&w.faults)
+	w.mu.Unlock()
+}
+
+func (w *writes) counts() (map[string]int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.applied))
+	for k, v := range w.applied {
+		out[k] = v
+	}
+	return out, w.total
+}
+
+// stateSink is what both directions write to: the real salesforce.Sink,
+// or the ERP's synctest.System.
+type stateSink interface {
+	sfsync.Sink
+	sfsync.StateReader
+}
+
+// faultySink is one engine instance's sink for one direction: behind the
+// instance's gate, with injected faults, counting what took effect.
+type faultySink struct {
+	inner stateSink
+	to    sfsync.System
+	g     *gate
+	w     *writes
+}
+
+func (s faultySink) System() sfsync.System { return s.to }
+
+func (s faultySink) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	if err := s.g.pass(ctx); err != nil {
+		return nil, err
+	}
+	return s.inner.Read(ctx, object, ids)
+}
+
+func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
+	if err := s.g.pass(ctx); err != nil {
+		return err
+	}
+	errs := make([]error, len(cs))
+	var idx []int
+	var pass []sfsync.Change
+	s.w.mu.Lock()
+	for i, c := range cs {
+		switch f := &s.w.faults; {
+		case f.perm > 0:
+			f.perm--
+			errs[i] = errInjectedPerm
+		case f.retry > 0:
+			f.retry--
+			errs[i] = errInjectedRetry
+		default:
+			idx = append(idx, i)
+			pass = append(pass, c)
+		}
+	}
+	s.w.mu.Unlock()
+	var err error
+	if len(pass) > 0 {
+		err = s.inner.Write(ctx, pass)
+	}
+	s.w.mu.Lock()
+	for j, i := range idx {
+		if errs[i] = sfsync.ErrorAt(err, j); errs[i] != nil {
+			continue
+		}
+		s.w.applied[cs[i].Key]++
+		s.w.total++
+		if s.w.faults.lostAck > 0 {
+			s.w.faults.lostAck--
+			errs[i] = errLostAck
+		}
+	}
+	s.w.mu.Unlock()
+	for _, e := range errs {
+		if e != nil {
+			return &sfsync.BatchError{Errs: errs}
+		}
+	}
+	return nil
+}
