@@ -13,7 +13,7 @@ import (
 // A delivery of one OpAdvance change moves the checkpoint without an
 // outcome or a write.
 func TestAdvanceMovesTheCheckpointOnly(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.sf.Edit("Contact", "C-1", map[string]any{"Email": "a@example.com"}, at(0))
 	last := b.sfLog.Append(sfsync.Change{Source: sfsync.Salesforce, Object: "/data/ContactChangeEvent", Op: sfsync.OpAdvance})
 	src := b.sfLog.Source()

@@ -30,7 +30,7 @@ func (b *blockingReconciler) Reconcile(ctx context.Context, scope sfsync.Scope, 
 // engine restarted before it finished runs it again, so the records that
 // only the backfill carries are synced.
 func TestBackfillInterruptedByRestartRunsAgain(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	// Changed while the subscriber was away, beyond retention: only a
 	// backfill can carry it.
 	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Old"}, at(0))

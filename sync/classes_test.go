@@ -34,7 +34,7 @@ func TestIdleSourceDoesNotStarveAnother(t *testing.T) {
 // A change decided as a no-op still counts as held: an older change of the
 // same source arriving after it is stale and does not overwrite it.
 func TestNoopMovesTheVersion(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "2"}, at(0))
 	b.sfLog.Append(
 		sfsync.Change{Source: sfsync.Salesforce, Tenant: org, Object: "Contact", RecordID: "003A", Op: sfsync.OpUpdate,
@@ -57,7 +57,7 @@ func TestNoopMovesTheVersion(t *testing.T) {
 // A delete is a versioned tombstone: an update older than it, arriving
 // late, does not bring the record back.
 func TestOlderUpdateDoesNotResurrectADeletedRecord(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	mk := func(key string, op sfsync.Op, d time.Duration, fields map[string]any) sfsync.Change {
 		return sfsync.Change{Source: sfsync.Salesforce, Tenant: org, Object: "Contact", RecordID: "003A", Op: op,
 			Key: key, Fields: fields, Version: at(d)}
@@ -103,7 +103,7 @@ func TestRunReturnsNilWhenStoppedDuringResume(t *testing.T) {
 // Requeue called right after Run was started in another goroutine waits
 // for the engine instead of failing.
 func TestRequeueRightAfterRun(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	c := b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "1"}, at(0))
 	if err := b.store.PutDeadLetter(context.Background(), sfsync.DeadLetter{Change: c, Destination: erp, Err: "earlier failure"}); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestFinalCommitAfterDrainTimeoutKeepsFinishedWork(t *testing.T) {
 	log := synctest.NewLog("erp/contacts")
 	log.Append(sfsync.Change{Source: erp, Object: "Contact", RecordID: "C", Op: sfsync.OpUpdate, Key: "k",
 		Fields: map[string]any{"Phone": "1"}, Version: at(0)})
-	store := memory.New()
+	store := newState(t)
 	sink := finishesAnyway{started: make(chan struct{})}
 	e, err := sfsyncsync.New(log.Source(), sink, sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store),
 		sfsyncsync.WithDrainTimeout(time.Millisecond))
@@ -152,7 +152,7 @@ func TestFinalCommitAfterDrainTimeoutKeepsFinishedWork(t *testing.T) {
 // An event the source could not decode is dead-lettered whole, and the
 // stream goes on past it.
 func TestUndecodableEventIsDeadLetteredWhole(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.sfLog.Append(sfsync.Change{Source: sfsync.Salesforce, Tenant: org, Object: "Contact", Op: sfsync.OpUndecodable,
 		Key: "replay:1", Schema: "schema-x", Raw: &sfsync.RawEvent{Payload: []byte{0, 1, 2}, Reason: "schema schema-x not found"}})
 	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "1"}, at(0))
@@ -205,7 +205,7 @@ func (w writeOnly) System() sfsync.System { return w.s.System() }
 func TestEchoFingerprintsCountWrites(t *testing.T) {
 	sfLog, erpLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
 	ext := synctest.NewSystem(erp) // its outbox is written by hand below
-	store := memory.New()
+	store := newState(t)
 	sfSrc, erpSrc := sfLog.Source(), erpLog.Source()
 	e, err := sfsyncsync.New(sfSrc, nil,
 		sfsyncsync.WithSource(erpSrc), sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithStore(store),

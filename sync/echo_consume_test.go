@@ -7,7 +7,6 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/store/memory"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
@@ -21,7 +20,7 @@ func TestFirstChangeAfterOurWriteConsumesItsFingerprints(t *testing.T) {
 	sfLog, erpLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
 	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog), synctest.WithTenant(org))
 	ext := synctest.NewSystem(erp) // its outbox is written by hand below
-	store := memory.New()
+	store := newState(t)
 	sfSrc, erpSrc := sfLog.Source(), erpLog.Source()
 	e, err := sfsyncsync.New(sfSrc, nil,
 		sfsyncsync.WithSource(erpSrc), sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithStore(store),

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/store/memory"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
@@ -18,7 +17,7 @@ import (
 func TestBadInputIsDeadLetteredAndTheEngineGoesOn(t *testing.T) {
 	log := synctest.NewLog("/data/ChangeEvents")
 	ext := synctest.NewSystem(erp, synctest.WithSchema("Contact", "Phone", "Email"))
-	store := memory.New()
+	store := newState(t)
 	src := log.Source()
 	e, err := sfsyncsync.New(src, nil,
 		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithStore(store),
@@ -80,7 +79,7 @@ func TestBadInputIsDeadLetteredAndTheEngineGoesOn(t *testing.T) {
 }
 
 func TestLostAcknowledgementIsAppliedOnce(t *testing.T) {
-	b := newBidi(synctest.WithoutKeyIdempotency())
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
 	c := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "333"}, at(0))
 	b.ext.InjectFault(synctest.Fault{AfterApply: true, Err: synctest.ErrTimeout})
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
@@ -128,7 +127,7 @@ func scenario(b *bidi, seed uint64, n int) {
 
 func TestDuplicateDeliveryGivesTheSameStateAndLedger(t *testing.T) {
 	run := func(twice bool) (*bidi, *sfsyncsync.Engine) {
-		b := newBidi()
+		b := newBidi(t)
 		scenario(b, 42, 60)
 		var opts []synctest.SourceOption
 		if twice {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/store/memory"
+	"github.com/sfsync/sfsync/store/sqlite"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
@@ -35,15 +38,48 @@ func fastRetries(n uint64) sfsyncsync.Option {
 	})
 }
 
+// stateStore is every part of engine state in one store, as the memory and
+// SQLite stores provide it.
+type stateStore interface {
+	sfsync.DedupStore
+	sfsync.CheckpointStore
+	sfsync.Ledger
+	sfsync.DeadLetterStore
+	sfsync.EchoStore
+	sfsync.VersionStore
+	sfsync.StateCommitter
+}
+
+// newState returns the engine state the tests run on: memory, or a SQLite
+// file when SFSYNC_TEST_STATE=sqlite (CI runs the package both ways:
+// several defects lived only in the durable store).
+func newState(t testing.TB) stateStore {
+	t.Helper()
+	switch kind := os.Getenv("SFSYNC_TEST_STATE"); kind {
+	case "", "memory":
+		return memory.New()
+	case "sqlite":
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	default:
+		t.Fatalf("SFSYNC_TEST_STATE=%q: want memory or sqlite", kind)
+		return nil
+	}
+}
+
 // bidi is two systems synced both ways through two logs.
 type bidi struct {
 	sfLog, extLog *synctest.Log
 	sf, ext       *synctest.System
-	store         *memory.Store
+	store         stateStore
 }
 
-func newBidi(extOpts ...synctest.SystemOption) *bidi {
-	b := &bidi{sfLog: synctest.NewLog("/data/ContactChangeEvent"), extLog: synctest.NewLog("erp/contacts"), store: memory.New()}
+func newBidi(t testing.TB, extOpts ...synctest.SystemOption) *bidi {
+	b := &bidi{sfLog: synctest.NewLog("/data/ContactChangeEvent"), extLog: synctest.NewLog("erp/contacts"), store: newState(t)}
 	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org))
 	b.ext = synctest.NewSystem(erp, append([]synctest.SystemOption{synctest.WithFeed(b.extLog)}, extOpts...)...)
 	return b
@@ -152,7 +188,7 @@ func statusByKey(t *testing.T, l sfsync.Ledger) map[string]sfsync.Status {
 // failingCommits makes state commits fail after n successes, like a
 // process that dies between its writes and recording their outcomes.
 type failingCommits struct {
-	*memory.Store
+	stateStore
 	left int
 }
 
@@ -163,7 +199,7 @@ func (f *failingCommits) CommitState(ctx context.Context, c sfsync.Commit) error
 		return sfsync.Permanent(errCrash)
 	}
 	f.left--
-	return f.Store.CommitState(ctx, c)
+	return f.stateStore.CommitState(ctx, c)
 }
 
 func field(t *testing.T, s *synctest.System, object, id, name string) any {

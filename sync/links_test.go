@@ -13,7 +13,7 @@ import (
 // changes it: from the link field a change carries, from a link learned
 // earlier, or read from Salesforce when an update does not carry it.
 func TestLinkedRecordsKeepTheirExternalID(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	mapping := &sfsyncsync.Mapping{Object: "Contact", LinkField: "External_Id__c", Fields: []sfsyncsync.Field{
 		{Salesforce: "Email", External: "email"},
 	}}

@@ -32,7 +32,7 @@ func oneWay(t *testing.T, b *bidi, src sfsync.EventSource, extra ...sfsyncsync.O
 }
 
 func TestGapEventRereadsTheRecord(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "111", "Email": "a@example.com"}, at(0))
 	gap := b.sfLog.Append(sfsync.Change{Source: sfsync.Salesforce, Tenant: org, Object: "Contact", RecordID: "003A", Op: sfsync.OpGap, Key: "gap-1", Version: at(0)})
 	_ = gap
@@ -50,7 +50,7 @@ func TestGapEventRereadsTheRecord(t *testing.T) {
 }
 
 func TestOverflowEventResyncsTheObject(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	for _, id := range []string{"003A", "003B", "003C"} {
 		b.sf.EditSilently("Contact", id, map[string]any{"LastName": "L" + id}, at(0))
 	}
@@ -71,7 +71,7 @@ func TestOverflowEventResyncsTheObject(t *testing.T) {
 }
 
 func TestLostReplayPositionBackfills(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Old"}, at(0))
 	// An old delivery was committed, so this is not a first start; the
 	// source then finds its position past retention.
@@ -95,7 +95,7 @@ func TestLostReplayPositionBackfills(t *testing.T) {
 }
 
 func TestFirstStartBackfills(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Before"}, at(0))
 	src := b.sfLog.Source()
 	e := oneWay(t, b, src, sfsyncsync.WithBackfill("Contact"))
@@ -104,7 +104,7 @@ func TestFirstStartBackfills(t *testing.T) {
 }
 
 func TestRequeueAppliesADeadLetterOnce(t *testing.T) {
-	b := newBidi()
+	b := newBidi(t)
 	c := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "111"}, at(0))
 	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule: Phone format"))})
 	src := b.sfLog.Source()
@@ -142,7 +142,7 @@ func TestLeaseFencesAFormerHolder(t *testing.T) {
 	now := t0
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	store := memory.New(memory.WithClock(clock))
-	b := newBidi()
+	b := newBidi(t)
 	b.store = store
 	src := b.sfLog.Source()
 	e := oneWay(t, b, src, sfsyncsync.WithLease(store, "contacts", "a", time.Hour))

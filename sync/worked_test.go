@@ -25,7 +25,7 @@ func contactPolicy() sfsync.ConflictPolicy {
 // Both sides end with Phone=333 and Salesforce's Email, and no change took
 // effect twice.
 func TestWorkedExample(t *testing.T) {
-	b := newBidi(synctest.WithoutKeyIdempotency())
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
 	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithoutKeyIdempotency())
 	c0 := b.sf.EditSilently("Contact", "C-001", map[string]any{"Phone": "111", "Email": "ann@sf.example"}, at(0))
 	c1 := b.ext.EditSilently("Contact", "C-001", map[string]any{"Phone": "222", "Email": "ann@erp.example"}, at(time.Minute))
@@ -36,7 +36,7 @@ func TestWorkedExample(t *testing.T) {
 
 	// First run: the process dies before its first state commit, after its
 	// writes may have happened.
-	crashing := &failingCommits{Store: b.store}
+	crashing := &failingCommits{stateStore: b.store}
 	opts := append(b.options(contactPolicy()), sfsyncsync.WithStore(crashing), sfsyncsync.WithSource(b.extLog.Source()))
 	e1, err := sfsyncsync.New(b.sfLog.Source(), nil, opts...)
 	if err != nil {
@@ -107,7 +107,7 @@ func TestFailureWalkthrough(t *testing.T) {
 		clientID string
 	}{{"echoes by origin", "sfsync"}, {"echoes by fingerprint", ""}} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBidi(synctest.WithoutKeyIdempotency())
+			b := newBidi(t, synctest.WithoutKeyIdempotency())
 			b.ext.EditSilently("Contact", "C-001", map[string]any{"Phone": "111", "Title": "Engineer"}, at(0))
 			b.sf.EditSilently("Contact", "C-001", map[string]any{"Phone": "111", "Title": "Engineer"}, at(0))
 			sfEdit := b.sf.Edit("Contact", "C-001", map[string]any{"Phone": "333", "Title": "Manager"}, at(2*time.Minute))
