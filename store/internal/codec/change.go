@@ -259,14 +259,14 @@ func (e *encoder) viaJSON(v any, depth int) any {
 }
 
 // object writes a map as a JSON object, or in the tagged entries form when
-// a key is the tag or is not clean text (JSON object keys are strings and
-// encoding/json would replace invalid UTF-8).
+// a key is the tag or is not clean text (JSON object keys are strings,
+// encoding/json would replace invalid UTF-8 and jsonb refuses NUL).
 func (e *encoder) object(n int, each func(yield func(string, any)), depth int) any {
 	out := make(map[string]any, n)
 	entries := false
 	each(func(k string, v any) {
 		out[k] = e.plain(v, depth+1)
-		entries = entries || k == tag || !utf8.ValidString(k)
+		entries = entries || k == tag || !Clean(k)
 	})
 	if !entries {
 		return out
