@@ -22,6 +22,11 @@
 // retention are deleted in the background in small transactions that skip
 // rows other instances are busy with.
 //
+// Every text is stored in the encoding of store/internal/codec: NUL bytes,
+// invalid UTF-8 and values too long for an index entry would otherwise fail
+// a whole group commit with a data error (class 22 or 54) on every restart.
+// Dead-lettered changes keep non-finite floats and such text exactly.
+//
 // Times are stored as Unix nanoseconds from the store's clock ([WithClock]);
 // lease expiry therefore compares the clocks of the instances, which should
 // be synchronised. Fencing does not depend on clocks: a token only grows.

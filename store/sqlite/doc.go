@@ -10,9 +10,15 @@
 // call and is many times slower. Expired keys, fingerprints and outcomes
 // past the retention are deleted in the background in small transactions.
 //
-// Write fingerprints ([Store.RememberWrites]) are held in memory and written
+// Remembered writes ([Store.RememberWrites]) are held in memory and written
 // with the next CommitState, the commit of the outcomes of those writes, so
-// they cost no transaction of their own.
+// they cost no transaction of their own. They stay visible to
+// [Store.MatchWrite] of this store throughout, also while the commit that
+// writes them runs; other stores on the same file see them once written.
+//
+// Text and dead-lettered changes are stored in the encoding of
+// store/internal/codec, which accepts every value (NaN, ±Inf, NUL bytes,
+// invalid UTF-8) and bounds what is too long, so no value fails a commit.
 //
 // Leases in one file fence instances that share the file (several processes
 // on one host); for instances on several hosts use store/postgres.
