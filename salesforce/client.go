@@ -114,6 +114,18 @@ func priorityOf(ctx context.Context) throttle.Priority {
 	return throttle.PriorityHigh
 }
 
+// Err returns a lasting failure of the client's token source (an OAuth
+// grant Salesforce rejected, see [OAuthSource.Err]), or nil. Engines show
+// it in their health.
+func (c *Client) Err() error {
+	if r, ok := c.tokens.(interface{ Err() error }); ok {
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("salesforce: authentication fails until the cause is fixed: %w", err)
+		}
+	}
+	return nil
+}
+
 // New returns a client authenticating with tokens.
 func New(tokens TokenSource, opts ...Option) *Client {
 	cfg := config{apiVersion: DefaultAPIVersion, clientID: DefaultClientID, hc: http.DefaultClient, logger: slog.Default()}

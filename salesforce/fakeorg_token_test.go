@@ -2,6 +2,7 @@ package salesforce_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -211,3 +212,32 @@ func TestFakeOrgTransientTokenFailureIsNotRemembered(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A sink whose token source holds a permanent failure reports it through
+// Err, for the engine's health, and its writes fail permanently with the
+// OAuth error without asking the token endpoint again.
+func TestFakeOrgSinkReportsARejectedGrant(t *testing.T) {
+	ctx := foCtx(t)
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	hc, tr := foHTTP(org)
+	id, _ := org.ClientCredentials()
+	ts := salesforce.ClientCredentials(salesforce.ClientCredentialsConfig{TokenURL: org.URL(), ClientID: id, ClientSecret: "WRONG", HTTPClient: hc})
+	sink := salesforce.NewSink(salesforce.New(ts, salesforce.WithHTTPClient(hc)))
+	if err := sink.Err(); err != nil {
+		t.Fatalf("Err before any call: %v", err)
+	}
+	c := sfsync.Change{Source: sfsync.External("erp"), Object: "Contact", RecordID: "003000000000001AAA", Op: sfsync.OpUpdate,
+		Key: "k1", Fields: map[string]any{"LastName": "X"}}
+	for i := range 2 {
+		err := sink.Write(ctx, []sfsync.Change{c})
+		foWantKind(t, fmt.Sprintf("write %d", i+1), err, sfsync.KindPermanent)
+	}
+	if n := tr.tokenPosts.Load(); n != 1 {
+		t.Errorf("%d token requests for two writes, want 1", n)
+	}
+	var oe *salesforce.OAuthError
+	if err := sink.Err(); !errors.As(err, &oe) {
+		t.Errorf("sink.Err() = %v, want the OAuth error", err)
+	}
+}

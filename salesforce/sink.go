@@ -66,6 +66,10 @@ func NewSink(client *Client, opts ...SinkOption) *Sink {
 // echo detection.
 func (s *Sink) System() sfsync.System { return sfsync.Salesforce }
 
+// Err returns a lasting failure of the sink's client (see [Client.Err]),
+// for the engine's health.
+func (s *Sink) Err() error { return s.client.Err() }
+
 // recordWrite is the coalesced write of one record and the changes it
 // carries.
 type recordWrite struct {

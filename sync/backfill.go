@@ -99,6 +99,13 @@ func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
 		Tenant: j.scope.Tenant, Object: j.scope.Object, Source: sfsync.Salesforce, Op: sfsync.OpOverflow,
 		Attempts: j.attempt + 1, At: now,
 	}
+	e.backfillMu.Lock()
+	if err == nil {
+		delete(e.backfillErrs, j.scope.Object)
+	} else {
+		e.backfillErrs[j.scope.Object] = err
+	}
+	e.backfillMu.Unlock()
 	if err == nil {
 		o.Status, o.Reason = sfsync.StatusReconciled, j.scope.Reason+": finished"
 		done := sfsync.Position{Stream: backfillStream(j.scope.Object), Token: []byte(backfillDone)}

@@ -51,6 +51,9 @@ type Engine struct {
 
 	stats counters
 	links links
+
+	backfillMu   stdsync.Mutex
+	backfillErrs map[string]error // object → last failure, while failing
 }
 
 type sourceState struct {
@@ -104,7 +107,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}})
 	}

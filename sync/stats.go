@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -90,4 +92,39 @@ func (e *Engine) Stats() Stats {
 		s.Lag = max(0, e.cfg.clock().Sub(time.Unix(0, n)))
 	}
 	return s
+}
+
+// Health reports what stands in the way of the engine's work now, or nil:
+// the error that stopped it, a backfill that keeps failing, and the lasting
+// failures its sources and sinks report through an Err() error method (a
+// Salesforce sink whose OAuth grant was rejected, see salesforce.Sink.Err).
+// A health endpoint serves it; the errors match with errors.Is and As.
+func (e *Engine) Health() error {
+	var errs []error
+	if err := e.fatalErr(); err != nil {
+		errs = append(errs, err)
+	}
+	e.backfillMu.Lock()
+	for _, object := range sortedKeys(e.backfillErrs) {
+		errs = append(errs, fmt.Errorf("sync: backfill of %s is failing: %w", object, e.backfillErrs[object]))
+	}
+	e.backfillMu.Unlock()
+	seen := map[any]bool{}
+	report := func(part any) {
+		r, ok := part.(interface{ Err() error })
+		if !ok || seen[part] {
+			return
+		}
+		seen[part] = true
+		if err := r.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range e.sources {
+		report(s.src)
+	}
+	for i := range e.routes {
+		report(e.routes[i].Sink)
+	}
+	return errors.Join(errs...)
 }
