@@ -38,8 +38,9 @@ type Engine struct {
 	// are not committed yet.
 	unsaved map[string]int
 
-	resync *resyncQueue
-	lease  atomic.Pointer[sfsync.Lease]
+	resync   *resyncQueue
+	versions *versionCache
+	lease    atomic.Pointer[sfsync.Lease]
 
 	running  atomic.Bool
 	started  chan struct{} // closed when Run's workers take changes
@@ -149,6 +150,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	}
 	e.results = make(chan result, cfg.commitBatch)
 	e.resync = newResyncQueue()
+	e.versions = newVersionCache(cfg.staleWindow, e.st.versions, e.isUnsaved)
 	return e, nil
 }
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

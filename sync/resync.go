@@ -142,12 +142,12 @@ func (e *Engine) Reconcile(ctx context.Context, scope sfsync.Scope) error {
 // reread handles a gap event: the record is re-read from authoritative
 // state and the result goes through the same lane, before any later change
 // to the record.
-func (e *Engine) reread(ctx context.Context, ls *laneState, w *work) {
+func (e *Engine) reread(ctx context.Context, vc *versionCache, w *work) {
 	if e.cfg.reconciler == nil {
 		e.emit(*e.deadLetter(w.it, w.c, w.route.To, errNoReconciler, 0))
 		return
 	}
-	if err := e.rereadRecord(ctx, ls, w.c, "gap event "+w.c.Key); err != nil {
+	if err := e.rereadRecord(ctx, vc, w.c, "gap event "+w.c.Key); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -162,7 +162,7 @@ func (e *Engine) reread(ctx context.Context, ls *laneState, w *work) {
 // until now, is handed on only when the re-read succeeds; a re-read that
 // keeps failing ends the change in a dead letter, like a failed write, and
 // a stopping engine leaves the change without an outcome, to be redelivered.
-func (e *Engine) rereadFields(ctx context.Context, ls *laneState, w *work) {
+func (e *Engine) rereadFields(ctx context.Context, vc *versionCache, w *work) {
 	held := *w.it.hold
 	w.it.hold = nil
 	if len(held) == 0 {
@@ -189,7 +189,7 @@ func (e *Engine) rereadFields(ctx context.Context, ls *laneState, w *work) {
 	}
 	bo := e.cfg.newBackOff()
 	for attempt := 1; ; attempt++ {
-		err := e.rereadRecord(ctx, ls, w.c, fmt.Sprintf("fields %v of %s need a re-read", fields, w.c.Key))
+		err := e.rereadRecord(ctx, vc, w.c, fmt.Sprintf("fields %v of %s need a re-read", fields, w.c.Key))
 		if err == nil {
 			for i := range held {
 				held[i].outcome.Reason += fmt.Sprintf("; re-read %v", fields)
@@ -219,7 +219,7 @@ func (e *Engine) emitAll(rs []result) {
 	}
 }
 
-func (e *Engine) rereadRecord(ctx context.Context, ls *laneState, c sfsync.Change, reason string) error {
+func (e *Engine) rereadRecord(ctx context.Context, vc *versionCache, c sfsync.Change, reason string) error {
 	var children []*item
 	scope := sfsync.Scope{Tenant: c.Tenant, Object: c.Object, IDs: []string{c.RecordID}, Reason: reason}
 	err := e.cfg.reconciler.Reconcile(ctx, scope, func(ctx context.Context, child sfsync.Change) error {
@@ -237,8 +237,7 @@ func (e *Engine) rereadRecord(ctx context.Context, ls *laneState, c sfsync.Chang
 		}
 	}
 	for _, it := range children {
-		e.processBatch(ctx, ls, []*item{it})
+		e.processBatch(ctx, vc, []*item{it})
 	}
 	return nil
 }
-

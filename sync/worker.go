@@ -24,7 +24,7 @@ type work struct {
 // worker owns the records whose ids hash to its lane, so changes to one
 // record are handled one after another, in arrival order.
 func (e *Engine) worker(ctx context.Context, lane int) {
-	ls := newLaneState(e.cfg.staleWindow/len(e.lanes), e.st.versions, e.isUnsaved)
+	vc := e.versions
 	in := e.lanes[lane]
 	var carry *item
 	for {
@@ -57,7 +57,7 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 				break fill
 			}
 		}
-		e.processBatch(ctx, ls, batch)
+		e.processBatch(ctx, vc, batch)
 	}
 }
 
@@ -66,7 +66,7 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 // grouped by route. A change that needs a re-read of some fields finishes
 // only after it: its outcome waits, and a failed re-read retries and ends
 // in a dead letter like a failed write.
-func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item) {
+func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*item) {
 	if ctx.Err() != nil {
 		// Stopping without draining (fenced, failed, drain timeout): no
 		// write starts; the changes keep no outcome and are redelivered.
@@ -82,14 +82,14 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 	for _, it := range items {
 		keys = append(keys, it.c.RecordKey())
 	}
-	if !e.loadVersions(ctx, ls, keys) {
+	if !e.loadVersions(ctx, vc, keys) {
 		return
 	}
 	// Keys taken up by earlier items of this batch: their outcomes are not
 	// on their way yet, so a redelivery in the same batch is caught here.
 	taken := make(map[string]bool, len(items))
 	for _, it := range items {
-		w, res := e.prepare(ctx, ls, it, known, taken)
+		w, res := e.prepare(ctx, vc, it, known, taken)
 		if res != nil {
 			e.emit(*res)
 			continue
@@ -99,7 +99,7 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 		}
 		switch w.c.Op {
 		case sfsync.OpGap:
-			e.reread(ctx, ls, w)
+			e.reread(ctx, vc, w)
 			continue
 		case sfsync.OpOverflow:
 			e.resync.push(w)
@@ -118,10 +118,10 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 		groups[g] = append(groups[g], w)
 	}
 	for _, g := range groups {
-		e.write(ctx, ls, g)
+		e.write(ctx, vc, g)
 	}
 	for _, w := range rereads {
-		e.rereadFields(ctx, ls, w)
+		e.rereadFields(ctx, vc, w)
 	}
 }
 
@@ -129,10 +129,10 @@ func (e *Engine) processBatch(ctx context.Context, ls *laneState, items []*item)
 // not hold, retrying while the store fails: deciding without them could let
 // an older change overwrite newer data. It reports false when the engine
 // stops first.
-func (e *Engine) loadVersions(ctx context.Context, ls *laneState, records []string) bool {
+func (e *Engine) loadVersions(ctx context.Context, vc *versionCache, records []string) bool {
 	bo := e.cfg.newBackOff()
 	for {
-		err := ls.load(ctx, records)
+		err := vc.load(ctx, records)
 		if err == nil {
 			return true
 		}
@@ -154,7 +154,7 @@ func (e *Engine) loadVersions(ctx context.Context, ls *laneState, records []stri
 // prepare returns the change in canonical shape with its route, or the
 // final result when the change stops before the write-back decision. It
 // returns neither when the engine stops before the change is decided.
-func (e *Engine) prepare(ctx context.Context, ls *laneState, it *item, known, taken map[string]bool) (*work, *result) {
+func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known, taken map[string]bool) (*work, *result) {
 	c := it.c.Clone()
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
@@ -185,16 +185,16 @@ func (e *Engine) prepare(ctx context.Context, ls *laneState, it *item, known, ta
 	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent {
 		return &work{it: it, c: c, route: r}, nil
 	}
-	if !e.loadVersions(ctx, ls, []string{c.RecordKey()}) {
+	if !e.loadVersions(ctx, vc, []string{c.RecordKey()}) {
 		return nil, nil
 	}
-	why, err := e.echo(ctx, ls, &c)
+	why, err := e.echo(ctx, vc, &c)
 	if err != nil {
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
 		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
 		// Our own data came back: the source holds it as of this version.
-		res.versions = ls.remember(&c)
+		res.versions = vc.remember(&c)
 		return nil, res
 	}
 	return &work{it: it, c: c, route: r}, nil
@@ -325,7 +325,7 @@ func (e *Engine) provesOrigin(sys sfsync.System) bool {
 }
 
 // echo reports why c is the echo of our own write, or "" when it is not.
-func (e *Engine) echo(ctx context.Context, ls *laneState, c *sfsync.Change) (string, error) {
+func (e *Engine) echo(ctx context.Context, vc *versionCache, c *sfsync.Change) (string, error) {
 	byOrigin := e.echoByOrigin(c)
 	if e.provesOrigin(c.Source) {
 		return byOrigin, nil
@@ -333,7 +333,7 @@ func (e *Engine) echo(ctx context.Context, ls *laneState, c *sfsync.Change) (str
 	// The first change of a field after our write uses the write's
 	// fingerprint up, echo or not, so it is consulted even when origin
 	// already tells.
-	byPrint, err := e.echoByFingerprint(ctx, ls, c)
+	byPrint, err := e.echoByFingerprint(ctx, vc, c)
 	if byOrigin != "" {
 		return byOrigin, nil
 	}
@@ -357,7 +357,7 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 // to that field: such a change was made before our write (its events can
 // arrive after we wrote), so it is neither the write's echo nor a later edit
 // that proves the write will have none.
-func (e *Engine) echoByFingerprint(ctx context.Context, ls *laneState, c *sfsync.Change) (string, error) {
+func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfsync.Change) (string, error) {
 	if !e.mayEcho(c.Source) {
 		return "", nil
 	}
@@ -365,10 +365,9 @@ func (e *Engine) echoByFingerprint(ctx context.Context, ls *laneState, c *sfsync
 	if len(fps) == 0 {
 		return "", nil
 	}
-	rv := ls.get(c.RecordKey())
 	all := true
 	for _, p := range fps {
-		if rv.olderThanOthers(c, p.field) {
+		if vc.olderThanOthers(c, p.field) {
 			all = false
 			continue
 		}

@@ -13,7 +13,7 @@ import (
 // retryable failures with backoff. Each attempt re-reads the target, so a
 // write whose acknowledgement was lost is recognised as done instead of
 // applied twice, and a conflict error is decided again on fresh state.
-func (e *Engine) write(ctx context.Context, ls *laneState, group []*work) {
+func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 	if len(group) == 0 {
 		return
 	}
@@ -33,7 +33,7 @@ func (e *Engine) write(ctx context.Context, ls *laneState, group []*work) {
 				continue
 			}
 			cur, known := current[w.c.RecordID]
-			c, res := e.decide(ls, w, cur, known)
+			c, res := e.decide(vc, w, cur, known)
 			if res != nil {
 				if w.confirmed {
 					e.rememberWrites(ctx, r, []sfsync.Change{c})
@@ -65,7 +65,7 @@ func (e *Engine) write(ctx context.Context, ls *laneState, group []*work) {
 					retry = append(retry, w)
 				}
 			}
-			e.applied(ctx, ls, r, applied)
+			e.applied(ctx, vc, r, applied)
 		}
 		pending = retry
 		if len(pending) == 0 {
@@ -154,7 +154,7 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (sfsync.Change, error)
 // decide is the write-back decision for one change: ordering, the conflict
 // policy and no-op detection. It returns the change to write (restricted to
 // the fields that may be written) or the final result.
-func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (sfsync.Change, *result) {
+func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool) (sfsync.Change, *result) {
 	c := w.c.Clone()
 	it, dest := w.it, w.route.To
 	if c.Op == sfsync.OpEvent {
@@ -166,7 +166,7 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 	// Ordering: data from a newer change of the same source wins over an
 	// older change that arrives late, field by field; a delete is a
 	// tombstone that an older create or update of the source cannot undo.
-	stale, whole := ls.staleFields(&c, cur)
+	stale, whole := vc.staleFields(&c, cur)
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {
@@ -179,20 +179,20 @@ func (e *Engine) decide(ls *laneState, w *work, cur sfsync.Record, known bool) (
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	ls.describe(&c, &cur)
+	vc.describe(&c, &cur)
 	if known && holds(cur, &c) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
 			// attempt succeeded and only its acknowledgement was lost.
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-			res.versions = ls.remember(&c)
+			res.versions = vc.remember(&c)
 			return c, res
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-		res.versions = ls.remember(&c)
+		res.versions = vc.remember(&c)
 		return c, res
 	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
@@ -259,7 +259,7 @@ func dropFields(c *sfsync.Change, fields []string) {
 
 // applied records successful writes: outcomes, ordering state, and the
 // fingerprints that recognise their echoes.
-func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*work) {
+func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*work) {
 	if len(ws) == 0 {
 		return
 	}
@@ -269,7 +269,7 @@ func (e *Engine) applied(ctx context.Context, ls *laneState, r *Route, ws []*wor
 	}
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
-		versions := ls.remember(&w.c)
+		versions := vc.remember(&w.c)
 		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
 		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
 			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	stdsync "sync"
 
 	"github.com/sfsync/sfsync"
 )
@@ -19,7 +20,7 @@ const (
 	fieldDeleted = "\x00deleted"
 )
 
-// laneState is a worker's cache of the durable version map
+// versionCache is the engine's cache of the durable version map
 // ([sfsync.VersionStore]): per record, source system and field, the newest
 // version whose data both systems hold (applied, already there, or our own
 // echo). It keeps a change that arrives late, is redelivered, retried,
@@ -29,8 +30,11 @@ const (
 //
 // The cache is bounded: the least recently used records are forgotten, but
 // never one whose newest entries are not committed yet (the store would
-// answer with older ones).
-type laneState struct {
+// answer with older ones). It is shared by the workers: the changes of one
+// record from different systems may arrive under different ids (a
+// Salesforce id, a link), and so in different lanes.
+type versionCache struct {
+	mu      stdsync.Mutex
 	limit   int
 	records map[string]*list.Element
 	lru     list.List
@@ -45,65 +49,71 @@ type recordVersions struct {
 	fields map[sfsync.System]map[string]sfsync.Version
 }
 
-func newLaneState(limit int, store sfsync.VersionStore, unsaved func(string) bool) *laneState {
-	return &laneState{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, unsaved: unsaved}
+func newVersionCache(limit int, store sfsync.VersionStore, unsaved func(string) bool) *versionCache {
+	return &versionCache{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, unsaved: unsaved}
 }
 
 // load makes sure the versions of records are cached, reading the ones that
 // are not from the store in one call.
-func (ls *laneState) load(ctx context.Context, records []string) error {
+func (vc *versionCache) load(ctx context.Context, records []string) error {
 	var missing []string
+	vc.mu.Lock()
 	for _, r := range records {
-		if _, ok := ls.records[r]; !ok && !slices.Contains(missing, r) {
+		if _, ok := vc.records[r]; !ok && !slices.Contains(missing, r) {
 			missing = append(missing, r)
 		}
 	}
+	vc.mu.Unlock()
 	if len(missing) == 0 {
 		return nil
 	}
-	entries, err := ls.store.AppliedVersions(ctx, missing)
+	entries, err := vc.store.AppliedVersions(ctx, missing)
 	if err != nil {
 		return fmt.Errorf("reading applied versions of %d records: %w", len(missing), err)
 	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	fresh := map[string]*recordVersions{}
 	for _, r := range missing {
-		ls.add(r)
+		// Another worker may have loaded, and moved, it meanwhile.
+		if _, ok := vc.records[r]; !ok {
+			fresh[r] = vc.add(r)
+		}
 	}
 	for _, av := range entries {
-		el, ok := ls.records[av.Record]
-		if !ok {
-			continue
+		if rv, ok := fresh[av.Record]; ok {
+			rv.set(av.Source, av.Field, av.Version)
 		}
-		rv := el.Value.(*recordVersions)
-		rv.set(av.Source, av.Field, av.Version)
 	}
 	return nil
 }
 
-func (ls *laneState) add(key string) *recordVersions {
+func (vc *versionCache) add(key string) *recordVersions {
 	rv := &recordVersions{key: key, fields: map[sfsync.System]map[string]sfsync.Version{}}
-	ls.records[key] = ls.lru.PushFront(rv)
-	for tries := ls.lru.Len(); ls.lru.Len() > ls.limit && tries > 0; tries-- {
-		old := ls.lru.Back()
+	vc.records[key] = vc.lru.PushFront(rv)
+	for tries := vc.lru.Len(); vc.lru.Len() > vc.limit && tries > 0; tries-- {
+		old := vc.lru.Back()
 		k := old.Value.(*recordVersions).key
-		if ls.unsaved(k) {
-			ls.lru.MoveToFront(old)
+		if vc.unsaved(k) {
+			vc.lru.MoveToFront(old)
 			continue
 		}
-		ls.lru.Remove(old)
-		delete(ls.records, k)
+		vc.lru.Remove(old)
+		delete(vc.records, k)
 	}
 	return rv
 }
 
-// get returns the cached versions of key; load must have been called.
-func (ls *laneState) get(key string) *recordVersions {
-	el, ok := ls.records[key]
+// get returns the cached versions of key; load must have been called, and
+// vc.mu is held.
+func (vc *versionCache) get(key string) *recordVersions {
+	el, ok := vc.records[key]
 	if !ok {
 		// Not loaded (a store error was tolerated): decide on what the
 		// target reports, and remember from here on.
-		return ls.add(key)
+		return vc.add(key)
 	}
-	ls.lru.MoveToFront(el)
+	vc.lru.MoveToFront(el)
 	return el.Value.(*recordVersions)
 }
 
@@ -147,11 +157,13 @@ func sortedSystems(m map[sfsync.System]map[string]sfsync.Version) []sfsync.Syste
 // is already held, and whether the change as a whole is older than what is
 // held: a delete older than a later change or delete, or a create or update
 // older than a delete of the same source.
-func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []string, whole bool) {
+func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []string, whole bool) {
 	if c.Version.IsZero() {
 		return nil, false
 	}
-	rv := ls.get(c.RecordKey())
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(c.RecordKey())
 	newer := func(field string) bool {
 		if v, ok := rv.version(c.Source, field); ok && c.Version.Before(v) {
 			return true
@@ -184,8 +196,10 @@ func (ls *laneState) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []s
 // version map knows: a tombstone newer than the record's last change
 // (the target may only say the record is absent), and, for fields the
 // target does not version, the version and system of the newest data.
-func (ls *laneState) describe(c *sfsync.Change, cur *sfsync.Record) {
-	rv := ls.get(c.RecordKey())
+func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(c.RecordKey())
 	if del, deleter, ok := rv.newest(fieldDeleted); ok {
 		alive, _, hasAlive := rv.newest(fieldAny)
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
@@ -228,12 +242,14 @@ func (ls *laneState) describe(c *sfsync.Change, cur *sfsync.Record) {
 
 // remember records that both systems hold c's data, and returns the map
 // entries that moved, for the durable commit.
-func (ls *laneState) remember(c *sfsync.Change) []sfsync.AppliedVersion {
+func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
 		return nil
 	}
 	key := c.RecordKey()
-	rv := ls.get(key)
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(key)
 	var moved []sfsync.AppliedVersion
 	bump := func(field string) {
 		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
@@ -254,11 +270,13 @@ func (ls *laneState) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 
 // olderThanOthers reports whether c is older than data from another system
 // held for field.
-func (rv *recordVersions) olderThanOthers(c *sfsync.Change, field string) bool {
+func (vc *versionCache) olderThanOthers(c *sfsync.Change, field string) bool {
 	if c.Version.IsZero() {
 		return false
 	}
-	for src, fields := range rv.fields {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	for src, fields := range vc.get(c.RecordKey()).fields {
 		if v, ok := fields[field]; ok && src != c.Source && c.Version.Before(v) {
 			return true
 		}
