@@ -234,9 +234,13 @@ func (c *Client) GetTopic(ctx context.Context, topic string) (TopicInfo, error) 
 }
 
 // GetSchema returns the Avro schema JSON of a schema id. Decoding caches
-// schemas; this call does not.
+// schemas; this call does not. An id the server does not know is an error
+// matching [ErrSchemaNotFound].
 func (c *Client) GetSchema(ctx context.Context, schemaID string) (string, error) {
 	s, err := c.api.GetSchema(ctx, &eventbus.SchemaRequest{SchemaId: schemaID})
+	if status.Code(err) == codes.NotFound {
+		return "", callError("get schema "+schemaID, fmt.Errorf("%w: %w", ErrSchemaNotFound, err))
+	}
 	if err != nil {
 		return "", callError("get schema "+schemaID, err)
 	}

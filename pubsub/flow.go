@@ -24,10 +24,18 @@ type flow struct {
 	pending int // events the server still owes the current stream
 	inHand  int // events received and not yet queued
 	stats   SubscriptionStats
+
+	// receiver admits one Receive at a time; its holder owns head.
+	receiver chan struct{}
+	// head is the item Receive took from the queue and has not handed out
+	// yet: an event whose schema could not be fetched so far. It is tried
+	// again before anything behind it, so that no later event is delivered,
+	// or committed, ahead of it.
+	head *item
 }
 
 func newFlow(window int) *flow {
-	return &flow{window: window, items: make(chan item, window), drained: make(chan struct{}, 1)}
+	return &flow{window: window, items: make(chan item, window), drained: make(chan struct{}, 1), receiver: make(chan struct{}, 1)}
 }
 
 // connected starts the books of a new stream.
@@ -128,6 +136,33 @@ func (f *flow) queue(ctx context.Context, it item) bool {
 	}
 	return true
 }
+
+// receive admits the caller as the one receiver until it calls release.
+func (f *flow) receive(ctx context.Context) (release func(), err error) {
+	select {
+	case f.receiver <- struct{}{}:
+		return func() { <-f.receiver }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// peek returns the head item, taking the next queued one as the head when
+// there is none. The item stays the head until pop. Only the receiver
+// (see receive) may call it. closed reports that done was closed first.
+func (f *flow) peek(ctx context.Context, done <-chan struct{}) (it item, closed bool, err error) {
+	if f.head != nil {
+		return *f.head, false, nil
+	}
+	it, closed, err = f.next(ctx, done)
+	if err == nil && !closed {
+		f.head = &it
+	}
+	return it, closed, err
+}
+
+// pop hands the head item out: the next peek takes a new one.
+func (f *flow) pop() { f.head = nil }
 
 // next takes the next queued item and lets the refill know. closed reports
 // that done was closed first.

@@ -100,16 +100,22 @@ func (s *ManagedSubscription) Close() error {
 }
 
 // Receive returns the changes of the next event. Events the decoder skips
-// are passed over.
+// are passed over. An error leaves an event that could not be decoded yet
+// first in line for the next call.
 func (s *ManagedSubscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	s.start()
+	release, err := s.flow.receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	for {
 		select {
 		case <-s.stop: // buffered events are not handed out after Close
 			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
 		default:
 		}
-		it, closed, err := s.flow.next(ctx, s.done)
+		it, closed, err := s.flow.peek(ctx, s.done)
 		if err != nil {
 			return nil, err
 		}
@@ -117,12 +123,14 @@ func (s *ManagedSubscription) Receive(ctx context.Context) ([]sfsync.Change, err
 			return nil, fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
 		}
 		if it.err != nil {
+			s.flow.pop()
 			return nil, it.err
 		}
-		changes, err := s.decode(ctx, it.ev)
+		changes, err := s.client.decodeEvent(ctx, s.name, it.ev, s.backoff, s.log)
 		if err != nil {
 			return nil, err
 		}
+		s.flow.pop()
 		if len(changes) > 0 {
 			return changes, nil
 		}
@@ -199,10 +207,6 @@ func (s *ManagedSubscription) Commit(ctx context.Context, pos sfsync.Position) e
 			return fmt.Errorf("pubsub: managed subscription %s is closed: %w", s.name, sfsync.ErrClosed)
 		}
 	}
-}
-
-func (s *ManagedSubscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
-	return s.client.decodeEvent(ctx, s.name, ev, s.backoff, s.log)
 }
 
 // run keeps a stream open until Close, reconnecting on failures.

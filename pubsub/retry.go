@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,24 +16,41 @@ import (
 	"github.com/sfsync/sfsync/internal/eventbus"
 )
 
-// decodeEvent decodes ev, delivered on stream, retrying a schema fetch that
-// failed transiently: the event has been taken from the stream and must not
-// be dropped.
+// schemaNotFoundAttempts bounds the fetches of a schema the server says it
+// does not know: one just created may still be propagating, but a schema
+// id that stays unknown will not decode, and the events behind it wait.
+const schemaNotFoundAttempts = 5
+
+// decodeEvent decodes ev, delivered on stream. The caller keeps ev first
+// in line until this returns changes: a schema fetch that fails
+// transiently is retried with backoff, and when the backoff gives up the
+// error is returned for the caller to try the same event again later. An
+// event that will never decode (see [Decoder.Decode]), or whose schema
+// stays unknown, becomes an [sfsync.OpUndecodable] change in its place.
 func (c *Client) decodeEvent(ctx context.Context, stream string, ev *eventbus.ConsumerEvent, newBackOff func() backoff.BackOff, log *slog.Logger) ([]sfsync.Change, error) {
 	e := Event{Topic: stream, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
 	b := backoff.WithContext(newBackOff(), ctx)
-	for {
+	for attempt := 1; ; attempt++ {
 		changes, err := c.decoder.Decode(ctx, e)
 		if err == nil {
 			return c.attribute(ctx, changes), nil
 		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pubsub: decode the event at replay id %x of %s: %w", e.ReplayID, stream, ctx.Err())
+		}
 		wait := b.NextBackOff()
-		if wait == backoff.Stop || ctx.Err() != nil {
-			return nil, fmt.Errorf("pubsub: decode event of %s: %w", stream, err)
+		if errors.Is(err, ErrSchemaNotFound) && (wait == backoff.Stop || attempt >= schemaNotFoundAttempts) {
+			log.Error("pubsub: an event's schema is unknown to the server; handing the event over as undecodable",
+				"stream", stream, "schema", e.SchemaID, "replay_id", fmt.Sprintf("%x", e.ReplayID), "attempts", attempt, "err", err)
+			return c.attribute(ctx, []sfsync.Change{c.decoder.Undecodable(e, err)}), nil
+		}
+		if wait == backoff.Stop {
+			return nil, sfsync.Retryable(fmt.Errorf("pubsub: decode the event at replay id %x of %s: its schema %s could not be fetched after %d attempts; the event stays first in line and the next Receive tries it again: %w",
+				e.ReplayID, stream, e.SchemaID, attempt, err))
 		}
 		log.Warn("pubsub: fetching an event's schema failed; retrying", "stream", stream, "schema", e.SchemaID, "err", err, "in", wait)
 		if !sleepCtx(ctx, wait) {
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("pubsub: decode the event at replay id %x of %s: %w", e.ReplayID, stream, ctx.Err())
 		}
 	}
 }
