@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,10 +46,15 @@ const maxRequested = 100
 // engine has taken, and asks for more as the engine takes them, so a slow
 // engine slows the stream instead of filling memory. On a stream end or a
 // transient status it reconnects with exponential backoff and jitter and
-// resumes after the last committed replay id (events delivered again are
-// recognised as duplicates). A stored replay id the server rejects ends
+// resumes after the last event it received: what it received is queued or
+// with the engine, and asking for it again would hand the engine older
+// events after newer ones. A stored replay id the server rejects ends
 // Receive with [ErrReplayUnavailable] once; the subscription then
 // continues from its fallback.
+//
+// Positions never move backwards: events are delivered in replay order,
+// and an event whose schema cannot be fetched yet stays first in line
+// until it decodes or is handed over as [sfsync.OpUndecodable].
 type Subscription struct {
 	client   *Client
 	topic    string
@@ -65,11 +71,11 @@ type Subscription struct {
 	done      chan struct{}
 	flow      *flow
 
-	mu        stdsync.Mutex
-	committed []byte // resume after this replay id; nil means use the fallback
-	// lastQueued is the replay id of the newest event or keepalive handed
-	// to Receive's queue.
-	lastQueued []byte
+	mu stdsync.Mutex
+	// position is the replay id a new stream starts after: that of the
+	// newest event or keepalive queued for Receive, or before any the
+	// checkpoint Resume loaded; nil means the fallback.
+	position []byte
 }
 
 type item struct {
@@ -156,22 +162,16 @@ func (s *Subscription) Resume(ctx context.Context, checkpoints sfsync.Checkpoint
 		return fmt.Errorf("pubsub: load the checkpoint of %s: %w", s.topic, err)
 	}
 	s.mu.Lock()
-	s.committed = slices.Clone(pos.Token)
+	s.position = slices.Clone(pos.Token)
 	s.mu.Unlock()
 	return nil
 }
 
-// Commit records that everything up to pos has an outcome: a reconnect
-// resumes after it.
-func (s *Subscription) Commit(_ context.Context, pos sfsync.Position) error {
-	if pos.Stream != s.topic || len(pos.Token) == 0 {
-		return nil
-	}
-	s.mu.Lock()
-	s.committed = slices.Clone(pos.Token)
-	s.mu.Unlock()
-	return nil
-}
+// Commit does nothing: the server keeps no position for a subscription,
+// the engine stores its checkpoint for [Subscription.Resume], and a
+// reconnect resumes after what was already received, which the engine
+// holds or will take from the queue.
+func (s *Subscription) Commit(context.Context, sfsync.Position) error { return nil }
 
 // Stats returns the subscription's counters.
 func (s *Subscription) Stats() SubscriptionStats { return s.flow.snapshot() }
@@ -185,11 +185,17 @@ func (s *Subscription) Close() error {
 }
 
 // Receive returns the changes of the next event. Events the decoder skips
-// (unknown change types) are passed over.
+// (unknown change types) are passed over. An error leaves an event that
+// could not be decoded yet first in line for the next call.
 func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	s.startOnce.Do(func() { go s.run() })
+	release, err := s.flow.receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	for {
-		it, closed, err := s.flow.next(ctx, s.done)
+		it, closed, err := s.flow.peek(ctx, s.done)
 		if err != nil {
 			return nil, err
 		}
@@ -197,26 +203,23 @@ func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 			return nil, fmt.Errorf("pubsub: subscription to %s is closed: %w", s.topic, sfsync.ErrClosed)
 		}
 		if it.err != nil {
+			s.flow.pop()
 			return nil, it.err
 		}
 		if it.advance != nil {
+			s.flow.pop()
 			return []sfsync.Change{{Source: sfsync.Salesforce, Object: s.topic, Op: sfsync.OpAdvance,
 				Position: sfsync.Position{Stream: s.topic, Token: it.advance}}}, nil
 		}
-		changes, err := s.decode(ctx, it.ev)
+		changes, err := s.client.decodeEvent(ctx, s.topic, it.ev, s.backoff, s.log)
 		if err != nil {
 			return nil, err
 		}
+		s.flow.pop()
 		if len(changes) > 0 {
 			return changes, nil
 		}
 	}
-}
-
-// decode decodes ev, retrying a schema fetch that failed transiently: the
-// event has been taken from the stream and must not be dropped.
-func (s *Subscription) decode(ctx context.Context, ev *eventbus.ConsumerEvent) ([]sfsync.Change, error) {
-	return s.client.decodeEvent(ctx, s.topic, ev, s.backoff, s.log)
 }
 
 // run keeps a stream open until Close, reconnecting on failures.
@@ -231,7 +234,7 @@ func (s *Subscription) run() {
 		// Hand over to the engine's backfill, then go on from the fallback.
 		s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
 		s.mu.Lock()
-		s.committed = nil
+		s.position = nil
 		s.mu.Unlock()
 		s.flow.queue(ctx, item{err: err})
 		return true
@@ -250,14 +253,14 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 	s.mu.Lock()
 	first := &eventbus.FetchRequest{TopicName: s.topic}
 	switch {
-	case s.committed != nil:
-		first.ReplayPreset, first.ReplayId = eventbus.ReplayPreset_CUSTOM, slices.Clone(s.committed)
+	case s.position != nil:
+		first.ReplayPreset, first.ReplayId = eventbus.ReplayPreset_CUSTOM, slices.Clone(s.position)
 	case s.fallback == ReplayLatest:
 		first.ReplayPreset = eventbus.ReplayPreset_LATEST
 	default:
 		first.ReplayPreset = eventbus.ReplayPreset_EARLIEST
 	}
-	custom := s.committed != nil
+	custom := s.position != nil
 	s.mu.Unlock()
 	s.flow.connected(reconnect)
 
@@ -296,12 +299,14 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 			events := resp.GetEvents()
 			s.flow.received(len(events), resp.GetLatestReplayId(), len(events) == 0)
 			// A keepalive's replay id is worth checkpointing: on a quiet
-			// topic it keeps the stored position inside retention.
+			// topic it keeps the stored position inside retention. One
+			// that is not past the position already queued (or resumed
+			// from) would move the checkpoint back, and is passed over.
 			if id := resp.GetLatestReplayId(); len(events) == 0 && len(id) > 0 {
 				s.mu.Lock()
-				fresh := !bytes.Equal(id, s.lastQueued)
+				fresh := s.position == nil || compareReplayIDs(id, s.position) > 0
 				if fresh {
-					s.lastQueued = slices.Clone(id)
+					s.position = slices.Clone(id)
 				}
 				s.mu.Unlock()
 				if fresh && !s.flow.queue(parent, item{advance: slices.Clone(id)}) {
@@ -310,12 +315,12 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 			}
 			for _, ev := range events {
 				delivered = true
-				s.mu.Lock()
-				s.lastQueued = ev.GetReplayId()
-				s.mu.Unlock()
 				if !s.flow.queue(parent, item{ev: ev}) {
 					return delivered, parent.Err()
 				}
+				s.mu.Lock()
+				s.position = slices.Clone(ev.GetReplayId())
+				s.mu.Unlock()
 			}
 			s.flow.askIfDrained(send)
 		}
@@ -332,4 +337,17 @@ func (s *Subscription) endErr(st eventbus.PubSub_SubscribeClient, err error, cus
 		return fmt.Errorf("%w: %s", ErrReplayUnavailable, status.Convert(err).Message())
 	}
 	return err
+}
+
+// compareReplayIDs orders two replay ids as the bus issues them: -1, 0 or
+// +1 as a is before, the same as or after b. Replay ids are opaque and of
+// no fixed length (8 and 10 bytes are seen), but they increase as
+// big-endian numbers. The subscription compares them only to pass over a
+// keepalive that would move the position back; never to drop an event.
+func compareReplayIDs(a, b []byte) int {
+	a, b = bytes.TrimLeft(a, "\x00"), bytes.TrimLeft(b, "\x00")
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return bytes.Compare(a, b)
 }
