@@ -36,6 +36,8 @@ type Client struct {
 
 	mu        sync.Mutex
 	used, max int
+
+	describes describeCache
 }
 
 type config struct {
@@ -167,12 +169,17 @@ type request struct {
 	query  url.Values
 	body   any
 	header http.Header
+	// stream leaves a successful response's body unread in
+	// response.stream (the caller closes it), for results too large to
+	// hold; error responses are read as usual.
+	stream bool
 }
 
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	stream io.ReadCloser
 }
 
 func (c *Client) fullPath(p string) string {
@@ -185,6 +192,12 @@ func (c *Client) fullPath(p string) string {
 // do runs r: limiter, token, one re-authentication on INVALID_SESSION_ID,
 // usage bookkeeping and error classification. Responses with status >= 300
 // are returned as classified errors.
+//
+// A streamed response gives its limiter slot back once the headers have
+// arrived, not when the caller closes the body: the caller handles the
+// records of a results page while it reads them, and a handler that makes
+// calls of its own (re-reads) must not wait for the slot of the page that
+// feeds it. The request was counted when it was made.
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	var body []byte
 	if r.body != nil {
@@ -268,11 +281,11 @@ func (c *Client) send(ctx context.Context, tok Token, r request, body []byte) (*
 	if err != nil {
 		return nil, invalidf("building the request %s %s: %v", r.method, r.path, err)
 	}
+	req.Header.Set("Accept", "application/json")
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Sforce-Call-Options", "client="+c.cfg.clientID)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -282,6 +295,13 @@ func (c *Client) send(ctx context.Context, tok Token, r request, body []byte) (*
 	if err != nil {
 		return nil, transportError(ctx, r.method+" "+r.path, err)
 	}
+	if used, max, ok := ParseLimitInfo(hr.Header.Get("Sforce-Limit-Info")); ok {
+		c.observe(used, max)
+	}
+	if r.stream && hr.StatusCode < 300 {
+		c.cfg.logger.DebugContext(ctx, "salesforce request", "method", r.method, "path", r.path, "status", hr.StatusCode, "duration", time.Since(start), "streamed", true)
+		return &response{status: hr.StatusCode, header: hr.Header, stream: hr.Body}, nil
+	}
 	defer hr.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hr.Body, maxResponseBody+1))
 	if err != nil {
@@ -289,9 +309,6 @@ func (c *Client) send(ctx context.Context, tok Token, r request, body []byte) (*
 	}
 	if len(data) > maxResponseBody {
 		return nil, sfsync.Permanent(fmt.Errorf("salesforce: %s %s: response larger than %d bytes", r.method, r.path, maxResponseBody))
-	}
-	if used, max, ok := ParseLimitInfo(hr.Header.Get("Sforce-Limit-Info")); ok {
-		c.observe(used, max)
 	}
 	c.cfg.logger.DebugContext(ctx, "salesforce request", "method", r.method, "path", r.path, "status", hr.StatusCode, "duration", time.Since(start))
 	return &response{status: hr.StatusCode, header: hr.Header, body: data}, nil
