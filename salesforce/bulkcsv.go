@@ -1,0 +1,195 @@
+package salesforce
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Row is one record of a query job's results: the page's columns (in
+// SELECT order) and the record's typed values. Rows of one page share
+// their columns; a Row's values are its own.
+type Row struct {
+	cols *columns
+	vals []any
+}
+
+// Columns returns the column names, as the CSV header spells them
+// (relationship columns are dotted paths such as Account.Name). The slice
+// is shared: do not modify it.
+func (r Row) Columns() []string {
+	if r.cols == nil {
+		return nil
+	}
+	return r.cols.names
+}
+
+// Values returns the values in column order (nil for an empty value).
+func (r Row) Values() []any { return r.vals }
+
+// Get returns the value of the column name (case-insensitive) and whether
+// the row has that column.
+func (r Row) Get(name string) (any, bool) {
+	if r.cols == nil {
+		return nil, false
+	}
+	i, ok := r.cols.index[name]
+	if !ok {
+		i, ok = r.cols.index[strings.ToLower(name)]
+	}
+	if !ok {
+		return nil, false
+	}
+	return r.vals[i], true
+}
+
+// Map returns the record as a map from column name to value.
+func (r Row) Map() map[string]any {
+	m := make(map[string]any, len(r.vals))
+	for i, v := range r.vals {
+		m[r.cols.names[i]] = v
+	}
+	return m
+}
+
+// columns types the values of a results page.
+type columns struct {
+	names []string
+	index map[string]int // by name as spelled and by lower-case name
+	kinds []ValueKind
+}
+
+func newColumns(desc *ObjectDescribe, header []string) *columns {
+	c := &columns{names: make([]string, len(header)), index: make(map[string]int, 2*len(header)), kinds: make([]ValueKind, len(header))}
+	for i, h := range header {
+		// A BOM is not expected, but some CSV writers add one.
+		h = strings.TrimPrefix(h, "\ufeff")
+		c.names[i] = h
+		c.index[h] = i
+		c.index[strings.ToLower(h)] = i
+		c.kinds[i] = ValueString
+		if f, ok := desc.Field(h); ok {
+			c.kinds[i] = f.Kind()
+		}
+		// Relationship columns (Account.Name) stay strings: typing them
+		// would need the parent's describe.
+	}
+	return c
+}
+
+func (c *columns) convert(rec []string) ([]any, error) {
+	vals := make([]any, len(rec))
+	for i, s := range rec {
+		if s == "" {
+			// Salesforce writes null as an empty value, quoted or not;
+			// CSV has no way to tell null from "".
+			continue
+		}
+		v, err := typed(c.kinds[i], s)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.names[i], err)
+		}
+		vals[i] = v
+	}
+	return vals, nil
+}
+
+// typed converts a non-empty CSV value to the Go value of kind.
+func typed(kind ValueKind, s string) (any, error) {
+	switch kind {
+	case ValueBool:
+		switch {
+		case strings.EqualFold(s, "true"):
+			return true, nil
+		case strings.EqualFold(s, "false"):
+			return false, nil
+		}
+		return nil, fmt.Errorf("%q is not a boolean", s)
+	case ValueInt:
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n, nil
+		}
+		// Integer fields have been seen holding decimals in Bulk results.
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	case ValueNumber:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	case ValueDate:
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a date", s)
+		}
+		return t, nil
+	case ValueDateTime:
+		t, err := ParseDateTime(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a datetime", s)
+		}
+		return t, nil
+	}
+	return s, nil
+}
+
+// delimiter returns the character of a job's columnDelimiter name.
+func delimiter(name string) (rune, bool) {
+	switch strings.ToUpper(name) {
+	case "COMMA":
+		return ',', true
+	case "BACKQUOTE":
+		return '`', true
+	case "CARET":
+		return '^', true
+	case "PIPE":
+		return '|', true
+	case "SEMICOLON":
+		return ';', true
+	case "TAB":
+		return '\t', true
+	}
+	return 0, false
+}
+
+// newCSVReader reads Salesforce's CSV: every record the same number of
+// fields, CRLF or LF line endings (encoding/csv takes both), NUL bytes
+// dropped (they have been seen in real results and are not valid in the
+// text of any field).
+func newCSVReader(r io.Reader, delim string) *csv.Reader {
+	rd := csv.NewReader(nulStripper{r})
+	if d, ok := delimiter(delim); ok {
+		rd.Comma = d
+	}
+	rd.ReuseRecord = true
+	return rd
+}
+
+type nulStripper struct{ r io.Reader }
+
+func (n nulStripper) Read(p []byte) (int, error) {
+	for {
+		k, err := n.r.Read(p)
+		if i := bytes.IndexByte(p[:k], 0); i >= 0 {
+			w := i
+			for _, b := range p[i:k] {
+				if b != 0 {
+					p[w] = b
+					w++
+				}
+			}
+			k = w
+		}
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+}
