@@ -226,6 +226,8 @@ func (q *req) route() {
 		q.query(segs[0] == "queryAll", segs[1:])
 	case "sobjects":
 		q.sobjects(segs[1:])
+	case "jobs":
+		q.jobs(segs[1:])
 	case "composite":
 		if len(segs) >= 2 && segs[1] == "sobjects" {
 			q.collections(segs[2:])
@@ -244,13 +246,13 @@ func (q *req) limits() {
 	}
 	o := q.o
 	o.mu.Lock()
-	used, limit := o.used, o.max
+	used, limit, jobs := o.used, o.max, o.bulkCreated
 	o.mu.Unlock()
 	lim := func(m, rem int) map[string]int { return map[string]int{"Max": m, "Remaining": rem} }
 	writeJSON(q.w, 200, map[string]any{
 		"DailyApiRequests":              lim(limit, max(0, limit-used)),
 		"DailyBulkApiBatches":           lim(15000, 15000),
-		"DailyBulkV2QueryJobs":          lim(10000, 10000),
+		"DailyBulkV2QueryJobs":          lim(10000, max(0, 10000-jobs)),
 		"DailyBulkV2QueryFileStorageMB": lim(976562, 976562),
 		"DailyAsyncApexExecutions":      lim(250000, 250000),
 		"DataStorageMB":                 lim(5, 5),

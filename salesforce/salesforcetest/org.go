@@ -36,6 +36,9 @@ type config struct {
 	concurrency int
 	orgID       string
 	pageSize    int
+
+	bulkDuration time.Duration
+	bulkPageCap  int
 }
 
 // Option configures an Org.
@@ -125,6 +128,13 @@ type Org struct {
 
 	locators map[string]*locator
 	locOrder []string
+
+	bulkJobs     map[string]*bulkJob
+	bulkOrder    []string // ids of every job created, oldest first
+	bulkCreated  int
+	bulkHold     bool
+	bulkFailNext []string
+	bulkBreak    []int
 }
 
 // NewOrg starts a fake org with Account, Contact and Employee__c.
@@ -146,6 +156,7 @@ func NewOrg(opts ...Option) *Org {
 		records:      map[string]*record{},
 		commitNo:     1652977933433528300,
 		locators:     map[string]*locator{},
+		bulkJobs:     map[string]*bulkJob{},
 	}
 	o.cond = sync.NewCond(&o.mu)
 	o.created = o.now()

@@ -63,22 +63,10 @@ func (q *req) runQuery(all bool) {
 		writeErr(q.w, 400, serr.code, serr.msg)
 		return
 	}
-	var rows []*record
-	for _, r := range o.sortedLocked(s.d.Name, all) {
-		ok := true
-		for _, c := range s.where {
-			ok = ok && c.match(r)
-		}
-		if ok {
-			rows = append(rows, r)
-		}
-	}
-	if len(s.order) > 0 {
-		slices.SortStableFunc(rows, s.less)
-	}
-	rows = rows[min(s.offset, len(rows)):]
-	if s.limit >= 0 && len(rows) > s.limit {
-		rows = rows[:s.limit]
+	rows := o.selectLocked(s, all)
+	if s.count {
+		writeJSON(q.w, 200, orderedObject{{"totalSize", len(rows)}, {"done", true}, {"records", []orderedObject{}}})
+		return
 	}
 	rendered := make([]orderedObject, len(rows))
 	for i, r := range rows {

@@ -12,7 +12,7 @@ import (
 
 // The SOQL subset:
 //
-//	SELECT f1, f2 FROM Obj
+//	SELECT f1, f2 FROM Obj    (or SELECT COUNT() FROM Obj)
 //	  [WHERE cond AND cond ...]   cond: f op literal | f [NOT] IN (literal, ...)
 //	  [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...]
 //	  [LIMIT n] [OFFSET n]
@@ -112,6 +112,7 @@ type soql struct {
 	order  []orderBy
 	limit  int // -1: none
 	offset int
+	count  bool // SELECT COUNT()
 }
 
 type parser struct {
@@ -157,7 +158,16 @@ func (o *Org) parseSOQL(q string) (*soql, *soqlError) {
 		return nil, malformed("unexpected token: '%s', expecting SELECT", p.peek().text)
 	}
 	var names []string
-	for {
+	count := false
+	if t := p.peek(); t.kind == tIdent && strings.EqualFold(t.text, "COUNT") && p.toks[p.pos+1].text == "(" {
+		p.next()
+		p.next()
+		if !p.punct(")") {
+			return nil, malformed("unexpected token: '%s', expecting )", p.peek().text)
+		}
+		count = true
+	}
+	for !count {
 		n, err := p.ident("a field name")
 		if err != nil {
 			return nil, err
@@ -178,7 +188,7 @@ func (o *Org) parseSOQL(q string) (*soql, *soqlError) {
 	if d == nil {
 		return nil, &soqlError{"INVALID_TYPE", fmt.Sprintf("sObject type '%s' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.", obj)}
 	}
-	s := &soql{d: d, limit: -1}
+	s := &soql{d: d, limit: -1, count: count}
 	field := func(n string) (*fieldDef, *soqlError) {
 		f := d.byLower[strings.ToLower(n)]
 		if f == nil {
