@@ -1,0 +1,253 @@
+package pgmirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Mirror is a set of Salesforce objects mirrored into PostgreSQL tables.
+// It is the engine's sink for Salesforce changes ([Mirror.Write], with
+// [Mirror.Read] for conflict decisions) and hands out the event sources
+// that capture local edits ([Mirror.Source]). It is safe for concurrent
+// use.
+type Mirror struct {
+	pool    *pgxpool.Pool
+	cfg     config
+	log     *slog.Logger
+	tables  []*table
+	byName  map[string]*table // by table name, as the outbox records it
+	byEnt   map[string]*table // by external entity, as changes name it
+	dsn     string
+	closed  atomic.Bool
+	stop    chan struct{}
+	stopped stdsync.Once
+	done    chan struct{}
+}
+
+// Open connects to the database named by dsn (a postgres:// URL or
+// key=value pairs, see pgxpool.ParseConfig), creates the schema, tables,
+// columns and triggers that are missing, and starts pruning in the
+// background. Close the mirror when done.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Mirror, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	tables, err := resolve(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgmirror: parse DSN: %w; pass a postgres:// URL or key=value connection string: %w", err, sfsync.ErrInvalid)
+	}
+	pcfg.MaxConns = int32(min(cfg.conns, math.MaxInt32))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgmirror: create connection pool: %w", err)
+	}
+	m := &Mirror{
+		pool: pool, cfg: cfg, log: cfg.logger, tables: tables, dsn: dsn,
+		byName: map[string]*table{}, byEnt: map[string]*table{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for _, t := range tables {
+		m.byName[t.name], m.byEnt[t.entity] = t, t
+	}
+	if err := m.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	go m.pruneLoop()
+	return m, nil
+}
+
+// Close stops background pruning and closes the connections. Sources
+// handed out should be closed first.
+func (m *Mirror) Close() error {
+	if !m.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	m.stopped.Do(func() { close(m.stop) })
+	<-m.done
+	m.pool.Close()
+	return nil
+}
+
+// System returns the database's name as the engine's external system; the
+// engine uses it as the destination of the mirror's writes.
+func (m *Mirror) System() sfsync.System { return sfsync.External(m.cfg.system) }
+
+func sfsyncSystem(name string) string { return string(sfsync.External(name)) }
+
+// Table returns the schema-qualified, quoted name of the table that
+// mirrors entity (an external entity name), for queries of your own.
+func (m *Mirror) Table(entity string) (string, bool) {
+	t, ok := m.byEnt[entity]
+	if !ok {
+		return "", false
+	}
+	return ident(m.cfg.schema, t.name), true
+}
+
+// Schema returns the schema the mirror's tables are in.
+func (m *Mirror) Schema() string { return m.cfg.schema }
+
+// Pool returns the mirror's connection pool, for queries of your own.
+func (m *Mirror) Pool() *pgxpool.Pool { return m.pool }
+
+func (m *Mirror) check(ctx context.Context) error {
+	if m.closed.Load() {
+		return fmt.Errorf("pgmirror: the mirror is closed; open a new one: %w", sfsync.ErrClosed)
+	}
+	return ctx.Err()
+}
+
+// Prune deletes outbox rows that are finished (done, ignored or retried),
+// older than the retention and read by every consumer, and idempotency
+// keys older than the retention.
+func (m *Mirror) Prune(ctx context.Context) error {
+	if err := m.check(ctx); err != nil {
+		return err
+	}
+	cut := time.Now().Add(-m.cfg.retention)
+	s := ident(m.cfg.schema)
+	return m.conn(ctx, "prune the outbox", func(c *pgx.Conn) error {
+		// A row some consumer has not read yet stays, whatever its age.
+		_, err := c.Exec(ctx, `DELETE FROM `+s+`.sfsync_outbox
+			WHERE state IN ('done', 'ignored', 'retried') AND at < $1
+			AND xid < COALESCE((SELECT min(lo) FROM `+s+`.sfsync_consumers), '0'::xid8)`, cut)
+		if err != nil {
+			return err
+		}
+		_, err = c.Exec(ctx, `DELETE FROM `+s+`.sfsync_keys WHERE at < $1`, cut)
+		return err
+	})
+}
+
+func (m *Mirror) pruneLoop() {
+	defer close(m.done)
+	if m.cfg.prune <= 0 {
+		<-m.stop
+		return
+	}
+	t := time.NewTicker(m.cfg.prune)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.prune)
+			if err := m.Prune(ctx); err != nil && !errors.Is(err, sfsync.ErrClosed) {
+				m.log.Warn("pgmirror: pruning the outbox failed; retrying at the next interval", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// lostConn marks an error after which the connection was gone.
+type lostConn struct{ err error }
+
+func (e lostConn) Error() string { return e.err.Error() }
+func (e lostConn) Unwrap() error { return e.err }
+
+// fail wraps a database error with what failed and classifies it: lost
+// connections, lock conflicts, cancellation and an overloaded server are
+// worth retrying; bad values, constraint violations, missing privileges and
+// schema trouble are not.
+func (m *Mirror) fail(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var classified *sfsync.Error
+	if errors.As(err, &classified) || errors.Is(err, sfsync.ErrInvalid) || errors.Is(err, sfsync.ErrNotFound) {
+		return err
+	}
+	if m.closed.Load() {
+		return fmt.Errorf("pgmirror: %s: the mirror is closed: %w", what, errors.Join(sfsync.ErrClosed, err))
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w", what, err))
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch class := pe.Code[:2]; {
+		case class == "40", class == "53", class == "08", class == "57", pe.Code == "55P03", pe.Code == "55006":
+			return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w; retry later", what, err))
+		case class == "22", class == "23":
+			return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
+				Err: fmt.Errorf("pgmirror: %s: %w (%s); the value does not fit the column or a constraint: fix the value, the column type or the constraint", what, err, pe.Detail)}
+		case class == "28":
+			return sfsync.Permanent(fmt.Errorf("pgmirror: %s: %w; check the credentials in the DSN", what, err))
+		case class == "42", class == "3D", class == "3F", class == "0A", class == "2B", class == "P0":
+			return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
+				Err: fmt.Errorf("pgmirror: %s: %w; check the tables, triggers and the role's privileges", what, err)}
+		}
+		return fmt.Errorf("pgmirror: %s: %w", what, err)
+	}
+	var lost lostConn
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &lost) || errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w; the connection to the server failed, retry later", what, err))
+	}
+	return fmt.Errorf("pgmirror: %s: %w", what, err)
+}
+
+// conn runs f on a pooled connection and classifies its error.
+func (m *Mirror) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
+	pc, err := m.pool.Acquire(ctx)
+	if err != nil {
+		return m.fail(what, err)
+	}
+	defer pc.Release()
+	c := pc.Conn()
+	err = f(c)
+	if err != nil && c.IsClosed() && ctx.Err() == nil {
+		err = lostConn{err}
+	}
+	return m.fail(what, err)
+}
+
+// tx runs f in one transaction, rolling back when f fails.
+func (m *Mirror) tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
+	return m.conn(ctx, what, func(c *pgx.Conn) error {
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := f(tx); err != nil {
+			rollback(ctx, tx)
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// rollback rolls tx back even when ctx ended, so the connection stays
+// usable.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(rctx)
+}
