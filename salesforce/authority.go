@@ -16,19 +16,58 @@ import (
 // implements reconcile.Authority with queryAll, so soft-deleted records
 // come back marked deleted, and runs at low priority, so it waits while
 // the org's API budget is inside the reserve.
+//
+// Scopes of record ids are read through REST queries (200 ids to a call).
+// Whole-object and time-window scans first count their records (one
+// COUNT() call) and run as one Bulk API 2.0 queryAll job when there are
+// more than the threshold ([WithBulkThreshold]), through paged REST
+// queryAll otherwise: Bulk costs a handful of calls plus one per
+// [WithMaxRecords] records where REST costs one per 2,000, but a job has
+// a fixed cost and latency that only pays off on larger scans. Records
+// have the same shape either way (REST JSON values: datetimes as
+// 2006-01-02T15:04:05.000+0000 strings, numbers as float64).
 type Authority struct {
 	client *Client
 	fields map[string][]string
+	cfg    authorityConfig
+}
+
+type authorityConfig struct {
+	threshold int
+	bulk      []BulkOption
+}
+
+// AuthorityOption configures an [Authority].
+type AuthorityOption func(*authorityConfig)
+
+// DefaultBulkThreshold is the number of records above which an
+// Authority's whole-object and time-window scans use Bulk API 2.0.
+const DefaultBulkThreshold = 10_000
+
+// WithBulkThreshold makes scans of more than n records use Bulk API 2.0
+// (default [DefaultBulkThreshold]). 0 uses Bulk for every whole-object and
+// time-window scan, without counting first; a negative n never uses it.
+func WithBulkThreshold(n int) AuthorityOption { return func(c *authorityConfig) { c.threshold = n } }
+
+// WithBulkOptions sets the options of the Authority's Bulk queries: page
+// size, poll backoff, progress.
+func WithBulkOptions(opts ...BulkOption) AuthorityOption {
+	return func(c *authorityConfig) { c.bulk = append(c.bulk, opts...) }
 }
 
 // NewAuthority returns an Authority reading, per object, the given fields
 // besides Id, LastModifiedDate, SystemModstamp and IsDeleted.
-func NewAuthority(client *Client, fields map[string][]string) *Authority {
-	return &Authority{client: client, fields: fields}
+func NewAuthority(client *Client, fields map[string][]string, opts ...AuthorityOption) *Authority {
+	cfg := authorityConfig{threshold: DefaultBulkThreshold}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Authority{client: client, fields: fields, cfg: cfg}
 }
 
 // Scan yields object's records in SystemModstamp order: those in ids when
-// ids is not empty (200 to a query), else those modified at or after since.
+// ids is not empty (200 to a query), else those modified at or after since
+// (every record when since is zero), deleted ones included.
 func (a *Authority) Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error] {
 	return func(yield func(sfsync.Record, error) bool) {
 		ctx := WithPriority(ctx, throttle.PriorityLow)
@@ -39,22 +78,45 @@ func (a *Authority) Scan(ctx context.Context, object string, ids []string, since
 			}
 		}
 		base := fmt.Sprintf("SELECT %s FROM %s", strings.Join(fields, ", "), object)
-		var queries []string
-		switch {
-		case len(ids) > 0:
-			for start := 0; start < len(ids); start += MaxCollectionSize {
-				chunk := ids[start:min(len(ids), start+MaxCollectionSize)]
-				queries = append(queries, base+" WHERE Id IN "+QuoteList(chunk)+" ORDER BY SystemModstamp")
+		fail := func(err error) { yield(sfsync.Record{}, fmt.Errorf("salesforce: scan %s: %w", object, err)) }
+		if len(ids) == 0 {
+			where := sinceClause(since)
+			bulk, err := a.useBulk(ctx, object, where)
+			if err != nil {
+				fail(err)
+				return
 			}
-		case !since.IsZero():
-			queries = append(queries, base+" WHERE SystemModstamp >= "+FormatDateTime(since)+" ORDER BY SystemModstamp")
-		default:
-			queries = append(queries, base+" ORDER BY SystemModstamp")
-		}
-		for _, q := range queries {
-			for rec, err := range a.client.QueryAll(ctx, q) {
+			if bulk {
+				// ORDER BY keeps the Authority's order; Salesforce then
+				// does not chunk the query by primary key, which
+				// SystemModstamp's index makes up for.
+				for row, err := range a.client.BulkQuery(ctx, BulkQueryAll, base+where+" ORDER BY SystemModstamp", a.cfg.bulk...) {
+					if err != nil {
+						fail(err)
+						return
+					}
+					if !yield(toRecord(object, row.restMap(), fields), nil) {
+						return
+					}
+				}
+				return
+			}
+			for rec, err := range a.client.QueryAll(ctx, base+where+" ORDER BY SystemModstamp") {
 				if err != nil {
-					yield(sfsync.Record{}, fmt.Errorf("salesforce: scan %s: %w", object, err))
+					fail(err)
+					return
+				}
+				if !yield(toRecord(object, rec, fields), nil) {
+					return
+				}
+			}
+			return
+		}
+		for start := 0; start < len(ids); start += MaxCollectionSize {
+			chunk := ids[start:min(len(ids), start+MaxCollectionSize)]
+			for rec, err := range a.client.QueryAll(ctx, base+" WHERE Id IN "+QuoteList(chunk)+" ORDER BY SystemModstamp") {
+				if err != nil {
+					fail(err)
 					return
 				}
 				if !yield(toRecord(object, rec, fields), nil) {
@@ -63,6 +125,30 @@ func (a *Authority) Scan(ctx context.Context, object string, ids []string, since
 			}
 		}
 	}
+}
+
+func sinceClause(since time.Time) string {
+	if since.IsZero() {
+		return ""
+	}
+	return " WHERE SystemModstamp >= " + FormatDateTime(since)
+}
+
+// useBulk decides between Bulk and REST for a scan of object filtered by
+// where: COUNT() it (deleted records included) unless the threshold
+// decides alone.
+func (a *Authority) useBulk(ctx context.Context, object, where string) (bool, error) {
+	switch {
+	case a.cfg.threshold < 0:
+		return false, nil
+	case a.cfg.threshold == 0:
+		return true, nil
+	}
+	n, err := a.client.CountAll(ctx, "SELECT COUNT() FROM "+object+where)
+	if err != nil {
+		return false, err
+	}
+	return n > a.cfg.threshold, nil
 }
 
 func toRecord(object string, rec map[string]any, fields []string) sfsync.Record {

@@ -193,3 +193,25 @@ func (n nulStripper) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// restMap returns the record with its values as the REST API's JSON has
+// them (datetimes as 2006-01-02T15:04:05.000+0000, dates as 2006-01-02,
+// every number as float64), so that records read through Bulk and through
+// REST compare equal.
+func (r Row) restMap() map[string]any {
+	m := make(map[string]any, len(r.vals))
+	for i, v := range r.vals {
+		switch x := v.(type) {
+		case time.Time:
+			if r.cols.kinds[i] == ValueDate {
+				v = x.Format("2006-01-02")
+			} else {
+				v = x.UTC().Format("2006-01-02T15:04:05.000+0000")
+			}
+		case int64:
+			v = float64(x)
+		}
+		m[r.cols.names[i]] = v
+	}
+	return m
+}

@@ -244,3 +244,23 @@ func (c *Client) GetDeleted(ctx context.Context, object string, start, end time.
 	}
 	return d, nil
 }
+
+// Count runs a SELECT COUNT() query, such as "SELECT COUNT() FROM Contact
+// WHERE SystemModstamp >= 2024-05-01T00:00:00Z", and returns its
+// totalSize: one API call.
+func (c *Client) Count(ctx context.Context, soql string) (int, error) {
+	return c.count(ctx, "/query", soql)
+}
+
+// CountAll is [Client.Count] through queryAll: soft-deleted records count.
+func (c *Client) CountAll(ctx context.Context, soql string) (int, error) {
+	return c.count(ctx, "/queryAll", soql)
+}
+
+func (c *Client) count(ctx context.Context, path, soql string) (int, error) {
+	var page queryPage
+	if err := c.getJSON(ctx, path, url.Values{"q": {soql}}, &page); err != nil {
+		return 0, fmt.Errorf("salesforce: counting records: %w", err)
+	}
+	return page.TotalSize, nil
+}
