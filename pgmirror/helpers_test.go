@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/sync"
 )
 
@@ -128,4 +129,38 @@ func row(t testing.TB, m *Mirror, id string) (map[string]any, int) {
 		t.Fatal(err)
 	}
 	return out, n
+}
+
+func mustExecTx(t testing.TB, tx pgx.Tx, q string, args ...any) {
+	t.Helper()
+	if _, err := tx.Exec(context.Background(), q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func connectErr() (*pgx.Conn, error) {
+	return pgx.Connect(context.Background(), os.Getenv("SFSYNC_TEST_POSTGRES"))
+}
+
+func seqName(i int) string { return fmt.Sprintf("n%04d", i) }
+
+func seqNumber(s string) int {
+	var n int
+	fmt.Sscanf(s, "n%04d", &n)
+	return n
+}
+
+// memCheckpoints holds one position, as the engine's store would.
+type memCheckpoints struct{ pos *sfsync.Position }
+
+func (c *memCheckpoints) LoadCheckpoint(_ context.Context, stream string) (sfsync.Position, error) {
+	if c.pos == nil {
+		return sfsync.Position{}, sfsync.ErrNotFound
+	}
+	return *c.pos, nil
+}
+
+func (c *memCheckpoints) SaveCheckpoint(_ context.Context, pos sfsync.Position) error {
+	c.pos = &pos
+	return nil
 }

@@ -241,6 +241,21 @@ func (r *reader) deliveryOf(t *testing.T, v string) delivery {
 	return delivery{}
 }
 
+// through returns the values of every delivery up to and including the
+// one that carried v: what committing that delivery covers.
+func (r *reader) through(t *testing.T, v string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range r.got {
+		out = append(out, d.values...)
+		if slices.Contains(d.values, v) {
+			return out
+		}
+	}
+	t.Fatalf("consumer %s: no delivery carried %s", r.consumer, v)
+	return nil
+}
+
 // checkpoints is the suite's checkpoint store, one per consumer.
 type checkpoints struct {
 	mu stdsync.Mutex
