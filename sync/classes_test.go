@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
 	"github.com/sfsync/sfsync/store/memory"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
@@ -244,6 +245,37 @@ func TestEchoFingerprintsCountWrites(t *testing.T) {
 	for _, k := range []string{"erp:1", "erp:2", "erp:3"} {
 		if st[k] != sfsync.StatusEcho {
 			t.Errorf("%s ended %q, want echo", k, st[k])
+		}
+	}
+}
+
+// A change that loses its conflict leaves the losing system with its own
+// value, which no event will correct: the engine writes the winner's value
+// back to it, so both systems end with what the policy chose.
+func TestLosingSideIsRepairedToTheWinnersValue(t *testing.T) {
+	b := newBidi(t)
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "sf"}, at(0))
+	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "sf"}, at(0))
+	edit := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(time.Minute))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.SalesforceWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if st := statusByKey(t, b.store)[edit.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP edit ended %s, want conflict_lost (Salesforce wins)", st)
+	}
+	if d, err := b.store.DeadLetter(context.Background(), "repair:"+edit.Key); err == nil {
+		t.Logf("repair dead letter: %s", d.Err)
+	}
+	if st := statusByKey(t, b.store)["repair:"+edit.Key]; st != sfsync.StatusApplied {
+		t.Errorf("its repair ended %q, want applied", st)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Phone"); got != "sf" {
+			t.Errorf("%s holds Phone=%v, want Salesforce's value", side.System(), got)
 		}
 	}
 }

@@ -78,6 +78,10 @@ type item struct {
 	c       sfsync.Change // as received; dead letters keep this form
 	d       *delivery
 	requeue *sfsync.DeadLetter
+	// repair marks a change the engine made to bring the losing side of a
+	// conflict to the winner's state: canonical already, and never repaired
+	// in turn.
+	repair bool
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	stdsync "sync"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -196,7 +197,13 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 // version map knows: a tombstone newer than the record's last change
 // (the target may only say the record is absent), and, for fields the
 // target does not version, the version and system of the newest data.
-func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record) {
+//
+// A target that versions only whole records (Salesforce's SystemModstamp)
+// says that something changed at cur.Version, not what. When the engine
+// has seen the target's own change at that version, the map knows which
+// fields it touched and is exact for the others; until then (ahead), it
+// cannot tell, and the record's version stands for every field.
+func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(c.RecordKey())
@@ -217,17 +224,18 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record) {
 			}
 		}
 	}
+	explained, flows := rv.explains(target, cur.Version)
+	unversioned := false
 	for _, f := range c.Touched() {
 		if _, ok := cur.FieldVersions[f]; ok {
 			continue
 		}
+		unversioned = true
 		if _, ok := cur.LastWriter[f]; ok {
 			continue
 		}
 		v, who, ok := rv.newest(f)
-		if !ok || v.Before(cur.Version) {
-			// The target changed the record after our newest data of f;
-			// which field it changed is unknown, so its version stands.
+		if !ok || (v.Before(cur.Version) && !explained) {
 			continue
 		}
 		if cur.FieldVersions == nil {
@@ -238,6 +246,34 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record) {
 		}
 		cur.FieldVersions[f], cur.LastWriter[f] = v, who
 	}
+	return unversioned && flows && !explained && cur.Exists && !cur.Deleted
+}
+
+// explains reports whether the newest change of target the engine has seen
+// for the record is at least as new as the target's record version, and
+// whether any change of target was seen at all (its changes flow to the
+// engine). Record versions may be truncated to the second
+// (SystemModstamp), change versions not.
+func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) (explained, flows bool) {
+	if target == "" || at.IsZero() {
+		return true, false
+	}
+	var newest sfsync.Version
+	for _, f := range []string{fieldAny, fieldDeleted} {
+		if v, ok := rv.version(target, f); ok {
+			flows = true
+			if newest.Before(v) {
+				newest = v
+			}
+		}
+	}
+	if !flows {
+		return false, false
+	}
+	if at.Counter != 0 && newest.Counter != 0 {
+		return newest.Counter >= at.Counter, true
+	}
+	return !newest.Time.Before(at.Time.Truncate(time.Second)), true
 }
 
 // remember records that both systems hold c's data, and returns the map

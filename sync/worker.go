@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -18,7 +19,15 @@ type work struct {
 	lastErr  error
 	// confirmed: a retry found the target already holding the write.
 	confirmed bool
-	notes     []string
+	// waited is how long the change waited for the target's change event.
+	waited time.Duration
+	// lost lists the fields the conflict policy kept from the target (all
+	// of them when nothing was written), and repair the change that brings
+	// the losing side to the winner's state (see planRepair).
+	lost           []string
+	repair         *sfsync.Change
+	holdsForRepair bool
+	notes          []string
 }
 
 // worker owns the records whose ids hash to its lane, so changes to one
@@ -120,6 +129,11 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 	for _, g := range groups {
 		e.write(ctx, vc, g)
 	}
+	for _, g := range groups {
+		for _, w := range g {
+			e.runRepair(ctx, vc, w)
+		}
+	}
 	for _, w := range rereads {
 		e.rereadFields(ctx, vc, w)
 	}
@@ -171,7 +185,9 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		return nil, e.final(it, c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false)
 	}
 	taken[c.Key] = true
-	if err := e.transform(ctx, &c); err != nil {
+	if it.repair {
+		// Built by the engine in canonical shape.
+	} else if err := e.transform(ctx, &c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
 	if c.Op == sfsync.OpUpdate && len(c.Fields) == 0 && len(c.Nulled) == 0 && len(c.Reread) == 0 {
@@ -182,7 +198,7 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		err := fmt.Errorf("%w: no route for %s changes of %s; add one with WithRoute", sfsync.ErrInvalid, c.Source, c.Object)
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
-	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent {
+	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair {
 		return &work{it: it, c: c, route: r}, nil
 	}
 	if !e.loadVersions(ctx, vc, []string{c.RecordKey()}) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -24,7 +25,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 		current, readErr := e.readState(ctx, r, pending)
 		var toWrite []*work
 		var out []sfsync.Change
-		var retry []*work
+		var retry, waiting []*work
 		for _, w := range pending {
 			w.attempts = attempt
 			if readErr != nil {
@@ -33,7 +34,13 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 				continue
 			}
 			cur, known := current[w.c.RecordID]
-			c, res := e.decide(vc, w, cur, known)
+			w.lost = nil
+			c, res, wait := e.decide(vc, w, cur, known)
+			e.planRepair(w, c, cur)
+			if wait {
+				waiting = append(waiting, w)
+				continue
+			}
 			if res != nil {
 				if w.confirmed {
 					e.rememberWrites(ctx, r, []sfsync.Change{c})
@@ -67,7 +74,17 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 			}
 			e.applied(ctx, vc, r, applied)
 		}
-		pending = retry
+		if len(waiting) > 0 && len(retry) == 0 {
+			// Only waits for the target's change event: no backoff, no
+			// attempt used up.
+			attempt--
+			if !sleep(ctx, targetAheadPoll) {
+				return
+			}
+			pending = waiting
+			continue
+		}
+		pending = append(retry, waiting...)
 		if len(pending) == 0 {
 			return
 		}
@@ -154,11 +171,15 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (sfsync.Change, error)
 // decide is the write-back decision for one change: ordering, the conflict
 // policy and no-op detection. It returns the change to write (restricted to
 // the fields that may be written) or the final result.
-func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool) (sfsync.Change, *result) {
+//
+// It asks to wait (and try again) when the target changed the record after
+// the newest change of it the engine has seen: deciding per field needs to
+// know which fields that change touched, and its event is on its way.
+func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
 	c := w.c.Clone()
 	it, dest := w.it, w.route.To
 	if c.Op == sfsync.OpEvent {
-		return c, nil
+		return c, nil, false
 	}
 	if !known {
 		cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
@@ -173,13 +194,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 			what = "the record"
 		}
 		return c, e.final(it, c, dest, sfsync.StatusStale,
-			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
+			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true), false
 	}
 	if len(stale) > 0 {
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	vc.describe(&c, &cur)
+	if ahead := vc.describe(&c, &cur, dest); ahead && w.route.Policy != nil && w.waited < targetAheadWait {
+		w.waited += targetAheadPoll
+		return c, nil, true
+	}
 	if known && holds(cur, &c) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
@@ -187,13 +211,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
 			res.versions = vc.remember(&c)
-			return c, res
+			return c, res, false
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 		res.versions = vc.remember(&c)
-		return c, res
+		return c, res, false
 	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
 	if w.route.Policy != nil {
@@ -203,7 +227,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
 		}
-		return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
+		if known {
+			w.lost = c.Touched()
+		}
+		return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true), false
 	}
 	if c.Op != sfsync.OpDelete {
 		keep := map[string]bool{}
@@ -217,17 +244,20 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 			}
 		}
 		dropFields(&c, drop)
+		if known {
+			w.lost = drop
+		}
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
 		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
-			return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
+			return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true), false
 		}
 	}
 	if d.Reason != "" {
 		w.notes = append([]string{d.Reason}, w.notes...)
 	}
-	return c, nil
+	return c, nil, false
 }
 
 // holds reports whether the target record already reflects c.
@@ -300,5 +330,12 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 		e.log.Warn("sfsync: remembering write fingerprints failed; echoes of these writes will be decided by origin and no-op checks", "err", err)
 	}
 }
+
+// How long a change waits, at most, for the change event that explains a
+// target's newer record version, and how often it looks again.
+const (
+	targetAheadWait = 2 * time.Second
+	targetAheadPoll = 20 * time.Millisecond
+)
 
 var errNoReconciler = errors.New("sync: a re-read is needed but the engine has no reconciler; add one with WithReconciler")

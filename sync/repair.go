@@ -1,0 +1,101 @@
+package sync
+
+import (
+	"context"
+	"slices"
+
+	"github.com/sfsync/sfsync"
+)
+
+// A conflict decided for the target leaves the losing system holding its own
+// value, and no event will bring the winner's value to it: the winner's
+// change went there long ago and was overwritten by the losing edit. So the
+// engine repairs it: it writes the target's current state of the fields
+// that lost (or the record itself, for a delete that lost or a change to a
+// record the winner deleted) back to the losing system, as a change of the
+// winning system, decided by the same policy in the other direction.
+//
+// The repair is part of the losing change: the change's outcome is held
+// until the repair has one, so a crash in between repeats both.
+
+// planRepair works out the repair of w's decision against cur, if any.
+func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
+	w.repair = nil
+	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
+		return
+	}
+	winner, loser := w.route.To, c.Source
+	probe := sfsync.Change{Source: winner, Object: c.Object}
+	back := e.route(&probe)
+	if back == nil || back.To != loser {
+		return
+	}
+	r := sfsync.Change{
+		Source: winner, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: "sfsync-repair"},
+	}
+	if winner.IsSalesforce() && r.Tenant == "" {
+		r.Tenant = e.cfg.tenant
+	}
+	live := cur.Exists && !cur.Deleted
+	switch {
+	case !live && c.Op != sfsync.OpDelete:
+		// The winner deleted the record; the loser still has it.
+		r.Op, r.Version = sfsync.OpDelete, cur.Version
+	case live && c.Op == sfsync.OpDelete:
+		// The loser deleted a record the winner keeps: bring it back whole.
+		r.Op, r.Version = sfsync.OpCreate, cur.Version
+		r.Fields = map[string]any{}
+		for _, f := range sortedKeys(cur.Fields) {
+			setValue(&r, f, cur.Fields[f])
+		}
+	case live:
+		r.Op = sfsync.OpUpdate
+		r.Fields = map[string]any{}
+		for _, f := range w.lost {
+			v, held := cur.Fields[f]
+			if !held {
+				continue
+			}
+			setValue(&r, f, v)
+			if fv := cur.FieldVersion(f); r.Version.Before(fv) {
+				r.Version = fv
+			}
+		}
+		if len(r.Touched()) == 0 {
+			return
+		}
+	default:
+		return
+	}
+	w.repair = &r
+	// Hold the losing change's outcome until the repair has one.
+	if w.it.hold == nil {
+		w.it.hold = new([]result)
+		w.holdsForRepair = true
+	}
+}
+
+func setValue(c *sfsync.Change, field string, v any) {
+	if v == nil {
+		if !slices.Contains(c.Nulled, field) {
+			c.Nulled = append(c.Nulled, field)
+		}
+		return
+	}
+	c.Fields[field] = v
+}
+
+// runRepair writes w's repair through the pipeline, then releases w's
+// outcome. A stopping engine leaves both without an outcome.
+func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
+	if r := w.repair; r != nil && ctx.Err() == nil {
+		w.repair = nil
+		e.processBatch(ctx, vc, []*item{{c: *r, repair: true}})
+	}
+	if w.holdsForRepair && ctx.Err() == nil {
+		held := *w.it.hold
+		w.it.hold, w.holdsForRepair = nil, false
+		e.emitAll(held)
+	}
+}
