@@ -150,6 +150,7 @@ type table struct {
 	entity  string // external entity name, the changes' Object
 	object  string // Salesforce object
 	link    string // link column, "" without a LinkField
+	linkSF  string // the Salesforce link field (Mapping.LinkField)
 	columns []column
 	byName  map[string]*column
 }
@@ -188,7 +189,7 @@ func resolve(cfg *config) ([]*table, error) {
 		}
 		seen[tb.entity], seen["\x00"+tb.name] = true, true
 		if m.LinkField != "" {
-			tb.link = strings.ToLower(m.LinkField)
+			tb.link, tb.linkSF = strings.ToLower(m.LinkField), m.LinkField
 		}
 		for _, f := range m.Fields {
 			if f.Salesforce == m.LinkField {
