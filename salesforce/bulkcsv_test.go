@@ -104,3 +104,18 @@ func TestBulkCSVBadValue(t *testing.T) {
 		t.Errorf("after a bad value: %d requests, want describe and the page", n)
 	}
 }
+
+func TestFastTime(t *testing.T) {
+	for _, s := range []string{"2024-02-29", "2024-09-24T03:26:07.000Z", "2024-09-24T03:26:07.123Z", "1999-12-31T23:59:59.999Z"} {
+		got, ok := fastTime(s)
+		want, err := ParseDateTime(s)
+		if !ok || err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("%s: %v %v, want %v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"2023-02-29", "2024-13-01", "2024-09-24T24:00:00.000Z", "2024-09-24T03:26:07Z", "2024-09-24T03:26:07.000+0000", "20x4-01-01"} {
+		if _, ok := fastTime(s); ok {
+			t.Errorf("%s parsed", s)
+		}
+	}
+}
