@@ -46,19 +46,19 @@ type ResultPage struct {
 	// Sforce-NumberOfRecords header, or -1 when it was absent.
 	NumberOfRecords int
 
-	ctx   context.Context
-	c     *Client
-	job   QueryJob
-	cfg   *bulkConfig
-	desc  *ObjectDescribe
-	body  io.ReadCloser
+	ctx  context.Context
+	c    *Client
+	job  QueryJob
+	cfg  *bulkConfig
+	desc *ObjectDescribe
+	body io.ReadCloser
 	// fetched: the page was fetched before, so a new fetch must agree
 	// with the first.
 	fetched bool
 	used    bool
-	read  int // records parsed
-	err   error
-	whole bool // every record was parsed
+	read    int // records parsed
+	err     error
+	whole   bool // every record was parsed
 }
 
 // QueryResultPages reads the results of a completed job page by page,

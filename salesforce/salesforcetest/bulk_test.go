@@ -132,9 +132,9 @@ func TestBulkStatesAndErrors(t *testing.T) {
 	call(t, org, "GET", "/services/data/v61.0/jobs/query/"+job.ID+"/results", nil, "Accept", "text/csv").want(t, 409, "")
 
 	for body, code := range map[string]string{
-		`{"operation":"upsert","query":"SELECT Id FROM Contact"}`:    "INVALIDJOB",
-		`{"operation":"query","query":"SELECT COUNT() FROM Contact"}`: "API_ERROR",
-		`{"operation":"query","query":"SELECT Bogus FROM Contact"}`:  "INVALIDJOB",
+		`{"operation":"upsert","query":"SELECT Id FROM Contact"}`:                          "INVALIDJOB",
+		`{"operation":"query","query":"SELECT COUNT() FROM Contact"}`:                      "API_ERROR",
+		`{"operation":"query","query":"SELECT Bogus FROM Contact"}`:                        "INVALIDJOB",
 		`{"operation":"query","query":"SELECT Id FROM Contact","columnDelimiter":"SLASH"}`: "INVALIDJOB",
 	} {
 		var v any
