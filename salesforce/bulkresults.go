@@ -56,7 +56,8 @@ type ResultPage struct {
 	// with the first.
 	fetched bool
 	used    bool
-	read    int // records parsed
+	gone    bool // the pages iterator has moved past the page
+	read    int  // records parsed
 	err     error
 	whole   bool // every record was parsed
 }
@@ -109,14 +110,22 @@ func (c *Client) QueryResultPages(ctx context.Context, job QueryJob, locator str
 			// A persisted last Sforce-Locator: nothing is left.
 			return
 		}
+		var p *ResultPage
+		defer func() {
+			// Also when the consumer panics: the body holds a connection.
+			if p != nil {
+				p.close()
+			}
+		}()
 		for {
-			p := &ResultPage{JobID: job.ID, Locator: locator, ctx: ctx, c: c, job: job, cfg: &cfg, desc: desc}
+			p = &ResultPage{JobID: job.ID, Locator: locator, ctx: ctx, c: c, job: job, cfg: &cfg, desc: desc}
 			if err := p.fetch(); err != nil {
 				yield(nil, err)
 				return
 			}
 			more := yield(p, nil)
 			p.close()
+			p.gone = true
 			if !more || p.err != nil {
 				return
 			}
@@ -262,8 +271,8 @@ func (p *ResultPage) close() {
 // zero Row, and ends the sequence and the pages iterator.
 func (p *ResultPage) Rows() iter.Seq2[Row, error] {
 	return func(yield func(Row, error) bool) {
-		if p.used {
-			yield(Row{}, invalidf("bulk query job %s: the records of page %q were already read", p.JobID, p.Locator))
+		if p.used || p.gone {
+			yield(Row{}, invalidf("bulk query job %s: the records of page %q were already read, or the page was left: read them inside the pages loop", p.JobID, p.Locator))
 			return
 		}
 		p.used = true

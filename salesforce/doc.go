@@ -1,8 +1,9 @@
 // Package salesforce is a small Salesforce REST API client for write-back
 // and reconciliation: OAuth server-to-server flows (JWT bearer and client
 // credentials), sObject Rows (get, create, update, upsert by external id,
-// delete), sObject Collections, SOQL query and queryAll with pagination,
-// getUpdated/getDeleted windows and the limits resource.
+// delete), sObject Collections, SOQL query and queryAll with pagination
+// and COUNT(), getUpdated/getDeleted windows, the limits resource, sObject
+// describe and Bulk API 2.0 query jobs.
 //
 // Every call:
 //
@@ -37,10 +38,32 @@
 // Access tokens, client secrets and JWT assertions never appear in errors
 // or log records.
 //
+// Bulk API 2.0 query jobs read objects of millions of records in a handful
+// of calls: [Client.CreateQueryJob], [Client.WaitQueryJob] (polls with
+// exponential backoff), [Client.QueryResultPages] (pages of up to
+// [WithMaxRecords] records, streamed from the response and typed from the
+// object's describe, resumable from any page's locator while the job
+// exists), [Client.AbortQueryJob], [Client.DeleteQueryJob], and
+// [Client.BulkQuery] for all of it at once. A failed job is
+// [ErrJobFailed] (retryable), an aborted one [ErrJobAborted] (permanent),
+// a deleted or purged one [ErrJobNotFound] (conflict: start a new job).
+// Results pages go through the same request path as every other call:
+// limiter, token, usage bookkeeping and classified errors; a page's slot
+// is given back when its headers arrive, so a consumer may make calls of
+// its own while it reads records.
+//
+// [Client.Describe] caches each object's describe until
+// [Client.ObserveSchema] sees a new CDC schema id for the object (or
+// [Client.RefreshDescribe], [Client.InvalidateDescribe]);
+// [ObjectDescribe.Check] checks a mapping's fields against it and names
+// every field that does not fit.
+//
 // On top of the client, [Sink] is the engine's write-back into Salesforce
 // (coalesced, 200 records to a call, upserts by external id, per-record
 // outcomes, bulk reads of current state), [Authority] reads records for
-// reconciliation and backfill, and [PubSubTokens] lends the client's OAuth
+// reconciliation and backfill (REST for record ids, one Bulk queryAll job
+// for whole objects and time windows above [WithBulkThreshold] records)
+// and their versions alone for drift checks ([Authority.Versions]), and [PubSubTokens] lends the client's OAuth
 // tokens to the Pub/Sub API client. Package salesforcetest is a fake org to
 // test all of it against.
 package salesforce

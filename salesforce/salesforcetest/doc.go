@@ -16,8 +16,30 @@
 //     external id (201 / 200 created:false from v46 / 204 up to v45 / 300 on
 //     several matches), sObject Collections (create, update, upsert, delete,
 //     retrieve; at most 200 records; allOrNone rollback), /query and
-//     /queryAll with a SOQL subset and nextRecordsUrl pagination, and
-//     /sobjects/<Obj>/updated and /deleted.
+//     /queryAll with a SOQL subset (COUNT() included) and nextRecordsUrl
+//     pagination, /sobjects/<Obj>/describe, and /sobjects/<Obj>/updated
+//     and /deleted.
+//   - Bulk API 2.0 query jobs under /jobs/query (v47.0 and later): create
+//     (200, state UploadComplete, apiVersion as the number 62.0; COUNT(),
+//     OFFSET, unknown fields and bad options are 400), job info
+//     (InProgress once looked at, JobComplete when done, Failed with
+//     errorMessage), list, abort (PATCH; 400 INVALIDJOBSTATE once
+//     finished), delete (204; 400 API_ERROR while running; 404 NOT_FOUND
+//     after), and results: 412 JOB_NOT_COMPLETE before completion, 409
+//     for another API version, 406 unless Accept allows text/csv, then CSV
+//     with a quoted header row on every page, every value quoted (inner
+//     quotes doubled), null as an empty unquoted value, booleans
+//     true/false, dates 2006-01-02, datetimes 2006-01-02T15:04:05.000Z,
+//     the job's delimiter and line ending, Sforce-NumberOfRecords,
+//     Sforce-Locator (opaque and stable; "null" on the last page),
+//     maxRecords (default DefaultBulkPageSize, capped by WithBulkPageCap)
+//     and gzip when asked. The results are the query's rows when the job
+//     completes. Jobs complete when first looked at unless
+//     WithBulkJobDuration makes them take time on the org clock or
+//     HoldBulkJobs holds them for CompleteBulkJob/FailBulkJob;
+//     FailNextBulkJobs, DeleteBulkJob and BreakNextResultsPage (a page cut
+//     half way and its connection dropped) inject failures, and
+//     BulkJobs, WaitBulkJobs and WaitBulkPolls let tests observe jobs.
 //
 // Every authenticated /services/data request counts one against the daily
 // limit and carries Sforce-Limit-Info: api-usage=N/M; beyond the limit, or
@@ -34,6 +56,9 @@
 // LastModifiedById and SystemModstamp. External_Id__c is the external id
 // field of each. Datetimes are stored to the second and rendered
 // 2006-01-02T15:04:05.000+0000.
+//
+// Load adds many records at once, without change events, as data the org
+// holds when a test starts.
 //
 // Every committed write (API or the UI-side Insert, EditAsUser,
 // DeleteAsUser, UndeleteAsUser) appends Avro change events to the Pub/Sub
