@@ -38,7 +38,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"external:postgres applied       wrote [Phone] to salesforce",
+		"wrote [Phone] to salesforce",
 		"echo of our own write (origin client sfsync)",
 		"conflict_lost field ownership (): the target keeps every field; Email: owned by salesforce",
 		"delete written to salesforce",
