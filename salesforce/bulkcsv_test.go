@@ -119,3 +119,21 @@ func TestFastTime(t *testing.T) {
 		}
 	}
 }
+
+// Only the locator "null" ends the results: a page without one is an
+// error, retried and then returned, never a silent end.
+func TestBulkMissingLocator(t *testing.T) {
+	f := bulkFake(t, map[string]string{"": "\"Id\"\n\"a01A\"\n"}, map[string]string{})
+	c := f.client()
+	job := QueryJob{ID: "750A", Object: "Thing__c", State: JobComplete}
+	var last error
+	for _, err := range c.QueryResults(context.Background(), job, "", WithPageRetries(1), WithPollInterval(time.Millisecond, time.Millisecond)) {
+		last = err
+	}
+	if last == nil || !strings.Contains(last.Error(), "no Sforce-Locator header") {
+		t.Errorf("missing locator: %v", last)
+	}
+	if n := len(f.requests()); n != 3 {
+		t.Errorf("%d requests, want describe and two tries", n)
+	}
+}

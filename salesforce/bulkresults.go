@@ -216,11 +216,20 @@ func (p *ResultPage) fetch() error {
 	bo := p.backoff()
 	for attempt := 0; ; attempt++ {
 		resp, err := p.c.do(p.ctx, r)
+		var next string
 		if err == nil {
-			next := resp.header.Get("Sforce-Locator")
-			if next == "null" {
+			next = resp.header.Get("Sforce-Locator")
+			switch next {
+			case "null":
 				next = ""
+			case "":
+				// Only "null" ends the results: a page without a
+				// locator is not the last one, it is broken.
+				resp.stream.Close()
+				err = sfsync.Retryable(fmt.Errorf("salesforce: bulk query job %s: page %q has no Sforce-Locator header", p.JobID, p.Locator))
 			}
+		}
+		if err == nil {
 			n := -1
 			if v, err := strconv.Atoi(resp.header.Get("Sforce-NumberOfRecords")); err == nil {
 				n = v
