@@ -164,3 +164,14 @@ func (c *memCheckpoints) SaveCheckpoint(_ context.Context, pos sfsync.Position) 
 	c.pos = &pos
 	return nil
 }
+
+// failSink refuses every write as Salesforce refuses a bad email.
+type failSink struct{}
+
+func (failSink) Write(_ context.Context, cs []sfsync.Change) error {
+	errs := make([]error, len(cs))
+	for i := range errs {
+		errs[i] = &sfsync.Error{Kind: sfsync.KindPermanent, Code: "INVALID_EMAIL_ADDRESS", Err: fmt.Errorf("Email: invalid email address")}
+	}
+	return &sfsync.BatchError{Errs: errs}
+}

@@ -1,0 +1,93 @@
+// Package pgmirror mirrors Salesforce objects into PostgreSQL tables and
+// writes local edits of those tables back: a self-hosted, real-time
+// Heroku Connect, embedded in the sync engine with every guarantee the
+// engine gives. It uses github.com/jackc/pgx/v5.
+//
+//	mirror, err := pgmirror.Open(ctx, dsn, pgmirror.WithTable(pgmirror.Table{Mapping: contacts}))
+//	engine, err := sync.New(mirror.LearnIDs(subscription), nil,
+//		sync.WithSource(mirror.Source()),
+//		sync.WithMapping(contacts),
+//		sync.WithRoute(sync.Route{From: sfsync.Salesforce, Sink: mirror}),
+//		sync.WithRoute(sync.Route{From: mirror.System(), Sink: mirror.Track(salesforceSink)}),
+//	)
+//
+// # Tables
+//
+// Each [Table] is one table in the mirror's schema (default "salesforce"),
+// with a column per mapped field named by the field's external name and
+// typed by [Table.Types] (text by default), and system columns: id (the
+// local row id), sfid (the Salesforce id, unique), the link column when the
+// mapping has a LinkField (unique; it holds the record's external id),
+// is_deleted, sfsync_versions (the version and writer of every field and
+// of the record, which conflict policies decide on), sfsync_last_op,
+// sfsync_last_op_at and sfsync_last_error. [Open] creates what is missing,
+// in one transaction under an advisory lock, so it runs on every start and
+// from several instances at once; it never drops or alters a column.
+//
+// The mirror is the engine's sink for Salesforce changes ([Mirror.Write]):
+// each change is an upsert keyed by the record's link or Salesforce id,
+// applied at most once per idempotency key (keys are kept for the
+// retention), and Salesforce deletes set is_deleted, keeping the row as a
+// tombstone with its versions. [Mirror.Read] returns rows with their
+// per-field versions and last writers.
+//
+// # Local edits
+//
+// A trigger on each table records every local INSERT, UPDATE and DELETE
+// in the outbox table sfsync_outbox: the operation, the new and previous
+// values, the transaction id, the time and the user. Setting is_deleted is
+// a delete too. The mirror's own writes run with
+// SET LOCAL sfsync.origin = '<client id>', which the trigger reads: they
+// are not recorded, so a Salesforce change never goes back to Salesforce.
+// A row inserted locally without a link gets one (a UUID), so that its
+// create reaches Salesforce as an upsert by external id, which a retry
+// cannot duplicate; [Mirror.LearnIDs] writes the new Salesforce id into
+// the row when the create's change event comes back.
+//
+// Operators see each local change's state in the outbox with SQL: new
+// (recorded), pending (read by the engine), done (the engine recorded its
+// outcome), failed (Salesforce refused it: error_code and error_message,
+// with [Mirror.Track]), ignored (nothing mirrored changed, or the row
+// cannot be synced) and retried. Setting a failed row's state back to
+// 'new' retries it: the row becomes 'retried' and a new outbox row carries
+// the change. Finished rows are pruned after the retention
+// ([WithRetention]).
+//
+// # Ordering without gaps
+//
+// Outbox ids come from a sequence when the row is inserted, not when its
+// transaction commits, so a row with a smaller id can become visible after
+// a larger one was read. A reader that remembered "the largest id read"
+// would skip it forever. A [Source] therefore reads in windows of
+// transaction ids instead:
+//
+//   - A window is [lo, hi) where hi is the oldest transaction still running
+//     (pg_snapshot_xmin(pg_current_snapshot())). Every transaction below hi
+//     has ended, so every row it committed is visible and no other row
+//     with a transaction id below hi will ever appear: the window is
+//     complete and stable.
+//   - Rows of a window are delivered in outbox id order, which for one
+//     table row is the order its changes were made (row locks serialise
+//     them). A window is closed only when fully delivered; the next starts
+//     at its hi. Nothing below the horizon is skipped; nothing above it is
+//     read.
+//   - A transaction id order is not commit order: a transaction that took
+//     its id early can change a row after a later one did. When a window
+//     would hold such a change while the earlier change of the same row
+//     lies above hi, hi is lowered below it, so each row's changes are
+//     always delivered in the order they were made.
+//
+// The position (lo, hi, last id delivered) is the engine's checkpoint
+// ([sfsync.Resumer]); a source resumes there after a restart and the
+// default consumer also keeps it in sfsync_consumers. A transaction left
+// open anywhere in the database cluster delays local changes (never loses
+// them) until it ends. Sources wake on LISTEN/NOTIFY and poll
+// ([WithPollInterval]) when a notification cannot tell them that a long
+// transaction ended.
+//
+// # Conflicts
+//
+// Two-way conflicts are decided by the engine's policies (package
+// conflict) on the row's per-field versions: Salesforce's versions for
+// what the mirror wrote, the trigger's clock_timestamp() for local edits.
+package pgmirror
