@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -145,6 +146,12 @@ func (a *Authority) useBulk(ctx context.Context, object, where string) (bool, er
 		return true, nil
 	}
 	n, err := a.client.CountAll(ctx, "SELECT COUNT() FROM "+object+where)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == "QUERY_TIMEOUT" {
+		// Counting timed out: the scan is large, which is what Bulk is
+		// for.
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}

@@ -171,3 +171,18 @@ func TestAuthorityVersions(t *testing.T) {
 		t.Errorf("jobs left %v", jobs)
 	}
 }
+
+// A COUNT() that times out on a large object sends the scan to Bulk.
+func TestAuthorityCountTimeoutMeansBulk(t *testing.T) {
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	org.Insert("Contact", map[string]any{"LastName": "Big"})
+	org.InjectFault(salesforcetest.Fault{Method: "GET", PathContains: "COUNT", Status: 400, Code: "QUERY_TIMEOUT", Message: "Your query request was running for too long."})
+	a := salesforce.NewAuthority(orgClient(t, org), nil, salesforce.WithBulkOptions(fastPolls))
+	if got := scanAll(t, a, "Contact", nil, time.Time{}); len(got) != 1 {
+		t.Fatalf("scan: %+v", got)
+	}
+	if n := len(org.WaitBulkJobs(1)); n != 1 {
+		t.Errorf("%d jobs", n)
+	}
+}
