@@ -75,7 +75,7 @@ func (r *run) checkOutcomes(ledger []sfsync.Outcome) {
 			r.violate(InvOutcome, key, fmt.Sprintf("%s was delivered but has no deciding outcome (%d recorded)", d.Desc, len(by[key])))
 		case requeued && len(other) <= 1:
 		case n > 1:
-			r.violate(InvOutcome, key, fmt.Sprintf("%s has %d deciding outcomes: %s", d.Desc, n, strings.Join(append(dead, other...), "; ")))
+			r.violate(InvOutcome, key, fmt.Sprintf("%s has %d deciding outcomes: %s%s", d.Desc, n, strings.Join(append(dead, other...), "; "), r.keyHistory(key)))
 		}
 	}
 }
@@ -88,10 +88,12 @@ func (r *run) checkEffects() {
 	for _, side := range []struct {
 		name string
 		m    map[string]int
-	}{{"the ERP", ext}, {"Salesforce", sf}} {
+		w    *writes
+	}{{"the ERP", ext, r.toExt}, {"Salesforce", sf, r.toSF}} {
 		for _, k := range sortedKeys(side.m) {
 			if n := side.m[k]; n > 1 {
-				r.violate(InvDouble, k, fmt.Sprintf("change %s took effect %d times in %s", k, n, side.name))
+				r.violate(InvDouble, k, fmt.Sprintf("change %s took effect %d times in %s: %s%s", k, n, side.name,
+					strings.Join(side.w.history(k), "; "), r.keyHistory(k)))
 			}
 		}
 	}
@@ -100,11 +102,7 @@ func (r *run) checkEffects() {
 		extTotal += n
 	}
 	r.mu.Lock()
-	edits := 0
-	for _, e := range r.history {
-		edits++
-		_ = e
-	}
+	edits := len(r.history)
 	reconciles := r.faults[FaultOutage] + 1
 	r.mu.Unlock()
 	// Each edit reaches the other side at most once; a backfill may rewrite
@@ -230,4 +228,21 @@ func showRow(obj *objectSpec, rows []map[string]any, live bool) string {
 		parts = append(parts, f.SF+"="+show(v))
 	}
 	return strings.Join(parts, " ")
+}
+
+// keyHistory lists the deliveries and outcomes of one change.
+func (r *run) keyHistory(key string) string {
+	var b strings.Builder
+	r.mu.Lock()
+	for _, d := range r.deliveries {
+		if d.Key == key {
+			fmt.Fprintf(&b, "\n        delivered to engine #%d at %x", d.Inst, d.Pos.Token)
+		}
+	}
+	r.mu.Unlock()
+	outs, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Key: key})
+	for _, o := range outs {
+		fmt.Fprintf(&b, "\n        outcome %s attempts=%d: %s", o.Status, o.Attempts, o.Reason)
+	}
+	return b.String()
 }

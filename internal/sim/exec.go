@@ -51,6 +51,11 @@ func (r *run) exec(i int, st Step) error {
 		if r.cur == nil {
 			return nil
 		}
+		if st.Progress > 0 {
+			base := r.store.outcomes()
+			// Not reaching it is fine: the crash then strikes earlier.
+			_ = r.until(2*time.Second, "progress before a crash", func() bool { return r.store.outcomes() >= base+st.Progress })
+		}
 		r.count(FaultCrash)
 		r.crash(r.cur)
 		return r.start(st.DupExt)
@@ -144,10 +149,11 @@ func (r *run) create(side Side, rec int, fields map[string]any) {
 	r.record(SF, "create", rec, fields, t)
 }
 
-// retry repeats a user's API call that an injected fault may have hit.
+// retry repeats a user's API call that an injected fault may have hit
+// (faults come in runs of at most twelve).
 func retry(f func() (bool, error)) (bool, error) {
 	var err error
-	for range 6 {
+	for range 16 {
 		var ok bool
 		if ok, err = f(); ok {
 			return true, nil
@@ -221,10 +227,12 @@ func (r *run) present(side Side, rec int) bool {
 		_, ok := r.sfID(rec)
 		return ok
 	}
-	if r.cur == nil || !other() {
+	// Wait only for a record still on its way: not when no engine runs,
+	// the other side lacks it too, or a delete may keep it away for good.
+	if r.cur == nil || !other() || r.everDeleted(rec) {
 		return false
 	}
-	return r.until(3*time.Second, "record to reach "+side.String(), check) == nil
+	return r.until(2*time.Second, "record to reach "+side.String(), check) == nil
 }
 
 func (r *run) edit(side Side, rec int, fields map[string]any) {
@@ -358,6 +366,15 @@ func (r *run) inject(f Fault) {
 		r.toSF.inject(func(s *sinkFaults) { s.perm++ })
 	case FaultSFTimeout:
 		r.toSF.inject(func(s *sinkFaults) { s.lostAck += f.N })
+	case FaultStall:
+		w := r.toSF
+		if f.N%2 == 0 {
+			w = r.toExt
+		}
+		w.inject(func(s *sinkFaults) {
+			s.stall = make(chan struct{})
+			w.stalls = append(w.stalls, s.stall)
+		})
 	}
 }
 
@@ -366,6 +383,7 @@ func (r *run) inject(f Fault) {
 func (r *run) clearFaults() {
 	r.org.ClearFaults()
 	r.org.PubSub().InjectFault(pubsubtest.Fault{})
+	r.release()
 	r.toSF.inject(func(s *sinkFaults) { *s = sinkFaults{} })
 	r.toExt.inject(func(s *sinkFaults) { *s = sinkFaults{} })
 	r.keepalives.Store(0)
@@ -397,4 +415,21 @@ func (r *run) requeueAll() error {
 		r.tracef("    requeued %s (%s): %s", d.Key(), d.Err, o.Status)
 	}
 	return nil
+}
+
+func (r *run) everDeleted(rec int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.history {
+		if e.Rec == rec && e.Op == "delete" {
+			return true
+		}
+	}
+	return false
+}
+
+// release lets stalled writes go on (a killed instance's then fail).
+func (r *run) release() {
+	r.toSF.release()
+	r.toExt.release()
 }

@@ -315,7 +315,7 @@ func (g *gen) outage() {
 
 func (g *gen) fault() {
 	kinds := []FaultKind{FaultDupSF, FaultDisconnect, FaultKeepalive, FaultSchema, FaultExtRetry, FaultExtPerm,
-		FaultExtTimeout, FaultSFRetry, FaultSFLimit, FaultSFPerm, FaultSFTimeout}
+		FaultExtTimeout, FaultSFRetry, FaultSFLimit, FaultSFPerm, FaultSFTimeout, FaultStall}
 	k := kinds[g.pick(len(kinds))]
 	n := 1 + g.pick(3)
 	switch k {
@@ -327,6 +327,17 @@ func (g *gen) fault() {
 	case FaultSchema:
 		g.add(Step{Kind: StepFault, Fault: Fault{Kind: k, N: n}})
 		g.add(Step{Kind: StepCrash, Note: "restart to fetch schemas again"})
+		return
+	case FaultStall:
+		// A slow write, then more work behind it, then a crash half the
+		// time: outcomes committed ahead of the checkpoint are redelivered.
+		g.add(Step{Kind: StepFault, Fault: Fault{Kind: k, N: n}})
+		for range 2 + g.pick(3) {
+			g.edit(g.pick(len(g.sc.Records)))
+		}
+		if g.chance(0.5) {
+			g.add(Step{Kind: StepCrash, Progress: 2})
+		}
 		return
 	}
 	g.add(Step{Kind: StepFault, Fault: Fault{Kind: k, N: n}})

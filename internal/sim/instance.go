@@ -92,8 +92,8 @@ func (r *run) start(dupExt bool) error {
 		ssync.WithLinkReader(salesforce.NewAuthority(r.sf, links)),
 		ssync.WithReconciler(reconcile.New(salesforce.NewAuthority(r.sf, fields), reconcile.WithTenant(r.org.OrgID()), reconcile.WithLogger(r.log))),
 		ssync.WithPolicy(policy),
-		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: faultySink{inner: r.erp, to: erpSystem, g: in.io, w: r.toExt}}),
-		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: faultySink{inner: salesforce.NewSink(r.sf, sinkOpts...), to: sfsync.Salesforce, g: in.io, w: r.toSF}}),
+		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: faultySink{inner: r.erp, to: erpSystem, g: in.io, w: r.toExt, inst: in.n}}),
+		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: faultySink{inner: salesforce.NewSink(r.sf, sinkOpts...), to: sfsync.Salesforce, g: in.io, w: r.toSF, inst: in.n}}),
 	}
 	for _, o := range r.sc.Objects {
 		m := &ssync.Mapping{Object: o.Name, External: o.Entity, LinkField: linkField}
@@ -160,6 +160,8 @@ func (r *run) failSchemas(ctx context.Context, method string, req, reply any, cc
 func (r *run) crash(in *instance) {
 	in.state.kill()
 	in.io.kill()
+	// A stalled write of the dead process must not hold up its teardown.
+	r.release()
 	r.halt(in, "crashed")
 }
 

@@ -39,6 +39,7 @@ func (r *run) settle(why string) error {
 	if r.cur == nil {
 		return nil
 	}
+	r.release()
 	deadline := time.Now().Add(r.opt.Wait)
 	last := ""
 	for round := 0; ; round++ {
@@ -47,8 +48,10 @@ func (r *run) settle(why string) error {
 		ping := r.ping
 		r.mu.Unlock()
 		for _, o := range r.sc.Objects {
+			// A row update: injected faults aim at the collections calls
+			// the engine's sink makes.
 			ok, err := retry(func() (bool, error) {
-				_, err := r.pinger.UpdateRecords(r.ctx, o.Name, []map[string]any{{"Id": r.sentinel[o.Name], o.Fields[0].SF: fmt.Sprintf("ping-%d", ping)}}, true)
+				err := r.pinger.Update(r.ctx, o.Name, r.sentinel[o.Name], map[string]any{o.Fields[0].SF: fmt.Sprintf("ping-%d", ping)})
 				return err == nil, err
 			})
 			if !ok {

@@ -41,6 +41,9 @@ func RunScenario(ctx context.Context, sc *Scenario, opt Options) *Result {
 	if opt.Wait <= 0 {
 		opt.Wait = 20 * time.Second
 	}
+	if opt.MaxSteps > 0 && len(sc.Steps) > opt.MaxSteps {
+		sc.Steps = sc.Steps[:opt.MaxSteps]
+	}
 	if opt.Postgres == "" && sc.Store == "postgres" {
 		sc.Store = "sqlite"
 	}

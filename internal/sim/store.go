@@ -33,6 +33,7 @@ type watchedStore struct {
 
 	mu          stdsync.Mutex
 	outcomeKeys map[string]bool
+	nOutcomes   int
 	checkpoints map[string][]byte
 	// versions stands in for the durable version map while the real
 	// store has none (see sfsync.VersionStore); it lives as long as the
@@ -53,12 +54,18 @@ func (s *watchedStore) committed(outcomes []sfsync.Outcome, cps []sfsync.Positio
 	for _, o := range outcomes {
 		s.outcomeKeys[o.Key] = true
 	}
+	s.nOutcomes += len(outcomes)
 	if _, native := s.base.(sfsync.VersionStore); !native {
 		for _, v := range vs {
 			s.versions[v.Record+"\x00"+string(v.Source)+"\x00"+v.Field] = v
 		}
 	}
 	for _, cp := range cps {
+		if !s.r.sourceStream(cp.Stream) {
+			// The engine's own bookkeeping (backfill progress), not a
+			// source position.
+			continue
+		}
 		if prev, ok := s.checkpoints[cp.Stream]; ok && bytes.Compare(cp.Token, prev) < 0 {
 			s.r.violate(InvCheckpoint, "", fmt.Sprintf("checkpoint of %s moved backwards from %x to %x", cp.Stream, prev, cp.Token))
 		}
@@ -70,6 +77,13 @@ func (s *watchedStore) committed(outcomes []sfsync.Outcome, cps []sfsync.Positio
 			}
 		}
 	}
+}
+
+// outcomes counts the outcomes committed so far.
+func (s *watchedStore) outcomes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nOutcomes
 }
 
 func (s *watchedStore) hasOutcome(key string) bool {

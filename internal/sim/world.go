@@ -34,6 +34,9 @@ type Options struct {
 	Postgres string
 	// Wait bounds each wait for quiescence (default 20 s).
 	Wait time.Duration
+	// MaxSteps, when positive, cuts every scenario's workload to that many
+	// steps (the final settle, requeue and checks still run).
+	MaxSteps int
 }
 
 // run is one scenario being executed.
@@ -139,6 +142,9 @@ func (r *run) setup(dir string) error {
 }
 
 func (r *run) teardown() {
+	if r.toSF != nil {
+		r.release()
+	}
 	if r.cur != nil {
 		r.crash(r.cur)
 	}
@@ -242,4 +248,17 @@ func (r *run) deliveredKeys() map[string]delivery {
 		}
 	}
 	return out
+}
+
+// sourceStream reports whether stream is one the engine's sources read.
+func (r *run) sourceStream(stream string) bool {
+	if stream == r.erpLog.Stream() {
+		return true
+	}
+	for _, o := range r.sc.Objects {
+		if stream == salesforcetest.Topic(o.Name) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	stdsync "sync"
 	"sync/atomic"
 
@@ -80,6 +81,9 @@ type sinkFaults struct {
 	retry   int // writes that fail retryably without taking effect
 	perm    int // writes that fail permanently without taking effect
 	lostAck int // writes that take effect and then time out
+	// stall, when set, holds the next write until it is closed (a slow
+	// request); a crash or a settle releases it.
+	stall chan struct{}
 }
 
 var (
@@ -93,16 +97,35 @@ var (
 type writes struct {
 	mu      stdsync.Mutex
 	applied map[string]int
+	who     map[string][]string // key -> the instance and attempt of each effect
 	total   int
 	faults  sinkFaults
+	stalls  []chan struct{} // every stall injected and not yet released
 }
 
-func newWrites() *writes { return &writes{applied: map[string]int{}} }
+func newWrites() *writes { return &writes{applied: map[string]int{}, who: map[string][]string{}} }
+
+func (w *writes) history(key string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.who[key]...)
+}
 
 func (w *writes) inject(f func(*sinkFaults)) {
 	w.mu.Lock()
 	f(&w.faults)
 	w.mu.Unlock()
+}
+
+// release ends a stall, whether or not a write took it.
+func (w *writes) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.stalls {
+		close(ch)
+	}
+	w.stalls = nil
+	w.faults.stall = nil
 }
 
 func (w *writes) counts() (map[string]int, int) {
@@ -129,6 +152,7 @@ type faultySink struct {
 	to    sfsync.System
 	g     *gate
 	w     *writes
+	inst  int
 }
 
 func (s faultySink) System() sfsync.System { return s.to }
@@ -143,6 +167,20 @@ func (s faultySink) Read(ctx context.Context, object string, ids []string) (map[
 func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
 	if err := s.g.pass(ctx); err != nil {
 		return err
+	}
+	s.w.mu.Lock()
+	stall := s.w.faults.stall
+	s.w.faults.stall = nil
+	s.w.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-ctx.Done():
+		}
+		// A process killed meanwhile never sends the request.
+		if err := s.g.pass(ctx); err != nil {
+			return err
+		}
 	}
 	errs := make([]error, len(cs))
 	var idx []int
@@ -173,10 +211,13 @@ func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
 		}
 		s.w.applied[cs[i].Key]++
 		s.w.total++
+		what := fmt.Sprintf("engine #%d wrote %s %s", s.inst, cs[i].Op, fmtFields(cs[i].Fields))
 		if s.w.faults.lostAck > 0 {
 			s.w.faults.lostAck--
 			errs[i] = errLostAck
+			what += " (acknowledgement lost)"
 		}
+		s.w.who[cs[i].Key] = append(s.w.who[cs[i].Key], what)
 	}
 	s.w.mu.Unlock()
 	for _, e := range errs {

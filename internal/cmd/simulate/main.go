@@ -69,7 +69,7 @@ func main() {
 			fmt.Print(res.Report())
 			return
 		}
-		fmt.Printf("FAIL seed %d: %d violations, first: %s\n", res.Seed, len(res.Violations), first(res))
+		fmt.Printf("FAIL seed %d (%s): %d violations, first: %s\n", res.Seed, res.Duration.Round(time.Millisecond), len(res.Violations), first(res))
 	})
 	sum.Print(os.Stdout)
 	if len(sum.Failed) > 0 {

@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// alwaysApply is a broken conflict policy: it writes every change.
+var alwaysApply = sfsync.ConflictPolicyFunc(func(in sfsync.Change, _ sfsync.Record) sfsync.Decision {
+	return sfsync.ApplyAll(in, "broken policy: always apply")
+})
+
+// forgetful is a broken dedup store: it never remembers a claim.
+type forgetful struct{ sfsync.DedupStore }
+
+func (forgetful) Seen(context.Context, string) (bool, error)                 { return false, nil }
+func (forgetful) Claim(context.Context, string, time.Duration) (bool, error) { return true, nil }
+
+func invariants(res *Result) []string {
+	var out []string
+	for _, v := range res.Violations {
+		if !slices.Contains(out, v.Invariant) {
+			out = append(out, v.Invariant)
+		}
+	}
+	return out
+}
+
+// concurrentScenario has Salesforce and the ERP edit one field while no
+// engine runs, the ERP later (by its version), then starts the engine: last
+// write wins must keep the ERP's value on both sides.
+func concurrentScenario() *Scenario {
+	return &Scenario{
+		Seed: -1, Policy: PolicySpec{Kind: "lww"}, Store: "sqlite", Objects: []objectSpec{contactSpec},
+		Records: []recordSpec{{Object: 0, ExtID: "P-1"}}, Workers: 2, Batch: 4,
+		Steps: []Step{
+			{Kind: StepCreate, Side: SF, Rec: 0, Fields: map[string]any{"LastName": "Lovelace", "Email": "a@x", "Phone": "1", "MailingCity": "London"}, Advance: time.Second},
+			{Kind: StepSettle},
+			{Kind: StepStop},
+			{Kind: StepEdit, Side: SF, Rec: 0, Fields: map[string]any{"Email": "sf@x"}, Advance: time.Second},
+			{Kind: StepEdit, Side: Ext, Rec: 0, Fields: map[string]any{"Email": "erp@x"}, Advance: 5 * time.Second},
+			{Kind: StepStart},
+		},
+	}
+}
+
+// TestHonestPolicy: an engine whose conflict policy applies everything
+// writes the older Salesforce edit over the ERP's newer one, and the
+// simulator says so.
+func TestHonestPolicy(t *testing.T) {
+	res := RunScenario(context.Background(), concurrentScenario(), Options{Policy: alwaysApply})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if !slices.Contains(invariants(res), InvModel) {
+		t.Fatalf("a policy that always applies was not caught: violations %v\n%s", res.Violations, res.Report())
+	}
+	control := RunScenario(context.Background(), concurrentScenario(), Options{})
+	t.Logf("with the real policy: %d violations %v", len(control.Violations), invariants(control))
+}
+
+// burstScenario makes the ERP change many records at once and crashes the
+// engine in the middle, several times: deliveries finish out of order, so
+// outcomes are committed ahead of the checkpoint and redelivered after the
+// crash, where only the dedup store recognises them.
+func burstScenario() *Scenario {
+	sc := &Scenario{Seed: -2, Policy: PolicySpec{Kind: "lww"}, Store: "sqlite", Objects: []objectSpec{contactSpec}, Workers: 4, Batch: 1}
+	for i := range 12 {
+		sc.Records = append(sc.Records, recordSpec{Object: 0, ExtID: fmt.Sprintf("P-%d", i+1)})
+		sc.Steps = append(sc.Steps, Step{Kind: StepCreate, Side: Ext, Rec: i,
+			Fields: map[string]any{"LastName": fmt.Sprint("n", i), "Email": fmt.Sprint("e", i)}, Advance: time.Second})
+	}
+	sc.Steps = append(sc.Steps, Step{Kind: StepSettle})
+	for round := range 4 {
+		sc.Steps = append(sc.Steps, Step{Kind: StepFault, Fault: Fault{Kind: FaultStall, N: 1}})
+		for i := range 12 {
+			sc.Steps = append(sc.Steps, Step{Kind: StepEdit, Side: Ext, Rec: i, Fields: map[string]any{"Phone": fmt.Sprint(round, "-", i)}})
+		}
+		sc.Steps = append(sc.Steps, Step{Kind: StepCrash, Progress: 4})
+	}
+	return sc
+}
+
+// TestHonestDedup: with a dedup store that forgets its claims, changes
+// redelivered after a crash are decided twice, and the simulator says so.
+func TestHonestDedup(t *testing.T) {
+	opt := Options{Dedup: func(d sfsync.DedupStore) sfsync.DedupStore { return forgetful{d} }}
+	for attempt := range 5 {
+		res := RunScenario(context.Background(), burstScenario(), opt)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if slices.Contains(invariants(res), InvOutcome) {
+			return
+		}
+		t.Logf("attempt %d: no redelivery after a commit; violations %v", attempt, invariants(res))
+	}
+	t.Fatal("a dedup store that forgets its claims was not caught in 5 runs")
+}
