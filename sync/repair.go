@@ -8,9 +8,9 @@ import (
 )
 
 // A conflict decided for the target leaves the losing system holding its own
-// value, and no event will bring the winner's value to it: the winner's
-// change went there long ago and was overwritten by the losing edit. So the
-// engine repairs it: it writes the target's current state of the fields
+// value, and where the winner's value is not newer than the losing change,
+// no event will bring it there: the winner's change went there before and
+// was overwritten by the losing edit. So the engine repairs it: it writes the target's current state of the fields
 // that lost (or the record itself, for a delete that lost or a change to a
 // record the winner deleted) back to the losing system, as a change of the
 // winning system, decided by the same policy in the other direction.
@@ -54,7 +54,9 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		r.Fields = map[string]any{}
 		for _, f := range w.lost {
 			v, held := cur.Fields[f]
-			if !held {
+			if !held || c.Version.Before(cur.FieldVersion(f)) {
+				// A newer value of the winner is on its way to the loser
+				// as the winner's own change event.
 				continue
 			}
 			setValue(&r, f, v)

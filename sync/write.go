@@ -35,7 +35,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 			}
 			cur, known := current[w.c.RecordID]
 			w.lost = nil
-			c, res, wait := e.decide(vc, w, cur, known)
+			c, res, wait := e.decide(vc, w, &cur, known)
 			e.planRepair(w, c, cur)
 			if wait {
 				waiting = append(waiting, w)
@@ -175,19 +175,21 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (sfsync.Change, error)
 // It asks to wait (and try again) when the target changed the record after
 // the newest change of it the engine has seen: deciding per field needs to
 // know which fields that change touched, and its event is on its way.
-func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
+//
+// It completes cur with what the version map knows (see describe).
+func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
 	c := w.c.Clone()
 	it, dest := w.it, w.route.To
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
 	}
 	if !known {
-		cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
+		*cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
 	}
 	// Ordering: data from a newer change of the same source wins over an
 	// older change that arrives late, field by field; a delete is a
 	// tombstone that an older create or update of the source cannot undo.
-	stale, whole := vc.staleFields(&c, cur)
+	stale, whole := vc.staleFields(&c, *cur)
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {
@@ -200,11 +202,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if ahead := vc.describe(&c, &cur, dest); ahead && w.route.Policy != nil && w.waited < targetAheadWait {
+	if ahead := vc.describe(&c, cur, dest); ahead && w.route.Policy != nil && w.waited < targetAheadWait {
 		w.waited += targetAheadPoll
 		return c, nil, true
 	}
-	if known && holds(cur, &c) {
+	if known && holds(*cur, &c) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
 			// attempt succeeded and only its acknowledgement was lost.
@@ -221,7 +223,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur sfsync.Record, known bool
 	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
 	if w.route.Policy != nil {
-		d = w.route.Policy.Decide(c, cur)
+		d = w.route.Policy.Decide(c, *cur)
 	}
 	if !d.Apply {
 		for _, f := range sortedKeys(d.Dropped) {
