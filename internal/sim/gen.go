@@ -63,7 +63,7 @@ func Generate(seed int64) *Scenario {
 		}
 	}
 	g.creates(large)
-	steps := 10 + g.pick(12)
+	steps := 8 + g.pick(8)
 	outage := g.chance(0.12)
 	sc.Backfill = outage
 	takeover := sc.Lease && g.chance(0.5)
