@@ -17,9 +17,7 @@ type gen struct {
 	values map[int]map[string][]any
 	// created and deleted track the plan's view of each record.
 	created map[int]bool
-	deleted map[int]Side
 	n       int // values drawn, to make every value unique
-	down    bool
 }
 
 func (g *gen) pick(n int) int           { return g.rng.IntN(n) }
@@ -36,7 +34,6 @@ func Generate(seed int64) *Scenario {
 		sc:      &Scenario{Seed: seed},
 		values:  map[int]map[string][]any{},
 		created: map[int]bool{},
-		deleted: map[int]Side{},
 	}
 	sc := g.sc
 	sc.Objects = []objectSpec{contactSpec}

@@ -44,8 +44,9 @@ func RunScenario(ctx context.Context, sc *Scenario, opt Options) *Result {
 	if opt.MaxSteps > 0 && len(sc.Steps) > opt.MaxSteps {
 		sc.Steps = sc.Steps[:opt.MaxSteps]
 	}
-	if opt.Postgres == "" && sc.Store == "postgres" {
-		sc.Store = "sqlite"
+	// With a PostgreSQL server, every third SQLite seed runs on it instead.
+	if opt.Postgres != "" && sc.Store == "sqlite" && sc.Seed%3 == 0 {
+		sc.Store = "postgres"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/salesforce"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
@@ -83,7 +85,6 @@ type run struct {
 	violations []Violation
 	faults     map[FaultKind]int
 	requeued   map[string]bool
-	stepsDone  int
 }
 
 // delivery is one change an engine instance received.
@@ -115,11 +116,14 @@ func (r *run) setup(dir string) error {
 		base = memory.New(memory.WithClock(r.clock.Now))
 		r.closer = func() {}
 	case "postgres":
-		st, err := postgres.Open(r.ctx, r.opt.Postgres, postgres.WithClock(r.clock.Now))
+		// A schema of its own per run, so that parallel seeds share a
+		// server but no state.
+		schema := fmt.Sprintf("sim_%d_%d", os.Getpid(), r.sc.Seed)
+		st, err := postgres.Open(r.ctx, r.opt.Postgres, postgres.WithClock(r.clock.Now), postgres.WithSchema(schema), postgres.WithMaxConns(4))
 		if err != nil {
 			return fmt.Errorf("opening PostgreSQL state: %w", err)
 		}
-		base, r.closer = st, func() { st.Close() }
+		base, r.closer = st, func() { st.Close(); dropSchema(r.opt.Postgres, schema) }
 	default:
 		st, err := sqlite.Open(r.ctx, filepath.Join(dir, "state.db"), sqlite.WithClock(r.clock.Now), sqlite.WithLogger(r.log))
 		if err != nil {
@@ -261,4 +265,16 @@ func (r *run) sourceStream(stream string) bool {
 		}
 	}
 	return false
+}
+
+// dropSchema removes a run's PostgreSQL schema.
+func dropSchema(dsn, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return
+	}
+	defer c.Close(ctx)
+	_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 }
