@@ -33,8 +33,8 @@
 // Faults, each counted by kind: Pub/Sub redelivery and disconnects,
 // keepalive-only stretches (interposed at the engine's source, as the fake
 // server's keepalive interval is real time), schema fetch failures,
-// retryable, permanent and lost-acknowledgement write failures on both
-// sides, REQUEST_LIMIT_EXCEEDED and UNABLE_TO_LOCK_ROW from the org, an
+// retryable, permanent, lost-acknowledgement and stalled (slow) write
+// failures on both sides, REQUEST_LIMIT_EXCEEDED and UNABLE_TO_LOCK_ROW from the org, an
 // ERP feed delivered twice over, an engine crash at any step (the
 // instance is cut off from its state, sinks and sources, abandoned and
 // replaced), a lease takeover (the instance is frozen, its lease expires,
@@ -51,9 +51,11 @@
 //     exactly one deciding outcome in the ledger; a redelivery's
 //     "duplicate" does not count, and a requeued dead letter may be
 //     followed by the outcome of its requeue.
-//   - no-double-effect: no write took effect twice (the ERP counts
-//     applications per key with key idempotency off; Salesforce writes are
-//     counted per key at the sink).
+//   - no-double-effect: no write took effect twice. The ERP runs with key
+//     idempotency off (synctest.WithoutKeyIdempotency), so that its
+//     per-key application count measures what the engine sends rather
+//     than what the stand-in forgives; Salesforce writes are counted per
+//     key at the sink.
 //   - no-loop: the writes are bounded by the edits, and the systems go
 //     quiet.
 //   - model-agreement: both systems hold what an independent model of the
@@ -99,6 +101,10 @@
 // state of both systems, not what one decision against one target state
 // does: a losing edit that the engine leaves in place on its own side is
 // a disagreement, and is reported.
+//
+// TestSeeds runs 200 fixed seeds, each cut to its first dozen steps, in
+// about a minute under the race detector on two cores; the command runs
+// campaigns of whole scenarios.
 //
 // # What it does not cover
 //
