@@ -40,7 +40,11 @@ type Engine struct {
 
 	resync   *resyncQueue
 	versions *versionCache
-	lease    atomic.Pointer[sfsync.Lease]
+
+	parkMu      stdsync.Mutex
+	parked      map[string][]*work // record → changes waiting, oldest first
+	lanesClosed chan struct{}
+	lease       atomic.Pointer[sfsync.Lease]
 
 	running  atomic.Bool
 	started  chan struct{} // closed when Run's workers take changes
@@ -112,7 +116,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}})
 	}
@@ -202,6 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for lane := range e.lanes {
 		workers.Go(func() { e.worker(workCtx, lane) })
 	}
+	workers.Go(func() { e.parkLoop(workCtx) })
 	close(e.started)
 	intake.Go(func() { e.resyncLoop(intakeCtx) })
 	if e.cfg.lease != nil {
@@ -221,6 +226,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, l := range e.lanes {
 		close(l)
 	}
+	// Parked changes stay without an outcome and are redelivered.
+	close(e.lanesClosed)
 	e.laneMu.Unlock()
 	drained := make(chan struct{})
 	go func() { workers.Wait(); close(drained) }()

@@ -279,6 +279,18 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) (exp
 // remember records that both systems hold c's data, and returns the map
 // entries that moved, for the durable commit.
 func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
+	return vc.note(c, true)
+}
+
+// rememberEcho records the echo of our own write: the system it came from
+// changed the record at the echo's version (which explains that system's
+// record version), but the field values are our data, whose versions are
+// already in the map under the system they came from.
+func (vc *versionCache) rememberEcho(c *sfsync.Change) []sfsync.AppliedVersion {
+	return vc.note(c, false)
+}
+
+func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVersion {
 	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
 		return nil
 	}
@@ -298,8 +310,10 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 		return moved
 	}
 	bump(fieldAny)
-	for _, f := range c.Touched() {
-		bump(f)
+	if fields {
+		for _, f := range c.Touched() {
+			bump(f)
+		}
 	}
 	return moved
 }

@@ -19,8 +19,9 @@ type work struct {
 	lastErr  error
 	// confirmed: a retry found the target already holding the write.
 	confirmed bool
-	// waited is how long the change waited for the target's change event.
-	waited time.Duration
+	// parkedAt is when the change started waiting for the target's change
+	// event (see decide).
+	parkedAt time.Time
 	// lost lists the fields the conflict policy kept from the target (all
 	// of them when nothing was written), and repair the change that brings
 	// the losing side to the winner's state (see planRepair).
@@ -83,7 +84,6 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 	}
 	var groups [][]*work
 	byRoute := map[*Route]int{}
-	var rereads []*work
 	known := e.seenMany(ctx, items)
 	// The versions of the batch's records in one read; prepare reads the
 	// few whose canonical key differs.
@@ -116,7 +116,10 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 		}
 		if len(w.c.Reread) > 0 {
 			w.it.hold = new([]result)
-			rereads = append(rereads, w)
+		}
+		if e.parkBehind(w) {
+			// An earlier change of the record waits: this one waits behind it.
+			continue
 		}
 		g, ok := byRoute[w.route]
 		if !ok {
@@ -127,14 +130,20 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 		groups[g] = append(groups[g], w)
 	}
 	for _, g := range groups {
-		e.write(ctx, vc, g)
-	}
-	for _, g := range groups {
+		parked := e.write(ctx, vc, g)
+		e.park(parked)
 		for _, w := range g {
-			e.runRepair(ctx, vc, w)
+			if !slices.Contains(parked, w) {
+				e.finish(ctx, vc, w)
+			}
 		}
 	}
-	for _, w := range rereads {
+}
+
+// finish completes a written change: its repair, then its re-read.
+func (e *Engine) finish(ctx context.Context, vc *versionCache, w *work) {
+	e.runRepair(ctx, vc, w)
+	if len(w.c.Reread) > 0 && w.it.hold != nil {
 		e.rereadFields(ctx, vc, w)
 	}
 }
@@ -209,8 +218,9 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
 		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
-		// Our own data came back: the source holds it as of this version.
-		res.versions = vc.remember(&c)
+		// Our own data came back: the source changed the record at this
+		// version, with values whose versions the map already has.
+		res.versions = vc.rememberEcho(&c)
 		return nil, res
 	}
 	return &work{it: it, c: c, route: r}, nil

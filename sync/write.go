@@ -14,9 +14,12 @@ import (
 // retryable failures with backoff. Each attempt re-reads the target, so a
 // write whose acknowledgement was lost is recognised as done instead of
 // applied twice, and a conflict error is decided again on fresh state.
-func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
+//
+// It returns the changes that wait for the target's change event (see
+// decide): they are parked, and the lane goes on with other records.
+func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (parked []*work) {
 	if len(group) == 0 {
-		return
+		return nil
 	}
 	r := group[0].route
 	bo := e.cfg.newBackOff()
@@ -74,32 +77,27 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 			}
 			e.applied(ctx, vc, r, applied)
 		}
-		if len(waiting) > 0 && len(retry) == 0 {
-			// Only waits for the target's change event: no backoff, no
-			// attempt used up.
-			attempt--
-			if !sleep(ctx, targetAheadPoll) {
-				return
-			}
-			pending = waiting
-			continue
+		for _, w := range waiting {
+			// Waiting uses up no attempt.
+			w.attempts--
 		}
-		pending = append(retry, waiting...)
+		parked = append(parked, waiting...)
+		pending = retry
 		if len(pending) == 0 {
-			return
+			return parked
 		}
 		wait := bo.NextBackOff()
 		if ctx.Err() != nil {
 			// Shutting down: leave the changes without an outcome; the
 			// source redelivers them from the last checkpoint.
-			return
+			return parked
 		}
 		if wait < 0 {
 			for _, w := range pending {
 				err := fmt.Errorf("writing to %s failed %d times, giving up: %w", r.To, w.attempts, w.lastErr)
 				e.emit(*e.deadLetter(w.it, w.c, r.To, err, w.attempts))
 			}
-			return
+			return parked
 		}
 		for _, w := range pending {
 			wait = max(wait, sfsync.RetryAfter(w.lastErr))
@@ -107,9 +105,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) {
 		e.stats.retries.Add(int64(len(pending)))
 		e.log.Debug("sfsync: retrying writes", "to", r.To, "changes", len(pending), "wait", wait, "err", pending[0].lastErr)
 		if !sleep(ctx, wait) {
-			return
+			return parked
 		}
 	}
+	return parked
 }
 
 // readState reads the current target records of a group, in canonical shape.
@@ -202,8 +201,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if ahead := vc.describe(&c, cur, dest); ahead && w.route.Policy != nil && w.waited < targetAheadWait {
-		w.waited += targetAheadPoll
+	if ahead := vc.describe(&c, cur, dest); ahead && w.route.Policy != nil && time.Since(w.parkedAt) < targetAheadWait {
+		if w.parkedAt.IsZero() {
+			w.parkedAt = time.Now()
+		}
 		return c, nil, true
 	}
 	if known && holds(*cur, &c) {
@@ -336,7 +337,7 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 // How long a change waits, at most, for the change event that explains a
 // target's newer record version, and how often it looks again.
 const (
-	targetAheadWait = 2 * time.Second
+	targetAheadWait = 30 * time.Second
 	targetAheadPoll = 20 * time.Millisecond
 )
 

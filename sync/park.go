@@ -1,0 +1,92 @@
+package sync
+
+import (
+	"context"
+	"time"
+)
+
+// Parking. A change whose target changed the record after the newest
+// change of it the engine has seen waits for that change's event (see
+// decide). It must not wait in its lane: the event it waits for may be
+// queued in the same lane, behind it. So it is parked, per record, with
+// every later change of the record behind it, and the lane goes on; the
+// park loop tries the first change of each record again until the event has
+// arrived or the wait is over. Parked changes have no outcome, so the
+// checkpoint stays behind them and a restart redelivers them.
+
+// park queues changes that wait for their target's change event.
+func (e *Engine) park(ws []*work) {
+	if len(ws) == 0 {
+		return
+	}
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	for _, w := range ws {
+		key := w.c.RecordKey()
+		if len(e.parked[key]) > 0 && e.parked[key][0] == w {
+			continue // tried again from the park, still first in line
+		}
+		e.parked[key] = append(e.parked[key], w)
+	}
+}
+
+// parkBehind parks w when an earlier change of its record is parked, so that
+// the record's changes keep their order.
+func (e *Engine) parkBehind(w *work) bool {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	key := w.c.RecordKey()
+	if len(e.parked[key]) == 0 {
+		return false
+	}
+	e.parked[key] = append(e.parked[key], w)
+	return true
+}
+
+// parkLoop tries the parked changes again, first of each record first,
+// until the engine stops taking work.
+func (e *Engine) parkLoop(ctx context.Context) {
+	t := time.NewTicker(targetAheadPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.lanesClosed:
+			return
+		case <-t.C:
+		}
+		e.parkMu.Lock()
+		keys := sortedKeys(e.parked)
+		e.parkMu.Unlock()
+		for _, key := range keys {
+			e.unparkRecord(ctx, key)
+		}
+	}
+}
+
+// unparkRecord writes the parked changes of one record, in order, until one
+// has to wait again.
+func (e *Engine) unparkRecord(ctx context.Context, key string) {
+	for {
+		e.parkMu.Lock()
+		queue := e.parked[key]
+		if len(queue) == 0 {
+			delete(e.parked, key)
+			e.parkMu.Unlock()
+			return
+		}
+		w := queue[0]
+		e.parkMu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if again := e.write(ctx, e.versions, []*work{w}); len(again) > 0 {
+			return
+		}
+		e.parkMu.Lock()
+		e.parked[key] = e.parked[key][1:]
+		e.parkMu.Unlock()
+		e.finish(ctx, e.versions, w)
+	}
+}
