@@ -64,3 +64,10 @@ func (e *Engine) route(c *sfsync.Change) *Route {
 	}
 	return nil
 }
+
+// flowsFrom reports whether changes of object from sys reach the engine:
+// some route takes them.
+func (e *Engine) flowsFrom(sys sfsync.System, object string) bool {
+	probe := sfsync.Change{Source: sys, Object: object}
+	return sys != "" && e.route(&probe) != nil
+}

@@ -203,7 +203,10 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 // has seen the target's own change at that version, the map knows which
 // fields it touched and is exact for the others; until then (ahead), it
 // cannot tell, and the record's version stands for every field.
-func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System) (ahead bool) {
+//
+// flows says whether the target's changes of the record reach the engine
+// at all: only then is there an event to wait for.
+func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System, flows bool) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(c.RecordKey())
@@ -224,7 +227,7 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 			}
 		}
 	}
-	explained, flows := rv.explains(target, cur.Version)
+	explained := rv.explains(target, cur.Version)
 	unversioned := false
 	for _, f := range c.Touched() {
 		if _, ok := cur.FieldVersions[f]; ok {
@@ -250,30 +253,30 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 }
 
 // explains reports whether the newest change of target the engine has seen
-// for the record is at least as new as the target's record version, and
-// whether any change of target was seen at all (its changes flow to the
-// engine). Record versions may be truncated to the second
-// (SystemModstamp), change versions not.
-func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) (explained, flows bool) {
+// for the record is at least as new as the target's record version. Record
+// versions may be truncated to the second (SystemModstamp), change
+// versions not.
+func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool {
 	if target == "" || at.IsZero() {
-		return true, false
+		return true
 	}
 	var newest sfsync.Version
+	seen := false
 	for _, f := range []string{fieldAny, fieldDeleted} {
 		if v, ok := rv.version(target, f); ok {
-			flows = true
+			seen = true
 			if newest.Before(v) {
 				newest = v
 			}
 		}
 	}
-	if !flows {
-		return false, false
+	if !seen {
+		return false
 	}
 	if at.Counter != 0 && newest.Counter != 0 {
-		return newest.Counter >= at.Counter, true
+		return newest.Counter >= at.Counter
 	}
-	return !newest.Time.Before(at.Time.Truncate(time.Second)), true
+	return !newest.Time.Before(at.Time.Truncate(time.Second))
 }
 
 // remember records that both systems hold c's data, and returns the map
@@ -282,11 +285,12 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 	return vc.note(c, true)
 }
 
-// rememberEcho records the echo of our own write: the system it came from
-// changed the record at the echo's version (which explains that system's
-// record version), but the field values are our data, whose versions are
-// already in the map under the system they came from.
-func (vc *versionCache) rememberEcho(c *sfsync.Change) []sfsync.AppliedVersion {
+// rememberSeen records that c's system changed the record at c's version,
+// which explains that system's record version, without claiming c's fields:
+// for an echo of our own write they are our data, whose versions the map
+// has under the system they came from; for a change that lost its conflict
+// they are not what the other system holds.
+func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
 	return vc.note(c, false)
 }
 

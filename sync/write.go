@@ -201,7 +201,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if ahead := vc.describe(&c, cur, dest); ahead && w.route.Policy != nil && time.Since(w.parkedAt) < targetAheadWait {
+	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil && time.Since(w.parkedAt) < targetAheadWait {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -233,7 +233,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if known {
 			w.lost = c.Touched()
 		}
-		return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true), false
+		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
+		res.versions = vc.rememberSeen(&c)
+		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {
 		keep := map[string]bool{}
@@ -254,7 +256,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
 		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
-			return c, e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true), false
+			res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
+			res.versions = vc.rememberSeen(&c)
+			return c, res, false
 		}
 	}
 	if d.Reason != "" {
