@@ -201,11 +201,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil && time.Since(w.parkedAt) < targetAheadWait {
+	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
-		return c, nil, true
+		if time.Since(w.parkedAt) < targetAheadWait {
+			return c, nil, true
+		}
 	}
 	if known && holds(*cur, &c) {
 		if w.attempts > 1 {
