@@ -3,13 +3,17 @@ package sync
 import (
 	"context"
 	"time"
+
+	"github.com/sfsync/sfsync"
 )
 
 // Parking. A change whose target changed the record after the newest
 // change of it the engine has seen waits for that change's event (see
 // decide). It must not wait in its lane: the event it waits for may be
-// queued in the same lane, behind it. So it is parked, per record, with
-// every later change of the record behind it, and the lane goes on; the
+// queued in the same lane, behind it. So it is parked, per record and
+// source, with every later change of the record from that source behind it
+// (the target's own changes, which it waits for, go on), and the lane goes
+// on; the
 // park loop tries the first change of each record again until the event has
 // arrived or the wait is over. Parked changes have no outcome, so the
 // checkpoint stays behind them and a restart redelivers them.
@@ -22,7 +26,7 @@ func (e *Engine) park(ws []*work) {
 	e.parkMu.Lock()
 	defer e.parkMu.Unlock()
 	for _, w := range ws {
-		key := w.c.RecordKey()
+		key := parkKey(w)
 		if len(e.parked[key]) > 0 && e.parked[key][0] == w {
 			continue // tried again from the park, still first in line
 		}
@@ -31,15 +35,25 @@ func (e *Engine) park(ws []*work) {
 }
 
 // parkBehind parks w when an earlier change of its record is parked, so that
-// the record's changes keep their order.
+// the record's changes keep their order; a redelivery of a parked change is
+// its duplicate.
 func (e *Engine) parkBehind(w *work) bool {
 	e.parkMu.Lock()
-	defer e.parkMu.Unlock()
-	key := w.c.RecordKey()
-	if len(e.parked[key]) == 0 {
+	key := parkKey(w)
+	queue := e.parked[key]
+	if len(queue) == 0 {
+		e.parkMu.Unlock()
 		return false
 	}
-	e.parked[key] = append(e.parked[key], w)
+	for _, p := range queue {
+		if p.it.c.Key == w.it.c.Key {
+			e.parkMu.Unlock()
+			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "delivered again while the first delivery waits; the first delivery decides", false))
+			return true
+		}
+	}
+	e.parked[key] = append(queue, w)
+	e.parkMu.Unlock()
 	return true
 }
 
@@ -90,3 +104,6 @@ func (e *Engine) unparkRecord(ctx context.Context, key string) {
 		e.finish(ctx, e.versions, w)
 	}
 }
+
+// parkKey names the queue of w's record and source.
+func parkKey(w *work) string { return string(w.c.Source) + "\x00" + w.c.RecordKey() }
