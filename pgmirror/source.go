@@ -185,18 +185,27 @@ func (s *Source) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	}
 	poll := time.NewTimer(s.m.cfg.poll)
 	defer poll.Stop()
+	// After a notification that found nothing readable (a transaction
+	// still running holds the horizon), look again soon, backing off to
+	// the poll interval: such transactions are usually short.
+	var soon time.Duration
 	for {
 		changes, err := s.next(ctx)
 		if err != nil || len(changes) > 0 {
 			return changes, err
 		}
-		poll.Reset(s.m.cfg.poll)
+		wait := s.m.cfg.poll
+		if soon > 0 {
+			wait, soon = min(soon, wait), 2*soon
+		}
+		poll.Reset(wait)
 		select {
 		case <-s.closed:
 			return nil, s.errClosed()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-s.wake:
+			soon = 2 * time.Millisecond
 		case <-poll.C:
 		}
 	}
