@@ -39,7 +39,15 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	}
 	live := cur.Exists && !cur.Deleted
 	switch {
-	case !live && c.Op != sfsync.OpDelete:
+	case !cur.Exists && c.Op != sfsync.OpDelete:
+		// The change creates the record in the winner without the fields
+		// that lost: the winner never set them, so neither may the loser.
+		r.Op, r.Version = sfsync.OpUpdate, c.Version
+		r.Fields = map[string]any{}
+		for _, f := range w.lost {
+			setValue(&r, f, nil)
+		}
+	case cur.Deleted && c.Op != sfsync.OpDelete:
 		// The winner deleted the record; the loser still has it.
 		r.Op, r.Version = sfsync.OpDelete, cur.Version
 	case live && c.Op == sfsync.OpDelete:

@@ -232,7 +232,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
 		}
-		if known {
+		if w.route.State != nil {
 			w.lost = c.Touched()
 		}
 		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
@@ -251,7 +251,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 		dropFields(&c, drop)
-		if known {
+		if w.route.State != nil {
 			w.lost = drop
 		}
 		for _, f := range sortedKeys(d.Dropped) {
