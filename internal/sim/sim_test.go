@@ -21,7 +21,9 @@ func TestSeeds(t *testing.T) {
 	// The CI set keeps each scenario to its first dozen steps (its record
 	// creations and the first faults), so that 200 seeds fit in a minute
 	// under the race detector on two cores; campaigns run them whole.
-	opt := Options{Postgres: os.Getenv("SFSYNC_TEST_POSTGRES"), Wait: 20 * time.Second, MaxSteps: 12}
+	// A settle that takes 5 s has hung (they take well under a second), and
+	// a hung seed must not hold CI up.
+	opt := Options{Postgres: os.Getenv("SFSYNC_TEST_POSTGRES"), Wait: 5 * time.Second, MaxSteps: 12}
 	if testing.Short() {
 		opt.MaxSteps = 8
 	}
@@ -31,7 +33,7 @@ func TestSeeds(t *testing.T) {
 	}
 	var failed []*Result
 	// Most of a run is waiting on loopback, so more runs than CPUs overlap.
-	sum := Campaign(context.Background(), seeds, 3*runtime.GOMAXPROCS(0), opt, func(r *Result) {
+	sum := Campaign(context.Background(), seeds, 4*runtime.GOMAXPROCS(0), opt, func(r *Result) {
 		if r.Failed() {
 			failed = append(failed, r)
 		}
