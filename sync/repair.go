@@ -62,7 +62,15 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		r.Fields = map[string]any{}
 		for _, f := range w.lost {
 			v, held := cur.Fields[f]
-			if !held || c.Version.Before(cur.FieldVersion(f)) {
+			if !held {
+				// The winner never set it, so neither may the loser.
+				setValue(&r, f, nil)
+				if r.Version.Before(c.Version) {
+					r.Version = c.Version
+				}
+				continue
+			}
+			if c.Version.Before(cur.FieldVersion(f)) {
 				// A newer value of the winner is on its way to the loser
 				// as the winner's own change event.
 				continue
