@@ -200,7 +200,13 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
 	if c.Op == sfsync.OpUpdate && len(c.Fields) == 0 && len(c.Nulled) == 0 && len(c.Reread) == 0 {
-		return nil, e.final(it, c, "", sfsync.StatusSkipped, "no mapped field changed", true)
+		if !e.loadVersions(ctx, vc, []string{c.RecordKey()}) {
+			return nil, nil
+		}
+		res := e.final(it, c, "", sfsync.StatusSkipped, "no mapped field changed", true)
+		// It still moved its system's record version: it explains it.
+		res.versions = vc.rememberSeen(&c)
+		return nil, res
 	}
 	r := e.route(&c)
 	if r == nil {

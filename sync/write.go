@@ -194,8 +194,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if c.Op == sfsync.OpDelete {
 			what = "the record"
 		}
-		return c, e.final(it, c, dest, sfsync.StatusStale,
-			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true), false
+		res := e.final(it, c, dest, sfsync.StatusStale,
+			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
+		res.versions = vc.rememberSeen(&c)
+		return c, res, false
 	}
 	if len(stale) > 0 {
 		dropFields(&c, stale)
@@ -343,7 +345,7 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 // How long a change waits, at most, for the change event that explains a
 // target's newer record version, and how often it looks again.
 const (
-	targetAheadWait = 30 * time.Second
+	targetAheadWait = 5 * time.Second
 	targetAheadPoll = 20 * time.Millisecond
 )
 
