@@ -239,6 +239,14 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 		}
 		v, who, ok := rv.newest(f)
 		if !ok || (v.Before(cur.Version) && !explained) {
+			// Nothing better known: the target's own value, which makes a
+			// tie decide the same way in both directions.
+			if _, held := cur.Fields[f]; held && target != "" {
+				if cur.LastWriter == nil {
+					cur.LastWriter = map[string]sfsync.System{}
+				}
+				cur.LastWriter[f] = target
+			}
 			continue
 		}
 		if cur.FieldVersions == nil {
