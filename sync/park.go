@@ -43,6 +43,12 @@ func (e *Engine) parkBehind(w *work) bool {
 	queue := e.parked[key]
 	if len(queue) == 0 {
 		e.parkMu.Unlock()
+		// The park may have decided an earlier delivery of this change
+		// since prepare looked: its outcome is pending now.
+		if e.isPending(w.it.c.Key) {
+			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false))
+			return true
+		}
 		return false
 	}
 	for _, p := range queue {
@@ -107,3 +113,10 @@ func (e *Engine) unparkRecord(ctx context.Context, key string) {
 
 // parkKey names the queue of w's record and source.
 func parkKey(w *work) string { return string(w.c.Source) + "\x00" + w.c.RecordKey() }
+
+// isPending reports whether key has an outcome on its way to the store.
+func (e *Engine) isPending(key string) bool {
+	e.pendingMu.Lock()
+	defer e.pendingMu.Unlock()
+	return e.pending[key] > 0
+}

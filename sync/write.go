@@ -345,7 +345,7 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 // How long a change waits, at most, for the change event that explains a
 // target's newer record version, and how often it looks again.
 const (
-	targetAheadWait = 5 * time.Second
+	targetAheadWait = 2 * time.Second
 	targetAheadPoll = 20 * time.Millisecond
 )
 
