@@ -154,11 +154,11 @@ func run(ctx context.Context, out io.Writer) error {
 			grace = org.Insert("Contact", map[string]any{"LastName": "Hopper", "Email": "grace@example.com", "Phone": "222"})
 			return nil
 		}},
-		{"the ERP creates a person: upserted into Salesforce by external id (Email is Salesforce's, so not taken); its CDC event comes back as our echo", 2, func() error {
+		{"the ERP creates a person: upserted into Salesforce by external id (Email is Salesforce's, so not taken, and the ERP is given Salesforce's, none); the CDC events come back as our echoes", 4, func() error {
 			erp.Edit("person", "P-7", map[string]any{"name": "Turing", "email": "alan@example.com", "phone": "777"}, sfsync.Version{Time: time.Now(), Counter: 1})
 			return nil
 		}},
-		{"the ERP changes Ada's phone and email: Salesforce owns Email, so only Phone goes back (the ERP keeps its own email)", 2, func() error {
+		{"the ERP changes Ada's phone and email: Salesforce owns Email, so only Phone goes back, and the ERP gets Salesforce's email back", 4, func() error {
 			erp.Edit("person", ada, map[string]any{"phone": "333", "email": "ada@erp.example"}, sfsync.Version{Time: time.Now().Add(time.Minute), Counter: 2})
 			return nil
 		}},
