@@ -216,8 +216,8 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 
 	fmt.Fprintln(out, "\n== the tables, as SQL sees them")
 	for _, q := range []string{
-		`SELECT coalesce(sfid, '-'), coalesce(external_id__c, '-'), first_name || ' ' || last_name, email, phone, is_deleted, coalesce(sfsync_last_op, 'local') FROM ` + ct + ` ORDER BY id`,
-		`SELECT coalesce(sfid, '-'), coalesce(external_id__c, '-'), name, industry, annual_revenue::text, is_deleted, coalesce(sfsync_last_op, 'local') FROM ` + at + ` ORDER BY id`,
+		`SELECT coalesce(sfid, '-'), coalesce(external_id__c, '-'), first_name || ' ' || last_name, coalesce(email, '-'), coalesce(phone, '-'), is_deleted, coalesce(sfsync_last_op, 'local') FROM ` + ct + ` ORDER BY id`,
+		`SELECT coalesce(sfid, '-'), coalesce(external_id__c, '-'), name, coalesce(industry, '-'), coalesce(annual_revenue::text, '-'), is_deleted, coalesce(sfsync_last_op, 'local') FROM ` + at + ` ORDER BY id`,
 	} {
 		rows, err := pool.Query(ctx, q)
 		if err != nil {
