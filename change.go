@@ -308,3 +308,20 @@ func (r *Record) FieldVersion(field string) Version {
 	}
 	return r.Version
 }
+
+// SameID reports whether a and b name the same Salesforce record or org:
+// equal, or one the 15-character, case-sensitive form of the other's
+// 18-character form (whose last three characters only encode the case of
+// the first fifteen). Salesforce's own examples use either form.
+func SameID(a, b string) bool {
+	if a == b {
+		return true
+	}
+	switch {
+	case len(a) == 15 && len(b) == 18:
+		return b[:15] == a
+	case len(a) == 18 && len(b) == 15:
+		return a[:15] == b
+	}
+	return false
+}

@@ -85,3 +85,23 @@ func TestRecordFieldVersion(t *testing.T) {
 		t.Fatalf("FieldVersion(Email) = %v, want record version", got)
 	}
 }
+
+func TestSameID(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"00D000000000001AAA", "00D000000000001AAA", true},
+		{"00D000000000001", "00D000000000001AAA", true},
+		{"00D000000000001AAA", "00D000000000001", true},
+		{"00D000000000001", "00D000000000001", true},
+		{"00d000000000001", "00D000000000001AAA", false}, // the 15-character form is case-sensitive
+		{"00D000000000002", "00D000000000001AAA", false},
+		{"00D000000000001AAB", "00D000000000001AAA", false},
+		{"", "00D000000000001AAA", false},
+	} {
+		if got := sfsync.SameID(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameID(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -279,3 +279,19 @@ func TestLosingSideIsRepairedToTheWinnersValue(t *testing.T) {
 		}
 	}
 }
+
+// An event stamped with the 15-character form of our org id is ours.
+func TestFifteenCharacterOrgIDIsOurTenant(t *testing.T) {
+	b := newBidi(t)
+	b.sfLog.Append(sfsync.Change{Source: sfsync.Salesforce, Tenant: org[:15], Object: "Contact", RecordID: "003A",
+		Op: sfsync.OpUpdate, Key: "short", Fields: map[string]any{"Phone": "1"}, Version: at(0)})
+	b.sfLog.Append(sfsync.Change{Source: sfsync.Salesforce, Tenant: "00D000000000002", Object: "Contact", RecordID: "003B",
+		Op: sfsync.OpUpdate, Key: "foreign", Fields: map[string]any{"Phone": "2"}, Version: at(0)})
+	src := b.sfLog.Source()
+	start(t, oneWay(t, b, src))
+	settle(t, b.sfLog, src)
+	st := statusByKey(t, b.store)
+	if st["short"] != sfsync.StatusApplied || st["foreign"] != sfsync.StatusDeadLettered {
+		t.Errorf("15-character form of our org: %s, another org: %s; want applied and dead_lettered", st["short"], st["foreign"])
+	}
+}

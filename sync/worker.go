@@ -252,7 +252,7 @@ func (e *Engine) validate(c *sfsync.Change) error {
 	case c.RecordID == "" && c.Op != sfsync.OpOverflow && c.Op != sfsync.OpEvent:
 		return invalid("%s change of %s has no record id", c.Op, c.Object)
 	}
-	if e.cfg.tenant != "" && c.Source.IsSalesforce() && c.Tenant != e.cfg.tenant {
+	if e.cfg.tenant != "" && c.Source.IsSalesforce() && !sfsync.SameID(c.Tenant, e.cfg.tenant) {
 		if c.Tenant == "" {
 			return invalid("Salesforce change has no org id; expected %s", e.cfg.tenant)
 		}
