@@ -35,4 +35,25 @@
 //
 // Pub/Sub counters (attribute "topic"): sfsync.pubsub.reconnects,
 // sfsync.pubsub.events and sfsync.pubsub.keepalives.
+//
+// Progress of reconciliation and backfill: sfsync.reconcile.scanned,
+// .emitted and .deleted (attribute "reconciler", from reconcile.Stats) and
+// sfsync.backfill.pending (attribute "object": 1 while a backfill is owed,
+// read from the engine's checkpoints at collection time).
+//
+// # Prometheus
+//
+// [NewPrometheus] is the same registration behind a ready /metrics
+// endpoint (OpenTelemetry's Prometheus exporter on a registry of its own,
+// with the Go runtime and process collectors), so a host exposes it in one
+// line:
+//
+//	prom, err := metrics.NewPrometheus(metrics.Engine("contacts", engine.Stats))
+//	...
+//	defer prom.Shutdown(ctx)
+//	mux.Handle("/metrics", prom)
+//
+// Prometheus names follow the OpenTelemetry translation: dots become
+// underscores, counters end in _total and units are suffixed
+// (sfsync_changes_processed_total, sfsync_stream_lag_seconds).
 package metrics

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/pubsub"
+	"github.com/sfsync/sfsync/reconcile"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/throttle"
 )
@@ -18,6 +21,10 @@ const (
 	EngineKey = attribute.Key("engine")
 	TenantKey = attribute.Key("tenant")
 	TopicKey  = attribute.Key("topic")
+	// ReconcilerKey names a reconciler given to [Reconciler].
+	ReconcilerKey = attribute.Key("reconciler")
+	// ObjectKey names an object given to [Backfill].
+	ObjectKey = attribute.Key("object")
 )
 
 type engineSource struct {
@@ -35,16 +42,28 @@ type subscriptionSource struct {
 	stats func() pubsub.SubscriptionStats
 }
 
+type reconcilerSource struct {
+	name  string
+	stats func() reconcile.Stats
+}
+
+type backfillSource struct {
+	checkpoints sfsync.CheckpointStore
+	objects     []string
+}
+
 type config struct {
 	engines       []engineSource
 	limiters      []limiterSource
 	tenants       []*throttle.Tenants
 	subscriptions []subscriptionSource
+	reconcilers   []reconcilerSource
+	backfills     []backfillSource
 	errs          []error
 }
 
 // Option selects a component to report on. Create it with [Engine],
-// [Limiter], [Tenants] or [Subscription].
+// [Limiter], [Tenants], [Subscription], [Reconciler] or [Backfill].
 type Option func(*config)
 
 // Engine reports a sync engine's counters; pass engine.Stats. name becomes
@@ -87,6 +106,30 @@ func Subscription(topic string, stats func() pubsub.SubscriptionStats) Option {
 	}
 }
 
+// Reconciler reports a reconciler's progress (records scanned, changes
+// emitted, deletes emitted); pass reconciler.Stats. Backfills and drift
+// checks run through the reconciler, so these counters are how far a
+// backfill has got. name becomes the "reconciler" attribute.
+func Reconciler(name string, stats func() reconcile.Stats) Option {
+	return func(c *config) {
+		addSource(c, &c.reconcilers, "reconciler", name, stats == nil, reconcilerSource{name, stats}, func(x reconcilerSource) string { return x.name })
+	}
+}
+
+// Backfill reports, per object, whether a backfill is owed and not yet
+// finished (sfsync.backfill.pending, 1 or 0), read at collection time from
+// the checkpoints where the engine records it durably. objects are the
+// objects given to sync.WithBackfill.
+func Backfill(checkpoints sfsync.CheckpointStore, objects ...string) Option {
+	return func(c *config) {
+		if checkpoints == nil {
+			c.errs = append(c.errs, errors.New("metrics: backfill: nil checkpoint store"))
+			return
+		}
+		c.backfills = append(c.backfills, backfillSource{checkpoints, append([]string(nil), objects...)})
+	}
+}
+
 // addSource appends src to list, or records why not: it is missing, or its
 // name is taken by another of its kind.
 func addSource[S any](c *config, list *[]S, kind, name string, missing bool, src S, nameOf func(S) string) {
@@ -120,6 +163,9 @@ type instruments struct {
 	concLimit, concInUse, apiPaused metric.Int64ObservableGauge
 
 	reconnects, events, keepalives metric.Int64ObservableCounter
+
+	scanned, emitted, deleted metric.Int64ObservableCounter
+	backfillPending           metric.Int64ObservableGauge
 }
 
 // Register creates observable instruments on meter that read the given
@@ -141,9 +187,9 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		c.observe(o, ins)
-		return nil
+		return c.observeBackfills(ctx, o, ins)
 	}, all...)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: registering callback: %w", err)
@@ -206,6 +252,10 @@ func newInstruments(m metric.Meter) (*instruments, []metric.Observable, error) {
 	i64c(&ins.reconnects, "sfsync.pubsub.reconnects", "{reconnect}", "Pub/Sub stream reconnections after the first connection.")
 	i64c(&ins.events, "sfsync.pubsub.events", "{event}", "Events received from the Pub/Sub stream.")
 	i64c(&ins.keepalives, "sfsync.pubsub.keepalives", "{keepalive}", "Keepalive messages received from the Pub/Sub stream.")
+	i64c(&ins.scanned, "sfsync.reconcile.scanned", "{record}", "Authoritative records read by reconciliation and backfill.")
+	i64c(&ins.emitted, "sfsync.reconcile.emitted", "{change}", "Changes reconciliation and backfill handed to the engine.")
+	i64c(&ins.deleted, "sfsync.reconcile.deleted", "{change}", "Deletes among the changes reconciliation handed to the engine.")
+	i64g(&ins.backfillPending, "sfsync.backfill.pending", "{backfill}", "1 while a backfill of the object is owed and not finished, else 0.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, fmt.Errorf("metrics: creating instruments: %w", err)
 	}
@@ -247,6 +297,58 @@ func (c *config) observe(o metric.Observer, ins *instruments) {
 		o.ObserveInt64(ins.events, int64(st.Events), attrs)
 		o.ObserveInt64(ins.keepalives, int64(st.Keepalives), attrs)
 	}
+
+	for _, r := range c.reconcilers {
+		st := r.stats()
+		attrs := metric.WithAttributeSet(attribute.NewSet(ReconcilerKey.String(r.name)))
+		o.ObserveInt64(ins.scanned, st.Scanned, attrs)
+		o.ObserveInt64(ins.emitted, st.Emitted, attrs)
+		o.ObserveInt64(ins.deleted, st.Deleted, attrs)
+	}
+}
+
+// BackfillPending reports whether a backfill of object is owed and not
+// finished, from the record the engine keeps in checkpoints: a position of
+// stream "sfsync/backfill/<object>" whose token starts "owed:" (followed by
+// the reason) until the backfill is done. The reason is returned too.
+func BackfillPending(ctx context.Context, checkpoints sfsync.CheckpointStore, object string) (pending bool, reason string, err error) {
+	pos, err := checkpoints.LoadCheckpoint(ctx, backfillStreamPrefix+object)
+	if errors.Is(err, sfsync.ErrNotFound) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("metrics: reading the backfill state of %s: %w", object, err)
+	}
+	reason, pending = strings.CutPrefix(string(pos.Token), backfillOwed)
+	return pending, reason, nil
+}
+
+// The engine's durable backfill record (sync/backfill.go); its format is
+// part of every state store's data, so it does not change lightly.
+const (
+	backfillStreamPrefix = "sfsync/backfill/"
+	backfillOwed         = "owed:"
+)
+
+// observeBackfills reads the backfill records; unlike the other sources
+// this is I/O, so it honours ctx and reports what it could not read.
+func (c *config) observeBackfills(ctx context.Context, o metric.Observer, ins *instruments) error {
+	var errs []error
+	for _, b := range c.backfills {
+		for _, object := range b.objects {
+			pending, _, err := BackfillPending(ctx, b.checkpoints, object)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			var v int64
+			if pending {
+				v = 1
+			}
+			o.ObserveInt64(ins.backfillPending, v, metric.WithAttributeSet(attribute.NewSet(ObjectKey.String(object))))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func observeHeadroom(o metric.Observer, ins *instruments, tenant string, h throttle.Headroom) {
