@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,5 +294,47 @@ func TestFifteenCharacterOrgIDIsOurTenant(t *testing.T) {
 	st := statusByKey(t, b.store)
 	if st["short"] != sfsync.StatusApplied || st["foreign"] != sfsync.StatusDeadLettered {
 		t.Errorf("15-character form of our org: %s, another org: %s; want applied and dead_lettered", st["short"], st["foreign"])
+	}
+}
+
+// A panic in a user's converter or conflict policy dead-letters the change
+// with the panic's text; the engine goes on.
+func TestPanicsInUserCodeAreDeadLettered(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "boom"}, at(0))
+	b.sf.Edit("Contact", "003B", map[string]any{"Email": "x@example.com"}, at(0))
+	b.sf.Edit("Contact", "003C", map[string]any{"Phone": "1"}, at(0))
+	src := b.sfLog.Source()
+	panicky := sfsync.ConflictPolicyFunc(func(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
+		if _, ok := in.Fields["Email"]; ok {
+			panic("policy bug")
+		}
+		return sfsync.ApplyAll(in, "ok")
+	})
+	start(t, oneWay(t, b, src, sfsyncsync.WithPolicy(panicky), sfsyncsync.WithMapping(&sfsyncsync.Mapping{Object: "Contact",
+		Fields: []sfsyncsync.Field{
+			{Salesforce: "Phone", External: "Phone", ToExternal: func(v any) (any, error) {
+				if v == "boom" {
+					panic("converter bug")
+				}
+				return v, nil
+			}},
+			{Salesforce: "Email", External: "Email"},
+		}})))
+	settle(t, b.sfLog, src)
+	dls, err := b.store.DeadLetters(context.Background(), sfsync.DeadLetterQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, d := range dls {
+		texts = append(texts, d.Err)
+	}
+	joined := fmt.Sprint(texts)
+	if len(dls) != 2 || !strings.Contains(joined, "converter bug") || !strings.Contains(joined, "policy bug") {
+		t.Errorf("dead letters %q, want the converter's and the policy's panics", texts)
+	}
+	if got := field(t, b.ext, "Contact", "003C", "Phone"); got != "1" {
+		t.Errorf("the change after them did not arrive: Phone=%v", got)
 	}
 }

@@ -177,7 +177,15 @@ func (e *Engine) loadVersions(ctx context.Context, vc *versionCache, records []s
 // prepare returns the change in canonical shape with its route, or the
 // final result when the change stops before the write-back decision. It
 // returns neither when the engine stops before the change is decided.
-func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known, taken map[string]bool) (*work, *result) {
+func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known, taken map[string]bool) (w *work, res *result) {
+	defer func() {
+		// A panic in a user's validator, converter or link reader, or in
+		// decoding what a source handed over, dead-letters the change and
+		// leaves the engine running.
+		if p := recover(); p != nil {
+			w, res = nil, e.deadLetter(it, it.c, "", fmt.Errorf("%w: panic while preparing the change: %v", sfsync.ErrInvalid, p), 0)
+		}
+	}()
 	c := it.c.Clone()
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)

@@ -38,7 +38,11 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			cur, known := current[w.c.RecordID]
 			w.lost = nil
-			c, res, wait := e.decide(vc, w, &cur, known)
+			c, res, wait, perr := e.decideSafely(vc, w, &cur, known)
+			if perr != nil {
+				e.emit(*e.deadLetter(w.it, w.c, r.To, perr, attempt))
+				continue
+			}
 			e.planRepair(w, c, cur)
 			if wait {
 				waiting = append(waiting, w)
@@ -157,10 +161,16 @@ func (e *Engine) destMapping(r *Route, object string) *Mapping {
 	return m
 }
 
-func (e *Engine) toDestination(r *Route, c sfsync.Change) (sfsync.Change, error) {
+func (e *Engine) toDestination(r *Route, c sfsync.Change) (out sfsync.Change, err error) {
 	if c.Op == sfsync.OpEvent {
 		return c, nil
 	}
+	defer func() {
+		// A user's converter that panics dead-letters the change.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic while converting the change for %s: %v", sfsync.ErrInvalid, r.To, p)
+		}
+	}()
 	if m := e.destMapping(r, c.Object); m != nil {
 		return m.toExternal(c)
 	}
@@ -269,6 +279,18 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		w.notes = append([]string{d.Reason}, w.notes...)
 	}
 	return c, nil, false
+}
+
+// decideSafely is decide, with a panic in a user's conflict policy turned
+// into an error that dead-letters the change.
+func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, known bool) (c sfsync.Change, res *result, wait bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic while deciding the change: %v", sfsync.ErrInvalid, p)
+		}
+	}()
+	c, res, wait = e.decide(vc, w, cur, known)
+	return c, res, wait, nil
 }
 
 // holds reports whether the target record already reflects c.
