@@ -21,8 +21,9 @@ var ErrBadBitmap = errors.New("pubsub: bad field bitmap")
 // significant bit is 0) names schema field i. An entry "<i>-0x<hex>" is the
 // bitmap of the components of compound field i, such as an address, and
 // yields dotted names ("BillingAddress.Street"). Hex digits may be of any
-// case and length, and the top-level entry may be absent. Names come in
-// entry order, then bit order.
+// case and length, up to 4,096 digits, and the top-level entry may be
+// absent; more than 1,024 entries or longer entries are rejected, as no
+// object has that many fields. Names come in entry order, then bit order.
 //
 // A compound field may be flagged both ways: its bit in the top-level entry
 // and an entry of its own (Salesforce sends Contact's Name so when only
@@ -34,6 +35,9 @@ var ErrBadBitmap = errors.New("pubsub: bad field bitmap")
 // compound, or a malformed entry is an error matching [ErrBadBitmap]: a
 // wrong name would silently apply a change to the wrong field.
 func DecodeFieldBitmap(schemaJSON string, entries []string) ([]string, error) {
+	if err := checkSchemaJSON(schemaJSON); err != nil {
+		return nil, fmt.Errorf("pubsub: schema: %w", err)
+	}
 	s, err := parseEventSchema(schemaJSON)
 	if err != nil {
 		return nil, err
@@ -43,6 +47,9 @@ func DecodeFieldBitmap(schemaJSON string, entries []string) ([]string, error) {
 
 // decodeBitmap appends the field names entries stand for to names.
 func (s *eventSchema) decodeBitmap(entries []string, names []string) ([]string, error) {
+	if len(entries) > maxBitmapEntries {
+		return nil, fmt.Errorf("%w: %d entries, more than the %d accepted", ErrBadBitmap, len(entries), maxBitmapEntries)
+	}
 	from := len(names)
 	var detailed []string // compounds with an entry of their own
 	for _, e := range entries {
@@ -123,6 +130,9 @@ func cutHexPrefix(s string) (string, bool) {
 func forEachBit(hex string, f func(int) error) error {
 	if hex == "" {
 		return fmt.Errorf("%w: no hex digits after 0x", ErrBadBitmap)
+	}
+	if len(hex) > maxBitmapHexDigits {
+		return fmt.Errorf("%w: %d hex digits, more than the %d accepted", ErrBadBitmap, len(hex), maxBitmapHexDigits)
 	}
 	for pos := len(hex) - 1; pos >= 0; pos-- {
 		d, ok := hexDigit(hex[pos])

@@ -55,6 +55,7 @@ type Decoder struct {
 type cachedSchema struct {
 	ready  chan struct{}
 	codec  *goavro.Codec
+	shape  *avroType // what checkPayload walks
 	schema *eventSchema
 	cdc    bool
 	err    error
@@ -118,8 +119,14 @@ func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) error {
 	if err != nil {
 		return fmt.Errorf("pubsub: get schema %s: %w", id, err)
 	}
+	if err := checkSchemaJSON(js); err != nil {
+		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s: %w", id, err))
+	}
 	if c.codec, err = goavro.NewCodec(js); err != nil {
 		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s does not compile: %w", id, err))
+	}
+	if c.shape, err = parseAvroType(js); err != nil {
+		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s cannot be bounds-checked: %w", id, err))
 	}
 	if c.schema, err = parseEventSchema(js); err != nil {
 		return sfsync.Permanent(fmt.Errorf("pubsub: schema %s: %w", id, err))
@@ -144,7 +151,13 @@ func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error)
 		}
 		return nil, err
 	}
-	native, rest, err := s.codec.NativeFromBinary(ev.Payload)
+	// The bounds check runs first: goavro allocates what a payload claims.
+	err = checkPayload(s.shape, ev.Payload)
+	var native any
+	var rest []byte
+	if err == nil {
+		native, rest, err = s.codec.NativeFromBinary(ev.Payload)
+	}
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("%d bytes after the record", len(rest))
 	}

@@ -436,28 +436,6 @@ func BenchmarkDecodeBaselineGoavro(b *testing.B) {
 	}
 }
 
-// Arbitrary payloads never panic the decoder: they decode, or become an
-// undecodable change for the dead-letter store.
-func FuzzDecode(f *testing.F) {
-	account, valid := accountUpdate(f)
-	f.Add(valid)
-	f.Add([]byte{})
-	f.Add(valid[:len(valid)/2])
-	dec := NewDecoder(func(context.Context, string) (string, error) { return account.JSON, nil },
-		WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		changes, err := dec.Decode(context.Background(), Event{Topic: "/data/AccountChangeEvent", SchemaID: "acc1", Payload: payload, ReplayID: []byte{1}})
-		if err != nil {
-			t.Fatalf("a payload error surfaced as a call error: %v", err)
-		}
-		for _, c := range changes {
-			if c.Op == sfsync.OpUndecodable && (c.Raw == nil || c.Key == "") || c.Op != sfsync.OpUndecodable && (c.Object == "" || c.RecordID == "" || c.Key == "") {
-				t.Fatalf("decoded change without identity: %+v", c)
-			}
-		}
-	})
-}
-
 // accountUpdate is a realistic Account UPDATE (Industry, LastModifiedDate
 // and a billing street) and its schema, for benchmarks and fuzzing.
 func accountUpdate(tb testing.TB) (*cdcschema.Schema, []byte) {
