@@ -10,8 +10,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/internal/cdcschema"
 	"github.com/sfsync/sfsync/internal/bounded/boundedtest"
+	"github.com/sfsync/sfsync/internal/cdcschema"
 )
 
 // knownBadPayload claims an array of about 2^31 items in its first bytes:
