@@ -25,5 +25,16 @@
 // same millisecond keep their order. [DecodeFieldBitmap] exposes its bitmap
 // expansion.
 //
+// Decoding is bounded by the bytes that arrive: every payload is walked
+// against its writer schema before goavro decodes it, and one that claims
+// more items or bytes than it holds, or nests deeper than 64 levels, is
+// handed over as [sfsync.OpUndecodable] (an N-byte payload costs at most a
+// small multiple of N). goavro's package globals (MaxBlockCount and
+// MaxBlockSize) are left as the host application sets them. Writer
+// schemas are accepted up to 8 MiB and 64 levels of JSON nesting, bitmaps
+// up to 1,024 entries of 4,096 hex digits. The client's gRPC receive
+// message limit is 101 MiB: a full window of 100 events of at most 1 MB
+// each.
+//
 // Package pubsubtest is a fake Pub/Sub API server to test against.
 package pubsub
