@@ -70,7 +70,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 				}
 				continue
 			}
-			if c.Version.Before(cur.FieldVersion(f)) {
+			if fv := cur.FieldVersion(f); c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
 				// A newer value of the winner is on its way to the loser
 				// as the winner's own change event.
 				continue

@@ -345,3 +345,13 @@ func (vc *versionCache) olderThanOthers(c *sfsync.Change, field string) bool {
 	}
 	return false
 }
+
+// delivered reports whether the map holds data of field from sys at least
+// as new as v: the engine has already handed sys's value at v on, so no
+// event of sys will bring it again.
+func (vc *versionCache) delivered(record string, sys sfsync.System, field string, v sfsync.Version) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	got, ok := vc.get(record).version(sys, field)
+	return ok && !got.Before(v)
+}
