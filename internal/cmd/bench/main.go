@@ -1,0 +1,153 @@
+// Command bench measures sfsync end to end and prints one table in which
+// every row is a ratio against a baseline measured in the same run, with
+// the absolute figures beside it. The fake Pub/Sub server runs in a child
+// process, so CPU, allocation and memory figures are the consumer's.
+//
+//	go run ./internal/cmd/bench            # full sizes, three runs of the ratio rows
+//	go run ./internal/cmd/bench -short     # the same rows, small, in under three minutes
+//	go run ./internal/cmd/bench -rows e2e,durable
+//
+// It exits non-zero when a row cannot run. BENCHMARKS.md explains the rows.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	rows      map[string]bool
+	e2e       int
+	engine    int
+	durable   int
+	pg        int
+	rate      int
+	duration  time.Duration
+	count     int
+	postgres  string
+	keepFiles bool
+}
+
+// row is one line of the table.
+type row struct {
+	name, measured, baseline, ratio, goal string
+	err                                   error
+}
+
+func main() {
+	serveMode := flag.Bool("serve", false, "run as the fake Pub/Sub server process (used by bench itself)")
+	short := flag.Bool("short", false, "small sizes: the same rows in under three minutes")
+	rows := flag.String("rows", "e2e,engine,durable,latency,postgres", "comma-separated rows to run: e2e, engine, durable, latency, postgres")
+	e2e := flag.Int("events", 0, "events of the end-to-end row (default 100,000; -short 20,000)")
+	engine := flag.Int("engine-events", 0, "events of the engine row (default 1,000,000; -short 200,000)")
+	durable := flag.Int("durable-events", 0, "events of the durable row (default 1,000,000; -short 50,000)")
+	pg := flag.Int("postgres-events", 0, "events of the PostgreSQL row (default 200,000; -short 20,000)")
+	rate := flag.Int("rate", 1000, "events per second of the latency rows")
+	duration := flag.Duration("duration", 0, "length of each latency run (default 30s; -short 5s)")
+	count := flag.Int("count", 0, "runs of the ratio rows, of which the median is shown (default 3; -short 1)")
+	pgDSN := flag.String("postgres", os.Getenv("SFSYNC_TEST_POSTGRES"), "PostgreSQL DSN of the PostgreSQL row (default $SFSYNC_TEST_POSTGRES; the row is skipped without one)")
+	flag.Parse()
+
+	if *serveMode {
+		if err := serve(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	pick := func(v, full, small int) int {
+		switch {
+		case v > 0:
+			return v
+		case *short:
+			return small
+		}
+		return full
+	}
+	o := options{
+		rows: map[string]bool{}, postgres: *pgDSN, rate: *rate,
+		e2e: pick(*e2e, 100_000, 20_000), engine: pick(*engine, 1_000_000, 200_000),
+		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000),
+		count: pick(*count, 3, 1), duration: *duration,
+	}
+	if o.duration <= 0 {
+		o.duration = 30 * time.Second
+		if *short {
+			o.duration = 5 * time.Second
+		}
+	}
+	for _, r := range strings.Split(*rows, ",") {
+		o.rows[strings.TrimSpace(r)] = true
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	table, err := run(ctx, o)
+	print(os.Stdout, o, table)
+	failed := err != nil
+	for _, r := range table {
+		failed = failed || r.err != nil
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) ([]row, error) {
+	// The library logs nothing the bench needs; warnings would only skew it.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := startChild(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	dir, err := os.MkdirTemp("", "sfsync-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{o: o, log: log, c: c, dir: dir}
+	var table []row
+	if o.rows["e2e"] || o.rows["durable"] {
+		table = append(table, b.e2eRow(ctx))
+	}
+	if o.rows["engine"] {
+		table = append(table, b.engineRow(ctx))
+	}
+	if o.rows["durable"] {
+		table = append(table, b.durableRows(ctx)...)
+	}
+	if o.rows["latency"] {
+		table = append(table, b.latencyRows(ctx)...)
+	}
+	if o.rows["postgres"] {
+		table = append(table, b.postgresRow(ctx))
+	}
+	return table, nil
+}
+
+func print(w io.Writer, o options, table []row) {
+	fmt.Fprintf(w, "sfsync bench: %s/%s, %d CPUs, %s; fake Pub/Sub server in pid-separate child process; medians of %d run(s) for e2e and engine\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.count)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "row\tratio\tmeasured\tbaseline (same run)\tgoal")
+	for _, r := range table {
+		if r.err != nil {
+			fmt.Fprintf(tw, "%s\tFAILED\t%v\t\t%s\n", r.name, r.err, r.goal)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.name, r.ratio, r.measured, r.baseline, r.goal)
+	}
+	tw.Flush()
+}

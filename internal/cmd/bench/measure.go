@@ -1,0 +1,101 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// usage is what the consumer process spent between two snapshots.
+type usage struct {
+	wall    time.Duration
+	cpu     time.Duration // user + system of this process only
+	mallocs uint64
+	bytes   uint64
+}
+
+type snapshot struct {
+	at      time.Time
+	cpu     time.Duration
+	mallocs uint64
+	bytes   uint64
+}
+
+func snap() snapshot {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return snapshot{at: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs, bytes: ms.TotalAlloc}
+}
+
+func since(s snapshot) usage {
+	e := snap()
+	return usage{wall: e.at.Sub(s.at), cpu: e.cpu - s.cpu, mallocs: e.mallocs - s.mallocs, bytes: e.bytes - s.bytes}
+}
+
+// rssMiB returns this process's resident set and its peak, from /proc.
+func rssMiB() (cur, peak float64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[0], 64)
+		switch k {
+		case "VmRSS":
+			cur = kb / 1024
+		case "VmHWM":
+			peak = kb / 1024
+		}
+	}
+	return cur, peak
+}
+
+// procCPU returns the user+system CPU time of process pid, or zero.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; fields count from after it.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// percentile returns the p-th percentile (0..100) of ds, sorting ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := int(float64(len(ds)-1) * p / 100)
+	return ds[i]
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
