@@ -338,3 +338,26 @@ func TestPanicsInUserCodeAreDeadLettered(t *testing.T) {
 		t.Errorf("the change after them did not arrive: Phone=%v", got)
 	}
 }
+
+// An update that wins over a delete in the other system brings the record
+// back whole there, not as a record holding only the updated field.
+func TestUpdateNewerThanADeleteBringsTheWholeRecordBack(t *testing.T) {
+	b := newBidi(t)
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "1", "Email": "a@example.com"}, at(0))
+	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "1", "Email": "a@example.com"}, at(0))
+	b.sf.Remove("Contact", "003A", at(time.Minute))
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "2"}, at(2*time.Minute))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		r, ok := side.Record("Contact", "003A")
+		if !ok || r.Deleted || r.Fields["Phone"] != "2" || r.Fields["Email"] != "a@example.com" {
+			t.Errorf("%s holds %+v (exists %v), want the record live with Phone 2 and its email", side.System(), r, ok)
+		}
+	}
+}

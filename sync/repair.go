@@ -117,3 +117,45 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 		e.emitAll(held)
 	}
 }
+
+// resurrect turns an update that the policy applies to a record the target
+// deleted into a create of the whole record as its source holds it: an
+// update carries only the fields it changed, and the record it would bring
+// back needs all of them. Without a way to read the source, the update is
+// written as it is.
+func (e *Engine) resurrect(ctx context.Context, w *work, c sfsync.Change) sfsync.Change {
+	probe := sfsync.Change{Source: w.route.To, Object: c.Object}
+	back := e.route(&probe)
+	if back == nil || back.To != c.Source || back.State == nil {
+		return c
+	}
+	recs, err := e.readState(ctx, back, []*work{{c: c}})
+	if err != nil {
+		e.log.Warn("sfsync: reading the source's record to bring a deleted record back failed; writing the update alone", "key", c.Key, "err", err)
+		return c
+	}
+	src, ok := recs[c.RecordID]
+	if !ok || !src.Exists || src.Deleted {
+		return c
+	}
+	whole := c.Clone()
+	whole.Op = sfsync.OpCreate
+	if whole.Fields == nil {
+		whole.Fields = map[string]any{}
+	}
+	mapped := map[string]bool{}
+	if m := e.maps.bySF[c.Object]; m != nil {
+		for _, f := range m.Fields {
+			mapped[f.Salesforce] = true
+		}
+	}
+	for _, f := range sortedKeys(src.Fields) {
+		if len(mapped) > 0 && !mapped[f] || e.cfg.ignoredFields[f] || f == "Id" {
+			continue // only data both systems hold
+		}
+		if _, set := whole.Value(f); !set {
+			setValue(&whole, f, src.Fields[f])
+		}
+	}
+	return whole
+}

@@ -55,6 +55,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.emit(*res)
 				continue
 			}
+			if cur.Deleted && c.Op == sfsync.OpUpdate {
+				c = e.resurrect(ctx, w, c)
+			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
 				e.emit(*e.deadLetter(w.it, w.c, r.To, err, attempt))
