@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sfsync/sfsync/internal/bounded"
 )
 
 // Row is one record of a query job's results: the page's columns (in
@@ -166,17 +168,73 @@ func delimiter(name string) (rune, bool) {
 	return 0, false
 }
 
-// newCSVReader reads Salesforce's CSV: every record the same number of
+// Bounds of a results page's CSV. encoding/csv holds a whole record in
+// memory, and a quote that never closes makes the rest of the stream one
+// record: a record is bounded instead. A long text area holds at most
+// 131,072 characters (up to 4 bytes each, quotes doubled), and an object's
+// long text areas together at most 1,638,400.
+const (
+	maxCSVRecord = 16 << 20
+	maxCSVField  = 1 << 20
+)
+
+// csvReader reads Salesforce's CSV: every record the same number of
 // fields, CRLF or LF line endings (encoding/csv takes both), NUL bytes
 // dropped (they have been seen in real results and are not valid in the
-// text of any field).
-func newCSVReader(r io.Reader, delim string) *csv.Reader {
-	rd := csv.NewReader(nulStripper{r})
+// text of any field), records up to maxCSVRecord bytes and fields up to
+// maxCSVField.
+type csvReader struct {
+	*csv.Reader
+	lim *recordLimit
+}
+
+func newCSVReader(r io.Reader, delim string) *csvReader {
+	lim := &recordLimit{r: nulStripper{r}, max: maxCSVRecord}
+	rd := csv.NewReader(lim)
 	if d, ok := delimiter(delim); ok {
 		rd.Comma = d
 	}
 	rd.ReuseRecord = true
-	return rd
+	return &csvReader{Reader: rd, lim: lim}
+}
+
+// Read returns the next record. A record or field out of bounds is an
+// error matching [bounded.ErrTooLarge]: reading the page again would find
+// it again.
+func (c *csvReader) Read() ([]string, error) {
+	rec, err := c.Reader.Read()
+	// encoding/csv reads ahead through a 4 KiB buffer: the count restarts
+	// at most that much early.
+	c.lim.n = 0
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range rec {
+		if len(f) > maxCSVField {
+			return nil, fmt.Errorf("%w: field %d is %d bytes, more than the %d accepted", bounded.ErrTooLarge, i+1, len(f), maxCSVField)
+		}
+	}
+	return rec, nil
+}
+
+// recordLimit fails a read once max bytes have been read since the count
+// was last reset (at each record).
+type recordLimit struct {
+	r   io.Reader
+	n   int
+	max int
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.n >= l.max {
+		return 0, fmt.Errorf("%w: a CSV record longer than %d bytes", bounded.ErrTooLarge, l.max)
+	}
+	if len(p) > l.max-l.n {
+		p = p[:l.max-l.n]
+	}
+	k, err := l.r.Read(p)
+	l.n += k
+	return k, err
 }
 
 type nulStripper struct{ r io.Reader }

@@ -14,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/bounded"
 )
 
 // Progress is how far a reader of a job's results has come.
@@ -327,6 +328,9 @@ func (p *ResultPage) parse(yield func(Row, error) bool) (stopped bool, err error
 		}
 		return false, nil
 	}
+	if errors.Is(err, bounded.ErrTooLarge) {
+		return false, sfsync.Permanent(fmt.Errorf("salesforce: %s: the header is out of bounds (no Salesforce object has such columns): %w", what(), err))
+	}
 	if err != nil {
 		return false, &resultsError{sfsync.Retryable(fmt.Errorf("salesforce: %s: reading the header: %w", what(), err))}
 	}
@@ -337,6 +341,9 @@ func (p *ResultPage) parse(yield func(Row, error) bool) (stopped bool, err error
 		rec, err := rd.Read()
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, bounded.ErrTooLarge) {
+			return false, sfsync.Permanent(fmt.Errorf("salesforce: %s: record %d is out of bounds, so the page cannot be read (query fewer or shorter fields): %w", what(), n+1, err))
 		}
 		if err != nil {
 			return false, &resultsError{sfsync.Retryable(fmt.Errorf("salesforce: %s: reading record %d: %w", what(), n+1, err))}

@@ -180,7 +180,9 @@ type errorItem struct {
 func parseAPIError(status int, body []byte) *APIError {
 	e := &APIError{Status: status}
 	var items []errorItem
-	if err := json.Unmarshal(body, &items); err == nil && len(items) > 0 && (items[0].ErrorCode != "" || items[0].StatusCode != "" || items[0].Message != "") {
+	// A body nested too deeply to decode within bounds is kept as text.
+	deep := checkJSON("error body", body) != nil
+	if !deep && json.Unmarshal(body, &items) == nil && len(items) > 0 && (items[0].ErrorCode != "" || items[0].StatusCode != "" || items[0].Message != "") {
 		it := items[0]
 		e.Code, e.Message, e.Fields = cmpOr(it.ErrorCode, it.StatusCode), it.Message, it.Fields
 		for _, more := range items[1:] {
@@ -196,7 +198,7 @@ func parseAPIError(status int, body []byte) *APIError {
 		ExceptionCode    string `json:"exceptionCode"`
 		ExceptionMessage string `json:"exceptionMessage"`
 	}
-	if err := json.Unmarshal(body, &one); err == nil {
+	if !deep && json.Unmarshal(body, &one) == nil {
 		e.Code = cmpOr(one.ErrorCode, one.StatusCode, one.ExceptionCode, one.Error)
 		e.Message = cmpOr(one.Message, one.ExceptionMessage, one.ErrorDescription)
 		e.Fields = one.Fields
