@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/bounded"
 )
 
 // tag is the key that marks an encoded value in a change's JSON: an object
@@ -34,6 +35,11 @@ const (
 
 // maxDepth bounds nesting of field values, which also stops cycles.
 const maxDepth = 64
+
+// maxStoredDepth bounds the JSON nesting of a stored change: a map value
+// is written three levels deep ({"$sfsync": "map", "entries": [[k, v]]}),
+// and the change itself wraps its fields in two more.
+const maxStoredDepth = 3*maxDepth + 8
 
 // changeJSON is the stored shape of a change. Its names are those
 // encoding/json gives sfsync.Change, so dead letters stored before this
@@ -118,7 +124,15 @@ func EncodeChange(c sfsync.Change) []byte {
 // plain encoding/json output. Numbers come back as float64; described
 // values come back as the description, a map[string]any whose "$sfsync"
 // entry says what it describes.
+//
+// A stored change is data from outside too (a database others can write,
+// a file restored from elsewhere): one nested deeper than EncodeChange
+// ever writes is an error matching [bounded.ErrTooLarge], found before
+// anything is decoded.
 func DecodeChange(b []byte) (sfsync.Change, error) {
+	if err := bounded.JSONDepth(b, maxStoredDepth); err != nil {
+		return sfsync.Change{}, fmt.Errorf("decode stored change: not written by this library: %w", err)
+	}
 	var j changeJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return sfsync.Change{}, fmt.Errorf("decode stored change: %w", err)
