@@ -34,6 +34,7 @@ var migrations embed.FS
 // WAL lets run beside the writer.
 type Store struct {
 	w, r   *sql.DB
+	ck     *sql.DB // checkpoints, see checkpoint.go
 	cfg    config
 	log    *slog.Logger
 	closed atomic.Bool
@@ -41,6 +42,8 @@ type Store struct {
 	stop     chan struct{}
 	stopOnce stdsync.Once
 	done     chan struct{}
+	ckWake   chan struct{}
+	ckDone   chan struct{}
 
 	// Remembered writes not yet committed, and what keeps them visible
 	// (see echoes.go).
@@ -138,15 +141,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Set("_txlock", "immediate")
 	// The writer touches index pages of a growing ledger at random: a page
 	// cache of 32 MiB (SQLite's default is 2 MiB) keeps them out of system
-	// calls, and checkpointing the log every 64 MiB rather than every 4 MiB
-	// writes a page dirtied by many commits back once. Readers keep the
-	// defaults.
+	// calls. It never checkpoints: a checkpoint inside a commit holds that
+	// commit for as long as copying the log takes, so a background
+	// connection checkpoints instead (see checkpoint.go). Temporary
+	// B-trees (statement journals of multi-row upserts) stay in memory
+	// rather than spilling to files. Readers keep the defaults.
 	wq := url.Values{}
 	for k, v := range q {
 		wq[k] = slices.Clone(v)
 	}
 	wq.Add("_pragma", "cache_size(-32768)")
-	wq.Add("_pragma", "wal_autocheckpoint(16384)")
+	wq.Add("_pragma", "wal_autocheckpoint(0)")
+	wq.Add("_pragma", "temp_store(MEMORY)")
+	wq.Add("_pragma", "journal_size_limit("+strconv.Itoa(walSizeLimit)+")")
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -154,7 +161,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, cfg: cfg, log: cfg.log, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{w: w, cfg: cfg, log: cfg.log, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
+		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -174,7 +182,25 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.r.Close()
 		return nil, s.fail("open for reading", err)
 	}
+	// The checkpointer's connection disables automatic checkpoints too: it
+	// writes nothing, but a checkpoint of its own must not run on Close.
+	cq := url.Values{}
+	for k, v := range q {
+		if k != "_pragma" {
+			cq[k] = slices.Clone(v)
+		}
+	}
+	cq.Add("_pragma", "busy_timeout("+strconv.FormatInt(cfg.busy.Milliseconds(), 10)+")")
+	cq.Add("_pragma", "journal_mode(WAL)")
+	cq.Add("_pragma", "synchronous("+sync+")")
+	cq.Add("_pragma", "wal_autocheckpoint(0)")
+	if err := s.openCheckpointer(ctx, path, cq.Encode()); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, err
+	}
 	go s.compactLoop()
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -193,13 +219,14 @@ func (s *Store) Close() error {
 	}
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
+	<-s.ckDone
 	s.mu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
 	}
 	s.stmts = nil
 	s.mu.Unlock()
-	return errors.Join(flushErr, s.r.Close(), s.w.Close())
+	return errors.Join(flushErr, s.ck.Close(), s.r.Close(), s.w.Close())
 }
 
 // SchemaVersion returns the version of the newest migration applied.
@@ -324,6 +351,7 @@ func (s *Store) tx(ctx context.Context, what string, f func(*sql.Tx) error) erro
 	if err := tx.Commit(); err != nil {
 		return s.fail(what+": commit", err)
 	}
+	s.wrote()
 	s.prepareUnprepared(ctx)
 	return nil
 }
