@@ -25,16 +25,15 @@ import (
 )
 
 type options struct {
-	rows      map[string]bool
-	e2e       int
-	engine    int
-	durable   int
-	pg        int
-	rate      int
-	duration  time.Duration
-	count     int
-	postgres  string
-	keepFiles bool
+	rows     map[string]bool
+	e2e      int
+	engine   int
+	durable  int
+	pg       int
+	rate     int
+	duration time.Duration
+	count    int
+	postgres string
 }
 
 // row is one line of the table.

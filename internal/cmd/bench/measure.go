@@ -64,23 +64,6 @@ func rssMiB() (cur, peak float64) {
 	return cur, peak
 }
 
-// procCPU returns the user+system CPU time of process pid, or zero.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces; fields count from after it.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
 // percentile returns the p-th percentile (0..100) of ds, sorting ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {

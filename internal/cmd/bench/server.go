@@ -240,9 +240,6 @@ func (c *child) fill(topic string, n int) ([]byte, error) {
 	return hex.DecodeString(last)
 }
 
-// cpu returns the child's user+system CPU time so far, from /proc.
-func (c *child) cpu() time.Duration { return procCPU(c.cmd.Process.Pid) }
-
 func (c *child) close() {
 	c.in.Close()
 	done := make(chan struct{})
