@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	stdsync "sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/bounded"
 )
 
 // SourceOption configures a [Source].
@@ -340,6 +342,11 @@ func (s *Source) deliver(ctx context.Context, rows []outboxRow) ([]sfsync.Change
 	return out, ctx.Err()
 }
 
+// maxOutboxDepth bounds the JSON nesting of an outbox row's values: the
+// row is one object of column values, and only jsonb columns nest, as
+// deeply as local writers make them. PostgreSQL takes far deeper jsonb.
+const maxOutboxDepth = 128
+
 // change describes one outbox row as a change of the mirrored entity, in
 // the table's column names; false for a table no longer mirrored.
 func (s *Source) change(r outboxRow) (sfsync.Change, bool, error) {
@@ -352,6 +359,15 @@ func (s *Source) change(r outboxRow) (sfsync.Change, bool, error) {
 		Key:     "pgmirror:" + s.m.cfg.schema + ":" + strconv.FormatInt(r.id, 10),
 		Version: sfsync.Version{Time: r.at.UTC(), Counter: r.version},
 		Origin:  sfsync.Origin{User: r.by, Transaction: r.xid},
+	}
+	for _, v := range [][]byte{r.newv, r.oldv} {
+		if err := bounded.JSONDepth(v, maxOutboxDepth); err != nil {
+			// Decoding it would cost more than its size; it is handed
+			// over whole, to be dead-lettered in its place.
+			c.Op = sfsync.OpUndecodable
+			c.Raw = &sfsync.RawEvent{Payload: slices.Clone(r.newv), Reason: fmt.Sprintf("pgmirror: outbox row %d: %v", r.id, err)}
+			return c, true, nil
+		}
 	}
 	var newv, oldv map[string]json.RawMessage
 	if len(r.newv) > 0 {
