@@ -32,9 +32,9 @@
 // small multiple of N). goavro's package globals (MaxBlockCount and
 // MaxBlockSize) are left as the host application sets them. Writer
 // schemas are accepted up to 8 MiB and 64 levels of JSON nesting, bitmaps
-// up to 1,024 entries of 4,096 hex digits. The client's gRPC receive
-// message limit is 101 MiB: a full window of 100 events of at most 1 MB
-// each.
+// up to 1,024 entries of 4,096 hex digits. A subscription's gRPC receive
+// message limit must hold a full window of 100 events of at most 1 MB
+// each: 101 MiB, against gRPC's default of 4 MiB.
 //
 // Package pubsubtest is a fake Pub/Sub API server to test against.
 package pubsub
