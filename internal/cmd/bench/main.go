@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,6 +55,8 @@ func main() {
 	rate := flag.Int("rate", 1000, "events per second of the latency rows")
 	duration := flag.Duration("duration", 0, "length of each latency run (default 30s; -short 5s)")
 	count := flag.Int("count", 0, "runs of the ratio rows, of which the median is shown (default 3; -short 1)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the consumer (whole run) to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile of the consumer (whole run) to this file")
 	pgDSN := flag.String("postgres", os.Getenv("SFSYNC_TEST_POSTGRES"), "PostgreSQL DSN of the PostgreSQL row (default $SFSYNC_TEST_POSTGRES; the row is skipped without one)")
 	flag.Parse()
 
@@ -89,7 +93,23 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	table, err := run(ctx, o)
+	if *memProfile != "" {
+		if werr := writeHeap(*memProfile); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
 	print(os.Stdout, o, table)
 	failed := err != nil
 	for _, r := range table {
@@ -99,8 +119,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
 	if failed {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return nil
 }
 
 func run(ctx context.Context, o options) ([]row, error) {
