@@ -133,7 +133,7 @@ func TestResumeNeverAdvancesToAnOlderKeepalive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(quiet()),
+	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), transport(e.srv), pubsub.WithLogger(quiet()),
 		pubsub.WithDialOptions(staleKeepalives(3, ids[2])))
 	if err != nil {
 		t.Fatal(err)
@@ -156,5 +156,76 @@ func TestResumeNeverAdvancesToAnOlderKeepalive(t *testing.T) {
 	}
 	if len(changes) != 1 || changes[0].Op != sfsync.OpAdvance || !bytes.Equal(changes[0].Position.Token, newest) {
 		t.Fatalf("first delivery after resuming at %x = %+v, want an advance to %x", ids[9], changes, newest)
+	}
+}
+
+// keepaliveSignals sends on seen (without blocking) for every keepalive a
+// subscription of the client receives.
+func keepaliveSignals(seen chan<- struct{}) grpc.DialOption {
+	return grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		return &signallingStream{ClientStream: cs, seen: seen}, err
+	})
+}
+
+type signallingStream struct {
+	grpc.ClientStream
+	seen chan<- struct{}
+}
+
+func (s *signallingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if r, ok := m.(*eventbus.FetchResponse); ok && err == nil && len(r.GetEvents()) == 0 {
+		select {
+		case s.seen <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// A keepalive without latest_replay_id (the real service always sends one,
+// but a client must not depend on it) is counted and passed over: it
+// neither ends the stream nor hands the engine an empty position.
+func TestKeepaliveWithoutReplayID(t *testing.T) {
+	e := newEnv(t, nil, pubsubtest.WithKeepalive(2*time.Millisecond))
+	e.srv.InjectFault(pubsubtest.Fault{OmitLatestReplayID: true})
+	seen := make(chan struct{}, 1)
+	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), transport(e.srv), pubsub.WithLogger(quiet()),
+		pubsub.WithDialOptions(keepaliveSignals(seen)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sub := client.Subscribe(topic, fastRetry())
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		changes []sfsync.Change
+		err     error
+	}
+	got := make(chan result, 1)
+	go func() {
+		cs, err := sub.Receive(ctx)
+		got <- result{cs, err}
+	}()
+	for range 3 {
+		select {
+		case <-seen:
+		case <-ctx.Done():
+			t.Fatal("no keepalive arrived")
+		}
+	}
+	ids := e.appendUpdates(t, 0, 1)
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.changes) == 0 || r.changes[0].Op == sfsync.OpAdvance || !bytes.Equal(r.changes[0].Position.Token, ids[0]) {
+		t.Fatalf("first receive after bare keepalives = %+v, want the event at %x", r.changes, ids[0])
+	}
+	if st := sub.Stats(); st.Keepalives < 3 || st.Reconnects != 0 || len(st.LatestReplayID) == 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

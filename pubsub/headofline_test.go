@@ -32,7 +32,7 @@ func TestTransientSchemaFailureKeepsTheEventFirstInLine(t *testing.T) {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(quiet()), pubsub.WithDialOptions(flaky))
+	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), transport(e.srv), pubsub.WithLogger(quiet()), pubsub.WithDialOptions(flaky))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestUndecodableEventsAreDeliveredInTheirPlace(t *testing.T) {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(quiet()), pubsub.WithDialOptions(counting))
+	client, err := pubsub.Dial(e.srv.Addr(), pubsub.StaticToken(creds), transport(e.srv), pubsub.WithLogger(quiet()), pubsub.WithDialOptions(counting))
 	if err != nil {
 		t.Fatal(err)
 	}

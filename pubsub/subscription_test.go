@@ -62,12 +62,20 @@ func newEnv(t *testing.T, tokens pubsub.TokenSource, opts ...pubsubtest.Option) 
 	if tokens == nil {
 		tokens = pubsub.StaticToken(creds)
 	}
-	client, err := pubsub.Dial(srv.Addr(), tokens, pubsub.WithInsecure(), pubsub.WithLogger(quiet()))
+	client, err := pubsub.Dial(srv.Addr(), tokens, transport(srv), pubsub.WithLogger(quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
 	return &env{srv: srv, client: client, account: account, schemaID: id, txs: cdcschema.NewTransactions()}
+}
+
+// transport trusts srv: its certificate, or plaintext when it serves that.
+func transport(srv *pubsubtest.Server) pubsub.Option {
+	if cfg := srv.ClientTLSConfig(); cfg != nil {
+		return pubsub.WithTLSConfig(cfg)
+	}
+	return pubsub.WithInsecure()
 }
 
 // appendUpdates appends n Account updates, record i setting Industry to
@@ -291,7 +299,7 @@ func TestTokenRefreshOnUnauthenticated(t *testing.T) {
 // and subscribes as over plaintext, and it refuses a server it does not
 // trust.
 func TestTLS(t *testing.T) {
-	srv := pubsubtest.NewServer(pubsubtest.WithTLS())
+	srv := pubsubtest.NewServer()
 	defer srv.Close()
 	account, err := cdcschema.New("Account", cdcschema.AccountFields()...)
 	if err != nil {

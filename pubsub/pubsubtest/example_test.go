@@ -6,7 +6,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sfsync/sfsync/internal/eventbus"
@@ -27,7 +27,9 @@ func Example() {
 		panic(err)
 	}
 
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The server serves TLS with its own certificate, as the real endpoint
+	// serves TLS; trust it as a client of Salesforce trusts public CAs.
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(credentials.NewTLS(srv.ClientTLSConfig())))
 	if err != nil {
 		panic(err)
 	}
@@ -73,5 +75,5 @@ func Example() {
 	fmt.Printf("replay %x = %x, %v, pending %d\n", ev.GetReplayId(), replayID, native, resp.GetPendingNumRequested())
 	// Output:
 	// /event/Order__e true true 00D000000000001AAA
-	// replay 0000000000000001 = 0000000000000001, map[Amount__c:12.5], pending 0
+	// replay 00000000000003e9 = 00000000000003e9, map[Amount__c:12.5], pending 0
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -67,6 +68,10 @@ func (s *Server) publish(ctx context.Context, req *eventbus.PublishRequest) (*ev
 	if !ok {
 		return nil, s.topicNotFound(ctx, rpcID, req.GetTopicName())
 	}
+	if changeEvents(t.name) {
+		return nil, fail(ctx, codes.PermissionDenied, CodeTopicPermission, rpcID, fmt.Sprintf(
+			"Publishing to the topic %s isn't allowed. Change events are published by Salesforce only.", t.name))
+	}
 	resp := &eventbus.PublishResponse{SchemaId: t.schemaID, RpcId: rpcID}
 	for _, ev := range req.GetEvents() {
 		res := &eventbus.PublishResult{CorrelationKey: ev.GetId()}
@@ -104,4 +109,16 @@ func (s *Server) checkEventLocked(t *topic, ev *eventbus.ProducerEvent) string {
 		return "Failed to deserialize the event payload with the schema " + ev.GetSchemaId() + "."
 	}
 	return ""
+}
+
+// changeEvents reports whether topic carries change events (every channel
+// under /data/): Salesforce publishes them, clients only subscribe, so
+// GetTopic reports can_publish false and Publish refuses them.
+func changeEvents(topic string) bool { return strings.HasPrefix(topic, "/data/") }
+
+// multiEntity reports whether topic is a channel of several objects'
+// change events (/data/ChangeEvents and custom channels /data/<Name>__chn),
+// whose events carry one schema per object: GetTopic's schema_id is blank.
+func multiEntity(topic string) bool {
+	return topic == TopicChangeEvents || (changeEvents(topic) && strings.HasSuffix(topic, "__chn"))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -47,7 +48,11 @@ func setup(t *testing.T, opts ...pubsubtest.Option) (*pubsubtest.Server, eventbu
 	t.Helper()
 	srv := pubsubtest.NewServer(opts...)
 	t.Cleanup(srv.Close)
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	transport := insecure.NewCredentials()
+	if cfg := srv.ClientTLSConfig(); cfg != nil {
+		transport = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(transport))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +260,7 @@ func TestSchemaChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	id1 := info.GetSchemaId()
-	if !info.GetCanPublish() || !info.GetCanSubscribe() || info.GetTenantGuid() != pubsubtest.DefaultOrgID || id1 == "" {
+	if info.GetCanPublish() || !info.GetCanSubscribe() || info.GetTenantGuid() != pubsubtest.DefaultOrgID || id1 == "" {
 		t.Fatalf("topic info %v", info)
 	}
 	appendN(t, srv, topicA, 1)
@@ -287,7 +292,7 @@ func TestSchemaChange(t *testing.T) {
 func TestPublishPartialFailure(t *testing.T) {
 	srv, c := setup(t)
 	ctx := authCtx(t, "token")
-	info, err := c.GetTopic(ctx, &eventbus.TopicRequest{TopicName: topicA})
+	info, err := c.GetTopic(ctx, &eventbus.TopicRequest{TopicName: topicB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +304,7 @@ func TestPublishPartialFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.Publish(ctx, &eventbus.PublishRequest{TopicName: topicA, Events: []*eventbus.ProducerEvent{
+	resp, err := c.Publish(ctx, &eventbus.PublishRequest{TopicName: topicB, Events: []*eventbus.ProducerEvent{
 		{Id: "a", SchemaId: info.GetSchemaId(), Payload: good},
 		{Id: "b", SchemaId: info.GetSchemaId(), Payload: []byte{0xff}},
 		{Id: "c", SchemaId: "unknown", Payload: good},
@@ -323,7 +328,7 @@ func TestPublishPartialFailure(t *testing.T) {
 	if r[3].GetError() != nil || len(r[3].GetCorrelationKey()) != 36 {
 		t.Fatalf("result without id: %v", r[3])
 	}
-	pub := srv.Published(topicA)
+	pub := srv.Published(topicB)
 	if len(pub) != 2 || pub[0].GetId() != "a" || pub[1].GetId() != r[3].GetCorrelationKey() {
 		t.Fatalf("Published = %v", pub)
 	}
@@ -333,7 +338,7 @@ func TestPublishPartialFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"s1", "s2"} {
-		if err := ps.Send(&eventbus.PublishRequest{TopicName: topicA, Events: []*eventbus.ProducerEvent{{Id: id, SchemaId: info.GetSchemaId(), Payload: good}}}); err != nil {
+		if err := ps.Send(&eventbus.PublishRequest{TopicName: topicB, Events: []*eventbus.ProducerEvent{{Id: id, SchemaId: info.GetSchemaId(), Payload: good}}}); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := ps.Recv()
@@ -347,7 +352,7 @@ func TestPublishPartialFailure(t *testing.T) {
 	if _, err := ps.Recv(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after CloseSend: %v", err)
 	}
-	evs, _ := recvEvents(t, subscribe(t, c, &eventbus.FetchRequest{TopicName: topicA, ReplayPreset: eventbus.ReplayPreset_EARLIEST, NumRequested: 4}), 4)
+	evs, _ := recvEvents(t, subscribe(t, c, &eventbus.FetchRequest{TopicName: topicB, ReplayPreset: eventbus.ReplayPreset_EARLIEST, NumRequested: 4}), 4)
 	if evs[0].GetEvent().GetId() != "a" || evs[3].GetEvent().GetId() != "s2" {
 		t.Fatalf("subscribed %v", evs)
 	}

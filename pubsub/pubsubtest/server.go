@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/eventbus"
 )
 
@@ -31,6 +33,7 @@ const (
 	CodeAuth              = "sfdc.platform.eventbus.grpc.service.auth.error"
 	CodeUnavailable       = "sfdc.platform.eventbus.grpc.service.unavailable"
 	CodeTopicNotFound     = "sfdc.platform.eventbus.grpc.topic.not.found"
+	CodeTopicPermission   = "sfdc.platform.eventbus.grpc.topic.meta.permission"
 	CodeTopicEmpty        = "sfdc.platform.eventbus.grpc.topic.validation.empty"
 	CodeSchemaValidation  = "sfdc.platform.eventbus.grpc.schema.validation.failed"
 	CodeReplayCorrupted   = "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
@@ -57,6 +60,17 @@ const (
 	DefaultToken       = "token"
 )
 
+// TopicChangeEvents is the channel of the change events of every object
+// selected for Change Data Capture.
+const TopicChangeEvents = "/data/ChangeEvents"
+
+// FirstReplayID is the position of a bus that has never held an event: the
+// real bus is shared by many orgs and its positions are never zero, and a
+// keepalive carries it as latest_replay_id before the first event, so it is
+// a valid CUSTOM position (within retention from when the server started).
+// The first event appended gets the id after it.
+const FirstReplayID = 1000
+
 type config struct {
 	now         func() time.Time
 	retention   time.Duration
@@ -65,7 +79,7 @@ type config struct {
 	orgID       string
 	instanceURL string
 	tokens      []string
-	tls         bool
+	plaintext   bool
 }
 
 // Option configures a Server.
@@ -105,6 +119,10 @@ type Fault struct {
 	DisconnectAfter int
 	// Delay is slept before each response until replaced.
 	Delay time.Duration
+	// OmitLatestReplayID sends keepalives without latest_replay_id until
+	// replaced. The real service is not known to do so; it tests that a
+	// client survives one.
+	OmitLatestReplayID bool
 }
 
 // Stats are counters of what the server saw and did.
@@ -123,7 +141,7 @@ type Server struct {
 	cfg       config
 	lis       net.Listener
 	srv       *grpc.Server
-	cert      *x509.Certificate // with WithTLS
+	cert      *x509.Certificate // nil with WithPlaintext
 	done      chan struct{}
 	closeOnce sync.Once
 
@@ -139,6 +157,7 @@ type Server struct {
 	discLeft  int
 	discOwner *stream
 	delay     time.Duration
+	bareKeep  bool
 	managed   map[string]*managedSub // by subscription id
 	byName    map[string]*managedSub
 }
@@ -163,9 +182,10 @@ type schema struct {
 	codec *goavro.Codec
 }
 
-// NewServer starts a fake Pub/Sub API server serving gRPC on 127.0.0.1
-// with a random port, plaintext unless [WithTLS]. It panics if it cannot
-// listen.
+// NewServer starts a fake Pub/Sub API server serving gRPC over TLS on
+// 127.0.0.1 with a random port and a certificate of its own
+// ([Server.ClientTLSConfig] trusts it), or plaintext with [WithPlaintext].
+// It panics if it cannot listen.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
 		now:         time.Now,
@@ -189,7 +209,8 @@ func NewServer(opts ...Option) *Server {
 		done:    make(chan struct{}),
 		topics:  map[string]*topic{},
 		schemas: map[string]*schema{},
-		issued:  map[uint64]time.Time{},
+		issued:  map[uint64]time.Time{FirstReplayID: cfg.now()},
+		tip:     FirstReplayID,
 		wake:    make(chan struct{}),
 		managed: map[string]*managedSub{},
 		byName:  map[string]*managedSub{},
@@ -199,12 +220,13 @@ func NewServer(opts ...Option) *Server {
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 	}
-	if cfg.tls {
-		pair, cert, err := selfSigned()
+	if !cfg.plaintext {
+		pair, err := SelfSigned("pubsubtest")
 		if err != nil {
+			_ = lis.Close()
 			panic(err)
 		}
-		s.cert = cert
+		s.cert = pair.Leaf
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewServerTLSFromCert(&pair)))
 	}
 	s.srv = grpc.NewServer(serverOpts...)
@@ -250,6 +272,7 @@ func (s *Server) InjectFault(f Fault) {
 	s.discLeft = f.DisconnectAfter
 	s.discOwner = nil
 	s.delay = f.Delay
+	s.bareKeep = f.OmitLatestReplayID
 }
 
 // AddTopic creates a topic with the given Avro schema and returns the schema id.
@@ -392,7 +415,7 @@ func (s *Server) authenticate(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	ok := s.tokens[first("accesstoken")] && first("accesstoken") != "" &&
-		first("instanceurl") == s.cfg.instanceURL && first("tenantid") == s.cfg.orgID
+		first("instanceurl") == s.cfg.instanceURL && sameTenant(first("tenantid"), s.cfg.orgID)
 	if !ok {
 		s.stats.Unauthenticated++
 	}
@@ -401,6 +424,20 @@ func (s *Server) authenticate(ctx context.Context) error {
 		return nil
 	}
 	return fail(ctx, codes.Unauthenticated, CodeAuth, newUUID(), authMsg)
+}
+
+// sameTenant reports whether the tenantid metadata names the org: its id
+// in the 18- or the 15-character form (Salesforce's own examples send the
+// latter), alone or in the full form core/<MyDomain subdomain>/<org id>.
+func sameTenant(tenantID, orgID string) bool {
+	if rest, ok := strings.CutPrefix(tenantID, "core/"); ok {
+		sub, id, ok := strings.Cut(rest, "/")
+		if !ok || sub == "" {
+			return false
+		}
+		tenantID = id
+	}
+	return tenantID != "" && sfsync.SameID(tenantID, orgID)
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -452,7 +489,7 @@ func (s *Server) GetTopic(ctx context.Context, req *eventbus.TopicRequest) (*eve
 	s.mu.Lock()
 	t, ok := s.topics[req.GetTopicName()]
 	var id string
-	if ok {
+	if ok && !multiEntity(t.name) {
 		id = t.schemaID
 	}
 	s.mu.Unlock()
@@ -464,7 +501,7 @@ func (s *Server) GetTopic(ctx context.Context, req *eventbus.TopicRequest) (*eve
 	}
 	return &eventbus.TopicInfo{
 		TopicName: req.GetTopicName(), TenantGuid: s.cfg.orgID,
-		CanPublish: true, CanSubscribe: true, SchemaId: id, RpcId: rpcID,
+		CanPublish: !changeEvents(req.GetTopicName()), CanSubscribe: true, SchemaId: id, RpcId: rpcID,
 	}, nil
 }
 

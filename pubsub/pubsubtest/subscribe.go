@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/eventbus"
 )
 
@@ -150,8 +153,12 @@ func (s *Server) serve(ctx context.Context, st *stream, in <-chan inbound, send 
 		case keepDue && st.owed > 0:
 			// Nothing deliverable: every event up to the tip of the bus is
 			// behind this subscriber, so the position may advance to it.
+			// The bus starts at FirstReplayID, so there is always one.
 			st.cursor = max(st.cursor, s.tip)
-			out = &outbound{latest: replayOrNil(st.cursor), pending: int32(st.owed)}
+			out = &outbound{latest: encodeReplay(st.cursor), pending: int32(st.owed)}
+			if s.bareKeep {
+				out.latest = nil
+			}
 		}
 		keepDue = false
 		wake := s.wake
@@ -342,12 +349,48 @@ func (s *Server) AddManagedSubscription(developerName, topic string) (id string)
 	return m.id
 }
 
+// ManagedSubscription describes a managed event subscription, as the
+// Tooling API's ManagedEventSubscription does.
+type ManagedSubscription struct {
+	ID            string // 18 characters, prefix "18x"
+	DeveloperName string
+	Topic         string
+	Active        bool // a ManagedSubscribe stream is open on it
+}
+
+// ManagedSubscriptions returns the registered managed subscriptions in the
+// order they were added.
+func (s *Server) ManagedSubscriptions() []ManagedSubscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ManagedSubscription, 0, len(s.managed))
+	for _, m := range s.managed {
+		out = append(out, ManagedSubscription{ID: m.id, DeveloperName: m.name, Topic: m.topic, Active: m.active})
+	}
+	slices.SortFunc(out, func(a, b ManagedSubscription) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// managedByIDLocked finds a managed subscription by its Tooling id, which
+// clients may give in the 15- or the 18-character form.
+func (s *Server) managedByIDLocked(id string) (*managedSub, bool) {
+	if m, ok := s.managed[id]; ok {
+		return m, true
+	}
+	for _, m := range s.managed {
+		if sfsync.SameID(id, m.id) {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
 // Committed returns the replay id committed for a managed subscription
 // (by id or developer name), or nil.
 func (s *Server) Committed(subscription string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.managed[subscription]
+	m, ok := s.managedByIDLocked(subscription)
 	if !ok {
 		m, ok = s.byName[subscription]
 	}
@@ -387,7 +430,7 @@ func (s *Server) ManagedSubscribe(ss grpc.BidiStreamingServer[eventbus.ManagedFe
 	ae := (*apiErr)(nil)
 	switch {
 	case first.GetSubscriptionId() != "":
-		if m, ok = s.managed[first.GetSubscriptionId()]; !ok {
+		if m, ok = s.managedByIDLocked(first.GetSubscriptionId()); !ok {
 			ae = &apiErr{codes.NotFound, CodeManagedIDNF, fmt.Sprintf(
 				"The managed subscription with ID %s wasn't found.", first.GetSubscriptionId())}
 		}
