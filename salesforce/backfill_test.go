@@ -92,7 +92,7 @@ func TestBackfillAfterRetentionExpired(t *testing.T) {
 	defer org.Close()
 	tokens := salesforce.StaticToken(salesforce.Token{AccessToken: org.AccessToken(), InstanceURL: org.URL(), OrgID: org.OrgID(), UserID: org.IntegrationUserID()})
 	sf := salesforce.New(tokens, salesforce.WithHTTPClient(org.Client()), salesforce.WithLogger(discard()))
-	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(discard()))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithTLSConfig(org.ClientTLSConfig()), pubsub.WithLogger(discard()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func TestFakeOrgWritesCarryClientID(t *testing.T) {
 	// A UI edit ends the sequence.
 	ui := org.Insert("Contact", map[string]any{"LastName": "UI"})
 
-	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(discard()))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithTLSConfig(org.ClientTLSConfig()), pubsub.WithLogger(discard()))
 	if err != nil {
 		t.Fatal(err)
 	}

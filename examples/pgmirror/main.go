@@ -73,7 +73,9 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	// The fake org: OAuth and REST over HTTP, change events over gRPC.
+	// The fake org: OAuth and REST over HTTPS, change events over gRPC with
+	// TLS, as Salesforce serves them; its certificates are trusted through
+	// org.Client() and org.ClientTLSConfig().
 	org := salesforcetest.NewOrg()
 	defer org.Close()
 	clientID, secret := org.ClientCredentials()
@@ -83,7 +85,7 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 		return err
 	}
 	sf := salesforce.New(tokens, salesforce.WithHTTPClient(org.Client()), salesforce.WithClientID("sfsync"), salesforce.WithLogger(quiet))
-	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(quiet))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithTLSConfig(org.ClientTLSConfig()), pubsub.WithLogger(quiet))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package crashtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,9 +41,12 @@ type childConfig struct {
 	// Creds authenticate to it: the org's access token, instance URL and
 	// org id.
 	Creds pubsub.Credentials `json:"creds"`
-	Topic string             `json:"topic"`
-	DB    string             `json:"db"`
-	Sink  string             `json:"sink"`
+	// CA is the PEM of the certificate the server presents: the child
+	// dials TLS, as against Salesforce, trusting it alone.
+	CA    string `json:"ca"`
+	Topic string `json:"topic"`
+	DB    string `json:"db"`
+	Sink  string `json:"sink"`
 	// Last is the hex replay id of the last event; the child exits once it
 	// has committed it.
 	Last string `json:"last"`
@@ -110,7 +115,12 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	client, err := pubsub.Dial(cfg.Addr, pubsub.StaticToken(cfg.Creds), pubsub.WithInsecure(), pubsub.WithLogger(logger))
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(cfg.CA)) {
+		t.Fatalf("bad %s: no certificate in ca", childEnv)
+	}
+	client, err := pubsub.Dial(cfg.Addr, pubsub.StaticToken(cfg.Creds), pubsub.WithLogger(logger),
+		pubsub.WithTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -57,11 +59,11 @@ func eventKeyOf(events []event, id string, u int) string {
 // and their replay ids are what the checkpoint check compares against. Each
 // event must carry one change of one record, and a record's events must
 // carry its rounds' values in order.
-func readSource(t *testing.T, addr string, creds pubsub.Credentials, want int) []event {
+func readSource(t *testing.T, addr string, tlsConfig *tls.Config, creds pubsub.Credentials, want int) []event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client, err := pubsub.Dial(addr, pubsub.StaticToken(creds), pubsub.WithInsecure(), pubsub.WithLogger(quietLogger()))
+	client, err := pubsub.Dial(addr, pubsub.StaticToken(creds), pubsub.WithTLSConfig(tlsConfig), pubsub.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 	}
-	events := readSource(t, srv.Addr(), creds, records*updates)
+	events := readSource(t, srv.Addr(), org.ClientTLSConfig(), creds, records*updates)
 	byKey := map[string]event{}
 	for _, ev := range events {
 		if _, dup := byKey[ev.key]; dup {
@@ -187,7 +189,8 @@ func TestCrashRecovery(t *testing.T) {
 	last := events[len(events)-1].replay
 
 	dir := t.TempDir()
-	cfg := childConfig{Addr: srv.Addr(), Creds: creds, Topic: topic, DB: filepath.Join(dir, "state.db"), Sink: filepath.Join(dir, "sink.jsonl"), Last: hex.EncodeToString(last)}
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	cfg := childConfig{Addr: srv.Addr(), Creds: creds, CA: string(ca), Topic: topic, DB: filepath.Join(dir, "state.db"), Sink: filepath.Join(dir, "sink.jsonl"), Last: hex.EncodeToString(last)}
 	rawCfg, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func Example() {
 	}
 	req.Header.Set("Authorization", "Bearer "+org.AccessToken())
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	res, err := org.Client().Do(req)
 	if err != nil {
 		panic(err)
 	}

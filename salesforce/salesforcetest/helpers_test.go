@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -115,7 +116,7 @@ func callTok(t *testing.T, org *salesforcetest.Org, token, method, path string, 
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := org.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,11 @@ func pubsubCtx(t *testing.T, org *salesforcetest.Org, token string) context.Cont
 
 func pubsubClient(t *testing.T, org *salesforcetest.Org) eventbus.PubSubClient {
 	t.Helper()
-	conn, err := grpc.NewClient(org.PubSub().Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	transport := insecure.NewCredentials()
+	if cfg := org.ClientTLSConfig(); cfg != nil {
+		transport = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(org.PubSub().Addr(), grpc.WithTransportCredentials(transport))
 	if err != nil {
 		t.Fatal(err)
 	}

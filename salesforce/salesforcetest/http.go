@@ -228,6 +228,8 @@ func (q *req) route() {
 		q.sobjects(segs[1:])
 	case "jobs":
 		q.jobs(segs[1:])
+	case "tooling":
+		q.tooling(segs[1:])
 	case "composite":
 		if len(segs) >= 2 && segs[1] == "sobjects" {
 			q.collections(segs[2:])

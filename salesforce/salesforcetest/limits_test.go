@@ -61,7 +61,7 @@ func TestConcurrencyLimit(t *testing.T) {
 			defer wg.Done()
 			req, _ := http.NewRequest("GET", org.URL()+api+"/limits", nil)
 			req.Header.Set("Authorization", "Bearer "+org.AccessToken())
-			if res, err := http.DefaultClient.Do(req); err == nil {
+			if res, err := org.Client().Do(req); err == nil {
 				statuses[i] = res.StatusCode
 				res.Body.Close()
 			}

@@ -27,7 +27,7 @@ func tokenRequest(t *testing.T, org *salesforcetest.Org, form map[string]string)
 	for k, x := range form {
 		v.Set(k, x)
 	}
-	res, err := http.PostForm(org.URL()+"/services/oauth2/token", v)
+	res, err := org.Client().PostForm(org.URL()+"/services/oauth2/token", v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestUserinfoAndExpiry(t *testing.T) {
 	get := func(tok string) (int, map[string]any) {
 		req, _ := http.NewRequest("GET", org.URL()+"/services/oauth2/userinfo", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
+		res, err := org.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

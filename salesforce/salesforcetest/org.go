@@ -3,6 +3,7 @@ package salesforcetest
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -39,6 +40,7 @@ type config struct {
 
 	bulkDuration time.Duration
 	bulkPageCap  int
+	plaintext    bool
 }
 
 // Option configures an Org.
@@ -137,7 +139,10 @@ type Org struct {
 	bulkBreak    []int
 }
 
-// NewOrg starts a fake org with Account, Contact and Employee__c.
+// NewOrg starts a fake org with Account, Contact and Employee__c, serving
+// REST on https:// and Pub/Sub over TLS, each with a certificate of its
+// own that Client, ClientTLSConfig and CertPool trust ([WithPlaintext]
+// serves neither over TLS).
 func NewOrg(opts ...Option) *Org {
 	cfg := config{now: time.Now, daily: DefaultDailyLimit, concurrency: DefaultConcurrencyLimit,
 		orgID: DefaultOrgID, pageSize: DefaultQueryPageSize}
@@ -161,13 +166,26 @@ func NewOrg(opts ...Option) *Org {
 	o.cond = sync.NewCond(&o.mu)
 	o.created = o.now()
 	o.purged = o.created.Truncate(time.Minute)
-	o.srv = httptest.NewServer(o)
+	o.srv = httptest.NewUnstartedServer(o)
+	psOpts := []pubsubtest.Option{pubsubtest.WithClock(cfg.now)}
+	if cfg.plaintext {
+		o.srv.Start()
+		psOpts = append(psOpts, pubsubtest.WithPlaintext())
+	} else {
+		// httptest's own certificate is the same for every server; a
+		// certificate per org means trusting one org trusts no other.
+		cert, err := pubsubtest.SelfSigned("salesforcetest")
+		if err != nil {
+			panic(err)
+		}
+		o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		o.srv.StartTLS()
+	}
 	o.current = o.mintLocked(integrationUserID)
-	o.ps = pubsubtest.NewServer(
-		pubsubtest.WithClock(cfg.now),
+	o.ps = pubsubtest.NewServer(append(psOpts,
 		pubsubtest.WithTenant(cfg.orgID, o.srv.URL),
 		pubsubtest.WithTokens(o.current),
-	)
+	)...)
 	if err := o.setupObjects(); err != nil {
 		o.Close()
 		panic(err)
@@ -181,13 +199,16 @@ func (o *Org) Close() {
 	o.ps.Close()
 }
 
-// URL returns the instance URL; the OAuth endpoints are served there too.
+// URL returns the instance URL (https:// unless [WithPlaintext]); the
+// OAuth endpoints are served there too.
 func (o *Org) URL() string { return o.srv.URL }
 
-// Client returns an *http.Client for the server (as httptest.Server.Client).
+// Client returns an *http.Client that trusts the org's REST certificate
+// (as httptest.Server.Client does).
 func (o *Org) Client() *http.Client { return o.srv.Client() }
 
-// OrgID returns the 18-character org id.
+// OrgID returns the 18-character org id. Wherever the org compares org ids
+// (the Pub/Sub tenantid) the 15-character form is accepted too.
 func (o *Org) OrgID() string { return o.cfg.orgID }
 
 // IntegrationUserID is the user that API tokens act as.
