@@ -4,6 +4,14 @@
 //	org := salesforcetest.NewOrg()
 //	defer org.Close()
 //
+// Like a real org it serves TLS only: REST on https:// and the Pub/Sub API
+// over TLS, each with a certificate generated for it (httptest's shared
+// certificate would let a client trusting one org trust them all).
+// org.Client() trusts the REST certificate; org.ClientTLSConfig() and
+// org.CertPool() trust both, for dialing the Pub/Sub API
+// (pubsub.WithTLSConfig(org.ClientTLSConfig())). WithPlaintext serves both
+// without TLS, for speed where transport security is not the point.
+//
 // It serves, at org.URL() (the instance URL, also the login host):
 //
 //   - OAuth: POST /services/oauth2/token for the JWT bearer grant
@@ -40,6 +48,16 @@
 //     FailNextBulkJobs, DeleteBulkJob and BreakNextResultsPage (a page cut
 //     half way and its connection dropped) inject failures, and
 //     BulkJobs, WaitBulkJobs and WaitBulkPolls let tests observe jobs.
+//
+//   - the Tooling API query of ManagedEventSubscription (GET
+//     /tooling/query?q=SELECT Id, DeveloperName, MasterLabel, Metadata FROM
+//     ManagedEventSubscription [WHERE Id|DeveloperName = '...'] [LIMIT n]),
+//     answered from the managed subscriptions of the Pub/Sub fake, so a
+//     client can look one up by developer name and subscribe by its Id (15
+//     or 18 characters) or by name. Metadata reports defaultReplay and
+//     errorRecoveryReplay EARLIEST and state RUN, which is how the fake
+//     behaves (the spec does not say what a fake should choose). /query on
+//     it answers INVALID_TYPE, as on a real org.
 //
 // Every authenticated /services/data request counts one against the daily
 // limit and carries Sforce-Limit-Info: api-usage=N/M; beyond the limit, or
