@@ -48,7 +48,6 @@
 //     FailNextBulkJobs, DeleteBulkJob and BreakNextResultsPage (a page cut
 //     half way and its connection dropped) inject failures, and
 //     BulkJobs, WaitBulkJobs and WaitBulkPolls let tests observe jobs.
-//
 //   - the Tooling API query of ManagedEventSubscription (GET
 //     /tooling/query?q=SELECT Id, DeveloperName, MasterLabel, Metadata FROM
 //     ManagedEventSubscription [WHERE Id|DeveloperName = '...'] [LIMIT n]),
