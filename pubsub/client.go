@@ -91,8 +91,10 @@ type clientConfig struct {
 // Option configures a [Client].
 type Option func(*clientConfig)
 
-// WithInsecure dials without TLS, for a fake server on loopback. Never use
-// it against Salesforce.
+// WithInsecure dials without TLS, for a fake server started plaintext
+// (pubsubtest.WithPlaintext, salesforcetest.WithPlaintext). The fakes serve
+// TLS by default, as Salesforce does: dial them with [WithTLSConfig] and
+// their ClientTLSConfig. Never use it against Salesforce.
 func WithInsecure() Option { return func(c *clientConfig) { c.insecure = true } }
 
 // WithTLSConfig sets the TLS configuration (default: system roots).
