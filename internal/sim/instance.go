@@ -41,7 +41,7 @@ type instance struct {
 func (r *run) start(dupExt bool) error {
 	r.nInst++
 	in := &instance{n: r.nInst, state: &gate{}, io: &gate{}, done: make(chan error, 1)}
-	ps, err := pubsub.Dial(r.org.PubSub().Addr(), salesforce.PubSubTokens(r.tokens), pubsub.WithInsecure(), pubsub.WithLogger(r.log),
+	ps, err := pubsub.Dial(r.org.PubSub().Addr(), salesforce.PubSubTokens(r.tokens), pubsub.WithTLSConfig(r.org.ClientTLSConfig()), pubsub.WithLogger(r.log),
 		pubsub.WithDialOptions(grpc.WithChainUnaryInterceptor(r.failSchemas)))
 	if err != nil {
 		return err
