@@ -32,6 +32,14 @@ const checkpointTick = 5 * time.Second
 // never pauses cannot keep the loop spinning.
 const checkpointPasses = 8
 
+// restartFrames is the log length (frames of one page) past which the
+// checkpointer makes the log restart: under a writer that never pauses no
+// PASSIVE pass finishes between two commits, and the log would grow
+// without bound. A RESTART checkpoint waits for the commit under way and
+// holds the next one only while it copies what the PASSIVE passes just
+// before it left, a few commits' worth.
+const restartFrames = 16384
+
 // walSizeLimit is what the log file is truncated to when it restarts, so a
 // burst does not leave a large file behind.
 const walSizeLimit = 64 << 20
@@ -88,30 +96,41 @@ func (s *Store) checkpointLoop() {
 			return
 		case <-t.C:
 		}
-		for range checkpointPasses {
-			left, err := s.checkpoint(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !s.closed.Load() {
-					s.log.Warn("sqlite: background checkpoint failed; it runs again after the next commit", "err", err)
-				}
-				break
-			}
-			if left == 0 {
-				break
-			}
+		if err := s.checkpointAll(ctx); err != nil && ctx.Err() == nil && !s.closed.Load() {
+			s.log.Warn("sqlite: background checkpoint failed; it runs again after the next commit", "err", err)
 		}
 	}
 }
 
+// checkpointAll copies the log back in PASSIVE passes, then restarts it if
+// it grew past restartFrames.
+func (s *Store) checkpointAll(ctx context.Context) error {
+	for range checkpointPasses {
+		log, left, err := s.checkpoint(ctx, "PASSIVE")
+		if err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		if log > restartFrames {
+			_, _, err := s.checkpoint(ctx, "RESTART")
+			return err
+		}
+	}
+	return nil
+}
+
 // checkpoint copies what it can of the log into the database and returns
-// how many frames it left behind (written meanwhile or still read).
-func (s *Store) checkpoint(ctx context.Context) (int, error) {
-	var busy, log, done int
-	if err := s.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
-		return 0, s.fail("checkpoint", err)
+// how long the log is and how many frames it left behind (written
+// meanwhile or still read).
+func (s *Store) checkpoint(ctx context.Context, mode string) (log, left int, err error) {
+	var busy, done int
+	if err := s.ck.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &done); err != nil {
+		return 0, 0, s.fail("checkpoint", err)
 	}
 	if log < 0 || done < 0 { // not in WAL mode
-		return 0, nil
+		return 0, 0, nil
 	}
-	return log - done, nil
+	return log, log - done, nil
 }

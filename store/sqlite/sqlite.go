@@ -141,9 +141,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Set("_txlock", "immediate")
 	// The writer touches index pages of a growing ledger at random: a page
 	// cache of 32 MiB (SQLite's default is 2 MiB) keeps them out of system
-	// calls. It never checkpoints: a checkpoint inside a commit holds that
-	// commit for as long as copying the log takes, so a background
-	// connection checkpoints instead (see checkpoint.go). Temporary
+	// calls. A checkpoint inside a commit holds that commit for as long as
+	// copying the log takes, so a background connection does the copying
+	// (see checkpoint.go); the writer's own automatic checkpoint every
+	// 64 MiB stays as the backstop that lets the log restart under a
+	// writer that never pauses, and finds little left to copy. Temporary
 	// B-trees (statement journals of multi-row upserts) stay in memory
 	// rather than spilling to files. Readers keep the defaults.
 	wq := url.Values{}
@@ -151,7 +153,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wq[k] = slices.Clone(v)
 	}
 	wq.Add("_pragma", "cache_size(-32768)")
-	wq.Add("_pragma", "wal_autocheckpoint(0)")
+	wq.Add("_pragma", "wal_autocheckpoint(16384)")
 	wq.Add("_pragma", "temp_store(MEMORY)")
 	wq.Add("_pragma", "journal_size_limit("+strconv.Itoa(walSizeLimit)+")")
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
