@@ -11,7 +11,7 @@
 // it, and for a Pub/Sub subscription its events, keepalives and
 // reconnects; outcomes per minute by status; dead letters, each with a
 // page showing the whole change and, when the host set a token with
-// [WithRequeueToken], a requeue button (read-only by default); API usage
+// [WithRequeueToken], a requeue form (read-only by default); API usage
 // against the org's limits and the throttle's state; the lease holder and
 // fencing token when the engine reports one; and backfill and
 // reconciliation progress.

@@ -113,9 +113,13 @@ func WithSubscription(topic string, stats func() pubsub.SubscriptionStats) Optio
 	return func(c *config) { c.subscriptions = append(c.subscriptions, subscriptionSource{topic, stats}) }
 }
 
-// WithRequeueToken enables the requeue buttons: a requeue is done only when
-// the form carries this token. Without it (the default) the page is
-// read-only, because anyone who can reach it could otherwise replay writes.
+// WithRequeueToken enables requeue: each dead letter's page gets a form
+// with a token field and a requeue button, and a requeue is done only when
+// the form carries this token (which also keeps other sites from posting
+// it). Without it (the default) the page is read-only, because anyone who
+// can reach it could otherwise replay writes. The form is on the dead
+// letter's page, which does not reload itself, so a token being typed is
+// never lost to the main page's refresh.
 func WithRequeueToken(token string) Option { return func(c *config) { c.token = token } }
 
 // WithRefresh sets how often the page reloads itself (default 5 s; zero or

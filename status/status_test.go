@@ -165,8 +165,8 @@ func TestPage(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
-	if strings.Contains(body, "<button") {
-		t.Error("read-only page shows a requeue button")
+	if strings.Contains(body, "requeue…") {
+		t.Error("read-only page offers a requeue")
 	}
 
 	code, body = get(t, srv.URL+"/status/deadletter?key=kd")
@@ -218,8 +218,11 @@ func TestRequeue(t *testing.T) {
 	}
 
 	srv, _ := setup(t, status.WithRequeueToken("s3cret"))
-	if _, body := get(t, srv.URL+"/status/"); !strings.Contains(body, `<button type="submit" name="key" value="kd">requeue</button>`) {
-		t.Errorf("no requeue button:\n%s", body)
+	if _, body := get(t, srv.URL+"/status/"); !strings.Contains(body, `<a class="button" href="deadletter?key=kd">requeue…</a>`) {
+		t.Errorf("no requeue link:\n%s", body)
+	}
+	if _, body := get(t, srv.URL+"/status/deadletter?key=kd"); !strings.Contains(body, `<button type="submit" id="requeue">`) {
+		t.Errorf("no requeue button on the dead letter's page:\n%s", body)
 	}
 	if resp := postForm(t, srv.URL+"/status/requeue", url.Values{"key": {"kd"}, "token": {"wrong"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("wrong token: %s, want 403", resp.Status)

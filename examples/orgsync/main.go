@@ -3,16 +3,24 @@
 // write-back through sObject Collections, API throttling and durable SQLite
 // state, all on loopback with no credentials. It prints every decision the
 // engine takes and why.
+//
+// With -http 127.0.0.1:8080 it then keeps running: the status page is at
+// /status/, Prometheus metrics at /metrics, and a change the org rejected
+// waits as a dead letter to be requeued from the page. Ctrl-C stops it
+// cleanly: the engine drains and commits before the program exits.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -32,14 +40,32 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	var opts options
+	flag.StringVar(&opts.http, "http", "", "after the demo keep running, serving the status page and /metrics on this address (for example 127.0.0.1:8080)")
+	flag.Parse()
+	// Ctrl-C ends ctx; the engine then drains and commits before run returns.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "orgsync:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+// options are the command's flags, and what tests set instead.
+type options struct {
+	// http, when set, keeps the demo running after its script with the
+	// status page and /metrics served on this address, until ctx ends.
+	http string
+	// token guards the page's requeue buttons (default: random, printed).
+	token string
+	// served, when set, is called with the base URL once it serves.
+	served func(baseURL string)
+}
+
+func run(parent context.Context, out io.Writer, opts options) error {
+	// The scripted part has a deadline; a served demo runs until parent ends.
+	ctx, cancel := context.WithTimeout(parent, 2*time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	erpSystem := sfsync.External("erp")
@@ -58,7 +84,7 @@ func run(ctx context.Context, out io.Writer) error {
 	limiter := throttle.New(throttle.WithReserve(0.1), throttle.WithLogger(quiet))
 	defer limiter.Close()
 	sf := salesforce.New(tokens, salesforce.WithHTTPClient(org.Client()), salesforce.WithClientID("sfsync"), salesforce.WithLimiter(limiter), salesforce.WithLogger(quiet))
-	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithInsecure(), pubsub.WithLogger(quiet))
+	ps, err := pubsub.Dial(org.PubSub().Addr(), salesforce.PubSubTokens(tokens), pubsub.WithTLSConfig(org.ClientTLSConfig()), pubsub.WithLogger(quiet))
 	if err != nil {
 		return err
 	}
@@ -83,6 +109,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone", "External_Id__c"))
 	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone", "External_Id__c"}})
+	reconciler := reconcile.New(authority, reconcile.WithTenant(tok.OrgID), reconcile.WithLogger(quiet))
 	prog := synctest.NewProgress()
 	engine, err := sync.New(prog.Watch(sub), nil,
 		sync.WithSource(prog.Watch(outbox.Source())),
@@ -97,7 +124,7 @@ func run(ctx context.Context, out io.Writer) error {
 		}}),
 		// Salesforce owns Email; everything else is last write wins.
 		sync.WithPolicy(conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))),
-		sync.WithReconciler(reconcile.New(authority, reconcile.WithTenant(tok.OrgID), reconcile.WithLogger(quiet))),
+		sync.WithReconciler(reconciler),
 		sync.WithRoute(sync.Route{From: sfsync.Salesforce, Object: "Contact", Sink: erp}),
 		sync.WithRoute(sync.Route{From: erpSystem, Sink: sink}),
 	)
@@ -116,7 +143,12 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer reg.Unregister()
 
-	runCtx, stop := context.WithCancel(ctx)
+	runParent := ctx
+	if opts.http != "" {
+		runParent = parent
+	}
+	runCtx, stop := context.WithCancel(runParent)
+	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(runCtx) }()
 
@@ -183,9 +215,11 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	stop()
-	if err := <-done; err != nil {
-		return err
+	if opts.http == "" {
+		stop()
+		if err := <-done; err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(out, "\n== final state")
@@ -228,7 +262,23 @@ func run(ctx context.Context, out io.Writer) error {
 	used, max := org.APIUsage()
 	fmt.Fprintf(out, "\nstats: processed %d, applied %d, echoes %d, conflicts %d, reconciled %d, duplicates %d, dead letters %d; API usage %d/%d\n",
 		s.Processed, s.Applied, s.Echoes, s.Conflicts, s.Reconciled, s.Duplicates, s.DeadLetters, used, max)
-	return nil
+	if opts.http == "" {
+		return nil
+	}
+	d := served{
+		engine: engine, state: state, limiter: limiter, tenant: tok.OrgID, sub: sub, outbox: outbox.Stream(),
+		reconciler: reconciler, org: org, erp: erp, prog: prog,
+	}
+	err = d.serve(ctx, parent, out, opts)
+	stop()
+	if runErr := <-done; err == nil && runErr != nil {
+		err = runErr
+	}
+	if err == nil {
+		s := engine.Stats()
+		fmt.Fprintf(out, "\n== stopped: drained and committed; processed %d, in flight %d, dead letters now %d\n", s.Processed, s.InFlight, countDeadLetters(state))
+	}
+	return err
 }
 
 func compare(a, b sfsync.System, x, y string) int {

@@ -9,7 +9,7 @@ import (
 
 func TestDemoConverges(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), &out); err != nil {
+	if err := run(context.Background(), &out, options{}); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	got := out.String()
