@@ -141,7 +141,7 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.clock =
 //
 //	GET  /                  the page (HTML, refreshes itself)
 //	GET  /status.json       the same data as JSON ([Report])
-//	GET  /healthz           liveness: 200 while the handler answers
+//	GET  /healthz           liveness: 200 while the engine runs (503 once an engine with Done() has stopped)
 //	GET  /readyz            readiness: 200 when Engine.Health is nil, else 503 with the reasons
 //	GET  /deadletter?key=K  one dead letter, whole
 //	POST /requeue           form key, token: requeue a dead letter (see [WithRequeueToken])
@@ -182,6 +182,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// An engine whose Run has returned is not coming back: the process
+	// should be restarted.
+	if d, ok := h.engine.(interface{ Done() <-chan struct{} }); ok {
+		select {
+		case <-d.Done():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "engine stopped\n")
+			return
+		default:
+		}
+	}
 	io.WriteString(w, "ok\n")
 }
 

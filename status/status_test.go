@@ -30,7 +30,10 @@ type fakeEngine struct {
 	mu     stdsync.Mutex
 	health error
 	lease  *sfsync.Lease
+	done   chan struct{}
 }
+
+func (e *fakeEngine) Done() <-chan struct{} { return e.done }
 
 func (e *fakeEngine) Stats() sfsyncsync.Stats {
 	return sfsyncsync.Stats{Received: 12, Processed: 11, Applied: 7, DeadLetters: 1, InFlight: 1, Lag: 1500 * time.Millisecond}
@@ -70,7 +73,7 @@ func setup(t *testing.T, opts ...status.Option) (*httptest.Server, *fakeEngine) 
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 30, 20, 0, time.UTC)
 	state := memory.New()
-	eng := &fakeEngine{state: state, now: now, lease: &sfsync.Lease{Name: "contacts", Holder: "host-a", Token: 7, Expires: now.Add(time.Minute)}}
+	eng := &fakeEngine{state: state, now: now, done: make(chan struct{}), lease: &sfsync.Lease{Name: "contacts", Holder: "host-a", Token: 7, Expires: now.Add(time.Minute)}}
 	topic := "/data/ContactChangeEvent"
 	var outs []sfsync.Outcome
 	for i, st := range []sfsync.Status{sfsync.StatusApplied, sfsync.StatusApplied, sfsync.StatusEcho, sfsync.StatusDeadLettered} {
@@ -234,5 +237,14 @@ func TestRequeue(t *testing.T) {
 	_, body := get(t, srv.URL+"/status/?requeued=kd")
 	if !strings.Contains(body, "<b>applied</b> — requeued") || !strings.Contains(body, `id="no-dead-letters"`) {
 		t.Errorf("after requeue the page does not show it:\n%s", body)
+	}
+}
+
+// An engine whose Run has returned fails liveness: it will not recover.
+func TestHealthzFailsOnceTheEngineStopped(t *testing.T) {
+	srv, eng := setup(t)
+	close(eng.done)
+	if code, body := get(t, srv.URL+"/status/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "stopped") {
+		t.Errorf("healthz after Run returned: %d %q", code, body)
 	}
 }

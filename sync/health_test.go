@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/store/memory"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
@@ -40,4 +42,30 @@ func TestHealthShowsFailingBackfillsAndSinks(t *testing.T) {
 	if cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact"); err != nil || !strings.HasPrefix(string(cp.Token), "owed:") {
 		t.Errorf("a failing backfill must stay owed; its record is %q (%v)", cp.Token, err)
 	}
+}
+
+// The engine reports the lease it holds, and Done closes when Run returns.
+func TestLeaseAndDone(t *testing.T) {
+	b := newBidi(t)
+	store := memory.New()
+	b.store = store
+	src := b.sfLog.Source()
+	e := oneWay(t, b, src, sfsyncsync.WithLease(store, "contacts", "a", time.Hour))
+	if _, held := e.Lease(); held {
+		t.Fatal("a lease before Run")
+	}
+	r := start(t, e)
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "1"}, at(0))
+	settle(t, b.sfLog, src)
+	l, held := e.Lease()
+	if !held || l.Holder != "a" || l.Token == 0 {
+		t.Errorf("Lease() = %+v, %v; want holder a with a fencing token", l, held)
+	}
+	select {
+	case <-e.Done():
+		t.Fatal("Done closed while running")
+	default:
+	}
+	r.stop(t)
+	<-e.Done()
 }

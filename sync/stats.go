@@ -128,3 +128,16 @@ func (e *Engine) Health() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Lease returns the lease the engine holds, with its fencing token, and
+// whether it holds one (see [WithLease]).
+func (e *Engine) Lease() (sfsync.Lease, bool) {
+	if l := e.lease.Load(); l != nil {
+		return *l, true
+	}
+	return sfsync.Lease{}, false
+}
+
+// Done returns a channel that is closed once Run has returned, after its
+// last commit: a health endpoint tells a stopped engine from a degraded one.
+func (e *Engine) Done() <-chan struct{} { return e.finished }
