@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/sfsync/sfsync"
 )
 
@@ -132,11 +134,14 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 }
 
 func (e *Engine) commitWithRetry(ctx context.Context, c sfsync.Commit) error {
-	bo := e.cfg.newBackOff()
+	var bo backoff.BackOff // made on the first failure: most commits need none
 	for {
 		err := e.st.commit(ctx, c)
 		if err == nil {
 			return nil
+		}
+		if bo == nil {
+			bo = e.cfg.newBackOff()
 		}
 		if errors.Is(err, sfsync.ErrFenced) {
 			return fmt.Errorf("sync: another instance holds the lease; stopping without committing: %w", err)

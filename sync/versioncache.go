@@ -132,26 +132,23 @@ func (rv *recordVersions) set(src sfsync.System, field string, v sfsync.Version)
 	m[field] = v
 }
 
-// newest returns the newest version of field over every source, and whose.
+// newest returns the newest version of field over every source, and whose;
+// equal versions go to the system whose name sorts first, so the answer
+// does not depend on map order.
 func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, bool) {
 	var best sfsync.Version
 	var who sfsync.System
 	found := false
-	for _, src := range sortedSystems(rv.fields) {
-		if v, ok := rv.fields[src][field]; ok && (!found || best.Before(v)) {
+	for src, fields := range rv.fields {
+		v, ok := fields[field]
+		if !ok {
+			continue
+		}
+		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
 			best, who, found = v, src, true
 		}
 	}
 	return best, who, found
-}
-
-func sortedSystems(m map[sfsync.System]map[string]sfsync.Version) []sfsync.System {
-	keys := make([]sfsync.System, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // staleFields returns the fields of c for which newer data from c's source
@@ -182,15 +179,16 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 	if c.Op == sfsync.OpDelete {
 		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
+	touched := c.Touched()
 	if newer(fieldDeleted) {
-		return c.Touched(), true
+		return touched, true
 	}
-	for _, f := range c.Touched() {
+	for _, f := range touched {
 		if newer(f) {
 			stale = append(stale, f)
 		}
 	}
-	return stale, len(stale) > 0 && len(stale) == len(c.Touched())
+	return stale, len(stale) > 0 && len(stale) == len(touched)
 }
 
 // describe completes what the target reported of a record with what the
@@ -332,13 +330,13 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVers
 
 // olderThanOthers reports whether c is older than data from another system
 // held for field.
-func (vc *versionCache) olderThanOthers(c *sfsync.Change, field string) bool {
+func (vc *versionCache) olderThanOthers(c *sfsync.Change, record, field string) bool {
 	if c.Version.IsZero() {
 		return false
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	for src, fields := range vc.get(c.RecordKey()).fields {
+	for src, fields := range vc.get(record).fields {
 		if v, ok := fields[field]; ok && src != c.Source && c.Version.Before(v) {
 			return true
 		}

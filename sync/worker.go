@@ -406,8 +406,9 @@ func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfs
 		return "", nil
 	}
 	all := true
+	record := c.RecordKey()
 	for _, p := range fps {
-		if vc.olderThanOthers(c, p.field) {
+		if vc.olderThanOthers(c, record, p.field) {
 			all = false
 			continue
 		}

@@ -355,7 +355,9 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 	}
 	var fps []string
 	for i := range written {
-		if c := &written[i]; c.Op != sfsync.OpEvent {
+		// Where the engine reads no changes of the object from that system,
+		// there is no echo to recognise.
+		if c := &written[i]; c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
 			fps = append(fps, writeFingerprints(r.To, c, e.cfg.ignoredFields)...)
 		}
 	}
