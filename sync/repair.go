@@ -10,10 +10,11 @@ import (
 // A conflict decided for the target leaves the losing system holding its own
 // value, and where the winner's value is not newer than the losing change,
 // no event will bring it there: the winner's change went there before and
-// was overwritten by the losing edit. So the engine repairs it: it writes the target's current state of the fields
-// that lost (or the record itself, for a delete that lost or a change to a
-// record the winner deleted) back to the losing system, as a change of the
-// winning system, decided by the same policy in the other direction.
+// was overwritten by the losing edit. So the engine repairs it: it writes
+// the target's current state of the fields that lost (or the record itself,
+// for a delete that lost or a change to a record the winner deleted) back to
+// the losing system, as a change of the winning system, decided by the same
+// policy in the other direction.
 //
 // The repair is part of the losing change: the change's outcome is held
 // until the repair has one, so a crash in between repeats both.
@@ -54,7 +55,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		// The loser deleted a record the winner keeps: bring it back whole.
 		r.Op, r.Version = sfsync.OpCreate, cur.Version
 		r.Fields = map[string]any{}
-		for _, f := range sortedKeys(cur.Fields) {
+		for _, f := range e.dataFields(c.Object, cur.Fields) {
 			setValue(&r, f, cur.Fields[f])
 		}
 	case live:
@@ -143,19 +144,31 @@ func (e *Engine) resurrect(ctx context.Context, w *work, c sfsync.Change) sfsync
 	if whole.Fields == nil {
 		whole.Fields = map[string]any{}
 	}
-	mapped := map[string]bool{}
-	if m := e.maps.bySF[c.Object]; m != nil {
-		for _, f := range m.Fields {
-			mapped[f.Salesforce] = true
-		}
-	}
-	for _, f := range sortedKeys(src.Fields) {
-		if len(mapped) > 0 && !mapped[f] || e.cfg.ignoredFields[f] || f == "Id" {
-			continue // only data both systems hold
-		}
+	for _, f := range e.dataFields(c.Object, src.Fields) {
 		if _, set := whole.Value(f); !set {
 			setValue(&whole, f, src.Fields[f])
 		}
 	}
 	return whole
+}
+
+// dataFields lists, sorted, the fields of a record read from a system that
+// are data both systems hold: the mapped ones where object has a mapping,
+// never ids and audit stamps.
+func (e *Engine) dataFields(object string, fields map[string]any) []string {
+	var mapped map[string]bool
+	if m := e.maps.bySF[object]; m != nil {
+		mapped = map[string]bool{}
+		for _, f := range m.Fields {
+			mapped[f.Salesforce] = true
+		}
+	}
+	var out []string
+	for _, f := range sortedKeys(fields) {
+		if (mapped != nil && !mapped[f]) || e.cfg.ignoredFields[f] || f == "Id" {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
