@@ -294,8 +294,8 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 // rememberSeen records that c's system changed the record at c's version,
 // which explains that system's record version, without claiming c's fields:
 // for an echo of our own write they are our data, whose versions the map
-// has under the system they came from; for a change that lost its conflict
-// they are not what the other system holds.
+// has under the system they came from; a skipped or stale change carries
+// none that count.
 func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
 	return vc.note(c, false)
 }

@@ -251,7 +251,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.lost = c.Touched()
 		}
 		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
-		res.versions = vc.rememberSeen(&c)
+		// The change lost here, but its system holds these values as of
+		// this version (until repaired): that is the field's history there.
+		res.versions = vc.remember(&c)
 		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {
