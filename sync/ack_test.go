@@ -1,7 +1,9 @@
 package sync_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
@@ -33,5 +35,39 @@ func TestLostAcknowledgementOfAMappedCreateIsAppliedOnce(t *testing.T) {
 				t.Errorf("change applied %d times to the external system, want 1", n)
 			}
 		})
+	}
+}
+
+// editsAfterWrite applies a write, lets a user change one of its fields,
+// and then loses the acknowledgement, once.
+type editsAfterWrite struct {
+	*synctest.System
+	done bool
+}
+
+func (s *editsAfterWrite) Write(ctx context.Context, cs []sfsync.Change) error {
+	if err := s.System.Write(ctx, cs); err != nil || s.done {
+		return err
+	}
+	s.done = true
+	s.EditSilently("Contact", cs[0].RecordID, map[string]any{"Phone": "user"}, at(time.Hour))
+	return synctest.ErrTimeout
+}
+
+// A write whose acknowledgement was lost is recognised as applied by the
+// target's field versions even when a user changed one of its fields before
+// the retry read it: it is not written a second time.
+func TestLostAcknowledgementConfirmedByFieldVersions(t *testing.T) {
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "333", "Email": "a@example.com"}, at(0))
+	sink := &editsAfterWrite{System: b.ext}
+	src := b.sfLog.Source()
+	start(t, oneWay(t, b, src, sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: sink})))
+	settle(t, b.sfLog, src)
+	if n := b.ext.Applications(c.Key); n != 1 {
+		t.Errorf("change applied %d times, want 1", n)
+	}
+	if got := field(t, b.ext, "Contact", "003A", "Phone"); got != "user" {
+		t.Errorf("Phone=%v: the retry overwrote the user's later edit", got)
 	}
 }

@@ -216,6 +216,15 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
+	if known && w.attempts > 1 && landed(*cur, &c) {
+		// The target versions its fields, and ours are there: the earlier
+		// attempt succeeded and the fields that differ now were changed
+		// after it. Writing again would apply the change twice.
+		w.confirmed = true
+		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry by the target's field versions (acknowledgement was lost)", w.notes), true)
+		res.versions = vc.remember(&c)
+		return c, res, false
+	}
 	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
@@ -296,6 +305,26 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 	}()
 	c, res, wait = e.decide(vc, w, cur, known)
 	return c, res, wait, nil
+}
+
+// landed reports whether a target that versions its fields shows c's own
+// version on at least one field c sets and nothing older on the others:
+// c was applied, whatever changed since.
+func landed(cur sfsync.Record, c *sfsync.Change) bool {
+	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
+		return false
+	}
+	exact := 0
+	for _, f := range c.Touched() {
+		fv, ok := cur.FieldVersions[f]
+		if !ok || fv.Before(c.Version) {
+			return false
+		}
+		if fv.Compare(c.Version) == 0 {
+			exact++
+		}
+	}
+	return exact > 0
 }
 
 // holds reports whether the target record already reflects c.
