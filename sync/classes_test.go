@@ -361,3 +361,26 @@ func TestUpdateNewerThanADeleteBringsTheWholeRecordBack(t *testing.T) {
 		}
 	}
 }
+
+// A create whose owned field loses leaves the owner without a value for it,
+// so the creating side's value is cleared too.
+func TestCreateLosingAnOwnedFieldClearsItOnItsSide(t *testing.T) {
+	b := newBidi(t)
+	b.ext.Edit("Contact", "P-1", map[string]any{"Phone": "1", "Email": "erp@example.com"}, at(0))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "P-1", "Email"); got != nil {
+			t.Errorf("%s holds Email=%v, want none: Salesforce owns it and never set it", side.System(), got)
+		}
+		if got := field(t, side, "Contact", "P-1", "Phone"); got != "1" {
+			t.Errorf("%s holds Phone=%v, want 1", side.System(), got)
+		}
+	}
+}

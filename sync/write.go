@@ -216,11 +216,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if known && landed(*cur, &c) {
+	if known && !w.it.repair && landed(*cur, &c) {
 		// The target versions its fields, and this change's are there: an
 		// earlier attempt (this engine's, or one a crash cut off before its
 		// outcome was recorded) applied it, and the fields that differ now
-		// were changed after it. Writing again would apply it twice.
+		// were changed after it. Writing again would apply it twice. (A
+		// repair borrows the versions it writes, so it is never judged so.)
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
 		res.versions = vc.remember(&c)
