@@ -58,6 +58,9 @@ func (e *Engine) parkBehind(w *work) bool {
 			return true
 		}
 	}
+	if len(w.c.Reread) > 0 {
+		w.it.hold = new([]result) // released by its re-read once unparked
+	}
 	e.parked[key] = append(queue, w)
 	e.parkMu.Unlock()
 	return true

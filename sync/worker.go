@@ -114,12 +114,14 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 			e.resync.push(w)
 			continue
 		}
-		if len(w.c.Reread) > 0 {
-			w.it.hold = new([]result)
-		}
+		// A redelivery parkBehind finds is final at once: only then does the
+		// change's outcome wait for its re-read.
 		if e.parkBehind(w) {
 			// An earlier change of the record waits: this one waits behind it.
 			continue
+		}
+		if len(w.c.Reread) > 0 {
+			w.it.hold = new([]result)
 		}
 		g, ok := byRoute[w.route]
 		if !ok {
