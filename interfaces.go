@@ -128,6 +128,40 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, scope Scope, emit func(context.Context, Change) error) error
 }
 
+// ReconcileProgress is how far a reconciliation of a whole object has
+// come, as a [ResumableReconciler] reports it.
+type ReconcileProgress struct {
+	// Phase is "querying" while the authority prepares the records (a
+	// Bulk API job runs) and "reading" while they are emitted.
+	Phase string
+	// Read is the number of records read so far, this run and the runs it
+	// resumes.
+	Read int64
+	// Total is the number of records the scan covers, or -1 when unknown.
+	Total int64
+	// Resume is where a later run of the same scope continues: after
+	// every record emitted before this report. Nil means from the start.
+	Resume []byte
+}
+
+// ResumableReconciler is a [Reconciler] whose scans of a whole object
+// report their progress and continue where an interrupted run stopped: a
+// backfill of millions of records survives a restart without starting
+// again.
+//
+// ReconcileFrom scans scope from resume (nil: from the start; a token the
+// reconciler cannot use any more, such as one naming an expired job, also
+// starts again), emits changes as Reconcile does, and calls progress now
+// and then. The engine stores a report's Resume durably only once every
+// change emitted before the report has a durable outcome, so a report
+// must come between records, never before the records it covers are
+// emitted. progress may block; an error from it ends the scan with that
+// error.
+type ResumableReconciler interface {
+	Reconciler
+	ReconcileFrom(ctx context.Context, scope Scope, resume []byte, emit func(context.Context, Change) error, progress func(context.Context, ReconcileProgress) error) error
+}
+
 // CheckpointStore stores the last committed position per stream.
 type CheckpointStore interface {
 	// LoadCheckpoint returns the committed position of stream, or an error

@@ -43,6 +43,8 @@ type Reconciler struct {
 	limiter   *rate.Limiter
 	wait      func(ctx context.Context) error
 	logger    *slog.Logger
+	// progressEvery: see WithProgressEvery.
+	progressEvery int
 
 	scanned, emitted, deleted atomic.Int64
 }
