@@ -72,13 +72,7 @@ func NewAuthority(client *Client, fields map[string][]string, opts ...AuthorityO
 func (a *Authority) Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error] {
 	return func(yield func(sfsync.Record, error) bool) {
 		ctx := WithPriority(ctx, throttle.PriorityLow)
-		fields := []string{"Id", "LastModifiedDate", "SystemModstamp", "IsDeleted"}
-		for _, f := range a.fields[object] {
-			if !slices.Contains(fields, f) {
-				fields = append(fields, f)
-			}
-		}
-		base := fmt.Sprintf("SELECT %s FROM %s", strings.Join(fields, ", "), object)
+		fields, base := a.selectAll(object)
 		fail := func(err error) { yield(sfsync.Record{}, fmt.Errorf("salesforce: scan %s: %w", object, err)) }
 		if len(ids) == 0 {
 			where := sinceClause(since)
@@ -126,6 +120,17 @@ func (a *Authority) Scan(ctx context.Context, object string, ids []string, since
 			}
 		}
 	}
+}
+
+// selectAll is the field list and SELECT ... FROM clause of object's scans.
+func (a *Authority) selectAll(object string) ([]string, string) {
+	fields := []string{"Id", "LastModifiedDate", "SystemModstamp", "IsDeleted"}
+	for _, f := range a.fields[object] {
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	return fields, fmt.Sprintf("SELECT %s FROM %s", strings.Join(fields, ", "), object)
 }
 
 func sinceClause(since time.Time) string {
