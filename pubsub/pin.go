@@ -1,0 +1,43 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// pinPoll is how often Pin looks for the subscription's first position.
+const pinPoll = 20 * time.Millisecond
+
+// Pin implements the engine's stream pinning for a backfill (sync.Pinner):
+// it returns the subscription's position once every later event is sure
+// to be delivered. With a stored replay id that is at once: the stream
+// resumes after it. Without one (a first start, or after the stored id
+// was past retention) the subscription starts from its fallback, and the
+// position is that of the first event or keepalive the server sends on
+// the new stream: every event committed after it is delivered, and every
+// one before it is visible to a query made after Pin returns. Pin starts
+// the subscription when Receive has not yet.
+func (s *Subscription) Pin(ctx context.Context) (sfsync.Position, error) {
+	s.startOnce.Do(func() { go s.run() })
+	t := time.NewTicker(pinPoll)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		pos := slices.Clone(s.position)
+		s.mu.Unlock()
+		if pos != nil {
+			return sfsync.Position{Stream: s.topic, Token: pos}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return sfsync.Position{}, fmt.Errorf("pubsub: pinning %s: waiting for the first event or keepalive: %w", s.topic, ctx.Err())
+		case <-s.done:
+			return sfsync.Position{}, fmt.Errorf("pubsub: pinning %s: %w", s.topic, sfsync.ErrClosed)
+		case <-t.C:
+		}
+	}
+}
