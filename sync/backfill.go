@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,34 +11,103 @@ import (
 	"github.com/sfsync/sfsync"
 )
 
-// A backfill owed is recorded in the checkpoint store, under a stream name
-// of its own per object, before anything lets live checkpoints move on:
-// a restart at any point finds it and runs it again until it finishes.
-const (
-	backfillStreamPrefix = "sfsync/backfill/"
-	backfillOwed         = "owed:"
-	backfillDone         = "done"
-)
+// A backfill's state is kept in the checkpoint store, under a stream name
+// of its own per object. It is recorded as owed before anything lets live
+// checkpoints move on, so a restart at any point finds it and continues:
+// from the same pinned stream position and, with a resumable reconciler,
+// from the last page whose records all have outcomes.
+const backfillStreamPrefix = "sfsync/backfill/"
 
 func backfillStream(object string) string { return backfillStreamPrefix + object }
 
-// owe records that every backfill object owes a backfill for reason and
-// queues the backfills. It returns only once the record is durable.
-func (e *Engine) owe(ctx context.Context, reason string) error {
+// Backfill phases, in order.
+const (
+	// PhaseOwed: the backfill is recorded and waits to run.
+	PhaseOwed = "owed"
+	// PhasePinned: the sources' stream positions are pinned: every commit
+	// after them is delivered by the stream, every one before is visible
+	// to the query.
+	PhasePinned = "pinned"
+	// PhaseQuerying: the authority prepares the records (a Bulk API job
+	// runs).
+	PhaseQuerying = "querying"
+	// PhaseReading: records are read and applied.
+	PhaseReading = "reading"
+	// PhaseDone: the backfill finished.
+	PhaseDone = "done"
+)
+
+// backfillState is what the checkpoint store keeps of one object's
+// backfill (JSON in the position's token).
+type backfillState struct {
+	Phase  string `json:"phase"`
+	Reason string `json:"reason,omitempty"`
+	// Since starts the window the backfill covers; zero: the whole object.
+	Since time.Time `json:"since,omitzero"`
+	// Pinned are the positions of the pinned sources.
+	Pinned  []sfsync.Position `json:"pinned,omitempty"`
+	Resume  []byte            `json:"resume,omitempty"`
+	Read    int64             `json:"read"`
+	Total   int64             `json:"total"`
+	Started time.Time         `json:"started,omitzero"`
+}
+
+func decodeBackfill(token []byte) backfillState {
+	s := string(token)
+	switch {
+	case s == PhaseDone:
+		return backfillState{Phase: PhaseDone, Total: -1}
+	case strings.HasPrefix(s, "owed:"):
+		// The format of earlier releases.
+		return backfillState{Phase: PhaseOwed, Reason: strings.TrimPrefix(s, "owed:"), Total: -1}
+	}
+	var st backfillState
+	if err := json.Unmarshal(token, &st); err != nil || st.Phase == "" {
+		// Unreadable: owe a whole backfill rather than skip one.
+		return backfillState{Phase: PhaseOwed, Reason: "unreadable backfill state", Total: -1}
+	}
+	return st
+}
+
+func (s backfillState) position(object string) sfsync.Position {
+	b, _ := json.Marshal(s) // plain fields: cannot fail
+	return sfsync.Position{Stream: backfillStream(object), Token: b}
+}
+
+// owe records that every backfill object owes a backfill of what changed
+// since since (zero: everything) for reason, and queues the backfills. It
+// returns only once the record is durable. A backfill owed again before an
+// earlier one finished starts again (its job may predate what was lost),
+// over the wider of the two windows.
+func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error {
 	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
 		e.log.Warn("sfsync: a backfill is needed but none is configured (WithReconciler and WithBackfill); changes made meanwhile are not synced until the next reconciliation", "reason", reason)
 		return nil
 	}
 	for _, object := range e.cfg.backfill {
-		pos := sfsync.Position{Stream: backfillStream(object), Token: []byte(backfillOwed + reason)}
-		if err := e.saveWithRetry(ctx, pos); err != nil {
+		st := backfillState{Phase: PhaseOwed, Reason: reason, Since: since, Total: -1}
+		if old, err := e.loadBackfill(ctx, object); err == nil && old.Phase != PhaseDone && (old.Since.IsZero() || old.Since.Before(since)) {
+			st.Since = old.Since
+		}
+		if err := e.saveWithRetry(ctx, st.position(object)); err != nil {
 			return fmt.Errorf("sync: recording the backfill of %s owed for %s: %w", object, reason, err)
 		}
+		e.setBackfill(object, st, nil)
 	}
 	for _, object := range e.cfg.backfill {
-		e.resync.add(resyncJob{scope: sfsync.Scope{Tenant: e.cfg.tenant, Object: object, Reason: "backfill: " + reason}})
+		e.resync.add(resyncJob{scope: sfsync.Scope{Tenant: e.cfg.tenant, Object: object, Reason: "backfill: " + reason}, backfill: true})
 	}
 	return nil
+}
+
+// loadBackfill reads object's backfill state; ErrNotFound when none was
+// ever owed.
+func (e *Engine) loadBackfill(ctx context.Context, object string) (backfillState, error) {
+	pos, err := e.st.checkpoints.LoadCheckpoint(ctx, backfillStream(object))
+	if err != nil {
+		return backfillState{}, err
+	}
+	return decodeBackfill(pos.Token), nil
 }
 
 func (e *Engine) saveWithRetry(ctx context.Context, pos sfsync.Position) error {
@@ -56,25 +127,23 @@ func (e *Engine) saveWithRetry(ctx context.Context, pos sfsync.Position) error {
 // streamer is implemented by sources that know the stream they checkpoint.
 type streamer interface{ Stream() string }
 
+// Pinner is implemented by sources that can pin their stream for a
+// backfill. Pin returns the source's position once every commit after it
+// is sure to be delivered: for a subscription without a stored position,
+// the position of its first delivery or keepalive after subscribing. A
+// backfill queries authoritative state only after every Pinner source
+// pinned, so a commit is either in the stream or visible to the query: no
+// gap between the two.
+type Pinner interface {
+	Pin(ctx context.Context) (sfsync.Position, error)
+}
+
 // resumeBackfills queues the backfills a previous run owed and did not
 // finish, and owes one when a source has never committed a position: what
 // happened before its first event is only in authoritative state.
 func (e *Engine) resumeBackfills(ctx context.Context) error {
 	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
 		return nil
-	}
-	for _, object := range e.cfg.backfill {
-		pos, err := e.st.checkpoints.LoadCheckpoint(ctx, backfillStream(object))
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("sync: reading whether a backfill of %s is owed: %w", object, err)
-		}
-		if reason, owed := strings.CutPrefix(string(pos.Token), backfillOwed); owed {
-			e.log.Info("sfsync: resuming a backfill an earlier run did not finish", "object", object, "reason", reason)
-			e.resync.add(resyncJob{scope: sfsync.Scope{Tenant: e.cfg.tenant, Object: object, Reason: "backfill (resumed): " + reason}})
-		}
 	}
 	for _, s := range e.sources {
 		st, ok := s.src.(streamer)
@@ -83,35 +152,169 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 		}
 		_, err := e.st.checkpoints.LoadCheckpoint(ctx, st.Stream())
 		if isNotFound(err) {
-			return e.owe(ctx, "first start of stream "+st.Stream())
+			return e.owe(ctx, "first start of stream "+st.Stream(), time.Time{})
+		}
+	}
+	for _, object := range e.cfg.backfill {
+		st, err := e.loadBackfill(ctx, object)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync: reading whether a backfill of %s is owed: %w", object, err)
+		}
+		e.setBackfill(object, st, nil)
+		if st.Phase != PhaseDone {
+			e.log.Info("sfsync: resuming a backfill an earlier run did not finish", "object", object, "reason", st.Reason,
+				"phase", st.Phase, "read", st.Read, "total", st.Total)
+			e.resync.add(resyncJob{scope: sfsync.Scope{Tenant: e.cfg.tenant, Object: object, Reason: "backfill (resumed): " + st.Reason}, backfill: true})
 		}
 	}
 	return nil
 }
 
+// restorePins gives a stream pinned by an unfinished backfill, and that
+// committed no position since, its pinned position as checkpoint: the
+// stream then resumes from the pin, so the backfill can continue, instead
+// of starting at its fallback again, which would need a new pin and a new
+// backfill. It runs before the sources resume.
+func (e *Engine) restorePins(ctx context.Context) error {
+	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
+		return nil
+	}
+	for _, object := range e.cfg.backfill {
+		st, err := e.loadBackfill(ctx, object)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync: reading the backfill state of %s: %w", object, err)
+		}
+		if st.Phase == PhaseDone || st.Phase == PhaseOwed {
+			continue
+		}
+		for _, pin := range st.Pinned {
+			if pin.Stream == "" {
+				continue
+			}
+			_, err := e.st.checkpoints.LoadCheckpoint(ctx, pin.Stream)
+			if !isNotFound(err) {
+				if err != nil {
+					return fmt.Errorf("sync: reading the checkpoint of %s: %w", pin.Stream, err)
+				}
+				continue
+			}
+			if err := e.saveWithRetry(ctx, pin); err != nil {
+				return fmt.Errorf("sync: restoring the pinned position of %s: %w", pin.Stream, err)
+			}
+			e.log.Info("sfsync: stream resumes from the position its backfill pinned", "stream", pin.Stream, "object", object)
+		}
+	}
+	return nil
+}
+
+// runBackfill runs object's owed backfill from where its state says.
+func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
+	object := j.scope.Object
+	st, err := e.loadBackfill(ctx, object)
+	if isNotFound(err) || (err == nil && st.Phase == PhaseDone) {
+		return errNothingOwed // queued twice; the other run finished it
+	}
+	if err != nil {
+		return fmt.Errorf("reading the backfill state of %s: %w", object, err)
+	}
+	if st.Phase == PhaseOwed {
+		if st.Pinned, err = e.pin(ctx); err != nil {
+			return err
+		}
+		st.Phase, st.Started, st.Resume, st.Read = PhasePinned, e.cfg.clock(), nil, 0
+		if err := e.saveBackfill(ctx, object, st); err != nil {
+			return err
+		}
+		e.log.Info("sfsync: backfill pinned the stream", "object", object, "positions", len(st.Pinned))
+	} else if st.Read > 0 || len(st.Resume) > 0 {
+		e.log.Info("sfsync: backfill resumes", "object", object, "phase", st.Phase, "read", st.Read, "total", st.Total)
+	}
+	e.setBackfill(object, st, nil)
+	scope := j.scope
+	scope.Since = st.Since
+	rate := newRateMeter(e.cfg.clock(), st.Read)
+	progress := func(ctx context.Context, p sfsync.ReconcileProgress) error {
+		st.Phase, st.Resume, st.Read, st.Total = p.Phase, p.Resume, p.Read, p.Total
+		if err := e.saveBackfill(ctx, object, st); err != nil {
+			return err
+		}
+		e.reportBackfill(object, st, rate)
+		return nil
+	}
+	return e.reconcile(ctx, scope, st.Resume, progress)
+}
+
+var errNothingOwed = errors.New("sync: no backfill owed")
+
+// pin waits until every Pinner source has pinned its stream.
+func (e *Engine) pin(ctx context.Context) ([]sfsync.Position, error) {
+	var pins []sfsync.Position
+	for _, s := range e.sources {
+		p, ok := s.src.(Pinner)
+		if !ok {
+			continue
+		}
+		pos, err := p.Pin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pinning the stream position of source %d: %w", s.index, err)
+		}
+		pins = append(pins, pos)
+	}
+	return pins, nil
+}
+
+// saveBackfill stores st through the commit loop, so that it is fenced
+// like every other commit, and returns once it is durable.
+func (e *Engine) saveBackfill(ctx context.Context, object string, st backfillState) error {
+	committed := make(chan struct{})
+	// Safe: backfills run on the resync loop, which ends before the
+	// results channel closes.
+	e.emit(result{it: &item{}, empty: true, checkpoints: []sfsync.Position{st.position(object)}, onCommit: func() { close(committed) }})
+	select {
+	case <-committed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.finished:
+		return fmt.Errorf("sync: engine stopped before the progress of the backfill of %s was stored: %w", object, sfsync.ErrClosed)
+	}
+}
+
 // backfillDone records how a backfill run ended. A finished backfill is no
 // longer owed, through the next (fenced) commit; a failed one shows in the
-// ledger and runs again after a backoff.
+// ledger and runs again after a backoff, from where it stopped.
 func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
+	if errors.Is(err, errNothingOwed) {
+		return
+	}
 	now := e.cfg.clock()
 	o := sfsync.Outcome{
 		Key:    fmt.Sprintf("backfill:%s:%s", j.scope.Object, now.UTC().Format(time.RFC3339Nano)),
 		Tenant: j.scope.Tenant, Object: j.scope.Object, Source: sfsync.Salesforce, Op: sfsync.OpOverflow,
 		Attempts: j.attempt + 1, At: now,
 	}
-	e.backfillMu.Lock()
-	if err == nil {
-		delete(e.backfillErrs, j.scope.Object)
-	} else {
-		e.backfillErrs[j.scope.Object] = err
-	}
-	e.backfillMu.Unlock()
-	if err == nil {
-		o.Status, o.Reason = sfsync.StatusReconciled, j.scope.Reason+": finished"
-		done := sfsync.Position{Stream: backfillStream(j.scope.Object), Token: []byte(backfillDone)}
-		e.emit(result{it: &item{}, outcome: o, checkpoints: []sfsync.Position{done}})
+	var dead *deadLettered
+	if err == nil || errors.As(err, &dead) {
+		// Records that could not be applied are dead letters with their
+		// own outcomes: the backfill itself is finished.
+		st := e.backfillSnapshot(j.scope.Object)
+		st.Phase, st.Resume = PhaseDone, nil
+		e.setBackfill(j.scope.Object, st, nil)
+		o.Status, o.Reason = sfsync.StatusReconciled, fmt.Sprintf("%s: finished, %d records read", j.scope.Reason, st.Read)
+		if dead != nil {
+			o.Reason += fmt.Sprintf(", %d dead-lettered", dead.n)
+		}
+		e.log.Info("sfsync: backfill finished", "object", j.scope.Object, "read", st.Read)
+		e.emit(result{it: &item{}, outcome: o, checkpoints: []sfsync.Position{st.position(j.scope.Object)}})
 		return
 	}
+	e.setBackfill(j.scope.Object, e.backfillSnapshot(j.scope.Object), err)
 	o.Status, o.Reason = sfsync.StatusRetrying, fmt.Sprintf("%s: failed, runs again: %v", j.scope.Reason, err)
 	e.emit(result{it: &item{}, outcome: o})
 	e.stats.retries.Add(1)

@@ -68,7 +68,7 @@ func TestBackfillInterruptedByRestartRunsAgain(t *testing.T) {
 		return false
 	})
 	r2.stop(t)
-	if cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact"); err != nil || string(cp.Token) != "done" {
+	if cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact"); err != nil || sfsyncsync.BackfillPhaseOf(cp.Token) != sfsyncsync.PhaseDone {
 		t.Errorf("after the backfill finished its record is %q (%v), want done", cp.Token, err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
@@ -59,6 +60,9 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		c.Checkpoints = append(c.Checkpoints, r.checkpoints...)
 		if d := r.it.d; d != nil && d.remaining.Add(-1) == 0 {
 			d.src.done[d.seq] = d.pos
+			if !d.at.IsZero() {
+				d.src.ats[d.seq] = d.at
+			}
 			completed = append(completed, d)
 		}
 	}
@@ -69,6 +73,7 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 	var advanced []advance
 	for _, s := range e.sources {
 		var last sfsync.Position
+		var at time.Time
 		moved := false
 		for {
 			pos, ok := s.done[s.next]
@@ -76,6 +81,10 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 				break
 			}
 			delete(s.done, s.next)
+			if t, ok := s.ats[s.next]; ok {
+				delete(s.ats, s.next)
+				at = t
+			}
 			s.next++
 			if !pos.IsZero() {
 				last, moved = pos, true
@@ -84,6 +93,9 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		if moved {
 			c.Checkpoints = append(c.Checkpoints, last)
 			advanced = append(advanced, advance{s, last})
+			if p, ok := s.seenPosition(at); ok {
+				c.Checkpoints = append(c.Checkpoints, p)
+			}
 		}
 	}
 	if l := e.lease.Load(); l != nil {
@@ -119,6 +131,9 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		}
 	}
 	for _, r := range batch {
+		if r.onCommit != nil {
+			r.onCommit()
+		}
 		if !r.empty {
 			e.stats.count(r.outcome.Status)
 			if r.it.d != nil {

@@ -59,6 +59,7 @@ type Engine struct {
 
 	backfillMu   stdsync.Mutex
 	backfillErrs map[string]error // object → last failure, while failing
+	progressState
 }
 
 type sourceState struct {
@@ -67,12 +68,16 @@ type sourceState struct {
 	// Owned by the committer goroutine.
 	next uint64
 	done map[uint64]sfsync.Position
+	// ats and seen: see seen.go.
+	ats  map[uint64]time.Time
+	seen time.Time
 }
 
 type delivery struct {
 	src       *sourceState
 	seq       uint64
 	pos       sfsync.Position
+	at        time.Time // commit time of the delivery's last change
 	tokens    int64
 	remaining atomic.Int32
 }
@@ -106,6 +111,8 @@ type result struct {
 	checkpoints []sfsync.Position
 	// empty marks the completion of a delivery without changes.
 	empty bool
+	// onCommit, when set, is called once the result is durable.
+	onCommit func()
 }
 
 // New assembles an engine that reads changes from source and writes them to
@@ -116,12 +123,12 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
-		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}})
+		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}
 	for _, s := range cfg.sources {
-		e.sources = append(e.sources, &sourceState{src: s, done: map[uint64]sfsync.Position{}})
+		e.sources = append(e.sources, &sourceState{src: s, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}
 	if len(e.sources) == 0 {
 		return nil, errors.New("sync: no event source; pass one to New or WithSource")
@@ -187,6 +194,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.releaseLease()
+	if err := e.restorePins(intakeCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	for _, s := range e.sources {
 		if r, ok := s.src.(sfsync.Resumer); ok {
 			if err := r.Resume(intakeCtx, e.st.checkpoints); err != nil {
@@ -290,7 +303,7 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			if errors.Is(err, sfsync.ErrPositionUnavailable) {
 				e.log.Warn("sfsync: source cannot resume from its checkpoint; backfilling from authoritative state", "source", s.index, "err", err)
 				// Owed durably before any later delivery can be committed.
-				if err := e.owe(ctx, "replay position unavailable"); err != nil {
+				if err := e.owe(ctx, "replay position unavailable", e.lostWindow(ctx, s)); err != nil {
 					if ctx.Err() == nil {
 						e.fail(err)
 					}
@@ -333,6 +346,7 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 		e.stats.received.Add(int64(len(changes)))
 		if t := changes[len(changes)-1].Version.Time; !t.IsZero() {
 			e.stats.lastEventNanos.Store(t.UnixNano())
+			d.at = t
 		}
 		for i := range changes {
 			e.push(&item{c: changes[i], d: d})

@@ -30,16 +30,20 @@ type config struct {
 	ignoredFields   map[string]bool
 	validate        func(sfsync.Change) error
 
-	sources     []sfsync.EventSource
-	routes      []Route
-	mappings    []*Mapping
-	policy      sfsync.ConflictPolicy
-	reconciler  sfsync.Reconciler
-	backfill    []string
-	stateOpts   stateOptions
-	lease       *leaseConfig
-	staleWindow int
-	linkReader  sfsync.StateReader
+	sources    []sfsync.EventSource
+	routes     []Route
+	mappings   []*Mapping
+	policy     sfsync.ConflictPolicy
+	reconciler sfsync.Reconciler
+	backfill   []string
+	// windowMargin, backfillProgress: see WithWindowMargin and
+	// WithBackfillProgress.
+	windowMargin     time.Duration
+	backfillProgress func(BackfillProgress)
+	stateOpts        stateOptions
+	lease            *leaseConfig
+	staleWindow      int
+	linkReader       sfsync.StateReader
 }
 
 type stateOptions struct {
@@ -81,7 +85,8 @@ func defaultConfig() config {
 			"LastModifiedDate": true, "SystemModstamp": true, "LastModifiedById": true,
 			"CreatedDate": true, "CreatedById": true, "LastReferencedDate": true, "LastViewedDate": true,
 		},
-		staleWindow: 1 << 16,
+		staleWindow:  1 << 16,
+		windowMargin: DefaultWindowMargin,
 	}
 }
 
@@ -207,6 +212,29 @@ func WithReconciler(r sfsync.Reconciler) Option { return func(c *config) { c.rec
 // checkpoint yet.
 func WithBackfill(objects ...string) Option {
 	return func(c *config) { c.backfill = append(c.backfill, objects...) }
+}
+
+// DefaultWindowMargin is how far before a lost or overflowed window a
+// windowed backfill reaches back by default.
+const DefaultWindowMargin = 10 * time.Minute
+
+// WithWindowMargin sets how far before a window of lost changes a windowed
+// backfill reaches back (default [DefaultWindowMargin]): the clock skew
+// between the org and the events' commit times, plus the length of the
+// longest transaction, whose records are modified before it commits. A
+// backfill after an outage past retention covers what changed since the
+// last committed event less the margin; one after an overflow event what
+// changed since the event's commit less the margin.
+func WithWindowMargin(d time.Duration) Option {
+	return func(c *config) { c.windowMargin = max(d, 0) }
+}
+
+// WithBackfillProgress calls f with each backfill's progress: when it
+// pins the stream, after each page or batch whose records all have
+// outcomes, and when it finishes or fails. f runs on the backfill's
+// goroutine: keep it short.
+func WithBackfillProgress(f func(BackfillProgress)) Option {
+	return func(c *config) { c.backfillProgress = f }
 }
 
 // WithStore uses store for every kind of state it implements: dedup keys,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	stdsync "sync"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -13,6 +14,8 @@ import (
 type resyncJob struct {
 	scope sfsync.Scope
 	w     *work
+	// backfill: the job runs the object's owed backfill.
+	backfill bool
 	// attempt counts the runs of a backfill.
 	attempt int
 }
@@ -38,9 +41,15 @@ func (q *resyncQueue) add(j resyncJob) {
 	}
 }
 
-// push queues the resync an overflow event asks for.
-func (q *resyncQueue) push(w *work) {
-	q.add(resyncJob{scope: sfsync.Scope{Tenant: w.c.Tenant, Object: w.c.Object, Reason: "overflow event " + w.c.Key}, w: w})
+// push queues the resync an overflow event asks for: the object's records
+// modified since the event's commit, less the window margin (the
+// transaction's records were modified before it committed).
+func (q *resyncQueue) push(w *work, margin time.Duration) {
+	scope := sfsync.Scope{Tenant: w.c.Tenant, Object: w.c.Object, Reason: "overflow event " + w.c.Key}
+	if t := w.c.Version.Time; !t.IsZero() {
+		scope.Since = t.Add(-margin)
+	}
+	q.add(resyncJob{scope: scope, w: w})
 }
 
 func (q *resyncQueue) take() (resyncJob, bool) {
@@ -67,14 +76,19 @@ func (e *Engine) resyncLoop(ctx context.Context) {
 				continue
 			}
 		}
-		err := e.Reconcile(ctx, j.scope)
+		var err error
+		if j.backfill {
+			err = e.runBackfill(ctx, j)
+		} else {
+			err = e.Reconcile(ctx, j.scope)
+		}
 		if ctx.Err() != nil {
 			// Stopping: an overflow event stays without an outcome and is
 			// redelivered, and a backfill stays owed in the checkpoint
 			// store, so either runs again after a restart.
 			return
 		}
-		if j.w == nil {
+		if j.backfill {
 			e.backfillDone(ctx, j, err)
 			continue
 		}
@@ -92,51 +106,121 @@ func (e *Engine) resyncLoop(ctx context.Context) {
 // It waits for [Engine.Run] to start taking changes. It is what a
 // periodic drift check (reconcile.Loop) calls.
 func (e *Engine) Reconcile(ctx context.Context, scope sfsync.Scope) error {
+	return e.reconcile(ctx, scope, nil, nil)
+}
+
+// reconcile runs the reconciler over scope, from resume when it is a
+// [sfsync.ResumableReconciler] and progress is set. progress is called
+// with each report once every change emitted before it has an outcome.
+func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byte, progress func(context.Context, sfsync.ReconcileProgress) error) error {
 	if e.cfg.reconciler == nil {
 		return errNoReconciler
 	}
 	if err := e.waitStarted(ctx, "Engine.Reconcile"); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	var wg stdsync.WaitGroup
+	out := newOutstanding()
 	var mu stdsync.Mutex
 	var failed []string
 	emit := func(ctx context.Context, c sfsync.Change) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		wg.Add(1)
+		out.add()
 		it := &item{c: c, done: func(o sfsync.Outcome) {
 			if o.Status == sfsync.StatusDeadLettered {
 				mu.Lock()
 				failed = append(failed, o.Key)
 				mu.Unlock()
 			}
-			wg.Done()
+			out.done()
 		}}
 		if !e.push(it) {
-			wg.Done()
+			out.done()
 			return fmt.Errorf("sync: engine stopped during reconciliation of %s: %w", scope.Object, sfsync.ErrClosed)
 		}
 		return nil
 	}
-	err := e.cfg.reconciler.Reconcile(ctx, scope, emit)
-	all := make(chan struct{})
-	go func() { wg.Wait(); close(all) }()
-	select {
-	case <-all:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.finished:
-		return fmt.Errorf("sync: engine stopped before reconciliation of %s finished: %w", scope.Object, sfsync.ErrClosed)
+	// settled waits until every change emitted so far has an outcome.
+	settled := func(ctx context.Context) error {
+		select {
+		case <-out.zero():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.finished:
+			return fmt.Errorf("sync: engine stopped before reconciliation of %s finished: %w", scope.Object, sfsync.ErrClosed)
+		}
+	}
+	var err error
+	if rr, ok := e.cfg.reconciler.(sfsync.ResumableReconciler); ok && progress != nil {
+		err = rr.ReconcileFrom(ctx, scope, resume, emit, func(ctx context.Context, p sfsync.ReconcileProgress) error {
+			if err := settled(ctx); err != nil {
+				return err
+			}
+			return progress(ctx, p)
+		})
+	} else {
+		err = e.cfg.reconciler.Reconcile(ctx, scope, emit)
+	}
+	if serr := settled(ctx); serr != nil {
+		return serr
 	}
 	if err != nil {
 		return fmt.Errorf("sync: reconciling %s (%s): %w", scope.Object, scope.Reason, err)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("sync: reconciling %s: %d record(s) dead-lettered, first %s; see the dead-letter store", scope.Object, len(failed), failed[0])
+		return &deadLettered{object: scope.Object, n: len(failed), first: failed[0]}
 	}
 	return nil
+}
+
+// deadLettered: a reconciliation ran through, but some of its records
+// were dead-lettered.
+type deadLettered struct {
+	object, first string
+	n             int
+}
+
+func (d *deadLettered) Error() string {
+	return fmt.Sprintf("sync: reconciling %s: %d record(s) dead-lettered, first %s; see the dead-letter store", d.object, d.n, d.first)
+}
+
+// outstanding counts changes without an outcome yet, and tells when there
+// are none.
+type outstanding struct {
+	mu   stdsync.Mutex
+	n    int
+	none chan struct{} // closed while n == 0
+}
+
+func newOutstanding() *outstanding {
+	o := &outstanding{none: make(chan struct{})}
+	close(o.none)
+	return o
+}
+
+func (o *outstanding) add() {
+	o.mu.Lock()
+	if o.n == 0 {
+		o.none = make(chan struct{})
+	}
+	o.n++
+	o.mu.Unlock()
+}
+
+func (o *outstanding) done() {
+	o.mu.Lock()
+	if o.n--; o.n == 0 {
+		close(o.none)
+	}
+	o.mu.Unlock()
+}
+
+func (o *outstanding) zero() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.none
 }
 
 // reread handles a gap event: the record is re-read from authoritative

@@ -111,7 +111,7 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 			e.reread(ctx, vc, w)
 			continue
 		case sfsync.OpOverflow:
-			e.resync.push(w)
+			e.resync.push(w, e.cfg.windowMargin)
 			continue
 		}
 		// A redelivery parkBehind finds is final at once: only then does the
