@@ -36,6 +36,7 @@ type Authority struct {
 type authorityConfig struct {
 	threshold int
 	bulk      []BulkOption
+	now       func() time.Time
 }
 
 // AuthorityOption configures an [Authority].
@@ -56,10 +57,16 @@ func WithBulkOptions(opts ...BulkOption) AuthorityOption {
 	return func(c *authorityConfig) { c.bulk = append(c.bulk, opts...) }
 }
 
+// WithAuthorityClock sets the clock that ends the getDeleted windows of
+// windowed scans (default time.Now): the org's time, or one behind it.
+func WithAuthorityClock(now func() time.Time) AuthorityOption {
+	return func(c *authorityConfig) { c.now = now }
+}
+
 // NewAuthority returns an Authority reading, per object, the given fields
 // besides Id, LastModifiedDate, SystemModstamp and IsDeleted.
 func NewAuthority(client *Client, fields map[string][]string, opts ...AuthorityOption) *Authority {
-	cfg := authorityConfig{threshold: DefaultBulkThreshold}
+	cfg := authorityConfig{threshold: DefaultBulkThreshold, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
 	}
