@@ -1,0 +1,65 @@
+package pubsub_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/pubsub"
+	"github.com/sfsync/sfsync/pubsub/pubsubtest"
+	"github.com/sfsync/sfsync/store/memory"
+	"github.com/sfsync/sfsync/sync"
+)
+
+var _ sync.Pinner = (*pubsub.Subscription)(nil)
+
+// Without a stored replay id, a subscription starting at the tip pins at
+// the first keepalive the server sends: events published after it are
+// delivered. With a stored one it pins at once, at that id.
+func TestPinWaitsForTheFirstKeepalive(t *testing.T) {
+	e := newEnv(t, nil, pubsubtest.WithKeepalive(20*time.Millisecond))
+	ids := e.appendUpdates(t, 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	sub := e.client.Subscribe(topic, pubsub.WithFallback(pubsub.ReplayLatest), fastRetry())
+	defer sub.Close()
+	pos, err := sub.Pin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos.Stream != topic || !bytes.Equal(pos.Token, ids[2]) {
+		t.Errorf("pinned %s at %x, want %s at the latest replay id %x", pos.Stream, pos.Token, topic, ids[2])
+	}
+	after := e.appendUpdates(t, 3, 1)
+	// Receive hands over the keepalive first, then the event published
+	// after the pin.
+	var got []byte
+	for got == nil {
+		changes, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changes[0].Op != sfsync.OpAdvance {
+			got = changes[0].Position.Token
+		}
+	}
+	if !bytes.Equal(got, after[0]) {
+		t.Errorf("first event after the pin %x, want %x", got, after[0])
+	}
+
+	store := memory.New()
+	if err := store.SaveCheckpoint(ctx, sfsync.Position{Stream: topic, Token: ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	resumed := e.client.Subscribe(topic, pubsub.WithFallback(pubsub.ReplayLatest), fastRetry())
+	defer resumed.Close()
+	if err := resumed.Resume(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := resumed.Pin(ctx); err != nil || !bytes.Equal(pos.Token, ids[1]) {
+		t.Errorf("a resumed subscription pinned at %x (%v), want its stored id %x", pos.Token, err, ids[1])
+	}
+}
