@@ -2,7 +2,6 @@ package salesforce_test
 
 import (
 	"errors"
-	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,9 +138,9 @@ func TestAuthorityVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	sf := orgClient(t, org)
-	collect := func(a *salesforce.Authority) (map[string]salesforce.RecordVersion, int) {
+	collect := func(a *salesforce.Authority) (map[string]sfsync.Record, int) {
 		used0, _ := org.APIUsage()
-		out := map[string]salesforce.RecordVersion{}
+		out := map[string]sfsync.Record{}
 		for v, err := range a.Versions(foCtx(t), "Employee__c", time.Time{}) {
 			if err != nil {
 				t.Fatal(err)
@@ -153,7 +152,7 @@ func TestAuthorityVersions(t *testing.T) {
 	}
 	rest, restCalls := collect(salesforce.NewAuthority(sf, nil, salesforce.WithBulkThreshold(100)))
 	bulk, bulkCalls := collect(salesforce.NewAuthority(sf, nil, salesforce.WithBulkThreshold(10), salesforce.WithBulkOptions(fastPolls, salesforce.WithMaxRecords(10))))
-	if len(bulk) != 25 || !maps.Equal(rest, bulk) {
+	if len(bulk) != 25 || !reflect.DeepEqual(rest, bulk) {
 		t.Fatalf("versions differ:\n%v\n%v", rest, bulk)
 	}
 	if v := bulk[all[7]["Id"].(string)]; !v.Deleted || !v.Version.Time.Equal(clk.now()) {

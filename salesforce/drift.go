@@ -10,17 +10,6 @@ import (
 	"github.com/sfsync/sfsync/throttle"
 )
 
-// RecordVersion is a record's identity and version as Salesforce holds
-// them: what a drift check compares with the versions the engine applied.
-type RecordVersion struct {
-	ID string
-	// Version is the record's SystemModstamp, as [Authority.Scan] versions
-	// re-read records.
-	Version sfsync.Version
-	// Deleted: the record is in the Recycle Bin.
-	Deleted bool
-}
-
 // DefaultVersionsMaxRecords is the page size of [Authority.Versions]'
 // Bulk jobs: its rows are three short columns, so pages can be large.
 const DefaultVersionsMaxRecords = 250_000
@@ -45,10 +34,12 @@ const DefaultVersionsMaxRecords = 250_000
 //     polls, so 1,000,000 records cost about 15 calls where REST costs 501.
 //
 // With [WithBulkThreshold] of 0 the COUNT() call is skipped.
-func (a *Authority) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[RecordVersion, error] {
-	return func(yield func(RecordVersion, error) bool) {
+// Each record comes with its Object, ID, Version and Deleted (Exists is
+// its opposite), and no fields.
+func (a *Authority) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	return func(yield func(sfsync.Record, error) bool) {
 		ctx := WithPriority(ctx, throttle.PriorityLow)
-		fail := func(err error) { yield(RecordVersion{}, fmt.Errorf("salesforce: versions of %s: %w", object, err)) }
+		fail := func(err error) { yield(sfsync.Record{}, fmt.Errorf("salesforce: versions of %s: %w", object, err)) }
 		if err := checkObject(object); err != nil {
 			fail(err)
 			return
@@ -68,7 +59,7 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 				}
 				id, _ := rec["Id"].(string)
 				deleted, _ := rec["IsDeleted"].(bool)
-				if !yield(RecordVersion{ID: id, Version: rereadVersion(rec), Deleted: deleted}, nil) {
+				if !yield(sfsync.Record{Object: object, ID: id, Exists: !deleted, Deleted: deleted, Version: rereadVersion(rec)}, nil) {
 					return
 				}
 			}
@@ -80,7 +71,7 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 				fail(err)
 				return
 			}
-			v := RecordVersion{}
+			v := sfsync.Record{Object: object, Exists: true}
 			id, _ := row.Get("Id")
 			v.ID, _ = id.(string)
 			stamp, _ := row.Get("SystemModstamp")
@@ -89,6 +80,7 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 			}
 			deleted, _ := row.Get("IsDeleted")
 			v.Deleted, _ = deleted.(bool)
+			v.Exists = !v.Deleted
 			if !yield(v, nil) {
 				return
 			}

@@ -54,6 +54,29 @@ func newVersionCache(limit int, store sfsync.VersionStore, unsaved func(string) 
 	return &versionCache{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, unsaved: unsaved}
 }
 
+// newestOf returns, per record, the newest version the map holds of sys's
+// data, in any field; a record without one is absent.
+func (vc *versionCache) newestOf(ctx context.Context, records []string, sys sfsync.System) (map[string]sfsync.Version, error) {
+	if err := vc.load(ctx, records); err != nil {
+		return nil, err
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	out := make(map[string]sfsync.Version, len(records))
+	for _, key := range records {
+		el, ok := vc.records[key]
+		if !ok {
+			continue
+		}
+		for _, v := range el.Value.(*recordVersions).fields[sys] {
+			if cur, ok := out[key]; !ok || cur.Before(v) {
+				out[key] = v
+			}
+		}
+	}
+	return out, nil
+}
+
 // load makes sure the versions of records are cached, reading the ones that
 // are not from the store in one call.
 func (vc *versionCache) load(ctx context.Context, records []string) error {

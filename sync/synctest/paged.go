@@ -73,3 +73,18 @@ func (p *PagedSystem) ScanPages(ctx context.Context, object string, since time.T
 		}
 	}
 }
+
+// Versions implements sync.VersionLister: the versions of object's
+// records modified at or after since, without their fields.
+func (s *System) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	return func(yield func(sfsync.Record, error) bool) {
+		for r, err := range s.Scan(ctx, object, nil, since) {
+			if err == nil {
+				r.Fields = nil
+			}
+			if !yield(r, err) || err != nil {
+				return
+			}
+		}
+	}
+}
