@@ -60,6 +60,7 @@ type config struct {
 	maxBatch  int
 	conns     int
 	prune     time.Duration
+	soft      bool
 }
 
 func defaultConfig() config {
@@ -73,6 +74,7 @@ func defaultConfig() config {
 		maxBatch:  500,
 		conns:     10,
 		prune:     time.Minute,
+		soft:      true,
 	}
 }
 
@@ -132,6 +134,17 @@ func WithMaxConns(n int) Option {
 		}
 	}
 }
+
+// WithSoftDeletes says what a Salesforce delete does to its row: on (the
+// default), it sets is_deleted and keeps the row as a tombstone, with its
+// values and per-field versions, which conflict policies weigh against
+// later changes of the record, and which an undelete revives; off, it
+// deletes the row, and a later change of the record starts it afresh.
+//
+// Local deletes reach Salesforce as deletes either way: a DELETE of the
+// row, or an UPDATE that sets is_deleted to true, which keeps the row
+// (setting it back to false is an undelete).
+func WithSoftDeletes(on bool) Option { return func(c *config) { c.soft = on } }
 
 // WithPruneInterval sets how often rows past the retention are deleted in
 // the background (default one minute); zero or less turns it off

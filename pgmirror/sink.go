@@ -63,6 +63,14 @@ func (m *Mirror) build(c *sfsync.Change) (*statement, error) {
 	id := arg(c.RecordID)
 	switch c.Op {
 	case sfsync.OpDelete:
+		if !m.cfg.soft {
+			using := ""
+			if claim != "" {
+				using = " USING k"
+			}
+			st.sql = claim + `DELETE FROM ` + q + ` AS r` + using + ` WHERE r.` + ident(key) + ` = ` + id
+			return st, nil
+		}
 		vs, err := stamps(c, nil)
 		if err != nil {
 			return nil, sfsync.Permanent(err)
@@ -245,8 +253,9 @@ func (m *Mirror) writeEach(ctx context.Context, stmts []*statement, errs []error
 
 // Read returns the rows of entity (an external entity name) by the ids the
 // engine knows them by (links, or Salesforce ids for rows without one),
-// with their per-field versions and last writers. Deleted rows are
-// returned marked Deleted; missing ids are omitted.
+// with their per-field versions and last writers. Soft deleted rows are
+// returned marked Deleted; missing ids (and rows deleted without
+// [WithSoftDeletes]) are omitted.
 func (m *Mirror) Read(ctx context.Context, entity string, ids []string) (map[string]sfsync.Record, error) {
 	out := make(map[string]sfsync.Record, len(ids))
 	if len(ids) == 0 {
