@@ -15,9 +15,10 @@
 //
 // Each [Table] is one table in the mirror's schema (default "salesforce"),
 // with a column per mapped field named by the field's external name and
-// typed by [Table.Types] (text by default), and system columns: id (the
-// local row id), sfid (the Salesforce id, unique), the link column when the
-// mapping has a LinkField (unique; it holds the record's external id),
+// typed by [Table.Types] (text by default; [TypesFrom] chooses them from
+// the Salesforce field types of the object's describe), and system
+// columns: id (the local row id), sfid (the Salesforce id, unique), the
+// link column when the mapping has a LinkField (unique; it holds the record's external id),
 // is_deleted, sfsync_versions (the version and writer of every field and
 // of the record, which conflict policies decide on), sfsync_last_op,
 // sfsync_last_op_at and sfsync_last_error. [Open] creates what is missing,

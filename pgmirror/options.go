@@ -42,7 +42,7 @@ type Table struct {
 	// name (Mapping.External, else the object name, lower-cased).
 	Name string
 	// Types gives the column type of external field names; a field not
-	// named here is text.
+	// named here is text. [TypesFrom] fills it from the object's describe.
 	Types map[string]Type
 }
 
