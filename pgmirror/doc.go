@@ -18,12 +18,13 @@
 // typed by [Table.Types] (text by default; [TypesFrom] chooses them from
 // the Salesforce field types of the object's describe), and system
 // columns: id (the local row id), sfid (the Salesforce id, unique), the
-// link column when the mapping has a LinkField (unique; it holds the record's external id),
-// is_deleted, sfsync_versions (the version and writer of every field and
-// of the record, which conflict policies decide on), sfsync_last_op,
-// sfsync_last_op_at and sfsync_last_error. [Open] creates what is missing,
-// in one transaction under an advisory lock, so it runs on every start and
-// from several instances at once; it never drops or alters a column.
+// link column when the mapping has a LinkField (unique; it holds the
+// record's external id), is_deleted, sfsync_versions (the version and
+// writer of every field and of the record, which conflict policies decide
+// on), sfsync_last_op, sfsync_last_op_at and sfsync_last_error. [Open]
+// creates what is missing, in one transaction under an advisory lock, so
+// it runs on every start and from several instances at once; it never
+// drops or alters a column.
 //
 // The mirror is the engine's sink for Salesforce changes ([Mirror.Write]):
 // each change is an upsert keyed by the record's link or Salesforce id,
