@@ -179,7 +179,7 @@ func migrateLock(schema string) int64 {
 func (m *Mirror) migrate(ctx context.Context) error {
 	s := ident(m.cfg.schema)
 	ch := literal(channel(m.cfg.schema))
-	return m.tx(ctx, "create the mirror's tables", func(tx pgx.Tx) error {
+	return m.db.Tx(ctx, "create the mirror's tables", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock(m.cfg.schema)); err != nil {
 			return err
 		}

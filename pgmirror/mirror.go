@@ -24,6 +24,7 @@ import (
 // use.
 type Mirror struct {
 	pool    *pgxpool.Pool
+	db      pgdb.DB // the pool, with the mirror's classification of errors
 	cfg     config
 	log     *slog.Logger
 	tables  []*table
@@ -66,6 +67,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Mirror, error) {
 		byName: map[string]*table{}, byEnt: map[string]*table{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	m.db = pgdb.DB{Pool: pool, Fail: m.fail}
 	for _, t := range tables {
 		m.byName[t.name], m.byEnt[t.entity] = t, t
 	}
@@ -127,7 +129,7 @@ func (m *Mirror) Prune(ctx context.Context) error {
 	}
 	cut := time.Now().Add(-m.cfg.retention)
 	s := ident(m.cfg.schema)
-	return m.conn(ctx, "prune the outbox", func(c *pgx.Conn) error {
+	return m.db.Conn(ctx, "prune the outbox", func(c *pgx.Conn) error {
 		// A row some consumer has not read yet stays, whatever its age.
 		_, err := c.Exec(ctx, `DELETE FROM `+s+`.sfsync_outbox
 			WHERE state IN ('done', 'ignored', 'retried') AND at < $1
@@ -184,14 +186,4 @@ func (m *Mirror) fail(what string, err error) error {
 			Err: fmt.Errorf("pgmirror: %s: %w; check the tables, triggers and the role's privileges", what, err)}
 	}
 	return pgdb.Wrap("pgmirror", what, err)
-}
-
-// conn runs f on a pooled connection and classifies its error.
-func (m *Mirror) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
-	return pgdb.Conn(ctx, m.pool, func(err error) error { return m.fail(what, err) }, f)
-}
-
-// tx runs f in one transaction, rolling back when f fails.
-func (m *Mirror) tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
-	return pgdb.Tx(ctx, m.pool, func(err error) error { return m.fail(what, err) }, f)
 }

@@ -138,13 +138,22 @@ type lostConn struct{ err error }
 func (e lostConn) Error() string { return e.err.Error() }
 func (e lostConn) Unwrap() error { return e.err }
 
-// Conn runs f on a connection of pool and returns fail's verdict on its
-// error (fail sees nil too). An error after which the connection is closed
-// while ctx is alive is of class [Connection].
-func Conn(ctx context.Context, pool *pgxpool.Pool, fail func(error) error, f func(*pgx.Conn) error) error {
-	pc, err := pool.Acquire(ctx)
+// DB is a connection pool and the classification of its errors: what a
+// package runs its work through.
+type DB struct {
+	Pool *pgxpool.Pool
+	// Fail words and classifies the error of the call what; it returns
+	// nil for nil.
+	Fail func(what string, err error) error
+}
+
+// Conn runs f on a connection of the pool and returns Fail's verdict on
+// its error. An error after which the connection is closed while ctx is
+// alive is of class [Connection].
+func (d DB) Conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
+	pc, err := d.Pool.Acquire(ctx)
 	if err != nil {
-		return fail(err)
+		return d.Fail(what, err)
 	}
 	// Release destroys a connection that broke, is busy or was left in a
 	// transaction, and returns a healthy one to the pool.
@@ -154,13 +163,13 @@ func Conn(ctx context.Context, pool *pgxpool.Pool, fail func(error) error, f fun
 	if err != nil && c.IsClosed() && ctx.Err() == nil {
 		err = lostConn{err}
 	}
-	return fail(err)
+	return d.Fail(what, err)
 }
 
-// Tx runs f in one transaction on a connection of pool, rolling back when
-// f fails, and returns fail's verdict on the error as [Conn] does.
-func Tx(ctx context.Context, pool *pgxpool.Pool, fail func(error) error, f func(pgx.Tx) error) error {
-	return Conn(ctx, pool, fail, func(c *pgx.Conn) error {
+// Tx runs f in one transaction on a connection of the pool, rolling back
+// when f fails, and returns Fail's verdict on the error as [DB.Conn] does.
+func (d DB) Tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
+	return d.Conn(ctx, what, func(c *pgx.Conn) error {
 		tx, err := c.Begin(ctx)
 		if err != nil {
 			return err

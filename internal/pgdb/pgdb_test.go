@@ -83,8 +83,8 @@ func TestConnLost(t *testing.T) {
 	}
 	defer pool.Close()
 	var class Class
-	fail := func(err error) error { class, _ = Classify(err); return err }
-	err = Conn(ctx, pool, fail, func(c *pgx.Conn) error {
+	db := DB{Pool: pool, Fail: func(_ string, err error) error { class, _ = Classify(err); return err }}
+	err = db.Conn(ctx, "close", func(c *pgx.Conn) error {
 		if err := c.PgConn().Conn().Close(); err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func TestConnLost(t *testing.T) {
 	}
 	// A failed transaction is rolled back, and the next one commits.
 	boom := errors.New("boom")
-	if err := Tx(ctx, pool, fail, func(tx pgx.Tx) error {
+	if err := db.Tx(ctx, "fail", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE t (x int)`); err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func TestConnLost(t *testing.T) {
 		t.Fatalf("Tx = %v of class %v, want the work's own error", err, class)
 	}
 	var n int
-	if err := Tx(ctx, pool, fail, func(tx pgx.Tx) error {
+	if err := db.Tx(ctx, "fail", func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 't' AND schemaname LIKE 'pg_temp%'`).Scan(&n)
 	}); err != nil || n != 0 {
 		t.Fatalf("after a rolled back transaction: %v, %d temporary tables, want none", err, n)

@@ -30,6 +30,7 @@ var migrations embed.FS
 // several processes and hosts sharing the database.
 type Store struct {
 	pool   *pgxpool.Pool
+	db     pgdb.DB // the pool, with the store's classification of errors
 	cfg    config
 	log    *slog.Logger
 	closed atomic.Bool
@@ -125,6 +126,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: create connection pool: %w", err)
 	}
 	s := &Store{pool: pool, cfg: cfg, log: cfg.log, stop: make(chan struct{}), done: make(chan struct{})}
+	s.db = pgdb.DB{Pool: pool, Fail: s.fail}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
 		return nil, err
@@ -155,7 +157,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var v int
-	err := s.conn(ctx, "read schema version", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "read schema version", func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
 	})
 	return v, err
@@ -206,7 +208,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, "migrate schema", func(tx pgx.Tx) error {
+	return s.db.Tx(ctx, "migrate schema", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.migrateLock()); err != nil {
 			return err
 		}
@@ -273,16 +275,6 @@ func (s *Store) fail(what string, err error) error {
 			what, err, pe.Detail, pe.Where))
 	}
 	return pgdb.Wrap("postgres", what, err)
-}
-
-// conn runs f on a pooled connection and classifies its error.
-func (s *Store) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
-	return pgdb.Conn(ctx, s.pool, func(err error) error { return s.fail(what, err) }, f)
-}
-
-// tx runs f in one transaction, rolling back when f fails.
-func (s *Store) tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
-	return pgdb.Tx(ctx, s.pool, func(err error) error { return s.fail(what, err) }, f)
 }
 
 // zeroTime stands for the zero time.Time, which has no Unix nanosecond
