@@ -131,3 +131,50 @@ func TestHardDeletes(t *testing.T) {
 }
 
 func TestSinkConformanceHardDeletes(t *testing.T) { runSinkConformance(t, WithSoftDeletes(false)) }
+
+// TestLocalSoftDeletes: with local soft deletes a local DELETE keeps the
+// row as a tombstone and reaches the engine as a delete; a DELETE of the
+// tombstone purges it without another delete; the mirror's own deletes
+// still remove rows; and a mirror opened without the option makes local
+// DELETEs remove rows again.
+func TestLocalSoftDeletes(t *testing.T) {
+	schema := testSchema(t)
+	m := openIn(t, schema, WithLocalSoftDeletes(true), WithSoftDeletes(false))
+	q, _ := m.Table("person")
+	createTwo(t, m)
+	src := m.Source()
+	defer src.Close()
+	local := connect(t)
+	tag, err := local.Exec(t.Context(), `DELETE FROM `+q+` WHERE external_id__c = 'P-1'`)
+	if err != nil || tag.RowsAffected() != 0 {
+		t.Fatalf("local DELETE = %v, %v; want the delete turned into a soft delete (0 rows deleted)", tag, err)
+	}
+	if r, n := row(t, m, "P-1"); n != 1 || r["is_deleted"] != true || r["name"] != "Ada" {
+		t.Fatalf("after a local DELETE: %d rows, %v; want the row kept with is_deleted", n, r)
+	}
+	mustExec(t, local, `DELETE FROM `+q+` WHERE external_id__c = 'P-1'`) // the purge
+	if r, n := row(t, m, "P-1"); n != 0 {
+		t.Fatalf("after deleting the tombstone: %v; want it gone", r)
+	}
+	if err := m.Write(t.Context(), []sfsync.Change{sfChange(sfsync.OpDelete, "P-2", "d2", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, n := row(t, m, "P-2"); n != 0 {
+		t.Fatalf("after a Salesforce delete without soft deletes: %v; want the row gone", r)
+	}
+	mustExec(t, local, `INSERT INTO `+q+` (external_id__c, name) VALUES ('P-3', 'Cy')`)
+	cs := receiveN(t, src, 2)
+	if want := []string{"P-1 delete", "P-3 create"}; !slices.Equal(ops(cs), want) {
+		t.Fatalf("local changes delivered as %v, want %v (the purge and the mirror's delete not among them)", ops(cs), want)
+	}
+	if got := outboxStates(t, m, "P-1"); len(got) != 2 || got[1] != "ignored" {
+		t.Errorf("P-1's outbox rows are %v, want the purge recorded as ignored", got)
+	}
+
+	m.Close()
+	plain := openIn(t, schema)
+	mustExec(t, local, `DELETE FROM `+q+` WHERE external_id__c = 'P-3'`)
+	if r, n := row(t, plain, "P-3"); n != 0 {
+		t.Errorf("a local DELETE after reopening without local soft deletes left %v; want the row gone", r)
+	}
+}

@@ -41,7 +41,9 @@
 // in the outbox table sfsync_outbox: the operation, the new and previous
 // values, the transaction id, the time and the user. An UPDATE setting
 // is_deleted is a delete too (a soft delete: the row stays), and setting
-// it back to false an undelete, whatever [WithSoftDeletes] says. The mirror's own writes run with
+// it back to false an undelete, whatever [WithSoftDeletes] says; with
+// [WithLocalSoftDeletes] a DELETE keeps the row so too, and a second
+// DELETE purges it. The mirror's own writes run with
 // SET LOCAL sfsync.origin = '<client id>', which the trigger reads: they
 // are not recorded, so a Salesforce change never goes back to Salesforce.
 // A row inserted locally without a link gets one (a UUID), so that its

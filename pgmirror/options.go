@@ -61,6 +61,7 @@ type config struct {
 	conns     int
 	prune     time.Duration
 	soft      bool
+	localSoft bool
 }
 
 func defaultConfig() config {
@@ -142,9 +143,19 @@ func WithMaxConns(n int) Option {
 // deletes the row, and a later change of the record starts it afresh.
 //
 // Local deletes reach Salesforce as deletes either way: a DELETE of the
-// row, or an UPDATE that sets is_deleted to true, which keeps the row
-// (setting it back to false is an undelete).
+// row (see [WithLocalSoftDeletes] to keep it), or an UPDATE that sets
+// is_deleted to true, which keeps the row (setting it back to false is an
+// undelete).
 func WithSoftDeletes(on bool) Option { return func(c *config) { c.soft = on } }
+
+// WithLocalSoftDeletes says what a local DELETE of a live row does: on, a
+// trigger turns it into an UPDATE setting is_deleted (the statement
+// reports the row as not deleted) and the row stays as a tombstone; off
+// (the default), the row goes. Either way the delete reaches Salesforce.
+// A DELETE of a row already soft deleted removes it for good, and is not
+// sent again: that is how tombstones are purged. The setting is the
+// schema's, applied by [Open]: every mirror sharing the schema must agree.
+func WithLocalSoftDeletes(on bool) Option { return func(c *config) { c.localSoft = on } }
 
 // WithPruneInterval sets how often rows past the retention are deleted in
 // the background (default one minute); zero or less turns it off
