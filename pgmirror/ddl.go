@@ -116,6 +116,22 @@ BEGIN
 END
 $fn$`
 
+// softDeleteFunc turns a local DELETE of a live row into an UPDATE that
+// sets is_deleted, which the capture trigger records as a delete, and
+// skips the DELETE ([WithLocalSoftDeletes]). The mirror's own deletes
+// (sfsync.origin set) and deletes of rows already soft deleted (purges of
+// tombstones) go through.
+const softDeleteFunc = `
+CREATE OR REPLACE FUNCTION %[1]s.sfsync_soft_delete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+	IF coalesce(current_setting('sfsync.origin', true), '') <> '' OR OLD.is_deleted THEN
+		RETURN OLD;
+	END IF;
+	EXECUTE format('UPDATE %%I.%%I SET is_deleted = true WHERE id = $1', TG_TABLE_SCHEMA, TG_TABLE_NAME) USING OLD.id;
+	RETURN NULL;
+END
+$fn$`
+
 const ownTables = `
 CREATE TABLE IF NOT EXISTS %[1]s.sfsync_outbox (
 	id bigserial PRIMARY KEY,
@@ -179,7 +195,7 @@ func migrateLock(schema string) int64 {
 func (m *Mirror) migrate(ctx context.Context) error {
 	s := ident(m.cfg.schema)
 	ch := literal(channel(m.cfg.schema))
-	return m.tx(ctx, "create the mirror's tables", func(tx pgx.Tx) error {
+	return m.db.Tx(ctx, "create the mirror's tables", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock(m.cfg.schema)); err != nil {
 			return err
 		}
@@ -189,10 +205,11 @@ func (m *Mirror) migrate(ctx context.Context) error {
 		stmts := []string{
 			fmt.Sprintf(captureFunc, s, ch),
 			fmt.Sprintf(retryFunc, s, ch),
+			fmt.Sprintf(softDeleteFunc, s),
 			fmt.Sprintf(ownTables, s),
 		}
 		for _, t := range m.tables {
-			stmts = append(stmts, tableDDL(s, t, sfsyncSystem(m.cfg.system))...)
+			stmts = append(stmts, tableDDL(s, t, sfsyncSystem(m.cfg.system), m.cfg.localSoft)...)
 		}
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
@@ -203,7 +220,7 @@ func (m *Mirror) migrate(ctx context.Context) error {
 	})
 }
 
-func tableDDL(s string, t *table, writer string) []string {
+func tableDDL(s string, t *table, writer string, localSoft bool) []string {
 	q := s + "." + ident(t.name)
 	out := []string{
 		`CREATE TABLE IF NOT EXISTS ` + q + ` (id bigserial PRIMARY KEY)`,
@@ -231,5 +248,10 @@ func tableDDL(s string, t *table, writer string) []string {
 	out = append(out,
 		`CREATE OR REPLACE TRIGGER sfsync_capture_before BEFORE INSERT OR UPDATE ON `+q+` FOR EACH ROW EXECUTE FUNCTION `+fn,
 		`CREATE OR REPLACE TRIGGER sfsync_capture_after AFTER INSERT OR UPDATE OR DELETE ON `+q+` FOR EACH ROW EXECUTE FUNCTION `+fn)
+	if localSoft {
+		out = append(out, `CREATE OR REPLACE TRIGGER sfsync_soft_delete BEFORE DELETE ON `+q+` FOR EACH ROW EXECUTE FUNCTION `+s+`.sfsync_soft_delete()`)
+	} else {
+		out = append(out, `DROP TRIGGER IF EXISTS sfsync_soft_delete ON `+q)
+	}
 	return out
 }

@@ -15,28 +15,35 @@
 //
 // Each [Table] is one table in the mirror's schema (default "salesforce"),
 // with a column per mapped field named by the field's external name and
-// typed by [Table.Types] (text by default), and system columns: id (the
-// local row id), sfid (the Salesforce id, unique), the link column when the
-// mapping has a LinkField (unique; it holds the record's external id),
-// is_deleted, sfsync_versions (the version and writer of every field and
-// of the record, which conflict policies decide on), sfsync_last_op,
-// sfsync_last_op_at and sfsync_last_error. [Open] creates what is missing,
-// in one transaction under an advisory lock, so it runs on every start and
-// from several instances at once; it never drops or alters a column.
+// typed by [Table.Types] (text by default; [TypesFrom] chooses them from
+// the Salesforce field types of the object's describe), and system
+// columns: id (the local row id), sfid (the Salesforce id, unique), the
+// link column when the mapping has a LinkField (unique; it holds the
+// record's external id), is_deleted, sfsync_versions (the version and
+// writer of every field and of the record, which conflict policies decide
+// on), sfsync_last_op, sfsync_last_op_at and sfsync_last_error. [Open]
+// creates what is missing, in one transaction under an advisory lock, so
+// it runs on every start and from several instances at once; it never
+// drops or alters a column.
 //
 // The mirror is the engine's sink for Salesforce changes ([Mirror.Write]):
 // each change is an upsert keyed by the record's link or Salesforce id,
 // applied at most once per idempotency key (keys are kept for the
-// retention), and Salesforce deletes set is_deleted, keeping the row as a
-// tombstone with its versions. [Mirror.Read] returns rows with their
-// per-field versions and last writers.
+// retention). Salesforce deletes are soft by default: they set
+// is_deleted, keeping the row as a tombstone with its versions for later
+// conflict decisions; with WithSoftDeletes(false) they delete the row.
+// [Mirror.Read] returns rows with their per-field versions and last
+// writers.
 //
 // # Local edits
 //
 // A trigger on each table records every local INSERT, UPDATE and DELETE
 // in the outbox table sfsync_outbox: the operation, the new and previous
-// values, the transaction id, the time and the user. Setting is_deleted is
-// a delete too. The mirror's own writes run with
+// values, the transaction id, the time and the user. An UPDATE setting
+// is_deleted is a delete too (a soft delete: the row stays), and setting
+// it back to false an undelete, whatever [WithSoftDeletes] says; with
+// [WithLocalSoftDeletes] a DELETE keeps the row so too, and a second
+// DELETE purges it. The mirror's own writes run with
 // SET LOCAL sfsync.origin = '<client id>', which the trigger reads: they
 // are not recorded, so a Salesforce change never goes back to Salesforce.
 // A row inserted locally without a link gets one (a UUID), so that its

@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"net"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/pgdb"
 )
 
 // Mirror is a set of Salesforce objects mirrored into PostgreSQL tables.
@@ -26,6 +24,7 @@ import (
 // use.
 type Mirror struct {
 	pool    *pgxpool.Pool
+	db      pgdb.DB // the pool, with the mirror's classification of errors
 	cfg     config
 	log     *slog.Logger
 	tables  []*table
@@ -68,6 +67,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Mirror, error) {
 		byName: map[string]*table{}, byEnt: map[string]*table{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	m.db = pgdb.DB{Pool: pool, Fail: m.fail}
 	for _, t := range tables {
 		m.byName[t.name], m.byEnt[t.entity] = t, t
 	}
@@ -129,7 +129,7 @@ func (m *Mirror) Prune(ctx context.Context) error {
 	}
 	cut := time.Now().Add(-m.cfg.retention)
 	s := ident(m.cfg.schema)
-	return m.conn(ctx, "prune the outbox", func(c *pgx.Conn) error {
+	return m.db.Conn(ctx, "prune the outbox", func(c *pgx.Conn) error {
 		// A row some consumer has not read yet stays, whatever its age.
 		_, err := c.Exec(ctx, `DELETE FROM `+s+`.sfsync_outbox
 			WHERE state IN ('done', 'ignored', 'retried') AND at < $1
@@ -164,90 +164,26 @@ func (m *Mirror) pruneLoop() {
 	}
 }
 
-// lostConn marks an error after which the connection was gone.
-type lostConn struct{ err error }
-
-func (e lostConn) Error() string { return e.err.Error() }
-func (e lostConn) Unwrap() error { return e.err }
-
 // fail wraps a database error with what failed and classifies it: lost
 // connections, lock conflicts, cancellation and an overloaded server are
 // worth retrying; bad values, constraint violations, missing privileges and
-// schema trouble are not.
+// schema trouble are not, and carry the SQLSTATE as their code.
 func (m *Mirror) fail(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var classified *sfsync.Error
-	if errors.As(err, &classified) || errors.Is(err, sfsync.ErrInvalid) || errors.Is(err, sfsync.ErrNotFound) {
+	if err == nil || pgdb.Settled(err, sfsync.ErrInvalid, sfsync.ErrNotFound) {
 		return err
 	}
 	if m.closed.Load() {
-		return fmt.Errorf("pgmirror: %s: the mirror is closed: %w", what, errors.Join(sfsync.ErrClosed, err))
+		return pgdb.Closed("pgmirror", what, "the mirror is closed", err)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch class, pe := pgdb.Classify(err); class {
+	case pgdb.Canceled:
 		return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w", what, err))
+	case pgdb.BadValue, pgdb.Constraint:
+		return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
+			Err: fmt.Errorf("pgmirror: %s: %w (%s); the value does not fit the column or a constraint: fix the value, the column type or the constraint", what, err, pe.Detail)}
+	case pgdb.Schema, pgdb.Routine:
+		return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
+			Err: fmt.Errorf("pgmirror: %s: %w; check the tables, triggers and the role's privileges", what, err)}
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch class := pe.Code[:2]; {
-		case class == "40", class == "53", class == "08", class == "57", pe.Code == "55P03", pe.Code == "55006":
-			return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w; retry later", what, err))
-		case class == "22", class == "23":
-			return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
-				Err: fmt.Errorf("pgmirror: %s: %w (%s); the value does not fit the column or a constraint: fix the value, the column type or the constraint", what, err, pe.Detail)}
-		case class == "28":
-			return sfsync.Permanent(fmt.Errorf("pgmirror: %s: %w; check the credentials in the DSN", what, err))
-		case class == "42", class == "3D", class == "3F", class == "0A", class == "2B", class == "P0":
-			return &sfsync.Error{Kind: sfsync.KindPermanent, Code: pe.Code,
-				Err: fmt.Errorf("pgmirror: %s: %w; check the tables, triggers and the role's privileges", what, err)}
-		}
-		return fmt.Errorf("pgmirror: %s: %w", what, err)
-	}
-	var lost lostConn
-	var ne net.Error
-	var ce *pgconn.ConnectError
-	if errors.As(err, &lost) || errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return sfsync.Retryable(fmt.Errorf("pgmirror: %s: %w; the connection to the server failed, retry later", what, err))
-	}
-	return fmt.Errorf("pgmirror: %s: %w", what, err)
-}
-
-// conn runs f on a pooled connection and classifies its error.
-func (m *Mirror) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
-	pc, err := m.pool.Acquire(ctx)
-	if err != nil {
-		return m.fail(what, err)
-	}
-	defer pc.Release()
-	c := pc.Conn()
-	err = f(c)
-	if err != nil && c.IsClosed() && ctx.Err() == nil {
-		err = lostConn{err}
-	}
-	return m.fail(what, err)
-}
-
-// tx runs f in one transaction, rolling back when f fails.
-func (m *Mirror) tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
-	return m.conn(ctx, what, func(c *pgx.Conn) error {
-		tx, err := c.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		if err := f(tx); err != nil {
-			rollback(ctx, tx)
-			return err
-		}
-		return tx.Commit(ctx)
-	})
-}
-
-// rollback rolls tx back even when ctx ended, so the connection stays
-// usable.
-func rollback(ctx context.Context, tx pgx.Tx) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = tx.Rollback(rctx)
+	return pgdb.Wrap("pgmirror", what, err)
 }

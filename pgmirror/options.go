@@ -42,7 +42,7 @@ type Table struct {
 	// name (Mapping.External, else the object name, lower-cased).
 	Name string
 	// Types gives the column type of external field names; a field not
-	// named here is text.
+	// named here is text. [TypesFrom] fills it from the object's describe.
 	Types map[string]Type
 }
 
@@ -60,6 +60,8 @@ type config struct {
 	maxBatch  int
 	conns     int
 	prune     time.Duration
+	soft      bool
+	localSoft bool
 }
 
 func defaultConfig() config {
@@ -73,6 +75,7 @@ func defaultConfig() config {
 		maxBatch:  500,
 		conns:     10,
 		prune:     time.Minute,
+		soft:      true,
 	}
 }
 
@@ -132,6 +135,27 @@ func WithMaxConns(n int) Option {
 		}
 	}
 }
+
+// WithSoftDeletes says what a Salesforce delete does to its row: on (the
+// default), it sets is_deleted and keeps the row as a tombstone, with its
+// values and per-field versions, which conflict policies weigh against
+// later changes of the record, and which an undelete revives; off, it
+// deletes the row, and a later change of the record starts it afresh.
+//
+// Local deletes reach Salesforce as deletes either way: a DELETE of the
+// row (see [WithLocalSoftDeletes] to keep it), or an UPDATE that sets
+// is_deleted to true, which keeps the row (setting it back to false is an
+// undelete).
+func WithSoftDeletes(on bool) Option { return func(c *config) { c.soft = on } }
+
+// WithLocalSoftDeletes says what a local DELETE of a live row does: on, a
+// trigger turns it into an UPDATE setting is_deleted (the statement
+// reports the row as not deleted) and the row stays as a tombstone; off
+// (the default), the row goes. Either way the delete reaches Salesforce.
+// A DELETE of a row already soft deleted removes it for good, and is not
+// sent again: that is how tombstones are purged. The setting is the
+// schema's, applied by [Open]: every mirror sharing the schema must agree.
+func WithLocalSoftDeletes(on bool) Option { return func(c *config) { c.localSoft = on } }
 
 // WithPruneInterval sets how often rows past the retention are deleted in
 // the background (default one minute); zero or less turns it off

@@ -63,6 +63,14 @@ func (m *Mirror) build(c *sfsync.Change) (*statement, error) {
 	id := arg(c.RecordID)
 	switch c.Op {
 	case sfsync.OpDelete:
+		if !m.cfg.soft {
+			using := ""
+			if claim != "" {
+				using = " USING k"
+			}
+			st.sql = claim + `DELETE FROM ` + q + ` AS r` + using + ` WHERE r.` + ident(key) + ` = ` + id
+			return st, nil
+		}
 		vs, err := stamps(c, nil)
 		if err != nil {
 			return nil, sfsync.Permanent(err)
@@ -152,7 +160,7 @@ func (m *Mirror) Write(ctx context.Context, changes []sfsync.Change) error {
 		stmts[i] = st
 	}
 	bad := -1
-	err := m.tx(ctx, "write changes", func(tx pgx.Tx) error {
+	err := m.db.Tx(ctx, "write changes", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('sfsync.origin', $1, true)`, m.cfg.clientID)
 		var idx []int
@@ -200,7 +208,7 @@ func (m *Mirror) Write(ctx context.Context, changes []sfsync.Change) error {
 // writeEach applies statements one by one, each behind a savepoint, so
 // that a refused change fails alone.
 func (m *Mirror) writeEach(ctx context.Context, stmts []*statement, errs []error) error {
-	err := m.tx(ctx, "write changes one by one", func(tx pgx.Tx) error {
+	err := m.db.Tx(ctx, "write changes one by one", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('sfsync.origin', $1, true)`, m.cfg.clientID); err != nil {
 			return err
 		}
@@ -245,8 +253,9 @@ func (m *Mirror) writeEach(ctx context.Context, stmts []*statement, errs []error
 
 // Read returns the rows of entity (an external entity name) by the ids the
 // engine knows them by (links, or Salesforce ids for rows without one),
-// with their per-field versions and last writers. Deleted rows are
-// returned marked Deleted; missing ids are omitted.
+// with their per-field versions and last writers. Soft deleted rows are
+// returned marked Deleted; missing ids (and rows deleted without
+// [WithSoftDeletes]) are omitted.
 func (m *Mirror) Read(ctx context.Context, entity string, ids []string) (map[string]sfsync.Record, error) {
 	out := make(map[string]sfsync.Record, len(ids))
 	if len(ids) == 0 {
@@ -274,7 +283,7 @@ func (m *Mirror) Read(ctx context.Context, entity string, ids []string) (map[str
 		where = `cardinality($1::text[]) < 0 OR ` + where
 	}
 	q := `SELECT to_jsonb(r) FROM ` + ident(m.cfg.schema, t.name) + ` r WHERE ` + where
-	err := m.conn(ctx, "read rows of "+t.name, func(c *pgx.Conn) error {
+	err := m.db.Conn(ctx, "read rows of "+t.name, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, q, links, sfids)
 		if err != nil {
 			return err

@@ -10,11 +10,16 @@ import (
 	"github.com/sfsync/sfsync/sinktest"
 )
 
-func TestSinkConformance(t *testing.T) {
+func TestSinkConformance(t *testing.T) { runSinkConformance(t) }
+
+// runSinkConformance runs sinktest on a mirror opened with opts. A record
+// is gone when its row is, or is soft deleted; without soft deletes no row
+// may be.
+func runSinkConformance(t *testing.T, opts ...Option) {
 	testDSN(t)
 	t.Parallel()
 	sinktest.Run(t, func(t *testing.T) sinktest.Target {
-		m := openMirror(t)
+		m := openMirror(t, opts...)
 		q, _ := m.Table("person")
 		mustExec(t, connect(t), `ALTER TABLE `+q+` ADD CONSTRAINT no_reject CHECK (name <> 'REJECT')`)
 		return sinktest.Target{
@@ -23,6 +28,9 @@ func TestSinkConformance(t *testing.T) {
 				r, n := row(t, m, id)
 				if n > 1 {
 					t.Errorf("%d rows hold %s", n, id)
+				}
+				if r["is_deleted"] == true && !m.cfg.soft {
+					t.Errorf("row %s is soft deleted; without soft deletes a delete removes the row", id)
 				}
 				if n == 0 || r["is_deleted"] == true {
 					return nil, false

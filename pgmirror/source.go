@@ -124,7 +124,7 @@ func (s *Source) setStart(c cursor) {
 func (s *Source) resumeOwn(ctx context.Context) error {
 	var c cursor
 	var lo, hi string
-	err := s.m.conn(ctx, "load the consumer position", func(conn *pgx.Conn) error {
+	err := s.m.db.Conn(ctx, "load the consumer position", func(conn *pgx.Conn) error {
 		err := conn.QueryRow(ctx, `SELECT lo::text, hi::text, last_id FROM `+ident(s.m.cfg.schema)+`.sfsync_consumers WHERE name = $1`, s.name).Scan(&lo, &hi, &c.last)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -250,7 +250,7 @@ func (s *Source) next(ctx context.Context) ([]sfsync.Change, error) {
 func (s *Source) horizon(ctx context.Context, lo uint64) (uint64, error) {
 	var hi uint64
 	sch := ident(s.m.cfg.schema)
-	err := s.m.conn(ctx, "read the transaction horizon", func(c *pgx.Conn) error {
+	err := s.m.db.Conn(ctx, "read the transaction horizon", func(c *pgx.Conn) error {
 		var text string
 		if err := c.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&text); err != nil {
 			return err
@@ -303,7 +303,7 @@ func (s *Source) page(ctx context.Context, c cursor) ([]outboxRow, error) {
 			FROM page WHERE o.id = page.id AND o.state = 'new') SELECT * FROM page ORDER BY id`
 	}
 	var out []outboxRow
-	err := s.m.conn(ctx, "read the outbox", func(conn *pgx.Conn) error {
+	err := s.m.db.Conn(ctx, "read the outbox", func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, q, strconv.FormatUint(c.lo, 10), strconv.FormatUint(c.hi, 10), c.last, s.m.cfg.maxBatch)
 		if err != nil {
 			return err
@@ -423,7 +423,7 @@ func (s *Source) Commit(ctx context.Context, pos sfsync.Position) error {
 	s.mu.Unlock()
 	sch := ident(s.m.cfg.schema)
 	lo, hi := strconv.FormatUint(c.lo, 10), strconv.FormatUint(c.hi, 10)
-	err = s.m.tx(ctx, "commit the outbox position", func(tx pgx.Tx) error {
+	err = s.m.db.Tx(ctx, "commit the outbox position", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO `+sch+`.sfsync_consumers AS c (name, lo, hi, last_id, at)
 			VALUES ($1, $2::text::xid8, $3::text::xid8, $4, now())
 			ON CONFLICT (name) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, last_id = EXCLUDED.last_id, at = EXCLUDED.at

@@ -68,7 +68,7 @@ func (l *learner) Receive(ctx context.Context) ([]sfsync.Change, error) {
 // the links and have none yet, as the mirror's own writes.
 func (m *Mirror) learn(ctx context.Context, ids []learnedID) error {
 	s := ident(m.cfg.schema)
-	return m.tx(ctx, "record Salesforce ids", func(tx pgx.Tx) error {
+	return m.db.Tx(ctx, "record Salesforce ids", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('sfsync.origin', $1, true)`, m.cfg.clientID)
 		for _, id := range ids {
@@ -170,7 +170,7 @@ func (t *tracker) Write(ctx context.Context, changes []sfsync.Change) error {
 	if len(fs) > 0 {
 		s := ident(t.m.cfg.schema)
 		ctx := context.WithoutCancel(ctx) // the failure is known; record it
-		terr := t.m.tx(ctx, "mark failed outbox rows", func(tx pgx.Tx) error {
+		terr := t.m.db.Tx(ctx, "mark failed outbox rows", func(tx pgx.Tx) error {
 			b := &pgx.Batch{}
 			b.Queue(`SELECT set_config('sfsync.origin', $1, true)`, t.m.cfg.clientID)
 			for _, f := range fs {

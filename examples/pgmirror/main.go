@@ -95,11 +95,21 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 	accounts := ps.Subscribe("/data/AccountChangeEvent")
 	defer accounts.Close()
 
-	// The mirror: one table per object, typed columns, a capture trigger.
+	// The mirror: one table per object, a capture trigger, and columns
+	// typed as the org describes the fields (DoNotCall boolean,
+	// AnnualRevenue numeric, the rest text).
 	contact, account := mappings()
+	contactDescribe, err := sf.Describe(ctx, "Contact")
+	if err != nil {
+		return err
+	}
+	accountDescribe, err := sf.Describe(ctx, "Account")
+	if err != nil {
+		return err
+	}
 	mirror, err := pgmirror.Open(ctx, dsn, pgmirror.WithSchema(schema), pgmirror.WithLogger(quiet),
-		pgmirror.WithTable(pgmirror.Table{Mapping: contact, Types: map[string]pgmirror.Type{"do_not_call": pgmirror.Boolean}}),
-		pgmirror.WithTable(pgmirror.Table{Mapping: account, Types: map[string]pgmirror.Type{"annual_revenue": pgmirror.Numeric}}))
+		pgmirror.WithTable(pgmirror.Table{Mapping: contact, Types: pgmirror.TypesFrom(contact, contactDescribe)}),
+		pgmirror.WithTable(pgmirror.Table{Mapping: account, Types: pgmirror.TypesFrom(account, accountDescribe)}))
 	if err != nil {
 		return err
 	}

@@ -49,5 +49,19 @@ func TestRun(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The columns are typed as the org describes the fields.
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for col, want := range map[string]string{"contact.do_not_call": "boolean", "account.annual_revenue": "numeric", "contact.email": "text"} {
+		tbl, name, _ := strings.Cut(col, ".")
+		var got string
+		if err := c.QueryRow(t.Context(), `SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`,
+			schema, tbl, name).Scan(&got); err != nil || got != want {
+			t.Errorf("column %s is %q (%v), want %s as the describe's field type says", col, got, err, want)
+		}
+	}
 	t.Log(out.String())
 }

@@ -60,7 +60,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	return s.tx(ctx, "commit state", func(tx pgx.Tx) error {
+	return s.db.Tx(ctx, "commit state", func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
 		if c.Lease != nil {
@@ -133,7 +133,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	}
 	now := s.cfg.clock()
 	var l sfsync.Lease
-	err := s.tx(ctx, "acquire lease "+name, func(tx pgx.Tx) error {
+	err := s.db.Tx(ctx, "acquire lease "+name, func(tx pgx.Tx) error {
 		// The row is created first, so that concurrent acquirers of a new
 		// name queue on its lock instead of racing to insert it.
 		if _, err := tx.Exec(ctx, `INSERT INTO leases (name, holder, token, expires) VALUES ($1, '', 0, 0) ON CONFLICT (name) DO NOTHING`, codec.Key(name)); err != nil {
@@ -168,7 +168,7 @@ func (s *Store) RenewLease(ctx context.Context, l sfsync.Lease, ttl time.Duratio
 	}
 	l.Expires = s.cfg.clock().Add(ttl)
 	var n int64
-	err := s.conn(ctx, "renew lease "+l.Name, func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "renew lease "+l.Name, func(c *pgx.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE leases SET expires = $4 WHERE name = $1 AND holder = $2 AND token = $3`,
 			codec.Key(l.Name), codec.Long(l.Holder), l.Token, l.Expires.UnixNano())
 		n = tag.RowsAffected()
@@ -189,7 +189,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l sfsync.Lease) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	return s.conn(ctx, "release lease "+l.Name, func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "release lease "+l.Name, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `UPDATE leases SET holder = '', expires = 0 WHERE name = $1 AND holder = $2 AND token = $3`,
 			codec.Key(l.Name), codec.Long(l.Holder), l.Token)
 		return err

@@ -59,7 +59,7 @@ func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 				return c, err
 			}
 			var n int64
-			err := s.conn(ctx, "delete "+j.what, func(conn *pgx.Conn) error {
+			err := s.db.Conn(ctx, "delete "+j.what, func(conn *pgx.Conn) error {
 				tag, err := conn.Exec(ctx, j.query, j.arg, compactBatch)
 				n = tag.RowsAffected()
 				return err

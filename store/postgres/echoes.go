@@ -25,7 +25,7 @@ func (s *Store) RememberWrites(ctx context.Context, fingerprints []string, ttl t
 		places[i], values[i] = splitFingerprint(fp)
 	}
 	exp := s.cfg.clock().Add(ttl).UnixNano()
-	return s.conn(ctx, "remember writes", func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "remember writes", func(c *pgx.Conn) error {
 		// Ids follow the order given, which is the order writes are
 		// consumed in at one place.
 		_, err := c.Exec(ctx, `INSERT INTO echoes (place, value, expires)
@@ -57,7 +57,7 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 	}
 	place, value := splitFingerprint(fingerprint)
 	var matched bool
-	err := s.conn(ctx, "match write fingerprint", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "match write fingerprint", func(c *pgx.Conn) error {
 		var stored string
 		err := c.QueryRow(ctx, matchSQL, place, s.cfg.clock().UnixNano()).Scan(&stored)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -3,14 +3,11 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,9 +16,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/pgdb"
 )
 
 //go:embed migrations/*.sql
@@ -32,6 +30,7 @@ var migrations embed.FS
 // several processes and hosts sharing the database.
 type Store struct {
 	pool   *pgxpool.Pool
+	db     pgdb.DB // the pool, with the store's classification of errors
 	cfg    config
 	log    *slog.Logger
 	closed atomic.Bool
@@ -127,6 +126,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: create connection pool: %w", err)
 	}
 	s := &Store{pool: pool, cfg: cfg, log: cfg.log, stop: make(chan struct{}), done: make(chan struct{})}
+	s.db = pgdb.DB{Pool: pool, Fail: s.fail}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
 		return nil, err
@@ -157,7 +157,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var v int
-	err := s.conn(ctx, "read schema version", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "read schema version", func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
 	})
 	return v, err
@@ -208,7 +208,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, "migrate schema", func(tx pgx.Tx) error {
+	return s.db.Tx(ctx, "migrate schema", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.migrateLock()); err != nil {
 			return err
 		}
@@ -250,105 +250,32 @@ func (s *Store) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// lostConn marks an error after which the connection was gone: the server
-// went away or the network failed, so the call is worth retrying.
-type lostConn struct{ err error }
-
-func (e lostConn) Error() string { return e.err.Error() }
-func (e lostConn) Unwrap() error { return e.err }
-
 // fail wraps a database error with what failed and classifies it: lost
 // connections, lock conflicts and an overloaded server are worth retrying;
 // missing privileges, schema trouble and bad data are not. The store's own
 // verdicts (fenced, lease held, invalid, not found) and context errors keep
 // their meaning.
 func (s *Store) fail(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, own := range []error{sfsync.ErrFenced, sfsync.ErrLeaseHeld, sfsync.ErrInvalid, sfsync.ErrNotFound, sfsync.ErrClosed} {
-		if errors.Is(err, own) {
-			return err
-		}
-	}
-	var classified *sfsync.Error
-	if errors.As(err, &classified) {
+	if err == nil || pgdb.Settled(err, sfsync.ErrFenced, sfsync.ErrLeaseHeld, sfsync.ErrInvalid, sfsync.ErrNotFound, sfsync.ErrClosed) {
 		return err
 	}
 	if s.closed.Load() {
-		return fmt.Errorf("postgres: %s: store is closed: %w", what, errors.Join(sfsync.ErrClosed, err))
+		return pgdb.Closed("postgres", what, "store is closed", err)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch class, pe := pgdb.Classify(err); class {
+	case pgdb.Canceled:
 		return fmt.Errorf("postgres: %s: %w", what, err)
+	case pgdb.Schema:
+		return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; check the database, the schema and the role's privileges", what, err))
+	case pgdb.BadValue, pgdb.Limit:
+		// The store encodes every text it writes (store/internal/codec),
+		// so this is a value of a kind it does not expect: name it, as far
+		// as the server does, and do not retry what will fail again.
+		return sfsync.Permanent(fmt.Errorf("postgres: %s: %w (%s; %s); the value cannot be stored: report it, this store should have encoded it",
+			what, err, pe.Detail, pe.Where))
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch class := pe.Code[:2]; {
-		case class == "40", class == "53", class == "08", class == "57", pe.Code == "55P03", pe.Code == "55006":
-			return sfsync.Retryable(fmt.Errorf("postgres: %s: %w; retry later", what, err))
-		case class == "28":
-			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; check the credentials in the DSN", what, err))
-		case class == "42", class == "3D", class == "3F", class == "0A":
-			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w; check the database, the schema and the role's privileges", what, err))
-		case class == "22", class == "54":
-			// The store encodes every text it writes (store/internal/codec),
-			// so this is a value of a kind it does not expect: name it, as far
-			// as the server does, and do not retry what will fail again.
-			return sfsync.Permanent(fmt.Errorf("postgres: %s: %w (%s; %s); the value cannot be stored: report it, this store should have encoded it",
-				what, err, pe.Detail, pe.Where))
-		}
-		return fmt.Errorf("postgres: %s: %w", what, err)
-	}
-	var lost lostConn
-	var ne net.Error
-	var ce *pgconn.ConnectError
-	if errors.As(err, &lost) || errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return sfsync.Retryable(fmt.Errorf("postgres: %s: %w; the connection to the server failed, retry later", what, err))
-	}
-	return fmt.Errorf("postgres: %s: %w", what, err)
+	return pgdb.Wrap("postgres", what, err)
 }
-
-// conn runs f on a pooled connection and classifies its error.
-func (s *Store) conn(ctx context.Context, what string, f func(*pgx.Conn) error) error {
-	pc, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return s.fail(what, err)
-	}
-	// Release destroys a connection that broke, is busy or was left in a
-	// transaction, and returns a healthy one to the pool.
-	defer pc.Release()
-	c := pc.Conn()
-	err = f(c)
-	if err != nil && c.IsClosed() && ctx.Err() == nil {
-		err = lostConn{err}
-	}
-	return s.fail(what, err)
-}
-
-// tx runs f in one transaction, rolling back when f fails.
-func (s *Store) tx(ctx context.Context, what string, f func(pgx.Tx) error) error {
-	return s.conn(ctx, what, func(c *pgx.Conn) error {
-		tx, err := c.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		if err := f(tx); err != nil {
-			// Roll back even when ctx ended, so the connection stays usable.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-			defer cancel()
-			_ = tx.Rollback(rctx)
-			return err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
-	})
-}
-
-// closeTimeout bounds a rollback after the caller's context ended.
-const closeTimeout = 5 * time.Second
 
 // zeroTime stands for the zero time.Time, which has no Unix nanosecond
 // value; it sorts before every real time.

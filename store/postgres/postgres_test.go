@@ -91,7 +91,7 @@ func (c *clock) Add(d time.Duration) {
 func count(t *testing.T, s *Store, query string) int {
 	t.Helper()
 	var n int
-	err := s.conn(context.Background(), "count", func(c *pgx.Conn) error { return c.QueryRow(context.Background(), query).Scan(&n) })
+	err := s.db.Conn(context.Background(), "count", func(c *pgx.Conn) error { return c.QueryRow(context.Background(), query).Scan(&n) })
 	if err != nil {
 		t.Fatal(err)
 	}

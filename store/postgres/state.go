@@ -21,7 +21,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	var seen bool
-	err := s.conn(ctx, "look up dedup key "+key, func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "look up dedup key "+key, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dedup WHERE key = $1 AND expires > $2)`, codec.Key(key), s.cfg.clock().UnixNano()).Scan(&seen)
 	})
 	return seen, err
@@ -38,7 +38,7 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 	for _, k := range keys {
 		stored[codec.Key(k)] = append(stored[codec.Key(k)], k)
 	}
-	err := s.conn(ctx, "look up dedup keys", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "look up dedup keys", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT key FROM dedup WHERE key = ANY($1) AND expires > $2`, codec.Keys(keys), s.cfg.clock().UnixNano())
 		if err != nil {
 			return err
@@ -76,7 +76,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 	}
 	now := s.cfg.clock()
 	var won bool
-	err := s.conn(ctx, "claim dedup key "+key, func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "claim dedup key "+key, func(c *pgx.Conn) error {
 		tag, err := c.Exec(ctx, claimSQL, codec.Key(key), now.Add(ttl).UnixNano(), now.UnixNano())
 		won = tag.RowsAffected() == 1
 		return err
@@ -91,7 +91,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Posit
 		return sfsync.Position{}, err
 	}
 	p := sfsync.Position{Stream: stream}
-	err := s.conn(ctx, "load checkpoint of "+stream, func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "load checkpoint of "+stream, func(c *pgx.Conn) error {
 		err := c.QueryRow(ctx, `SELECT token FROM checkpoints WHERE stream = $1`, codec.Key(stream)).Scan(&p.Token)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres: no checkpoint for stream %q; start from the source's configured fallback: %w", stream, sfsync.ErrNotFound)
@@ -115,7 +115,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, pos sfsync.Position) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	return s.conn(ctx, "save checkpoint of "+pos.Stream, func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "save checkpoint of "+pos.Stream, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `INSERT INTO checkpoints (stream, token, updated) VALUES ($1, $2, $3)
 			ON CONFLICT (stream) DO UPDATE SET token = excluded.token, updated = excluded.updated`,
 			codec.Key(pos.Stream), token(pos.Token), s.cfg.clock().UnixNano())
@@ -139,7 +139,7 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 	if len(outcomes) == 0 {
 		return nil
 	}
-	return s.conn(ctx, "record outcomes", func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "record outcomes", func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, outcomesSQL, outcomeArgs(outcomes)...)
 		return err
 	})
@@ -196,7 +196,7 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	}
 	query, args := sqlquery.Outcomes(outcomeCols, codec.OutcomeQuery(q), limit, func(n int) string { return "$" + strconv.Itoa(n) })
 	var out []sfsync.Outcome
-	err := s.conn(ctx, "query outcomes", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "query outcomes", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -250,7 +250,7 @@ func (s *Store) PutDeadLetter(ctx context.Context, d sfsync.DeadLetter) error {
 	if err != nil {
 		return err
 	}
-	return s.conn(ctx, "put dead letter "+d.Key(), func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "put dead letter "+d.Key(), func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, putDeadLetterSQL, args...)
 		return err
 	})
@@ -287,7 +287,7 @@ func (s *Store) DeadLetters(ctx context.Context, q sfsync.DeadLetterQuery) ([]sf
 	args = append(args, limit)
 	query += ` ORDER BY last_failed, key LIMIT $` + strconv.Itoa(len(args))
 	var out []sfsync.DeadLetter
-	err := s.conn(ctx, "query dead letters", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "query dead letters", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -312,7 +312,7 @@ func (s *Store) DeadLetter(ctx context.Context, key string) (sfsync.DeadLetter, 
 		return sfsync.DeadLetter{}, err
 	}
 	var d sfsync.DeadLetter
-	err := s.conn(ctx, "read dead letter "+key, func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "read dead letter "+key, func(c *pgx.Conn) error {
 		var err error
 		d, err = scanDeadLetter(c.QueryRow(ctx, `SELECT `+deadLetterCols+` FROM dead_letters WHERE key = $1`, codec.Key(key)))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -351,7 +351,7 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	return s.conn(ctx, "delete dead letter "+key, func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "delete dead letter "+key, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `DELETE FROM dead_letters WHERE key = $1`, codec.Key(key))
 		return err
 	})

@@ -20,7 +20,7 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 		return nil, nil
 	}
 	var out []sfsync.AppliedVersion
-	err := s.conn(ctx, "look up applied versions", func(c *pgx.Conn) error {
+	err := s.db.Conn(ctx, "look up applied versions", func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names
 			FROM versions WHERE record = ANY($1)`, distinct(codec.Keys(records)))
 		if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 	if len(vs) == 0 {
 		return nil
 	}
-	return s.conn(ctx, "put applied versions", func(c *pgx.Conn) error {
+	return s.db.Conn(ctx, "put applied versions", func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, putVersionsSQL, versionArgs(vs)...)
 		return err
 	})
