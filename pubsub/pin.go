@@ -16,13 +16,21 @@ const pinPoll = 20 * time.Millisecond
 // it returns the subscription's position once every later event is sure
 // to be delivered. With a stored replay id that is at once: the stream
 // resumes after it. Without one (a first start, or after the stored id
-// was past retention) the subscription starts from its fallback, and the
-// position is that of the first event or keepalive the server sends on
-// the new stream: every event committed after it is delivered, and every
-// one before it is visible to a query made after Pin returns. Pin starts
-// the subscription when Receive has not yet.
+// was past retention) the subscription starts from its fallback. With
+// [ReplayEarliest] that is at once too: every retained event, and so
+// every later one, is delivered. With [ReplayLatest] the position is that
+// of the first event or keepalive the server sends on the new stream:
+// every event committed after it is delivered, and every one before it is
+// visible to a query made after Pin returns; on a quiet topic that is the
+// first keepalive, which the server sends within 270 s. Pin starts the
+// subscription when Receive has not yet.
 func (s *Subscription) Pin(ctx context.Context) (sfsync.Position, error) {
 	s.startOnce.Do(func() { go s.run() })
+	if s.fallback == ReplayEarliest {
+		// Every retained event is delivered, and so every later one:
+		// nothing to wait for.
+		return sfsync.Position{Stream: s.topic}, nil
+	}
 	t := time.NewTicker(pinPoll)
 	defer t.Stop()
 	for {

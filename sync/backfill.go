@@ -173,46 +173,6 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 	return nil
 }
 
-// restorePins gives a stream pinned by an unfinished backfill, and that
-// committed no position since, its pinned position as checkpoint: the
-// stream then resumes from the pin, so the backfill can continue, instead
-// of starting at its fallback again, which would need a new pin and a new
-// backfill. It runs before the sources resume.
-func (e *Engine) restorePins(ctx context.Context) error {
-	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
-		return nil
-	}
-	for _, object := range e.cfg.backfill {
-		st, err := e.loadBackfill(ctx, object)
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("sync: reading the backfill state of %s: %w", object, err)
-		}
-		if st.Phase == PhaseDone || st.Phase == PhaseOwed {
-			continue
-		}
-		for _, pin := range st.Pinned {
-			if pin.Stream == "" {
-				continue
-			}
-			_, err := e.st.checkpoints.LoadCheckpoint(ctx, pin.Stream)
-			if !isNotFound(err) {
-				if err != nil {
-					return fmt.Errorf("sync: reading the checkpoint of %s: %w", pin.Stream, err)
-				}
-				continue
-			}
-			if err := e.saveWithRetry(ctx, pin); err != nil {
-				return fmt.Errorf("sync: restoring the pinned position of %s: %w", pin.Stream, err)
-			}
-			e.log.Info("sfsync: stream resumes from the position its backfill pinned", "stream", pin.Stream, "object", object)
-		}
-	}
-	return nil
-}
-
 // runBackfill runs object's owed backfill from where its state says.
 func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 	object := j.scope.Object

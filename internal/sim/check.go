@@ -103,7 +103,8 @@ func (r *run) checkEffects() {
 	}
 	r.mu.Lock()
 	edits := len(r.history)
-	reconciles := r.faults[FaultOutage] + 1
+	// A backfill interrupted by a crash repeats at most its last page.
+	reconciles := r.faults[FaultOutage] + r.faults[FaultBackfill] + 1
 	r.mu.Unlock()
 	// Each edit reaches the other side at most once; a backfill may rewrite
 	// every record (and the sentinels) once more; requeues and lost

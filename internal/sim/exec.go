@@ -56,6 +56,13 @@ func (r *run) exec(i int, st Step) error {
 			// Not reaching it is fine: the crash then strikes earlier.
 			_ = r.until(2*time.Second, "progress before a crash", func() bool { return r.store.outcomes() >= base+st.Progress })
 		}
+		if st.Backfill != "" {
+			c := r.backfill.counter(st.Backfill)
+			// Not reaching it is fine too: the backfill finished, or has
+			// not started, and the crash strikes there.
+			_ = r.until(2*time.Second, "the backfill reaching "+st.Backfill, func() bool { return c.Load() > 0 })
+			r.count(FaultBackfill)
+		}
 		r.count(FaultCrash)
 		r.crash(r.cur)
 		return r.start(st.DupExt)

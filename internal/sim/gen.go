@@ -63,6 +63,7 @@ func Generate(seed int64) *Scenario {
 	steps := 8 + g.pick(8)
 	outage := g.chance(0.12)
 	sc.Backfill = outage
+	sc.BulkBackfill = outage && g.chance(0.5)
 	takeover := sc.Lease && g.chance(0.5)
 	for i := range steps {
 		if outage && i == steps/2 {
@@ -308,6 +309,11 @@ func (g *gen) outage() {
 		g.edit(g.pick(len(g.sc.Records)))
 	}
 	g.add(Step{Kind: StepStart, DupExt: g.chance(0.2)})
+	if g.chance(0.6) {
+		// Interrupt the backfill the start owes.
+		point := []string{"querying", "reading", "page"}[g.pick(3)]
+		g.add(Step{Kind: StepCrash, Backfill: point, Note: "crash during the backfill"})
+	}
 }
 
 func (g *gen) fault() {

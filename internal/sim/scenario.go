@@ -116,6 +116,7 @@ const (
 	FaultOutage     FaultKind = "outage-over-72h"   // counted for a stop longer than retention
 	FaultRequeue    FaultKind = "requeue"           // counted for StepRequeue
 	FaultClockSkew  FaultKind = "clock-skew"        // the ERP's clock is off
+	FaultBackfill   FaultKind = "backfill-crash"    // counted for a crash aimed at a running backfill
 )
 
 // Fault is one injected fault.
@@ -144,6 +145,12 @@ type Step struct {
 	// more outcomes (or a short while has passed), so that it strikes mid-run
 	// rather than before the engine has started on the work.
 	Progress int
+	// Backfill aims a crash at a running backfill: "querying" (its Bulk job
+	// is created), "reading" (a page's progress is stored) or "page" (a
+	// page's records are handed to the engine, their outcomes and the
+	// page's progress not yet stored). It waits a short while for that
+	// point, then crashes whatever the backfill has done.
+	Backfill string
 	// Note says why the generator made the step (concurrent edit, revert...).
 	Note string
 }
@@ -162,7 +169,10 @@ type Scenario struct {
 	Lease   bool
 	// Backfill configures the engine's backfill (scenarios with an outage).
 	Backfill bool
-	Steps    []Step
+	// BulkBackfill makes backfills one Bulk API job read in pages of two
+	// records, so that a crash can interrupt them between pages.
+	BulkBackfill bool
+	Steps        []Step
 }
 
 func (s *Step) String() string {
@@ -186,6 +196,9 @@ func (s *Step) String() string {
 	}
 	if s.DupExt {
 		b.WriteString(" (ERP feed delivered twice)")
+	}
+	if s.Backfill != "" {
+		fmt.Fprintf(&b, " (backfill %s)", s.Backfill)
 	}
 	if s.Note != "" {
 		fmt.Fprintf(&b, " [%s]", s.Note)

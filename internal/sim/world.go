@@ -66,6 +66,9 @@ type run struct {
 	toSF, toExt *writes
 	keepalives  atomic.Int32
 	schemaFails atomic.Int32
+	// backfill counts the points a backfill passed, for crashes aimed at
+	// them (Step.Backfill).
+	backfill backfillPoints
 
 	cur     *instance
 	zombies []*instance // frozen instances a takeover left behind

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sfsync/sfsync"
+	ssync "github.com/sfsync/sfsync/sync"
 )
 
 // watchedSource records every change an engine instance receives (the
@@ -226,4 +227,12 @@ func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
 		}
 	}
 	return nil
+}
+
+// Pin pins the wrapped subscription's stream for a backfill.
+func (w *watchedSource) Pin(ctx context.Context) (sfsync.Position, error) {
+	if p, ok := w.inner.(ssync.Pinner); ok {
+		return p.Pin(ctx)
+	}
+	return sfsync.Position{}, nil
 }

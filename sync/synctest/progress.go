@@ -74,3 +74,14 @@ func (w watched) Stream() string {
 	}
 	return ""
 }
+
+// Pin pins the wrapped source's stream when it can (sync.Pinner), and
+// pins nothing otherwise.
+func (w watched) Pin(ctx context.Context) (sfsync.Position, error) {
+	if p, ok := w.EventSource.(interface {
+		Pin(context.Context) (sfsync.Position, error)
+	}); ok {
+		return p.Pin(ctx)
+	}
+	return sfsync.Position{}, nil
+}
