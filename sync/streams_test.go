@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/pubsub"
 	"github.com/sfsync/sfsync/store/memory"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
@@ -160,6 +161,12 @@ func TestStreamsShowTheResumedCheckpoint(t *testing.T) {
 		t.Errorf("resumed stream: checkpoint %+v at %v; want %+v loaded from the store", st.Checkpoint, st.CheckpointAt, cp)
 	}
 }
+
+// Pub/Sub subscriptions are watched: their keepalives prove them alive.
+var (
+	_ sfsyncsync.ReceiptReporter = (*pubsub.Subscription)(nil)
+	_ sfsyncsync.ReceiptReporter = (*pubsub.ManagedSubscription)(nil)
+)
 
 // keptAlive is a source that hears keepalives the engine never sees.
 type keptAlive struct {
