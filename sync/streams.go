@@ -137,7 +137,8 @@ func (c *config) watchdogOf(src sfsync.EventSource) time.Duration {
 type observer struct {
 	mu      stdsync.Mutex
 	streams []streamObs
-	changed chan struct{} // closed and replaced on every commit and every wait on a source
+	changed chan struct{} // closed and replaced on every commit and every wait on a source, while waited on
+	waiters int           // callers in Engine.wait
 	minutes [minuteRing]minuteBucket
 	summary summaryState
 }
@@ -178,8 +179,13 @@ func (e *Engine) initObserver() {
 	}
 }
 
-// wakeLocked wakes those who wait for progress.
+// wakeLocked wakes those who wait for progress. With none waiting the
+// channel is kept: nobody holds it, and every delivery would otherwise
+// cost a new one.
 func (o *observer) wakeLocked() {
+	if o.waiters == 0 {
+		return
+	}
 	close(o.changed)
 	o.changed = make(chan struct{})
 }

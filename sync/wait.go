@@ -62,6 +62,14 @@ func (e *Engine) WaitUntil(ctx context.Context, cond func() bool) error {
 }
 
 func (e *Engine) wait(ctx context.Context, what string, cond func() bool) error {
+	e.obs.mu.Lock()
+	e.obs.waiters++
+	e.obs.mu.Unlock()
+	defer func() {
+		e.obs.mu.Lock()
+		e.obs.waiters--
+		e.obs.mu.Unlock()
+	}()
 	for {
 		e.obs.mu.Lock()
 		changed := e.obs.changed
