@@ -115,6 +115,10 @@ type Stream struct {
 	// WatchdogSeconds is the silence the engine allows the stream; zero
 	// when it is not watched.
 	WatchdogSeconds float64 `json:"watchdog_seconds,omitempty"`
+	// DeadLetters counts the stream's changes the engine dead-lettered
+	// since it started, the last at LastDeadLetter.
+	DeadLetters    int       `json:"dead_letters,omitempty"`
+	LastDeadLetter time.Time `json:"last_dead_letter,omitzero"`
 	// Events, Keepalives and Reconnects come from a Pub/Sub subscription
 	// given with WithSubscription.
 	Subscription bool `json:"subscription"`
@@ -228,6 +232,7 @@ func (h *Handler) Report(ctx context.Context) Report {
 			}
 			x.LastEvent, x.LastReceipt = st.LastEvent, st.LastReceipt
 			x.LagSeconds, x.WatchdogSeconds = st.Lag.Seconds(), st.Watchdog.Seconds()
+			x.DeadLetters, x.LastDeadLetter = st.DeadLetters, st.LastDeadLetter
 		}
 	}
 	if oc, ok := h.engine.(outcomeCounter); ok && len(r.Outcomes.Minutes) <= engineMinutes {

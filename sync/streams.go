@@ -78,6 +78,12 @@ type StreamState struct {
 	// Watchdog is the silence the stream is allowed; zero when the stream
 	// is not watched.
 	Watchdog time.Duration
+	// DeadLetters counts the stream's changes dead-lettered since Run
+	// started, the last at LastDeadLetter: a count that grows while the
+	// stream is streaming is a fault to look at (its causes are in the
+	// dead letters), not a stream that stopped.
+	DeadLetters    int
+	LastDeadLetter time.Time
 }
 
 // StreamError is a degraded stream in [Engine.Health].
@@ -159,6 +165,8 @@ type streamObs struct {
 	cp        sfsync.Position
 	cpAt      time.Time
 	lag       time.Duration
+	dead      int
+	lastDead  time.Time
 }
 
 type pendingDelivery struct {
@@ -310,6 +318,7 @@ func (e *Engine) Streams() []StreamState {
 		st := StreamState{
 			Source: i, Name: o.name, Checkpoint: o.cp, CheckpointAt: o.cpAt, LastEvent: o.lastEvent,
 			LastReceipt: o.receipt, InFlight: len(o.queue), Watchdog: e.cfg.watchdogOf(s.src),
+			DeadLetters: o.dead, LastDeadLetter: o.lastDead,
 		}
 		if r, ok := s.src.(ReceiptReporter); ok {
 			if t := r.LastReceipt(); t.After(st.LastReceipt) {

@@ -93,6 +93,11 @@ func (e *Engine) observeCommit(ctx context.Context, batch []result) {
 		}
 		st := batch[i].outcome.Status
 		b.counts[st]++
+		if d := batch[i].it.d; d != nil && st == sfsync.StatusDeadLettered {
+			o := &e.obs.streams[d.src.index]
+			o.dead++
+			o.lastDead = now
+		}
 		if sum.counts == nil {
 			sum.since, sum.counts = now, map[sfsync.Status]int{}
 		}

@@ -144,6 +144,10 @@ func TestOutcomesAreLoggedAndCountedPerMinute(t *testing.T) {
 		t.Errorf("dead letter records: %+v", warn)
 	}
 
+	if st := e.Streams()[0]; st.DeadLetters != 1 || !st.LastDeadLetter.Equal(clock.Now()) || st.Phase != sfsyncsync.StreamStreaming {
+		t.Errorf("stream after a dead letter: %+v", st)
+	}
+
 	// 59 s later: no summary yet (the count at the end tells).
 	clock.Advance(59 * time.Second)
 	log.Append(erpChange("C2", t0, map[string]any{"Phone": "3"}))

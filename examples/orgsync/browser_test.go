@@ -85,7 +85,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	saveScreenshot(t, shot)
 	for sel, want := range map[string][]string{
 		"#ready":        {"ready"},
-		"#streams":      {"/data/ContactChangeEvent", "erp/person", "caught up", "watchdog 10m0s"},
+		"#streams":      {"/data/ContactChangeEvent", "erp/person", "caught up", "watchdog 10m0s", "1 dead-lettered"},
 		"#outcomes":     {"Counted by the engine since it started"},
 		"#lease":        {"orgsync", "fencing token"},
 		"#lag":          {"lag"},
