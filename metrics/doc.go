@@ -9,6 +9,7 @@
 //
 //	reg, err := metrics.Register(provider.Meter("github.com/sfsync/sfsync"),
 //		metrics.Engine("contacts", engine.Stats),
+//		metrics.Streams("contacts", engine.Streams),
 //		metrics.Tenants(limiters),
 //		metrics.Subscription("/data/ContactChangeEvent", sub.Stats),
 //	)
@@ -26,6 +27,12 @@
 // sfsync.dedup.hit_ratio (duplicates per processed change, 0 to 1). A retry
 // rate is the rate of sfsync.write.retries over the rate of
 // sfsync.changes.processed.
+//
+// Stream gauges (attributes "engine" and "stream", from
+// sync.Engine.Streams): sfsync.streams.lag (seconds behind the source),
+// sfsync.streams.in_flight (deliveries without a committed outcome) and
+// sfsync.streams.up (1 while streaming; 0 while starting, degraded —
+// failing, or silent past its watchdog — fenced or stopped).
 //
 // API gauges (attribute "tenant"): sfsync.api.requests.used,
 // sfsync.api.requests.limit and sfsync.api.requests.reserve (the org's

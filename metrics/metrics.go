@@ -25,11 +25,18 @@ const (
 	ReconcilerKey = attribute.Key("reconciler")
 	// ObjectKey names an object given to [Backfill].
 	ObjectKey = attribute.Key("object")
+	// StreamKey names a source stream of an engine given to [Streams].
+	StreamKey = attribute.Key("stream")
 )
 
 type engineSource struct {
 	name  string
 	stats func() sfsyncsync.Stats
+}
+
+type streamsSource struct {
+	name    string
+	streams func() []sfsyncsync.StreamState
 }
 
 type limiterSource struct {
@@ -54,6 +61,7 @@ type backfillSource struct {
 
 type config struct {
 	engines       []engineSource
+	streams       []streamsSource
 	limiters      []limiterSource
 	tenants       []*throttle.Tenants
 	subscriptions []subscriptionSource
@@ -63,7 +71,7 @@ type config struct {
 }
 
 // Option selects a component to report on. Create it with [Engine],
-// [Limiter], [Tenants], [Subscription], [Reconciler] or [Backfill].
+// [Streams], [Limiter], [Tenants], [Subscription], [Reconciler] or [Backfill].
 type Option func(*config)
 
 // Engine reports a sync engine's counters; pass engine.Stats. name becomes
@@ -72,6 +80,16 @@ type Option func(*config)
 func Engine(name string, stats func() sfsyncsync.Stats) Option {
 	return func(c *config) {
 		addSource(c, &c.engines, "engine", name, stats == nil, engineSource{name, stats}, func(e engineSource) string { return e.name })
+	}
+}
+
+// Streams reports each source stream of an engine: its lag, its
+// deliveries in flight and whether it is up (streaming, not degraded,
+// fenced or stopped); pass engine.Streams. name becomes the "engine"
+// attribute, the stream's name the "stream" attribute.
+func Streams(name string, streams func() []sfsyncsync.StreamState) Option {
+	return func(c *config) {
+		addSource(c, &c.streams, "streams of engine", name, streams == nil, streamsSource{name, streams}, func(x streamsSource) string { return x.name })
 	}
 }
 
@@ -159,6 +177,9 @@ type instruments struct {
 	lag            metric.Float64ObservableGauge
 	hitRatio       metric.Float64ObservableGauge
 
+	streamLag                metric.Float64ObservableGauge
+	streamInFlight, streamUp metric.Int64ObservableGauge
+
 	apiUsed, apiLimit, apiReserve   metric.Int64ObservableGauge
 	concLimit, concInUse, apiPaused metric.Int64ObservableGauge
 
@@ -242,6 +263,9 @@ func newInstruments(m metric.Meter) (*instruments, []metric.Observable, error) {
 	}
 	i64g(&ins.inFlight, "sfsync.changes.in_flight", "{change}", "Received changes without a durable outcome yet.")
 	f64g(&ins.lag, "sfsync.stream.lag", "s", "How far behind the event stream the engine is: now minus the commit time of the newest received change.")
+	f64g(&ins.streamLag, "sfsync.streams.lag", "s", "How far behind its source a stream is: while changes are in flight, the age of the oldest; once caught up, how long the last change took to its committed outcome.")
+	i64g(&ins.streamInFlight, "sfsync.streams.in_flight", "{delivery}", "Deliveries received from a stream without a committed outcome.")
+	i64g(&ins.streamUp, "sfsync.streams.up", "", "1 while a stream is streaming, 0 while it is starting, degraded (failing, or silent past its watchdog), fenced or stopped.")
 	f64g(&ins.hitRatio, "sfsync.dedup.hit_ratio", "1", "Share of processed changes that were duplicates, from 0 to 1.")
 	i64g(&ins.apiUsed, "sfsync.api.requests.used", "{request}", "API requests the org has used today, as last reported by Salesforce.")
 	i64g(&ins.apiLimit, "sfsync.api.requests.limit", "{request}", "The org's daily API request limit.")
@@ -273,6 +297,19 @@ func (c *config) observe(o metric.Observer, ins *instruments) {
 		o.ObserveInt64(ins.inFlight, s.InFlight, attrs)
 		o.ObserveFloat64(ins.lag, s.Lag.Seconds(), attrs)
 		o.ObserveFloat64(ins.hitRatio, s.DedupHitRate(), attrs)
+	}
+
+	for _, e := range c.streams {
+		for _, st := range e.streams() {
+			attrs := metric.WithAttributeSet(attribute.NewSet(EngineKey.String(e.name), StreamKey.String(st.Name)))
+			o.ObserveFloat64(ins.streamLag, st.Lag.Seconds(), attrs)
+			o.ObserveInt64(ins.streamInFlight, int64(st.InFlight), attrs)
+			var up int64
+			if st.Phase == sfsyncsync.StreamStreaming {
+				up = 1
+			}
+			o.ObserveInt64(ins.streamUp, up, attrs)
+		}
 	}
 
 	seen := make(map[string]bool, len(c.limiters))

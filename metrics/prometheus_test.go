@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
@@ -47,6 +48,12 @@ func TestPrometheus(t *testing.T) {
 		metrics.Engine("contacts", func() sfsyncsync.Stats { return sfsyncsync.Stats{Processed: 12, Applied: 9} }),
 		metrics.Reconciler("authority", func() reconcile.Stats { return reconcile.Stats{Scanned: 40, Emitted: 38, Deleted: 2} }),
 		metrics.Backfill(state, "Contact", "Account", "Lead"),
+		metrics.Streams("contacts", func() []sfsyncsync.StreamState {
+			return []sfsyncsync.StreamState{
+				{Name: "/data/ContactChangeEvent", Phase: sfsyncsync.StreamStreaming, Lag: 1500 * time.Millisecond, InFlight: 2},
+				{Name: "erp/person", Phase: sfsyncsync.StreamDegraded},
+			}
+		}),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +70,10 @@ func TestPrometheus(t *testing.T) {
 		`sfsync_backfill_pending{object="Contact"} 1`,
 		`sfsync_backfill_pending{object="Account"} 0`,
 		`sfsync_backfill_pending{object="Lead"} 0`,
+		`sfsync_streams_lag_seconds{engine="contacts",stream="/data/ContactChangeEvent"} 1.5`,
+		`sfsync_streams_in_flight{engine="contacts",stream="/data/ContactChangeEvent"} 2`,
+		`sfsync_streams_up{engine="contacts",stream="/data/ContactChangeEvent"} 1`,
+		`sfsync_streams_up{engine="contacts",stream="erp/person"} 0`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(body, want) {

@@ -217,6 +217,11 @@ func TestKeepaliveWithoutReplayID(t *testing.T) {
 			t.Fatal("no keepalive arrived")
 		}
 	}
+	// The third keepalive is read once the first is booked: a keepalive
+	// that reaches no Receive still proves the stream alive to a watchdog.
+	if sub.LastReceipt().IsZero() {
+		t.Error("LastReceipt is zero after keepalives")
+	}
 	ids := e.appendUpdates(t, 0, 1)
 	r := <-got
 	if r.err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	stdsync "sync"
+	"time"
 )
 
 // flow is the client's side of Pub/Sub flow control, shared by both kinds
@@ -111,6 +112,7 @@ func (f *flow) askIfDrained(send func(n int) error) {
 func (f *flow) received(events int, latest []byte, keepalive bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.stats.LastMessage = time.Now()
 	f.pending = max(0, f.pending-events)
 	if len(latest) > 0 {
 		f.stats.LatestReplayID = slices.Clone(latest)
@@ -182,6 +184,13 @@ func (f *flow) next(ctx context.Context, done <-chan struct{}) (it item, closed 
 }
 
 // snapshot returns the counters.
+// lastMessage is when the server last sent anything.
+func (f *flow) lastMessage() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats.LastMessage
+}
+
 func (f *flow) snapshot() SubscriptionStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -91,6 +91,10 @@ func (s *ManagedSubscription) Stream() string { return s.name }
 // Stats returns the subscription's counters.
 func (s *ManagedSubscription) Stats() SubscriptionStats { return s.flow.snapshot() }
 
+// LastReceipt is when the server last sent anything, events or a
+// keepalive, for the engine's watchdog (see [Subscription.LastReceipt]).
+func (s *ManagedSubscription) LastReceipt() time.Time { return s.flow.lastMessage() }
+
 // Close stops the subscription and waits for its stream to end.
 func (s *ManagedSubscription) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })

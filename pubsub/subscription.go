@@ -92,6 +92,9 @@ type SubscriptionStats struct {
 	MaxOwed int
 	// LatestReplayID is the newest replay id the server reported.
 	LatestReplayID []byte
+	// LastMessage is when the server last sent anything, events or a
+	// keepalive; zero before it did.
+	LastMessage time.Time
 }
 
 // SubscribeOption configures a [Subscription].
@@ -175,6 +178,12 @@ func (s *Subscription) Commit(context.Context, sfsync.Position) error { return n
 
 // Stats returns the subscription's counters.
 func (s *Subscription) Stats() SubscriptionStats { return s.flow.snapshot() }
+
+// LastReceipt is when the server last sent anything, events or a
+// keepalive. The engine's watchdog (sync.WithWatchdog) reads it: a
+// keepalive that moves no position never reaches the engine, yet proves
+// the stream alive.
+func (s *Subscription) LastReceipt() time.Time { return s.flow.lastMessage() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *Subscription) Close() error {

@@ -65,6 +65,9 @@ type statusRow struct {
 
 type pageData struct {
 	Report
+	// Lag is the largest lag of the engine's streams, or the engine's
+	// overall lag when it does not report its streams.
+	Lag      float64
 	Refresh  int
 	Rows     []statusRow
 	Requeued *sfsync.Outcome
@@ -81,7 +84,13 @@ type letterPage struct {
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	rep := h.Report(r.Context())
-	d := pageData{Report: rep, Refresh: int(h.cfg.refresh / time.Second)}
+	d := pageData{Report: rep, Refresh: int(h.cfg.refresh / time.Second), Lag: rep.Engine.LagSeconds}
+	if slices.ContainsFunc(rep.Streams, func(s Stream) bool { return s.Phase != "" }) {
+		d.Lag = 0
+		for _, s := range rep.Streams {
+			d.Lag = max(d.Lag, s.LagSeconds)
+		}
+	}
 	if h.cfg.refresh > 0 {
 		d.Refresh = max(1, d.Refresh)
 	}

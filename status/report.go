@@ -80,19 +80,45 @@ func countersOf(s sfsyncsync.Stats) Counters {
 }
 
 // Stream is one source stream.
+//
+// From an engine that reports its streams (*sync.Engine does, see
+// sync.StreamState), Phase, Reason, LastReceipt, InFlight, CaughtUp,
+// LagSeconds and WatchdogSeconds are the engine's own; from one that does
+// not, the stream is pieced together from the ledger and the checkpoints,
+// and Phase is empty.
 type Stream struct {
 	Name string `json:"name"`
+	// Phase is starting, streaming, degraded, fenced or stopped; Reason
+	// says why a stream is not streaming.
+	Phase  string `json:"phase,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// CaughtUp is set while every delivery received has a committed
+	// outcome; InFlight counts those that have none yet.
+	CaughtUp bool `json:"caught_up"`
+	InFlight int  `json:"in_flight"`
 	// Checkpoint is the committed position, as text when it is printable
 	// and in hex otherwise; empty when none is committed yet.
 	Checkpoint string `json:"checkpoint"`
-	// LastEvent is when the newest change of the window was made at its
-	// source, LastDecided when the engine decided it; zero when the window
-	// has none.
+	// LastEvent is when the newest change received (from the ledger: of
+	// the window) was made at its source; LastDecided when the engine
+	// decided the newest change of the window the ledger holds; zero when
+	// unknown.
 	LastEvent   time.Time `json:"last_event,omitzero"`
 	LastDecided time.Time `json:"last_decided,omitzero"`
-	// LagSeconds is LastDecided minus LastEvent: how far behind its source
-	// the engine was when it last decided a change of this stream.
+	// LastReceipt is when the stream last received anything, keepalives
+	// included.
+	LastReceipt time.Time `json:"last_receipt,omitzero"`
+	// LagSeconds is, from the engine, how far behind its source the
+	// stream is (see sync.StreamState.Lag); from the ledger, LastDecided
+	// minus LastEvent.
 	LagSeconds float64 `json:"lag_seconds"`
+	// WatchdogSeconds is the silence the engine allows the stream; zero
+	// when it is not watched.
+	WatchdogSeconds float64 `json:"watchdog_seconds,omitempty"`
+	// DeadLetters counts the stream's changes the engine dead-lettered
+	// since it started, the last at LastDeadLetter.
+	DeadLetters    int       `json:"dead_letters,omitempty"`
+	LastDeadLetter time.Time `json:"last_dead_letter,omitzero"`
 	// Events, Keepalives and Reconnects come from a Pub/Sub subscription
 	// given with WithSubscription.
 	Subscription bool `json:"subscription"`
@@ -103,6 +129,10 @@ type Stream struct {
 
 // Outcomes counts outcomes per minute and status.
 type Outcomes struct {
+	// From is "engine" when the engine counted them (since it started;
+	// sync.Engine.OutcomesPerMinute), "ledger" when they were read from
+	// the ledger.
+	From string `json:"from"`
 	// Minutes are the starts of the window's minutes, oldest first.
 	Minutes []time.Time `json:"minutes"`
 	// Counts[status][i] counts outcomes of status in Minutes[i].
@@ -186,8 +216,30 @@ func (h *Handler) Report(ctx context.Context) Report {
 		x.Subscription, x.Events, x.Keepalives, x.Reconnects = true, st.Events, st.Keepalives, st.Reconnects
 	}
 	r.Outcomes = newOutcomes(now, h.cfg.window)
+	// The engine's own view comes first; the stores fill in what it does
+	// not know.
+	var engineStreams []string
+	if sr, ok := h.engine.(streamReporter); ok {
+		for _, st := range sr.Streams() {
+			engineStreams = append(engineStreams, st.Name)
+			x := stream(st.Name)
+			x.Phase, x.Reason, x.CaughtUp, x.InFlight = string(st.Phase), st.Reason, st.CaughtUp, st.InFlight
+			if st.Err != nil && st.Phase != sfsyncsync.StreamStreaming {
+				x.Reason = strings.TrimPrefix(x.Reason+": "+st.Err.Error(), ": ")
+			}
+			if !st.Checkpoint.IsZero() {
+				x.Checkpoint = token(st.Checkpoint.Token)
+			}
+			x.LastEvent, x.LastReceipt = st.LastEvent, st.LastReceipt
+			x.LagSeconds, x.WatchdogSeconds = st.Lag.Seconds(), st.Watchdog.Seconds()
+			x.DeadLetters, x.LastDeadLetter = st.DeadLetters, st.LastDeadLetter
+		}
+	}
+	if oc, ok := h.engine.(outcomeCounter); ok && len(r.Outcomes.Minutes) <= engineMinutes {
+		r.Outcomes.countFrom(oc.OutcomesPerMinute(len(r.Outcomes.Minutes)))
+	}
 	if h.cfg.state != nil {
-		h.readState(ctx, &r, stream)
+		h.readState(ctx, &r, stream, engineStreams)
 	}
 	for _, name := range sortedKeys(streams) {
 		r.Streams = append(r.Streams, *streams[name])
@@ -195,24 +247,52 @@ func (h *Handler) Report(ctx context.Context) Report {
 	return r
 }
 
-func (h *Handler) readState(ctx context.Context, r *Report, stream func(string) *Stream) {
+// engineMinutes is how many minutes an engine counts outcomes for; a
+// longer window is read from the ledger.
+const engineMinutes = 60
+
+// streamReporter and outcomeCounter are optional parts of [Engine];
+// *sync.Engine has both.
+type streamReporter interface {
+	Streams() []sfsyncsync.StreamState
+}
+
+type outcomeCounter interface {
+	OutcomesPerMinute(n int) []sfsyncsync.MinuteOutcomes
+}
+
+func (h *Handler) readState(ctx context.Context, r *Report, stream func(string) *Stream, engineStreams []string) {
 	fail := func(err error) { r.Errors = append(r.Errors, err.Error()) }
 	st := h.cfg.state
 
-	first := r.Outcomes.Minutes[0]
-	outs, err := st.Outcomes(ctx, sfsync.OutcomeQuery{Since: first, Limit: maxOutcomes})
-	if err != nil {
-		fail(fmt.Errorf("status: reading outcomes: %w", err))
+	// An engine that counts its outcomes and reports its streams saves
+	// reading the window's outcomes from the ledger.
+	var outs []sfsync.Outcome
+	if r.Outcomes.From == "" || engineStreams == nil {
+		var err error
+		outs, err = st.Outcomes(ctx, sfsync.OutcomeQuery{Since: r.Outcomes.Minutes[0], Limit: maxOutcomes})
+		if err != nil {
+			fail(fmt.Errorf("status: reading outcomes: %w", err))
+		}
 	}
-	r.Outcomes.Truncated = len(outs) >= maxOutcomes
+	if r.Outcomes.From == "" {
+		r.Outcomes.From = "ledger"
+		r.Outcomes.Truncated = len(outs) >= maxOutcomes
+	}
 	for _, o := range outs {
-		r.Outcomes.add(o)
+		if r.Outcomes.From == "ledger" {
+			r.Outcomes.add(o)
+		}
 		if o.Position.Stream == "" || strings.HasPrefix(o.Position.Stream, backfillStreamPrefix) {
 			continue
 		}
 		x := stream(o.Position.Stream)
 		if !o.At.Before(x.LastDecided) {
-			x.LastDecided, x.LastEvent = o.At, o.Version.Time
+			x.LastDecided = o.At
+			if x.Phase != "" {
+				continue // the engine's lag and last event are its own
+			}
+			x.LastEvent = o.Version.Time
 			x.LagSeconds = 0
 			if !o.Version.Time.IsZero() {
 				x.LagSeconds = max(0, o.At.Sub(o.Version.Time).Seconds())
@@ -220,8 +300,11 @@ func (h *Handler) readState(ctx context.Context, r *Report, stream func(string) 
 		}
 	}
 	// Checkpoints are read after the outcomes, so every stream the window
-	// mentions is there to read.
+	// mentions is there to read; the engine's own are newer than stored.
 	for _, name := range h.streamNames(r, outs) {
+		if stream(name).Checkpoint != "" && stream(name).Phase != "" {
+			continue
+		}
 		pos, err := st.LoadCheckpoint(ctx, name)
 		switch {
 		case err == nil:
@@ -305,6 +388,23 @@ func newOutcomes(now time.Time, window time.Duration) Outcomes {
 		o.Minutes = append(o.Minutes, last.Add(-time.Duration(i)*time.Minute))
 	}
 	return o
+}
+
+// countFrom takes the engine's counts of the window's minutes.
+func (o *Outcomes) countFrom(ms []sfsyncsync.MinuteOutcomes) {
+	o.From = "engine"
+	for _, m := range ms {
+		i := int(m.Minute.Sub(o.Minutes[0]) / time.Minute)
+		if i < 0 || i >= len(o.Minutes) {
+			continue
+		}
+		for st, n := range m.Counts {
+			if o.Counts[st] == nil {
+				o.Counts[st] = make([]int, len(o.Minutes))
+			}
+			o.Counts[st][i] += n
+		}
+	}
 }
 
 func (o *Outcomes) add(x sfsync.Outcome) {

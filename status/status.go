@@ -21,8 +21,11 @@ import (
 
 // Engine is what the page reads of a sync engine; *sync.Engine is one.
 //
-// An engine that also has a method Lease() (sfsync.Lease, bool) reports the
-// lease it holds (holder and fencing token); the page shows it.
+// The page shows more of an engine that also has these methods, as
+// *sync.Engine does: Lease() (sfsync.Lease, bool), the lease it holds
+// (holder and fencing token); Streams() []sync.StreamState, each stream's
+// state; OutcomesPerMinute(n int) []sync.MinuteOutcomes, the outcomes it
+// counted; Done() <-chan struct{}, closed once Run has returned.
 type Engine interface {
 	Stats() sfsyncsync.Stats
 	Health() error

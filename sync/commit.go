@@ -145,6 +145,7 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		}
 	}
 	e.stats.commits.Add(1)
+	e.observeCommit(ctx, batch)
 	return nil
 }
 

@@ -56,6 +56,7 @@ type Engine struct {
 
 	stats counters
 	links links
+	obs   observer // streams, outcomes per minute, waits (streams.go)
 
 	backfillMu   stdsync.Mutex
 	backfillErrs map[string]error // object → last failure, while failing
@@ -136,6 +137,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for i, s := range e.sources {
 		s.index = i
 	}
+	e.initObserver()
 	e.routes = append(e.routes, cfg.routes...)
 	if sink != nil {
 		e.routes = append(e.routes, Route{Sink: sink})
@@ -281,6 +283,7 @@ func (e *Engine) fatalErr() error {
 func (e *Engine) intake(ctx context.Context, s *sourceState) {
 	bo := e.cfg.newBackOff()
 	var seq uint64
+	e.listen(ctx, s)
 	for {
 		// Pull only when there is room, but hold none while Receive
 		// blocks: an idle source must never keep capacity that another
@@ -289,7 +292,9 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			return
 		}
 		e.sem.Release(1)
+		e.receiving(ctx, s, true, nil)
 		changes, err := s.src.Receive(ctx)
+		e.receiving(ctx, s, false, err)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -327,6 +332,7 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 		}
 		d := &delivery{src: s, seq: seq, tokens: tokens}
 		seq++
+		e.delivered(d, changes)
 		if len(changes) == 0 || (len(changes) == 1 && changes[0].Op == sfsync.OpAdvance) {
 			if len(changes) == 1 {
 				d.pos = changes[0].Position

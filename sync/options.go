@@ -44,6 +44,7 @@ type config struct {
 	lease            *leaseConfig
 	staleWindow      int
 	linkReader       sfsync.StateReader
+	ops              opsConfig // watchdog and API usage (streams.go, summary.go)
 }
 
 type stateOptions struct {

@@ -95,10 +95,16 @@ func (e *Engine) Stats() Stats {
 }
 
 // Health reports what stands in the way of the engine's work now, or nil:
-// the error that stopped it, a backfill that keeps failing, and the lasting
+// the error that stopped it (matching [sfsync.ErrFenced] when another
+// instance took its lease), a backfill that keeps failing, the lasting
 // failures its sources and sinks report through an Err() error method (a
-// Salesforce sink whose OAuth grant was rejected, see salesforce.Sink.Err).
-// A health endpoint serves it; the errors match with errors.Is and As.
+// Salesforce sink whose OAuth grant was rejected, see salesforce.Sink.Err),
+// each degraded stream as a [*StreamError] (receives failing and retried,
+// or silence beyond the watchdog: [ErrStreamSilent]), and each org whose
+// API requests are paused at their limit ([ErrAPIPaused], see
+// [WithAPIUsage]). A readiness endpoint serves it; the errors match with
+// errors.Is and As. [Engine.Streams] gives each stream's state, and
+// [Engine.Done] tells a stopped engine from a degraded one.
 func (e *Engine) Health() error {
 	var errs []error
 	if err := e.fatalErr(); err != nil {
@@ -126,6 +132,8 @@ func (e *Engine) Health() error {
 	for i := range e.routes {
 		report(e.routes[i].Sink)
 	}
+	errs = append(errs, e.streamErrors()...)
+	errs = append(errs, e.usageErrors()...)
 	return errors.Join(errs...)
 }
 

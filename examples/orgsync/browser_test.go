@@ -85,7 +85,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	saveScreenshot(t, shot)
 	for sel, want := range map[string][]string{
 		"#ready":        {"ready"},
-		"#streams":      {"/data/ContactChangeEvent", "erp/person"},
+		"#streams":      {"/data/ContactChangeEvent", "erp/person", "caught up", "watchdog 10m0s", "1 dead-lettered"},
+		"#outcomes":     {"Counted by the engine since it started"},
+		"#lease":        {"orgsync", "fencing token"},
 		"#lag":          {"lag"},
 		"#api":          {"/ 5000"},
 		"#dead-letters": {"person/P-7", "erp → salesforce", "Phone must be a real number", "requeue…"},

@@ -8,6 +8,10 @@
 // /status/, Prometheus metrics at /metrics, and a change the org rejected
 // waits as a dead letter to be requeued from the page. Ctrl-C stops it
 // cleanly: the engine drains and commits before the program exits.
+//
+// With -log debug the engine's own log goes to stderr: every outcome with
+// its key, record, source, destination, status and reason; -log info
+// keeps dead letters and a summary at most once a minute.
 package main
 
 import (
@@ -42,7 +46,16 @@ import (
 func main() {
 	var opts options
 	flag.StringVar(&opts.http, "http", "", "after the demo keep running, serving the status page and /metrics on this address (for example 127.0.0.1:8080)")
+	logLevel := flag.String("log", "", "write the engine's log to stderr at this level: debug (every outcome), info (a summary a minute, dead letters), warn")
 	flag.Parse()
+	if *logLevel != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			fmt.Fprintln(os.Stderr, "orgsync: -log:", err)
+			os.Exit(2)
+		}
+		opts.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
 	// Ctrl-C ends ctx; the engine then drains and commits before run returns.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -61,6 +74,8 @@ type options struct {
 	token string
 	// served, when set, is called with the base URL once it serves.
 	served func(baseURL string)
+	// log, when set, receives the engine's log (see -log).
+	log *slog.Logger
 }
 
 func run(parent context.Context, out io.Writer, opts options) error {
@@ -110,10 +125,19 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	sink := salesforce.NewSink(sf, salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "LastName", "Email", "Phone", "External_Id__c"))
 	authority := salesforce.NewAuthority(sf, map[string][]string{"Contact": {"LastName", "Email", "Phone", "External_Id__c"}})
 	reconciler := reconcile.New(authority, reconcile.WithTenant(tok.OrgID), reconcile.WithLogger(quiet))
-	prog := synctest.NewProgress()
-	engine, err := sync.New(prog.Watch(sub), nil,
-		sync.WithSource(prog.Watch(outbox.Source())),
-		sync.WithLogger(quiet), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
+	engineLog := quiet
+	if opts.log != nil {
+		engineLog = opts.log
+	}
+	engine, err := sync.New(sub, nil,
+		sync.WithSource(outbox.Source()),
+		sync.WithLogger(engineLog), sync.WithTenant(tok.OrgID), sync.WithClientID("sfsync"), sync.WithStore(state),
+		// The summary reports the org's API headroom; Health reports the
+		// org paused at its limit.
+		sync.WithAPIUsage(tok.OrgID, limiter.Headroom),
+		// One instance at a time consumes the subscription; the lease's
+		// fencing token guards every commit.
+		sync.WithLease(state, "contacts", "orgsync", time.Minute),
 		// External_Id__c holds the ERP's id: a contact created on either side
 		// stays one record on both.
 		sync.WithLinkReader(authority),
@@ -158,13 +182,15 @@ func run(parent context.Context, out io.Writer, opts options) error {
 		if err := act(); err != nil {
 			return err
 		}
+		// Events reach the engine on their own time: wait for the step's
+		// outcomes, re-checked after every commit.
 		var all []sfsync.Outcome
-		err := prog.Until(ctx, title, func() bool {
+		err := engine.WaitUntil(ctx, func() bool {
 			all, err = state.Outcomes(ctx, sfsync.OutcomeQuery{})
 			return err == nil && len(all) >= printed+outcomes
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", title, err)
 		}
 		fresh := all[printed:]
 		printed = len(all)
@@ -267,7 +293,7 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	}
 	d := served{
 		engine: engine, state: state, limiter: limiter, tenant: tok.OrgID, sub: sub, outbox: outbox.Stream(),
-		reconciler: reconciler, org: org, erp: erp, prog: prog,
+		reconciler: reconciler, org: org, erp: erp,
 	}
 	err = d.serve(ctx, parent, out, opts)
 	stop()

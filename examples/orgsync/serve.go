@@ -35,7 +35,6 @@ type served struct {
 	reconciler *reconcile.Reconciler
 	org        *salesforcetest.Org
 	erp        *synctest.System
-	prog       *synctest.Progress
 }
 
 // serve leaves a dead letter to requeue, then serves the status page and
@@ -51,8 +50,8 @@ func (d served) serve(ctx, parent context.Context, out io.Writer, opts options) 
 		return "", "", true
 	})
 	d.erp.Edit("person", "P-7", map[string]any{"phone": "000"}, sfsync.Version{Time: time.Now().Add(2 * time.Minute), Counter: 3})
-	if err := d.prog.Until(ctx, "the dead letter", func() bool { return countDeadLetters(d.state) > 0 }); err != nil {
-		return err
+	if err := d.engine.WaitUntil(ctx, func() bool { return countDeadLetters(d.state) > 0 }); err != nil {
+		return fmt.Errorf("waiting for the dead letter: %w", err)
 	}
 	strict.Store(false)
 
@@ -63,7 +62,7 @@ func (d served) serve(ctx, parent context.Context, out io.Writer, opts options) 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const topic = "/data/ContactChangeEvent"
 	prom, err := metrics.NewPrometheus(
-		metrics.Engine("contacts", d.engine.Stats), metrics.Limiter(d.tenant, d.limiter),
+		metrics.Engine("contacts", d.engine.Stats), metrics.Streams("contacts", d.engine.Streams), metrics.Limiter(d.tenant, d.limiter),
 		metrics.Subscription(topic, d.sub.Stats), metrics.Reconciler("contacts", d.reconciler.Stats),
 	)
 	if err != nil {
