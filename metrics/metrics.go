@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -187,6 +186,8 @@ type instruments struct {
 
 	scanned, emitted, deleted metric.Int64ObservableCounter
 	backfillPending           metric.Int64ObservableGauge
+	backfillRead              metric.Int64ObservableGauge
+	backfillTotal             metric.Int64ObservableGauge
 }
 
 // Register creates observable instruments on meter that read the given
@@ -280,6 +281,8 @@ func newInstruments(m metric.Meter) (*instruments, []metric.Observable, error) {
 	i64c(&ins.emitted, "sfsync.reconcile.emitted", "{change}", "Changes reconciliation and backfill handed to the engine.")
 	i64c(&ins.deleted, "sfsync.reconcile.deleted", "{change}", "Deletes among the changes reconciliation handed to the engine.")
 	i64g(&ins.backfillPending, "sfsync.backfill.pending", "{backfill}", "1 while a backfill of the object is owed and not finished, else 0.")
+	i64g(&ins.backfillRead, "sfsync.backfill.read", "{record}", "Records the object's current or last backfill has read and applied, as stored after each page.")
+	i64g(&ins.backfillTotal, "sfsync.backfill.total", "{record}", "Records the object's current or last backfill covers, once known.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, fmt.Errorf("metrics: creating instruments: %w", err)
 	}
@@ -345,27 +348,18 @@ func (c *config) observe(o metric.Observer, ins *instruments) {
 }
 
 // BackfillPending reports whether a backfill of object is owed and not
-// finished, from the record the engine keeps in checkpoints: a position of
-// stream "sfsync/backfill/<object>" whose token starts "owed:" (followed by
-// the reason) until the backfill is done. The reason is returned too.
+// finished, from the state the engine keeps in its checkpoint store
+// (sync.LoadBackfill), and why it runs.
 func BackfillPending(ctx context.Context, checkpoints sfsync.CheckpointStore, object string) (pending bool, reason string, err error) {
-	pos, err := checkpoints.LoadCheckpoint(ctx, backfillStreamPrefix+object)
+	p, err := sfsyncsync.LoadBackfill(ctx, checkpoints, object)
 	if errors.Is(err, sfsync.ErrNotFound) {
 		return false, "", nil
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("metrics: reading the backfill state of %s: %w", object, err)
+		return false, "", fmt.Errorf("metrics: %w", err)
 	}
-	reason, pending = strings.CutPrefix(string(pos.Token), backfillOwed)
-	return pending, reason, nil
+	return p.Phase != sfsyncsync.PhaseDone, p.Reason, nil
 }
-
-// The engine's durable backfill record (sync/backfill.go); its format is
-// part of every state store's data, so it does not change lightly.
-const (
-	backfillStreamPrefix = "sfsync/backfill/"
-	backfillOwed         = "owed:"
-)
 
 // observeBackfills reads the backfill records; unlike the other sources
 // this is I/O, so it honours ctx and reports what it could not read.
@@ -373,16 +367,23 @@ func (c *config) observeBackfills(ctx context.Context, o metric.Observer, ins *i
 	var errs []error
 	for _, b := range c.backfills {
 		for _, object := range b.objects {
-			pending, _, err := BackfillPending(ctx, b.checkpoints, object)
-			if err != nil {
-				errs = append(errs, err)
+			p, err := sfsyncsync.LoadBackfill(ctx, b.checkpoints, object)
+			if errors.Is(err, sfsync.ErrNotFound) {
+				p = sfsyncsync.BackfillProgress{Phase: sfsyncsync.PhaseDone, Total: -1}
+			} else if err != nil {
+				errs = append(errs, fmt.Errorf("metrics: %w", err))
 				continue
 			}
 			var v int64
-			if pending {
+			if p.Phase != sfsyncsync.PhaseDone {
 				v = 1
 			}
-			o.ObserveInt64(ins.backfillPending, v, metric.WithAttributeSet(attribute.NewSet(ObjectKey.String(object))))
+			attrs := metric.WithAttributeSet(attribute.NewSet(ObjectKey.String(object)))
+			o.ObserveInt64(ins.backfillPending, v, attrs)
+			o.ObserveInt64(ins.backfillRead, p.Read, attrs)
+			if p.Total >= 0 {
+				o.ObserveInt64(ins.backfillTotal, p.Total, attrs)
+			}
 		}
 	}
 	return errors.Join(errs...)

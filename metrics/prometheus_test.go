@@ -38,7 +38,7 @@ func scrape(t *testing.T, url string) string {
 func TestPrometheus(t *testing.T) {
 	ctx := context.Background()
 	state := memory.New()
-	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte("owed:first start")}); err != nil {
+	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte(`{"phase":"reading","reason":"first start","read":40,"total":100}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Account", Token: []byte("done")}); err != nil {
@@ -68,6 +68,8 @@ func TestPrometheus(t *testing.T) {
 		`sfsync_reconcile_scanned_total{reconciler="authority"} 40`,
 		`sfsync_reconcile_deleted_total{reconciler="authority"} 2`,
 		`sfsync_backfill_pending{object="Contact"} 1`,
+		`sfsync_backfill_read{object="Contact"} 40`,
+		`sfsync_backfill_total{object="Contact"} 100`,
 		`sfsync_backfill_pending{object="Account"} 0`,
 		`sfsync_backfill_pending{object="Lead"} 0`,
 		`sfsync_streams_lag_seconds{engine="contacts",stream="/data/ContactChangeEvent"} 1.5`,
@@ -107,12 +109,25 @@ func TestBackfillPending(t *testing.T) {
 	if pending, _, err := metrics.BackfillPending(ctx, state, "Contact"); err != nil || pending {
 		t.Fatalf("never owed: pending=%v err=%v", pending, err)
 	}
+	// The format of earlier releases still reads.
 	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte("owed:replay id expired")}); err != nil {
 		t.Fatal(err)
 	}
 	pending, reason, err := metrics.BackfillPending(ctx, state, "Contact")
 	if err != nil || !pending || reason != "replay id expired" {
 		t.Fatalf("owed: pending=%v reason=%q err=%v", pending, reason, err)
+	}
+	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte(`{"phase":"reading","reason":"first start","read":40,"total":100}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, reason, err := metrics.BackfillPending(ctx, state, "Contact"); err != nil || !pending || reason != "first start" {
+		t.Fatalf("reading: pending=%v reason=%q err=%v", pending, reason, err)
+	}
+	if err := state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte(`{"phase":"done","read":100,"total":100}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _, err := metrics.BackfillPending(ctx, state, "Contact"); err != nil || pending {
+		t.Fatalf("done: pending=%v err=%v", pending, err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/metrics"
 	"github.com/sfsync/sfsync/reconcile"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/throttle"
@@ -167,11 +166,41 @@ type API struct {
 	Paused      bool `json:"paused"`
 }
 
-// Backfill is the durable backfill state of one object.
+// Backfill is the backfill state of one object: the running engine's
+// when the page has it (Engine.Backfills), else the durable state.
 type Backfill struct {
 	Object  string `json:"object"`
 	Pending bool   `json:"pending"`
 	Reason  string `json:"reason,omitempty"`
+	Phase   string `json:"phase,omitempty"`
+	Read    int64  `json:"read"`
+	// Total is -1 while unknown.
+	Total       int64     `json:"total"`
+	PerSecond   float64   `json:"per_second,omitempty"`
+	LeftSeconds float64   `json:"left_seconds,omitempty"`
+	Started     time.Time `json:"started,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Percent is how much of a backfill of known size is read, 0 to 100.
+func (b Backfill) Percent() int {
+	if b.Total <= 0 {
+		return 0
+	}
+	return int(min(100, b.Read*100/b.Total))
+}
+
+func backfillOf(p sfsyncsync.BackfillProgress) Backfill {
+	b := Backfill{Object: p.Object, Pending: p.Phase != sfsyncsync.PhaseDone, Reason: p.Reason, Phase: p.Phase,
+		Read: p.Read, Total: p.Total, PerSecond: p.Rate, LeftSeconds: p.Left.Seconds(), Started: p.Started}
+	if p.Err != nil {
+		b.Error = p.Err.Error()
+	}
+	return b
+}
+
+type backfillReporter interface {
+	Backfills() []sfsyncsync.BackfillProgress
 }
 
 // Report gathers the current report. Parts whose store fails are left out
@@ -313,13 +342,26 @@ func (h *Handler) readState(ctx context.Context, r *Report, stream func(string) 
 			fail(fmt.Errorf("status: reading the checkpoint of %s: %w", name, err))
 		}
 	}
+	running := map[string]sfsyncsync.BackfillProgress{}
+	if br, ok := h.engine.(backfillReporter); ok {
+		for _, p := range br.Backfills() {
+			running[p.Object] = p
+		}
+	}
 	for _, object := range h.cfg.backfill {
-		pending, reason, err := metrics.BackfillPending(ctx, st, object)
-		if err != nil {
-			fail(err)
+		if p, ok := running[object]; ok {
+			r.Backfills = append(r.Backfills, backfillOf(p))
 			continue
 		}
-		r.Backfills = append(r.Backfills, Backfill{Object: object, Pending: pending, Reason: reason})
+		p, err := sfsyncsync.LoadBackfill(ctx, st, object)
+		switch {
+		case isNotFound(err):
+			r.Backfills = append(r.Backfills, Backfill{Object: object, Total: -1})
+		case err != nil:
+			fail(fmt.Errorf("status: %w", err))
+		default:
+			r.Backfills = append(r.Backfills, backfillOf(p))
+		}
 	}
 
 	letters, err := st.DeadLetters(ctx, sfsync.DeadLetterQuery{Limit: h.cfg.maxLetters + 1})

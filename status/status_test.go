@@ -86,7 +86,7 @@ func setup(t *testing.T, opts ...status.Option) (*httptest.Server, *fakeEngine) 
 	mustDo(t, state.RecordOutcomes(ctx, outs))
 	mustDo(t, state.SaveCheckpoint(ctx, sfsync.Position{Stream: topic, Token: []byte{0, 0, 0, 3}}))
 	mustDo(t, state.SaveCheckpoint(ctx, sfsync.Position{Stream: "erp/person", Token: []byte("41")}))
-	mustDo(t, state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte("owed:first start")}))
+	mustDo(t, state.SaveCheckpoint(ctx, sfsync.Position{Stream: "sfsync/backfill/Contact", Token: []byte(`{"phase":"reading","reason":"first start","read":40,"total":100}`)}))
 	mustDo(t, state.PutDeadLetter(ctx, sfsync.DeadLetter{
 		Change:      sfsync.Change{Key: "kd", Object: "Contact", RecordID: "003A", Source: sfsync.Salesforce, Fields: map[string]any{"Email": "<b>not an email</b>"}},
 		Destination: sfsync.External("erp"), Err: "email rejected", Kind: sfsync.KindPermanent, Attempts: 1, LastFailed: now,
@@ -148,7 +148,7 @@ func TestJSON(t *testing.T) {
 	if r.Lease == nil || r.Lease.Holder != "host-a" || r.Lease.Token != 7 {
 		t.Errorf("lease: %+v", r.Lease)
 	}
-	if len(r.Backfills) != 1 || !r.Backfills[0].Pending || r.Backfills[0].Reason != "first start" {
+	if len(r.Backfills) != 1 || !r.Backfills[0].Pending || r.Backfills[0].Reason != "first start" || r.Backfills[0].Phase != "reading" || r.Backfills[0].Read != 40 {
 		t.Errorf("backfills: %+v", r.Backfills)
 	}
 }
@@ -161,7 +161,7 @@ func TestPage(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="5">`, `id="ready" class="badge ok">ready`,
-		"00000003", "1.5s", "420 / 5000", "host-a", "first start",
+		"00000003", "1.5s", "420 / 5000", "host-a", "first start", "40 of 100 (40%)",
 		`href="deadletter?key=kd"`, "Read-only: the host set no requeue token.",
 	} {
 		if !strings.Contains(body, want) {

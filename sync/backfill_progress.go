@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	stdsync "sync"
 	"time"
@@ -133,4 +135,20 @@ func (m *rateMeter) rate(now time.Time, read int64) float64 {
 		return 0
 	}
 	return float64(read-m.read) / d
+}
+
+// LoadBackfill reads the durable state of object's backfill from an
+// engine's checkpoint store, as a status page or a metrics exporter sees
+// it from outside the engine: Phase, Reason, Since, Pinned, Read, Total
+// and Started (Rate, Left and Err belong to the running engine: see
+// [Engine.Backfills]). It returns an error matching [sfsync.ErrNotFound]
+// when no backfill of object was ever owed.
+func LoadBackfill(ctx context.Context, checkpoints sfsync.CheckpointStore, object string) (BackfillProgress, error) {
+	pos, err := checkpoints.LoadCheckpoint(ctx, backfillStream(object))
+	if err != nil {
+		return BackfillProgress{}, fmt.Errorf("sync: reading the backfill state of %s: %w", object, err)
+	}
+	st := decodeBackfill(pos.Token)
+	return BackfillProgress{Object: object, Phase: st.Phase, Reason: st.Reason, Since: st.Since, Pinned: st.Pinned,
+		Read: st.Read, Total: st.Total, Started: st.Started}, nil
 }
