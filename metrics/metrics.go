@@ -266,7 +266,7 @@ func newInstruments(m metric.Meter) (*instruments, []metric.Observable, error) {
 	f64g(&ins.lag, "sfsync.stream.lag", "s", "How far behind the event stream the engine is: now minus the commit time of the newest received change.")
 	f64g(&ins.streamLag, "sfsync.streams.lag", "s", "How far behind its source a stream is: while changes are in flight, the age of the oldest; once caught up, how long the last change took to its committed outcome.")
 	i64g(&ins.streamInFlight, "sfsync.streams.in_flight", "{delivery}", "Deliveries received from a stream without a committed outcome.")
-	i64g(&ins.streamUp, "sfsync.streams.up", "", "1 while a stream is streaming, 0 while it is starting, degraded (failing, or silent past its watchdog), fenced or stopped.")
+	i64g(&ins.streamUp, "sfsync.streams.up", "", "1 while a stream is streaming (backfilling or not), 0 while it is starting, degraded (failing, or silent past its watchdog), fenced or stopped.")
 	f64g(&ins.hitRatio, "sfsync.dedup.hit_ratio", "1", "Share of processed changes that were duplicates, from 0 to 1.")
 	i64g(&ins.apiUsed, "sfsync.api.requests.used", "{request}", "API requests the org has used today, as last reported by Salesforce.")
 	i64g(&ins.apiLimit, "sfsync.api.requests.limit", "{request}", "The org's daily API request limit.")
@@ -308,7 +308,7 @@ func (c *config) observe(o metric.Observer, ins *instruments) {
 			o.ObserveFloat64(ins.streamLag, st.Lag.Seconds(), attrs)
 			o.ObserveInt64(ins.streamInFlight, int64(st.InFlight), attrs)
 			var up int64
-			if st.Phase == sfsyncsync.StreamStreaming {
+			if st.Phase == sfsyncsync.StreamStreaming || st.Phase == sfsyncsync.StreamBackfilling {
 				up = 1
 			}
 			o.ObserveInt64(ins.streamUp, up, attrs)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -103,6 +104,9 @@ func TestBackfillResumesAfterItsLastCommittedPage(t *testing.T) {
 	// resumes the stream, not a first start.
 	b.sf.Edit("Contact", "003LIVE", map[string]any{"LastName": "Live"}, at(time.Hour))
 	settle(t, b.sfLog, src1)
+	if st := e1.Streams(); len(st) != 1 || st[0].Phase != sfsyncsync.StreamBackfilling || !strings.Contains(st[0].Reason, "6 records read") {
+		t.Errorf("streams during the backfill: %+v, want backfilling with its progress", st)
+	}
 	if err := r1.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,10 @@ const (
 	// StreamStreaming: the engine reads the stream; StreamState.CaughtUp
 	// and Lag tell how far behind it is.
 	StreamStreaming StreamPhase = "streaming"
+	// StreamBackfilling: the stream is read while a backfill brings the
+	// other system to authoritative state; StreamState.Reason says how far
+	// it has come (see [Engine.Backfills]).
+	StreamBackfilling StreamPhase = "backfilling"
 	// StreamDegraded: the stream is read but something stands in the way;
 	// StreamState.Reason and Err say what (receives failing and retried, or
 	// silence beyond the watchdog).
@@ -310,6 +314,16 @@ func (e *Engine) Streams() []StreamState {
 		stopped = true
 	default:
 	}
+	backfilling := ""
+	for _, b := range e.Backfills() {
+		if b.Phase != PhaseDone && b.Err == nil {
+			backfilling = fmt.Sprintf("backfill of %s: %s, %d records read", b.Object, b.Phase, b.Read)
+			if b.Total >= 0 {
+				backfilling += fmt.Sprintf(" of %d", b.Total)
+			}
+			break
+		}
+	}
 	e.obs.mu.Lock()
 	defer e.obs.mu.Unlock()
 	out := make([]StreamState, len(e.sources))
@@ -359,6 +373,9 @@ func (e *Engine) Streams() []StreamState {
 					st.Reason = fmt.Sprintf("nothing received for %s, not even a keepalive (watchdog %s)", now.Sub(since).Round(time.Second), st.Watchdog)
 					st.CaughtUp = false
 				}
+			}
+			if st.Phase == StreamStreaming && backfilling != "" {
+				st.Phase, st.Reason, st.CaughtUp = StreamBackfilling, backfilling, false
 			}
 		}
 		out[i] = st
