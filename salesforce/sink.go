@@ -428,3 +428,19 @@ func IsID(s string) bool {
 	}
 	return true
 }
+
+// CheckFields implements the engine's mapping check (sync.FieldChecker):
+// every field must exist in object's describe and be writable by the
+// integration user. It returns the joined *[FieldError]s, which match
+// [sfsync.ErrInvalid], or an error reading the describe.
+func (s *Sink) CheckFields(ctx context.Context, object string, write []string) error {
+	d, err := s.client.Describe(ctx, object)
+	if err != nil {
+		return fmt.Errorf("salesforce: checking the fields of %s: %w", object, err)
+	}
+	uses := make([]FieldUse, len(write))
+	for i, f := range write {
+		uses[i] = FieldUse{Name: f, Write: true, Kind: ValueAny}
+	}
+	return d.Check(uses...)
+}

@@ -196,6 +196,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.releaseLease()
+	if err := e.checkMappings(intakeCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	for _, s := range e.sources {
 		if r, ok := s.src.(sfsync.Resumer); ok {
 			if err := r.Resume(intakeCtx, e.st.checkpoints); err != nil {
