@@ -50,7 +50,10 @@ const maxRequested = 100
 // with the engine, and asking for it again would hand the engine older
 // events after newer ones. A stored replay id the server rejects ends
 // Receive with [ErrReplayUnavailable] once; the subscription then
-// continues from its fallback.
+// continues from its fallback. A response above the receive message size
+// limit makes it ask for fewer events at a time, and the server's own
+// limits are waited out with the backoff; [Subscription.Err] reports
+// either while it lasts (see the package documentation).
 //
 // Positions never move backwards: events are delivered in replay order,
 // and an event whose schema cannot be fetched yet stays first in line
@@ -92,6 +95,9 @@ type SubscriptionStats struct {
 	MaxOwed int
 	// LatestReplayID is the newest replay id the server reported.
 	LatestReplayID []byte
+	// Batch is the most events one stream may be owed now: the window, or
+	// fewer while responses exceed the receive message size limit.
+	Batch int
 }
 
 // SubscribeOption configures a [Subscription].
@@ -145,7 +151,7 @@ func (c *Client) Subscribe(topic string, opts ...SubscribeOption) *Subscription 
 			return b
 		}
 	}
-	s.flow = newFlow(s.window)
+	s.flow = newFlow(s.window, c.cfg.maxRecv)
 	return s
 }
 
@@ -175,6 +181,12 @@ func (s *Subscription) Commit(context.Context, sfsync.Position) error { return n
 
 // Stats returns the subscription's counters.
 func (s *Subscription) Stats() SubscriptionStats { return s.flow.snapshot() }
+
+// Err reports what keeps the subscription from receiving now, or nil: a
+// server limit ([ErrServerLimit]) or an event too large for the receive
+// limit ([ErrMessageTooLarge]), until the next response arrives. The
+// engine's Health includes it.
+func (s *Subscription) Err() error { return s.flow.err() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *Subscription) Close() error {
@@ -228,6 +240,9 @@ func (s *Subscription) run() {
 	ctx, cancel := stopContext(s.stop)
 	defer cancel()
 	s.client.keepOpen(ctx, s.backoff(), s.rng, s.log, s.topic, s.stream, func(err error) bool {
+		if errors.Is(err, errBatchCut) {
+			return true
+		}
 		if !errors.Is(err, ErrReplayUnavailable) {
 			return false
 		}
@@ -336,7 +351,7 @@ func (s *Subscription) endErr(st eventbus.PubSub_SubscribeClient, err error, cus
 	if custom && isReplayRejected(err, st.Trailer()) {
 		return fmt.Errorf("%w: %s", ErrReplayUnavailable, status.Convert(err).Message())
 	}
-	return err
+	return s.flow.exhausted(err, st.Trailer(), s.log, s.topic)
 }
 
 // compareReplayIDs orders two replay ids as the bus issues them: -1, 0 or
