@@ -32,7 +32,10 @@
 // small multiple of N). goavro's package globals (MaxBlockCount and
 // MaxBlockSize) are left as the host application sets them. Writer
 // schemas are accepted up to 8 MiB and 64 levels of JSON nesting, bitmaps
-// up to 1,024 entries of 4,096 hex digits.
+// up to 1,024 entries of 4,096 hex digits. A panic while decoding (in a
+// decoding step, goavro or a [SchemaFunc]) is recovered: the event is
+// handed over as [sfsync.OpUndecodable] with the panic's text as its
+// reason, and the engine dead-letters it in its place.
 //
 // [Dial] sets gRPC's receive message size limit to 101 MiB (gRPC's default
 // is 4 MiB): one response carries at most the events the stream is owed,
