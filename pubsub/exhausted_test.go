@@ -18,6 +18,8 @@ import (
 	"github.com/sfsync/sfsync/pubsub"
 	"github.com/sfsync/sfsync/pubsub/pubsubtest"
 	"github.com/sfsync/sfsync/store/memory"
+	"github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // appendLarge appends n Account updates whose Industry is size bytes
@@ -267,4 +269,68 @@ func TestManagedSubscriptionWaitsOutTheServerLimit(t *testing.T) {
 	if n := waits.Load(); n != 2 {
 		t.Errorf("%d backoff waits, want 2", n)
 	}
+}
+
+// The engine's Health reports a subscription the server refuses for its
+// limits, and stops reporting it once events flow again.
+func TestEngineHealthReportsTheServerLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	ids := e.appendUpdates(t, 0, 2)
+	e.srv.InjectFault(pubsubtest.Fault{ExceedDeliveryLimit: 1})
+	b := &gatedBackOff{waiting: make(chan struct{}), release: make(chan struct{})}
+	sub := committing{e.client.Subscribe(topic, pubsub.WithBackoff(func() backoff.BackOff { return b })), make(chan struct{}, 1)}
+	defer sub.Close()
+	store := memory.New()
+	engine, err := sync.New(sub, synctest.NewSystem(sfsync.External("erp")), sync.WithLogger(quiet()), sync.WithTenant(creds.TenantID), sync.WithStore(store),
+		sync.WithMapping(&sync.Mapping{Object: "Account", External: "company", Fields: []sync.Field{{Salesforce: "Industry", External: "industry"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	select {
+	case <-b.waiting:
+	case <-ctx.Done():
+		t.Fatal("the subscription never backed off")
+	}
+	if err := engine.Health(); !errors.Is(err, pubsub.ErrServerLimit) {
+		t.Errorf("Health() = %v, want the server's limit", err)
+	}
+	close(b.release)
+	for {
+		cp, err := store.LoadCheckpoint(ctx, topic)
+		if err == nil && bytes.Equal(cp.Token, ids[1]) {
+			break
+		}
+		select {
+		case <-sub.commits:
+		case <-ctx.Done():
+			t.Fatal("the events were not applied after the limit passed")
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Health(); err != nil {
+		t.Errorf("Health() = %v after events flowed", err)
+	}
+}
+
+// committing is a subscription (its Err, Resume and Stream included) that
+// signals each commit.
+type committing struct {
+	*pubsub.Subscription
+	commits chan struct{}
+}
+
+func (c committing) Commit(ctx context.Context, pos sfsync.Position) error {
+	err := c.Subscription.Commit(ctx, pos)
+	select {
+	case c.commits <- struct{}{}:
+	default:
+	}
+	return err
 }
