@@ -113,8 +113,9 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // reopens it asking for fewer events at a time (see [Subscription]). An
 // event larger than the limit on its own cannot be received at all: the
 // subscription stops before it and its Err reports [ErrMessageTooLarge]
-// until a client dialled with a larger limit takes over. It is also the most one response from a
-// broken or hostile server can make the client allocate.
+// until a client dialled with a larger limit takes over. The limit is also
+// the most one response from a broken or hostile server can make the
+// client allocate.
 func WithMaxReceiveSize(bytes int) Option { return func(c *clientConfig) { c.maxRecv = bytes } }
 
 // WithLogger sets the logger (default slog.Default()).
