@@ -93,10 +93,23 @@ func checkDecoded(t *testing.T, codec *goavro.Codec, payload []byte, changes []s
 			t.Fatalf("event lost: no change and no undecodable change for %q", payload)
 		}
 	}
+	failOnRecoveredPanic(t, changes)
 	for _, c := range changes {
 		if c.Op == sfsync.OpUndecodable && (c.Raw == nil || c.Key == "" || !bytes.Equal(c.Raw.Payload, payload)) ||
 			c.Op != sfsync.OpUndecodable && (c.Object == "" || c.RecordID == "" || c.Key == "") {
 			t.Fatalf("decoded change without identity or payload: %+v", c)
+		}
+	}
+}
+
+// failOnRecoveredPanic fails a fuzz input that made the decoder panic:
+// Decode recovers and hands the event over as undecodable, which keeps a
+// service up but is still a bug to fix.
+func failOnRecoveredPanic(t *testing.T, changes []sfsync.Change) {
+	t.Helper()
+	for _, c := range changes {
+		if c.Raw != nil && strings.Contains(c.Raw.Reason, "panicked") {
+			t.Fatalf("decoding panicked (recovered): %s", c.Raw.Reason)
 		}
 	}
 }
@@ -162,6 +175,7 @@ func FuzzDecodePlatformEvent(f *testing.F) {
 				t.Fatalf("a payload error surfaced as a call error: %v", err)
 			}
 		})
+		failOnRecoveredPanic(t, changes)
 		if len(changes) != 1 || changes[0].Key == "" || changes[0].Op == sfsync.OpUndecodable && !bytes.Equal(changes[0].Raw.Payload, payload) {
 			t.Fatalf("event lost or without identity: %+v", changes)
 		}
@@ -185,6 +199,7 @@ func FuzzDecodeSchema(f *testing.F) {
 			if len(changes) == 0 && js != account.JSON {
 				t.Fatalf("event lost under schema %q", js)
 			}
+			failOnRecoveredPanic(t, changes)
 		})
 	})
 }

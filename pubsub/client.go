@@ -86,6 +86,7 @@ type clientConfig struct {
 	tlsConfig   *tls.Config
 	dialOptions []grpc.DialOption
 	log         *slog.Logger
+	maxRecv     int
 }
 
 // Option configures a [Client].
@@ -105,6 +106,18 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *clientConfig) { c.dialOptions = append(c.dialOptions, opts...) }
 }
 
+// WithMaxReceiveSize sets the gRPC receive message size limit in bytes
+// (default 101 MiB: a full window of 100 events of the largest size the
+// service carries, 1 MB, plus a MiB for framing). A response above it is
+// not read: the stream ends with RESOURCE_EXHAUSTED and a subscription
+// reopens it asking for fewer events at a time (see [Subscription]). An
+// event larger than the limit on its own cannot be received at all: the
+// subscription stops before it and its Err reports [ErrMessageTooLarge]
+// until a client dialled with a larger limit takes over. The limit is also
+// the most one response from a broken or hostile server can make the
+// client allocate.
+func WithMaxReceiveSize(bytes int) Option { return func(c *clientConfig) { c.maxRecv = bytes } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *clientConfig) { c.log = l } }
 
@@ -119,6 +132,9 @@ func Dial(target string, tokens TokenSource, opts ...Option) (*Client, error) {
 	if cfg.log == nil {
 		cfg.log = slog.Default()
 	}
+	if cfg.maxRecv <= 0 {
+		cfg.maxRecv = maxRecvMsgSize
+	}
 	if tokens == nil {
 		return nil, fmt.Errorf("pubsub: dial %s: no token source; pass StaticToken or an OAuth token source", target)
 	}
@@ -131,6 +147,9 @@ func Dial(target string, tokens TokenSource, opts ...Option) (*Client, error) {
 		grpc.WithTransportCredentials(transport),
 		grpc.WithUnaryInterceptor(c.unaryAuth),
 		grpc.WithStreamInterceptor(c.streamAuth),
+		// Before the caller's options, so that a call option given through
+		// WithDialOptions still wins.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxRecv)),
 	}, cfg.dialOptions...)
 	conn, err := grpc.NewClient(target, dialOpts...)
 	if err != nil {

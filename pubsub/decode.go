@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,10 @@ type Decoder struct {
 
 	mu      stdsync.Mutex
 	schemas map[string]*cachedSchema
+
+	// beforeDecode, when set, runs before each payload is decoded: tests
+	// make it panic to stand for a bug in a decoding step.
+	beforeDecode func(Event)
 }
 
 type cachedSchema struct {
@@ -114,7 +119,15 @@ func (d *Decoder) schema(ctx context.Context, id string) (*cachedSchema, error) 
 	return c, nil
 }
 
-func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) error {
+func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) (err error) {
+	// A panic here must still end in an error: the caller closes c.ready
+	// after load returns, and other events of the schema wait for it.
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("pubsub: fetching or compiling a schema panicked", "schema", id, "panic", r, "stack", string(debug.Stack()))
+			err = sfsync.Permanent(fmt.Errorf("pubsub: schema %s: fetching or compiling it panicked: %v", id, r))
+		}
+	}()
 	js, err := d.fetch(ctx, id)
 	if err != nil {
 		return fmt.Errorf("pubsub: get schema %s: %w", id, err)
@@ -143,13 +156,28 @@ func (d *Decoder) load(ctx context.Context, id string, c *cachedSchema) error {
 // means the schema could not be fetched yet: a retryable failure, or one
 // matching [ErrSchemaNotFound]. The caller retries; when it gives up, it
 // must not drop the event but hand [Decoder.Undecodable] on.
-func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error) {
+//
+// A panic while decoding (a bug here, in goavro or in a [SchemaFunc]) is
+// recovered: the event becomes an undecodable change whose reason is the
+// panic's text, and the stack is logged.
+func (d *Decoder) Decode(ctx context.Context, ev Event) (changes []sfsync.Change, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("pubsub: decoding an event panicked; handing it over as undecodable",
+				"topic", ev.Topic, "schema", ev.SchemaID, "replay_id", hex.EncodeToString(ev.ReplayID), "panic", r, "stack", string(debug.Stack()))
+			changes = []sfsync.Change{d.Undecodable(ev, fmt.Errorf("pubsub: decoding event %s with schema %s panicked: %v", ev.ID, ev.SchemaID, r))}
+			err = nil
+		}
+	}()
 	s, err := d.schema(ctx, ev.SchemaID)
 	if err != nil {
 		if sfsync.IsPermanent(err) && !errors.Is(err, ErrSchemaNotFound) {
 			return []sfsync.Change{d.Undecodable(ev, err)}, nil
 		}
 		return nil, err
+	}
+	if d.beforeDecode != nil {
+		d.beforeDecode(ev)
 	}
 	// The bounds check runs first: goavro allocates what a payload claims.
 	err = checkPayload(s.shape, ev.Payload)
@@ -171,7 +199,7 @@ func (d *Decoder) Decode(ctx context.Context, ev Event) ([]sfsync.Change, error)
 	if !s.cdc {
 		return []sfsync.Change{d.platformEvent(ev, s.schema, rec)}, nil
 	}
-	changes, err := d.changeEvent(ev, s.schema, rec)
+	changes, err = d.changeEvent(ev, s.schema, rec)
 	if err != nil {
 		return []sfsync.Change{d.Undecodable(ev, err)}, nil
 	}

@@ -32,9 +32,27 @@
 // small multiple of N). goavro's package globals (MaxBlockCount and
 // MaxBlockSize) are left as the host application sets them. Writer
 // schemas are accepted up to 8 MiB and 64 levels of JSON nesting, bitmaps
-// up to 1,024 entries of 4,096 hex digits. A subscription's gRPC receive
-// message limit must hold a full window of 100 events of at most 1 MB
-// each: 101 MiB, against gRPC's default of 4 MiB.
+// up to 1,024 entries of 4,096 hex digits. A panic while decoding (in a
+// decoding step, goavro or a [SchemaFunc]) is recovered: the event is
+// handed over as [sfsync.OpUndecodable] with the panic's text as its
+// reason, and the engine dead-letters it in its place.
+//
+// [Dial] sets gRPC's receive message size limit to 101 MiB (gRPC's default
+// is 4 MiB): one response carries at most the events the stream is owed,
+// at most 100, of at most 1 MB each, plus framing. [WithMaxReceiveSize]
+// changes it; it is also the most one response can make the client
+// allocate. A larger response is not read: the stream ends with
+// RESOURCE_EXHAUSTED, and the subscription reopens it after the last
+// event received, asking for half as many events each time until a
+// response fits, and for its full window again once a window of events has
+// come through. An event too large on its own stops the subscription
+// before it, and its Err reports [ErrMessageTooLarge]. The server refusing
+// a subscription for its own limits (the org's event delivery allocation,
+// concurrent clients: RESOURCE_EXHAUSTED or an error-code naming a limit)
+// is waited out with the reconnect backoff, never by reconnecting at once,
+// and reported by Err as [ErrServerLimit]. Either way nothing is skipped:
+// the subscription resumes after the last event it received. The engine's
+// Health includes what Err reports.
 //
 // Package pubsubtest is a fake Pub/Sub API server to test against.
 package pubsub

@@ -16,7 +16,9 @@ import (
 // pending_num_requested, which misses requests the server has not read
 // yet. So what is owed plus what is buffered never exceeds the window.
 type flow struct {
-	window  int
+	window int
+	// limit is the receive message size limit, for the errors that name it.
+	limit   int
 	items   chan item
 	drained chan struct{} // Receive took an item
 	askMu   stdsync.Mutex // one credit computation and request at a time
@@ -25,6 +27,14 @@ type flow struct {
 	pending int // events the server still owes the current stream
 	inHand  int // events received and not yet queued
 	stats   SubscriptionStats
+	// batch caps what one stream may be owed: the window, or less after a
+	// response exceeded the receive limit (see exhausted). sinceCut counts
+	// the events received since it was cut.
+	batch    int
+	sinceCut int
+	// trouble is the lasting failure Err reports, cleared by the next
+	// response.
+	trouble error
 
 	// receiver admits one Receive at a time; its holder owns head.
 	receiver chan struct{}
@@ -35,8 +45,9 @@ type flow struct {
 	head *item
 }
 
-func newFlow(window int) *flow {
-	return &flow{window: window, items: make(chan item, window), drained: make(chan struct{}, 1), receiver: make(chan struct{}, 1)}
+func newFlow(window, limit int) *flow {
+	return &flow{window: window, limit: limit, batch: window,
+		items: make(chan item, window), drained: make(chan struct{}, 1), receiver: make(chan struct{}, 1)}
 }
 
 // connected starts the books of a new stream.
@@ -58,11 +69,12 @@ func (f *flow) owed() int {
 }
 
 // credit is how many more events may be requested: the window minus what
-// is owed and what waits for Receive.
+// is owed and what waits for Receive, and no more than the batch allows
+// to be owed.
 func (f *flow) credit() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.window - f.pending - f.inHand - len(f.items)
+	return min(f.window-f.pending-f.inHand-len(f.items), f.batch-f.pending)
 }
 
 // ask requests the free credit through send when want agrees; a nil want
@@ -122,6 +134,14 @@ func (f *flow) received(events int, latest []byte, keepalive bool) {
 	}
 	f.stats.Events += events
 	f.inHand = events
+	f.trouble = nil
+	if f.batch < f.window {
+		// A full window of events fitted at the cut batch: the oversized
+		// stretch is most likely behind, and full batches are cheaper.
+		if f.sinceCut += events; f.sinceCut >= f.window {
+			f.batch = f.window
+		}
+	}
 }
 
 // queue hands it to Receive, and reports false when ctx ended first.
@@ -195,6 +215,7 @@ func (f *flow) snapshot() SubscriptionStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.stats
+	st.Batch = f.batch
 	st.LatestReplayID = slices.Clone(st.LatestReplayID)
 	return st
 }

@@ -79,7 +79,7 @@ func (c *Client) ManagedSubscribe(developerName string, opts ...SubscribeOption)
 	return &ManagedSubscription{
 		client: c, name: developerName, window: cfg.window, watchdog: cfg.watchdog, backoff: cfg.backoff, log: cfg.log, rng: cfg.rng,
 		stop: make(chan struct{}), done: make(chan struct{}),
-		flow:    newFlow(cfg.window),
+		flow:    newFlow(cfg.window, c.cfg.maxRecv),
 		changed: make(chan struct{}),
 		commits: map[string]chan *eventbus.CommitReplayResponse{},
 	}
@@ -94,6 +94,10 @@ func (s *ManagedSubscription) Stats() SubscriptionStats { return s.flow.snapshot
 // LastReceipt is when the server last sent anything, events or a
 // keepalive, for the engine's watchdog (see [Subscription.LastReceipt]).
 func (s *ManagedSubscription) LastReceipt() time.Time { return s.flow.lastMessage() }
+
+// Err reports what keeps the subscription from receiving now, or nil, as
+// [Subscription.Err] does.
+func (s *ManagedSubscription) Err() error { return s.flow.err() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *ManagedSubscription) Close() error {
@@ -219,6 +223,12 @@ func (s *ManagedSubscription) run() {
 	ctx, cancel := stopContext(s.stop)
 	defer cancel()
 	s.client.keepOpen(ctx, s.backoff(), s.rng, s.log, s.name, s.stream, func(err error) bool {
+		if errors.Is(err, errBatchCut) {
+			return true
+		}
+		if errors.Is(err, ErrServerLimit) || errors.Is(err, ErrMessageTooLarge) {
+			return false // reported by Err; backing off
+		}
 		switch status.Code(err) {
 		case codes.InvalidArgument, codes.PermissionDenied, codes.FailedPrecondition:
 			// A verdict on the subscription (stopped, malformed, not
@@ -284,9 +294,9 @@ func (s *ManagedSubscription) stream(parent context.Context, reconnect bool) (de
 		select {
 		case err := <-ended:
 			if errors.Is(err, io.EOF) {
-				err = status.Error(codes.Unavailable, "pubsub: the server closed the stream")
+				return delivered, status.Error(codes.Unavailable, "pubsub: the server closed the stream")
 			}
-			return delivered, err
+			return delivered, s.flow.exhausted(err, st.Trailer(), s.log, s.name)
 		case <-watchdog.C:
 			if s.flow.owed() > 0 {
 				return delivered, status.Errorf(codes.Unavailable, "pubsub: no message from the server for %s while it owes events; reopening the stream", s.watchdog)

@@ -50,7 +50,10 @@ const maxRequested = 100
 // with the engine, and asking for it again would hand the engine older
 // events after newer ones. A stored replay id the server rejects ends
 // Receive with [ErrReplayUnavailable] once; the subscription then
-// continues from its fallback.
+// continues from its fallback. A response above the receive message size
+// limit makes it ask for fewer events at a time, and the server's own
+// limits are waited out with the backoff; [Subscription.Err] reports
+// either while it lasts (see the package documentation).
 //
 // Positions never move backwards: events are delivered in replay order,
 // and an event whose schema cannot be fetched yet stays first in line
@@ -95,6 +98,9 @@ type SubscriptionStats struct {
 	// LastMessage is when the server last sent anything, events or a
 	// keepalive; zero before it did.
 	LastMessage time.Time
+	// Batch is the most events one stream may be owed now: the window, or
+	// fewer while responses exceed the receive message size limit.
+	Batch int
 }
 
 // SubscribeOption configures a [Subscription].
@@ -148,7 +154,7 @@ func (c *Client) Subscribe(topic string, opts ...SubscribeOption) *Subscription 
 			return b
 		}
 	}
-	s.flow = newFlow(s.window)
+	s.flow = newFlow(s.window, c.cfg.maxRecv)
 	return s
 }
 
@@ -184,6 +190,12 @@ func (s *Subscription) Stats() SubscriptionStats { return s.flow.snapshot() }
 // keepalive that moves no position never reaches the engine, yet proves
 // the stream alive.
 func (s *Subscription) LastReceipt() time.Time { return s.flow.lastMessage() }
+
+// Err reports what keeps the subscription from receiving now, or nil: a
+// server limit ([ErrServerLimit]) or an event too large for the receive
+// limit ([ErrMessageTooLarge]), until the next response arrives. The
+// engine's Health includes it.
+func (s *Subscription) Err() error { return s.flow.err() }
 
 // Close stops the subscription and waits for its stream to end.
 func (s *Subscription) Close() error {
@@ -237,6 +249,9 @@ func (s *Subscription) run() {
 	ctx, cancel := stopContext(s.stop)
 	defer cancel()
 	s.client.keepOpen(ctx, s.backoff(), s.rng, s.log, s.topic, s.stream, func(err error) bool {
+		if errors.Is(err, errBatchCut) {
+			return true
+		}
 		if !errors.Is(err, ErrReplayUnavailable) {
 			return false
 		}
@@ -345,7 +360,7 @@ func (s *Subscription) endErr(st eventbus.PubSub_SubscribeClient, err error, cus
 	if custom && isReplayRejected(err, st.Trailer()) {
 		return fmt.Errorf("%w: %s", ErrReplayUnavailable, status.Convert(err).Message())
 	}
-	return err
+	return s.flow.exhausted(err, st.Trailer(), s.log, s.topic)
 }
 
 // compareReplayIDs orders two replay ids as the bus issues them: -1, 0 or

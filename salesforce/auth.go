@@ -356,6 +356,9 @@ func (s *OAuthSource) fetch(ctx context.Context) (Token, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Token{}, oauthError(resp.StatusCode, body)
 	}
+	if err := jsonTooDeep("oauth token response", body); err != nil {
+		return Token{}, sfsync.Classify(sfsync.KindAuth, err)
+	}
 	var tr tokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || tr.InstanceURL == "" {
 		return Token{}, sfsync.Classify(sfsync.KindAuth, errors.New("salesforce: oauth token response lacks access_token or instance_url"))
@@ -392,6 +395,9 @@ func (s *OAuthSource) userinfo(ctx context.Context, t *Token) error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		return oauthError(resp.StatusCode, body)
+	}
+	if err := jsonTooDeep("userinfo response", body); err != nil {
+		return sfsync.Classify(sfsync.KindAuth, err)
 	}
 	var ui struct {
 		OrganizationID string `json:"organization_id"`
@@ -434,7 +440,10 @@ func oauthError(status int, body []byte) error {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	_ = json.Unmarshal(body, &oe)
+	// A body nesting too deep is left to parseAPIError, which says so.
+	if jsonTooDeep("oauth error", body) == nil {
+		_ = json.Unmarshal(body, &oe)
+	}
 	kind := sfsync.KindPermanent
 	if transientStatus(status) {
 		kind = sfsync.KindRetryable

@@ -249,6 +249,9 @@ func (c *Client) failure(ctx context.Context, r request, resp *response, ae *API
 		ae.Matches = parseMatches(resp.body)
 		ae.Body = ""
 		ae.Message = fmt.Sprintf("matched %d records: %s", len(ae.Matches), strings.Join(ae.Matches, ", "))
+		if len(ae.Matches) == 0 {
+			ae.Message = "matched several records; the response does not list them readably"
+		}
 	}
 	if ae.Code == "REQUEST_LIMIT_EXCEEDED" {
 		c.cfg.logger.WarnContext(ctx, "salesforce: request limit exceeded", "method", r.method, "path", r.path, "message", ae.Message)
@@ -334,6 +337,9 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, out
 }
 
 func decode(resp *response, what string, out any) error {
+	if err := checkJSON(what, resp.body); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(resp.body, out); err != nil {
 		return sfsync.Retryable(fmt.Errorf("salesforce: %s: decoding the response (HTTP %d): %w", what, resp.status, err))
 	}
@@ -341,8 +347,12 @@ func decode(resp *response, what string, out any) error {
 }
 
 // parseMatches extracts record ids from the body of a 300 response: a
-// list of record URLs, or of records with an Id or attributes.url.
+// list of record URLs, or of records with an Id or attributes.url. A body
+// of another shape, or nesting deeper than maxJSONDepth, gives none.
 func parseMatches(body []byte) []string {
+	if checkJSON("multiple matches", body) != nil {
+		return nil
+	}
 	var raw []json.RawMessage
 	if json.Unmarshal(body, &raw) != nil {
 		return nil

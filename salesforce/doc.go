@@ -38,6 +38,16 @@
 // Access tokens, client secrets and JWT assertions never appear in errors
 // or log records.
 //
+// Every body from outside is bounded before it is decoded: REST responses
+// are read up to 256 MiB and token, userinfo and OAuth error responses up
+// to 1 MiB, and every JSON body (responses, error bodies, the record list
+// of a 300 response, token and userinfo responses) is checked to nest no
+// deeper than 128 levels before encoding/json builds anything (real
+// bodies nest a dozen). A response nesting deeper is not decoded: a
+// permanent error that says so ([sfsync.KindAuth] for a token or userinfo
+// response), since asking again would bring the same body; an error body
+// nesting deeper is kept as text.
+//
 // Bulk API 2.0 query jobs read objects of millions of records in a handful
 // of calls: [Client.CreateQueryJob], [Client.WaitQueryJob] (polls with
 // exponential backoff), [Client.QueryResultPages] (pages of up to

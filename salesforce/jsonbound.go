@@ -17,10 +17,22 @@ const maxJSONDepth = 128
 
 // checkJSON returns a permanent error matching [bounded.ErrTooLarge] when
 // body, the response to what, nests deeper than maxJSONDepth: the same
-// request would get the same body again. Call it before json.Unmarshal.
+// request would get the same body again. Every JSON body from outside goes
+// through it (or jsonTooDeep) before json.Unmarshal: decode, parseAPIError,
+// parseMatches, and the token, userinfo and OAuth error bodies of auth.go.
 func checkJSON(what string, body []byte) error {
+	if err := jsonTooDeep(what, body); err != nil {
+		return sfsync.Permanent(err)
+	}
+	return nil
+}
+
+// jsonTooDeep is checkJSON's test without a classification, for callers
+// that classify the failure themselves (a token response that cannot be
+// read is an authentication failure).
+func jsonTooDeep(what string, body []byte) error {
 	if err := bounded.JSONDepth(body, maxJSONDepth); err != nil {
-		return sfsync.Permanent(fmt.Errorf("salesforce: %s: response not decoded: %w", what, err))
+		return fmt.Errorf("salesforce: %s: response not decoded: %w", what, err)
 	}
 	return nil
 }

@@ -48,5 +48,7 @@
 //
 // Tests drive the server with AddTopic, SetSchema, Append and AppendEncoded,
 // inspect it with Published, Stats and Committed, and provoke failures with
-// SetTokens and InjectFault. WithClock makes retention deterministic.
+// SetTokens and InjectFault (duplicates, disconnects, delays, keepalives
+// without a replay id, and the org's event delivery limit refusing
+// subscriptions). WithClock makes retention deterministic.
 package pubsubtest

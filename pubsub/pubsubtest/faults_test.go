@@ -196,3 +196,18 @@ func TestManagedSubscribe(t *testing.T) {
 		t.Fatalf("resumed %v", resp)
 	}
 }
+
+func TestExceedDeliveryLimit(t *testing.T) {
+	srv, c := setup(t)
+	ids := appendN(t, srv, topicA, 2)
+	srv.InjectFault(pubsubtest.Fault{ExceedDeliveryLimit: 1})
+	sub := subscribe(t, c, &eventbus.FetchRequest{TopicName: topicA, ReplayPreset: eventbus.ReplayPreset_EARLIEST, NumRequested: 2})
+	_, err := sub.Recv()
+	wantStatus(t, err, codes.ResourceExhausted, pubsubtest.CodeDeliveryLimit, sub.Trailer(),
+		`^You have exceeded the event delivery limit for your org. `+rpcIDRe)
+	// The fault is spent: the next call delivers.
+	evs, _ := recvEvents(t, subscribe(t, c, &eventbus.FetchRequest{TopicName: topicA, ReplayPreset: eventbus.ReplayPreset_EARLIEST, NumRequested: 2}), 2)
+	if !bytes.Equal(evs[1].GetReplayId(), ids[1]) {
+		t.Fatalf("after the limit got %x", evs[1].GetReplayId())
+	}
+}

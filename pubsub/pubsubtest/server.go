@@ -47,6 +47,7 @@ const (
 	CodeManagedEmpty      = "sfdc.platform.eventbus.grpc.managed.subscription.id.or.developer.name.empty"
 	CodeManagedEvents     = "sfdc.platform.eventbus.grpc.managed.subscription.fetch.request.events.invalid"
 	CodeManagedCommitRest = "sfdc.platform.eventbus.grpc.managed.subscription.fetch.request.commit.request.restricted"
+	CodeDeliveryLimit     = "sfdc.platform.eventbus.grpc.subscription.limit.exceeded"
 )
 
 // MaxOwed is the largest number of events a Subscribe or ManagedSubscribe
@@ -123,6 +124,13 @@ type Fault struct {
 	// replaced. The real service is not known to do so; it tests that a
 	// client survives one.
 	OmitLatestReplayID bool
+	// ExceedDeliveryLimit fails the next n Subscribe and ManagedSubscribe
+	// calls as the org's exhausted event delivery allocation does: the
+	// documented error code CodeDeliveryLimit and message "You have
+	// exceeded the event delivery limit for your org.". The spec does not
+	// give the status; the fake sends RESOURCE_EXHAUSTED, gRPC's code for
+	// an exhausted quota.
+	ExceedDeliveryLimit int
 }
 
 // Stats are counters of what the server saw and did.
@@ -158,6 +166,7 @@ type Server struct {
 	discOwner *stream
 	delay     time.Duration
 	bareKeep  bool
+	limitLeft int
 	managed   map[string]*managedSub // by subscription id
 	byName    map[string]*managedSub
 }
@@ -273,7 +282,22 @@ func (s *Server) InjectFault(f Fault) {
 	s.discOwner = nil
 	s.delay = f.Delay
 	s.bareKeep = f.OmitLatestReplayID
+	s.limitLeft = f.ExceedDeliveryLimit
 }
+
+// overLimit reports whether the injected delivery limit refuses a
+// subscription call, and counts it.
+func (s *Server) overLimit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limitLeft <= 0 {
+		return false
+	}
+	s.limitLeft--
+	return true
+}
+
+const msgDeliveryLimit = "You have exceeded the event delivery limit for your org."
 
 // AddTopic creates a topic with the given Avro schema and returns the schema id.
 func (s *Server) AddTopic(name, schemaJSON string) (schemaID string, err error) {

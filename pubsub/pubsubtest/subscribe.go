@@ -264,6 +264,9 @@ func (s *Server) Subscribe(ss grpc.BidiStreamingServer[eventbus.FetchRequest, ev
 		return err
 	}
 	s.countRequest()
+	if s.overLimit() {
+		return fail(ctx, codes.ResourceExhausted, CodeDeliveryLimit, rpcID, msgDeliveryLimit)
+	}
 	if first.GetNumRequested() <= 0 {
 		return fail(ctx, codes.InvalidArgument, CodeRequestedInvalid, rpcID, msgRequested)
 	}
@@ -416,6 +419,9 @@ func (s *Server) ManagedSubscribe(ss grpc.BidiStreamingServer[eventbus.ManagedFe
 		return err
 	}
 	s.countRequest()
+	if s.overLimit() {
+		return fail(ctx, codes.ResourceExhausted, CodeDeliveryLimit, rpcID, msgDeliveryLimit)
+	}
 	if first.GetCommitReplayIdRequest() != nil {
 		return fail(ctx, codes.InvalidArgument, CodeManagedCommitRest, rpcID,
 			"A commit replay ID request can't be sent in the first fetch request.")
