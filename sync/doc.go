@@ -34,11 +34,26 @@
 // store, from which [Engine.Requeue] sends them through again with the same
 // idempotency key.
 //
-// Gap events re-read the record, overflow events resync the object, and a
-// source whose stored position is past retention triggers a backfill, all
-// through the [sfsync.Reconciler] given with [WithReconciler]. A source
-// keeps a quiet stream's checkpoint fresh with [sfsync.OpAdvance]
-// deliveries.
+// Gap events re-read the record, overflow events resync the window of
+// their transaction, and a first start or a source whose stored position
+// is past retention triggers a backfill of the objects named with
+// [WithBackfill], all through the [sfsync.Reconciler] given with
+// [WithReconciler]. A source keeps a quiet stream's checkpoint fresh with
+// [sfsync.OpAdvance] deliveries.
+//
+// # Backfills
+//
+// A backfill is a durable job. It is recorded as owed before any later
+// checkpoint is committed; it pins the stream ([Pinner]) before it queries,
+// so that every commit is either delivered by the stream or visible to the
+// query; it streams at once beside the backfill, and the version map keeps
+// an older snapshot row from overwriting a newer event. With a
+// [sfsync.ResumableReconciler] (reconcile.Reconciler over a paged
+// authority such as salesforce.Authority) its progress is stored after
+// each page whose records all have outcomes, and a restart continues from
+// there. [Engine.Backfills] and [WithBackfillProgress] report it;
+// [Engine.CheckDrift] finds drift by comparing versions instead of
+// re-reading every record.
 //
 // # Records on both sides
 //
