@@ -92,6 +92,10 @@ type item struct {
 	// conflict to the winner's state: canonical already, and never repaired
 	// in turn.
 	repair bool
+	// snapshot marks a record read from authoritative state (a backfill,
+	// reconciliation or re-read): its version is the record's, not its
+	// fields', so the fields the target already holds are no news.
+	snapshot bool
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

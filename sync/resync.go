@@ -127,7 +127,7 @@ func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byt
 			return err
 		}
 		out.add()
-		it := &item{c: c, done: func(o sfsync.Outcome) {
+		it := &item{c: c, snapshot: true, done: func(o sfsync.Outcome) {
 			if o.Status == sfsync.StatusDeadLettered {
 				mu.Lock()
 				failed = append(failed, o.Key)
@@ -307,7 +307,7 @@ func (e *Engine) rereadRecord(ctx context.Context, vc *versionCache, c sfsync.Ch
 	var children []*item
 	scope := sfsync.Scope{Tenant: c.Tenant, Object: c.Object, IDs: []string{c.RecordID}, Reason: reason}
 	err := e.cfg.reconciler.Reconcile(ctx, scope, func(ctx context.Context, child sfsync.Change) error {
-		children = append(children, &item{c: child})
+		children = append(children, &item{c: child, snapshot: true})
 		return ctx.Err()
 	})
 	if err != nil {

@@ -216,6 +216,27 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
+	if w.it.snapshot && known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate {
+		// A snapshot carries one version, the record's, for every field:
+		// a field the target already holds is not news, and taking it as
+		// changed at that version would let it win over a newer edit of
+		// the other side that it never saw.
+		var same []string
+		for _, f := range c.Touched() {
+			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
+				same = append(same, f)
+			}
+		}
+		if len(same) > 0 {
+			dropFields(&c, same)
+			if len(c.Touched()) == 0 {
+				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+				res.versions = vc.rememberSeen(&c)
+				return c, res, false
+			}
+			w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
+		}
+	}
 	if known && !w.it.repair && landed(*cur, &c) {
 		// The target versions its fields, and this change's are there: an
 		// earlier attempt (this engine's, or one a crash cut off before its

@@ -1,0 +1,65 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/reconcile"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+)
+
+// A record read from authoritative state carries one version, its
+// SystemModstamp, for every field. A field the target already holds is no
+// news: it must not be taken as changed at that version, or an edit the
+// other side made to it a moment later would lose a last-write-wins tie
+// to a value set long before.
+func TestSnapshotDoesNotClaimFieldsTheTargetHolds(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c9"}, at(0))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	// Salesforce versions whole records only (SystemModstamp): the
+	// engine's version map gives its fields their versions.
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: plainTarget{b.sf}}),
+		sfsyncsync.WithSource(extSrc), sfsyncsync.WithReconciler(reconcileOf(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+
+	// Salesforce changes the email where no event tells (a drift), and the
+	// snapshot of the record is applied.
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e22"}, at(time.Hour))
+	if err := e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// A second later the ERP edits the city, which Salesforce set an hour
+	// before.
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c28"}, at(time.Hour+time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r.stop(t)
+	for _, side := range []string{"sf", "ext"} {
+		sys := b.sf
+		if side == "ext" {
+			sys = b.ext
+		}
+		if got := field(t, sys, "Contact", "003A", "MailingCity"); got != "c28" {
+			t.Errorf("%s MailingCity = %v, want the ERP's newer c28", side, got)
+		}
+		if got := field(t, sys, "Contact", "003A", "Email"); got != "e22" {
+			t.Errorf("%s Email = %v, want the snapshot's e22", side, got)
+		}
+	}
+}
+
+func reconcileOf(b *bidi) sfsync.Reconciler {
+	return reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))
+}
