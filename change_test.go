@@ -2,6 +2,7 @@ package sfsync_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +73,28 @@ func TestChangeValueTouchedClone(t *testing.T) {
 	cl.Nulled[0] = "X"
 	if c.Fields["Phone"] != "333" || c.Nulled[0] != "Fax" {
 		t.Fatal("Clone shares maps or slices with the original")
+	}
+}
+
+// TestTouchedAllocatesOnce guards the engine's per-change cost: Touched is
+// called several times per change, and a 43-field change must not grow its
+// result a doubling at a time. A field both set and nulled counts once; an
+// empty change touches nothing.
+func TestTouchedAllocatesOnce(t *testing.T) {
+	c := sfsync.Change{Fields: map[string]any{}, Nulled: []string{"Fax", "Phone"}}
+	for i := range 43 {
+		c.Fields["F"+string(rune('A'+i%26))+string(rune('a'+i/26))] = i
+	}
+	c.Fields["Phone"] = "333"
+	got := c.Touched()
+	if len(got) != 45 || !slices.IsSorted(got) || !slices.Contains(got, "Fax") {
+		t.Fatalf("Touched = %v: want the 44 set fields and Fax, sorted", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Touched() }); n != 1 {
+		t.Errorf("Touched of 45 fields allocates %v times, want 1", n)
+	}
+	if got := (&sfsync.Change{}).Touched(); got != nil {
+		t.Errorf("Touched of an empty change = %#v, want nil", got)
 	}
 }
 

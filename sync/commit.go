@@ -43,9 +43,18 @@ func (e *Engine) commitLoop(ctx context.Context) {
 }
 
 func (e *Engine) flush(ctx context.Context, batch []result) error {
-	var c sfsync.Commit
-	c.ClaimTTL = e.cfg.dedupTTL
-	var completed []*delivery
+	// Sized once per commit, not grown as the batch is walked.
+	nv := 0
+	for _, r := range batch {
+		nv += len(r.versions)
+	}
+	c := sfsync.Commit{
+		ClaimTTL: e.cfg.dedupTTL,
+		Outcomes: make([]sfsync.Outcome, 0, len(batch)),
+		Claims:   make([]string, 0, len(batch)),
+		Versions: make([]sfsync.AppliedVersion, 0, nv),
+	}
+	completed := make([]*delivery, 0, len(batch))
 	for _, r := range batch {
 		if !r.empty {
 			c.Outcomes = append(c.Outcomes, r.outcome)
@@ -149,20 +158,31 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 	return nil
 }
 
+// lazyBackOff is a retry policy made on the first failure: most calls of
+// the per-batch paths that retry need none, and making one costs several
+// allocations.
+type lazyBackOff struct{ bo backoff.BackOff }
+
+// next returns the wait before the next attempt, or a negative duration to
+// stop retrying.
+func (l *lazyBackOff) next(e *Engine) time.Duration {
+	if l.bo == nil {
+		l.bo = e.cfg.newBackOff()
+	}
+	return l.bo.NextBackOff()
+}
+
 func (e *Engine) commitWithRetry(ctx context.Context, c sfsync.Commit) error {
-	var bo backoff.BackOff // made on the first failure: most commits need none
+	var bo lazyBackOff
 	for {
 		err := e.st.commit(ctx, c)
 		if err == nil {
 			return nil
 		}
-		if bo == nil {
-			bo = e.cfg.newBackOff()
-		}
 		if errors.Is(err, sfsync.ErrFenced) {
 			return fmt.Errorf("sync: another instance holds the lease; stopping without committing: %w", err)
 		}
-		wait := bo.NextBackOff()
+		wait := bo.next(e)
 		if wait < 0 || sfsync.IsPermanent(err) || ctx.Err() != nil {
 			return fmt.Errorf("sync: committing %d outcomes and %d checkpoints failed; unfinished changes will be redelivered: %w",
 				len(c.Outcomes), len(c.Checkpoints), err)

@@ -335,6 +335,9 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVers
 	bump := func(field string) {
 		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
 			rv.set(c.Source, field, c.Version)
+			if moved == nil { // room for every field at once
+				moved = make([]sfsync.AppliedVersion, 0, 1+len(c.Fields)+len(c.Nulled))
+			}
 			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version})
 		}
 	}

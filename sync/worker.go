@@ -155,7 +155,7 @@ func (e *Engine) finish(ctx context.Context, vc *versionCache, w *work) {
 // an older change overwrite newer data. It reports false when the engine
 // stops first.
 func (e *Engine) loadVersions(ctx context.Context, vc *versionCache, records []string) bool {
-	bo := e.cfg.newBackOff()
+	var bo lazyBackOff
 	for {
 		err := vc.load(ctx, records)
 		if err == nil {
@@ -164,7 +164,7 @@ func (e *Engine) loadVersions(ctx context.Context, vc *versionCache, records []s
 		if ctx.Err() != nil {
 			return false
 		}
-		wait := bo.NextBackOff()
+		wait := bo.next(e)
 		if wait < 0 || sfsync.IsPermanent(err) {
 			e.fail(fmt.Errorf("sync: the version map cannot be read; stopping so that no change is decided without it: %w", err))
 			return false

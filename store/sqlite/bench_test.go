@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -96,4 +100,95 @@ func BenchmarkPerEventAutocommit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// growthFields are the fields each event of the growth benchmark sets.
+var growthFields = []string{"Industry", "Phone", "Website", "Description", "Rating", "AnnualRevenue", "NumberOfEmployees", "LastModifiedDate"}
+
+func growthPrint(rec, field string, i int) string {
+	place := sha256.Sum256([]byte("external:bench\x00company\x00" + rec + "\x00" + field))
+	val := sha256.Sum256([]byte(strconv.Itoa(i)))
+	return base64.RawURLEncoding.EncodeToString(place[:15]) + "." + base64.RawURLEncoding.EncodeToString(val[:12])
+}
+
+// BenchmarkCommitStateGrowth commits what the engine commits for the
+// end-to-end row's events (an outcome, a claim, nine versions and, unless
+// the destination's changes never reach the engine, nine remembered writes
+// each, over 10,000 records) in group commits of 1,000, and reports the
+// rate of the last tenth against the first: a cost that grows with the
+// state shows as a ratio below 1.
+func BenchmarkCommitStateGrowth(b *testing.B) {
+	b.Run("writes=remembered", func(b *testing.B) { benchGrowth(b, true) })
+	b.Run("writes=none", func(b *testing.B) { benchGrowth(b, false) })
+}
+
+func benchGrowth(b *testing.B, remember bool) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "state.db")
+	s, err := Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	const batch = 1000
+	var tenths []float64
+	tenth := max(1, b.N/10)
+	last := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for start := 0; start < b.N; start += batch {
+		var c sfsync.Commit
+		c.ClaimTTL = 96 * time.Hour
+		var fps []string
+		for i := start; i < min(b.N, start+batch); i++ {
+			rec := fmt.Sprintf("001%015d", i%10000)
+			sum := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
+			key := rec + ":" + base64.RawURLEncoding.EncodeToString(sum[:16])
+			c.Outcomes = append(c.Outcomes, sfsync.Outcome{
+				Key: key, Tenant: "00D000000000001AAA", Object: "Account", RecordID: rec,
+				Source: "salesforce", Destination: "external:bench", Op: "update", Status: sfsync.StatusApplied,
+				Reason: "wrote [AnnualRevenue Description Industry LastModifiedDate NumberOfEmployees Phone Rating Website] to external:bench", Attempts: 1,
+				Version:  sfsync.Version{Time: at.Add(time.Duration(i) * time.Millisecond), Commit: int64(i), Seq: 1},
+				Position: sfsync.Position{Stream: "/data/AccountChangeEvent", Token: binary.BigEndian.AppendUint64(nil, uint64(i))},
+				At:       time.Now(),
+			})
+			c.Claims = append(c.Claims, key)
+			for _, f := range append([]string{""}, growthFields...) {
+				c.Versions = append(c.Versions, sfsync.AppliedVersion{Record: "company/" + rec, Source: "salesforce", Field: f,
+					Version: sfsync.Version{Time: at.Add(time.Duration(i) * time.Millisecond), Commit: int64(i), Seq: 1}})
+				fps = append(fps, growthPrint(rec, f, i))
+			}
+			// The engine remembers the writes of each applied group as it
+			// goes; they reach the table with the next commit.
+			if !remember {
+				fps = fps[:0]
+			}
+			if err := s.RememberWrites(ctx, fps, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			fps = fps[:0]
+			c.Checkpoints = []sfsync.Position{c.Outcomes[len(c.Outcomes)-1].Position}
+			if (i+1)%tenth == 0 {
+				tenths = append(tenths, float64(tenth)/time.Since(last).Seconds())
+				last = time.Now()
+			}
+		}
+		if err := s.CommitState(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if len(tenths) >= 10 {
+		b.ReportMetric(tenths[9]/tenths[0], "last/first")
+		b.Logf("events/s per tenth: %.0f", tenths)
+	}
+	var n int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "B/event")
 }

@@ -10,6 +10,10 @@
 // call and is many times slower. Expired keys, fingerprints and outcomes
 // past the retention are deleted in the background in small transactions.
 //
+// The version map keeps one row per record and source system, holding
+// every field's version, so an applied change writes one row however many
+// fields it sets (migration 3 moves a database's per-field rows into it).
+//
 // Remembered writes ([Store.RememberWrites]) are held in memory and written
 // with the next CommitState, the commit of the outcomes of those writes, so
 // they cost no transaction of their own. They stay visible to

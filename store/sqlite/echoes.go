@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -100,7 +102,8 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 		// them without taking the single writer from group commits.
 		var id int64
 		var stored string
-		err := s.r.QueryRowContext(ctx, `SELECT id, value FROM echoes WHERE place = ? AND expires > ? ORDER BY id LIMIT 1`, place, now).Scan(&id, &stored)
+		err := s.r.QueryRowContext(ctx, `SELECT id, value FROM echoes WHERE place_key = ? AND place = ? AND expires > ? ORDER BY id LIMIT 1`,
+			placeKey(place), place, now).Scan(&id, &stored)
 		if errors.Is(err, sql.ErrNoRows) {
 			got, ok := s.takeBufferedEcho(place, now)
 			s.gate.RUnlock()
@@ -189,9 +192,9 @@ func (s *Store) insertEchoes(ctx context.Context, tx *sql.Tx, batch []*echoWrite
 	for i, w := range batch {
 		w.id = base + 1 + int64(i)
 	}
-	return insertRows(ctx, s, tx, len(batch), 4, rememberSQL, nil, func(i int, args []any) []any {
+	return insertRows(ctx, s, tx, len(batch), 5, rememberSQL, nil, func(i int, args []any) []any {
 		w := batch[i]
-		return append(args, w.id, w.place, w.value, w.expires)
+		return append(args, w.id, w.place, w.value, w.expires, placeKey(w.place))
 	})
 }
 
@@ -302,5 +305,47 @@ func (s *Store) flushEchoes(ctx context.Context) error {
 }
 
 func rememberSQL(rows int) string {
-	return `INSERT INTO echoes (id, place, value, expires) VALUES ` + values(rows, 4)
+	return `INSERT INTO echoes (id, place, value, expires, place_key) VALUES ` + values(rows, 5)
+}
+
+// placeKey is the indexed key of a stored place: its 64-bit FNV-1a hash.
+// Stored keys depend on it, so it never changes.
+func placeKey(place string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(place))
+	return int64(h.Sum64())
+}
+
+// fillPlaceKeys sets the place key of the writes stored before the column
+// existed (migration 4).
+func fillPlaceKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, place FROM echoes`)
+	if err != nil {
+		return fmt.Errorf("read the remembered writes: %w", err)
+	}
+	type idPlace struct {
+		id    int64
+		place string
+	}
+	var all []idPlace
+	for rows.Next() {
+		var r idPlace
+		if err := rows.Scan(&r.id, &r.place); err != nil {
+			rows.Close()
+			return fmt.Errorf("read a remembered write: %w", err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range all {
+		if _, err := tx.ExecContext(ctx, `UPDATE echoes SET place_key = ? WHERE id = ?`, placeKey(r.place), r.id); err != nil {
+			return fmt.Errorf("key a remembered write: %w", err)
+		}
+	}
+	return nil
 }

@@ -3,9 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
 // TestMigrateKeepsRememberedWrites upgrades a database of schema version 1,
@@ -53,5 +58,89 @@ func TestMigrateKeepsRememberedWrites(t *testing.T) {
 		if got, err := s.MatchWrite(ctx, tc.fp); err != nil || got != tc.want {
 			t.Errorf("after migrating, MatchWrite(%q) = %v, %v; want %v", tc.fp, got, err, tc.want)
 		}
+	}
+}
+
+// TestMigratePacksVersions upgrades a database of schema version 2, whose
+// version map had a row per field, and checks that every entry comes back
+// exactly: names too long for the key columns, the zero time, and a record
+// whose fields span the slices the migration reads in.
+func TestMigratePacksVersions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_versions_echo_writes.sql"} {
+		b, err := migrations.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, string(b))
+	}
+	qs = append(qs, `INSERT INTO schema_version VALUES (1, 0), (2, 0)`)
+	for _, q := range qs {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := "Contact/" + strings.Repeat("x", 900)
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 123456789, time.UTC)
+	var want []sfsync.AppliedVersion
+	add := func(record string, src sfsync.System, field string, v sfsync.Version) {
+		want = append(want, sfsync.AppliedVersion{Record: record, Source: src, Field: field, Version: v})
+	}
+	for i := range 12_000 { // more than one slice of 10,000, all of one record
+		add("Contact/003A", sfsync.Salesforce, fmt.Sprintf("F%05d", i), sfsync.Version{Time: t0.Add(time.Duration(i)), Commit: int64(i), Seq: -1})
+	}
+	add("Contact/003A", sfsync.External("erp"), "", sfsync.Version{Counter: 7})
+	add(long, sfsync.Salesforce, "Phone", sfsync.Version{Time: t0})
+	add("Contact/003B", sfsync.Salesforce, strings.Repeat("f", 900), sfsync.Version{})
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range want {
+		sec, nsec := unix(v.Version.Time)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			codec.Key(v.Record), codec.Key(string(v.Source)), codec.Key(v.Field), sec, nsec,
+			v.Version.Commit, v.Version.Seq, v.Version.Counter, codec.NamesIfCut(v.Record, string(v.Source), v.Field)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.AppliedVersions(ctx, []string{"Contact/003A", long, "Contact/003B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(v sfsync.AppliedVersion) string { return v.Record + "\x00" + string(v.Source) + "\x00" + v.Field }
+	byKey := map[string]sfsync.Version{}
+	for _, v := range got {
+		byKey[key(v)] = v.Version
+	}
+	if len(got) != len(want) || len(byKey) != len(want) {
+		t.Fatalf("after migrating, %d entries (%d distinct), want %d", len(got), len(byKey), len(want))
+	}
+	for _, w := range want {
+		g, ok := byKey[key(w)]
+		if !ok || !g.Time.Equal(w.Version.Time) || g.Time.IsZero() != w.Version.Time.IsZero() ||
+			g.Commit != w.Version.Commit || g.Seq != w.Version.Seq || g.Counter != w.Version.Counter {
+			t.Fatalf("after migrating, %.40q/%s/%.40q = %+v (found %v), want %+v", w.Record, w.Source, w.Field, g, ok, w.Version)
+		}
+	}
+	var old int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'versions'`).Scan(&old); err != nil || old != 0 {
+		t.Errorf("the per-field versions table is still there (%d, %v)", old, err)
 	}
 }

@@ -3,12 +3,104 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/store/internal/codec"
 )
+
+// The version map holds one row per record and source, whose fields column
+// packs the version of every field: an applied change writes one row, not
+// one per field it set (nine rows for an eight-field update was most of a
+// group commit's work). A put reads the rows of its records inside the
+// writing transaction, overlays the new entries and writes the rows back.
+//
+// fields is a sequence of entries, each the field name's length (uvarint)
+// and bytes, then the version's Unix seconds, nanoseconds, commit number,
+// sequence number and counter (varints; the zero time is zeroTime seconds).
+
+// fieldVersion is one entry of a packed row.
+type fieldVersion struct {
+	field string
+	v     sfsync.Version
+}
+
+func appendFields(b []byte, fs []fieldVersion) []byte {
+	for _, f := range fs {
+		sec, nsec := unix(f.v.Time)
+		b = binary.AppendUvarint(b, uint64(len(f.field)))
+		b = append(b, f.field...)
+		b = binary.AppendVarint(b, sec)
+		b = binary.AppendVarint(b, nsec)
+		b = binary.AppendVarint(b, f.v.Commit)
+		b = binary.AppendVarint(b, f.v.Seq)
+		b = binary.AppendVarint(b, f.v.Counter)
+	}
+	return b
+}
+
+var errBadFields = errors.New("sqlite: a packed version row is corrupt; restore the database or delete the row's record from record_versions")
+
+func decodeFields(b []byte, fs []fieldVersion) ([]fieldVersion, error) {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return fs, errBadFields
+		}
+		f := fieldVersion{field: string(b[k : k+int(n)])}
+		b = b[k+int(n):]
+		var nums [5]int64
+		for i := range nums {
+			v, k := binary.Varint(b)
+			if k <= 0 {
+				return fs, errBadFields
+			}
+			nums[i], b = v, b[k:]
+		}
+		f.v = sfsync.Version{Time: fromUnix(nums[0], nums[1]), Commit: nums[2], Seq: nums[3], Counter: nums[4]}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// versionRow is one record and source of the map, in full and stored form.
+type versionRow struct {
+	record, source   string // as given
+	kRecord, kSource string // as stored in the key columns
+	fields           []fieldVersion
+}
+
+// set overlays v on the row: the last entry of a field wins.
+func (r *versionRow) set(field string, v sfsync.Version) {
+	for i := range r.fields {
+		if r.fields[i].field == field {
+			r.fields[i].v = v
+			return
+		}
+	}
+	r.fields = append(r.fields, fieldVersion{field, v})
+}
+
+// scanVersionRow reads record, source, fields and names.
+func scanVersionRow(rows *sql.Rows) (versionRow, error) {
+	var r versionRow
+	var fields, names []byte
+	if err := rows.Scan(&r.kRecord, &r.kSource, &fields, &names); err != nil {
+		return r, err
+	}
+	r.record, r.source = codec.FromText(r.kRecord), codec.FromText(r.kSource)
+	if n := codec.FromNames(names); len(n) == 2 {
+		r.record, r.source = n[0], n[1]
+	}
+	var err error
+	r.fields, err = decodeFields(fields, nil)
+	return r, err
+}
 
 // AppliedVersions returns the entries stored for records, in one query per
 // 500 records on the reader pool.
@@ -24,26 +116,19 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 		for i, r := range chunk {
 			args[i] = r
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names FROM versions
-			WHERE record IN (`+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`)`, args...)
+		rows, err := s.r.QueryContext(ctx, versionRowsSQL(len(chunk)), args...)
 		if err != nil {
 			return nil, s.fail("look up applied versions", err)
 		}
 		for rows.Next() {
-			var v sfsync.AppliedVersion
-			var src string
-			var sec, nsec int64
-			var names []byte
-			if err := rows.Scan(&v.Record, &src, &v.Field, &sec, &nsec, &v.Version.Commit, &v.Version.Seq, &v.Version.Counter, &names); err != nil {
+			r, err := scanVersionRow(rows)
+			if err != nil {
 				rows.Close()
 				return nil, s.fail("read applied version", err)
 			}
-			v.Record, v.Source, v.Field = codec.FromText(v.Record), sfsync.System(codec.FromText(src)), codec.FromText(v.Field)
-			if n := codec.FromNames(names); len(n) == 3 {
-				v.Record, v.Source, v.Field = n[0], sfsync.System(n[1]), n[2]
+			for _, f := range r.fields {
+				out = append(out, sfsync.AppliedVersion{Record: r.record, Source: sfsync.System(r.source), Field: f.field, Version: f.v})
 			}
-			v.Version.Time = fromUnix(sec, nsec)
-			out = append(out, v)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, s.fail("look up applied versions", err)
@@ -53,6 +138,11 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 		}
 	}
 	return out, nil
+}
+
+func versionRowsSQL(records int) string {
+	return `SELECT record, source, fields, names FROM record_versions WHERE record IN (` +
+		strings.TrimSuffix(strings.Repeat("?,", records), ",") + `)`
 }
 
 // distinctStored returns the stored forms of records, each once.
@@ -81,21 +171,187 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 	return s.tx(ctx, "put applied versions", func(tx *sql.Tx) error { return s.putVersions(ctx, tx, vs) })
 }
 
-// putVersionsSQL upserts rows in order, so a later row of one key replaces
-// an earlier one of the same statement.
 func putVersionsSQL(rows int) string {
-	return `INSERT INTO versions (record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names) VALUES ` + values(rows, 9) +
-		` ON CONFLICT (record, source, field) DO UPDATE SET v_sec = excluded.v_sec, v_nsec = excluded.v_nsec,
-		v_commit = excluded.v_commit, v_seq = excluded.v_seq, v_counter = excluded.v_counter, names = excluded.names`
+	return `INSERT OR REPLACE INTO record_versions (record, source, fields, names) VALUES ` + values(rows, 4)
 }
 
+// putVersions overlays vs on the stored rows of their records inside tx.
 func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.AppliedVersion) error {
-	return insertRows(ctx, s, tx, len(vs), 9, putVersionsSQL, nil, func(i int, a []any) []any {
+	if len(vs) == 0 {
+		return nil
+	}
+	type key struct{ record, source string }
+	at := make(map[key]*versionRow, len(vs)/4+1)
+	var order []*versionRow
+	var records []string
+	for i := range vs {
 		v := &vs[i]
-		sec, nsec := unix(v.Version.Time)
-		return append(a, codec.Key(v.Record), codec.Key(string(v.Source)), codec.Key(v.Field), sec, nsec,
-			v.Version.Commit, v.Version.Seq, v.Version.Counter, codec.NamesIfCut(v.Record, string(v.Source), v.Field))
+		k := key{codec.Key(v.Record), codec.Key(string(v.Source))}
+		if at[k] == nil {
+			r := &versionRow{record: v.Record, source: string(v.Source), kRecord: k.record, kSource: k.source}
+			at[k], order = r, append(order, r)
+			records = append(records, k.record)
+		}
+	}
+	// The stored rows first, so that the new entries overlay them.
+	err := eachChunk(ctx, s, tx, distinctKeys(records), versionRowsSQL, func(rows *sql.Rows) error {
+		stored, err := scanVersionRow(rows)
+		if err != nil {
+			return err
+		}
+		if r := at[key{stored.kRecord, stored.kSource}]; r != nil {
+			r.fields = stored.fields
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("read the version rows to update: %w", err)
+	}
+	for i := range vs {
+		v := &vs[i]
+		at[key{codec.Key(v.Record), codec.Key(string(v.Source))}].set(v.Field, v.Version)
+	}
+	var buf []byte
+	return insertRows(ctx, s, tx, len(order), 4, putVersionsSQL, nil, func(i int, a []any) []any {
+		r := order[i]
+		start := len(buf)
+		buf = appendFields(buf, r.fields)
+		return append(a, r.kRecord, r.kSource, buf[start:len(buf):len(buf)], codec.NamesIfCut(r.record, r.source))
+	})
+}
+
+// distinctKeys returns keys without repeats, in order.
+func distinctKeys(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// eachChunk runs query(n) inside tx for args in chunks of at most 512,
+// each chunk a power of two in size but the last, so that few distinct
+// statements are prepared, and calls row for every row.
+func eachChunk(ctx context.Context, s *Store, tx *sql.Tx, args []string, query func(n int) string, row func(*sql.Rows) error) error {
+	for start := 0; start < len(args); {
+		size := min(512, 1<<(bits.Len(uint(len(args)-start))-1))
+		st, err := s.stmt(ctx, tx, query(size))
+		if err != nil {
+			return err
+		}
+		a := make([]any, size)
+		for i := range a {
+			a[i] = args[start+i]
+		}
+		rows, err := st.QueryContext(ctx, a...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		start += size
+	}
+	return nil
+}
+
+// migrationSteps run in Go after the SQL of the migration of their
+// version, in its transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys}
+
+// packVersions moves the rows of the per-field versions table into
+// record_versions, in key order and in slices of at most 10,000 rows, and
+// drops the old table.
+func packVersions(ctx context.Context, tx *sql.Tx) error {
+	var cur *versionRow
+	var pending []*versionRow
+	flush := func() error {
+		for _, r := range pending {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO record_versions (record, source, fields, names) VALUES (?, ?, ?, ?)`,
+				r.kRecord, r.kSource, appendFields(nil, r.fields), codec.NamesIfCut(r.record, r.source)); err != nil {
+				return err
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	after := []any{"", "", ""}
+	first := true
+	for {
+		q := `SELECT record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names FROM versions`
+		if !first {
+			q += ` WHERE (record, source, field) > (?, ?, ?)`
+		}
+		q += ` ORDER BY record, source, field LIMIT 10000`
+		var args []any
+		if !first {
+			args = after
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read the per-field versions: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			var kRecord, kSource, kField string
+			var sec, nsec int64
+			var v sfsync.Version
+			var names []byte
+			if err := rows.Scan(&kRecord, &kSource, &kField, &sec, &nsec, &v.Commit, &v.Seq, &v.Counter, &names); err != nil {
+				rows.Close()
+				return fmt.Errorf("read a per-field version: %w", err)
+			}
+			n++
+			after = []any{kRecord, kSource, kField}
+			record, source, field := codec.FromText(kRecord), codec.FromText(kSource), codec.FromText(kField)
+			if full := codec.FromNames(names); len(full) == 3 {
+				record, source, field = full[0], full[1], full[2]
+			}
+			v.Time = fromUnix(sec, nsec)
+			if cur == nil || cur.kRecord != kRecord || cur.kSource != kSource {
+				cur = &versionRow{record: record, source: source, kRecord: kRecord, kSource: kSource}
+				pending = append(pending, cur)
+			}
+			cur.set(field, v)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The last row read may continue in the next slice: keep it.
+		last := len(pending) - 1
+		if n == 10000 && last >= 0 {
+			keep := pending[last]
+			pending = pending[:last]
+			if err := flush(); err != nil {
+				return err
+			}
+			pending = append(pending, keep)
+		} else if err := flush(); err != nil {
+			return err
+		}
+		if n < 10000 {
+			break
+		}
+		first = false
+	}
+	_, err := tx.ExecContext(ctx, `DROP TABLE versions`)
+	return err
 }
 
 // unix splits t into Unix seconds and nanoseconds, which hold every
