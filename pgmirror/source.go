@@ -494,3 +494,7 @@ func (s *Source) poke() {
 	default:
 	}
 }
+
+// System says whose changes the source delivers: the database's, as the
+// engine's external system (sync.SystemSource).
+func (s *Source) System() sfsync.System { return s.m.System() }

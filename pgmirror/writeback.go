@@ -202,3 +202,12 @@ func (t *tracker) Err() error {
 	}
 	return nil
 }
+
+// System forwards the wrapped source's system (sync.SystemSource), or ""
+// when it does not say.
+func (l *learner) System() sfsync.System {
+	if s, ok := l.EventSource.(interface{ System() sfsync.System }); ok {
+		return s.System()
+	}
+	return ""
+}

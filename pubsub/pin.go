@@ -49,3 +49,11 @@ func (s *Subscription) Pin(ctx context.Context) (sfsync.Position, error) {
 		}
 	}
 }
+
+// System says whose changes the subscription delivers: Salesforce's (the
+// engine's sync.SystemSource).
+func (s *Subscription) System() sfsync.System { return sfsync.Salesforce }
+
+// System says whose changes the subscription delivers: Salesforce's (the
+// engine's sync.SystemSource).
+func (s *ManagedSubscription) System() sfsync.System { return sfsync.Salesforce }

@@ -59,7 +59,9 @@ func TestPinWaitsForTheFirstKeepalive(t *testing.T) {
 	if err := resumed.Resume(ctx, store); err != nil {
 		t.Fatal(err)
 	}
-	if pos, err := resumed.Pin(ctx); err != nil || !bytes.Equal(pos.Token, ids[1]) {
-		t.Errorf("a resumed subscription pinned at %x (%v), want its stored id %x", pos.Token, err, ids[1])
+	// At once: at the stored id, or past it when events after it were
+	// received meanwhile.
+	if pos, err := resumed.Pin(ctx); err != nil || bytes.Compare(pos.Token, ids[1]) < 0 {
+		t.Errorf("a resumed subscription pinned at %x (%v), want its stored id %x or later", pos.Token, err, ids[1])
 	}
 }

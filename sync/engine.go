@@ -38,8 +38,11 @@ type Engine struct {
 	// are not committed yet.
 	unsaved map[string]int
 
-	resync   *resyncQueue
-	versions *versionCache
+	resync *resyncQueue
+	// delivered is the set of systems the sources deliver, nil when not
+	// every source says (SystemSource).
+	sourceSystems map[sfsync.System]bool
+	versions      *versionCache
 
 	parkMu      stdsync.Mutex
 	parked      map[string][]*work // record → changes waiting, oldest first
@@ -142,6 +145,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 		s.index = i
 	}
 	e.initObserver()
+	e.sourceSystems = deliveredSystems(e.sources)
 	e.routes = append(e.routes, cfg.routes...)
 	if sink != nil {
 		e.routes = append(e.routes, Route{Sink: sink})

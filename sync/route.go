@@ -66,8 +66,38 @@ func (e *Engine) route(c *sfsync.Change) *Route {
 }
 
 // flowsFrom reports whether changes of object from sys reach the engine:
-// some route takes them.
+// some route takes them, and, when the sources say which systems they
+// deliver, one of them delivers sys. Only then does a write to sys come
+// back as an echo worth a fingerprint, and is there a change event of sys
+// worth waiting for.
 func (e *Engine) flowsFrom(sys sfsync.System, object string) bool {
+	if sys == "" || (e.sourceSystems != nil && !e.sourceSystems[sys]) {
+		return false
+	}
 	probe := sfsync.Change{Source: sys, Object: object}
-	return sys != "" && e.route(&probe) != nil
+	return e.route(&probe) != nil
+}
+
+// SystemSource is implemented by sources that know which system's changes
+// they deliver: a Pub/Sub subscription delivers Salesforce's. When every
+// source of an engine says, the engine knows which systems' changes reach
+// it, and keeps no write fingerprints for, and waits for no change event
+// of, a system none of them delivers (a one-way sync's target). System
+// returns "" when the source cannot tell.
+type SystemSource interface {
+	System() sfsync.System
+}
+
+// deliveredSystems is the set of systems the sources deliver, or nil when
+// a source does not say.
+func deliveredSystems(sources []*sourceState) map[sfsync.System]bool {
+	out := map[sfsync.System]bool{}
+	for _, s := range sources {
+		ss, ok := s.src.(SystemSource)
+		if !ok || ss.System() == "" {
+			return nil
+		}
+		out[ss.System()] = true
+	}
+	return out
 }

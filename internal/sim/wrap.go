@@ -236,3 +236,11 @@ func (w *watchedSource) Pin(ctx context.Context) (sfsync.Position, error) {
 	}
 	return sfsync.Position{}, nil
 }
+
+// System forwards the wrapped source's system.
+func (w *watchedSource) System() sfsync.System {
+	if s, ok := w.inner.(ssync.SystemSource); ok {
+		return s.System()
+	}
+	return ""
+}

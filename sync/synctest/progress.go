@@ -85,3 +85,12 @@ func (w watched) Pin(ctx context.Context) (sfsync.Position, error) {
 	}
 	return sfsync.Position{}, nil
 }
+
+// System forwards the wrapped source's system (sync.SystemSource), or ""
+// when it does not say.
+func (w watched) System() sfsync.System {
+	if s, ok := w.EventSource.(interface{ System() sfsync.System }); ok {
+		return s.System()
+	}
+	return ""
+}
