@@ -65,7 +65,7 @@ func (q *req) results(id string) {
 	next := "null"
 	if to < rows {
 		if next = j.byOffset[to]; next == "" {
-			next = randLocator()
+			next = o.locatorLocked(j, to)
 			j.byOffset[to], j.locators[next] = next, to
 		}
 	}
