@@ -2,6 +2,7 @@ package salesforcetest
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -35,13 +36,45 @@ func WithPubSubOptions(opts ...pubsubtest.Option) Option {
 }
 
 // locatorLocked names the results page of job j that starts at offset.
+// A seeded locator is the offset masked with a key of the seed and the job,
+// behind a check, so that a restored job recognises the locators of the
+// job it stands for without having served the pages before them.
 func (o *Org) locatorLocked(j *bulkJob, offset int) string {
 	if !o.cfg.seeded {
 		return randLocator()
 	}
-	sum := sha256.Sum256([]byte(strconv.FormatUint(o.cfg.seed, 10) + "/" + j.id + "/" + strconv.Itoa(offset)))
-	s := hex.EncodeToString(sum[:6])
-	return strings.ToUpper(s[:4]) + s[4:]
+	mask, check := o.locatorKeys(j.id, offset)
+	return strings.ToUpper(hex.EncodeToString(check)) + strconv.FormatUint(uint64(offset)^mask, 16)
+}
+
+// seededOffsetLocked returns the offset a seeded locator of j names.
+func (o *Org) seededOffsetLocked(j *bulkJob, loc string) (int, bool) {
+	if !o.cfg.seeded || len(loc) < 5 {
+		return 0, false
+	}
+	masked, err := strconv.ParseUint(loc[4:], 16, 64)
+	if err != nil {
+		return 0, false
+	}
+	mask, _ := o.locatorKeys(j.id, 0)
+	off := masked ^ mask
+	if off == 0 || off >= uint64(len(j.offs)-1) {
+		return 0, false
+	}
+	if _, check := o.locatorKeys(j.id, int(off)); !strings.EqualFold(loc[:4], hex.EncodeToString(check)) {
+		return 0, false
+	}
+	j.locators[loc], j.byOffset[int(off)] = int(off), loc
+	return int(off), true
+}
+
+// locatorKeys returns the mask of job id's locators and the check of the
+// one at offset.
+func (o *Org) locatorKeys(id string, offset int) (mask uint64, check []byte) {
+	seed := strconv.FormatUint(o.cfg.seed, 10) + "/" + id
+	m := sha256.Sum256([]byte(seed))
+	c := sha256.Sum256([]byte(seed + "/" + strconv.Itoa(offset)))
+	return binary.BigEndian.Uint64(m[:8]) >> 16, c[:2]
 }
 
 // RestoreBulkJob re-creates a query job that an earlier process's org
