@@ -10,11 +10,19 @@ import (
 )
 
 // compare checks every record of the object in the org against the
-// external system, field by field, and the external system for records the
-// org does not have. It returns the records checked and the differences.
-func compare(org *salesforcetest.Org, ext *external) (checked int, diffs []string) {
+// external system, field by field, the deleted ones for being deleted
+// there too, and the external system for records the org does not have.
+// It returns the records checked and the differences.
+func compare(org *salesforcetest.Org, deleted []string, ext *external) (checked int, diffs []string) {
 	held := ext.snapshot()
 	seen := make(map[string]bool, len(held))
+	for _, id := range deleted {
+		checked++
+		seen[id] = true
+		if e, ok := held[id]; !ok || !e.Deleted {
+			diffs = append(diffs, fmt.Sprintf("%s: deleted in the org, not in the external system", id))
+		}
+	}
 	for _, rec := range org.Records(object) {
 		id, _ := rec["Id"].(string)
 		checked++
@@ -35,8 +43,8 @@ func compare(org *salesforcetest.Org, ext *external) (checked int, diffs []strin
 		}
 	}
 	var extra []string
-	for id, e := range held {
-		if !seen[id] && !e.Deleted {
+	for id := range held {
+		if !seen[id] {
 			extra = append(extra, id)
 		}
 	}

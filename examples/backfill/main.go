@@ -136,12 +136,13 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	fmt.Fprintf(out, "engine state (SQLite): %s\nexternal system (JSON lines): %s\n", statePath, extPath)
 
 	began := time.Now()
-	org, err := newOrg(o.seed, o.records)
+	org, deleted, err := newOrg(o.seed, o.records)
 	if err != nil {
 		return err
 	}
 	defer org.Close()
-	fmt.Fprintf(out, "fake org: %s %s records generated from seed %d in %s\n", thousands(int64(o.records)), object, o.seed, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(out, "fake org: %s %s records generated from seed %d in %s, %s of them deleted\n",
+		thousands(int64(o.records)), object, o.seed, time.Since(began).Round(time.Millisecond), thousands(int64(len(deleted))))
 	clientID, secret := org.ClientCredentials()
 	tokens := salesforce.ClientCredentials(salesforce.ClientCredentialsConfig{TokenURL: org.URL(), ClientID: clientID, ClientSecret: secret, HTTPClient: org.Client()})
 	tok, err := tokens.Token(ctx)
@@ -265,7 +266,7 @@ wait:
 		fmt.Fprintf(out, "this run: read %s records from Salesforce, after the %s earlier runs had read\n", thousands(last(engine).Read-resumed.Read), thousands(resumed.Read))
 	}
 	fmt.Fprintf(out, "this run: %s API calls to the org (token, describe, count, Bulk job, polls, result pages)\n", thousands(int64(used)))
-	checked, diffs := compare(org, ext)
+	checked, diffs := compare(org, deleted, ext)
 	if len(diffs) > 0 {
 		fmt.Fprintf(out, "NOT EQUAL: %d of %s %s records differ from the external system (%s employees held), for example:\n", len(diffs), thousands(int64(checked)), object, thousands(int64(held)))
 		for _, d := range diffs[:min(len(diffs), 10)] {
@@ -274,7 +275,8 @@ wait:
 		fmt.Fprintln(out, "(state from a run with other -records or -seed? start over with -fresh)")
 		return errDiffer
 	}
-	fmt.Fprintf(out, "equal: all %s %s records of the org match the external system's %s employees\n", thousands(int64(checked)), object, thousands(int64(held)))
+	fmt.Fprintf(out, "equal: all %s %s records of the org (%s deleted) match the external system's %s employees\n",
+		thousands(int64(checked)), object, thousands(int64(len(deleted))), thousands(int64(held)))
 	return nil
 }
 

@@ -54,10 +54,16 @@ func (c *orgClock) start() {
 	c.mu.Unlock()
 }
 
+// deleteEvery is how often a generated employee is deleted: a backfill
+// reads deleted records too (queryAll), so the external system learns of
+// deletes whose events are long gone.
+const deleteEvery = 100
+
 // newOrg starts the fake org with n employees generated from seed: the
 // same ids (the org numbers records in creation order), values and
-// SystemModstamps in every run with the same n and seed.
-func newOrg(seed uint64, n int) (*salesforcetest.Org, error) {
+// SystemModstamps in every run with the same n and seed. One in
+// deleteEvery is deleted; it returns their ids.
+func newOrg(seed uint64, n int) (*salesforcetest.Org, []string, error) {
 	clk := &orgClock{}
 	org := salesforcetest.NewOrg(salesforcetest.WithClock(clk.now), salesforcetest.WithSeed(seed),
 		// The example shows the backfill, not the daily limit.
@@ -69,10 +75,20 @@ func newOrg(seed uint64, n int) (*salesforcetest.Org, error) {
 		salesforcetest.WithPubSubOptions(pubsubtest.WithKeepalive(200*time.Millisecond)))
 	if err := org.Load(object, n, func(i int) map[string]any { return employee(seed, i) }); err != nil {
 		org.Close()
-		return nil, fmt.Errorf("generating the fake org's %d employees: %w", n, err)
+		return nil, nil, fmt.Errorf("generating the fake org's %d employees: %w", n, err)
+	}
+	var deleted []string
+	recs := org.Records(object)
+	for i := deleteEvery / 2; i < len(recs); i += deleteEvery {
+		id, _ := recs[i]["Id"].(string)
+		if err := org.DeleteAsUser(object, id); err != nil {
+			org.Close()
+			return nil, nil, fmt.Errorf("deleting generated employee %s: %w", id, err)
+		}
+		deleted = append(deleted, id)
 	}
 	clk.start()
-	return org, nil
+	return org, deleted, nil
 }
 
 var (
