@@ -30,8 +30,8 @@ type external struct {
 	// written counts the upserts this process appended; same those it did
 	// not append because the file already held that version or a newer one.
 	written, same int64
-	// afterWrite runs after each durable write with the number of records
-	// the file holds (the crash point of -crash-at).
+	// afterWrite runs after each durable write that appended, with the
+	// number of records the file holds (the crash point of -crash-at).
 	afterWrite func(records int)
 }
 
@@ -93,6 +93,17 @@ func (x *external) Write(ctx context.Context, changes []sfsync.Change) error {
 	if err := ctx.Err(); err != nil {
 		return sfsync.Retryable(err)
 	}
+	records, err := x.write(changes)
+	// Outside the lock: what runs after a write may read the counts.
+	if err == nil && records > 0 && x.afterWrite != nil {
+		x.afterWrite(records)
+	}
+	return err
+}
+
+// write applies changes and returns how many records the file then holds,
+// or 0 when nothing was written.
+func (x *external) write(changes []sfsync.Change) (int, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var buf bytes.Buffer
@@ -125,7 +136,7 @@ func (x *external) Write(ctx context.Context, changes []sfsync.Change) error {
 		}
 		line, err := json.Marshal(r)
 		if err != nil {
-			return sfsync.Permanent(fmt.Errorf("external: encoding %s: %w", c.RecordID, err))
+			return 0, sfsync.Permanent(fmt.Errorf("external: encoding %s: %w", c.RecordID, err))
 		}
 		buf.Write(line)
 		buf.WriteByte('\n')
@@ -133,22 +144,19 @@ func (x *external) Write(ctx context.Context, changes []sfsync.Change) error {
 		fresh = append(fresh, r)
 	}
 	if buf.Len() == 0 {
-		return nil
+		return 0, nil
 	}
 	if _, err := x.f.Write(buf.Bytes()); err != nil {
-		return sfsync.Retryable(fmt.Errorf("external: appending to %s: %w", x.path, err))
+		return 0, sfsync.Retryable(fmt.Errorf("external: appending to %s: %w", x.path, err))
 	}
 	if err := x.f.Sync(); err != nil {
-		return sfsync.Retryable(fmt.Errorf("external: syncing %s: %w", x.path, err))
+		return 0, sfsync.Retryable(fmt.Errorf("external: syncing %s: %w", x.path, err))
 	}
 	for _, r := range fresh {
 		x.records[r.ID] = r
 	}
 	x.written += int64(len(fresh))
-	if x.afterWrite != nil {
-		x.afterWrite(len(x.records))
-	}
-	return nil
+	return len(x.records), nil
 }
 
 // Read implements sfsync.StateReader, so the engine decides against what

@@ -170,7 +170,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	held, _, _ := ext.counts()
 	fmt.Fprintf(out, "external system: %s employees on disk\n", thousands(int64(held)))
 
-	disp := &display{out: out, bar: isTerminal(out)}
+	disp := &display{out: out, bar: isTerminal(out), held: func() int { n, _, _ := ext.counts(); return n }}
 	if o.crashAt > 0 {
 		target := int(math.Ceil(o.crashAt * float64(o.records)))
 		fmt.Fprintf(out, "-crash-at %g%%: the process stops hard once the external system holds %s employees\n", 100*o.crashAt, thousands(int64(target)))

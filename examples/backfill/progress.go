@@ -36,6 +36,9 @@ type display struct {
 	phase   string
 	// onFirst says, in a line, what the first report of the run means.
 	onFirst func(sync.BackfillProgress) string
+	// held, when set, is the number of records the external system holds:
+	// the bar shows it between reports, which come once a page.
+	held func() int
 }
 
 // update takes one report. The first report of a run is the state the
@@ -99,7 +102,11 @@ func (d *display) drawLocked() {
 	if p.Total > 0 {
 		filled = int(width * min(p.Read, p.Total) / p.Total)
 	}
-	fmt.Fprintf(d.out, "\r\033[K[%s%s] %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), progressLine(p))
+	line := progressLine(p)
+	if d.held != nil && p.Phase == sync.PhaseReading {
+		line += fmt.Sprintf("; external system holds %s", thousands(int64(d.held())))
+	}
+	fmt.Fprintf(d.out, "\r\033[K[%s%s] %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), line)
 	d.drawn = true
 }
 
