@@ -11,7 +11,11 @@
 // system keeps its employees in a JSON-lines file (-external); those two
 // files are all that passes from one run to the next. The fake org lives in
 // the process and is generated again from a fixed seed each run, with the
-// same ids, values and SystemModstamps.
+// same ids, values and SystemModstamps. A real org also keeps the Bulk job
+// an interrupted backfill was reading; the fake one cannot outlive its
+// process, so the example notes its jobs in the state file, under a stream
+// of its own, and the next run's org restores them (same id, same pages,
+// same locators).
 //
 // -crash-at 50% ends the process with os.Exit(3), without draining or
 // closing anything, as soon as the external system holds half of the
