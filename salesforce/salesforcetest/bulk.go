@@ -25,6 +25,8 @@ const (
 // BulkJob is a snapshot of a Bulk API 2.0 query job of the fake org.
 type BulkJob struct {
 	ID, Operation, Object, Query, State string
+	// APIVersion ("62.0"), ColumnDelimiter and LineEnding are as created.
+	APIVersion, ColumnDelimiter, LineEnding string
 	// Records is the number of result records once complete.
 	Records int
 	// Polls counts the job-info requests; ResultRequests the results
@@ -60,6 +62,7 @@ func (j *bulkJob) terminal() bool {
 
 func (j *bulkJob) snapshot() BulkJob {
 	return BulkJob{ID: j.id, Operation: j.op, Object: j.object, Query: j.query, State: j.state,
+		APIVersion: j.ver, ColumnDelimiter: j.delimName, LineEnding: j.lineEnding,
 		Records: max(0, len(j.offs)-1), Polls: j.polls, ResultRequests: j.resultRequests}
 }
 

@@ -43,6 +43,9 @@ func (q *req) results(id string) {
 	if loc := qs.Get("locator"); loc != "" {
 		off, ok := j.locators[loc]
 		if !ok {
+			off, ok = o.seededOffsetLocked(j, loc)
+		}
+		if !ok {
 			fail(400, "API_ERROR", "Invalid locator value: "+loc)
 			return
 		}
@@ -65,7 +68,7 @@ func (q *req) results(id string) {
 	next := "null"
 	if to < rows {
 		if next = j.byOffset[to]; next == "" {
-			next = randLocator()
+			next = o.locatorLocked(j, to)
 			j.byOffset[to], j.locators[next] = next, to
 		}
 	}

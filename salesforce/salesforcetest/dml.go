@@ -127,6 +127,9 @@ type txn struct {
 	undo   []undo
 	events []*change
 	writes int
+	// quiet drops the change events of creates as they happen: Load's
+	// records are data the org already held, not changes.
+	quiet bool
 }
 
 func (o *Org) beginLocked(user, origin string) *txn {
@@ -199,7 +202,9 @@ func (t *txn) create(d *objectDef, in input) (string, *dmlError) {
 	t.o.records[id] = r
 	t.undo = append(t.undo, undo{id: id})
 	t.writes++
-	t.events = append(t.events, fullChange(r, "CREATE"))
+	if !t.quiet {
+		t.events = append(t.events, fullChange(r, "CREATE"))
+	}
 	return id, nil
 }
 

@@ -77,6 +77,14 @@
 // Load adds many records at once, without change events, as data the org
 // holds when a test starts.
 //
+// An org lives in its process. A program that stops hard and starts again
+// can regenerate the same org (the same clock, seed and records give the
+// same ids and SystemModstamps) and have it stand for the old one:
+// WithSeed derives Bulk locators from the seed, job and offset, and
+// RestoreBulkJob re-creates a job the earlier org held, so a client
+// resumes reading it from a stored locator. WithPubSubOptions passes
+// options to the Pub/Sub fake, such as a short keepalive.
+//
 // Every committed write (API or the UI-side Insert, EditAsUser,
 // DeleteAsUser, UndeleteAsUser) appends Avro change events to the Pub/Sub
 // fake (PubSub) on /data/<Obj>ChangeEvent (custom objects:

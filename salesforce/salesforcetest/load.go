@@ -19,6 +19,7 @@ func (o *Org) Load(object string, n int, gen func(i int) map[string]any) error {
 		return fmt.Errorf("salesforcetest: unknown object %q", object)
 	}
 	t := o.beginLocked(uiUserID, UIOrigin)
+	t.quiet = true
 	for i := range n {
 		in, err := resolveInput(d, gen(i))
 		if err == nil {
@@ -28,9 +29,8 @@ func (o *Org) Load(object string, n int, gen func(i int) map[string]any) error {
 			t.rollback()
 			return fmt.Errorf("salesforcetest: Load %s record %d: %v", object, i, err)
 		}
-		// The change events are dropped as they come: a long load
-		// would otherwise hold them all.
-		t.events, t.undo = t.events[:0], t.undo[:0]
+		// A long load would otherwise hold an undo entry per record.
+		t.undo = t.undo[:0]
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ type config struct {
 	bulkDuration time.Duration
 	bulkPageCap  int
 	plaintext    bool
+
+	seed   uint64
+	seeded bool
+	pubsub []pubsubtest.Option
 }
 
 // Option configures an Org.
@@ -182,6 +186,7 @@ func NewOrg(opts ...Option) *Org {
 		o.srv.StartTLS()
 	}
 	o.current = o.mintLocked(integrationUserID)
+	psOpts = append(psOpts, cfg.pubsub...)
 	o.ps = pubsubtest.NewServer(append(psOpts,
 		pubsubtest.WithTenant(cfg.orgID, o.srv.URL),
 		pubsubtest.WithTokens(o.current),

@@ -36,6 +36,7 @@ type options struct {
 	duration time.Duration
 	count    int
 	postgres string
+	backfill int
 }
 
 // row is one line of the table.
@@ -46,12 +47,14 @@ type row struct {
 
 func main() {
 	serveMode := flag.Bool("serve", false, "run as the fake Pub/Sub server process (used by bench itself)")
+	serveOrgN := flag.Int("serve-org", 0, "run as the fake org process of the backfill rows, with this many records (used by bench itself)")
 	short := flag.Bool("short", false, "small sizes: the same rows in under three minutes")
-	rows := flag.String("rows", "e2e,engine,durable,latency,postgres", "comma-separated rows to run: e2e, engine, durable, latency, postgres")
+	rows := flag.String("rows", "e2e,engine,durable,latency,postgres", "comma-separated rows to run: e2e, engine, durable, latency, postgres, backfill")
 	e2e := flag.Int("events", 0, "events of the end-to-end row (default 100,000; -short 20,000)")
 	engine := flag.Int("engine-events", 0, "events of the engine row (default 1,000,000; -short 200,000)")
 	durable := flag.Int("durable-events", 0, "events of the durable row (default 1,000,000; -short 50,000)")
 	pg := flag.Int("postgres-events", 0, "events of the PostgreSQL row (default 200,000; -short 20,000)")
+	backfill := flag.Int("backfill-records", 0, "records of the backfill rows (default 1,000,000; -short 100,000)")
 	rate := flag.Int("rate", 1000, "events per second of the latency rows")
 	duration := flag.Duration("duration", 0, "length of each latency run (default 30s; -short 5s)")
 	count := flag.Int("count", 0, "runs of the ratio rows, of which the median is shown (default 3; -short 1)")
@@ -63,6 +66,13 @@ func main() {
 	if *serveMode {
 		if err := serve(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *serveOrgN > 0 {
+		if err := serveOrg(*serveOrgN, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench org:", err)
 			os.Exit(1)
 		}
 		return
@@ -79,7 +89,7 @@ func main() {
 	o := options{
 		rows: map[string]bool{}, postgres: *pgDSN, rate: *rate,
 		e2e: pick(*e2e, 100_000, 20_000), engine: pick(*engine, 1_000_000, 200_000),
-		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000),
+		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000), backfill: pick(*backfill, 1_000_000, 100_000),
 		count: pick(*count, 3, 1), duration: *duration,
 	}
 	if o.duration <= 0 {
@@ -165,6 +175,9 @@ func run(ctx context.Context, o options) ([]row, error) {
 	}
 	if o.rows["postgres"] {
 		table = append(table, b.postgresRow(ctx))
+	}
+	if o.rows["backfill"] {
+		table = append(table, b.backfillRows(ctx)...)
 	}
 	return table, nil
 }
