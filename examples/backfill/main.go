@@ -299,6 +299,9 @@ func startLine(p sync.BackfillProgress) string {
 	pins := make([]string, len(p.Pinned))
 	for i, pos := range p.Pinned {
 		pins[i] = fmt.Sprintf("%s at %x", pos.Stream, pos.Token)
+		if len(pos.Token) == 0 {
+			pins[i] = pos.Stream + " from the earliest retained event"
+		}
 	}
 	return fmt.Sprintf("resumed: the backfill of %s an earlier run did not finish, from its stored state: phase %s, %s; started %s, stream pinned: %s",
 		p.Object, p.Phase, where, p.Started.Format(time.RFC3339), strings.Join(pins, ", "))
