@@ -25,6 +25,18 @@ var openInvariants = map[string]string{
 	"quiescent":        "a change waiting for its target's change event can outlast the simulator's settle bound",
 }
 
+// openCeilings bound how many of the CI seeds may violate each open
+// invariant, so that a regression in an open class still fails CI. They
+// sit well above what the engine shows now (2026-12-03, five runs, with
+// and without the race detector: model agreement on 28 to 33 of the 200
+// seeds, no double effect on 9 to 13, quiescence on 0 to 1; the same
+// build varies with timing) and come down as the classes are fixed.
+var openCeilings = map[string]int{
+	"model-agreement":  45,
+	"no-double-effect": 20,
+	"quiescent":        5,
+}
+
 // TestSeeds runs the fixed CI set of seeds and fails listing every seed
 // that violates an invariant the engine holds (see openInvariants), with
 // the trace of the first. Replay one with go run ./internal/cmd/simulate
@@ -63,6 +75,10 @@ func TestSeeds(t *testing.T) {
 	})
 	for _, inv := range sortedKeys(open) {
 		t.Logf("open invariant %s: violated on %d of %d seeds %v (%s)", inv, len(open[inv]), ciSeeds, open[inv], openInvariants[inv])
+		if n := len(open[inv]); n > openCeilings[inv] && !testing.Short() {
+			t.Errorf("open invariant %s: violated on %d of %d seeds, above its ceiling of %d: a regression in a class not yet fixed (seeds %v)",
+				inv, n, ciSeeds, openCeilings[inv], open[inv])
+		}
 	}
 	var b strings.Builder
 	sum.Print(&b)
