@@ -64,6 +64,7 @@ type Engine struct {
 	backfillMu   stdsync.Mutex
 	backfillErrs map[string]error // object → last failure, while failing
 	progressState
+	retries retryState
 }
 
 type sourceState struct {

@@ -102,7 +102,9 @@ func (e *Engine) Stats() Stats {
 // each degraded stream as a [*StreamError] (receives failing and retried,
 // or silence beyond the watchdog: [ErrStreamSilent]), and each org whose
 // API requests are paused at their limit ([ErrAPIPaused], see
-// [WithAPIUsage]). A readiness endpoint serves it; the errors match with
+// [WithAPIUsage]), and each destination whose writes fail and are being
+// retried, with the last failure ([*RetryError], matching
+// [ErrWritesRetrying]). A readiness endpoint serves it; the errors match with
 // errors.Is and As. [Engine.Streams] gives each stream's state, and
 // [Engine.Done] tells a stopped engine from a degraded one.
 func (e *Engine) Health() error {
@@ -134,6 +136,7 @@ func (e *Engine) Health() error {
 	}
 	errs = append(errs, e.streamErrors()...)
 	errs = append(errs, e.usageErrors()...)
+	errs = append(errs, e.retryErrors()...)
 	return errors.Join(errs...)
 }
 

@@ -24,6 +24,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	r := group[0].route
 	bo := e.cfg.newBackOff()
 	pending := group
+	retryingNow := false
+	defer func() {
+		if retryingNow {
+			e.retried(r.To)
+		}
+	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		current, readErr := e.readState(ctx, r, pending)
 		var toWrite []*work
@@ -110,6 +116,8 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			wait = max(wait, sfsync.RetryAfter(w.lastErr))
 		}
 		e.stats.retries.Add(int64(len(pending)))
+		e.retrying(r.To, pending[0].lastErr, !retryingNow)
+		retryingNow = true
 		e.log.Debug("sfsync: retrying writes", "to", r.To, "changes", len(pending), "wait", wait, "err", pending[0].lastErr)
 		if !sleep(ctx, wait) {
 			return parked
