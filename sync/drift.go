@@ -43,7 +43,7 @@ const driftBatch = 200
 // Unlike a reconciliation, which reads and emits every record, a pass
 // costs the listing (for salesforce.Authority over N records: about a
 // dozen calls through Bulk, or ⌈N / 2,000⌉ + 1 through REST) plus one
-// query per 200 drifted records. Records deleted and purged from the
+// query per 200 drifted records (⌈D / 200⌉ for D drifted). Records deleted and purged from the
 // Recycle Bin are not listed: a windowed backfill's getDeleted covers
 // them. Use it as a reconcile.Loop's RunFunc:
 //
@@ -57,6 +57,20 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		return report, fmt.Errorf("sync: %w", err)
 	}
 	var batch []sfsync.Record
+	var reread []string
+	// rereadDrifted re-reads drifted records 200 to a query (the REST
+	// limit of ids per query), or what is left at the end.
+	rereadDrifted := func(all bool) error {
+		for len(reread) >= driftBatch || (all && len(reread) > 0) {
+			n := min(len(reread), driftBatch)
+			scope := sfsync.Scope{Tenant: e.cfg.tenant, Object: object, IDs: reread[:n:n], Reason: "drift check"}
+			reread = reread[n:]
+			if err := e.Reconcile(ctx, scope); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -66,12 +80,9 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		if err != nil {
 			return err
 		}
-		if len(drifted) == 0 {
-			return nil
-		}
 		report.Drifted += int64(len(drifted))
-		scope := sfsync.Scope{Tenant: e.cfg.tenant, Object: object, IDs: drifted, Reason: "drift check"}
-		return e.Reconcile(ctx, scope)
+		reread = append(reread, drifted...)
+		return rereadDrifted(false)
 	}
 	for rec, err := range lister.Versions(ctx, object, since) {
 		if err != nil {
@@ -88,6 +99,9 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		}
 	}
 	if err := flush(); err != nil {
+		return report, err
+	}
+	if err := rereadDrifted(true); err != nil {
 		return report, err
 	}
 	e.log.Info("sfsync: drift check finished", "object", object, "checked", report.Checked, "drifted", report.Drifted)
