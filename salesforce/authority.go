@@ -214,3 +214,9 @@ func (a *Authority) Read(ctx context.Context, object string, ids []string) (map[
 	}
 	return out, nil
 }
+
+// ObserveSchema passes a CDC schema id of object on to the Authority's
+// client (see [Client.ObserveSchema] and sync.SchemaObserver).
+func (a *Authority) ObserveSchema(object, schemaID string) bool {
+	return a.client.ObserveSchema(object, schemaID)
+}

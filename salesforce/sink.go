@@ -444,3 +444,11 @@ func (s *Sink) CheckFields(ctx context.Context, object string, write []string) e
 	}
 	return d.Check(uses...)
 }
+
+// ObserveSchema passes a CDC schema id of object on to the sink's client
+// (see [Client.ObserveSchema]): the engine calls it for each new one
+// (sync.SchemaObserver), so the describe that checks the mapping and types
+// Bulk results follows the object's fields.
+func (s *Sink) ObserveSchema(object, schemaID string) bool {
+	return s.client.ObserveSchema(object, schemaID)
+}

@@ -42,7 +42,9 @@ type Engine struct {
 	// delivered is the set of systems the sources deliver, nil when not
 	// every source says (SystemSource).
 	sourceSystems map[sfsync.System]bool
-	versions      *versionCache
+	// observers are told of new schema ids (schema.go).
+	observers []SchemaObserver
+	versions  *versionCache
 
 	parkMu      stdsync.Mutex
 	parked      map[string][]*work // record → changes waiting, oldest first
@@ -76,6 +78,8 @@ type sourceState struct {
 	// ats and seen: see seen.go.
 	ats  map[uint64]time.Time
 	seen time.Time
+	// schemas is the last schema id delivered per object (intake only).
+	schemas map[string]string
 }
 
 type delivery struct {
@@ -159,6 +163,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 			return nil, err
 		}
 	}
+	e.observers = e.schemaObservers()
 	var err error
 	if e.maps, err = newMappings(cfg.mappings); err != nil {
 		return nil, err
@@ -356,6 +361,7 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			e.results <- result{it: &item{d: d}, empty: true}
 			continue
 		}
+		e.observeSchemas(s, changes)
 		d.pos = changes[len(changes)-1].Position
 		d.remaining.Store(int32(len(changes)))
 		e.stats.received.Add(int64(len(changes)))
