@@ -178,7 +178,7 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	go func() { done <- engine.Run(runCtx) }()
 
 	fmt.Fprintln(out, "Salesforce owns Email; other fields go by last write wins. -log debug shows the engine's log, -http its status page.")
-	fmt.Fprintf(out, "%-7s %-10s %-18s   %-10s %-18s %-10s %s\n", "record", "from", "id there", "to", "id there", "outcome", "why")
+	fmt.Fprintf(out, "%-7s %-10s %-18s   %-10s %-18s %-10s %s\n", "record", "from", "its id there", "to", "its id there", "outcome", "why")
 	people := &directory{}
 	printed := 0
 	step := func(title string, origin sfsync.System, outcomes int, act func() error) error {
@@ -229,7 +229,7 @@ func run(parent context.Context, out io.Writer, opts options) error {
 			people.add("Grace", grace, grace)
 			return nil
 		}},
-		{"the ERP creates person P-7, Turing: upserted into Salesforce by external id without Email (Salesforce's field), and the ERP gets Salesforce's Email, none", erpSystem, 4, func() error {
+		{"the ERP creates person P-7, Turing: upserted into Salesforce by external id, without Email, which is Salesforce's; the ERP's email is set to Salesforce's (empty)", erpSystem, 4, func() error {
 			erp.Edit("person", "P-7", map[string]any{"name": "Turing", "email": "alan@example.com", "phone": "777"}, sfsync.Version{Time: t0, Counter: 1})
 			if err := engine.WaitUntil(ctx, func() bool { return turingID(org) != "" }); err != nil {
 				return fmt.Errorf("waiting for Turing in Salesforce: %w", err)
@@ -310,7 +310,7 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	}
 	if err == nil {
 		s := engine.Stats()
-		fmt.Fprintf(out, "\n== stopped: drained and committed; processed %d, in flight %d, dead letters now %d\n", s.Processed, s.InFlight, countDeadLetters(state))
+		fmt.Fprintf(out, "\n== stopped: drained and committed; %d changes received, %d outcomes, %d in flight, dead letters now %d\n", s.Received, s.Processed, s.InFlight, countDeadLetters(state))
 	}
 	return err
 }
