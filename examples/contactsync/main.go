@@ -101,15 +101,14 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "crashed: %d change(s) received, none recorded\n", first.Stats().Received)
 
 	fmt.Fprintln(out, "\n== second subscriber: replays from the last checkpoint (none)")
-	sfSource, erpSource := sfFeed.Source(), erpFeed.Source()
-	second, err := sync.New(sfSource, nil, options(state, erpSource)...)
+	second, err := sync.New(sfFeed.Source(), nil, options(state, erpFeed.Source())...)
 	if err != nil {
 		return err
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- second.Run(runCtx) }()
-	if err := settle(ctx, sfFeed, sfSource, erpFeed, erpSource); err != nil {
+	if err := settle(ctx, second, sfFeed, erpFeed); err != nil {
 		stop()
 		return err
 	}
@@ -160,23 +159,21 @@ func fields(c sfsync.Change) string {
 	return s
 }
 
-// settle waits until both feeds are fully committed and no write added an
-// event meanwhile.
-func settle(ctx context.Context, a *synctest.Log, as *synctest.Source, b *synctest.Log, bs *synctest.Source) error {
+// settle waits until the engine has taken every change the two feeds hold
+// and each has a durable outcome. The stand-ins publish a write's event
+// before the engine records the write's outcome, so no echo is still to
+// come once nothing is in flight.
+func settle(ctx context.Context, engine *sync.Engine, a, b *synctest.Log) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for {
-		na, nb := a.Len(), b.Len()
-		if err := as.WaitCommitted(ctx, na); err != nil {
-			return err
-		}
-		if err := bs.WaitCommitted(ctx, nb); err != nil {
-			return err
-		}
-		if a.Len() == na && b.Len() == nb {
-			return nil
-		}
+	err := engine.WaitUntil(ctx, func() bool {
+		s := engine.Stats()
+		return s.InFlight == 0 && s.Received == int64(a.Len()+b.Len())
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for both feeds to be synced: %w", err)
 	}
+	return nil
 }
 
 var errCrash = errors.New("simulated crash")

@@ -145,8 +145,7 @@ func run(ctx context.Context, out io.Writer) error {
 	})
 
 	api := &erpAPI{erp: erp, sent: map[string]int{}}
-	src := feed.Source()
-	engine, err := sync.New(src, api,
+	engine, err := sync.New(feed.Source(), api,
 		sync.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		sync.WithStore(state),
 		sync.WithClock(clk.Now),
@@ -169,8 +168,10 @@ func run(ctx context.Context, out io.Writer) error {
 
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := src.WaitCommitted(waitCtx, feed.Len()); err != nil {
-		return err
+	// Every contact has an outcome once the engine has processed as many
+	// changes as were published; a dead letter is an outcome too.
+	if err := engine.WaitUntil(waitCtx, func() bool { return engine.Stats().Processed >= int64(feed.Len()) }); err != nil {
+		return fmt.Errorf("waiting for the first sync: %w", err)
 	}
 
 	fmt.Fprintf(out, "== sync at %s: %d contacts from Salesforce to the ERP\n", clk.Now().Format("15:04"), len(contacts))

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -176,9 +177,12 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(runCtx) }()
 
+	fmt.Fprintln(out, "Salesforce owns Email; other fields go by last write wins. -log debug shows the engine's log, -http its status page.")
+	fmt.Fprintf(out, "%-7s %-10s %-18s   %-10s %-18s %-10s %s\n", "record", "from", "its id there", "to", "its id there", "outcome", "why")
+	people := &directory{}
 	printed := 0
-	step := func(title string, outcomes int, act func() error) error {
-		fmt.Fprintf(out, "\n== %s\n", title)
+	step := func(title string, origin sfsync.System, outcomes int, act func() error) error {
+		fmt.Fprintf(out, "== %s\n", title)
 		if err := act(); err != nil {
 			return err
 		}
@@ -194,48 +198,59 @@ func run(parent context.Context, out io.Writer, opts options) error {
 		}
 		fresh := all[printed:]
 		printed = len(all)
-		slices.SortFunc(fresh, func(a, b sfsync.Outcome) int { return compare(a.Source, b.Source, a.RecordID, b.RecordID) })
+		// The ledger's order is commit order, which varies with timing;
+		// print each record's outcomes in the order one caused the next.
+		slices.SortStableFunc(fresh, func(a, b sfsync.Outcome) int {
+			if c := people.find(a.RecordID).order - people.find(b.RecordID).order; c != 0 {
+				return c
+			}
+			return causalRank(a, origin) - causalRank(b, origin)
+		})
 		for _, o := range fresh {
-			fmt.Fprintf(out, "%-10s %-18s → %-10s %-14s %s\n", o.Source, o.RecordID, o.Destination, o.Status, o.Reason)
+			p := people.find(o.RecordID)
+			fmt.Fprintf(out, "%-7s %-10s %-18s → %-10s %-18s %-10s %s\n", p.name, sideName(o.Source), p.id(o.Source), sideName(o.Destination), p.id(o.Destination), o.Status, o.Reason)
 		}
 		return nil
 	}
 
 	var ada, grace string
+	// The ERP's versions; Salesforce stamps its own with the org's clock.
+	t0 := time.Now()
 	steps := []struct {
 		title    string
+		origin   sfsync.System
 		outcomes int
 		act      func() error
 	}{
-		{"a Salesforce user creates two contacts; the ERP's outbox echoes those writes: recognised, not written back", 4, func() error {
+		{"a Salesforce user creates Ada and Grace: both are written to the ERP, whose outbox echoes the writes back (recognised, not written again)", sfsync.Salesforce, 4, func() error {
 			ada = org.Insert("Contact", map[string]any{"LastName": "Lovelace", "Email": "ada@example.com", "Phone": "111"})
 			grace = org.Insert("Contact", map[string]any{"LastName": "Hopper", "Email": "grace@example.com", "Phone": "222"})
+			people.add("Ada", ada, ada)
+			people.add("Grace", grace, grace)
 			return nil
 		}},
-		{"the ERP creates a person: upserted into Salesforce by external id (Email is Salesforce's, so not taken, and the ERP is given Salesforce's, none); the CDC events come back as our echoes", 4, func() error {
-			erp.Edit("person", "P-7", map[string]any{"name": "Turing", "email": "alan@example.com", "phone": "777"}, sfsync.Version{Time: time.Now(), Counter: 1})
-			return nil
-		}},
-		{"the ERP changes Ada's phone and email: Salesforce owns Email, so only Phone goes back, and the ERP gets Salesforce's email back", 4, func() error {
-			erp.Edit("person", ada, map[string]any{"phone": "333", "email": "ada@erp.example"}, sfsync.Version{Time: time.Now().Add(time.Minute), Counter: 2})
-			return nil
-		}},
-		{"a Salesforce user edits Turing, whom the ERP created: the change reaches ERP person P-7, not a new person", 2, func() error {
-			for _, r := range org.Records("Contact") {
-				if r["External_Id__c"] == "P-7" {
-					id, _ := r["Id"].(string)
-					return org.EditAsUser("Contact", id, map[string]any{"Phone": "778"})
-				}
+		{"the ERP creates person P-7, Turing: upserted into Salesforce by external id, without Email, which is Salesforce's; the ERP's email is set to Salesforce's (empty)", erpSystem, 4, func() error {
+			erp.Edit("person", "P-7", map[string]any{"name": "Turing", "email": "alan@example.com", "phone": "777"}, sfsync.Version{Time: t0, Counter: 1})
+			if err := engine.WaitUntil(ctx, func() bool { return turingID(org) != "" }); err != nil {
+				return fmt.Errorf("waiting for Turing in Salesforce: %w", err)
 			}
-			return fmt.Errorf("no contact for ERP person P-7")
+			people.add("Turing", turingID(org), "P-7")
+			return nil
 		}},
-		{"Salesforce could not describe a change to Grace (a gap event): re-read and reconciled", 2, func() error {
+		{"the ERP changes Ada's phone and email: only Phone goes to Salesforce, and the ERP gets Salesforce's email back", erpSystem, 4, func() error {
+			erp.Edit("person", ada, map[string]any{"phone": "333", "email": "ada@erp.example"}, sfsync.Version{Time: t0.Add(time.Minute), Counter: 2})
+			return nil
+		}},
+		{"a Salesforce user edits Turing's phone: the change reaches ERP person P-7, not a new person", sfsync.Salesforce, 2, func() error {
+			return org.EditAsUser("Contact", people.find("P-7").sfID, map[string]any{"Phone": "778"})
+		}},
+		{"Salesforce sends a gap event for Grace (it could not describe a change): the engine re-reads her; the ERP already has what it reads (stale)", sfsync.Salesforce, 2, func() error {
 			org.EmitGap("Contact", grace)
 			return nil
 		}},
 	}
 	for _, s := range steps {
-		if err := step(s.title, s.outcomes, s.act); err != nil {
+		if err := step(s.title, s.origin, s.outcomes, s.act); err != nil {
 			stop()
 			<-done
 			return err
@@ -248,46 +263,39 @@ func run(parent context.Context, out io.Writer, opts options) error {
 		}
 	}
 
-	fmt.Fprintln(out, "\n== final state")
-	for _, id := range []string{ada, grace} {
-		rec, _ := org.Record("Contact", id)
-		p, _ := erp.Record("person", id)
-		fmt.Fprintf(out, "Salesforce %s: %v %v %v | ERP: %v %v %v\n", id, rec["LastName"], rec["Email"], rec["Phone"], p.Fields["name"], p.Fields["email"], p.Fields["phone"])
-	}
-	for _, r := range org.Records("Contact") {
-		if r["External_Id__c"] == "P-7" {
-			p, _ := erp.Record("person", "P-7")
-			_, twice := erp.Record("person", r["Id"].(string))
-			fmt.Fprintf(out, "Salesforce %s (ERP P-7): %v %v %v | ERP: %v %v %v; also under its Salesforce id: %v\n",
-				r["Id"], r["LastName"], r["Email"], r["Phone"], p.Fields["name"], p.Fields["email"], p.Fields["phone"], twice)
-		}
-	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\n== what an operator sees (OpenTelemetry)")
-	for _, m := range rm.ScopeMetrics[0].Metrics {
-		switch d := m.Data.(type) {
-		case metricdata.Sum[int64]:
-			if m.Name == "sfsync.changes.processed" || m.Name == "sfsync.changes.dead_letters" || m.Name == "sfsync.write.retries" {
-				fmt.Fprintf(out, "%-32s %d\n", m.Name, d.DataPoints[0].Value)
-			}
-		case metricdata.Gauge[int64]:
-			if m.Name == "sfsync.api.requests.used" || m.Name == "sfsync.api.requests.limit" {
-				fmt.Fprintf(out, "%-32s %d\n", m.Name, d.DataPoints[0].Value)
-			}
-		case metricdata.Gauge[float64]:
-			if m.Name == "sfsync.dedup.hit_ratio" {
-				fmt.Fprintf(out, "%-32s %g\n", m.Name, d.DataPoints[0].Value)
-			}
-		}
+	fmt.Fprintf(out, "== what an operator sees (OpenTelemetry): %s\n", operatorView(rm))
+	if err := printCounts(out, engine.Stats()); err != nil {
+		return err
 	}
 
-	s := engine.Stats()
-	used, max := org.APIUsage()
-	fmt.Fprintf(out, "\nstats: processed %d, applied %d, echoes %d, conflicts %d, reconciled %d, duplicates %d, dead letters %d; API usage %d/%d\n",
-		s.Processed, s.Applied, s.Echoes, s.Conflicts, s.Reconciled, s.Duplicates, s.DeadLetters, used, max)
+	fmt.Fprintln(out, "== both systems now")
+	row := "%-7s %-18s %-9s %-18s %-5s | %-18s %-9s %-18s %s\n"
+	fmt.Fprintf(out, row, "record", "Salesforce Contact", "LastName", "Email", "Phone", "ERP person", "name", "email", "phone")
+	var differ []string
+	for _, p := range people.all {
+		rec, _ := org.Record("Contact", p.sfID)
+		per, _ := erp.Record("person", p.erpID)
+		sf := []any{rec["LastName"], rec["Email"], rec["Phone"]}
+		ep := []any{per.Fields["name"], per.Fields["email"], per.Fields["phone"]}
+		fmt.Fprintf(out, row, p.name, p.sfID, show(sf[0]), show(sf[1]), show(sf[2]), p.erpID, show(ep[0]), show(ep[1]), show(ep[2]))
+		for i, f := range []string{"name", "email", "phone"} {
+			if show(sf[i]) != show(ep[i]) {
+				differ = append(differ, p.name+"'s "+f)
+			}
+		}
+		if _, twice := erp.Record("person", p.sfID); twice && p.sfID != p.erpID {
+			differ = append(differ, p.name+" is twice in the ERP")
+		}
+	}
+	if len(differ) == 0 {
+		fmt.Fprintln(out, "Both systems are equal. Ada's email stays ada@example.com although the ERP set ada@erp.example: field ownership keeps Email in Salesforce, by design.")
+	} else {
+		fmt.Fprintf(out, "The systems differ: %s.\n", strings.Join(differ, ", "))
+	}
 	if opts.http == "" {
 		return nil
 	}
@@ -302,21 +310,141 @@ func run(parent context.Context, out io.Writer, opts options) error {
 	}
 	if err == nil {
 		s := engine.Stats()
-		fmt.Fprintf(out, "\n== stopped: drained and committed; processed %d, in flight %d, dead letters now %d\n", s.Processed, s.InFlight, countDeadLetters(state))
+		fmt.Fprintf(out, "\n== stopped: drained and committed; %d changes received, %d outcomes, %d in flight, dead letters now %d\n", s.Received, s.Processed, s.InFlight, countDeadLetters(state))
 	}
 	return err
 }
 
-func compare(a, b sfsync.System, x, y string) int {
+// person is one contact as both systems know it: the ERP keeps a contact
+// created in Salesforce under its Salesforce id, and one it created itself
+// under its own id, which Salesforce holds in External_Id__c.
+type person struct {
+	name, sfID, erpID string
+	order             int
+}
+
+// id is the person's id in the given system.
+func (p person) id(sys sfsync.System) string {
+	if sys == sfsync.Salesforce {
+		return p.sfID
+	}
+	return p.erpID
+}
+
+// directory finds a person by either system's id, in the order the script
+// introduced them.
+type directory struct{ all []person }
+
+func (d *directory) add(name, sfID, erpID string) {
+	d.all = append(d.all, person{name: name, sfID: sfID, erpID: erpID, order: len(d.all)})
+}
+
+func (d *directory) find(id string) person {
+	for _, p := range d.all {
+		if p.sfID == id || p.erpID == id {
+			return p
+		}
+	}
+	return person{name: "?", sfID: id, erpID: id, order: len(d.all)}
+}
+
+// causalRank orders one record's outcomes within a step, causes first: the
+// decisions on the change that started the step (a gap's re-read before
+// what the re-read found), then the engine's own follow-up writes, then
+// the echoes, the echo of the first write first.
+func causalRank(o sfsync.Outcome, origin sfsync.System) int {
 	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	case x < y:
-		return -1
-	case x > y:
+	case o.Status == sfsync.StatusEcho && o.Source != origin:
+		return 3
+	case o.Status == sfsync.StatusEcho:
+		return 4
+	case o.Source != origin:
+		return 2
+	case o.Status == sfsync.StatusStale:
 		return 1
 	}
 	return 0
+}
+
+func sideName(sys sfsync.System) string {
+	if sys == sfsync.Salesforce {
+		return "Salesforce"
+	}
+	return "ERP"
+}
+
+// turingID is the Salesforce id of the contact the ERP created as P-7, or
+// "" until the engine has upserted it.
+func turingID(org *salesforcetest.Org) string {
+	for _, r := range org.Records("Contact") {
+		if r["External_Id__c"] == "P-7" {
+			id, _ := r["Id"].(string)
+			return id
+		}
+	}
+	return ""
+}
+
+// show prints a field's value, "-" for none.
+func show(v any) string {
+	if v == nil || v == "" {
+		return "-"
+	}
+	return fmt.Sprint(v)
+}
+
+// operatorView picks, from what the OpenTelemetry reader collected, the
+// instruments an operator watches first.
+func operatorView(rm metricdata.ResourceMetrics) string {
+	want := []string{"sfsync.changes.processed", "sfsync.changes.dead_letters", "sfsync.write.retries", "sfsync.api.requests.used", "sfsync.api.requests.limit"}
+	got := map[string]string{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				if len(d.DataPoints) > 0 {
+					got[m.Name] = fmt.Sprint(d.DataPoints[0].Value)
+				}
+			case metricdata.Gauge[int64]:
+				if len(d.DataPoints) > 0 {
+					got[m.Name] = fmt.Sprint(d.DataPoints[0].Value)
+				}
+			}
+		}
+	}
+	var parts []string
+	for _, name := range want {
+		if v, ok := got[name]; ok {
+			parts = append(parts, name+" "+v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printCounts prints the engine's counters so that they add up: every
+// outcome status, and what received means next to outcomes.
+func printCounts(out io.Writer, s sync.Stats) error {
+	counts := []struct {
+		status sfsync.Status
+		n      int64
+	}{
+		{sfsync.StatusApplied, s.Applied}, {sfsync.StatusEcho, s.Echoes}, {sfsync.StatusReconciled, s.Reconciled},
+		{sfsync.StatusStale, s.Stale}, {sfsync.StatusNoop, s.Noops}, {sfsync.StatusDuplicate, s.Duplicates},
+		{sfsync.StatusConflictLost, s.Conflicts}, {sfsync.StatusSkipped, s.Skipped}, {sfsync.StatusDeadLettered, s.DeadLetters},
+	}
+	var sum int64
+	var parts []string
+	for _, c := range counts {
+		sum += c.n
+		parts = append(parts, fmt.Sprintf("%s %d", c.status, c.n))
+	}
+	if sum != s.Processed {
+		return fmt.Errorf("the engine counted %d outcomes but %d by status: a status is missing from this demo's count", s.Processed, sum)
+	}
+	fmt.Fprintf(out, "%d outcomes = %s\n", s.Processed, strings.Join(parts, " + "))
+	// Each change received here has one destination, so one outcome; the
+	// rest the engine started itself.
+	fmt.Fprintf(out, "An outcome is one decision in the ledger: %d for the %d changes received (CDC events and ERP outbox entries), one each,\n", s.Received, s.Received)
+	fmt.Fprintf(out, "and %d for the engine's own work: giving the ERP Salesforce's Email back, and what Grace's re-read found.\n", s.Processed-s.Received)
+	return nil
 }
