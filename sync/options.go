@@ -45,6 +45,9 @@ type config struct {
 	staleWindow      int
 	linkReader       sfsync.StateReader
 	ops              opsConfig // watchdog and API usage (streams.go, summary.go)
+	// deadAlarm, deadWindow: see WithDeadLetterAlarm.
+	deadAlarm  int
+	deadWindow time.Duration
 }
 
 type stateOptions struct {
@@ -88,6 +91,8 @@ func defaultConfig() config {
 		},
 		staleWindow:  1 << 16,
 		windowMargin: DefaultWindowMargin,
+		deadAlarm:    DefaultDeadLetterAlarm,
+		deadWindow:   DefaultDeadLetterWindow,
 	}
 }
 

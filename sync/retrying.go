@@ -82,3 +82,43 @@ func (e *Engine) retryErrors() []error {
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errs
 }
+
+// ErrDeadLettersGrowing is the error of an engine that dead-lettered more
+// changes in the last minutes than its alarm allows (see
+// [WithDeadLetterAlarm]): something systematic (a mapping, a validation
+// rule, a credential) is failing, not one bad record.
+var ErrDeadLettersGrowing = errors.New("dead letters growing")
+
+// DefaultDeadLetterAlarm is how many dead letters within
+// DefaultDeadLetterWindow make the engine degraded.
+const (
+	DefaultDeadLetterAlarm  = 10
+	DefaultDeadLetterWindow = 10 * time.Minute
+)
+
+// WithDeadLetterAlarm makes Health report the engine degraded
+// ([ErrDeadLettersGrowing]) while at least n changes were dead-lettered
+// within the last window (1 to 60 minutes; default
+// [DefaultDeadLetterAlarm] within [DefaultDeadLetterWindow]). One bad
+// record does not make the engine unready; a stream of them does. n of 0
+// turns the alarm off.
+func WithDeadLetterAlarm(n int, window time.Duration) Option {
+	return func(c *config) { c.deadAlarm, c.deadWindow = max(n, 0), window }
+}
+
+// deadLetterErrors reports growing dead letters, for Health.
+func (e *Engine) deadLetterErrors() []error {
+	if e.cfg.deadAlarm <= 0 {
+		return nil
+	}
+	minutes := int(max(e.cfg.deadWindow, time.Minute) / time.Minute)
+	n := 0
+	for _, m := range e.OutcomesPerMinute(minutes) {
+		n += m.Counts[sfsync.StatusDeadLettered]
+	}
+	if n < e.cfg.deadAlarm {
+		return nil
+	}
+	return []error{fmt.Errorf("sync: %d changes dead-lettered in the last %d minutes (alarm at %d): %w; see the dead-letter store",
+		n, minutes, e.cfg.deadAlarm, ErrDeadLettersGrowing)}
+}

@@ -65,3 +65,49 @@ func TestHealthShowsWritesBeingRetried(t *testing.T) {
 	}
 	r.stop(t)
 }
+
+// rejectingSink rejects every write for good.
+type rejectingSink struct{ *synctest.System }
+
+func (rejectingSink) Write(context.Context, []sfsync.Change) error {
+	return sfsync.Permanent(errors.New("validation rule: rejected"))
+}
+
+// One dead letter does not make the engine unready; dead letters piling up
+// past the alarm do.
+func TestHealthShowsDeadLettersGrowing(t *testing.T) {
+	b := newBidi(t)
+	e, err := sfsyncsync.New(b.sfLog.Source(), nil, sfsyncsync.WithRoute(sfsyncsync.Route{To: erp, Sink: rejectingSink{b.ext}}),
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithStore(b.store),
+		sfsyncsync.WithDeadLetterAlarm(3, 10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	// Outcomes are counted per minute right after their commit.
+	counted := func(n int) {
+		t.Helper()
+		err := e.WaitUntil(context.Background(), func() bool {
+			sum := 0
+			for _, m := range e.OutcomesPerMinute(10) {
+				sum += m.Counts[sfsync.StatusDeadLettered]
+			}
+			return sum >= n
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "1"}, at(time.Second))
+	counted(1)
+	if err := e.Health(); err != nil {
+		t.Errorf("Health after one dead letter = %v, want nil", err)
+	}
+	b.sf.Edit("Contact", "003B", map[string]any{"Phone": "2"}, at(2*time.Second))
+	b.sf.Edit("Contact", "003C", map[string]any{"Phone": "3"}, at(3*time.Second))
+	counted(3)
+	if err := e.Health(); !errors.Is(err, sfsyncsync.ErrDeadLettersGrowing) {
+		t.Errorf("Health after three dead letters = %v, want dead letters growing", err)
+	}
+	r.stop(t)
+}

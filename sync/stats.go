@@ -104,7 +104,8 @@ func (e *Engine) Stats() Stats {
 // API requests are paused at their limit ([ErrAPIPaused], see
 // [WithAPIUsage]), and each destination whose writes fail and are being
 // retried, with the last failure ([*RetryError], matching
-// [ErrWritesRetrying]). A readiness endpoint serves it; the errors match with
+// [ErrWritesRetrying]), and dead letters growing past the alarm
+// ([ErrDeadLettersGrowing], see [WithDeadLetterAlarm]). A readiness endpoint serves it; the errors match with
 // errors.Is and As. [Engine.Streams] gives each stream's state, and
 // [Engine.Done] tells a stopped engine from a degraded one.
 func (e *Engine) Health() error {
@@ -137,6 +138,7 @@ func (e *Engine) Health() error {
 	errs = append(errs, e.streamErrors()...)
 	errs = append(errs, e.usageErrors()...)
 	errs = append(errs, e.retryErrors()...)
+	errs = append(errs, e.deadLetterErrors()...)
 	return errors.Join(errs...)
 }
 

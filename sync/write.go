@@ -88,6 +88,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 					retry = append(retry, w)
 				}
 			}
+			if len(retry) == 0 && retryingNow {
+				// Cleared before the outcomes go out, so that whoever
+				// waits for them sees the destination healthy again.
+				e.retried(r.To)
+				retryingNow = false
+			}
 			e.applied(ctx, vc, r, applied)
 		}
 		for _, w := range waiting {
@@ -106,6 +112,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			return parked
 		}
 		if wait < 0 {
+			if retryingNow {
+				e.retried(r.To)
+				retryingNow = false
+			}
 			for _, w := range pending {
 				err := fmt.Errorf("writing to %s failed %d times, giving up: %w", r.To, w.attempts, w.lastErr)
 				e.emit(*e.deadLetter(w.it, w.c, r.To, err, w.attempts))
