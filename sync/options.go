@@ -48,7 +48,7 @@ type config struct {
 }
 
 type stateOptions struct {
-	store       any
+	store       Store
 	dedup       sfsync.DedupStore
 	checkpoints sfsync.CheckpointStore
 	ledger      sfsync.Ledger
@@ -238,12 +238,32 @@ func WithBackfillProgress(f func(BackfillProgress)) Option {
 	return func(c *config) { c.backfillProgress = f }
 }
 
-// WithStore uses store for every kind of state it implements: dedup keys,
-// checkpoints, the outcome ledger, dead letters, echo fingerprints, the
-// version map, and group commit through [sfsync.StateCommitter]. Parts it
-// lacks stay in memory. Parts overridden by the options below are written
-// before the store's own commit, which carries the checkpoints last.
-func WithStore(store any) Option { return func(c *config) { c.stateOpts.store = store } }
+// Store is what [WithStore] takes: a state store that keeps at least the
+// checkpoints, the one part without which a restarted engine cannot resume.
+// Every other part is optional and found by type assertion, so a store
+// grows into one without a change of signature:
+//
+//   - [sfsync.DedupStore]: idempotency keys
+//   - [sfsync.Ledger]: the outcome ledger
+//   - [sfsync.DeadLetterStore]: dead letters
+//   - [sfsync.EchoStore]: write fingerprints
+//   - [sfsync.VersionStore]: the durable version map
+//   - [sfsync.StateCommitter]: group commit of all of them with the
+//     checkpoints in one transaction
+//   - [sfsync.Leaser]: leases that fence commits (see [WithLease])
+//
+// store/memory, store/sqlite and store/postgres implement all of them.
+type Store interface {
+	sfsync.CheckpointStore
+}
+
+// WithStore uses store for every kind of state it implements (see
+// [Store]): dedup keys, checkpoints, the outcome ledger, dead letters, echo
+// fingerprints, the version map, and group commit through
+// [sfsync.StateCommitter]. Parts it lacks stay in memory. Parts overridden
+// by the options below are written before the store's own commit, which
+// carries the checkpoints last. A nil store is the same as none.
+func WithStore(store Store) Option { return func(c *config) { c.stateOpts.store = store } }
 
 // WithDedupStore overrides the store of idempotency keys.
 func WithDedupStore(s sfsync.DedupStore) Option { return func(c *config) { c.stateOpts.dedup = s } }
