@@ -1,6 +1,7 @@
 // Package dedup recognises redelivered changes by their idempotency keys.
 //
-// [Memory] is the in-process [sfsync.DedupStore]: keys expire after their
+// [Memory] is the in-process [sfsync.DedupStore], and the one store/memory
+// keeps its dedup keys in: keys expire after their
 // TTL and the number kept is bounded, so a long-running process does not
 // grow without limit. Keys live only as long as the process; a process
 // that resumes from a durable checkpoint needs a durable store
