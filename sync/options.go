@@ -162,7 +162,17 @@ func WithTenant(orgID string) Option { return func(c *config) { c.tenant = orgID
 
 // WithClientID names the engine's writes: changes whose origin carries this
 // client id (Salesforce's changeOrigin "client=<id>") are echoes of its own
-// writes and are not written back.
+// writes and are not written back, and origin alone decides for changes
+// from Salesforce.
+//
+// It is rarely needed: by default the engine takes the id its Salesforce
+// sinks write with (a sink implementing [ClientIdentifier], as
+// salesforce.Sink does: "sfsync" unless salesforce.WithClientID says
+// otherwise), and New fails if WithClientID contradicts it. With neither
+// (no Salesforce sink, or one that reports no id), Salesforce echoes are
+// recognised only by the fingerprints of the values written (see
+// [WithEchoStore]). Give it when the engine writes to Salesforce through a sink
+// of its own that sets the client id.
 func WithClientID(id string) Option { return func(c *config) { c.clientID = id } }
 
 // WithIntegrationUser treats changes committed by this user (Salesforce
