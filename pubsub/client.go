@@ -126,15 +126,24 @@ func WithMaxReceiveSize(bytes int) Option { return option(func(c *clientConfig) 
 
 // WithLogger sets the logger of a [Client] (which its decoder and
 // subscriptions share) or of a [Decoder] made with [NewDecoder] (default
-// slog.Default()): it is both an [Option] and a [DecoderOption].
+// slog.Default(), also when l is nil): it is both an [Option] and a
+// [DecoderOption].
 func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
 
 // LoggerOption is what [WithLogger] returns: a logger setting for either
 // constructor, [Dial] or [NewDecoder].
 type LoggerOption struct{ logger *slog.Logger }
 
-func (o LoggerOption) applyClient(c *clientConfig) { c.log = o.logger }
-func (o LoggerOption) applyDecoder(d *Decoder)     { d.log = o.logger }
+func (o LoggerOption) applyClient(c *clientConfig) {
+	if o.logger != nil {
+		c.log = o.logger
+	}
+}
+func (o LoggerOption) applyDecoder(d *Decoder) {
+	if o.logger != nil {
+		d.log = o.logger
+	}
+}
 
 // Dial returns a client of the Pub/Sub API at target (host:port, such as
 // [DefaultEndpoint]) authenticating with tokens. The connection is made

@@ -87,15 +87,24 @@ func WithWait(wait func(ctx context.Context) error) Option {
 }
 
 // WithLogger sets the logger of a [Reconciler] or a [Loop] (default
-// slog.Default()): it is both an [Option] and a [LoopOption].
+// slog.Default(), also when l is nil): it is both an [Option] and a
+// [LoopOption].
 func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
 
 // LoggerOption is what [WithLogger] returns: a logger setting for either
 // constructor, [New] or [NewLoop].
 type LoggerOption struct{ logger *slog.Logger }
 
-func (o LoggerOption) applyReconciler(r *Reconciler) { r.logger = o.logger }
-func (o LoggerOption) applyLoop(l *Loop)             { l.logger = o.logger }
+func (o LoggerOption) applyReconciler(r *Reconciler) {
+	if o.logger != nil {
+		r.logger = o.logger
+	}
+}
+func (o LoggerOption) applyLoop(l *Loop) {
+	if o.logger != nil {
+		l.logger = o.logger
+	}
+}
 
 // New returns a Reconciler reading from authority.
 func New(authority Authority, opts ...Option) *Reconciler {

@@ -234,3 +234,24 @@ func TestWithLoggerConfiguresLoopAndReconciler(t *testing.T) {
 		t.Fatalf("the loop did not log its failed pass to the given logger; got %q", buf.String())
 	}
 }
+
+// WithLogger(nil) keeps the default logger instead of leaving none: a
+// failed pass is logged, not a nil dereference.
+func TestWithNilLoggerKeepsTheDefault(t *testing.T) {
+	ticks := make(chan time.Time)
+	passes := make(chan struct{}, 10)
+	l := reconcile.NewLoop(func(context.Context, sfsync.Scope) error {
+		passes <- struct{}{}
+		return errors.New("limit exceeded")
+	}, []string{"Contact"}, reconcile.WithTicks(ticks), reconcile.WithLogger(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	<-passes
+	ticks <- t0 // taken only after the first failure was logged
+	<-passes
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+}
