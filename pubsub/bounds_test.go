@@ -25,7 +25,7 @@ var decodeBound = boundedtest.Bound{PerByte: 64, Fixed: 256 << 10, FixedObjects:
 func TestDecodeKnownBadPayloadIsUndecodableWithinOneMiB(t *testing.T) {
 	account, _ := accountUpdate(t)
 	dec := NewDecoder(func(context.Context, string) (string, error) { return account.JSON, nil },
-		WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	ev := Event{Topic: "/data/AccountChangeEvent", ID: "e1", SchemaID: "acc1", Payload: knownBadPayload, ReplayID: []byte{7}}
 	var changes []sfsync.Change
 	n, _ := boundedtest.Allocated(func() {
@@ -46,7 +46,7 @@ func TestDecodeKnownBadPayloadIsUndecodableWithinOneMiB(t *testing.T) {
 // quietDecoder decodes every event with schema js.
 func quietDecoder(js string) *Decoder {
 	return NewDecoder(func(context.Context, string) (string, error) { return js, nil },
-		WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 }
 
 // cdcSeeds are change events of the shapes the spec describes (cdc-rest.md):

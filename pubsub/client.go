@@ -89,21 +89,27 @@ type clientConfig struct {
 	maxRecv     int
 }
 
-// Option configures a [Client].
-type Option func(*clientConfig)
+// Option configures a [Client]. It is an interface, not a function type,
+// so that one option such as [WithLogger] can configure both a Client and
+// a [Decoder] under one name.
+type Option interface{ applyClient(*clientConfig) }
+
+type option func(*clientConfig)
+
+func (o option) applyClient(c *clientConfig) { o(c) }
 
 // WithInsecure dials without TLS, for a fake server started plaintext
 // (pubsubtest.WithPlaintext, salesforcetest.WithPlaintext). The fakes serve
 // TLS by default, as Salesforce does: dial them with [WithTLSConfig] and
 // their ClientTLSConfig. Never use it against Salesforce.
-func WithInsecure() Option { return func(c *clientConfig) { c.insecure = true } }
+func WithInsecure() Option { return option(func(c *clientConfig) { c.insecure = true }) }
 
 // WithTLSConfig sets the TLS configuration (default: system roots).
-func WithTLSConfig(t *tls.Config) Option { return func(c *clientConfig) { c.tlsConfig = t } }
+func WithTLSConfig(t *tls.Config) Option { return option(func(c *clientConfig) { c.tlsConfig = t }) }
 
 // WithDialOptions adds gRPC dial options.
 func WithDialOptions(opts ...grpc.DialOption) Option {
-	return func(c *clientConfig) { c.dialOptions = append(c.dialOptions, opts...) }
+	return option(func(c *clientConfig) { c.dialOptions = append(c.dialOptions, opts...) })
 }
 
 // WithMaxReceiveSize sets the gRPC receive message size limit in bytes
@@ -116,10 +122,28 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // until a client dialled with a larger limit takes over. The limit is also
 // the most one response from a broken or hostile server can make the
 // client allocate.
-func WithMaxReceiveSize(bytes int) Option { return func(c *clientConfig) { c.maxRecv = bytes } }
+func WithMaxReceiveSize(bytes int) Option { return option(func(c *clientConfig) { c.maxRecv = bytes }) }
 
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(c *clientConfig) { c.log = l } }
+// WithLogger sets the logger of a [Client] (which its decoder and
+// subscriptions share) or of a [Decoder] made with [NewDecoder] (default
+// slog.Default(), also when l is nil): it is both an [Option] and a
+// [DecoderOption].
+func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
+
+// LoggerOption is what [WithLogger] returns: a logger setting for either
+// constructor, [Dial] or [NewDecoder].
+type LoggerOption struct{ logger *slog.Logger }
+
+func (o LoggerOption) applyClient(c *clientConfig) {
+	if o.logger != nil {
+		c.log = o.logger
+	}
+}
+func (o LoggerOption) applyDecoder(d *Decoder) {
+	if o.logger != nil {
+		d.log = o.logger
+	}
+}
 
 // Dial returns a client of the Pub/Sub API at target (host:port, such as
 // [DefaultEndpoint]) authenticating with tokens. The connection is made
@@ -127,7 +151,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *clientConfig) { c.log = 
 func Dial(target string, tokens TokenSource, opts ...Option) (*Client, error) {
 	var cfg clientConfig
 	for _, o := range opts {
-		o(&cfg)
+		o.applyClient(&cfg)
 	}
 	if cfg.log == nil {
 		cfg.log = slog.Default()
@@ -157,7 +181,7 @@ func Dial(target string, tokens TokenSource, opts ...Option) (*Client, error) {
 	}
 	c.conn = conn
 	c.api = eventbus.NewPubSubClient(conn)
-	c.decoder = NewDecoder(c.GetSchema, WithDecoderLogger(cfg.log))
+	c.decoder = NewDecoder(c.GetSchema, WithLogger(cfg.log))
 	return c, nil
 }
 

@@ -66,20 +66,25 @@ type cachedSchema struct {
 	err    error
 }
 
-// DecoderOption configures a [Decoder].
-type DecoderOption func(*Decoder)
+// DecoderOption configures a [Decoder]. [WithLogger] is one too; it logs
+// skipped events.
+type DecoderOption interface{ applyDecoder(*Decoder) }
 
-// WithDecoderTenant sets the org id (00D...) every change is attributed to.
-func WithDecoderTenant(orgID string) DecoderOption { return func(d *Decoder) { d.tenant = orgID } }
+type decoderOption func(*Decoder)
 
-// WithDecoderLogger sets the logger for skipped events (default slog.Default()).
-func WithDecoderLogger(l *slog.Logger) DecoderOption { return func(d *Decoder) { d.log = l } }
+func (o decoderOption) applyDecoder(d *Decoder) { o(d) }
+
+// WithTenant sets the org id (00D...) every change a [Decoder] makes is
+// attributed to. A [Client]'s subscriptions take it from the credentials.
+func WithTenant(orgID string) DecoderOption {
+	return decoderOption(func(d *Decoder) { d.tenant = orgID })
+}
 
 // NewDecoder returns a Decoder that reads schemas through fetch.
 func NewDecoder(fetch SchemaFunc, opts ...DecoderOption) *Decoder {
 	d := &Decoder{fetch: fetch, log: slog.Default(), schemas: map[string]*cachedSchema{}}
 	for _, o := range opts {
-		o(d)
+		o.applyDecoder(d)
 	}
 	return d
 }

@@ -57,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 		txs:      cdcschema.NewTransactions(),
 	}
 	f.reg = newRegistry(map[string]*cdcschema.Schema{"acc1": f.account, "con1": f.contact, "emp1": f.employee})
-	f.dec = NewDecoder(f.reg.fetch, WithDecoderTenant("00D000000000001AAA"), WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	f.dec = NewDecoder(f.reg.fetch, WithTenant("00D000000000001AAA"), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	return f
 }
 

@@ -151,7 +151,7 @@ func TestSingleEventAboveTheReceiveLimit(t *testing.T) {
 	defer client.Close()
 	var waits atomic.Int32
 	sub := client.Subscribe(topic, pubsub.WithWindow(3),
-		pubsub.WithBackoff(func() backoff.BackOff { return countingBackOff{&waits, time.Hour} }))
+		pubsub.WithBackOff(func() backoff.BackOff { return countingBackOff{&waits, time.Hour} }))
 	defer sub.Close()
 	ctx := testCtx(t)
 	receiveAll(ctx, t, sub, small)
@@ -198,7 +198,7 @@ func TestServerLimitBacksOffAndIsReported(t *testing.T) {
 	ids := e.appendUpdates(t, 0, 3)
 	e.srv.InjectFault(pubsubtest.Fault{ExceedDeliveryLimit: 2})
 	b := &gatedBackOff{waiting: make(chan struct{}), release: make(chan struct{})}
-	sub := e.client.Subscribe(topic, pubsub.WithBackoff(func() backoff.BackOff { return b }))
+	sub := e.client.Subscribe(topic, pubsub.WithBackOff(func() backoff.BackOff { return b }))
 	defer sub.Close()
 	ctx := testCtx(t)
 	got := make(chan error, 1)
@@ -258,7 +258,7 @@ func TestManagedSubscriptionWaitsOutTheServerLimit(t *testing.T) {
 	publishOrders(t, e, 0, 2)
 	e.srv.InjectFault(pubsubtest.Fault{ExceedDeliveryLimit: 2})
 	var waits atomic.Int32
-	sub := e.client.ManagedSubscribe(managedName, pubsub.WithBackoff(func() backoff.BackOff { return countingBackOff{&waits, 0} }))
+	sub := e.client.ManagedSubscribe(managedName, pubsub.WithBackOff(func() backoff.BackOff { return countingBackOff{&waits, 0} }))
 	defer sub.Close()
 	ctx := testCtx(t)
 	for i := range 2 {
@@ -278,7 +278,7 @@ func TestEngineHealthReportsTheServerLimit(t *testing.T) {
 	ids := e.appendUpdates(t, 0, 2)
 	e.srv.InjectFault(pubsubtest.Fault{ExceedDeliveryLimit: 1})
 	b := &gatedBackOff{waiting: make(chan struct{}), release: make(chan struct{})}
-	sub := committing{e.client.Subscribe(topic, pubsub.WithBackoff(func() backoff.BackOff { return b })), make(chan struct{}, 1)}
+	sub := committing{e.client.Subscribe(topic, pubsub.WithBackOff(func() backoff.BackOff { return b })), make(chan struct{}, 1)}
 	defer sub.Close()
 	store := memory.New()
 	engine, err := sync.New(sub, synctest.NewSystem(sfsync.External("erp")), sync.WithLogger(quiet()), sync.WithTenant(creds.TenantID), sync.WithStore(store),

@@ -39,7 +39,7 @@ func TestTransientSchemaFailureKeepsTheEventFirstInLine(t *testing.T) {
 	defer client.Close()
 	// A bounded reconnect backoff (here two retries) is a reasonable setting;
 	// the same backoff bounds the schema retries.
-	sub := client.Subscribe(topic, pubsub.WithBackoff(func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 2) }))
+	sub := client.Subscribe(topic, pubsub.WithBackOff(func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 2) }))
 	defer sub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

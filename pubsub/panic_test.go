@@ -3,7 +3,6 @@ package pubsub
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -50,12 +49,14 @@ func TestDecodePanicBecomesUndecodable(t *testing.T) {
 func TestSchemaFuncPanicBecomesUndecodable(t *testing.T) {
 	account, payload := accountUpdate(t)
 	var calls atomic.Int32
+	var logs bytes.Buffer
+	// WithLogger is a DecoderOption as well as a client Option.
 	d := NewDecoder(func(context.Context, string) (string, error) {
 		if calls.Add(1) == 1 {
 			panic("schema registry bug")
 		}
 		return account.JSON, nil
-	}, WithDecoderLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ev := Event{Topic: "/data/AccountChangeEvent", ID: "e1", SchemaID: "acc1", Payload: payload, ReplayID: []byte{0, 0, 0, 0, 0, 0, 0, 1}}
 	changes, err := d.Decode(context.Background(), ev)
 	if err != nil || len(changes) != 1 || changes[0].Op != sfsync.OpUndecodable || !bytes.Equal(changes[0].Raw.Payload, payload) ||
@@ -68,5 +69,8 @@ func TestSchemaFuncPanicBecomesUndecodable(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d schema fetches, want 2", n)
+	}
+	if !strings.Contains(logs.String(), "schema registry bug") {
+		t.Errorf("the panic was not logged to the decoder's logger: %q", logs.String())
 	}
 }

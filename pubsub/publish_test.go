@@ -57,14 +57,14 @@ func decodePublished(t *testing.T, e *env, schemaJSON string) map[string]map[str
 	}
 	out := map[string]map[string]any{}
 	for _, ev := range e.srv.Published(orderTopic) {
-		native, _, err := codec.NativeFromBinary(ev.GetPayload())
+		native, _, err := codec.NativeFromBinary(ev.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, dup := out[ev.GetId()]; dup {
-			t.Errorf("event %s published twice", ev.GetId())
+		if _, dup := out[ev.ID]; dup {
+			t.Errorf("event %s published twice", ev.ID)
 		}
-		out[ev.GetId()] = native.(map[string]any)
+		out[ev.ID] = native.(map[string]any)
 	}
 	return out
 }
@@ -89,7 +89,7 @@ func TestPublishReturnsReplayIDsInOrder(t *testing.T) {
 		}
 	}
 	stored := e.srv.Published(orderTopic)
-	if len(stored) != 3 || stored[0].GetSchemaId() != schemaID {
+	if len(stored) != 3 || stored[0].SchemaID != schemaID {
 		t.Fatalf("server stored %d events", len(stored))
 	}
 	got := decodePublished(t, e, orderSchema)

@@ -121,9 +121,9 @@ func WithFallback(r Replay) SubscribeOption { return func(s *Subscription) { s.f
 // a keepalive within 270 s).
 func WithWatchdog(d time.Duration) SubscribeOption { return func(s *Subscription) { s.watchdog = d } }
 
-// WithBackoff sets the reconnect backoff (default exponential from 500 ms
+// WithBackOff sets the reconnect backoff (default exponential from 500 ms
 // to 1 minute with jitter, never giving up).
-func WithBackoff(newBackOff func() backoff.BackOff) SubscribeOption {
+func WithBackOff(newBackOff func() backoff.BackOff) SubscribeOption {
 	return func(s *Subscription) { s.backoff = newBackOff }
 }
 

@@ -102,7 +102,7 @@ func (e *env) appendUpdates(t *testing.T, from, n int) [][]byte {
 }
 
 func fastRetry() pubsub.SubscribeOption {
-	return pubsub.WithBackoff(func() backoff.BackOff { return &backoff.ZeroBackOff{} })
+	return pubsub.WithBackOff(func() backoff.BackOff { return &backoff.ZeroBackOff{} })
 }
 
 // consume receives until every record of 0..n-1 was seen, committing each

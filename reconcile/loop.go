@@ -32,34 +32,35 @@ type Loop struct {
 	since map[string]time.Time
 }
 
-// LoopOption configures a Loop.
-type LoopOption func(*Loop)
+// LoopOption configures a Loop. [WithLogger] is one too.
+type LoopOption interface{ applyLoop(*Loop) }
+
+type loopOption func(*Loop)
+
+func (o loopOption) applyLoop(l *Loop) { o(l) }
 
 // WithInterval sets the time between passes (default 15 minutes).
-func WithInterval(d time.Duration) LoopOption { return func(l *Loop) { l.interval = d } }
+func WithInterval(d time.Duration) LoopOption { return loopOption(func(l *Loop) { l.interval = d }) }
 
 // WithOverlap sets how far each pass reaches back before the previous pass
 // began (default 1 minute).
-func WithOverlap(d time.Duration) LoopOption { return func(l *Loop) { l.overlap = d } }
+func WithOverlap(d time.Duration) LoopOption { return loopOption(func(l *Loop) { l.overlap = d }) }
 
 // WithClock sets the clock the watermarks are read from (default time.Now).
-func WithClock(now func() time.Time) LoopOption { return func(l *Loop) { l.now = now } }
+func WithClock(now func() time.Time) LoopOption { return loopOption(func(l *Loop) { l.now = now }) }
 
 // WithTicks drives passes from ch instead of a ticker, for tests and for
 // callers that schedule passes themselves.
-func WithTicks(ch <-chan time.Time) LoopOption { return func(l *Loop) { l.ticks = ch } }
-
-// WithLoopLogger sets the logger (default slog.Default()).
-func WithLoopLogger(lg *slog.Logger) LoopOption { return func(l *Loop) { l.logger = lg } }
+func WithTicks(ch <-chan time.Time) LoopOption { return loopOption(func(l *Loop) { l.ticks = ch }) }
 
 // WithStart sets the first pass's lower bound per object; objects not named
 // start with a full scan.
 func WithStart(since map[string]time.Time) LoopOption {
-	return func(l *Loop) {
+	return loopOption(func(l *Loop) {
 		for k, v := range since {
 			l.since[k] = v
 		}
-	}
+	})
 }
 
 // NewLoop returns a Loop that reconciles objects through run.
@@ -70,7 +71,7 @@ func NewLoop(run RunFunc, objects []string, opts ...LoopOption) *Loop {
 		now: time.Now, logger: slog.Default(), since: map[string]time.Time{},
 	}
 	for _, o := range opts {
-		o(l)
+		o.applyLoop(l)
 	}
 	return l
 }

@@ -49,45 +49,68 @@ type Reconciler struct {
 	scanned, emitted, deleted atomic.Int64
 }
 
-// Option configures a Reconciler.
-type Option func(*Reconciler)
+// Option configures a Reconciler. It is an interface, not a function type,
+// so that one option such as [WithLogger] can configure both a Reconciler
+// and a [Loop] under one name.
+type Option interface{ applyReconciler(*Reconciler) }
+
+type option func(*Reconciler)
+
+func (o option) applyReconciler(r *Reconciler) { o(r) }
 
 // WithSource sets the system the authoritative records come from (default
 // sfsync.Salesforce).
-func WithSource(s sfsync.System) Option { return func(r *Reconciler) { r.source = s } }
+func WithSource(s sfsync.System) Option { return option(func(r *Reconciler) { r.source = s }) }
 
 // WithTenant stamps emitted changes with the org id, so that an engine
 // validating tenants accepts them.
-func WithTenant(orgID string) Option { return func(r *Reconciler) { r.tenant = orgID } }
+func WithTenant(orgID string) Option { return option(func(r *Reconciler) { r.tenant = orgID }) }
 
 // WithRate caps emitted records per second (burst records at once). Zero or
 // negative means no cap. Reconciliation is background work: keep it well
 // below live traffic.
 func WithRate(perSecond float64, burst int) Option {
-	return func(r *Reconciler) {
+	return option(func(r *Reconciler) {
 		if perSecond <= 0 {
 			r.limiter = nil
 			return
 		}
 		r.limiter = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
-	}
+	})
 }
 
 // WithWait installs a hook called before each scan, such as a low-priority
 // wait on the org's API throttle, so reconciliation yields to write-back
 // when headroom is short.
 func WithWait(wait func(ctx context.Context) error) Option {
-	return func(r *Reconciler) { r.wait = wait }
+	return option(func(r *Reconciler) { r.wait = wait })
 }
 
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.logger = l } }
+// WithLogger sets the logger of a [Reconciler] or a [Loop] (default
+// slog.Default(), also when l is nil): it is both an [Option] and a
+// [LoopOption].
+func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
+
+// LoggerOption is what [WithLogger] returns: a logger setting for either
+// constructor, [New] or [NewLoop].
+type LoggerOption struct{ logger *slog.Logger }
+
+func (o LoggerOption) applyReconciler(r *Reconciler) {
+	if o.logger != nil {
+		r.logger = o.logger
+	}
+}
+func (o LoggerOption) applyLoop(l *Loop) {
+	if o.logger != nil {
+		l.logger = o.logger
+	}
+}
 
 // New returns a Reconciler reading from authority.
 func New(authority Authority, opts ...Option) *Reconciler {
 	r := &Reconciler{authority: authority, source: sfsync.Salesforce, logger: slog.Default()}
 	for _, o := range opts {
-		o(r)
+		o.applyReconciler(r)
 	}
 	return r
 }

@@ -1,10 +1,13 @@
 package reconcile_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"iter"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,6 +203,52 @@ func TestLoopRunsOnTicksUntilCancelled(t *testing.T) {
 	go func() { done <- l.Run(ctx) }()
 	<-passes // immediate first pass
 	ticks <- t0
+	<-passes
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// One WithLogger configures both constructors: a Loop's failed pass is
+// logged where the caller asked, not on slog.Default().
+func TestWithLoggerConfiguresLoopAndReconciler(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	_ = reconcile.New(nil, reconcile.WithLogger(logger)) // compiles as an Option
+	ticks := make(chan time.Time)
+	passes := make(chan struct{}, 10)
+	l := reconcile.NewLoop(func(context.Context, sfsync.Scope) error {
+		passes <- struct{}{}
+		return errors.New("limit exceeded")
+	}, []string{"Contact"}, reconcile.WithTicks(ticks), reconcile.WithLogger(logger))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	<-passes
+	ticks <- t0 // Run logs the first pass's failure before it takes a tick
+	<-passes
+	cancel()
+	<-done
+	if !strings.Contains(buf.String(), "reconcile pass failed") || !strings.Contains(buf.String(), "limit exceeded") {
+		t.Fatalf("the loop did not log its failed pass to the given logger; got %q", buf.String())
+	}
+}
+
+// WithLogger(nil) keeps the default logger instead of leaving none: a
+// failed pass is logged, not a nil dereference.
+func TestWithNilLoggerKeepsTheDefault(t *testing.T) {
+	ticks := make(chan time.Time)
+	passes := make(chan struct{}, 10)
+	l := reconcile.NewLoop(func(context.Context, sfsync.Scope) error {
+		passes <- struct{}{}
+		return errors.New("limit exceeded")
+	}, []string{"Contact"}, reconcile.WithTicks(ticks), reconcile.WithLogger(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	<-passes
+	ticks <- t0 // taken only after the first failure was logged
 	<-passes
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {

@@ -47,7 +47,7 @@ const DefaultProgressEvery = 2000
 // [DefaultProgressEvery]). Each report lets the engine store where an
 // interrupted scan resumes, after waiting for the records before it.
 func WithProgressEvery(n int) Option {
-	return func(r *Reconciler) { r.progressEvery = max(n, 1) }
+	return option(func(r *Reconciler) { r.progressEvery = max(n, 1) })
 }
 
 // resumeToken is what a Reconciler's progress reports carry in Resume.

@@ -86,7 +86,8 @@ type JWTConfig struct {
 	// https://test.salesforce.com for a sandbox My Domain, and to
 	// https://login.salesforce.com otherwise.
 	Audience string
-	// HTTPClient defaults to http.DefaultClient.
+	// HTTPClient defaults to http.DefaultClient. A [Client] made with
+	// this source uses it too, unless given [WithHTTPClient].
 	HTTPClient *http.Client
 	// Clock defaults to time.Now.
 	Clock func() time.Time
@@ -149,7 +150,8 @@ type ClientCredentialsConfig struct {
 	// ClientID and ClientSecret are the connected app's consumer key and
 	// secret.
 	ClientID, ClientSecret string
-	// HTTPClient defaults to http.DefaultClient.
+	// HTTPClient defaults to http.DefaultClient. A [Client] made with
+	// this source uses it too, unless given [WithHTTPClient].
 	HTTPClient *http.Client
 }
 

@@ -62,8 +62,12 @@ func WithAPIVersion(v string) Option {
 }
 
 // WithClientID sets the client id sent as Sforce-Call-Options: client=<id>
-// with every request (default "sfsync"). Change events caused by the
-// client's writes carry it in their changeOrigin.
+// with every request (default [DefaultClientID]). Change events caused by
+// the client's writes carry it in their changeOrigin, and an engine
+// writing through a [Sink] of this client takes it from the sink to
+// recognise those events as its own echoes (see sync.WithClientID). Give
+// each engine writing to one org an id of its own: an engine skips every
+// change made under its id.
 func WithClientID(id string) Option {
 	return func(c *config) {
 		if id != "" {
@@ -72,7 +76,11 @@ func WithClientID(id string) Option {
 	}
 }
 
-// WithHTTPClient sets the HTTP client (default http.DefaultClient).
+// WithHTTPClient sets the HTTP client. The default is the HTTP client of
+// the token source when it is an [OAuthSource] given one (the HTTPClient
+// of [JWTConfig] or [ClientCredentialsConfig]), so a custom client (a
+// proxy, TLS roots, timeouts) is set once for both OAuth and REST; else
+// http.DefaultClient.
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *config) {
 		if h != nil {
@@ -131,6 +139,9 @@ func (c *Client) Err() error {
 // New returns a client authenticating with tokens.
 func New(tokens TokenSource, opts ...Option) *Client {
 	cfg := config{apiVersion: DefaultAPIVersion, clientID: DefaultClientID, hc: http.DefaultClient, logger: slog.Default()}
+	if o, ok := tokens.(*OAuthSource); ok && o.hc != nil {
+		cfg.hc = o.hc
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/internal/cdcschema"
 	"github.com/sfsync/sfsync/salesforce"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 )
@@ -48,7 +47,7 @@ func TestDescribeCacheAndSchemaChange(t *testing.T) {
 	if !sf.ObserveSchema("Contact", org.SchemaID("Contact")) || sf.ObserveSchema("Contact", org.SchemaID("Contact")) {
 		t.Error("ObserveSchema: the first id is new, the same id again is not")
 	}
-	if err := org.AddField("Contact", "Tier__c", cdcschema.Int); err != nil {
+	if err := org.AddField("Contact", "Tier__c", salesforcetest.KindInt); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sf.Describe(ctx, "Contact"); err != nil {

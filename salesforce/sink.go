@@ -66,6 +66,10 @@ func NewSink(client *Client, opts ...SinkOption) *Sink {
 // echo detection.
 func (s *Sink) System() sfsync.System { return sfsync.Salesforce }
 
+// ClientID returns the client id the sink's writes carry (see
+// [WithClientID]); the engine recognises their change events by it.
+func (s *Sink) ClientID() string { return s.client.ClientID() }
+
 // Err returns a lasting failure of the sink's client (see [Client.Err]),
 // for the engine's health.
 func (s *Sink) Err() error { return s.client.Err() }

@@ -85,7 +85,7 @@ func BenchmarkEngineSQLite(b *testing.B) {
 	}
 }
 
-func benchEngine(b *testing.B, store any) {
+func benchEngine(b *testing.B, store sfsyncsync.Store) {
 	src := &genSource{n: b.N, done: make(chan struct{})}
 	e, err := sfsyncsync.New(src, nopSink{}, sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store))
 	if err != nil {

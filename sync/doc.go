@@ -8,7 +8,6 @@
 //	engine, err := sync.New(source, sink,
 //		sync.WithStore(store),                // durable state: store/sqlite, store/postgres
 //		sync.WithPolicy(conflict.LastWriteWins()),
-//		sync.WithClientID("sfsync"),          // recognise the echoes of our own writes
 //	)
 //	...
 //	err = engine.Run(ctx)

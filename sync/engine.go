@@ -165,6 +165,9 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	}
 	e.observers = e.schemaObservers()
 	var err error
+	if e.cfg.clientID, err = resolveClientID(e.routes, cfg.clientID); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
 	if e.maps, err = newMappings(cfg.mappings); err != nil {
 		return nil, err
 	}

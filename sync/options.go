@@ -51,7 +51,7 @@ type config struct {
 }
 
 type stateOptions struct {
-	store       any
+	store       Store
 	dedup       sfsync.DedupStore
 	checkpoints sfsync.CheckpointStore
 	ledger      sfsync.Ledger
@@ -167,7 +167,17 @@ func WithTenant(orgID string) Option { return func(c *config) { c.tenant = orgID
 
 // WithClientID names the engine's writes: changes whose origin carries this
 // client id (Salesforce's changeOrigin "client=<id>") are echoes of its own
-// writes and are not written back.
+// writes and are not written back, and origin alone decides for changes
+// from Salesforce.
+//
+// It is rarely needed: by default the engine takes the id its Salesforce
+// sinks write with (a sink implementing [ClientIdentifier], as
+// salesforce.Sink does: "sfsync" unless salesforce.WithClientID says
+// otherwise), and New fails if WithClientID contradicts it. With neither
+// (no Salesforce sink, or one that reports no id), Salesforce echoes are
+// recognised only by the fingerprints of the values written (see
+// [WithEchoStore]). Give it when the engine writes to Salesforce through a sink
+// of its own that sets the client id.
 func WithClientID(id string) Option { return func(c *config) { c.clientID = id } }
 
 // WithIntegrationUser treats changes committed by this user (Salesforce
@@ -243,12 +253,32 @@ func WithBackfillProgress(f func(BackfillProgress)) Option {
 	return func(c *config) { c.backfillProgress = f }
 }
 
-// WithStore uses store for every kind of state it implements: dedup keys,
-// checkpoints, the outcome ledger, dead letters, echo fingerprints, the
-// version map, and group commit through [sfsync.StateCommitter]. Parts it
-// lacks stay in memory. Parts overridden by the options below are written
-// before the store's own commit, which carries the checkpoints last.
-func WithStore(store any) Option { return func(c *config) { c.stateOpts.store = store } }
+// Store is what [WithStore] takes: a state store that keeps at least the
+// checkpoints, the one part without which a restarted engine cannot resume.
+// Every other part is optional and found by type assertion, so a store
+// grows into one without a change of signature:
+//
+//   - [sfsync.DedupStore]: idempotency keys
+//   - [sfsync.Ledger]: the outcome ledger
+//   - [sfsync.DeadLetterStore]: dead letters
+//   - [sfsync.EchoStore]: write fingerprints
+//   - [sfsync.VersionStore]: the durable version map
+//   - [sfsync.StateCommitter]: group commit of all of them with the
+//     checkpoints in one transaction
+//   - [sfsync.Leaser]: leases that fence commits (see [WithLease])
+//
+// store/memory, store/sqlite and store/postgres implement all of them.
+type Store interface {
+	sfsync.CheckpointStore
+}
+
+// WithStore uses store for every kind of state it implements (see
+// [Store]): dedup keys, checkpoints, the outcome ledger, dead letters, echo
+// fingerprints, the version map, and group commit through
+// [sfsync.StateCommitter]. Parts it lacks stay in memory. Parts overridden
+// by the options below are written before the store's own commit, which
+// carries the checkpoints last. A nil store is the same as none.
+func WithStore(store Store) Option { return func(c *config) { c.stateOpts.store = store } }
 
 // WithDedupStore overrides the store of idempotency keys.
 func WithDedupStore(s sfsync.DedupStore) Option { return func(c *config) { c.stateOpts.dedup = s } }

@@ -30,6 +30,39 @@ type Destination interface {
 	System() sfsync.System
 }
 
+// ClientIdentifier is implemented by sinks whose writes to Salesforce
+// carry a client id (Sforce-Call-Options client=<id>, as salesforce.Sink's
+// do): the change events those writes cause come back with changeOrigin
+// client=<id>, which is how the engine knows them for its own echoes.
+type ClientIdentifier interface {
+	ClientID() string
+}
+
+// resolveClientID returns the client id that marks the engine's own writes
+// to Salesforce: the one its Salesforce sinks report, which given (from
+// WithClientID) may repeat but not contradict. Origin then decides alone
+// whether a Salesforce change is an echo, so every Salesforce sink must
+// write under the one id the engine knows; a sink writing under another
+// would have its echoes applied again.
+func resolveClientID(routes []Route, given string) (string, error) {
+	id := given
+	for i := range routes {
+		ci, ok := routes[i].Sink.(ClientIdentifier)
+		if !ok || !routes[i].To.IsSalesforce() || ci.ClientID() == "" {
+			continue
+		}
+		switch sinkID := ci.ClientID(); {
+		case id == "":
+			id = sinkID
+		case sinkID != id && given != "":
+			return "", fmt.Errorf("%w: WithClientID(%q) differs from the client id %q a Salesforce sink writes with, so the engine would not recognise that sink's writes coming back as change events; drop WithClientID (the engine takes the sink's) or give both the same id", sfsync.ErrInvalid, given, sinkID)
+		case sinkID != id:
+			return "", fmt.Errorf("%w: Salesforce sinks write with client ids %q and %q; the engine recognises its echoes by one: give them the same id (salesforce.WithClientID)", sfsync.ErrInvalid, id, sinkID)
+		}
+	}
+	return id, nil
+}
+
 func (r *Route) matches(c *sfsync.Change) bool {
 	return (r.From == "" || r.From == c.Source) && (r.Object == "" || r.Object == c.Object)
 }

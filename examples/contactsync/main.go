@@ -71,7 +71,7 @@ func run(ctx context.Context, out io.Writer) error {
 	erpFeed.Append(t1Edit)
 
 	state := memory.New()
-	options := func(store any, sources ...sfsync.EventSource) []sync.Option {
+	options := func(store sync.Store, sources ...sfsync.EventSource) []sync.Option {
 		opts := []sync.Option{
 			sync.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 			sync.WithTenant(orgID),

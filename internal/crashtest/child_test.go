@@ -126,7 +126,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	defer client.Close()
 	sub := client.Subscribe(cfg.Topic, pubsub.WithWindow(20),
-		pubsub.WithBackoff(func() backoff.BackOff { return &backoff.ZeroBackOff{} }))
+		pubsub.WithBackOff(func() backoff.BackOff { return &backoff.ZeroBackOff{} }))
 	defer sub.Close()
 	src := &reportingSource{Subscription: sub, last: last, done: make(chan struct{})}
 	engine, err := sync.New(src, sink,

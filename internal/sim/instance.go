@@ -50,7 +50,7 @@ func (r *run) start(dupExt bool) error {
 	var srcs []sfsync.EventSource
 	for i, o := range r.sc.Objects {
 		sub := ps.Subscribe(salesforcetest.Topic(o.Name), pubsub.WithFallback(pubsub.ReplayEarliest),
-			pubsub.WithJitterSeed(uint64(r.sc.Seed)), pubsub.WithBackoff(fastBackOff))
+			pubsub.WithJitterSeed(uint64(r.sc.Seed)), pubsub.WithBackOff(fastBackOff))
 		in.subs = append(in.subs, sub)
 		w := &watchedSource{inner: sub, g: in.io, r: r}
 		if i == 0 {

@@ -17,8 +17,8 @@ import (
 // maxEventSize is the largest accepted event payload (1 MB).
 const maxEventSize = 1 << 20
 
-// Publish implements eventbus.PubSubServer.
-func (s *Server) Publish(ctx context.Context, req *eventbus.PublishRequest) (*eventbus.PublishResponse, error) {
+// rpcPublish serves [service.Publish].
+func (s *Server) rpcPublish(ctx context.Context, req *eventbus.PublishRequest) (*eventbus.PublishResponse, error) {
 	resp, err := s.publish(ctx, req)
 	if err != nil {
 		return nil, err
@@ -29,9 +29,9 @@ func (s *Server) Publish(ctx context.Context, req *eventbus.PublishRequest) (*ev
 	return resp, nil
 }
 
-// PublishStream implements eventbus.PubSubServer: one PublishResponse per
+// rpcPublishStream serves [service.PublishStream]: one PublishResponse per
 // PublishRequest, in order.
-func (s *Server) PublishStream(st grpc.BidiStreamingServer[eventbus.PublishRequest, eventbus.PublishResponse]) error {
+func (s *Server) rpcPublishStream(st grpc.BidiStreamingServer[eventbus.PublishRequest, eventbus.PublishResponse]) error {
 	ctx := st.Context()
 	for {
 		req, err := st.Recv()

@@ -329,7 +329,7 @@ func TestPublishPartialFailure(t *testing.T) {
 		t.Fatalf("result without id: %v", r[3])
 	}
 	pub := srv.Published(topicB)
-	if len(pub) != 2 || pub[0].GetId() != "a" || pub[1].GetId() != r[3].GetCorrelationKey() {
+	if len(pub) != 2 || pub[0].ID != "a" || pub[1].ID != r[3].GetCorrelationKey() {
 		t.Fatalf("Published = %v", pub)
 	}
 

@@ -22,7 +22,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/internal/eventbus"
@@ -144,8 +143,6 @@ type Stats struct {
 
 // Server is a fake Salesforce Pub/Sub API server on a loopback port.
 type Server struct {
-	eventbus.UnimplementedPubSubServer
-
 	cfg       config
 	lis       net.Listener
 	srv       *grpc.Server
@@ -239,7 +236,7 @@ func NewServer(opts ...Option) *Server {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewServerTLSFromCert(&pair)))
 	}
 	s.srv = grpc.NewServer(serverOpts...)
-	eventbus.RegisterPubSubServer(s.srv, s)
+	eventbus.RegisterPubSubServer(s.srv, service{s: s})
 	go func() { _ = s.srv.Serve(lis) }()
 	return s
 }
@@ -377,17 +374,35 @@ func (s *Server) AppendEncoded(topicName, schemaID string, payload []byte) ([]by
 	return encodeReplay(s.appendLocked(t, ev)), nil
 }
 
+// PublishedEvent is an event a client published, as the server stored it.
+type PublishedEvent struct {
+	// ID is the id the publisher gave the event, which the server echoes
+	// back as the result's correlation key.
+	ID       string
+	SchemaID string
+	// Payload is the event's Avro binary: one record, no container header.
+	Payload []byte
+	// Headers are the event's headers, by key.
+	Headers map[string][]byte
+}
+
 // Published returns copies of the events clients published successfully to topic.
-func (s *Server) Published(topicName string) []*eventbus.ProducerEvent {
+func (s *Server) Published(topicName string) []PublishedEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.topics[topicName]
 	if !ok {
 		return nil
 	}
-	out := make([]*eventbus.ProducerEvent, len(t.published))
+	out := make([]PublishedEvent, len(t.published))
 	for i, e := range t.published {
-		out[i] = proto.Clone(e).(*eventbus.ProducerEvent)
+		out[i] = PublishedEvent{ID: e.GetId(), SchemaID: e.GetSchemaId(), Payload: slices.Clone(e.GetPayload())}
+		for _, h := range e.GetHeaders() {
+			if out[i].Headers == nil {
+				out[i].Headers = map[string][]byte{}
+			}
+			out[i].Headers[h.GetKey()] = slices.Clone(h.GetValue())
+		}
 	}
 	return out
 }
@@ -504,8 +519,8 @@ func (s *Server) topicNotFound(ctx context.Context, rpcID, name string) error {
 		s.cfg.orgID, name))
 }
 
-// GetTopic implements eventbus.PubSubServer.
-func (s *Server) GetTopic(ctx context.Context, req *eventbus.TopicRequest) (*eventbus.TopicInfo, error) {
+// rpcGetTopic serves [service.GetTopic].
+func (s *Server) rpcGetTopic(ctx context.Context, req *eventbus.TopicRequest) (*eventbus.TopicInfo, error) {
 	rpcID := newUUID()
 	if req.GetTopicName() == "" {
 		return nil, fail(ctx, codes.InvalidArgument, CodeTopicEmpty, rpcID, "The topic name can't be blank.")
@@ -529,8 +544,8 @@ func (s *Server) GetTopic(ctx context.Context, req *eventbus.TopicRequest) (*eve
 	}, nil
 }
 
-// GetSchema implements eventbus.PubSubServer.
-func (s *Server) GetSchema(ctx context.Context, req *eventbus.SchemaRequest) (*eventbus.SchemaInfo, error) {
+// rpcGetSchema serves [service.GetSchema].
+func (s *Server) rpcGetSchema(ctx context.Context, req *eventbus.SchemaRequest) (*eventbus.SchemaInfo, error) {
 	rpcID := newUUID()
 	if req.GetSchemaId() == "" {
 		return nil, fail(ctx, codes.InvalidArgument, CodeSchemaValidation, rpcID, "Schema validation failed. The schema ID can't be blank.")

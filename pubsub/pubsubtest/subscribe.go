@@ -249,8 +249,8 @@ func (s *Server) countRequest() {
 	s.mu.Unlock()
 }
 
-// Subscribe implements eventbus.PubSubServer.
-func (s *Server) Subscribe(ss grpc.BidiStreamingServer[eventbus.FetchRequest, eventbus.FetchResponse]) error {
+// rpcSubscribe serves [service.Subscribe].
+func (s *Server) rpcSubscribe(ss grpc.BidiStreamingServer[eventbus.FetchRequest, eventbus.FetchResponse]) error {
 	ctx := ss.Context()
 	rpcID := newUUID()
 	s.mu.Lock()
@@ -403,9 +403,9 @@ func (s *Server) Committed(subscription string) []byte {
 	return replayOrNil(m.committed)
 }
 
-// ManagedSubscribe implements eventbus.PubSubServer. A stream resumes after
+// rpcManagedSubscribe serves [service.ManagedSubscribe]. A stream resumes after
 // the committed replay id of its subscription, or from EARLIEST if none.
-func (s *Server) ManagedSubscribe(ss grpc.BidiStreamingServer[eventbus.ManagedFetchRequest, eventbus.ManagedFetchResponse]) error {
+func (s *Server) rpcManagedSubscribe(ss grpc.BidiStreamingServer[eventbus.ManagedFetchRequest, eventbus.ManagedFetchResponse]) error {
 	ctx := ss.Context()
 	rpcID := newUUID()
 	s.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sfsync/sfsync/internal/cdcschema"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 )
 
@@ -177,11 +176,15 @@ func TestCDCAddFieldGapOverflow(t *testing.T) {
 	org := newOrg(t)
 	before := org.SchemaID("Account")
 	id := createAccount(t, org, map[string]any{"Name": "Acme"})
-	if err := org.AddField("Account", "Tier__c", cdcschema.String); err != nil {
+	if err := org.AddField("Account", "Tier__c", salesforcetest.KindString); err != nil {
 		t.Fatal(err)
 	}
-	if err := org.AddField("Account", "Tier__c", cdcschema.String); err == nil {
+	if err := org.AddField("Account", "Tier__c", salesforcetest.KindString); err == nil {
 		t.Fatal("duplicate AddField succeeded")
+	}
+	var unset salesforcetest.FieldKind
+	if err := org.AddField("Account", "Rank__c", unset); err == nil {
+		t.Fatal("AddField of the zero FieldKind succeeded; it must say the kind is missing")
 	}
 	after := org.SchemaID("Account")
 	if after == before || after == "" {

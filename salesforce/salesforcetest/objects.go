@@ -190,10 +190,61 @@ func restFields(cf cdcschema.Field) []*fieldDef {
 	return out
 }
 
+// FieldKind is the type of a field [Org.AddField] adds, as the change
+// event schema carries it.
+type FieldKind int
+
+// The field kinds.
+const (
+	KindString   FieldKind = iota + 1 // text, picklist, phone, url, email, id, reference
+	KindBoolean                       // checkbox
+	KindInt                           // integer
+	KindDouble                        // number, currency, percent
+	KindDateTime                      // epoch milliseconds
+	KindDate                          // epoch milliseconds at 00:00 UTC
+	// KindAddress is compound: Street, City, State, PostalCode, Country,
+	// StateCode, CountryCode, Latitude, Longitude, GeocodeAccuracy.
+	KindAddress
+	// KindPersonName is compound: Salutation, FirstName, LastName,
+	// MiddleName, Suffix.
+	KindPersonName
+	KindLocation // compound: Latitude, Longitude
+)
+
+// schemaKind maps k to the schema generator's kind. The zero FieldKind is
+// not a kind, so that a forgotten argument is an error and not a string.
+func (k FieldKind) schemaKind() (cdcschema.Kind, bool) {
+	switch k {
+	case KindString:
+		return cdcschema.String, true
+	case KindBoolean:
+		return cdcschema.Boolean, true
+	case KindInt:
+		return cdcschema.Int, true
+	case KindDouble:
+		return cdcschema.Double, true
+	case KindDateTime:
+		return cdcschema.DateTime, true
+	case KindDate:
+		return cdcschema.Date, true
+	case KindAddress:
+		return cdcschema.Address, true
+	case KindPersonName:
+		return cdcschema.PersonName, true
+	case KindLocation:
+		return cdcschema.Location, true
+	}
+	return 0, false
+}
+
 // AddField adds a field to object, as an admin would: the CDC schema gets a
 // new schema id on the object's topic and the REST API accepts the field
 // (compound kinds add their flattened component fields).
-func (o *Org) AddField(object, name string, kind cdcschema.Kind) error {
+func (o *Org) AddField(object, name string, fieldKind FieldKind) error {
+	kind, ok := fieldKind.schemaKind()
+	if !ok {
+		return fmt.Errorf("salesforcetest: field %s.%s: unknown FieldKind %d; use one of the Kind constants", object, name, fieldKind)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	d := o.objects[strings.ToLower(object)]

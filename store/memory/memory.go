@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/dedup"
 )
 
 // Store holds engine state in memory. It is safe for concurrent use. The
@@ -18,8 +18,12 @@ type Store struct {
 	maxKeys     int
 	maxOutcomes int
 
-	mu          stdsync.Mutex
-	claims      expiringSet
+	mu stdsync.Mutex
+	// claims is the package dedup's store, so that there is one in-memory
+	// dedup implementation. It is read and written only under mu all the
+	// same: CommitState must make claims visible together with the
+	// checkpoints they come with, never before.
+	claims      *dedup.Memory
 	echoes      echoSet
 	versions    map[string]map[versionKey]sfsync.Version
 	checkpoints map[string]sfsync.Position
@@ -41,8 +45,9 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
 
 // WithMaxKeys bounds the number of dedup keys and of remembered writes kept
-// (each); when full, the one closest to expiry is forgotten first. The
-// default is 1,000,000.
+// (each); when full, expired keys go first, then the one closest to expiry
+// (for dedup keys: within its shard, see [dedup.WithMaxKeys]). The default
+// is 1,000,000.
 func WithMaxKeys(n int) Option { return func(s *Store) { s.maxKeys = max(1, n) } }
 
 // WithMaxOutcomes bounds the ledger; when full, the oldest outcomes are
@@ -63,7 +68,7 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
-	s.claims = newExpiringSet()
+	s.claims = dedup.NewMemory(dedup.WithClock(s.clock), dedup.WithMaxKeys(s.maxKeys))
 	s.echoes = newEchoSet()
 	s.versions = map[string]map[versionKey]sfsync.Version{}
 	return s
@@ -79,7 +84,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.claims.live(key, s.clock()), nil
+	return s.claims.Seen(ctx, key)
 }
 
 // SeenMany reports which of keys are claimed and live.
@@ -89,10 +94,13 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock()
 	seen := make(map[string]bool)
 	for _, k := range keys {
-		if s.claims.live(k, now) {
+		live, err := s.claims.Seen(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if live {
 			seen[k] = true
 		}
 	}
@@ -106,16 +114,7 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.claimLocked(key, ttl), nil
-}
-
-func (s *Store) claimLocked(key string, ttl time.Duration) bool {
-	now := s.clock()
-	if s.claims.live(key, now) {
-		return false
-	}
-	s.claims.put(key, now.Add(ttl), now, s.maxKeys)
-	return true
+	return s.claims.Claim(ctx, key, ttl)
 }
 
 // LoadCheckpoint returns the committed position of stream.
@@ -299,8 +298,14 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 	for _, d := range c.DeadLetters {
 		s.putDeadLetterLocked(d)
 	}
+	// A commit is all or nothing once it starts: the claims must not stop
+	// half way because ctx ended, so they are made without its cancellation
+	// (dedup.Memory fails a claim only on a done context).
+	claimCtx := context.WithoutCancel(ctx)
 	for _, k := range c.Claims {
-		s.claimLocked(k, c.ClaimTTL)
+		if _, err := s.claims.Claim(claimCtx, k, c.ClaimTTL); err != nil {
+			return fmt.Errorf("memory: claiming idempotency key %s: %w", k, err)
+		}
 	}
 	s.putVersionsLocked(c.Versions)
 	for _, p := range c.Checkpoints {
@@ -317,62 +322,4 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
-}
-
-// expiringSet is a set of keys with expiry times, bounded by evicting the
-// key that expires first.
-type expiringSet struct {
-	at   map[string]*entry
-	heap entryHeap
-}
-
-type entry struct {
-	key     string
-	expires time.Time
-	index   int
-}
-
-func newExpiringSet() expiringSet { return expiringSet{at: map[string]*entry{}} }
-
-func (s *expiringSet) live(key string, now time.Time) bool {
-	e, ok := s.at[key]
-	return ok && now.Before(e.expires)
-}
-
-func (s *expiringSet) put(key string, expires, now time.Time, limit int) {
-	if e, ok := s.at[key]; ok {
-		e.expires = expires
-		heap.Fix(&s.heap, e.index)
-		return
-	}
-	// Expired keys go first; then, if still full, the one expiring soonest.
-	for len(s.heap) > 0 && (!now.Before(s.heap[0].expires) || len(s.heap) >= limit) {
-		e := heap.Pop(&s.heap).(*entry)
-		delete(s.at, e.key)
-	}
-	e := &entry{key: key, expires: expires}
-	heap.Push(&s.heap, e)
-	s.at[key] = e
-}
-
-type entryHeap []*entry
-
-func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *entryHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }

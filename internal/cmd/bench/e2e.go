@@ -75,7 +75,7 @@ func (r pipelineResult) rate() float64 { return float64(r.n) / r.use.wall.Second
 // runPipeline fills topic with n updates in the server process, then
 // measures the engine consuming them through a real subscription into
 // store until every one has a durable outcome.
-func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store any) (pipelineResult, error) {
+func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store sfsyncsync.Store) (pipelineResult, error) {
 	if _, err := c.fill(topic, n); err != nil {
 		return pipelineResult{}, err
 	}
@@ -200,7 +200,7 @@ type latencyResult struct {
 // runLatency publishes at rate/s for d from the server process while the
 // engine consumes live, and records publish → write latency and, through
 // timed, how long each state commit took.
-func runLatency(ctx context.Context, log *slog.Logger, c *child, topic string, rate int, d time.Duration, store any, timed *commitTimer) (latencyResult, error) {
+func runLatency(ctx context.Context, log *slog.Logger, c *child, topic string, rate int, d time.Duration, store sfsyncsync.Store, timed *commitTimer) (latencyResult, error) {
 	if _, err := c.fill(topic, 0); err != nil {
 		return latencyResult{}, err
 	}
