@@ -9,6 +9,15 @@
 // periodically to detect drift nobody announced, with a throttled scan rate
 // so a large object does not starve the org's API budget.
 //
+// A whole-object scan is resumable: over a [PagedAuthority] (such as
+// salesforce.Authority: one Bulk API job read page by page) or any
+// Authority whose records come ordered by modification,
+// [Reconciler.ReconcileFrom] reports its progress between pages, and the
+// engine stores it once the records before it have outcomes, so a backfill
+// interrupted by a restart continues where it stopped. For drift, the
+// engine's CheckDrift compares versions and re-reads only what differs;
+// [Loop] can run it instead of a full reconciliation.
+//
 // Reconciliation is idempotent: every emitted change carries the key
 // "reconcile:<object>:<id>:<version>", so scanning the same unchanged record
 // twice is a duplicate, and the engine's no-op check skips records whose

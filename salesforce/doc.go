@@ -73,7 +73,9 @@
 // outcomes, bulk reads of current state), [Authority] reads records for
 // reconciliation and backfill (REST for record ids, one Bulk queryAll job
 // for whole objects and time windows above [WithBulkThreshold] records)
-// and their versions alone for drift checks ([Authority.Versions]), and [PubSubTokens] lends the client's OAuth
-// tokens to the Pub/Sub API client. Package salesforcetest is a fake org to
-// test all of it against.
+// and their versions alone for drift checks ([Authority.Versions]); its
+// [Authority.ScanPages] makes a backfill resumable from the job's last
+// handled page, and a windowed scan ends with getDeleted's deletes.
+// [PubSubTokens] lends the client's OAuth tokens to the Pub/Sub API
+// client. Package salesforcetest is a fake org to test all of it against.
 package salesforce
