@@ -63,25 +63,7 @@ const backfillLogEvery = 5 * time.Second
 
 // setBackfill records object's backfill state, and err while it fails.
 func (e *Engine) setBackfill(object string, st backfillState, err error) {
-	e.backfillMu.Lock()
-	if err == nil {
-		delete(e.backfillErrs, object)
-	} else {
-		e.backfillErrs[object] = err
-	}
-	e.backfillMu.Unlock()
-	e.progressMu.Lock()
-	p := e.progress[object]
-	p.Object, p.Phase, p.Reason, p.Since = object, st.Phase, st.Reason, st.Since
-	p.Pinned, p.Read, p.Total, p.Started, p.Err = slices.Clone(st.Pinned), st.Read, st.Total, st.Started, err
-	if st.Phase == PhaseDone {
-		p.Left = 0
-	}
-	e.progress[object] = p
-	e.progressMu.Unlock()
-	if f := e.cfg.backfillProgress; f != nil {
-		f(p)
-	}
+	e.updateBackfill(object, st, err, nil)
 }
 
 // backfillSnapshot returns object's last known backfill state.
@@ -96,18 +78,29 @@ func (e *Engine) backfillSnapshot(object string) backfillState {
 // reportBackfill records a running backfill's progress, with its rate, and
 // logs it at most every backfillLogEvery.
 func (e *Engine) reportBackfill(object string, st backfillState, rate *rateMeter) {
+	e.updateBackfill(object, st, nil, rate)
+}
+
+// updateBackfill records st (and err) as object's progress, with the rate
+// and time left when rate is set, tells the WithBackfillProgress callback,
+// and logs a running backfill's progress at most every backfillLogEvery.
+func (e *Engine) updateBackfill(object string, st backfillState, err error, rate *rateMeter) {
 	now := e.cfg.clock()
-	perSecond := rate.rate(now, st.Read)
 	e.progressMu.Lock()
 	p := e.progress[object]
 	p.Object, p.Phase, p.Reason, p.Since = object, st.Phase, st.Reason, st.Since
-	p.Pinned, p.Read, p.Total, p.Started, p.Err = slices.Clone(st.Pinned), st.Read, st.Total, st.Started, nil
-	p.Rate, p.Left = perSecond, 0
-	if st.Total > st.Read && perSecond > 0 {
-		p.Left = time.Duration(float64(st.Total-st.Read) / perSecond * float64(time.Second))
+	p.Pinned, p.Read, p.Total, p.Started, p.Err = slices.Clone(st.Pinned), st.Read, st.Total, st.Started, err
+	if rate != nil {
+		p.Rate, p.Left = rate.rate(now, st.Read), 0
+		if st.Total > st.Read && p.Rate > 0 {
+			p.Left = time.Duration(float64(st.Total-st.Read) / p.Rate * float64(time.Second))
+		}
+	}
+	if st.Phase == PhaseDone {
+		p.Left = 0
 	}
 	e.progress[object] = p
-	log := now.Sub(e.logged[object]) >= backfillLogEvery
+	log := rate != nil && now.Sub(e.logged[object]) >= backfillLogEvery
 	if log {
 		e.logged[object] = now
 	}
@@ -119,6 +112,19 @@ func (e *Engine) reportBackfill(object string, st backfillState, rate *rateMeter
 		e.log.Info("sfsync: backfill progress", "object", object, "phase", p.Phase, "read", p.Read, "total", p.Total,
 			"per_second", int64(p.Rate), "left", p.Left.Round(time.Second))
 	}
+}
+
+// backfillErrors are the backfills failing now, for Health.
+func (e *Engine) backfillErrors() []error {
+	e.progressMu.Lock()
+	defer e.progressMu.Unlock()
+	var errs []error
+	for _, object := range sortedKeys(e.progress) {
+		if err := e.progress[object].Err; err != nil {
+			errs = append(errs, fmt.Errorf("sync: backfill of %s is failing: %w", object, err))
+		}
+	}
+	return errs
 }
 
 // rateMeter measures a run's records per second.

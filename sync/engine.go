@@ -63,8 +63,6 @@ type Engine struct {
 	links links
 	obs   observer // streams, outcomes per minute, waits (streams.go)
 
-	backfillMu   stdsync.Mutex
-	backfillErrs map[string]error // object → last failure, while failing
 	progressState
 	retries retryState
 }
@@ -136,7 +134,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, backfillErrs: map[string]error{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}

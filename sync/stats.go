@@ -2,7 +2,6 @@ package sync
 
 import (
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -113,11 +112,7 @@ func (e *Engine) Health() error {
 	if err := e.fatalErr(); err != nil {
 		errs = append(errs, err)
 	}
-	e.backfillMu.Lock()
-	for _, object := range sortedKeys(e.backfillErrs) {
-		errs = append(errs, fmt.Errorf("sync: backfill of %s is failing: %w", object, e.backfillErrs[object]))
-	}
-	e.backfillMu.Unlock()
+	errs = append(errs, e.backfillErrors()...)
 	seen := map[any]bool{}
 	report := func(part any) {
 		r, ok := part.(interface{ Err() error })
