@@ -384,3 +384,28 @@ func TestCreateLosingAnOwnedFieldClearsItOnItsSide(t *testing.T) {
 		}
 	}
 }
+
+// A retried write keeps the repair its first attempt planned: the retry
+// decides on a change already stripped of the fields that lost, so without
+// it the losing side would keep values the owner never set.
+func TestRetriedCreateStillRepairsTheFieldsThatLost(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "1", "Email": "sf@example.com"}, at(0))
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true})
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Phone"); got != nil {
+			t.Errorf("%s holds Phone=%v, want none: the ERP owns it and never set it", side.System(), got)
+		}
+		if got := field(t, side, "Contact", "003A", "Email"); got != "sf@example.com" {
+			t.Errorf("%s holds Email=%v, want Salesforce's", side.System(), got)
+		}
+	}
+}

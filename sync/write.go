@@ -43,8 +43,17 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			cur, known := current[w.c.RecordID]
+			// A retry decides on the change as the earlier attempt wrote
+			// it, already without the fields that lost there: they lost
+			// all the same, and still need their repair.
+			earlier := w.lost
 			w.lost = nil
 			c, res, wait, perr := e.decideSafely(vc, w, &cur, known)
+			for _, f := range earlier {
+				if !slices.Contains(w.lost, f) {
+					w.lost = append(w.lost, f)
+				}
+			}
 			if perr != nil {
 				e.emit(*e.deadLetter(w.it, w.c, r.To, perr, attempt))
 				continue
