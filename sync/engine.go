@@ -98,6 +98,9 @@ type item struct {
 	// conflict to the winner's state: canonical already, and never repaired
 	// in turn.
 	repair bool
+	// lostAt is, for a repair, the version of the change that lost: the
+	// loser's own data from before it is what the repair overwrites.
+	lostAt sfsync.Version
 	// snapshot marks a record read from authoritative state (a backfill,
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.

@@ -71,9 +71,12 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 				}
 				continue
 			}
-			if fv := cur.FieldVersion(f); c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
 				// A newer value of the winner is on its way to the loser
-				// as the winner's own change event.
+				// as the winner's own change event. (Only a version of
+				// the field says so: a record's version may stand for a
+				// change of other fields, and the winner's value of this
+				// one would then never reach the loser.)
 				continue
 			}
 			setValue(&r, f, v)
@@ -87,7 +90,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	default:
 		return
 	}
-	w.repair = &r
+	w.repair, w.repairLostAt = &r, c.Version
 	// Hold the losing change's outcome until the repair has one.
 	if w.it.hold == nil {
 		w.it.hold = new([]result)
@@ -110,7 +113,7 @@ func setValue(c *sfsync.Change, field string, v any) {
 func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 	if r := w.repair; r != nil && ctx.Err() == nil {
 		w.repair = nil
-		e.processBatch(ctx, vc, []*item{{c: *r, repair: true}})
+		e.processBatch(ctx, vc, []*item{{c: *r, repair: true, lostAt: w.repairLostAt}})
 	}
 	if w.holdsForRepair && ctx.Err() == nil {
 		held := *w.it.hold

@@ -227,7 +227,13 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 //
 // flows says whether the target's changes of the record reach the engine
 // at all: only then is there an event to wait for.
-func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System, flows bool) (ahead bool) {
+//
+// lostAt is set for a repair: the version of the target's change that lost
+// its conflict. The target holds that change's data (or its own later
+// data) in the fields it touched, whatever the map holds from other
+// systems with versions of another clock; so the target's own entry
+// describes those fields.
+func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System, flows bool, lostAt sfsync.Version) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(c.RecordKey())
@@ -259,6 +265,9 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 			continue
 		}
 		v, who, ok := rv.newest(f)
+		if own, held := rv.version(target, f); held && !lostAt.IsZero() && !own.Before(lostAt) {
+			v, who, ok = own, target, true
+		}
 		if !ok || (v.Before(cur.Version) && !explained) {
 			// Nothing better known: the target's own value, which makes a
 			// tie decide the same way in both directions.

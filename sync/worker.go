@@ -27,6 +27,7 @@ type work struct {
 	// the losing side to the winner's state (see planRepair).
 	lost           []string
 	repair         *sfsync.Change
+	repairLostAt   sfsync.Version
 	holdsForRepair bool
 	notes          []string
 }

@@ -275,7 +275,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = vc.remember(&c)
 		return c, res, false
 	}
-	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
+	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object), it.lostAt); ahead && w.route.Policy != nil {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

@@ -24,6 +24,8 @@ type System struct {
 	byKey    bool
 	schema   map[string]map[string]bool
 	tenant   string
+	// recordOnly hides field versions and writers from Read.
+	recordOnly bool
 
 	mu      stdsync.Mutex
 	records map[string]map[string]*record
@@ -84,6 +86,11 @@ func WithSchema(object string, fields ...string) SystemOption {
 		s.schema[object] = set
 	}
 }
+
+// WithRecordVersionsOnly makes the system report, when read, only each
+// record's version, not its fields' versions and writers, as Salesforce's
+// SystemModstamp does; the engine then relies on its version map.
+func WithRecordVersionsOnly() SystemOption { return func(s *System) { s.recordOnly = true } }
 
 // WithTenant stamps the feed's changes with an org id.
 func WithTenant(orgID string) SystemOption { return func(s *System) { s.tenant = orgID } }
@@ -290,7 +297,11 @@ func (s *System) Read(ctx context.Context, object string, ids []string) (map[str
 	out := make(map[string]sfsync.Record, len(ids))
 	for _, id := range ids {
 		if r := s.get(object, id); r != nil {
-			out[id] = r.snapshot(object, id)
+			rec := r.snapshot(object, id)
+			if s.recordOnly {
+				rec.FieldVersions, rec.LastWriter = nil, nil
+			}
+			out[id] = rec
 		}
 	}
 	return out, nil
