@@ -9,6 +9,7 @@ import (
 	"github.com/sfsync/sfsync/conflict"
 	"github.com/sfsync/sfsync/reconcile"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // A record read from authoritative state carries one version, its
@@ -62,4 +63,47 @@ func TestSnapshotDoesNotClaimFieldsTheTargetHolds(t *testing.T) {
 
 func reconcileOf(b *bidi) sfsync.Reconciler {
 	return reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))
+}
+
+// A snapshot read after an outage must not overwrite a field the target
+// changed after it was last synced: that edit's event is on its way and
+// decides against Salesforce's value itself. The snapshot's version is the
+// record's, and here only another field changed in Salesforce.
+func TestSnapshotLeavesAFieldTheTargetChangedSinceItsLastSync(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: plainTarget{b.sf}}),
+		sfsyncsync.WithSource(extSrc), sfsyncsync.WithReconciler(reconcileOf(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+
+	// The ERP clears the city; its event is still on its way when
+	// Salesforce's record, changed in another field, is read whole.
+	cleared := b.ext.EditSilently("Contact", "003A", map[string]any{"MailingCity": nil}, at(20*time.Second))
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e22"}, at(time.Hour))
+	if err := e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b.extLog.Append(cleared)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r.stop(t)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, sys, "Contact", "003A", "MailingCity"); got != nil {
+			t.Errorf("%s MailingCity = %v, want the ERP's later null", sys.System(), got)
+		}
+		if got := field(t, sys, "Contact", "003A", "Email"); got != "e22" {
+			t.Errorf("%s Email = %v, want the snapshot's e22", sys.System(), got)
+		}
+	}
 }

@@ -388,3 +388,19 @@ func (vc *versionCache) delivered(record string, sys sfsync.System, field string
 	got, ok := vc.get(record).version(sys, field)
 	return ok && !got.Before(v)
 }
+
+// changedAfterSync reports whether target shows its own edit of field
+// (cur's field version and writer) newer than the newest of target's data
+// of field the map holds: an edit of the target the engine has not decided
+// yet. Without an entry of the target for field, nothing says its changes
+// of the record pass through the engine, and it reports false.
+func (vc *versionCache) changedAfterSync(record string, target sfsync.System, field string, cur sfsync.Record) bool {
+	fv, ok := cur.FieldVersions[field]
+	if !ok || cur.LastWriter[field] != target {
+		return false
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	synced, ok := vc.get(record).version(target, field)
+	return ok && synced.Before(fv)
+}

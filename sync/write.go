@@ -248,20 +248,32 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// a field the target already holds is not news, and taking it as
 		// changed at that version would let it win over a newer edit of
 		// the other side that it never saw.
-		var same []string
+		var same, pending []string
 		for _, f := range c.Touched() {
 			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
 				same = append(same, f)
+			} else if vc.changedAfterSync(c.RecordKey(), dest, f, *cur) {
+				pending = append(pending, f)
 			}
 		}
-		if len(same) > 0 {
+		if len(pending) > 0 {
+			// The target changed these fields after the engine last
+			// synced its data of them: that change's event decides them
+			// against this system's value, with its own version, which
+			// the snapshot's record version would wrongly beat.
+			dropFields(&c, pending)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
+		}
+		if len(same) > 0 || len(pending) > 0 {
 			dropFields(&c, same)
 			if len(c.Touched()) == 0 {
 				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 				res.versions = vc.rememberSeen(&c)
 				return c, res, false
 			}
-			w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
+			if len(same) > 0 {
+				w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
+			}
 		}
 	}
 	if known && !w.it.repair && landed(*cur, &c) {
