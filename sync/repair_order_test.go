@@ -11,8 +11,8 @@ import (
 )
 
 // Two changes of the losing side that both lose the same owned field, in
-// one batch: the first one's repair must not be dropped as superseded when
-// the second one decides nothing to repair of its own.
+// one batch, the second also setting a field its side owns: both systems
+// end with the owner's value of each field.
 func TestTwoLosingChangesInOneBatchLeaveTheOwnersValue(t *testing.T) {
 	b := newBidi(t)
 	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
@@ -34,6 +34,50 @@ func TestTwoLosingChangesInOneBatchLeaveTheOwnersValue(t *testing.T) {
 		}
 		if got := field(t, side, "Contact", "P-1", "MailingCity"); got != nil {
 			t.Errorf("%s holds MailingCity=%v, want the ERP's null", side.System(), got)
+		}
+	}
+}
+
+// A change delivered again after a crash lost its outcome, to a target
+// without field versions: the policy drops a field Salesforce changed
+// since, and the fields it keeps are there already from the first
+// delivery. Writing them again would be a second effect of one change.
+func TestRedeliveryAfterALostOutcomeDoesNotWriteKeptFieldsAgain(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org),
+		synctest.WithRecordVersionsOnly(), synctest.WithoutKeyIdempotency())
+	policy := conflict.LastWriteWins()
+	b.sf.Edit("Account", "001A", map[string]any{"Name": "n0", "BillingCity": "c0"}, at(0))
+	edit := b.ext.Edit("Account", "001A", map[string]any{"Name": "n1", "BillingCity": "c1"}, at(10*time.Second))
+
+	run := func(store stateStore) {
+		sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+		b.store = store
+		e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := start(t, e)
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+		r.stop(t)
+	}
+	run(b.store)
+	if n := b.sf.Applications(edit.Key); n != 1 {
+		t.Fatalf("the ERP edit took effect %d times, want 1", n)
+	}
+	// Salesforce renames the account; then an engine whose state lost the
+	// edit's outcome (a crash before its commit) gets it again.
+	b.sf.Edit("Account", "001A", map[string]any{"Name": "n2"}, at(20*time.Second))
+	run(newState(t))
+	if n := b.sf.Applications(edit.Key); n != 1 {
+		t.Errorf("the ERP edit took effect %d times in Salesforce, want 1", n)
+	}
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, sys, "Account", "001A", "Name"); got != "n2" {
+			t.Errorf("%s Name = %v, want Salesforce's newer n2", sys.System(), got)
+		}
+		if got := field(t, sys, "Account", "001A", "BillingCity"); got != "c1" {
+			t.Errorf("%s BillingCity = %v, want the ERP's c1", sys.System(), got)
 		}
 	}
 }

@@ -350,6 +350,21 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			res.versions = vc.rememberSeen(&c)
 			return c, res, false
 		}
+		if len(drop) > 0 && known && holds(*cur, &c) {
+			// The fields the policy kept are there already: an earlier
+			// delivery wrote them (its outcome lost in a crash) or the
+			// target has the same values. Writing them again could only
+			// overwrite what changed there since.
+			w.notes = append([]string{d.Reason}, w.notes...)
+			status, why := sfsync.StatusNoop, "target already holds the fields the policy kept"
+			if w.attempts > 1 {
+				w.confirmed = true
+				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
+			}
+			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
+			res.versions = vc.remember(&c)
+			return c, res, false
+		}
 	}
 	if d.Reason != "" {
 		w.notes = append([]string{d.Reason}, w.notes...)
