@@ -98,6 +98,10 @@ type item struct {
 	// conflict to the winner's state: canonical already, and never repaired
 	// in turn.
 	repair bool
+	// after, for a repair, holds the results of the change that lost,
+	// emitted once the repair has its outcome.
+	after    *[]result
+	afterKey string // counted pending until after is emitted
 	// lostAt is, for a repair, the version of the change that lost: the
 	// loser's own data from before it is what the repair overwrites.
 	lostAt sfsync.Version

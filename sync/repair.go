@@ -113,7 +113,21 @@ func setValue(c *sfsync.Change, field string, v any) {
 func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 	if r := w.repair; r != nil && ctx.Err() == nil {
 		w.repair = nil
-		e.processBatch(ctx, vc, []*item{{c: *r, repair: true, lostAt: w.repairLostAt}})
+		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt}
+		if w.holdsForRepair {
+			// The repair may wait in the park for the loser's event: the
+			// losing change's outcome goes out after the repair's, when
+			// that comes, so that a stop before it repeats both.
+			// Meanwhile a redelivery of it is a duplicate.
+			rep.after = w.it.hold
+			w.it.hold, w.holdsForRepair = nil, false
+			e.pendingMu.Lock()
+			e.pending[w.it.c.Key]++
+			e.pendingMu.Unlock()
+			rep.afterKey = w.it.c.Key
+		}
+		e.processBatch(ctx, vc, []*item{rep})
+		return
 	}
 	if w.holdsForRepair && ctx.Err() == nil {
 		held := *w.it.hold

@@ -81,3 +81,62 @@ func TestRedeliveryAfterALostOutcomeDoesNotWriteKeptFieldsAgain(t *testing.T) {
 		}
 	}
 }
+
+// External wins: a Salesforce edit of a field the ERP holds loses, and
+// Salesforce is repaired to the ERP's value.
+func TestExternalWinsRepairsSalesforce(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.ext.Edit("Contact", "P-2", map[string]any{"LastName": "n5", "Email": "e6"}, at(6*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.sf.Edit("Contact", "P-2", map[string]any{"LastName": "n16"}, at(12*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, sys, "Contact", "P-2", "LastName"); got != "n5" {
+			t.Errorf("%s LastName = %v, want the ERP's n5", sys.System(), got)
+		}
+	}
+}
+
+// A repair that waits for the losing side's event (Salesforce shows a
+// record version no event has explained yet) holds the losing change's
+// outcome until it has its own: recorded the other way round, a stop in
+// between would leave the change decided and its repair never made.
+func TestLosingChangeOutcomeWaitsForItsParkedRepair(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.ext.Edit("Contact", "P-2", map[string]any{"LastName": "n5"}, at(6*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	// Salesforce renames the contact, then changes it again where no event
+	// tells: the repair to Salesforce waits for that change's event.
+	lost := b.sf.EditSilently("Contact", "P-2", map[string]any{"LastName": "n16"}, at(12*time.Second))
+	b.sf.EditSilently("Contact", "P-2", map[string]any{"Email": "e17"}, at(13*time.Second))
+	b.sfLog.Append(lost)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	var order []string
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{}) {
+		if o.Key == lost.Key || o.Key == "repair:"+lost.Key {
+			order = append(order, o.Key+" "+string(o.Status))
+		}
+	}
+	if len(order) != 2 || order[0] != "repair:"+lost.Key+" applied" || order[1] != lost.Key+" conflict_lost" {
+		t.Errorf("outcomes in order %q, want the repair applied, then the losing change", order)
+	}
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, sys, "Contact", "P-2", "LastName"); got != "n5" {
+			t.Errorf("%s LastName = %v, want the ERP's n5", sys.System(), got)
+		}
+	}
+}

@@ -488,6 +488,15 @@ func (e *Engine) emit(r result) {
 		e.pendingMu.Unlock()
 	}
 	e.results <- r
+	if after := r.it.after; after != nil {
+		r.it.after = nil
+		e.emitAll(*after)
+		e.pendingMu.Lock()
+		if e.pending[r.it.afterKey]--; e.pending[r.it.afterKey] <= 0 {
+			delete(e.pending, r.it.afterKey)
+		}
+		e.pendingMu.Unlock()
+	}
 }
 
 // isUnsaved reports whether record has version map entries on their way to
