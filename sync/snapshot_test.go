@@ -70,6 +70,14 @@ func reconcileOf(b *bidi) sfsync.Reconciler {
 // decides against Salesforce's value itself. The snapshot's version is the
 // record's, and here only another field changed in Salesforce.
 func TestSnapshotLeavesAFieldTheTargetChangedSinceItsLastSync(t *testing.T) {
+	for _, synced := range []bool{true, false} {
+		t.Run(map[bool]string{true: "field synced from the target before", false: "field only ever set by Salesforce"}[synced], func(t *testing.T) {
+			snapshotLeavesPendingField(t, synced)
+		})
+	}
+}
+
+func snapshotLeavesPendingField(t *testing.T, synced bool) {
 	b := newBidi(t)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
@@ -85,7 +93,11 @@ func TestSnapshotLeavesAFieldTheTargetChangedSinceItsLastSync(t *testing.T) {
 	}
 	r := start(t, e)
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
+	if synced {
+		b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
+	} else {
+		b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
+	}
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 
 	// The ERP clears the city; its event is still on its way when

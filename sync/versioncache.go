@@ -391,9 +391,10 @@ func (vc *versionCache) delivered(record string, sys sfsync.System, field string
 
 // changedAfterSync reports whether target shows its own edit of field
 // (cur's field version and writer) newer than the newest of target's data
-// of field the map holds: an edit of the target the engine has not decided
-// yet. Without an entry of the target for field, nothing says its changes
-// of the record pass through the engine, and it reports false.
+// of field the map holds (or with none held for field): an edit of the
+// target the engine has not decided yet. Without any entry of the target
+// for the record, nothing says its changes of it pass through the engine
+// (data it held before syncing began), and it reports false.
 func (vc *versionCache) changedAfterSync(record string, target sfsync.System, field string, cur sfsync.Record) bool {
 	fv, ok := cur.FieldVersions[field]
 	if !ok || cur.LastWriter[field] != target {
@@ -401,6 +402,10 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	synced, ok := vc.get(record).version(target, field)
-	return ok && synced.Before(fv)
+	rv := vc.get(record)
+	if _, flows := rv.version(target, fieldAny); !flows {
+		return false
+	}
+	synced, ok := rv.version(target, field)
+	return !ok || synced.Before(fv)
 }
