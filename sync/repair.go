@@ -141,7 +141,12 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 // update carries only the fields it changed, and the record it would bring
 // back needs all of them. Without a way to read the source, the update is
 // written as it is.
-func (e *Engine) resurrect(ctx context.Context, w *work, c sfsync.Change) sfsync.Change {
+//
+// A field the target changed itself, after the engine last synced it and
+// before the delete, keeps the target's value: that edit's own event
+// decides it. The fields taken from the source are not claimed at the
+// update's version (see work.borrowed).
+func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) sfsync.Change {
 	probe := sfsync.Change{Source: w.route.To, Object: c.Object}
 	back := e.route(&probe)
 	if back == nil || back.To != c.Source || back.State == nil {
@@ -161,9 +166,11 @@ func (e *Engine) resurrect(ctx context.Context, w *work, c sfsync.Change) sfsync
 	if whole.Fields == nil {
 		whole.Fields = map[string]any{}
 	}
+	w.borrowed = w.borrowed[:0]
 	for _, f := range e.dataFields(c.Object, src.Fields) {
-		if _, set := whole.Value(f); !set {
+		if _, set := whole.Value(f); !set && !vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
 			setValue(&whole, f, src.Fields[f])
+			w.borrowed = append(w.borrowed, f)
 		}
 	}
 	return whole

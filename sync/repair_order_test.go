@@ -135,3 +135,37 @@ func TestLosingChangeOutcomeWaitsForItsParkedRepair(t *testing.T) {
 		}
 	}
 }
+
+// A Salesforce update newer than the ERP's delete brings the record back
+// whole. A field the ERP edited before deleting, whose event is still on
+// its way, keeps the ERP's value and is then decided by that edit's own
+// version: the resurrecting create neither overwrites it with Salesforce's
+// older value nor claims that value at the update's version.
+func TestResurrectingCreateLeavesTheTargetsUndecidedEdits(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.ext.Edit("Contact", "P-1", map[string]any{"LastName": "n1", "Phone": "p3"}, at(0))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	phone := b.ext.EditSilently("Contact", "P-1", map[string]any{"Phone": "p5"}, at(time.Second))
+	del := b.ext.RemoveSilently("Contact", "P-1", at(48*time.Second))
+	b.sf.Edit("Contact", "P-1", map[string]any{"Email": "e35"}, at(51*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.extLog.Append(phone, del)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		r, ok := sys.Record("Contact", "P-1")
+		if !ok || r.Deleted {
+			t.Errorf("%s: the record is gone, want it live (Salesforce's update is newer than the delete)", sys.System())
+			continue
+		}
+		if r.Fields["Phone"] != "p5" || r.Fields["Email"] != "e35" {
+			t.Errorf("%s holds Phone=%v Email=%v, want the ERP's p5 and Salesforce's e35", sys.System(), r.Fields["Phone"], r.Fields["Email"])
+		}
+	}
+}

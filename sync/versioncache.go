@@ -332,7 +332,12 @@ func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
 	return vc.note(c, false)
 }
 
-func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVersion {
+// rememberExcept is remember without claiming the fields in skip.
+func (vc *versionCache) rememberExcept(c *sfsync.Change, skip []string) []sfsync.AppliedVersion {
+	return vc.note(c, true, skip...)
+}
+
+func (vc *versionCache) note(c *sfsync.Change, fields bool, skip ...string) []sfsync.AppliedVersion {
 	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
 		return nil
 	}
@@ -357,7 +362,9 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVers
 	bump(fieldAny)
 	if fields {
 		for _, f := range c.Touched() {
-			bump(f)
+			if !slices.Contains(skip, f) {
+				bump(f)
+			}
 		}
 	}
 	return moved

@@ -29,7 +29,11 @@ type work struct {
 	repair         *sfsync.Change
 	repairLostAt   sfsync.Version
 	holdsForRepair bool
-	notes          []string
+	// borrowed lists the fields a resurrecting create took from the
+	// source's record, not from the change: their data is older than the
+	// change's version, and the version map does not claim them at it.
+	borrowed []string
+	notes    []string
 }
 
 // worker owns the records whose ids hash to its lane, so changes to one

@@ -71,7 +71,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			if cur.Deleted && c.Op == sfsync.OpUpdate {
-				c = e.resurrect(ctx, w, c)
+				c = e.resurrect(ctx, vc, w, c, cur)
 			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
@@ -443,7 +443,7 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	}
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
-		versions := vc.remember(&w.c)
+		versions := vc.rememberExcept(&w.c, w.borrowed)
 		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
 		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
 			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)

@@ -143,11 +143,18 @@ func (s *System) EditSilently(object, id string, fields map[string]any, v sfsync
 
 // Remove is a user's delete in this system at version v.
 func (s *System) Remove(object, id string, v sfsync.Version) sfsync.Change {
+	c := s.RemoveSilently(object, id, v)
+	s.publish(c)
+	return c
+}
+
+// RemoveSilently applies a delete like [System.Remove] but does not emit
+// it, as [System.EditSilently].
+func (s *System) RemoveSilently(object, id string, v sfsync.Version) sfsync.Change {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.change(object, id, sfsync.OpDelete, nil, v, sfsync.Origin{Client: "user", User: "user"})
 	s.apply(&c)
-	s.publish(c)
 	return c
 }
 
