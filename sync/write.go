@@ -320,6 +320,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		if w.route.State != nil {
 			w.lost = c.Touched()
+			if c.Op == sfsync.OpDelete {
+				// A delete touches no field; what lost is the record.
+				w.lost = []string{fieldDeleted}
+			}
 		}
 		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
 		// The change lost here, but its system holds these values as of
