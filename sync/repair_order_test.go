@@ -169,3 +169,58 @@ func TestResurrectingCreateLeavesTheTargetsUndecidedEdits(t *testing.T) {
 		}
 	}
 }
+
+// External wins, and the ERP deleted the record; its delete's event has not
+// been decided (it is on its way, or in the dead letters). A Salesforce
+// update then finds the ERP's tombstone without knowing who made it: the
+// target made it, so the policy weighs the ERP's delete, which wins, and
+// Salesforce is repaired to match instead of the record coming back.
+func TestUnexplainedTombstoneIsTheTargetsOwnDelete(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.sf.Edit("Contact", "P-1", map[string]any{"LastName": "n1", "Phone": "p3"}, at(5*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	del := b.ext.RemoveSilently("Contact", "P-1", at(18*time.Second))
+	b.sf.Edit("Contact", "P-1", map[string]any{"Phone": "p17"}, at(19*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.extLog.Append(del)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if r, ok := sys.Record("Contact", "P-1"); ok && !r.Deleted {
+			t.Errorf("%s has the record live, want it deleted: the ERP's delete wins", sys.System())
+		}
+	}
+}
+
+// External wins, and Salesforce deletes a record the ERP holds: the delete
+// loses, and the record is written back to Salesforce whole. (A delete
+// touches no field, so the repair needs the record itself marked lost.)
+func TestLosingDeleteIsRepairedWithTheWholeRecord(t *testing.T) {
+	b := newBidi(t)
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n11", "MailingCity": "c15"}, at(15*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	del := b.sf.Remove("Contact", "P-3", at(19*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	st := statusByKey(t, b.store)
+	if st[del.Key] != sfsync.StatusConflictLost || st["repair:"+del.Key] != sfsync.StatusApplied {
+		t.Errorf("the delete ended %q and its repair %q, want conflict_lost and applied", st[del.Key], st["repair:"+del.Key])
+	}
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		r, ok := sys.Record("Contact", "P-3")
+		if !ok || r.Deleted || r.Fields["MailingCity"] != "c15" {
+			t.Errorf("%s holds %+v (exists %v), want the ERP's record live", sys.System(), r.Fields, ok && !r.Deleted)
+		}
+	}
+}

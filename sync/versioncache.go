@@ -254,6 +254,16 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 			}
 		}
 	}
+	if cur.Exists && cur.Deleted && target != "" {
+		// A tombstone the map has no delete for was made by the target
+		// itself (its delete's event is not decided yet).
+		if _, known := cur.LastWriter[fieldAny]; !known {
+			if cur.LastWriter == nil {
+				cur.LastWriter = map[string]sfsync.System{}
+			}
+			cur.LastWriter[fieldAny] = target
+		}
+	}
 	explained := rv.explains(target, cur.Version)
 	unversioned := false
 	for _, f := range c.Touched() {
