@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,44 @@ func TestLosingDeleteIsRepairedWithTheWholeRecord(t *testing.T) {
 		r, ok := sys.Record("Contact", "P-3")
 		if !ok || r.Deleted || r.Fields["MailingCity"] != "c15" {
 			t.Errorf("%s holds %+v (exists %v), want the ERP's record live", sys.System(), r.Fields, ok && !r.Deleted)
+		}
+	}
+}
+
+// With field ownership, a Salesforce delete that loses (the fallback lets
+// the ERP keep records) brings the record back to Salesforce whole, with
+// the fields Salesforce owns: they went with the record it deleted.
+func TestLosingDeleteRepairKeepsTheDeletersOwnedFields(t *testing.T) {
+	b := newBidi(t)
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.ExternalWins())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.sf.Edit("Contact", "P-8", map[string]any{"LastName": "n1", "Email": "e2"}, at(time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	del := b.sf.Remove("Contact", "P-8", at(7*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	// Salesforce (like the fake org) makes a new record of a create: what
+	// the repair wrote is all it will hold.
+	repaired := false
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{}) {
+		if o.Key == "repair:"+del.Key && o.Status == sfsync.StatusApplied {
+			repaired = true
+			if !strings.Contains(o.Reason, "wrote [Email LastName]") {
+				t.Errorf("the repair %q, want it to write the whole record", o.Reason)
+			}
+		}
+	}
+	if !repaired {
+		t.Error("the delete that lost has no applied repair")
+	}
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		r, ok := sys.Record("Contact", "P-8")
+		if !ok || r.Deleted || r.Fields["Email"] != "e2" || r.Fields["LastName"] != "n1" {
+			t.Errorf("%s holds %+v (live %v), want the record live with Salesforce's email", sys.System(), r.Fields, ok && !r.Deleted)
 		}
 	}
 }

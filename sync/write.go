@@ -311,7 +311,14 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		return c, res, false
 	}
 	d := sfsync.ApplyAll(c, "no conflict policy")
-	if w.route.Policy != nil {
+	switch {
+	case it.repair && c.Op == sfsync.OpCreate:
+		// The repair of a delete that lost brings the record back as the
+		// winner keeps it: the record was decided, and asking the policy
+		// again field by field would leave out the fields the deleting
+		// side owns, which it deleted with the record.
+		d = sfsync.ApplyAll(c, "brings back the record whose delete lost")
+	case w.route.Policy != nil:
 		d = w.route.Policy.Decide(c, *cur)
 	}
 	if !d.Apply {
