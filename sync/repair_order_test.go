@@ -1,7 +1,9 @@
 package sync_test
 
 import (
+	"context"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -262,4 +264,66 @@ func TestLosingDeleteRepairKeepsTheDeletersOwnedFields(t *testing.T) {
 			t.Errorf("%s holds %+v (live %v), want the record live with Salesforce's email", sys.System(), r.Fields, ok && !r.Deleted)
 		}
 	}
+}
+
+// Salesforce wins and deletes a record; an ERP update of it is decided
+// before the delete's event. Salesforce no longer has the record, and the
+// version map knows it had it: the update waits for that delete instead of
+// creating the record anew, and then loses to it.
+func TestUpdateWaitsForTheDeleteOfARecordGoneFromTheTarget(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org),
+		synctest.WithRecordVersionsOnly(), synctest.WithDeletedUnread())
+	sf := &readHook{System: b.sf}
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()), fastRetries(5),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: sf}),
+		sfsyncsync.WithSource(extSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.sf.Edit("Contact", "P-2", map[string]any{"LastName": "n5"}, at(5*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	// The delete's event reaches the engine only once the engine has read
+	// Salesforce to decide the ERP's update.
+	del := b.sf.RemoveSilently("Contact", "P-2", at(14*time.Second))
+	sf.onRead(func() { b.sfLog.Append(del) })
+	upd := b.ext.Edit("Contact", "P-2", map[string]any{"LastName": "n23"}, at(17*time.Second))
+	settle(t, b.extLog, extSrc)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if st := statusByKey(t, b.store)[upd.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP update ended %s, want conflict_lost: Salesforce's delete wins", st)
+	}
+	if r, ok := b.ext.Record("Contact", "P-2"); ok && !r.Deleted {
+		t.Errorf("the ERP has the record live (%v), want it deleted", r.Fields)
+	}
+}
+
+// readHook is a target that runs a function once, on its first read.
+type readHook struct {
+	*synctest.System
+	mu   stdsync.Mutex
+	hook func()
+}
+
+func (h *readHook) onRead(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hook = f
+}
+
+func (h *readHook) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	recs, err := h.System.Read(ctx, object, ids)
+	h.mu.Lock()
+	f := h.hook
+	h.hook = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return recs, err
 }

@@ -254,6 +254,14 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 			}
 		}
 	}
+	if !cur.Exists && flows && target != "" {
+		if _, existed := rv.version(target, fieldAny); existed {
+			// The target had the record (the engine saw a change of it
+			// there) and has it no more, with no delete in the map: its
+			// delete's event is on its way, and decides who wins.
+			return true
+		}
+	}
 	if cur.Exists && cur.Deleted && target != "" {
 		// A tombstone the map has no delete for was made by the target
 		// itself (its delete's event is not decided yet).
@@ -339,6 +347,18 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 // has under the system they came from; a skipped or stale change carries
 // none that count.
 func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
+	return vc.note(c, false)
+}
+
+// rememberEcho is rememberSeen for the echo of our own write, except for a
+// delete: its tombstone is in the map already under the system whose
+// delete we wrote, and one under the echoing system would name that system
+// the deleter (the newer version, or the tie's winner), turning a delete
+// the policy lets stand into the target's own.
+func (vc *versionCache) rememberEcho(c *sfsync.Change) []sfsync.AppliedVersion {
+	if c.Op == sfsync.OpDelete {
+		return nil
+	}
 	return vc.note(c, false)
 }
 

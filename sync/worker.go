@@ -241,7 +241,7 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
 		// Our own data came back: the source changed the record at this
 		// version, with values whose versions the map already has.
-		res.versions = vc.rememberSeen(&c)
+		res.versions = vc.rememberEcho(&c)
 		return nil, res
 	}
 	return &work{it: it, c: c, route: r}, nil

@@ -26,6 +26,8 @@ type System struct {
 	tenant   string
 	// recordOnly hides field versions and writers from Read.
 	recordOnly bool
+	// deletedUnread leaves deleted records out of Read.
+	deletedUnread bool
 
 	mu      stdsync.Mutex
 	records map[string]map[string]*record
@@ -91,6 +93,10 @@ func WithSchema(object string, fields ...string) SystemOption {
 // record's version, not its fields' versions and writers, as Salesforce's
 // SystemModstamp does; the engine then relies on its version map.
 func WithRecordVersionsOnly() SystemOption { return func(s *System) { s.recordOnly = true } }
+
+// WithDeletedUnread makes Read leave deleted records out, as Salesforce's
+// REST API does (they are in the Recycle Bin, found only by queryAll).
+func WithDeletedUnread() SystemOption { return func(s *System) { s.deletedUnread = true } }
 
 // WithTenant stamps the feed's changes with an org id.
 func WithTenant(orgID string) SystemOption { return func(s *System) { s.tenant = orgID } }
@@ -303,7 +309,7 @@ func (s *System) Read(ctx context.Context, object string, ids []string) (map[str
 	defer s.mu.Unlock()
 	out := make(map[string]sfsync.Record, len(ids))
 	for _, id := range ids {
-		if r := s.get(object, id); r != nil {
+		if r := s.get(object, id); r != nil && !(s.deletedUnread && r.deleted) {
 			rec := r.snapshot(object, id)
 			if s.recordOnly {
 				rec.FieldVersions, rec.LastWriter = nil, nil
