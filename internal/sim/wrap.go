@@ -22,6 +22,8 @@ type watchedSource struct {
 	// deliveries are still to interpose.
 	keepalives *atomic.Int32
 	last       *sfsync.Position // only the engine's intake goroutine touches it
+	// onRead, when set, sees every delivery after it is recorded.
+	onRead func([]sfsync.Change)
 }
 
 func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
@@ -42,6 +44,9 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		w.last = &p
 	}
 	w.r.delivered(cs)
+	if w.onRead != nil {
+		w.onRead(cs)
+	}
 	return cs, nil
 }
 
@@ -140,7 +145,7 @@ func (w *writes) counts() (map[string]int, int) {
 }
 
 // stateSink is what both directions write to: the real salesforce.Sink,
-// or the ERP's synctest.System.
+// or the ERP (synctest.System or pgmirror.Mirror).
 type stateSink interface {
 	sfsync.Sink
 	sfsync.StateReader
