@@ -86,7 +86,10 @@
 //
 // The position (lo, hi, last id delivered) is the engine's checkpoint
 // ([sfsync.Resumer]); a source resumes there after a restart and the
-// default consumer also keeps it in sfsync_consumers. A transaction left
+// default consumer also keeps it in sfsync_consumers. Resuming records
+// the checkpoint there too and marks the rows up to it done: an engine
+// that stored its checkpoint and stopped before committing it to the
+// source would otherwise leave them pending for good. A transaction left
 // open anywhere in the database cluster delays local changes (never loses
 // them) until it ends. Sources wake on LISTEN/NOTIFY and poll
 // ([WithPollInterval]) when a notification cannot tell them that a long

@@ -3,6 +3,7 @@ package pgmirror
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/sfsync/sfsync"
@@ -48,5 +49,44 @@ func TestLearnIDsKeepsPin(t *testing.T) {
 	}
 	if _, ok := m.LearnIDs(plainSource{}).(sync.Pinner); ok {
 		t.Error("LearnIDs of a source that cannot pin claims to pin")
+	}
+}
+
+// TestResumeMarksCheckpointedRowsDone: an engine that stored its
+// checkpoint and died before committing the position to the source
+// resumes from the checkpoint. The rows up to it have their outcomes, so
+// the outbox must say done, not pending forever (nothing later may ever
+// commit past them), and the consumer's position must catch up.
+func TestResumeMarksCheckpointedRowsDone(t *testing.T) {
+	m := openMirror(t)
+	q, _ := m.Table("person")
+	conn := connect(t)
+	mustExec(t, conn, `INSERT INTO `+q+` (external_id__c, name) VALUES ('P-1', 'Ada')`)
+	cps := &memCheckpoints{}
+	first := m.Source()
+	if err := first.Resume(t.Context(), cps); err != nil {
+		t.Fatal(err)
+	}
+	got := receiveN(t, first, 1)
+	// The engine stores the position with the outcome, then dies before
+	// it calls Commit.
+	if err := cps.SaveCheckpoint(t.Context(), got[0].Position); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if st := outboxStates(t, m, "P-1"); !slices.Equal(st, []string{"pending"}) {
+		t.Fatalf("outbox after the read: %v, want [pending]", st)
+	}
+	second := m.Source()
+	t.Cleanup(func() { second.Close() })
+	if err := second.Resume(t.Context(), cps); err != nil {
+		t.Fatal(err)
+	}
+	if st := outboxStates(t, m, "P-1"); !slices.Equal(st, []string{"done"}) {
+		t.Errorf("outbox after resuming from the engine's checkpoint: %v, want [done]", st)
+	}
+	var last int64
+	if err := m.Pool().QueryRow(t.Context(), `SELECT last_id FROM `+ident(m.Schema())+`.sfsync_consumers WHERE name = $1`, DefaultConsumer).Scan(&last); err != nil {
+		t.Errorf("the consumer's position after resuming: %v", err)
 	}
 }
