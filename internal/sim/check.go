@@ -214,6 +214,9 @@ func (r *run) checkStuck() {
 	if s := r.cur.eng.Stats(); s.InFlight != 0 {
 		r.violate(InvStuck, "", fmt.Sprintf("%d changes still in flight after quiescence", s.InFlight))
 	}
+	if s := r.ext.stuck(r.ctx); s != "" {
+		r.violate(InvStuck, "", s)
+	}
 }
 
 func showRow(obj *objectSpec, rows []map[string]any, live bool) string {

@@ -48,6 +48,9 @@ type external interface {
 	// unread reports whether local edits wait in the side's feed that no
 	// source has read yet (for a crash aimed at the next read).
 	unread(ctx context.Context) bool
+	// stuck describes local edits the side still shows as waiting for the
+	// engine once everything is quiet, or "" when there are none.
+	stuck(ctx context.Context) string
 	close()
 }
 
@@ -83,8 +86,10 @@ func (m *memERP) close()                                                 {}
 func (m *memERP) size(context.Context) int                               { return m.log.Len() }
 func (m *memERP) applied(*run) map[string]int                            { return m.sys.AppliedKeys() }
 
-// unread is never true: the feed has no read state of its own.
-func (m *memERP) unread(context.Context) bool { return false }
+// unread is never true and stuck never says anything: the feed has no
+// read state of its own.
+func (m *memERP) unread(context.Context) bool  { return false }
+func (m *memERP) stuck(context.Context) string { return "" }
 
 func (m *memERP) edit(_ context.Context, entity, id string, fields map[string]any, v sfsync.Version) ([]string, error) {
 	m.sys.Edit(entity, id, fields, v)

@@ -285,6 +285,22 @@ func (p *pgERP) size(ctx context.Context) int {
 	return n
 }
 
+// stuck lists the outbox rows still new or pending: once the engine has
+// committed every delivery, each should be done (or failed, ignored,
+// retried), which is what an operator reads the outbox for.
+func (p *pgERP) stuck(ctx context.Context) string {
+	var rows []string
+	err := p.m.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(id || ' ' || op || ' ' || coalesce(record_id, '') || ' ' || state ORDER BY id), '{}')
+		FROM `+p.outbox+` WHERE state IN ('new', 'pending')`).Scan(&rows)
+	if err != nil {
+		return "reading the outbox: " + err.Error()
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d outbox rows still new or pending after quiescence: %s", len(rows), strings.Join(rows, "; "))
+}
+
 func (p *pgERP) unread(ctx context.Context) bool {
 	var ok bool
 	err := p.m.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+p.outbox+` WHERE state = 'new')`).Scan(&ok)

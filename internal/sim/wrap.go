@@ -62,7 +62,12 @@ func takeOne(n *atomic.Int32) bool {
 	}
 }
 
+// Commit is behind the instance's gate too: a process that died after
+// storing its checkpoint never tells its sources.
 func (w *watchedSource) Commit(ctx context.Context, pos sfsync.Position) error {
+	if err := w.g.pass(ctx); err != nil {
+		return err
+	}
 	return w.inner.Commit(ctx, pos)
 }
 
