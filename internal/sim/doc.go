@@ -163,10 +163,8 @@
 // upsert decided on the older read) replaces it, while the local edit goes
 // on to Salesforce: the systems end apart. The Sink contract carries no
 // precondition that would let the mirror refuse such a write.
-// Rarely (seed 45, about one campaign of the first 60 seeds in three) an
-// ERP change redelivered after a takeover and crashes is decided twice;
-// TestSeedsPostgresERP runs the first 60 CI seeds with the pgmirror ERP
-// and counts that class as open too, with ceilings of its own.
+// TestSeedsPostgresERP runs the first 60 CI seeds with the pgmirror ERP,
+// with ceilings of its own for the open classes.
 //
 // # What it does not cover
 //
