@@ -118,7 +118,9 @@
 // per seed, the Mirror as the engine's sink and state reader, its outbox
 // Source as the engine's second source (a new one per engine instance,
 // closed when the instance dies), LearnIDs around the Pub/Sub
-// subscriptions and Track around the Salesforce sink. The ERP's users
+// subscriptions and Track around the Salesforce sink. One Mirror (one
+// connection pool) serves every engine instance of a run; a crash cuts an
+// instance off at its gate, as with the in-memory ERP. The ERP's users
 // edit the tables with plain SQL, which the capture trigger records:
 // creates and updates as INSERT ... ON CONFLICT DO UPDATE, deletes as a
 // DELETE (local soft deletes keep a tombstone) or, on odd version
@@ -149,9 +151,9 @@
 //     edits wait unread in the outbox, waits up to 2 s for the engine's
 //     next outbox read and kills the engine right after it, before
 //     anything it read takes effect or is committed (counted as
-//     outbox-read-crash). Sources' Commit is behind the instance's gate,
-//     so a crash can also fall between a stored checkpoint and the
-//     source's commit.
+//     outbox-read-crash). A crash can also fall between a stored
+//     checkpoint and the source's commit (sources' Commit is behind the
+//     instance's gate with either ERP).
 //   - Quiescence reads the outbox: every row a source would deliver must
 //     have reached an instance. nothing-stuck also fails on outbox rows
 //     still new or pending once all is quiet.
