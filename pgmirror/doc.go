@@ -86,7 +86,10 @@
 //
 // The position (lo, hi, last id delivered) is the engine's checkpoint
 // ([sfsync.Resumer]); a source resumes there after a restart and the
-// default consumer also keeps it in sfsync_consumers. A transaction left
+// default consumer also keeps it in sfsync_consumers. Resuming records
+// the checkpoint there too and marks the rows up to it done: an engine
+// that stored its checkpoint and stopped before committing it to the
+// source would otherwise leave them pending for good. A transaction left
 // open anywhere in the database cluster delays local changes (never loses
 // them) until it ends. Sources wake on LISTEN/NOTIFY and poll
 // ([WithPollInterval]) when a notification cannot tell them that a long
@@ -97,4 +100,24 @@
 // Two-way conflicts are decided by the engine's policies (package
 // conflict) on the row's per-field versions: Salesforce's versions for
 // what the mirror wrote, the trigger's clock_timestamp() for local edits.
+//
+// # Tested under faults
+//
+// Besides its own tests and the sink and source conformance suites, the
+// project's correctness simulator (internal/sim) runs with the mirror as
+// its external system: go run ./internal/cmd/simulate -pg-external with
+// SFSYNC_TEST_POSTGRES set, and CI's TestSeedsPostgresERP. Local edits
+// there are SQL on the tables, the engine reads them through a Source,
+// writes through the Mirror, Track and LearnIDs, and crashes right after
+// an outbox read, between a stored checkpoint and Source.Commit,
+// duplicate deliveries and failing writes are checked against the
+// simulator's invariants (internal/sim's package docs list them and how
+// this ERP differs from its in-memory one).
+//
+// A local edit that commits between the engine's Read of a row and its
+// Write of a Salesforce change to it is overwritten by that write (an
+// upsert decided on the older read) while the edit itself goes on to
+// Salesforce, so the two can end apart; the simulator reports it as model
+// disagreement. The Sink contract carries no expected version that would
+// let the mirror refuse such a write.
 package pgmirror

@@ -110,6 +110,14 @@ func (s *Source) Resume(ctx context.Context, cps sfsync.CheckpointStore) error {
 	if err != nil {
 		return err
 	}
+	// The checkpoint is durable, but the source may never have been told:
+	// an engine that stored it and stopped before its Commit leaves the
+	// rows up to it pending, and no later commit need ever pass them.
+	// Record it now; should that fail, the next commit does (it covers
+	// every earlier row).
+	if err := s.record(ctx, c); err != nil {
+		s.m.log.Warn("pgmirror: marking the outbox rows up to the engine's checkpoint done failed; the next commit marks them", "stream", s.stream, "err", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.setStart(c)
@@ -421,9 +429,24 @@ func (s *Source) Commit(ctx context.Context, pos sfsync.Position) error {
 		return nil
 	}
 	s.mu.Unlock()
+	if err := s.record(ctx, c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if c.after(s.committed) {
+		s.committed = c
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// record stores position c as the consumer's in sfsync_consumers (unless
+// a later one is there) and, for the default consumer, marks the rows up
+// to it done.
+func (s *Source) record(ctx context.Context, c cursor) error {
 	sch := ident(s.m.cfg.schema)
 	lo, hi := strconv.FormatUint(c.lo, 10), strconv.FormatUint(c.hi, 10)
-	err = s.m.db.Tx(ctx, "commit the outbox position", func(tx pgx.Tx) error {
+	return s.m.db.Tx(ctx, "commit the outbox position", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO `+sch+`.sfsync_consumers AS c (name, lo, hi, last_id, at)
 			VALUES ($1, $2::text::xid8, $3::text::xid8, $4, now())
 			ON CONFLICT (name) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, last_id = EXCLUDED.last_id, at = EXCLUDED.at
@@ -435,15 +458,6 @@ func (s *Source) Commit(ctx context.Context, pos sfsync.Position) error {
 			WHERE state IN ('new', 'pending') AND xid < $2::text::xid8 AND (xid < $1::text::xid8 OR id <= $3)`, lo, hi, c.last)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if c.after(s.committed) {
-		s.committed = c
-	}
-	s.mu.Unlock()
-	return nil
 }
 
 // startListening starts the LISTEN connection that wakes Receive when a

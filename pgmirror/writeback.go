@@ -10,6 +10,7 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/salesforce"
+	"github.com/sfsync/sfsync/sync"
 )
 
 // LearnIDs wraps the event source of Salesforce changes (a Pub/Sub
@@ -18,10 +19,25 @@ import (
 // Salesforce by an upsert on its link; the change event of that create
 // comes back with the new Salesforce id and the link, and is the engine's
 // own echo, which never reaches the sink: this is where the id is learned.
-// The wrapper keeps the source's Resume, Stream, Close and Err.
+// The wrapper keeps the source's Resume, Stream, Close, Err, System and
+// Pin (sync.Pinner), which an engine with backfills needs to pin the
+// stream before it queries Salesforce.
 func (m *Mirror) LearnIDs(src sfsync.EventSource) sfsync.EventSource {
-	return &learner{EventSource: src, m: m}
+	l := &learner{EventSource: src, m: m}
+	if p, ok := src.(sync.Pinner); ok {
+		return &pinningLearner{learner: l, p: p}
+	}
+	return l
 }
+
+// pinningLearner is a learner of a source that pins its stream: it must
+// stay one, or the engine would backfill without pinning.
+type pinningLearner struct {
+	*learner
+	p sync.Pinner
+}
+
+func (l *pinningLearner) Pin(ctx context.Context) (sfsync.Position, error) { return l.p.Pin(ctx) }
 
 type learner struct {
 	sfsync.EventSource

@@ -121,6 +121,11 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 			if e.pending[r.outcome.Key]--; e.pending[r.outcome.Key] <= 0 {
 				delete(e.pending, r.outcome.Key)
 			}
+			if r.deciding {
+				if e.deciding[r.outcome.Key]--; e.deciding[r.outcome.Key] <= 0 {
+					delete(e.deciding, r.outcome.Key)
+				}
+			}
 		}
 		for _, v := range r.versions {
 			if e.unsaved[v.Record]--; e.unsaved[v.Record] <= 0 {

@@ -34,6 +34,9 @@ type Engine struct {
 
 	pendingMu stdsync.Mutex
 	pending   map[string]int
+	// deciding counts, per key, the pending outcomes that decide their
+	// change (not a redelivery's duplicate).
+	deciding map[string]int
 	// unsaved counts, per record, results carrying version map entries that
 	// are not committed yet.
 	unsaved map[string]int
@@ -122,6 +125,8 @@ type result struct {
 	outcome sfsync.Outcome
 	dead    *sfsync.DeadLetter
 	claim   bool
+	// deciding is set once the outcome counts in Engine.deciding.
+	deciding bool
 	// versions are the version map entries the outcome moved.
 	versions []sfsync.AppliedVersion
 	// checkpoints are positions committed with the outcome, not behind
@@ -141,7 +146,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}

@@ -3,3 +3,14 @@ package sync
 // BackfillPhaseOf decodes the phase of a backfill state token, for tests
 // that read the checkpoint store.
 func BackfillPhaseOf(token []byte) string { return decodeBackfill(token).Phase }
+
+// Parked counts the changes waiting in the park for their target's event.
+func (e *Engine) Parked() int {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	n := 0
+	for _, q := range e.parked {
+		n += len(q)
+	}
+	return n
+}

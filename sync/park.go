@@ -104,6 +104,23 @@ func (e *Engine) unparkRecord(ctx context.Context, key string) {
 		if ctx.Err() != nil {
 			return
 		}
+		// An earlier delivery of the change may have been decided while
+		// this one waited: one taken from the park before this one was
+		// parked behind a later change, its outcome then held for its
+		// repair, where parkBehind could not see it. (A redelivery's
+		// duplicate outcome of this very change does not count.)
+		if dup, err := e.decided(ctx, w.it.c.Key); err != nil {
+			e.log.Warn("sfsync: dedup lookup failed; deciding the parked change (writes are idempotent by key)", "key", w.it.c.Key, "err", err)
+		} else if dup {
+			e.parkMu.Lock()
+			e.parked[key] = e.parked[key][1:]
+			e.parkMu.Unlock()
+			// Nothing of this delivery is written: no repair, no re-read
+			// to wait for.
+			w.repair, w.holdsForRepair, w.it.hold = nil, false, nil
+			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false))
+			continue
+		}
 		if again := e.write(ctx, e.versions, []*work{w}); len(again) > 0 {
 			return
 		}
@@ -116,6 +133,18 @@ func (e *Engine) unparkRecord(ctx context.Context, key string) {
 
 // parkKey names the queue of w's record and source.
 func parkKey(w *work) string { return string(w.c.Source) + "\x00" + w.c.RecordKey() }
+
+// decided reports whether key has a deciding outcome: on its way to the
+// store, or stored (the store claims only deciding outcomes' keys).
+func (e *Engine) decided(ctx context.Context, key string) (bool, error) {
+	e.pendingMu.Lock()
+	n := e.deciding[key]
+	e.pendingMu.Unlock()
+	if n > 0 {
+		return true, nil
+	}
+	return e.st.dedup.Seen(ctx, key)
+}
 
 // isPending reports whether key has an outcome on its way to the store.
 func (e *Engine) isPending(key string) bool {

@@ -260,6 +260,8 @@ func (e *Engine) rereadFields(ctx context.Context, vc *versionCache, w *work) {
 	}
 	fields := w.it.c.Reread
 	fail := func(err error, attempts int) {
+		// The held outcomes are replaced by the dead letter.
+		e.uncountDeciding(held)
 		dead := e.deadLetter(w.it, w.c, w.route.To, fmt.Errorf("re-reading fields %v of %s: %w", fields, w.c.RecordKey(), err), attempts)
 		for _, r := range held {
 			// What was written stays recorded as written.

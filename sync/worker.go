@@ -476,10 +476,14 @@ func (e *Engine) deadLetter(it *item, c sfsync.Change, dest sfsync.System, err e
 // count as seen, so a redelivery in the same batch is a duplicate.
 func (e *Engine) emit(r result) {
 	if r.it.hold != nil {
-		// The change is not finished: its re-read comes first.
+		// The change is not finished: its re-read or repair comes first.
+		// Its decision is made, though: a redelivery waiting in the park
+		// must see it (see unparkRecord).
+		e.countDeciding(&r)
 		*r.it.hold = append(*r.it.hold, r)
 		return
 	}
+	e.countDeciding(&r)
 	keyed := r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered
 	if keyed || len(r.versions) > 0 {
 		e.pendingMu.Lock()
@@ -500,6 +504,31 @@ func (e *Engine) emit(r result) {
 			delete(e.pending, r.it.afterKey)
 		}
 		e.pendingMu.Unlock()
+	}
+}
+
+// countDeciding counts r in Engine.deciding when it decides its change,
+// once.
+func (e *Engine) countDeciding(r *result) {
+	if r.deciding || !r.claim || r.outcome.Key == "" || r.outcome.Status == sfsync.StatusDeadLettered {
+		return
+	}
+	e.pendingMu.Lock()
+	e.deciding[r.outcome.Key]++
+	e.pendingMu.Unlock()
+	r.deciding = true
+}
+
+// uncountDeciding undoes countDeciding for held results that are dropped.
+func (e *Engine) uncountDeciding(rs []result) {
+	e.pendingMu.Lock()
+	defer e.pendingMu.Unlock()
+	for _, r := range rs {
+		if r.deciding {
+			if e.deciding[r.outcome.Key]--; e.deciding[r.outcome.Key] <= 0 {
+				delete(e.deciding, r.outcome.Key)
+			}
+		}
 	}
 }
 

@@ -83,7 +83,7 @@ func (r *run) checkOutcomes(ledger []sfsync.Outcome) {
 // checkEffects: no write took effect twice, and writes are bounded by the
 // edits that caused them.
 func (r *run) checkEffects() {
-	ext := r.erp.AppliedKeys()
+	ext := r.ext.applied(r)
 	sf, sfTotal := r.toSF.counts()
 	for _, side := range []struct {
 		name string
@@ -134,7 +134,7 @@ func (r *run) checkModel() {
 		if len(live) > 1 {
 			r.violate(InvModel, spec.ExtID, fmt.Sprintf("%d live Salesforce %s records carry %s %s", len(live), obj.Name, linkField, spec.ExtID))
 		}
-		extRec, found := r.erp.Record(obj.Entity, spec.ExtID)
+		extRec, found := r.ext.record(r.ctx, obj.Entity, spec.ExtID)
 		extLive := found && extRec.Exists && !extRec.Deleted
 		sfLive := len(live) > 0
 		r.tracef("final %s: Salesforce %s; ERP %s", spec.ExtID, showRow(&obj, live, true), showRow(&obj, []map[string]any{extRec.Fields}, extLive))
@@ -213,6 +213,9 @@ func (r *run) checkStuck() {
 	}
 	if s := r.cur.eng.Stats(); s.InFlight != 0 {
 		r.violate(InvStuck, "", fmt.Sprintf("%d changes still in flight after quiescence", s.InFlight))
+	}
+	if s := r.ext.stuck(r.ctx); s != "" {
+		r.violate(InvStuck, "", s)
 	}
 }
 

@@ -17,6 +17,11 @@
 // happens, not exactly when, so a failure reproduces on most reruns of its
 // seed, not necessarily all.
 //
+// With Options.ExternalPostgres (go run ./internal/cmd/simulate
+// -pg-external, and TestSeedsPostgresERP when SFSYNC_TEST_POSTGRES is set)
+// the ERP is package pgmirror instead, in a schema of the run's own: see
+// "The pgmirror ERP" below.
+//
 // # Workload and faults
 //
 // Contacts (always) and Accounts (on half the seeds), two to three records
@@ -106,10 +111,69 @@
 // about a minute under the race detector on two cores; the command runs
 // campaigns of whole scenarios.
 //
+// # The pgmirror ERP
+//
+// With Options.ExternalPostgres the ERP is what a deployment of package
+// pgmirror runs: a table per object (person, company) in a fresh schema
+// per seed, the Mirror as the engine's sink and state reader, its outbox
+// Source as the engine's second source (a new one per engine instance,
+// closed when the instance dies), LearnIDs around the Pub/Sub
+// subscriptions and Track around the Salesforce sink. One Mirror (one
+// connection pool) serves every engine instance of a run; a crash cuts an
+// instance off at its gate, as with the in-memory ERP. The ERP's users
+// edit the tables with plain SQL, which the capture trigger records:
+// creates and updates as INSERT ... ON CONFLICT DO UPDATE, deletes as a
+// DELETE (local soft deletes keep a tombstone) or, on odd version
+// counters, as UPDATE ... SET is_deleted = true. The scenarios, the
+// faults aimed at the ERP's writes and every invariant are the same,
+// with these differences:
+//
+//   - Versions stay virtual. The trigger stamps local edits with the
+//     database's clock_timestamp(), which the scenario does not move, so
+//     each edit's transaction rewrites the stamps its statement made, and
+//     its outbox row's time, to the edit's virtual version (the ERP's
+//     skew included), as the mirror's own writes do (sfsync.origin set).
+//     The version counter is the outbox row id, not the run's counter.
+//   - Only what changed is an edit. An edit that sets a field to the
+//     value it holds is neither versioned nor recorded by the trigger, so
+//     the model's history takes only the fields the statement changed (the
+//     in-memory ERP versions every field an edit names).
+//   - No echoes. The mirror's own writes are not recorded, so the engine
+//     never sees the ERP's echoes of its writes (the in-memory ERP
+//     publishes them and the engine must recognise them).
+//   - Effects are counted at the engine's sink wrapper (what the engine
+//     sent and the sink acknowledged), as on the Salesforce side: pgmirror
+//     applies each idempotency key once, so a repeat is a no-op in the
+//     database but still a double effect of the engine.
+//   - Faults: ERP write faults are injected around the Mirror as around
+//     the in-memory system; duplicate delivery replays each outbox
+//     delivery once; a crash step without a target of its own, when local
+//     edits wait unread in the outbox, waits up to 2 s for the engine's
+//     next outbox read and kills the engine right after it, before
+//     anything it read takes effect or is committed (counted as
+//     outbox-read-crash). A crash can also fall between a stored
+//     checkpoint and the source's commit (sources' Commit is behind the
+//     instance's gate with either ERP).
+//   - Quiescence reads the outbox: every row a source would deliver must
+//     have reached an instance. nothing-stuck also fails on outbox rows
+//     still new or pending once all is quiet.
+//   - Background pruning is off (it runs on the real clock).
+//
+// Model agreement fails on more seeds than in memory: a user's SQL edit
+// takes milliseconds rather than microseconds, so the engine more often
+// reads a row, a local edit of it commits, and the engine's write (an
+// upsert decided on the older read) replaces it, while the local edit goes
+// on to Salesforce: the systems end apart. The Sink contract carries no
+// precondition that would let the mirror refuse such a write.
+// TestSeedsPostgresERP runs the first 60 CI seeds with the pgmirror ERP,
+// with ceilings of its own for the open classes.
+//
 // # What it does not cover
 //
 // Salesforce records created without a link (the ERP then knows them by
-// their Salesforce id), gap and overflow events, schema changes mid-stream,
+// their Salesforce id; for pgmirror, rows inserted without a link, which
+// get a UUID), pgmirror's retries of failed outbox rows, pruning and
+// typed (non-text) columns, gap and overflow events, schema changes mid-stream,
 // platform events, managed subscriptions, OAuth token expiry, the
 // throttle, a real SIGKILL (internal/crashtest has that), zombie writes to
 // targets by a fenced instance (the sinks have no fencing, so a thawed

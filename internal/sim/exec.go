@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -63,6 +64,9 @@ func (r *run) exec(i int, st Step) error {
 			_ = r.until(2*time.Second, "the backfill reaching "+st.Backfill, func() bool { return c.Load() > 0 })
 			r.count(FaultBackfill)
 		}
+		if st.Progress == 0 && st.Backfill == "" {
+			r.aimAtOutbox()
+		}
 		r.count(FaultCrash)
 		r.crash(r.cur)
 		return r.start(st.DupExt)
@@ -94,6 +98,28 @@ func (r *run) exec(i int, st Step) error {
 		return r.requeueAll()
 	}
 	return nil
+}
+
+// aimAtOutbox makes a plain crash strike between a read of local edits
+// and its commit when the ERP has edits no source has read yet (only the
+// pgmirror ERP tracks that): the next read kills the engine. Without such
+// a read soon, the crash strikes as it is.
+func (r *run) aimAtOutbox() {
+	if !r.ext.unread(r.ctx) {
+		return
+	}
+	ch := make(chan struct{})
+	r.aim.Store(&ch)
+	defer r.aim.Store(nil)
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-ch:
+		r.count(FaultOutboxCrash)
+		r.tracef("    the engine died right after reading local edits from the outbox")
+	case <-t.C:
+	case <-r.ctx.Done():
+	}
 }
 
 func (r *run) obj(rec int) *objectSpec { return &r.sc.Objects[r.sc.Records[rec].Object] }
@@ -137,9 +163,7 @@ func (r *run) extFields(rec int, fields map[string]any) map[string]any {
 func (r *run) create(side Side, rec int, fields map[string]any) {
 	o, id := r.obj(rec), r.sc.Records[rec].ExtID
 	if side == Ext {
-		v := r.extVersion()
-		r.erp.Edit(o.Entity, id, r.extFields(rec, fields), v)
-		r.record(Ext, "create", rec, fields, v.Time)
+		r.extEdit("create", rec, fields)
 		return
 	}
 	row := maps.Clone(fields)
@@ -206,8 +230,33 @@ func (r *run) sfID(rec int) (string, bool) {
 	return "", false
 }
 
+// extEdit is a user's create or update in the ERP. Only the fields it
+// changed enter the history: an edit that sets a field to the value it
+// holds is no edit to the pgmirror ERP, whose trigger neither versions
+// nor records it.
+func (r *run) extEdit(op string, rec int, fields map[string]any) {
+	o := r.obj(rec)
+	v := r.extVersion()
+	changed, err := r.ext.edit(r.ctx, o.Entity, r.sc.Records[rec].ExtID, r.extFields(rec, fields), v)
+	if err != nil {
+		r.skip(rec, err.Error())
+		return
+	}
+	took := map[string]any{}
+	for _, f := range o.Fields {
+		if val, ok := fields[f.SF]; ok && slices.Contains(changed, f.Ext) {
+			took[f.SF] = val
+		}
+	}
+	if len(took) == 0 {
+		r.skip(rec, "it changes nothing the ERP holds")
+		return
+	}
+	r.record(Ext, op, rec, took, v.Time)
+}
+
 func (r *run) extLive(rec int) (exists, live bool) {
-	got, ok := r.erp.Record(r.obj(rec).Entity, r.sc.Records[rec].ExtID)
+	got, ok := r.ext.record(r.ctx, r.obj(rec).Entity, r.sc.Records[rec].ExtID)
 	return ok, ok && got.Exists && !got.Deleted
 }
 
@@ -249,9 +298,7 @@ func (r *run) edit(side Side, rec int, fields map[string]any) {
 	}
 	o := r.obj(rec)
 	if side == Ext {
-		v := r.extVersion()
-		r.erp.Edit(o.Entity, r.sc.Records[rec].ExtID, r.extFields(rec, fields), v)
-		r.record(Ext, "update", rec, fields, v.Time)
+		r.extEdit("update", rec, fields)
 		return
 	}
 	id, _ := r.sfID(rec)
@@ -311,7 +358,11 @@ func (r *run) remove(side Side, rec int) {
 			return
 		}
 		v := r.extVersion()
-		r.erp.Remove(o.Entity, r.sc.Records[rec].ExtID, v)
+		ok, err := r.ext.remove(r.ctx, o.Entity, r.sc.Records[rec].ExtID, v)
+		if err != nil || !ok {
+			r.skip(rec, fmt.Sprintf("the ERP recorded no delete (%v)", err))
+			return
+		}
 		r.record(Ext, "delete", rec, nil, v.Time)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,6 @@ import (
 	"github.com/sfsync/sfsync/salesforce"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 	ssync "github.com/sfsync/sfsync/sync"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // leaseTTL is the lease of lease scenarios, in virtual time: it only
@@ -35,6 +35,8 @@ type instance struct {
 	done   chan error
 	ps     *pubsub.Client
 	subs   []*pubsub.Subscription
+	// closeERP ends the instance's reader of the ERP's local edits.
+	closeERP func()
 }
 
 // start builds and runs a new engine instance on the scenario's state.
@@ -52,18 +54,18 @@ func (r *run) start(dupExt bool) error {
 		sub := ps.Subscribe(salesforcetest.Topic(o.Name), pubsub.WithFallback(pubsub.ReplayEarliest),
 			pubsub.WithJitterSeed(uint64(r.sc.Seed)), pubsub.WithBackOff(fastBackOff))
 		in.subs = append(in.subs, sub)
-		w := &watchedSource{inner: sub, g: in.io, r: r}
+		w := &watchedSource{inner: r.ext.subscription(sub), g: in.io, r: r}
 		if i == 0 {
 			w.keepalives = &r.keepalives
 		}
 		srcs = append(srcs, r.prog.Watch(w))
 	}
-	var extOpts []synctest.SourceOption
 	if dupExt {
-		extOpts = append(extOpts, synctest.DeliverTwice())
 		r.count(FaultDupExt)
 	}
-	srcs = append(srcs, r.prog.Watch(&watchedSource{inner: r.erpLog.Source(extOpts...), g: in.io, r: r}))
+	erpSrc, closeERP := r.ext.source(dupExt)
+	in.closeERP = closeERP
+	srcs = append(srcs, r.prog.Watch(&watchedSource{inner: erpSrc, g: in.io, r: r, onRead: func(cs []sfsync.Change) { r.aimedRead(in, cs) }}))
 
 	st := instanceStore{s: r.store, g: in.state}
 	fields := map[string][]string{}
@@ -93,15 +95,11 @@ func (r *run) start(dupExt bool) error {
 		ssync.WithReconciler(reconcile.New(r.authority(fields), reconcile.WithTenant(r.org.OrgID()), reconcile.WithLogger(r.log))),
 		ssync.WithBackfillProgress(r.backfill.observe),
 		ssync.WithPolicy(policy),
-		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: faultySink{inner: r.erp, to: erpSystem, g: in.io, w: r.toExt, inst: in.n}}),
-		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: faultySink{inner: salesforce.NewSink(r.sf, sinkOpts...), to: sfsync.Salesforce, g: in.io, w: r.toSF, inst: in.n}}),
+		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: faultySink{inner: r.ext.sink(), to: erpSystem, g: in.io, w: r.toExt, inst: in.n}}),
+		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: faultySink{inner: r.ext.tracked(salesforce.NewSink(r.sf, sinkOpts...)), to: sfsync.Salesforce, g: in.io, w: r.toSF, inst: in.n}}),
 	}
-	for _, o := range r.sc.Objects {
-		m := &ssync.Mapping{Object: o.Name, External: o.Entity, LinkField: linkField}
-		for _, f := range o.Fields {
-			m.Fields = append(m.Fields, ssync.Field{Salesforce: f.SF, External: f.Ext})
-		}
-		opts = append(opts, ssync.WithMapping(m))
+	for i := range r.sc.Objects {
+		opts = append(opts, ssync.WithMapping(r.sc.Objects[i].mapping()))
 	}
 	if r.sc.Backfill {
 		var objs []string
@@ -122,6 +120,7 @@ func (r *run) start(dupExt bool) error {
 	eng, err := ssync.New(srcs[0], nil, opts...)
 	if err != nil {
 		ps.Close()
+		closeERP()
 		return err
 	}
 	in.eng = eng
@@ -156,6 +155,32 @@ func (r *run) failSchemas(ctx context.Context, method string, req, reply any, cc
 	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
+// mapping is the engine's mapping of the object, which the pgmirror ERP
+// mirrors too.
+func (o *objectSpec) mapping() *ssync.Mapping {
+	m := &ssync.Mapping{Object: o.Name, External: o.Entity, LinkField: linkField}
+	for _, f := range o.Fields {
+		m.Fields = append(m.Fields, ssync.Field{Salesforce: f.SF, External: f.Ext})
+	}
+	return m
+}
+
+// aimedRead is called with every read of the ERP's local edits: when a
+// crash is aimed at the next one (run.aim), it kills the reading instance
+// before the changes it read can take effect anywhere or be committed.
+func (r *run) aimedRead(in *instance, cs []sfsync.Change) {
+	if !slices.ContainsFunc(cs, func(c sfsync.Change) bool { return c.Op != sfsync.OpAdvance }) {
+		return
+	}
+	ch := r.aim.Swap(nil)
+	if ch == nil {
+		return
+	}
+	in.state.kill()
+	in.io.kill()
+	close(*ch)
+}
+
 // crash kills an instance: from now on nothing it does reaches its state,
 // its sinks or its sources; then it is stopped and dropped.
 func (r *run) crash(in *instance) {
@@ -183,6 +208,7 @@ func (r *run) halt(in *instance, how string) {
 		s.Close()
 	}
 	in.ps.Close()
+	in.closeERP()
 	if err != nil && !errors.Is(err, errKilled) && !errors.Is(err, sfsync.ErrFenced) {
 		r.tracef("engine #%d %s; Run returned: %v", in.n, how, err)
 	} else {
@@ -232,6 +258,7 @@ func (r *run) thawZombies() {
 			s.Close()
 		}
 		z.ps.Close()
+		z.closeERP()
 	}
 	r.zombies = nil
 }

@@ -96,8 +96,8 @@ func (r *run) quiet(ping int) (string, bool) {
 		}
 	}
 	r.mu.Unlock()
-	if n := r.erpLog.Len(); r.erpDelivered() < n {
-		return fmt.Sprintf("ERP feed delivered %d of %d", r.erpDelivered(), n), false
+	if b := r.ext.backlog(r); b != "" {
+		return b, false
 	}
 	for k, d := range r.deliveredKeys() {
 		if !r.store.hasOutcome(k) {
@@ -110,24 +110,6 @@ func (r *run) quiet(ping int) (string, bool) {
 	return "", true
 }
 
-// erpDelivered counts the ERP feed entries some instance received, by
-// their log index.
-func (r *run) erpDelivered() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, d := range r.deliveries {
-		if d.Pos.Stream == r.erpLog.Stream() && len(d.Pos.Token) == 8 {
-			i := 0
-			for _, b := range d.Pos.Token {
-				i = i<<8 | int(b)
-			}
-			n = max(n, i+1)
-		}
-	}
-	return n
-}
-
 // signature sums up everything that changes when either system does
 // anything but answer pings.
 func (r *run) signature() string {
@@ -136,5 +118,5 @@ func (r *run) signature() string {
 	r.mu.Unlock()
 	_, sf := r.toSF.counts()
 	_, ext := r.toExt.counts()
-	return fmt.Sprintf("deliveries=%d feed=%d writes to SF=%d to ERP=%d", n, r.erpLog.Len(), sf, ext)
+	return fmt.Sprintf("deliveries=%d feed=%d writes to SF=%d to ERP=%d", n, r.ext.size(r.ctx), sf, ext)
 }

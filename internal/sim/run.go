@@ -54,6 +54,13 @@ func RunScenario(ctx context.Context, sc *Scenario, opt Options) *Result {
 		pingSeen: map[string]int{}, sfIDs: map[int]string{}, faults: map[FaultKind]int{}, requeued: map[string]bool{}}
 	res := &Result{Seed: sc.Seed, Scenario: sc}
 	r.tracef("scenario: %s", sc.Describe())
+	if opt.ExternalPostgres {
+		r.tracef("ERP: pgmirror in PostgreSQL")
+		if opt.Postgres == "" {
+			res.Err = errors.New("sim: the pgmirror ERP needs a PostgreSQL database: set Options.Postgres (SFSYNC_TEST_POSTGRES)")
+			return res
+		}
+	}
 	if sc.ExtSkew != 0 {
 		r.count(FaultClockSkew)
 	}

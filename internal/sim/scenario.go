@@ -98,25 +98,26 @@ type FaultKind string
 
 // The faults. Each is counted by kind in the summary.
 const (
-	FaultDupSF      FaultKind = "pubsub-duplicate"  // the Pub/Sub server resends the next N events
-	FaultDisconnect FaultKind = "pubsub-disconnect" // the stream ends after N more events
-	FaultKeepalive  FaultKind = "keepalive-stretch" // N keepalive-only deliveries
-	FaultSchema     FaultKind = "schema-fetch"      // the next N schema fetches fail (retryable)
-	FaultDupExt     FaultKind = "ext-deliver-twice" // the next engine reads the ERP feed twice over
-	FaultExtRetry   FaultKind = "ext-retryable"     // ERP writes fail N times, retryable
-	FaultExtPerm    FaultKind = "ext-permanent"     // the next ERP write fails permanently
-	FaultExtTimeout FaultKind = "ext-timeout"       // N ERP writes take effect, then time out
-	FaultSFRetry    FaultKind = "sf-unable-to-lock" // Salesforce writes fail N times, retryable
-	FaultSFLimit    FaultKind = "sf-request-limit"  // REQUEST_LIMIT_EXCEEDED N times
-	FaultSFPerm     FaultKind = "sf-permanent"      // the next Salesforce write fails permanently
-	FaultSFTimeout  FaultKind = "sf-timeout"        // N Salesforce writes take effect, then time out
-	FaultStall      FaultKind = "slow-write"        // the next write in either direction hangs until a crash or settle
-	FaultCrash      FaultKind = "engine-crash"      // counted for StepCrash
-	FaultTakeover   FaultKind = "lease-takeover"    // counted for StepTakeover
-	FaultOutage     FaultKind = "outage-over-72h"   // counted for a stop longer than retention
-	FaultRequeue    FaultKind = "requeue"           // counted for StepRequeue
-	FaultClockSkew  FaultKind = "clock-skew"        // the ERP's clock is off
-	FaultBackfill   FaultKind = "backfill-crash"    // counted for a crash aimed at a running backfill
+	FaultDupSF       FaultKind = "pubsub-duplicate"  // the Pub/Sub server resends the next N events
+	FaultDisconnect  FaultKind = "pubsub-disconnect" // the stream ends after N more events
+	FaultKeepalive   FaultKind = "keepalive-stretch" // N keepalive-only deliveries
+	FaultSchema      FaultKind = "schema-fetch"      // the next N schema fetches fail (retryable)
+	FaultDupExt      FaultKind = "ext-deliver-twice" // the next engine reads the ERP feed twice over
+	FaultExtRetry    FaultKind = "ext-retryable"     // ERP writes fail N times, retryable
+	FaultExtPerm     FaultKind = "ext-permanent"     // the next ERP write fails permanently
+	FaultExtTimeout  FaultKind = "ext-timeout"       // N ERP writes take effect, then time out
+	FaultSFRetry     FaultKind = "sf-unable-to-lock" // Salesforce writes fail N times, retryable
+	FaultSFLimit     FaultKind = "sf-request-limit"  // REQUEST_LIMIT_EXCEEDED N times
+	FaultSFPerm      FaultKind = "sf-permanent"      // the next Salesforce write fails permanently
+	FaultSFTimeout   FaultKind = "sf-timeout"        // N Salesforce writes take effect, then time out
+	FaultStall       FaultKind = "slow-write"        // the next write in either direction hangs until a crash or settle
+	FaultCrash       FaultKind = "engine-crash"      // counted for StepCrash
+	FaultTakeover    FaultKind = "lease-takeover"    // counted for StepTakeover
+	FaultOutage      FaultKind = "outage-over-72h"   // counted for a stop longer than retention
+	FaultRequeue     FaultKind = "requeue"           // counted for StepRequeue
+	FaultClockSkew   FaultKind = "clock-skew"        // the ERP's clock is off
+	FaultBackfill    FaultKind = "backfill-crash"    // counted for a crash aimed at a running backfill
+	FaultOutboxCrash FaultKind = "outbox-read-crash" // a crash that struck right after a read of the pgmirror outbox
 )
 
 // Fault is one injected fault.

@@ -34,6 +34,10 @@ type Options struct {
 	// Postgres is a PostgreSQL DSN; scenarios drawn with the "postgres"
 	// store use it, others may be moved to it. Empty: never PostgreSQL.
 	Postgres string
+	// ExternalPostgres makes the ERP package pgmirror's tables and outbox
+	// in the Postgres database (a schema per run) instead of the
+	// in-memory synctest.System; see the package docs for what changes.
+	ExternalPostgres bool
 	// Wait bounds each wait for quiescence (default 20 s).
 	Wait time.Duration
 	// MaxSteps, when positive, cuts every scenario's workload to that many
@@ -57,8 +61,7 @@ type run struct {
 	sf, user, pinger *salesforce.Client
 	sentinel         map[string]string // object -> id of the sentinel record pinged for quiescence
 
-	erpLog *synctest.Log
-	erp    *synctest.System
+	ext    external
 	store  *watchedStore
 	closer func()
 	prog   *synctest.Progress
@@ -88,6 +91,10 @@ type run struct {
 	violations []Violation
 	faults     map[FaultKind]int
 	requeued   map[string]bool
+	// aim, when set, is closed by the next read of local edits from the
+	// ERP's outbox, which also kills the reading instance (a crash between
+	// the read and its commit).
+	aim atomic.Pointer[chan struct{}]
 }
 
 // delivery is one change an engine instance received.
@@ -109,8 +116,15 @@ func (r *run) setup(dir string) error {
 		return salesforce.New(r.tokens, salesforce.WithHTTPClient(r.org.Client()), salesforce.WithLogger(r.log), salesforce.WithClientID(id))
 	}
 	r.sf, r.user, r.pinger = client("sfsync"), client("simuser"), client("sfsync")
-	r.erpLog = synctest.NewLog("erp/feed")
-	r.erp = synctest.NewSystem(erpSystem, synctest.WithFeed(r.erpLog), synctest.WithoutKeyIdempotency())
+	if r.opt.ExternalPostgres {
+		erp, err := newPgERP(r.ctx, r.opt.Postgres, fmt.Sprintf("simerp_%d_%d", os.Getpid(), r.sc.Seed), r.sc.Objects, r.log)
+		if err != nil {
+			return err
+		}
+		r.ext = erp
+	} else {
+		r.ext = newMemERP()
+	}
 	r.prog = synctest.NewProgress()
 	r.toSF, r.toExt = newWrites(), newWrites()
 	var base baseStore
@@ -160,6 +174,9 @@ func (r *run) teardown() {
 	}
 	if r.closer != nil {
 		r.closer()
+	}
+	if r.ext != nil {
+		r.ext.close()
 	}
 	if r.org != nil {
 		r.org.Close()
@@ -259,7 +276,7 @@ func (r *run) deliveredKeys() map[string]delivery {
 
 // sourceStream reports whether stream is one the engine's sources read.
 func (r *run) sourceStream(stream string) bool {
-	if stream == r.erpLog.Stream() {
+	if stream == r.ext.stream() {
 		return true
 	}
 	for _, o := range r.sc.Objects {

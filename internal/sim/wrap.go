@@ -22,6 +22,8 @@ type watchedSource struct {
 	// deliveries are still to interpose.
 	keepalives *atomic.Int32
 	last       *sfsync.Position // only the engine's intake goroutine touches it
+	// onRead, when set, sees every delivery after it is recorded.
+	onRead func([]sfsync.Change)
 }
 
 func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
@@ -42,6 +44,9 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		w.last = &p
 	}
 	w.r.delivered(cs)
+	if w.onRead != nil {
+		w.onRead(cs)
+	}
 	return cs, nil
 }
 
@@ -57,7 +62,12 @@ func takeOne(n *atomic.Int32) bool {
 	}
 }
 
+// Commit is behind the instance's gate too: a process that died after
+// storing its checkpoint never tells its sources.
 func (w *watchedSource) Commit(ctx context.Context, pos sfsync.Position) error {
+	if err := w.g.pass(ctx); err != nil {
+		return err
+	}
 	return w.inner.Commit(ctx, pos)
 }
 
@@ -140,7 +150,7 @@ func (w *writes) counts() (map[string]int, int) {
 }
 
 // stateSink is what both directions write to: the real salesforce.Sink,
-// or the ERP's synctest.System.
+// or the ERP (synctest.System or pgmirror.Mirror).
 type stateSink interface {
 	sfsync.Sink
 	sfsync.StateReader

@@ -4,10 +4,12 @@
 //	go run ./internal/cmd/simulate                  # seeds 1-200
 //	go run ./internal/cmd/simulate -seeds 1-10000 -parallel 8
 //	go run ./internal/cmd/simulate -seed 4711       # replay one seed, with its trace
+//	go run ./internal/cmd/simulate -pg-external -seeds 1-30 -steps 8
 //
 // It prints a summary table (seeds, events, faults by kind, violations by
 // invariant) and, for every failing seed, its trace. It exits 1 when a
-// seed failed. SFSYNC_TEST_POSTGRES, when set, adds PostgreSQL state.
+// seed failed. SFSYNC_TEST_POSTGRES, when set, adds PostgreSQL state;
+// with -pg-external the ERP is package pgmirror in that database.
 package main
 
 import (
@@ -28,11 +30,17 @@ func main() {
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "seeds run at once")
 	traces := flag.Int("traces", 3, "print the traces of at most this many failing seeds of a campaign")
 	wait := flag.Duration("wait", 20*time.Second, "bound of each wait for quiescence")
+	steps := flag.Int("steps", 0, "cut every scenario to its first N steps (0: whole scenarios)")
+	pgExternal := flag.Bool("pg-external", false, "the ERP is package pgmirror in the SFSYNC_TEST_POSTGRES database instead of the in-memory system")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	opt := sim.Options{Postgres: os.Getenv("SFSYNC_TEST_POSTGRES"), Wait: *wait}
+	opt := sim.Options{Postgres: os.Getenv("SFSYNC_TEST_POSTGRES"), Wait: *wait, MaxSteps: *steps, ExternalPostgres: *pgExternal}
+	if *pgExternal && opt.Postgres == "" {
+		fmt.Fprintln(os.Stderr, "simulate: -pg-external needs a PostgreSQL database: run `eval \"$(bash .ci/start-postgres.sh)\"` to set SFSYNC_TEST_POSTGRES")
+		os.Exit(2)
+	}
 
 	if *seed != 0 {
 		res := sim.Run(ctx, *seed, opt)

@@ -1,0 +1,119 @@
+package sync_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// slowRepairs is the ERP as the engine's sink, holding every repair write
+// until release is closed, as a slow target would.
+type slowRepairs struct {
+	*synctest.System
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowRepairs) Write(ctx context.Context, cs []sfsync.Change) error {
+	for _, c := range cs {
+		if strings.HasPrefix(c.Key, "repair:") {
+			select {
+			case s.started <- struct{}{}:
+			default:
+			}
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+				return sfsync.Retryable(ctx.Err())
+			}
+		}
+	}
+	return s.System.Write(ctx, cs)
+}
+
+// recordVersioned is Salesforce as the engine's sink: it versions whole
+// records only (SystemModstamp), not fields.
+type recordVersioned struct{ *synctest.System }
+
+func (s recordVersioned) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	out, err := s.System.Read(ctx, object, ids)
+	for id, r := range out {
+		r.FieldVersions, r.LastWriter = nil, nil
+		out[id] = r
+	}
+	return out, err
+}
+
+// waitParked waits until n changes wait in the park (which is looked at
+// every few milliseconds, not woken).
+func waitParked(ctx context.Context, t *testing.T, e *sfsyncsync.Engine, n int) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for e.Parked() < n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%d changes wait in the park, want %d", e.Parked(), n)
+		}
+	}
+}
+
+// A change decided from the park whose outcome waits for its repair is
+// decided once: a redelivery of it that arrives meanwhile, and waits in
+// the park behind a later change of the record, is its duplicate when its
+// turn comes.
+func TestRedeliveryParkedWhileTheFirstIsRepairedIsDuplicate(t *testing.T) {
+	b := newBidi(t)
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "sf", "Email": "sf@x"}, at(0))
+	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "sf", "Email": "sf@x"}, at(0))
+	// Salesforce changed the record after anything the engine saw, and
+	// says only that the record changed: the ERP's edits wait in the park
+	// for that change's event.
+	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Lovelace"}, at(30*time.Second))
+	first := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(time.Minute))
+	b.ext.Edit("Contact", "003A", map[string]any{"Email": "erp@x"}, at(2*time.Minute))
+	slow := &slowRepairs{System: b.ext, started: make(chan struct{}, 1), release: make(chan struct{})}
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: slow}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: recordVersioned{b.sf}}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	waitParked(ctx, t, r.e, 2)
+	// Salesforce's event never comes: after its wait the park decides the
+	// first edit (Salesforce wins) and repairs the ERP, slowly.
+	select {
+	case <-slow.started:
+	case <-ctx.Done():
+		t.Fatal("no repair of the losing edit started")
+	}
+	// The transport delivers the first edit again while its repair is on
+	// its way; it waits behind the second edit.
+	b.extLog.Append(first)
+	waitParked(ctx, t, r.e, 2)
+	close(slow.release)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	var deciding []string
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Key: first.Key}) {
+		if o.Status != sfsync.StatusDuplicate {
+			deciding = append(deciding, string(o.Status)+": "+o.Reason)
+		}
+	}
+	if len(deciding) != 1 {
+		t.Errorf("the first edit has %d deciding outcomes, want 1: %v", len(deciding), deciding)
+	}
+}
