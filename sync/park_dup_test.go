@@ -65,6 +65,21 @@ func waitParked(ctx context.Context, t *testing.T, e *sfsyncsync.Engine, n int) 
 	}
 }
 
+// waitUntil polls cond every few milliseconds (what it watches has no
+// notification) until it holds.
+func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("waiting until %s: %v", what, ctx.Err())
+		}
+	}
+}
+
 // A change decided from the park whose outcome waits for its repair is
 // decided once: a redelivery of it that arrives meanwhile, and waits in
 // the park behind a later change of the record, is its duplicate when its
@@ -102,9 +117,20 @@ func TestRedeliveryParkedWhileTheFirstIsRepairedIsDuplicate(t *testing.T) {
 		t.Fatal("no repair of the losing edit started")
 	}
 	// The transport delivers the first edit again while its repair is on
-	// its way; it waits behind the second edit.
+	// its way: it is a duplicate at once (its key counts as pending), or,
+	// decided no earlier than its turn, waits behind the second edit.
 	b.extLog.Append(first)
-	waitParked(ctx, t, r.e, 2)
+	waitUntil(ctx, t, "the redelivery parked or found a duplicate", func() bool {
+		if r.e.Parked() >= 2 {
+			return true
+		}
+		for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Key: first.Key}) {
+			if o.Status == sfsync.StatusDuplicate {
+				return true
+			}
+		}
+		return false
+	})
 	close(slow.release)
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	var deciding []string
