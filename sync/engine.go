@@ -47,7 +47,7 @@ type Engine struct {
 	versions  *versionCache
 
 	parkMu      stdsync.Mutex
-	parked      map[string][]*work // record → changes waiting, oldest first
+	parked      map[parkID][]*work // record and source → changes waiting, oldest first
 	lanesClosed chan struct{}
 	lease       atomic.Pointer[sfsync.Lease]
 
@@ -107,6 +107,17 @@ type item struct {
 	hold *[]result
 	// done, when set, is called once the item's outcome is durable.
 	done func(sfsync.Outcome)
+	// record caches c's record key (see recordKey).
+	record string
+}
+
+// recordKey is it.c.RecordKey(), built once: the worker looks it up
+// several times per change.
+func (it *item) recordKey() string {
+	if it.record == "" {
+		it.record = it.c.RecordKey()
+	}
+	return it.record
 }
 
 // result is the finished work of one item.
@@ -134,7 +145,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}

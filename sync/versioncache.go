@@ -177,14 +177,15 @@ func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, b
 // staleFields returns the fields of c for which newer data from c's source
 // is already held, and whether the change as a whole is older than what is
 // held: a delete older than a later change or delete, or a create or update
-// older than a delete of the same source.
-func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []string, whole bool) {
+// older than a delete of the same source. record is c's record key and
+// touched c.Touched(), which the caller has at hand.
+func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []string, cur sfsync.Record) (stale []string, whole bool) {
 	if c.Version.IsZero() {
 		return nil, false
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(c.RecordKey())
+	rv := vc.get(record)
 	newer := func(field string) bool {
 		if v, ok := rv.version(c.Source, field); ok && c.Version.Before(v) {
 			return true
@@ -202,7 +203,6 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 	if c.Op == sfsync.OpDelete {
 		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
-	touched := c.Touched()
 	if newer(fieldDeleted) {
 		return touched, true
 	}
@@ -226,11 +226,12 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 // cannot tell, and the record's version stands for every field.
 //
 // flows says whether the target's changes of the record reach the engine
-// at all: only then is there an event to wait for.
-func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System, flows bool) (ahead bool) {
+// at all: only then is there an event to wait for. record is c's record
+// key and touched c.Touched().
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows bool) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(c.RecordKey())
+	rv := vc.get(record)
 	if del, deleter, ok := rv.newest(fieldDeleted); ok {
 		alive, _, hasAlive := rv.newest(fieldAny)
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
@@ -250,7 +251,7 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 	}
 	explained := rv.explains(target, cur.Version)
 	unversioned := false
-	for _, f := range c.Touched() {
+	for _, f := range touched {
 		if _, ok := cur.FieldVersions[f]; ok {
 			continue
 		}
@@ -309,9 +310,10 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 }
 
 // remember records that both systems hold c's data, and returns the map
-// entries that moved, for the durable commit.
-func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
-	return vc.note(c, true)
+// entries that moved, for the durable commit. record is c's record key and
+// touched c.Touched().
+func (vc *versionCache) remember(c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	return vc.note(c, record, touched)
 }
 
 // rememberSeen records that c's system changed the record at c's version,
@@ -319,15 +321,16 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 // for an echo of our own write they are our data, whose versions the map
 // has under the system they came from; a skipped or stale change carries
 // none that count.
-func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
-	return vc.note(c, false)
+func (vc *versionCache) rememberSeen(c *sfsync.Change, record string) []sfsync.AppliedVersion {
+	return vc.note(c, record, nil)
 }
 
-func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVersion {
+// note moves the record's entries of c's system to c's version, and those
+// of the fields in touched.
+func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []sfsync.AppliedVersion {
 	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
 		return nil
 	}
-	key := c.RecordKey()
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(key)
@@ -336,7 +339,7 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVers
 		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
 			rv.set(c.Source, field, c.Version)
 			if moved == nil { // room for every field at once
-				moved = make([]sfsync.AppliedVersion, 0, 1+len(c.Fields)+len(c.Nulled))
+				moved = make([]sfsync.AppliedVersion, 0, 1+len(touched))
 			}
 			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version})
 		}
@@ -346,10 +349,8 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool) []sfsync.AppliedVers
 		return moved
 	}
 	bump(fieldAny)
-	if fields {
-		for _, f := range c.Touched() {
-			bump(f)
-		}
+	for _, f := range touched {
+		bump(f)
 	}
 	return moved
 }

@@ -225,10 +225,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if !known {
 		*cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
 	}
+	// The record key and the fields c touches, once for the whole decision;
+	// touched follows every dropFields.
+	record, touched := w.recordKey(), c.Touched()
 	// Ordering: data from a newer change of the same source wins over an
 	// older change that arrives late, field by field; a delete is a
 	// tombstone that an older create or update of the source cannot undo.
-	stale, whole := vc.staleFields(&c, *cur)
+	stale, whole := vc.staleFields(&c, record, touched, *cur)
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {
@@ -236,11 +239,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		res := e.final(it, c, dest, sfsync.StatusStale,
 			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
-		res.versions = vc.rememberSeen(&c)
+		res.versions = vc.rememberSeen(&c, record)
 		return c, res, false
 	}
 	if len(stale) > 0 {
 		dropFields(&c, stale)
+		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
 	if w.it.snapshot && known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate {
@@ -249,22 +253,23 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// changed at that version would let it win over a newer edit of
 		// the other side that it never saw.
 		var same []string
-		for _, f := range c.Touched() {
+		for _, f := range touched {
 			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
 				same = append(same, f)
 			}
 		}
 		if len(same) > 0 {
 			dropFields(&c, same)
-			if len(c.Touched()) == 0 {
+			touched = without(touched, same)
+			if len(touched) == 0 {
 				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-				res.versions = vc.rememberSeen(&c)
+				res.versions = vc.rememberSeen(&c, record)
 				return c, res, false
 			}
 			w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
 		}
 	}
-	if known && !w.it.repair && landed(*cur, &c) {
+	if known && !w.it.repair && landed(*cur, &c, touched) {
 		// The target versions its fields, and this change's are there: an
 		// earlier attempt (this engine's, or one a crash cut off before its
 		// outcome was recorded) applied it, and the fields that differ now
@@ -272,10 +277,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// repair borrows the versions it writes, so it is never judged so.)
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
+	if ahead := vc.describe(&c, record, touched, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -283,22 +288,24 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, nil, true
 		}
 	}
-	if known && holds(*cur, &c) {
+	if known && holds(*cur, &c, touched) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
 			// attempt succeeded and only its acknowledgement was lost.
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-			res.versions = vc.remember(&c)
+			res.versions = vc.remember(&c, record, touched)
 			return c, res, false
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	d := sfsync.ApplyAll(c, "no conflict policy")
+	// Without a policy every field applies (sfsync.ApplyAll); touched is
+	// that decision's Keep already.
+	d := sfsync.Decision{Apply: true, Keep: touched, Reason: "no conflict policy"}
 	if w.route.Policy != nil {
 		d = w.route.Policy.Decide(c, *cur)
 	}
@@ -307,35 +314,40 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
 		}
 		if w.route.State != nil {
-			w.lost = c.Touched()
+			w.lost = touched
 		}
 		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
 		// The change lost here, but its system holds these values as of
 		// this version (until repaired): that is the field's history there.
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {
-		keep := map[string]bool{}
-		for _, f := range d.Keep {
-			keep[f] = true
-		}
 		var drop []string
-		for _, f := range c.Touched() {
-			if !keep[f] {
-				drop = append(drop, f)
+		if w.route.Policy != nil {
+			keep := make(map[string]bool, len(d.Keep))
+			for _, f := range d.Keep {
+				keep[f] = true
+			}
+			for _, f := range touched {
+				if !keep[f] {
+					drop = append(drop, f)
+				}
 			}
 		}
-		dropFields(&c, drop)
+		if len(drop) > 0 {
+			dropFields(&c, drop)
+			touched = without(touched, drop)
+		}
 		if w.route.State != nil {
 			w.lost = drop
 		}
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
-		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
+		if len(touched) == 0 && c.Op == sfsync.OpUpdate {
 			res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberSeen(&c)
+			res.versions = vc.rememberSeen(&c, record)
 			return c, res, false
 		}
 	}
@@ -360,12 +372,12 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // landed reports whether a target that versions its fields shows c's own
 // version on at least one field c sets and nothing older on the others:
 // c was applied, whatever changed since.
-func landed(cur sfsync.Record, c *sfsync.Change) bool {
+func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return false
 	}
 	exact := 0
-	for _, f := range c.Touched() {
+	for _, f := range touched {
 		fv, ok := cur.FieldVersions[f]
 		if !ok || fv.Before(c.Version) {
 			return false
@@ -377,8 +389,9 @@ func landed(cur sfsync.Record, c *sfsync.Change) bool {
 	return exact > 0
 }
 
-// holds reports whether the target record already reflects c.
-func holds(cur sfsync.Record, c *sfsync.Change) bool {
+// holds reports whether the target record already reflects c, whose
+// touched fields are touched.
+func holds(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	switch c.Op {
 	case sfsync.OpDelete:
 		return !cur.Exists || cur.Deleted
@@ -386,7 +399,7 @@ func holds(cur sfsync.Record, c *sfsync.Change) bool {
 		if !cur.Exists || cur.Deleted {
 			return false
 		}
-		for _, f := range c.Touched() {
+		for _, f := range touched {
 			v, _ := c.Value(f)
 			if !sameValue(v, cur.Fields[f]) {
 				return false
@@ -404,6 +417,12 @@ func dropFields(c *sfsync.Change, fields []string) {
 	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return slices.Contains(fields, n) })
 }
 
+// without removes fields from the sorted list touched, in place, as
+// dropFields removes them from the change touched lists.
+func without(touched, fields []string) []string {
+	return slices.DeleteFunc(touched, func(n string) bool { return slices.Contains(fields, n) })
+}
+
 // applied records successful writes: outcomes, ordering state, and the
 // fingerprints that recognise their echoes.
 func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*work) {
@@ -416,8 +435,9 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	}
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
-		versions := vc.remember(&w.c)
-		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
+		touched := w.c.Touched()
+		versions := vc.remember(&w.c, w.recordKey(), touched)
+		reason := fmt.Sprintf("wrote %v to %s", touched, r.To)
 		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
 			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
 		}
