@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -437,15 +439,50 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	for _, w := range ws {
 		touched := w.c.Touched()
 		versions := vc.remember(&w.c, w.recordKey(), touched)
-		reason := fmt.Sprintf("wrote %v to %s", touched, r.To)
-		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
-			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
-		}
-		if w.attempts > 1 {
-			reason += fmt.Sprintf(" after %d attempts", w.attempts)
-		}
-		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true, versions: versions})
+		reason := appliedReason(w.c.Op, touched, r.To, w.attempts, w.notes)
+		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
+}
+
+// appliedReason is the reason of a written change's outcome: "wrote
+// [fields] to dest" ("op written to dest" for a delete or an event), the
+// attempts when more than one, then the notes. It is built in one piece:
+// every applied change has one.
+func appliedReason(op sfsync.Op, touched []string, dest sfsync.System, attempts int, notes []string) string {
+	var num [20]byte
+	n := len(dest) + 32
+	for _, f := range touched {
+		n += len(f) + 1
+	}
+	for _, note := range notes {
+		n += len(note) + 2
+	}
+	var b strings.Builder
+	b.Grow(n)
+	if op == sfsync.OpDelete || op == sfsync.OpEvent {
+		b.WriteString(string(op))
+		b.WriteString(" written to ")
+	} else {
+		b.WriteString("wrote [")
+		for i, f := range touched {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(f)
+		}
+		b.WriteString("] to ")
+	}
+	b.WriteString(string(dest))
+	if attempts > 1 {
+		b.WriteString(" after ")
+		b.Write(strconv.AppendInt(num[:0], int64(attempts), 10))
+		b.WriteString(" attempts")
+	}
+	for _, note := range notes {
+		b.WriteString("; ")
+		b.WriteString(note)
+	}
+	return b.String()
 }
 
 // rememberWrites stores the fingerprints that recognise the echoes of
@@ -459,7 +496,9 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 		// Where the engine reads no changes of the object from that system,
 		// there is no echo to recognise.
 		if c := &written[i]; c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
-			fps = append(fps, writeFingerprints(r.To, c, e.cfg.ignoredFields)...)
+			for _, p := range fingerprintsOf(r.To, c, e.cfg.ignoredFields) {
+				fps = append(fps, p.fp)
+			}
 		}
 	}
 	if len(fps) == 0 {
