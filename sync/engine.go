@@ -381,8 +381,11 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			e.stats.lastEventNanos.Store(t.UnixNano())
 			d.at = t
 		}
+		// One allocation for the delivery's items.
+		items := make([]item, len(changes))
 		for i := range changes {
-			e.push(&item{c: changes[i], d: d})
+			items[i] = item{c: changes[i], d: d}
+			e.push(&items[i])
 		}
 	}
 }

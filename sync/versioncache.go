@@ -228,7 +228,11 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 // flows says whether the target's changes of the record reach the engine
 // at all: only then is there an event to wait for. record is c's record
 // key and touched c.Touched().
-func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows bool) (ahead bool) {
+//
+// The fields' versions and writers, and ahead, are for a conflict policy:
+// without one (policy false) only the tombstone is filled in, and ahead is
+// false.
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, policy bool) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
@@ -248,6 +252,9 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 				cur.LastWriter[fieldAny] = deleter
 			}
 		}
+	}
+	if !policy {
+		return false
 	}
 	explained := rv.explains(target, cur.Version)
 	unversioned := false

@@ -29,6 +29,10 @@ type work struct {
 	repair         *sfsync.Change
 	holdsForRepair bool
 	notes          []string
+	// notesRoom backs notes, which rarely grow past two.
+	notesRoom [2]string
+	// touched lists the fields of c as decide left it to be written.
+	touched []string
 	// record caches the record key of c (see recordKey).
 	record, recordObject, recordID string
 }
@@ -250,7 +254,7 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
 	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair {
-		return &work{it: it, c: c, route: r}, nil
+		return newWork(it, c, r), nil
 	}
 	if !e.loadVersions(ctx, vc, []string{record}) {
 		return nil, nil
@@ -265,7 +269,13 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		res.versions = vc.rememberSeen(&c, record)
 		return nil, res
 	}
-	return &work{it: it, c: c, route: r}, nil
+	return newWork(it, c, r), nil
+}
+
+func newWork(it *item, c sfsync.Change, r *Route) *work {
+	w := &work{it: it, c: c, route: r}
+	w.notes = w.notesRoom[:0]
+	return w
 }
 
 func (e *Engine) validate(c *sfsync.Change) error {

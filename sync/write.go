@@ -74,6 +74,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			if cur.Deleted && c.Op == sfsync.OpUpdate {
 				c = e.resurrect(ctx, w, c)
+				w.touched = c.Touched()
 			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
@@ -219,7 +220,15 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (out sfsync.Change, er
 //
 // It completes cur with what the version map knows (see describe).
 func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
-	c := w.c.Clone()
+	// c shares w.c's maps and slices until it first changes them (own): a
+	// change that is written whole, or not at all, needs no copy, and w.c
+	// must stay as it was when the decision is to wait or not to write.
+	c, owned := w.c, false
+	own := func() {
+		if !owned {
+			c, owned = c.Clone(), true
+		}
+	}
 	it, dest := w.it, w.route.To
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
@@ -245,6 +254,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		return c, res, false
 	}
 	if len(stale) > 0 {
+		own()
 		dropFields(&c, stale)
 		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
@@ -261,6 +271,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 		if len(same) > 0 {
+			own()
 			dropFields(&c, same)
 			touched = without(touched, same)
 			if len(touched) == 0 {
@@ -282,7 +293,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	if ahead := vc.describe(&c, record, touched, cur, dest, e.flowsFrom(dest, c.Object)); ahead && w.route.Policy != nil {
+	policy := w.route.Policy != nil
+	if ahead := vc.describe(&c, record, touched, cur, dest, policy && e.flowsFrom(dest, c.Object), policy); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -309,6 +321,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// that decision's Keep already.
 	d := sfsync.Decision{Apply: true, Keep: touched, Reason: "no conflict policy"}
 	if w.route.Policy != nil {
+		// A policy is the user's code: it gets a copy to look at.
+		own()
 		d = w.route.Policy.Decide(c, *cur)
 	}
 	if !d.Apply {
@@ -338,6 +352,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 		if len(drop) > 0 {
+			own()
 			dropFields(&c, drop)
 			touched = without(touched, drop)
 		}
@@ -354,8 +369,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	if d.Reason != "" {
-		w.notes = append([]string{d.Reason}, w.notes...)
+		w.notes = slices.Insert(w.notes, 0, d.Reason)
 	}
+	w.touched = touched
 	return c, nil, false
 }
 
@@ -437,7 +453,7 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	}
 	e.rememberWrites(ctx, r, written)
 	for _, w := range ws {
-		touched := w.c.Touched()
+		touched := w.touched // as decided
 		versions := vc.remember(&w.c, w.recordKey(), touched)
 		reason := appliedReason(w.c.Op, touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
