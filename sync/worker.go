@@ -217,7 +217,10 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 			w, res = nil, e.deadLetter(it, it.c, "", fmt.Errorf("%w: panic while preparing the change: %v", sfsync.ErrInvalid, p), 0)
 		}
 	}()
-	c := it.c.Clone()
+	// c shares it.c's maps and slices: the engine's own steps replace what
+	// they change (checkSalesforce, flattenSalesforce, decide), so it.c
+	// stays as received for dead letters without a copy of every change.
+	c := it.c
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
@@ -314,6 +317,8 @@ func (e *Engine) validate(c *sfsync.Change) error {
 		return invalid("values no system can store: %s", strings.Join(bad, "; "))
 	}
 	if e.cfg.validate != nil {
+		// The validator is the user's code: it gets a copy to look at.
+		*c = c.Clone()
 		if err := e.cfg.validate(*c); err != nil {
 			return fmt.Errorf("%w: %w", sfsync.ErrInvalid, err)
 		}
