@@ -41,8 +41,10 @@ type flow struct {
 	// head is the item Receive took from the queue and has not handed out
 	// yet: an event whose schema could not be fetched so far. It is tried
 	// again before anything behind it, so that no later event is delivered,
-	// or committed, ahead of it.
-	head *item
+	// or committed, ahead of it. It is held by value (hasHead says whether
+	// there is one): a pointer to each event's item cost an allocation.
+	head    item
+	hasHead bool
 }
 
 func newFlow(window, limit int) *flow {
@@ -173,18 +175,18 @@ func (f *flow) receive(ctx context.Context) (release func(), err error) {
 // there is none. The item stays the head until pop. Only the receiver
 // (see receive) may call it. closed reports that done was closed first.
 func (f *flow) peek(ctx context.Context, done <-chan struct{}) (it item, closed bool, err error) {
-	if f.head != nil {
-		return *f.head, false, nil
+	if f.hasHead {
+		return f.head, false, nil
 	}
 	it, closed, err = f.next(ctx, done)
 	if err == nil && !closed {
-		f.head = &it
+		f.head, f.hasHead = it, true
 	}
 	return it, closed, err
 }
 
 // pop hands the head item out: the next peek takes a new one.
-func (f *flow) pop() { f.head = nil }
+func (f *flow) pop() { f.head, f.hasHead = item{}, false }
 
 // next takes the next queued item and lets the refill know. closed reports
 // that done was closed first.
