@@ -294,9 +294,11 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		Origin:   sfsync.Origin{ChangeOrigin: origin, Client: sfsync.ClientFromChangeOrigin(origin), User: user, Transaction: txKey},
 		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
 	}
-	changeID := txKey + ":" + strconv.Itoa(int(seq))
+	// The change id is "<transactionKey>:<sequenceNumber>", or the replay id
+	// in hex without a transaction key; each key is built in one piece.
+	sep, tail := ":", strconv.Itoa(int(seq))
 	if txKey == "" {
-		changeID = hex.EncodeToString(ev.ReplayID)
+		sep, tail = "", hex.EncodeToString(ev.ReplayID)
 	}
 	switch op {
 	case sfsync.OpUpdate:
@@ -315,7 +317,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		c.RecordID = id
 		// A merged event applies one change to several records, and enriched
 		// events of several records share a replay id: the key names both.
-		c.Key = id + ":" + changeID
+		c.Key = id + ":" + txKey + sep + tail
 		out[i] = c
 	}
 	return out, nil

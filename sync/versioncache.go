@@ -341,10 +341,16 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(key)
+	// The source's entries, looked up once for every field.
+	held := rv.fields[c.Source]
+	if held == nil {
+		held = make(map[string]sfsync.Version, 1+len(touched))
+		rv.fields[c.Source] = held
+	}
 	var moved []sfsync.AppliedVersion
 	bump := func(field string) {
-		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
-			rv.set(c.Source, field, c.Version)
+		if v, ok := held[field]; !ok || v.Before(c.Version) {
+			held[field] = c.Version
 			if moved == nil { // room for every field at once
 				moved = make([]sfsync.AppliedVersion, 0, 1+len(touched))
 			}

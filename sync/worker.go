@@ -521,8 +521,13 @@ func (e *Engine) emit(r result) {
 		if keyed {
 			e.pending[r.outcome.Key]++
 		}
-		for _, v := range r.versions {
-			e.unsaved[v.Record]++
+		// A result's entries are one record's, field after field: one
+		// count per run of a record, matched in flush, keeps the map
+		// work per result, not per field.
+		for i, v := range r.versions {
+			if i == 0 || v.Record != r.versions[i-1].Record {
+				e.unsaved[v.Record]++
+			}
 		}
 		e.pendingMu.Unlock()
 	}
