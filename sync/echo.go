@@ -97,21 +97,43 @@ type placedPrint struct {
 // no mapped field is recognised too).
 func fingerprintsOf(sys sfsync.System, c *sfsync.Change, ignored map[string]bool) []placedPrint {
 	fps := make([]placedPrint, 0, 1+len(c.Fields)+len(c.Nulled))
+	eachFingerprint(sys, c, ignored, func(field, fp string) { fps = append(fps, placedPrint{field, fp}) })
+	return fps
+}
+
+// eachFingerprint calls f with each fingerprint of fingerprintsOf, and the
+// field it is for, so that a caller that wants only the fingerprints
+// collects them without a list of its own per change.
+func eachFingerprint(sys sfsync.System, c *sfsync.Change, ignored map[string]bool, f func(field, fp string)) {
 	switch c.Op {
 	case sfsync.OpCreate, sfsync.OpUndelete:
-		fps = append(fps, placedPrint{fieldAny, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op))})
+		f(fieldAny, FieldFingerprint(sys, c.Object, c.RecordID, "", opValue(c.Op)))
 	case sfsync.OpDelete:
-		return []placedPrint{{fieldDeleted, FieldFingerprint(sys, c.Object, c.RecordID, "", "\x00"+string(c.Op))}}
+		f(fieldDeleted, FieldFingerprint(sys, c.Object, c.RecordID, "", opValue(c.Op)))
+		return
 	}
 	for name, v := range c.Fields {
 		if !ignored[name] {
-			fps = append(fps, placedPrint{name, FieldFingerprint(sys, c.Object, c.RecordID, name, v)})
+			f(name, FieldFingerprint(sys, c.Object, c.RecordID, name, v))
 		}
 	}
 	for _, name := range c.Nulled {
 		if _, set := c.Fields[name]; !set && !ignored[name] {
-			fps = append(fps, placedPrint{name, FieldFingerprint(sys, c.Object, c.RecordID, name, nil)})
+			f(name, FieldFingerprint(sys, c.Object, c.RecordID, name, nil))
 		}
 	}
-	return fps
+}
+
+// opValue is the value the record's own fingerprint carries for op:
+// "\x00" and the operation.
+func opValue(op sfsync.Op) string {
+	switch op {
+	case sfsync.OpCreate:
+		return "\x00" + string(sfsync.OpCreate)
+	case sfsync.OpDelete:
+		return "\x00" + string(sfsync.OpDelete)
+	case sfsync.OpUndelete:
+		return "\x00" + string(sfsync.OpUndelete)
+	}
+	return "\x00" + string(op)
 }

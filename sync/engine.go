@@ -109,6 +109,8 @@ type item struct {
 	done func(sfsync.Outcome)
 	// record caches c's record key (see recordKey).
 	record string
+	// work is room for the item's work (see newWork).
+	work work
 }
 
 // recordKey is it.c.RecordKey(), built once: the worker looks it up

@@ -275,8 +275,14 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 	return newWork(it, c, r), nil
 }
 
+// newWork makes the work item of it, in room it has for one: an item is
+// prepared once, and its work lives no longer than it does.
 func newWork(it *item, c sfsync.Change, r *Route) *work {
-	w := &work{it: it, c: c, route: r}
+	w := &it.work
+	if w.it != nil {
+		w = new(work)
+	}
+	*w = work{it: it, c: c, route: r}
 	w.notes = w.notesRoom[:0]
 	return w
 }

@@ -512,9 +512,14 @@ func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.
 		// Where the engine reads no changes of the object from that system,
 		// there is no echo to recognise.
 		if c := &written[i]; c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
-			for _, p := range fingerprintsOf(r.To, c, e.cfg.ignoredFields) {
-				fps = append(fps, p.fp)
+			if fps == nil { // room for every field of the group at once
+				n := 0
+				for j := range written {
+					n += 1 + len(written[j].Fields) + len(written[j].Nulled)
+				}
+				fps = make([]string, 0, n)
 			}
+			eachFingerprint(r.To, c, e.cfg.ignoredFields, func(_, fp string) { fps = append(fps, fp) })
 		}
 	}
 	if len(fps) == 0 {
