@@ -3,7 +3,6 @@ package memory
 import (
 	"container/heap"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -42,7 +41,10 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 // all of them in a heap by expiry, which bounds the set by evicting the
 // write that expires first.
 type echoSet struct {
-	at   map[string][]*write
+	// at holds the oldest write of each place; the later ones follow it by
+	// next. Places hold few writes (the write of a field until its echo),
+	// and most one: a chain costs no allocation of its own.
+	at   map[string]*write
 	heap writeHeap
 }
 
@@ -50,9 +52,10 @@ type write struct {
 	place, value string // value keeps its leading '.', so "p" and "p." differ
 	expires      time.Time
 	index        int
+	next         *write // the place's next older-to-newer write
 }
 
-func newEchoSet() echoSet { return echoSet{at: map[string][]*write{}} }
+func newEchoSet() echoSet { return echoSet{at: map[string]*write{}} }
 
 func (s *echoSet) put(place, value string, expires, now time.Time, limit int) {
 	// Expired writes go first; then, if still full, the one expiring soonest.
@@ -61,14 +64,21 @@ func (s *echoSet) put(place, value string, expires, now time.Time, limit int) {
 	}
 	w := &write{place: place, value: value, expires: expires}
 	heap.Push(&s.heap, w)
-	s.at[place] = append(s.at[place], w)
+	last := s.at[place]
+	if last == nil {
+		s.at[place] = w
+		return
+	}
+	for last.next != nil {
+		last = last.next
+	}
+	last.next = w
 }
 
 // take removes the oldest live write at place, dropping expired ones on
 // the way.
 func (s *echoSet) take(place string, now time.Time) (string, bool) {
-	for ws := s.at[place]; len(ws) > 0; ws = s.at[place] {
-		w := ws[0]
+	for w := s.at[place]; w != nil; w = s.at[place] {
 		s.remove(w)
 		if now.Before(w.expires) {
 			return w.value, true
@@ -79,16 +89,21 @@ func (s *echoSet) take(place string, now time.Time) (string, bool) {
 
 func (s *echoSet) remove(w *write) {
 	heap.Remove(&s.heap, w.index)
-	ws := s.at[w.place]
-	if i := slices.Index(ws, w); i >= 0 {
-		// Places hold few writes: the write of a field until its echo.
-		ws = slices.Delete(ws, i, i+1)
-	}
-	if len(ws) == 0 {
+	head := s.at[w.place]
+	switch {
+	case head == w && w.next == nil:
 		delete(s.at, w.place)
-	} else {
-		s.at[w.place] = ws
+	case head == w:
+		s.at[w.place] = w.next
+	default:
+		for p := head; p != nil; p = p.next {
+			if p.next == w {
+				p.next = w.next
+				break
+			}
+		}
 	}
+	w.next = nil
 }
 
 type writeHeap []*write
