@@ -41,9 +41,9 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 // all of them in a heap by expiry, which bounds the set by evicting the
 // write that expires first.
 type echoSet struct {
-	// at holds the oldest write of each place; the later ones follow it by
-	// next. Places hold few writes (the write of a field until its echo),
-	// and most one: a chain costs no allocation of its own.
+	// at holds the newest write of each place, whose next is the place's
+	// oldest: each place's writes are a ring, oldest to newest, so that
+	// both ends are at hand and a place costs no allocation of its own.
 	at   map[string]*write
 	heap writeHeap
 }
@@ -52,7 +52,7 @@ type write struct {
 	place, value string // value keeps its leading '.', so "p" and "p." differ
 	expires      time.Time
 	index        int
-	next         *write // the place's next older-to-newer write
+	next         *write // the place's next newer write; the newest's is the oldest
 }
 
 func newEchoSet() echoSet { return echoSet{at: map[string]*write{}} }
@@ -64,21 +64,19 @@ func (s *echoSet) put(place, value string, expires, now time.Time, limit int) {
 	}
 	w := &write{place: place, value: value, expires: expires}
 	heap.Push(&s.heap, w)
-	last := s.at[place]
-	if last == nil {
-		s.at[place] = w
-		return
+	if newest := s.at[place]; newest != nil {
+		w.next, newest.next = newest.next, w
+	} else {
+		w.next = w
 	}
-	for last.next != nil {
-		last = last.next
-	}
-	last.next = w
+	s.at[place] = w
 }
 
 // take removes the oldest live write at place, dropping expired ones on
 // the way.
 func (s *echoSet) take(place string, now time.Time) (string, bool) {
-	for w := s.at[place]; w != nil; w = s.at[place] {
+	for newest := s.at[place]; newest != nil; newest = s.at[place] {
+		w := newest.next
 		s.remove(w)
 		if now.Before(w.expires) {
 			return w.value, true
@@ -89,19 +87,20 @@ func (s *echoSet) take(place string, now time.Time) (string, bool) {
 
 func (s *echoSet) remove(w *write) {
 	heap.Remove(&s.heap, w.index)
-	head := s.at[w.place]
-	switch {
-	case head == w && w.next == nil:
+	newest := s.at[w.place]
+	if w.next == w {
 		delete(s.at, w.place)
-	case head == w:
-		s.at[w.place] = w.next
-	default:
-		for p := head; p != nil; p = p.next {
-			if p.next == w {
-				p.next = w.next
-				break
-			}
-		}
+		return
+	}
+	// The write before w in the ring: the newest when w is the oldest, as
+	// it is when a write is taken or expires in order.
+	prev := newest
+	for prev.next != w {
+		prev = prev.next
+	}
+	prev.next = w.next
+	if newest == w {
+		s.at[w.place] = prev
 	}
 	w.next = nil
 }
