@@ -34,8 +34,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		current, readErr := e.readState(ctx, r, pending)
-		var toWrite []*work
-		var out []sfsync.Change
+		// Sized for the whole group: most of it is written.
+		toWrite := make([]*work, 0, len(pending))
+		out := make([]sfsync.Change, 0, len(pending))
 		var retry, waiting []*work
 		for _, w := range pending {
 			w.attempts = attempt
@@ -87,7 +88,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		}
 		if len(toWrite) > 0 {
 			err := r.Sink.Write(ctx, out)
-			var applied []*work
+			applied := make([]*work, 0, len(toWrite))
 			for i, w := range toWrite {
 				werr := sfsync.ErrorAt(err, i)
 				switch {
