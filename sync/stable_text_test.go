@@ -63,7 +63,7 @@ func fingerprintValues() []any {
 	long := strings.Repeat("x", 500)
 	return []any{
 		nil, "", "a", "5", long, "\x00create", true, false,
-		0, 5, -7, int32(12), int64(1) << 40, int64(1) << 60, float32(2.5), 5.0, 5.25, 1e15, 1e20, -0.0,
+		0, 5, -7, int32(12), int64(1) << 40, int64(1) << 60, float32(2.5), 5.0, 5.25, 1e15, 1e20, math.Copysign(0, -1),
 		math.NaN(), math.Inf(1),
 		time.Date(2026, 3, 2, 9, 0, 14, 500, time.FixedZone("x", 3600)), time.Time{},
 		stringer("s"), []string{"a", "b"}, map[string]int{"k": 1}, struct{ A int }{3},
