@@ -68,7 +68,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			if res != nil {
 				if w.confirmed {
-					e.rememberWrites(ctx, r, []sfsync.Change{c})
+					e.rememberWrites(ctx, r, &c)
 				}
 				e.emit(*res)
 				continue
@@ -448,11 +448,11 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	if len(ws) == 0 {
 		return
 	}
-	written := make([]sfsync.Change, len(ws))
+	written := make([]*sfsync.Change, len(ws))
 	for i, w := range ws {
-		written[i] = w.c
+		written[i] = &w.c
 	}
-	e.rememberWrites(ctx, r, written)
+	e.rememberWrites(ctx, r, written...)
 	for _, w := range ws {
 		touched := w.touched // as decided
 		versions := vc.remember(&w.c, w.recordKey(), touched)
@@ -504,19 +504,19 @@ func appliedReason(op sfsync.Op, touched []string, dest sfsync.System, attempts 
 
 // rememberWrites stores the fingerprints that recognise the echoes of
 // written changes, where the destination cannot tell our writes by origin.
-func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.Change) {
+func (e *Engine) rememberWrites(ctx context.Context, r *Route, written ...*sfsync.Change) {
 	if e.provesOrigin(r.To) {
 		return
 	}
 	var fps []string
-	for i := range written {
+	for _, c := range written {
 		// Where the engine reads no changes of the object from that system,
 		// there is no echo to recognise.
-		if c := &written[i]; c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
+		if c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
 			if fps == nil { // room for every field of the group at once
 				n := 0
-				for j := range written {
-					n += 1 + len(written[j].Fields) + len(written[j].Nulled)
+				for _, w := range written {
+					n += 1 + len(w.Fields) + len(w.Nulled)
 				}
 				fps = make([]string, 0, n)
 			}
