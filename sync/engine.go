@@ -364,7 +364,8 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			// Stopping: the delivery has no outcome and is redelivered.
 			return
 		}
-		d := &delivery{src: s, seq: seq, tokens: tokens}
+		d, items := newDelivery(len(changes))
+		d.src, d.seq, d.tokens = s, seq, tokens
 		seq++
 		e.delivered(d, changes)
 		if len(changes) == 0 || (len(changes) == 1 && changes[0].Op == sfsync.OpAdvance) {
@@ -383,13 +384,26 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			e.stats.lastEventNanos.Store(t.UnixNano())
 			d.at = t
 		}
-		// One allocation for the delivery's items.
-		items := make([]item, len(changes))
 		for i := range changes {
 			items[i] = item{c: changes[i], d: d}
 			e.push(&items[i])
 		}
 	}
+}
+
+// newDelivery makes a delivery of n changes and room for their items, in
+// one allocation when n is 1 (a Pub/Sub Receive yields one event, and an
+// event mostly one change), else in two. They are done with together:
+// the delivery is finished when its items have their outcomes.
+func newDelivery(n int) (*delivery, []item) {
+	if n == 1 {
+		one := new(struct {
+			d  delivery
+			it [1]item
+		})
+		return &one.d, one.it[:]
+	}
+	return new(delivery), make([]item, n)
 }
 
 // push hands an item to the worker that owns its record. It reports false
