@@ -332,15 +332,18 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 // names it, by its own bit or as a whole compound in nulledFields, never
 // because a compound it belongs to was flagged as changed.
 func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[string]any) error {
-	changed, err := s.decodeBitmap(stringsOf(h["changedFields"]), nil)
+	// A bitmap has one entry, and one more per compound field it details:
+	// its entries are read into room on the stack.
+	var entries [4]string
+	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("changedFields: %w", err)
 	}
-	nulled, err := s.decodeBitmap(stringsOf(h["nulledFields"]), nil)
+	nulled, err := s.decodeBitmap(appendStrings(entries[:0], h["nulledFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("nulledFields: %w", err)
 	}
-	diff, err := s.decodeBitmap(stringsOf(h["diffFields"]), nil)
+	diff, err := s.decodeBitmap(appendStrings(entries[:0], h["diffFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("diffFields: %w", err)
 	}
@@ -467,7 +470,12 @@ func unwrapRecord(v any, r *recordType) any {
 
 func stringsOf(v any) []string {
 	arr, _ := v.([]any)
-	out := make([]string, 0, len(arr))
+	return appendStrings(make([]string, 0, len(arr)), v)
+}
+
+// appendStrings appends the strings of the array v to out.
+func appendStrings(out []string, v any) []string {
+	arr, _ := v.([]any)
 	for _, e := range arr {
 		if s, ok := e.(string); ok {
 			out = append(out, s)
