@@ -341,8 +341,11 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 				if !s.flow.queue(parent, item{ev: ev}) {
 					return delivered, parent.Err()
 				}
+				// The replay id is the event's own (unmarshalled into bytes
+				// of its own, never written after): it is not copied for
+				// every event.
 				s.mu.Lock()
-				s.position = slices.Clone(ev.GetReplayId())
+				s.position = ev.GetReplayId()
 				s.mu.Unlock()
 			}
 			s.flow.askIfDrained(send)
