@@ -276,7 +276,8 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 	seq, _ := h["sequenceNumber"].(int32)
 	ts, _ := h["commitTimestamp"].(int64)
 	commit, _ := h["commitNumber"].(int64)
-	ids := stringsOf(h["recordIds"])
+	var room [1]string // an event names one record, mostly
+	ids := appendStrings(room[:0], h["recordIds"])
 	op, known := changeTypes[changeType]
 	if !known {
 		d.log.Info("pubsub: skipping a change event of an unknown type", "type", changeType, "entity", entity, "topic", ev.Topic)
