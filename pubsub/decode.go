@@ -469,11 +469,6 @@ func unwrapRecord(v any, r *recordType) any {
 	return out
 }
 
-func stringsOf(v any) []string {
-	arr, _ := v.([]any)
-	return appendStrings(make([]string, 0, len(arr)), v)
-}
-
 // appendStrings appends the strings of the array v to out.
 func appendStrings(out []string, v any) []string {
 	arr, _ := v.([]any)
