@@ -166,7 +166,15 @@ func ClientFromChangeOrigin(changeOrigin string) string {
 	if !ok {
 		return ""
 	}
-	for _, part := range strings.FieldsFunc(opts, func(r rune) bool { return r == ';' || r == ',' }) {
+	// Options are separated by ';' or ','. Every change event carries
+	// one: the parts are walked in place rather than split into a slice.
+	for opts != "" {
+		part := opts
+		if i := strings.IndexAny(opts, ";,"); i >= 0 {
+			part, opts = opts[:i], opts[i+1:]
+		} else {
+			opts = ""
+		}
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 		if k == "client" {
 			return v

@@ -45,6 +45,10 @@ func TestClientFromChangeOrigin(t *testing.T) {
 		"com/salesforce/api/rest/62.0;client=a; defaultNamespace=battle":  "a",
 		"com/salesforce/api/rest/40.0;defaultNamespace=battle,client=old": "old",
 		"com/salesforce/api/rest/62.0":                                    "",
+		"x;;,client=empty-parts-skipped":                                  "empty-parts-skipped",
+		"x;a=1, client=spaced ,b=2":                                       "spaced",
+		"x;client":                                                        "",
+		"x;":                                                              "",
 		"":                                                                "",
 	}
 	for in, want := range tests {

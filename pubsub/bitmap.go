@@ -3,6 +3,7 @@ package pubsub
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -55,6 +56,9 @@ func (s *eventSchema) decodeBitmap(entries []string, names []string) ([]string, 
 	for _, e := range entries {
 		var err error
 		if hex, ok := cutHexPrefix(e); ok {
+			if len(hex) <= maxBitmapHexDigits {
+				names = slices.Grow(names, setBits(hex))
+			}
 			err = forEachBit(hex, func(i int) error {
 				if i >= len(s.fields) {
 					return fmt.Errorf("%w: entry %q sets bit %d but the schema %s has %d fields; decode with the event's own schema id", ErrBadBitmap, e, i, s.name, len(s.fields))
@@ -123,6 +127,18 @@ func cutHexPrefix(s string) (string, bool) {
 		return s[2:], true
 	}
 	return "", false
+}
+
+// setBits counts the bits set in the hexadecimal number hex, ignoring what
+// is not a hex digit (forEachBit reports that): room for the names.
+func setBits(hex string) int {
+	n := 0
+	for i := range len(hex) {
+		if d, ok := hexDigit(hex[i]); ok {
+			n += bits.OnesCount8(d)
+		}
+	}
+	return n
 }
 
 // forEachBit calls f with the index of every set bit of the big-endian

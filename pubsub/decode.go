@@ -276,7 +276,8 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 	seq, _ := h["sequenceNumber"].(int32)
 	ts, _ := h["commitTimestamp"].(int64)
 	commit, _ := h["commitNumber"].(int64)
-	ids := stringsOf(h["recordIds"])
+	var room [1]string // an event names one record, mostly
+	ids := appendStrings(room[:0], h["recordIds"])
 	op, known := changeTypes[changeType]
 	if !known {
 		d.log.Info("pubsub: skipping a change event of an unknown type", "type", changeType, "entity", entity, "topic", ev.Topic)
@@ -294,9 +295,11 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		Origin:   sfsync.Origin{ChangeOrigin: origin, Client: sfsync.ClientFromChangeOrigin(origin), User: user, Transaction: txKey},
 		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
 	}
-	changeID := txKey + ":" + strconv.Itoa(int(seq))
+	// The change id is "<transactionKey>:<sequenceNumber>", or the replay id
+	// in hex without a transaction key; each key is built in one piece.
+	sep, tail := ":", strconv.Itoa(int(seq))
 	if txKey == "" {
-		changeID = hex.EncodeToString(ev.ReplayID)
+		sep, tail = "", hex.EncodeToString(ev.ReplayID)
 	}
 	switch op {
 	case sfsync.OpUpdate:
@@ -315,7 +318,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		c.RecordID = id
 		// A merged event applies one change to several records, and enriched
 		// events of several records share a replay id: the key names both.
-		c.Key = id + ":" + changeID
+		c.Key = id + ":" + txKey + sep + tail
 		out[i] = c
 	}
 	return out, nil
@@ -330,15 +333,18 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 // names it, by its own bit or as a whole compound in nulledFields, never
 // because a compound it belongs to was flagged as changed.
 func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[string]any) error {
-	changed, err := s.decodeBitmap(stringsOf(h["changedFields"]), nil)
+	// A bitmap has one entry, and one more per compound field it details:
+	// its entries are read into room on the stack.
+	var entries [4]string
+	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("changedFields: %w", err)
 	}
-	nulled, err := s.decodeBitmap(stringsOf(h["nulledFields"]), nil)
+	nulled, err := s.decodeBitmap(appendStrings(entries[:0], h["nulledFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("nulledFields: %w", err)
 	}
-	diff, err := s.decodeBitmap(stringsOf(h["diffFields"]), nil)
+	diff, err := s.decodeBitmap(appendStrings(entries[:0], h["diffFields"]), nil)
 	if err != nil {
 		return fmt.Errorf("diffFields: %w", err)
 	}
@@ -463,9 +469,9 @@ func unwrapRecord(v any, r *recordType) any {
 	return out
 }
 
-func stringsOf(v any) []string {
+// appendStrings appends the strings of the array v to out.
+func appendStrings(out []string, v any) []string {
 	arr, _ := v.([]any)
-	out := make([]string, 0, len(arr))
 	for _, e := range arr {
 		if s, ok := e.(string); ok {
 			out = append(out, s)

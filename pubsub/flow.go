@@ -41,8 +41,10 @@ type flow struct {
 	// head is the item Receive took from the queue and has not handed out
 	// yet: an event whose schema could not be fetched so far. It is tried
 	// again before anything behind it, so that no later event is delivered,
-	// or committed, ahead of it.
-	head *item
+	// or committed, ahead of it. It is held by value (hasHead says whether
+	// there is one): a pointer to each event's item cost an allocation.
+	head    item
+	hasHead bool
 }
 
 func newFlow(window, limit int) *flow {
@@ -160,31 +162,35 @@ func (f *flow) queue(ctx context.Context, it item) bool {
 }
 
 // receive admits the caller as the one receiver until it calls release.
-func (f *flow) receive(ctx context.Context) (release func(), err error) {
+// (A release closure returned here cost an allocation per Receive.)
+func (f *flow) receive(ctx context.Context) error {
 	select {
 	case f.receiver <- struct{}{}:
-		return func() { <-f.receiver }, nil
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
+
+// release ends the receiver's turn that receive admitted.
+func (f *flow) release() { <-f.receiver }
 
 // peek returns the head item, taking the next queued one as the head when
 // there is none. The item stays the head until pop. Only the receiver
 // (see receive) may call it. closed reports that done was closed first.
 func (f *flow) peek(ctx context.Context, done <-chan struct{}) (it item, closed bool, err error) {
-	if f.head != nil {
-		return *f.head, false, nil
+	if f.hasHead {
+		return f.head, false, nil
 	}
 	it, closed, err = f.next(ctx, done)
 	if err == nil && !closed {
-		f.head = &it
+		f.head, f.hasHead = it, true
 	}
 	return it, closed, err
 }
 
 // pop hands the head item out: the next peek takes a new one.
-func (f *flow) pop() { f.head = nil }
+func (f *flow) pop() { f.head, f.hasHead = item{}, false }
 
 // next takes the next queued item and lets the refill know. closed reports
 // that done was closed first.

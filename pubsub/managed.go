@@ -112,11 +112,10 @@ func (s *ManagedSubscription) Close() error {
 // first in line for the next call.
 func (s *ManagedSubscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	s.start()
-	release, err := s.flow.receive(ctx)
-	if err != nil {
+	if err := s.flow.receive(ctx); err != nil {
 		return nil, err
 	}
-	defer release()
+	defer s.flow.release()
 	for {
 		select {
 		case <-s.stop: // buffered events are not handed out after Close

@@ -29,7 +29,10 @@ const schemaNotFoundAttempts = 5
 // stays unknown, becomes an [sfsync.OpUndecodable] change in its place.
 func (c *Client) decodeEvent(ctx context.Context, stream string, ev *eventbus.ConsumerEvent, newBackOff func() backoff.BackOff, log *slog.Logger) ([]sfsync.Change, error) {
 	e := Event{Topic: stream, ID: ev.GetEvent().GetId(), SchemaID: ev.GetEvent().GetSchemaId(), Payload: ev.GetEvent().GetPayload(), ReplayID: ev.GetReplayId()}
-	b := backoff.WithContext(newBackOff(), ctx)
+	// The retry policy is made at the first failure, as the engine's are:
+	// almost every event decodes at once, and making one costs
+	// allocations on every event.
+	var b backoff.BackOff
 	for attempt := 1; ; attempt++ {
 		changes, err := c.decoder.Decode(ctx, e)
 		if err == nil {
@@ -37,6 +40,9 @@ func (c *Client) decodeEvent(ctx context.Context, stream string, ev *eventbus.Co
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pubsub: decode the event at replay id %x of %s: %w", e.ReplayID, stream, ctx.Err())
+		}
+		if b == nil {
+			b = backoff.WithContext(newBackOff(), ctx)
 		}
 		wait := b.NextBackOff()
 		if errors.Is(err, ErrSchemaNotFound) && (wait == backoff.Stop || attempt >= schemaNotFoundAttempts) {

@@ -210,11 +210,10 @@ func (s *Subscription) Close() error {
 // could not be decoded yet first in line for the next call.
 func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	s.startOnce.Do(func() { go s.run() })
-	release, err := s.flow.receive(ctx)
-	if err != nil {
+	if err := s.flow.receive(ctx); err != nil {
 		return nil, err
 	}
-	defer release()
+	defer s.flow.release()
 	for {
 		it, closed, err := s.flow.peek(ctx, s.done)
 		if err != nil {
@@ -342,8 +341,11 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 				if !s.flow.queue(parent, item{ev: ev}) {
 					return delivered, parent.Err()
 				}
+				// The replay id is the event's own (unmarshalled into bytes
+				// of its own, never written after): it is not copied for
+				// every event.
 				s.mu.Lock()
-				s.position = slices.Clone(ev.GetReplayId())
+				s.position = ev.GetReplayId()
 				s.mu.Unlock()
 			}
 			s.flow.askIfDrained(send)

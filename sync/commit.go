@@ -127,7 +127,10 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 				}
 			}
 		}
-		for _, v := range r.versions {
+		for i, v := range r.versions {
+			if i > 0 && v.Record == r.versions[i-1].Record {
+				continue // counted once per run of one record (see emit)
+			}
 			if e.unsaved[v.Record]--; e.unsaved[v.Record] <= 0 {
 				delete(e.unsaved, v.Record)
 			}

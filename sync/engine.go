@@ -50,7 +50,7 @@ type Engine struct {
 	versions  *versionCache
 
 	parkMu      stdsync.Mutex
-	parked      map[string][]*work // record → changes waiting, oldest first
+	parked      map[parkID][]*work // record and source → changes waiting, oldest first
 	lanesClosed chan struct{}
 	lease       atomic.Pointer[sfsync.Lease]
 
@@ -117,6 +117,19 @@ type item struct {
 	hold *[]result
 	// done, when set, is called once the item's outcome is durable.
 	done func(sfsync.Outcome)
+	// record caches c's record key (see recordKey).
+	record string
+	// work is room for the item's work (see newWork).
+	work work
+}
+
+// recordKey is it.c.RecordKey(), built once: the worker looks it up
+// several times per change.
+func (it *item) recordKey() string {
+	if it.record == "" {
+		it.record = it.c.RecordKey()
+	}
+	return it.record
 }
 
 // result is the finished work of one item.
@@ -146,7 +159,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[string][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}
@@ -363,7 +376,8 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			// Stopping: the delivery has no outcome and is redelivered.
 			return
 		}
-		d := &delivery{src: s, seq: seq, tokens: tokens}
+		d, items := newDelivery(len(changes))
+		d.src, d.seq, d.tokens = s, seq, tokens
 		seq++
 		e.delivered(d, changes)
 		if len(changes) == 0 || (len(changes) == 1 && changes[0].Op == sfsync.OpAdvance) {
@@ -383,9 +397,25 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			d.at = t
 		}
 		for i := range changes {
-			e.push(&item{c: changes[i], d: d})
+			items[i] = item{c: changes[i], d: d}
+			e.push(&items[i])
 		}
 	}
+}
+
+// newDelivery makes a delivery of n changes and room for their items, in
+// one allocation when n is 1 (a Pub/Sub Receive yields one event, and an
+// event mostly one change), else in two. They are done with together:
+// the delivery is finished when its items have their outcomes.
+func newDelivery(n int) (*delivery, []item) {
+	if n == 1 {
+		one := new(struct {
+			d  delivery
+			it [1]item
+		})
+		return &one.d, one.it[:]
+	}
+	return new(delivery), make([]item, n)
 }
 
 // push hands an item to the worker that owns its record. It reports false

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sfsync/sfsync"
@@ -117,12 +118,24 @@ func flattenSalesforce(c *sfsync.Change) {
 	if renamed != nil {
 		c.Fields = renamed
 	}
-	for i, n := range c.Nulled {
-		c.Nulled[i] = FlatName(n)
+	c.Nulled = flatNames(c.Nulled)
+	c.Reread = flatNames(c.Reread)
+}
+
+// flatNames returns names with FlatName applied: names itself when no name
+// changes, else a new slice, since names may be shared with the change as
+// it was received.
+func flatNames(names []string) []string {
+	for i, n := range names {
+		if flat := FlatName(n); flat != n {
+			out := slices.Clone(names)
+			for j := i; j < len(out); j++ {
+				out[j] = FlatName(out[j])
+			}
+			return out
+		}
 	}
-	for i, n := range c.Reread {
-		c.Reread[i] = FlatName(n)
-	}
+	return names
 }
 
 // toCanonical translates an external change to Salesforce names.
@@ -157,13 +170,25 @@ func (m *Mapping) toCanonical(c *sfsync.Change) error {
 
 // checkSalesforce applies the mapping's field set to a Salesforce change.
 func (m *Mapping) checkSalesforce(c *sfsync.Change) error {
+	// The mapped fields go to a map of their own: c.Fields may be shared
+	// with the change as it was received, and a change event usually
+	// carries more fields than are mapped.
+	mapped := 0
 	for name := range c.Fields {
-		if _, ok := m.bySF[name]; !ok {
-			if m.Strict {
-				return fmt.Errorf("%w: field %q of %s is not in its mapping", sfsync.ErrInvalid, name, m.Object)
-			}
-			delete(c.Fields, name)
+		if _, ok := m.bySF[name]; ok {
+			mapped++
+		} else if m.Strict {
+			return fmt.Errorf("%w: field %q of %s is not in its mapping", sfsync.ErrInvalid, name, m.Object)
 		}
+	}
+	if mapped < len(c.Fields) {
+		fields := make(map[string]any, mapped)
+		for name, v := range c.Fields {
+			if _, ok := m.bySF[name]; ok {
+				fields[name] = v
+			}
+		}
+		c.Fields = fields
 	}
 	var err error
 	if c.Nulled, err = m.renameList(c.Nulled, m.bySF, func(f *Field) string { return f.Salesforce }); err != nil {

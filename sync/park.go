@@ -1,7 +1,9 @@
 package sync
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -80,8 +82,14 @@ func (e *Engine) parkLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		e.parkMu.Lock()
-		keys := sortedKeys(e.parked)
+		keys := make([]parkID, 0, len(e.parked))
+		for k := range e.parked {
+			keys = append(keys, k)
+		}
 		e.parkMu.Unlock()
+		slices.SortFunc(keys, func(a, b parkID) int {
+			return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.record, b.record))
+		})
 		for _, key := range keys {
 			e.unparkRecord(ctx, key)
 		}
@@ -90,7 +98,7 @@ func (e *Engine) parkLoop(ctx context.Context) {
 
 // unparkRecord writes the parked changes of one record, in order, until one
 // has to wait again.
-func (e *Engine) unparkRecord(ctx context.Context, key string) {
+func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 	for {
 		e.parkMu.Lock()
 		queue := e.parked[key]
@@ -131,8 +139,14 @@ func (e *Engine) unparkRecord(ctx context.Context, key string) {
 	}
 }
 
+// parkID names the queue of one record's changes from one source.
+type parkID struct {
+	source sfsync.System
+	record string
+}
+
 // parkKey names the queue of w's record and source.
-func parkKey(w *work) string { return string(w.c.Source) + "\x00" + w.c.RecordKey() }
+func parkKey(w *work) parkID { return parkID{w.c.Source, w.recordKey()} }
 
 // decided reports whether key has a deciding outcome: on its way to the
 // store, or stored (the store claims only deciding outcomes' keys).

@@ -3,6 +3,7 @@ package sync
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,34 +21,50 @@ const maxValueBytes = 1 << 20
 // text. Such a change is dead-lettered with this description instead of
 // failing a write, or a state commit, on every retry.
 func unwritableValues(c *sfsync.Change) []string {
-	var bad []string
-	check := func(where string, v any) {
-		switch x := v.(type) {
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				bad = append(bad, fmt.Sprintf("%s is %v", where, x))
-			}
-		case float32:
-			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
-				bad = append(bad, fmt.Sprintf("%s is %v", where, x))
-			}
-		case string:
-			switch {
-			case !utf8.ValidString(x):
-				bad = append(bad, fmt.Sprintf("%s is not valid UTF-8 (%q)", where, clip(x)))
-			case strings.IndexByte(x, 0) >= 0:
-				bad = append(bad, fmt.Sprintf("%s holds a NUL byte (%q)", where, clip(x)))
-			case len(x) > maxValueBytes:
-				bad = append(bad, fmt.Sprintf("%s is %d bytes, more than %d", where, len(x), maxValueBytes))
-			}
+	// Checked in map order, described in field order: almost every change
+	// has nothing to report, and then nothing is sorted or built.
+	var badFields []string
+	for name, v := range c.Fields {
+		if unwritable(v) != "" {
+			badFields = append(badFields, name)
 		}
 	}
-	for _, name := range sortedKeys(c.Fields) {
-		check("field "+name, c.Fields[name])
+	slices.Sort(badFields)
+	var bad []string
+	for _, name := range badFields {
+		bad = append(bad, "field "+name+" "+unwritable(c.Fields[name]))
 	}
-	check("record id", c.RecordID)
-	check("key", c.Key)
+	if why := unwritable(c.RecordID); why != "" {
+		bad = append(bad, "record id "+why)
+	}
+	if why := unwritable(c.Key); why != "" {
+		bad = append(bad, "key "+why)
+	}
 	return bad
+}
+
+// unwritable says why no system can store v, or "" when one can.
+func unwritable(v any) string {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprintf("is %v", x)
+		}
+	case float32:
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprintf("is %v", x)
+		}
+	case string:
+		switch {
+		case !utf8.ValidString(x):
+			return fmt.Sprintf("is not valid UTF-8 (%q)", clip(x))
+		case strings.IndexByte(x, 0) >= 0:
+			return fmt.Sprintf("holds a NUL byte (%q)", clip(x))
+		case len(x) > maxValueBytes:
+			return fmt.Sprintf("is %d bytes, more than %d", len(x), maxValueBytes)
+		}
+	}
+	return ""
 }
 
 // clip shortens a value for an error message.

@@ -177,14 +177,15 @@ func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, b
 // staleFields returns the fields of c for which newer data from c's source
 // is already held, and whether the change as a whole is older than what is
 // held: a delete older than a later change or delete, or a create or update
-// older than a delete of the same source.
-func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale []string, whole bool) {
+// older than a delete of the same source. record is c's record key and
+// touched c.Touched(), which the caller has at hand.
+func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []string, cur sfsync.Record) (stale []string, whole bool) {
 	if c.Version.IsZero() {
 		return nil, false
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(c.RecordKey())
+	rv := vc.get(record)
 	newer := func(field string) bool {
 		if v, ok := rv.version(c.Source, field); ok && c.Version.Before(v) {
 			return true
@@ -202,7 +203,6 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 	if c.Op == sfsync.OpDelete {
 		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
-	touched := c.Touched()
 	if newer(fieldDeleted) {
 		return touched, true
 	}
@@ -226,17 +226,22 @@ func (vc *versionCache) staleFields(c *sfsync.Change, cur sfsync.Record) (stale 
 // cannot tell, and the record's version stands for every field.
 //
 // flows says whether the target's changes of the record reach the engine
-// at all: only then is there an event to wait for.
+// at all: only then is there an event to wait for. record is c's record
+// key and touched c.Touched().
+//
+// The fields' versions and writers, and ahead, are for a conflict policy:
+// without one (policy false) only the tombstone is filled in, and ahead is
+// false.
 //
 // lostAt is set for a repair: the version of the target's change that lost
 // its conflict. The target holds that change's data (or its own later
 // data) in the fields it touched, whatever the map holds from other
 // systems with versions of another clock; so the target's own entry
 // describes those fields.
-func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sfsync.System, flows bool, lostAt sfsync.Version) (ahead bool) {
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, policy bool, lostAt sfsync.Version) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(c.RecordKey())
+	rv := vc.get(record)
 	if del, deleter, ok := rv.newest(fieldDeleted); ok {
 		alive, _, hasAlive := rv.newest(fieldAny)
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
@@ -253,6 +258,9 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 				cur.LastWriter[fieldAny] = deleter
 			}
 		}
+	}
+	if !policy {
+		return false
 	}
 	if !cur.Exists && flows && target != "" {
 		if _, existed := rv.version(target, fieldAny); existed {
@@ -274,7 +282,7 @@ func (vc *versionCache) describe(c *sfsync.Change, cur *sfsync.Record, target sf
 	}
 	explained := rv.explains(target, cur.Version)
 	unversioned := false
-	for _, f := range c.Touched() {
+	for _, f := range touched {
 		if _, ok := cur.FieldVersions[f]; ok {
 			continue
 		}
@@ -336,9 +344,10 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 }
 
 // remember records that both systems hold c's data, and returns the map
-// entries that moved, for the durable commit.
-func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
-	return vc.note(c, true)
+// entries that moved, for the durable commit. record is c's record key and
+// touched c.Touched().
+func (vc *versionCache) remember(c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	return vc.note(c, record, touched)
 }
 
 // rememberSeen records that c's system changed the record at c's version,
@@ -346,8 +355,8 @@ func (vc *versionCache) remember(c *sfsync.Change) []sfsync.AppliedVersion {
 // for an echo of our own write they are our data, whose versions the map
 // has under the system they came from; a skipped or stale change carries
 // none that count.
-func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
-	return vc.note(c, false)
+func (vc *versionCache) rememberSeen(c *sfsync.Change, record string) []sfsync.AppliedVersion {
+	return vc.note(c, record, nil)
 }
 
 // rememberEcho is rememberSeen for the echo of our own write, except for a
@@ -355,32 +364,34 @@ func (vc *versionCache) rememberSeen(c *sfsync.Change) []sfsync.AppliedVersion {
 // delete we wrote, and one under the echoing system would name that system
 // the deleter (the newer version, or the tie's winner), turning a delete
 // the policy lets stand into the target's own.
-func (vc *versionCache) rememberEcho(c *sfsync.Change) []sfsync.AppliedVersion {
+func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.AppliedVersion {
 	if c.Op == sfsync.OpDelete {
 		return nil
 	}
-	return vc.note(c, false)
+	return vc.note(c, record, nil)
 }
 
-// rememberExcept is remember without claiming the fields in skip.
-func (vc *versionCache) rememberExcept(c *sfsync.Change, skip []string) []sfsync.AppliedVersion {
-	return vc.note(c, true, skip...)
-}
-
-func (vc *versionCache) note(c *sfsync.Change, fields bool, skip ...string) []sfsync.AppliedVersion {
+// note moves the record's entries of c's system to c's version, and those
+// of the fields in touched.
+func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []sfsync.AppliedVersion {
 	if c.Version.IsZero() || c.RecordID == "" || c.Op == sfsync.OpEvent || c.Op.NeedsReread() {
 		return nil
 	}
-	key := c.RecordKey()
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(key)
+	// The source's entries, looked up once for every field.
+	held := rv.fields[c.Source]
+	if held == nil {
+		held = make(map[string]sfsync.Version, 1+len(touched))
+		rv.fields[c.Source] = held
+	}
 	var moved []sfsync.AppliedVersion
 	bump := func(field string) {
-		if v, ok := rv.version(c.Source, field); !ok || v.Before(c.Version) {
-			rv.set(c.Source, field, c.Version)
+		if v, ok := held[field]; !ok || v.Before(c.Version) {
+			held[field] = c.Version
 			if moved == nil { // room for every field at once
-				moved = make([]sfsync.AppliedVersion, 0, 1+len(c.Fields)+len(c.Nulled))
+				moved = make([]sfsync.AppliedVersion, 0, 1+len(touched))
 			}
 			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version})
 		}
@@ -390,12 +401,8 @@ func (vc *versionCache) note(c *sfsync.Change, fields bool, skip ...string) []sf
 		return moved
 	}
 	bump(fieldAny)
-	if fields {
-		for _, f := range c.Touched() {
-			if !slices.Contains(skip, f) {
-				bump(f)
-			}
-		}
+	for _, f := range touched {
+		bump(f)
 	}
 	return moved
 }

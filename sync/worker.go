@@ -34,6 +34,30 @@ type work struct {
 	// change's version, and the version map does not claim them at it.
 	borrowed []string
 	notes    []string
+	// notesRoom backs notes, which rarely grow past two.
+	notesRoom [2]string
+	// touched lists the fields of c as decide left it to be written.
+	touched []string
+	// record caches the record key of c (see recordKey).
+	record, recordObject, recordID string
+}
+
+// recordKey is w.c.RecordKey(), built once per record: the version map
+// and the park look it up several times per change.
+func (w *work) recordKey() string {
+	if w.record == "" || w.recordObject != w.c.Object || w.recordID != w.c.RecordID {
+		w.record, w.recordObject, w.recordID = recordKeyOf(w.it, &w.c), w.c.Object, w.c.RecordID
+	}
+	return w.record
+}
+
+// recordKeyOf is c.RecordKey(), taken from it when c names the record it
+// arrived as (no mapping or link renamed it).
+func recordKeyOf(it *item, c *sfsync.Change) string {
+	if it != nil && c.Object == it.c.Object && c.RecordID == it.c.RecordID {
+		return it.recordKey()
+	}
+	return c.RecordKey()
 }
 
 // worker owns the records whose ids hash to its lane, so changes to one
@@ -42,6 +66,9 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 	vc := e.versions
 	in := e.lanes[lane]
 	var carry *item
+	// Reused batch after batch: processBatch keeps neither.
+	var batch []*item
+	seen := map[string]bool{}
 	for {
 		first := carry
 		carry = nil
@@ -51,8 +78,10 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 				return
 			}
 		}
-		batch := []*item{first}
-		seen := map[string]bool{first.c.RecordKey(): true}
+		clear(batch)
+		clear(seen)
+		batch = append(batch[:0], first)
+		seen[first.recordKey()] = true
 	fill:
 		for len(batch) < e.cfg.maxBatch {
 			select {
@@ -62,11 +91,11 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 				}
 				// A second change to a record waits for the first to finish,
 				// so that it is decided against the state the first left.
-				if seen[it.c.RecordKey()] {
+				if seen[it.recordKey()] {
 					carry = it
 					break fill
 				}
-				seen[it.c.RecordKey()] = true
+				seen[it.recordKey()] = true
 				batch = append(batch, it)
 			default:
 				break fill
@@ -94,7 +123,7 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 	// few whose canonical key differs.
 	keys := make([]string, 0, len(items))
 	for _, it := range items {
-		keys = append(keys, it.c.RecordKey())
+		keys = append(keys, it.recordKey())
 	}
 	if !e.loadVersions(ctx, vc, keys) {
 		return
@@ -193,7 +222,10 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 			w, res = nil, e.deadLetter(it, it.c, "", fmt.Errorf("%w: panic while preparing the change: %v", sfsync.ErrInvalid, p), 0)
 		}
 	}()
-	c := it.c.Clone()
+	// c shares it.c's maps and slices: the engine's own steps replace what
+	// they change (checkSalesforce, flattenSalesforce, decide), so it.c
+	// stays as received for dead letters without a copy of every change.
+	c := it.c
 	if err := e.validate(&c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
@@ -214,13 +246,14 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 	} else if err := e.transform(ctx, &c); err != nil {
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
+	record := recordKeyOf(it, &c)
 	if c.Op == sfsync.OpUpdate && len(c.Fields) == 0 && len(c.Nulled) == 0 && len(c.Reread) == 0 {
-		if !e.loadVersions(ctx, vc, []string{c.RecordKey()}) {
+		if !e.loadVersions(ctx, vc, []string{record}) {
 			return nil, nil
 		}
 		res := e.final(it, c, "", sfsync.StatusSkipped, "no mapped field changed", true)
 		// It still moved its system's record version: it explains it.
-		res.versions = vc.rememberSeen(&c)
+		res.versions = vc.rememberSeen(&c, record)
 		return nil, res
 	}
 	r := e.route(&c)
@@ -229,22 +262,34 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
 	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair {
-		return &work{it: it, c: c, route: r}, nil
+		return newWork(it, c, r), nil
 	}
-	if !e.loadVersions(ctx, vc, []string{c.RecordKey()}) {
+	if !e.loadVersions(ctx, vc, []string{record}) {
 		return nil, nil
 	}
-	why, err := e.echo(ctx, vc, &c)
+	why, err := e.echo(ctx, vc, &c, record)
 	if err != nil {
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
 		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
 		// Our own data came back: the source changed the record at this
 		// version, with values whose versions the map already has.
-		res.versions = vc.rememberEcho(&c)
+		res.versions = vc.rememberEcho(&c, record)
 		return nil, res
 	}
-	return &work{it: it, c: c, route: r}, nil
+	return newWork(it, c, r), nil
+}
+
+// newWork makes the work item of it, in room it has for one: an item is
+// prepared once, and its work lives no longer than it does.
+func newWork(it *item, c sfsync.Change, r *Route) *work {
+	w := &it.work
+	if w.it != nil {
+		w = new(work)
+	}
+	*w = work{it: it, c: c, route: r}
+	w.notes = w.notesRoom[:0]
+	return w
 }
 
 func (e *Engine) validate(c *sfsync.Change) error {
@@ -283,6 +328,8 @@ func (e *Engine) validate(c *sfsync.Change) error {
 		return invalid("values no system can store: %s", strings.Join(bad, "; "))
 	}
 	if e.cfg.validate != nil {
+		// The validator is the user's code: it gets a copy to look at.
+		*c = c.Clone()
 		if err := e.cfg.validate(*c); err != nil {
 			return fmt.Errorf("%w: %w", sfsync.ErrInvalid, err)
 		}
@@ -372,7 +419,7 @@ func (e *Engine) provesOrigin(sys sfsync.System) bool {
 }
 
 // echo reports why c is the echo of our own write, or "" when it is not.
-func (e *Engine) echo(ctx context.Context, vc *versionCache, c *sfsync.Change) (string, error) {
+func (e *Engine) echo(ctx context.Context, vc *versionCache, c *sfsync.Change, record string) (string, error) {
 	byOrigin := e.echoByOrigin(c)
 	if e.provesOrigin(c.Source) {
 		return byOrigin, nil
@@ -380,7 +427,7 @@ func (e *Engine) echo(ctx context.Context, vc *versionCache, c *sfsync.Change) (
 	// The first change of a field after our write uses the write's
 	// fingerprint up, echo or not, so it is consulted even when origin
 	// already tells.
-	byPrint, err := e.echoByFingerprint(ctx, vc, c)
+	byPrint, err := e.echoByFingerprint(ctx, vc, c, record)
 	if byOrigin != "" {
 		return byOrigin, nil
 	}
@@ -404,7 +451,7 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 // to that field: such a change was made before our write (its events can
 // arrive after we wrote), so it is neither the write's echo nor a later edit
 // that proves the write will have none.
-func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfsync.Change) (string, error) {
+func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfsync.Change, record string) (string, error) {
 	if !e.mayEcho(c.Source) {
 		return "", nil
 	}
@@ -413,7 +460,6 @@ func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfs
 		return "", nil
 	}
 	all := true
-	record := c.RecordKey()
 	for _, p := range fps {
 		if vc.olderThanOthers(c, record, p.field) {
 			all = false
@@ -490,8 +536,13 @@ func (e *Engine) emit(r result) {
 		if keyed {
 			e.pending[r.outcome.Key]++
 		}
-		for _, v := range r.versions {
-			e.unsaved[v.Record]++
+		// A result's entries are one record's, field after field: one
+		// count per run of a record, matched in flush, keeps the map
+		// work per result, not per field.
+		for i, v := range r.versions {
+			if i == 0 || v.Record != r.versions[i-1].Record {
+				e.unsaved[v.Record]++
+			}
 		}
 		e.pendingMu.Unlock()
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -32,8 +34,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		current, readErr := e.readState(ctx, r, pending)
-		var toWrite []*work
-		var out []sfsync.Change
+		// Sized for the whole group: most of it is written.
+		toWrite := make([]*work, 0, len(pending))
+		out := make([]sfsync.Change, 0, len(pending))
 		var retry, waiting []*work
 		for _, w := range pending {
 			w.attempts = attempt
@@ -65,13 +68,14 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			if res != nil {
 				if w.confirmed {
-					e.rememberWrites(ctx, r, []sfsync.Change{c})
+					e.rememberWrites(ctx, r, &c)
 				}
 				e.emit(*res)
 				continue
 			}
 			if cur.Deleted && c.Op == sfsync.OpUpdate {
 				c = e.resurrect(ctx, vc, w, c, cur)
+				w.touched = c.Touched()
 			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
@@ -84,7 +88,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		}
 		if len(toWrite) > 0 {
 			err := r.Sink.Write(ctx, out)
-			var applied []*work
+			applied := make([]*work, 0, len(toWrite))
 			for i, w := range toWrite {
 				werr := sfsync.ErrorAt(err, i)
 				switch {
@@ -217,7 +221,15 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (out sfsync.Change, er
 //
 // It completes cur with what the version map knows (see describe).
 func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
-	c := w.c.Clone()
+	// c shares w.c's maps and slices until it first changes them (own): a
+	// change that is written whole, or not at all, needs no copy, and w.c
+	// must stay as it was when the decision is to wait or not to write.
+	c, owned := w.c, false
+	own := func() {
+		if !owned {
+			c, owned = c.Clone(), true
+		}
+	}
 	it, dest := w.it, w.route.To
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
@@ -225,10 +237,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if !known {
 		*cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
 	}
+	// The record key and the fields c touches, once for the whole decision;
+	// touched follows every dropFields.
+	record, touched := w.recordKey(), c.Touched()
 	// Ordering: data from a newer change of the same source wins over an
 	// older change that arrives late, field by field; a delete is a
 	// tombstone that an older create or update of the source cannot undo.
-	stale, whole := vc.staleFields(&c, *cur)
+	stale, whole := vc.staleFields(&c, record, touched, *cur)
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {
@@ -236,11 +251,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		res := e.final(it, c, dest, sfsync.StatusStale,
 			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
-		res.versions = vc.rememberSeen(&c)
+		res.versions = vc.rememberSeen(&c, record)
 		return c, res, false
 	}
 	if len(stale) > 0 {
+		own()
 		dropFields(&c, stale)
+		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
 	if w.it.snapshot && known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate {
@@ -249,7 +266,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// changed at that version would let it win over a newer edit of
 		// the other side that it never saw.
 		var same, pending []string
-		for _, f := range c.Touched() {
+		for _, f := range touched {
 			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
 				same = append(same, f)
 			} else if vc.changedAfterSync(c.RecordKey(), dest, f, *cur) {
@@ -261,14 +278,18 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			// synced its data of them: that change's event decides them
 			// against this system's value, with its own version, which
 			// the snapshot's record version would wrongly beat.
+			own()
 			dropFields(&c, pending)
+			touched = without(touched, pending)
 			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
 		}
-		if len(same) > 0 || len(pending) > 0 {
+		if len(same) > 0 {
+			own()
 			dropFields(&c, same)
-			if len(c.Touched()) == 0 {
+			touched = without(touched, same)
+			if len(touched) == 0 {
 				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-				res.versions = vc.rememberSeen(&c)
+				res.versions = vc.rememberSeen(&c, record)
 				return c, res, false
 			}
 			if len(same) > 0 {
@@ -276,7 +297,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 	}
-	if known && !w.it.repair && landed(*cur, &c) {
+	if known && !w.it.repair && landed(*cur, &c, touched) {
 		// The target versions its fields, and this change's are there: an
 		// earlier attempt (this engine's, or one a crash cut off before its
 		// outcome was recorded) applied it, and the fields that differ now
@@ -284,10 +305,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// repair borrows the versions it writes, so it is never judged so.)
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	if ahead := vc.describe(&c, cur, dest, e.flowsFrom(dest, c.Object), it.lostAt); ahead && w.route.Policy != nil {
+	policy := w.route.Policy != nil
+	if ahead := vc.describe(&c, record, touched, cur, dest, policy && e.flowsFrom(dest, c.Object), policy, it.lostAt); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -295,30 +317,34 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, nil, true
 		}
 	}
-	if known && holds(*cur, &c) {
+	if known && holds(*cur, &c, touched) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
 			// attempt succeeded and only its acknowledgement was lost.
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-			res.versions = vc.remember(&c)
+			res.versions = vc.remember(&c, record, touched)
 			return c, res, false
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	d := sfsync.ApplyAll(c, "no conflict policy")
+	// Without a policy every field applies (sfsync.ApplyAll); touched is
+	// that decision's Keep already.
+	d := sfsync.Decision{Apply: true, Keep: touched, Reason: "no conflict policy"}
 	switch {
 	case it.repair && c.Op == sfsync.OpCreate:
 		// The repair of a delete that lost brings the record back as the
 		// winner keeps it: the record was decided, and asking the policy
 		// again field by field would leave out the fields the deleting
 		// side owns, which it deleted with the record.
-		d = sfsync.ApplyAll(c, "brings back the record whose delete lost")
+		d.Reason = "brings back the record whose delete lost"
 	case w.route.Policy != nil:
+		// A policy is the user's code: it gets a copy to look at.
+		own()
 		d = w.route.Policy.Decide(c, *cur)
 	}
 	if !d.Apply {
@@ -326,7 +352,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
 		}
 		if w.route.State != nil {
-			w.lost = c.Touched()
+			w.lost = touched
 			if c.Op == sfsync.OpDelete {
 				// A delete touches no field; what lost is the record.
 				w.lost = []string{fieldDeleted}
@@ -335,51 +361,58 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
 		// The change lost here, but its system holds these values as of
 		// this version (until repaired): that is the field's history there.
-		res.versions = vc.remember(&c)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {
-		keep := map[string]bool{}
-		for _, f := range d.Keep {
-			keep[f] = true
-		}
 		var drop []string
-		for _, f := range c.Touched() {
-			if !keep[f] {
-				drop = append(drop, f)
+		if w.route.Policy != nil {
+			keep := make(map[string]bool, len(d.Keep))
+			for _, f := range d.Keep {
+				keep[f] = true
+			}
+			for _, f := range touched {
+				if !keep[f] {
+					drop = append(drop, f)
+				}
 			}
 		}
-		dropFields(&c, drop)
+		if len(drop) > 0 {
+			own()
+			dropFields(&c, drop)
+			touched = without(touched, drop)
+		}
 		if w.route.State != nil {
 			w.lost = drop
 		}
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
-		if len(c.Touched()) == 0 && c.Op == sfsync.OpUpdate {
+		if len(touched) == 0 && c.Op == sfsync.OpUpdate {
 			res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberSeen(&c)
+			res.versions = vc.rememberSeen(&c, record)
 			return c, res, false
 		}
-		if len(drop) > 0 && known && holds(*cur, &c) {
+		if len(drop) > 0 && known && holds(*cur, &c, touched) {
 			// The fields the policy kept are there already: an earlier
 			// delivery wrote them (its outcome lost in a crash) or the
 			// target has the same values. Writing them again could only
 			// overwrite what changed there since.
-			w.notes = append([]string{d.Reason}, w.notes...)
+			w.notes = slices.Insert(w.notes, 0, d.Reason)
 			status, why := sfsync.StatusNoop, "target already holds the fields the policy kept"
 			if w.attempts > 1 {
 				w.confirmed = true
 				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
 			}
 			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-			res.versions = vc.remember(&c)
+			res.versions = vc.remember(&c, record, touched)
 			return c, res, false
 		}
 	}
 	if d.Reason != "" {
-		w.notes = append([]string{d.Reason}, w.notes...)
+		w.notes = slices.Insert(w.notes, 0, d.Reason)
 	}
+	w.touched = touched
 	return c, nil, false
 }
 
@@ -398,12 +431,12 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // landed reports whether a target that versions its fields shows c's own
 // version on at least one field c sets and nothing older on the others:
 // c was applied, whatever changed since.
-func landed(cur sfsync.Record, c *sfsync.Change) bool {
+func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return false
 	}
 	exact := 0
-	for _, f := range c.Touched() {
+	for _, f := range touched {
 		fv, ok := cur.FieldVersions[f]
 		if !ok || fv.Before(c.Version) {
 			return false
@@ -415,8 +448,9 @@ func landed(cur sfsync.Record, c *sfsync.Change) bool {
 	return exact > 0
 }
 
-// holds reports whether the target record already reflects c.
-func holds(cur sfsync.Record, c *sfsync.Change) bool {
+// holds reports whether the target record already reflects c, whose
+// touched fields are touched.
+func holds(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	switch c.Op {
 	case sfsync.OpDelete:
 		return !cur.Exists || cur.Deleted
@@ -424,7 +458,7 @@ func holds(cur sfsync.Record, c *sfsync.Change) bool {
 		if !cur.Exists || cur.Deleted {
 			return false
 		}
-		for _, f := range c.Touched() {
+		for _, f := range touched {
 			v, _ := c.Value(f)
 			if !sameValue(v, cur.Fields[f]) {
 				return false
@@ -442,42 +476,93 @@ func dropFields(c *sfsync.Change, fields []string) {
 	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return slices.Contains(fields, n) })
 }
 
+// without removes fields from the sorted list touched, in place, as
+// dropFields removes them from the change touched lists.
+func without(touched, fields []string) []string {
+	return slices.DeleteFunc(touched, func(n string) bool { return slices.Contains(fields, n) })
+}
+
 // applied records successful writes: outcomes, ordering state, and the
 // fingerprints that recognise their echoes.
 func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*work) {
 	if len(ws) == 0 {
 		return
 	}
-	written := make([]sfsync.Change, len(ws))
+	written := make([]*sfsync.Change, len(ws))
 	for i, w := range ws {
-		written[i] = w.c
+		written[i] = &w.c
 	}
-	e.rememberWrites(ctx, r, written)
+	e.rememberWrites(ctx, r, written...)
 	for _, w := range ws {
-		versions := vc.rememberExcept(&w.c, w.borrowed)
-		reason := fmt.Sprintf("wrote %v to %s", w.c.Touched(), r.To)
-		if w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpEvent {
-			reason = fmt.Sprintf("%s written to %s", w.c.Op, r.To)
-		}
-		if w.attempts > 1 {
-			reason += fmt.Sprintf(" after %d attempts", w.attempts)
-		}
-		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, joinNotes(reason, w.notes), w.attempts), claim: true, versions: versions})
+		// Fields a resurrecting create borrowed are not claimed at its
+		// version (see work.borrowed).
+		touched := without(w.touched, w.borrowed) // as decided
+		versions := vc.remember(&w.c, w.recordKey(), touched)
+		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
+		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
+}
+
+// appliedReason is the reason of a written change's outcome: "wrote
+// [fields] to dest" ("op written to dest" for a delete or an event), the
+// attempts when more than one, then the notes. It is built in one piece:
+// every applied change has one.
+func appliedReason(op sfsync.Op, touched []string, dest sfsync.System, attempts int, notes []string) string {
+	var num [20]byte
+	n := len(dest) + 32
+	for _, f := range touched {
+		n += len(f) + 1
+	}
+	for _, note := range notes {
+		n += len(note) + 2
+	}
+	var b strings.Builder
+	b.Grow(n)
+	if op == sfsync.OpDelete || op == sfsync.OpEvent {
+		b.WriteString(string(op))
+		b.WriteString(" written to ")
+	} else {
+		b.WriteString("wrote [")
+		for i, f := range touched {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(f)
+		}
+		b.WriteString("] to ")
+	}
+	b.WriteString(string(dest))
+	if attempts > 1 {
+		b.WriteString(" after ")
+		b.Write(strconv.AppendInt(num[:0], int64(attempts), 10))
+		b.WriteString(" attempts")
+	}
+	for _, note := range notes {
+		b.WriteString("; ")
+		b.WriteString(note)
+	}
+	return b.String()
 }
 
 // rememberWrites stores the fingerprints that recognise the echoes of
 // written changes, where the destination cannot tell our writes by origin.
-func (e *Engine) rememberWrites(ctx context.Context, r *Route, written []sfsync.Change) {
+func (e *Engine) rememberWrites(ctx context.Context, r *Route, written ...*sfsync.Change) {
 	if e.provesOrigin(r.To) {
 		return
 	}
 	var fps []string
-	for i := range written {
+	for _, c := range written {
 		// Where the engine reads no changes of the object from that system,
 		// there is no echo to recognise.
-		if c := &written[i]; c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
-			fps = append(fps, writeFingerprints(r.To, c, e.cfg.ignoredFields)...)
+		if c.Op != sfsync.OpEvent && e.flowsFrom(r.To, c.Object) {
+			if fps == nil { // room for every field of the group at once
+				n := 0
+				for _, w := range written {
+					n += 1 + len(w.Fields) + len(w.Nulled)
+				}
+				fps = make([]string, 0, n)
+			}
+			eachFingerprint(r.To, c, e.cfg.ignoredFields, func(_, fp string) { fps = append(fps, fp) })
 		}
 	}
 	if len(fps) == 0 {

@@ -3,7 +3,6 @@ package memory
 import (
 	"container/heap"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -42,7 +41,10 @@ func (s *Store) MatchWrite(ctx context.Context, fingerprint string) (bool, error
 // all of them in a heap by expiry, which bounds the set by evicting the
 // write that expires first.
 type echoSet struct {
-	at   map[string][]*write
+	// at holds the newest write of each place, whose next is the place's
+	// oldest: each place's writes are a ring, oldest to newest, so that
+	// both ends are at hand and a place costs no allocation of its own.
+	at   map[string]*write
 	heap writeHeap
 }
 
@@ -50,9 +52,10 @@ type write struct {
 	place, value string // value keeps its leading '.', so "p" and "p." differ
 	expires      time.Time
 	index        int
+	next         *write // the place's next newer write; the newest's is the oldest
 }
 
-func newEchoSet() echoSet { return echoSet{at: map[string][]*write{}} }
+func newEchoSet() echoSet { return echoSet{at: map[string]*write{}} }
 
 func (s *echoSet) put(place, value string, expires, now time.Time, limit int) {
 	// Expired writes go first; then, if still full, the one expiring soonest.
@@ -61,14 +64,19 @@ func (s *echoSet) put(place, value string, expires, now time.Time, limit int) {
 	}
 	w := &write{place: place, value: value, expires: expires}
 	heap.Push(&s.heap, w)
-	s.at[place] = append(s.at[place], w)
+	if newest := s.at[place]; newest != nil {
+		w.next, newest.next = newest.next, w
+	} else {
+		w.next = w
+	}
+	s.at[place] = w
 }
 
 // take removes the oldest live write at place, dropping expired ones on
 // the way.
 func (s *echoSet) take(place string, now time.Time) (string, bool) {
-	for ws := s.at[place]; len(ws) > 0; ws = s.at[place] {
-		w := ws[0]
+	for newest := s.at[place]; newest != nil; newest = s.at[place] {
+		w := newest.next
 		s.remove(w)
 		if now.Before(w.expires) {
 			return w.value, true
@@ -79,16 +87,22 @@ func (s *echoSet) take(place string, now time.Time) (string, bool) {
 
 func (s *echoSet) remove(w *write) {
 	heap.Remove(&s.heap, w.index)
-	ws := s.at[w.place]
-	if i := slices.Index(ws, w); i >= 0 {
-		// Places hold few writes: the write of a field until its echo.
-		ws = slices.Delete(ws, i, i+1)
-	}
-	if len(ws) == 0 {
+	newest := s.at[w.place]
+	if w.next == w {
 		delete(s.at, w.place)
-	} else {
-		s.at[w.place] = ws
+		return
 	}
+	// The write before w in the ring: the newest when w is the oldest, as
+	// it is when a write is taken or expires in order.
+	prev := newest
+	for prev.next != w {
+		prev = prev.next
+	}
+	prev.next = w.next
+	if newest == w {
+		s.at[w.place] = prev
+	}
+	w.next = nil
 }
 
 type writeHeap []*write

@@ -46,11 +46,15 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 }
 
 func (s *Store) putVersionsLocked(vs []sfsync.AppliedVersion) {
-	for _, v := range vs {
-		m := s.versions[v.Record]
-		if m == nil {
-			m = map[versionKey]sfsync.Version{}
-			s.versions[v.Record] = m
+	// Entries come a record's fields at a time: its map is looked up once
+	// per run of them.
+	var m map[versionKey]sfsync.Version
+	for i, v := range vs {
+		if i == 0 || v.Record != vs[i-1].Record {
+			if m = s.versions[v.Record]; m == nil {
+				m = map[versionKey]sfsync.Version{}
+				s.versions[v.Record] = m
+			}
 		}
 		m[versionKey{v.Source, v.Field}] = v.Version
 	}
