@@ -137,9 +137,10 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 }
 
 // resurrect turns an update that the policy applies to a record the target
-// deleted into a create of the whole record as its source holds it: an
-// update carries only the fields it changed, and the record it would bring
-// back needs all of them. Without a way to read the source, the update is
+// deleted, or does not have (its create failed, or is still on its way),
+// into a create of the whole record as its source holds it: an update
+// carries only the fields it changed, and the record it would bring (back)
+// needs all of them. Without a way to read the source, the update is
 // written as it is.
 //
 // A field the target changed itself, after the engine last synced it and

@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -326,4 +327,32 @@ func (h *readHook) Read(ctx context.Context, object string, ids []string) (map[s
 		f()
 	}
 	return recs, err
+}
+
+// An ERP update of a record whose create never reached Salesforce (it is
+// in the dead letters) creates the record there whole, as the ERP holds
+// it: written as it is, it would create a record with only the update's
+// fields, and the create, requeued, would find those fields filled.
+func TestUpdateOfARecordTheTargetLacksCreatesItWhole(t *testing.T) {
+	b := newBidi(t)
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected by a validation rule")), Match: func(c sfsync.Change) bool { return c.Op == sfsync.OpCreate }})
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.SalesforceWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	create := b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n13", "Email": "e14"}, at(3*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if st := statusByKey(t, b.store)[create.Key]; st != sfsync.StatusDeadLettered {
+		t.Fatalf("the create ended %s, want dead_lettered", st)
+	}
+	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n17"}, at(4*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		r, ok := sys.Record("Contact", "P-3")
+		if !ok || r.Fields["Email"] != "e14" || r.Fields["LastName"] != "n17" {
+			t.Errorf("%s holds %+v (exists %v), want the ERP's whole record", sys.System(), r.Fields, ok)
+		}
+	}
 }

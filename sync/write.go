@@ -73,7 +73,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.emit(*res)
 				continue
 			}
-			if cur.Deleted && c.Op == sfsync.OpUpdate {
+			if (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
 				c = e.resurrect(ctx, vc, w, c, cur)
 				w.touched = c.Touched()
 			}
