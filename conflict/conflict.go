@@ -29,7 +29,9 @@ func ExternalWins() sfsync.ConflictPolicy {
 }
 
 // SystemWins applies every change from s; changes from other systems only
-// fill fields the target does not hold.
+// fill fields the target does not hold. A null field counts as held only
+// when the record names its writer (someone emptied it): Salesforce shows
+// every field of a record, null where it was never filled.
 //
 // Whatever system wins, a system's own later change always supersedes its
 // own earlier one: a field or record whose last writer (Record.LastWriter,
@@ -89,7 +91,9 @@ func (w winner) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
 	}
 	d := sfsync.Decision{Dropped: map[string]string{}}
 	for _, f := range in.Touched() {
-		if _, held := cur.Fields[f]; held {
+		// An empty field holds a value only if someone set it so: a
+		// Salesforce record shows every field, null where never filled.
+		if v, held := cur.Fields[f]; held && (v != nil || hasWriter(cur, f)) {
 			d.Dropped[f] = fmt.Sprintf("%s wins and the target holds a value", w.name)
 			continue
 		}
@@ -131,6 +135,12 @@ func tombstone(r sfsync.Record) bool { return r.Exists && r.Deleted && !r.Versio
 func writer(r sfsync.Record, field string) (sfsync.System, bool) {
 	w, ok := r.LastWriter[field]
 	return w, ok && w != ""
+}
+
+// hasWriter reports whether r names who last wrote field.
+func hasWriter(r sfsync.Record, field string) bool {
+	_, ok := writer(r, field)
+	return ok
 }
 
 // ownNewer reports whether the target's value of field ([RecordLevel]: the
