@@ -158,8 +158,13 @@ func TestResurrectingCreateLeavesTheTargetsUndecidedEdits(t *testing.T) {
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	phone := b.ext.EditSilently("Contact", "P-1", map[string]any{"Phone": "p5"}, at(time.Second))
 	del := b.ext.RemoveSilently("Contact", "P-1", at(48*time.Second))
-	b.sf.Edit("Contact", "P-1", map[string]any{"Email": "e35"}, at(51*time.Second))
+	back := b.sf.Edit("Contact", "P-1", map[string]any{"Email": "e35"}, at(51*time.Second))
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Key: back.Key}) {
+		if want := "wrote [Email LastName] to external:erp"; !strings.HasPrefix(o.Reason, want) {
+			t.Errorf("the update that brings the record back: %q, want it to begin %q", o.Reason, want)
+		}
+	}
 	b.extLog.Append(phone, del)
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	for _, sys := range []*synctest.System{b.sf, b.ext} {

@@ -496,7 +496,10 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	for _, w := range ws {
 		// Fields a resurrecting create borrowed are not claimed at its
 		// version (see work.borrowed).
-		touched := without(w.touched, w.borrowed) // as decided
+		touched := w.touched // as decided
+		if len(w.borrowed) > 0 {
+			touched = without(slices.Clone(touched), w.borrowed)
+		}
 		versions := vc.remember(&w.c, w.recordKey(), touched)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
