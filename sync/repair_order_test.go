@@ -361,3 +361,35 @@ func TestUpdateOfARecordTheTargetLacksCreatesItWhole(t *testing.T) {
 		}
 	}
 }
+
+// A Salesforce change the ERP refused (dead-lettered) still tells which
+// fields Salesforce changed at its version: an ERP edit of another field,
+// newer than that field's last change, is written, not lost to the
+// record's newer version.
+func TestDeadLetteredChangeExplainsItsRecordVersion(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n11", "Phone": "p13", "MailingCity": "c14"}, at(6500*time.Millisecond))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected by a validation rule"))})
+	refused := b.sf.Edit("Contact", "P-3", map[string]any{"MailingCity": "c38"}, at(17*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if st := statusByKey(t, b.store)[refused.Key]; st != sfsync.StatusDeadLettered {
+		t.Fatalf("the Salesforce edit ended %s, want dead_lettered", st)
+	}
+	phone := b.ext.EditSilently("Contact", "P-3", map[string]any{"Phone": "p15"}, at(7500*time.Millisecond))
+	b.extLog.Append(phone)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if st := statusByKey(t, b.store)[phone.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the ERP's phone edit ended %s, want applied: Salesforce never changed the phone after it", st)
+	}
+	if got := field(t, b.sf, "Contact", "P-3", "Phone"); got != "p15" {
+		t.Errorf("Salesforce holds Phone=%v, want p15", got)
+	}
+}

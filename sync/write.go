@@ -95,7 +95,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				case werr == nil:
 					applied = append(applied, w)
 				case sfsync.IsPermanent(werr):
-					e.emit(*e.deadLetter(w.it, w.c, r.To, fmt.Errorf("writing to %s: %w", r.To, werr), attempt))
+					e.emit(*e.writeFailed(vc, w, fmt.Errorf("writing to %s: %w", r.To, werr), attempt))
 				default:
 					w.lastErr = werr
 					retry = append(retry, w)
@@ -131,7 +131,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			for _, w := range pending {
 				err := fmt.Errorf("writing to %s failed %d times, giving up: %w", r.To, w.attempts, w.lastErr)
-				e.emit(*e.deadLetter(w.it, w.c, r.To, err, w.attempts))
+				e.emit(*e.writeFailed(vc, w, err, w.attempts))
 			}
 			return parked
 		}
@@ -147,6 +147,17 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		}
 	}
 	return parked
+}
+
+// writeFailed dead-letters a change the target refused. The version map
+// records that its source changed the record at its version, which
+// explains that system's record version to the changes decided against it
+// meanwhile; it claims none of its fields, so that the change, requeued,
+// is not compared with itself.
+func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int) *result {
+	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
+	res.versions = vc.rememberSeen(&w.c, w.recordKey())
+	return res
 }
 
 // readState reads the current target records of a group, in canonical shape.
