@@ -428,3 +428,35 @@ func TestRedeliveredCreateWithDroppedFieldsIsRecognisedAsApplied(t *testing.T) {
 		t.Errorf("the ERP holds Email=%v, want its own later edit", got)
 	}
 }
+
+// An undelete brings the record back with the values it had before its
+// delete, all carried at the undelete's version. A field the ERP changed
+// since, whose edit is not decided yet, keeps the ERP's value, and the
+// restored values are not taken as changed at the undelete: the ERP's
+// edit, newer than the field's last change in Salesforce, then wins.
+func TestUndeleteLeavesTheTargetsUndecidedEdits(t *testing.T) {
+	b := newBidi(t)
+	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	b.sf.Edit("Account", "001A", map[string]any{"Name": "n22", "Phone": "p24"}, at(11*time.Second))
+	b.sf.Edit("Account", "001A", map[string]any{"Phone": "p30"}, at(12*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.sf.Remove("Account", "001A", at(50*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	cleared := b.ext.EditSilently("Account", "001A", map[string]any{"Phone": nil}, at(51*time.Second))
+	b.sf.Restore("Account", "001A", at(63*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	b.extLog.Append(cleared)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		r, ok := sys.Record("Account", "001A")
+		if !ok || r.Deleted || r.Fields["Phone"] != nil || r.Fields["Name"] != "n22" {
+			t.Errorf("%s holds %+v (live %v), want the record back with the ERP's later null phone", sys.System(), r.Fields, ok && !r.Deleted)
+		}
+	}
+}

@@ -308,6 +308,25 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 	}
+	if c.Op == sfsync.OpUndelete && known && cur.Exists {
+		// An undelete carries every value the record had, at its own
+		// version; a field the target changed since it was last synced,
+		// whose edit is not decided yet, is left to that edit, as for a
+		// snapshot. (Nor does the version map take the restored values as
+		// changed at the undelete: see applied.)
+		var pending []string
+		for _, f := range touched {
+			if v, _ := c.Value(f); !sameValue(v, cur.Fields[f]) && vc.changedAfterSync(record, dest, f, *cur) {
+				pending = append(pending, f)
+			}
+		}
+		if len(pending) > 0 {
+			own()
+			dropFields(&c, pending)
+			touched = without(touched, pending)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
+		}
+	}
 	if known && !w.it.repair && landed(*cur, &c, touched) {
 		// The target versions its fields, and this change's are there: an
 		// earlier attempt (this engine's, or one a crash cut off before its
@@ -509,7 +528,12 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		// Fields a resurrecting create borrowed are not claimed at its
 		// version (see work.borrowed).
 		touched := w.touched // as decided
-		if len(w.borrowed) > 0 {
+		switch {
+		case w.c.Op == sfsync.OpUndelete:
+			// The restored values are as old as before the delete: the
+			// undelete changed the record, not them.
+			touched = nil
+		case len(w.borrowed) > 0:
 			touched = without(slices.Clone(touched), w.borrowed)
 		}
 		versions := vc.remember(&w.c, w.recordKey(), touched)

@@ -154,6 +154,22 @@ func (s *System) Remove(object, id string, v sfsync.Version) sfsync.Change {
 	return c
 }
 
+// Restore is a user's undelete in this system at version v: the record
+// comes back with the values it had, and the change carries them all, as
+// Salesforce's UNDELETE event does.
+func (s *System) Restore(object, id string, v sfsync.Version) sfsync.Change {
+	s.mu.Lock()
+	var fields map[string]any
+	if r := s.get(object, id); r != nil {
+		fields = maps.Clone(r.fields)
+	}
+	c := s.change(object, id, sfsync.OpUndelete, fields, v, sfsync.Origin{Client: "user", User: "user"})
+	s.apply(&c)
+	s.mu.Unlock()
+	s.publish(c)
+	return c
+}
+
 // RemoveSilently applies a delete like [System.Remove] but does not emit
 // it, as [System.EditSilently].
 func (s *System) RemoveSilently(object, id string, v sfsync.Version) sfsync.Change {
