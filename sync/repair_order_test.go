@@ -394,41 +394,6 @@ func TestDeadLetteredChangeExplainsItsRecordVersion(t *testing.T) {
 	}
 }
 
-// A create whose first delivery was written without the fields the policy
-// kept from the target, then redelivered after a crash lost its outcome,
-// when the target has changed one of the written fields since: the target
-// shows the create's version on another field it wrote, and the create is
-// recognised as applied, not written again over the target's edit.
-func TestRedeliveredCreateWithDroppedFieldsIsRecognisedAsApplied(t *testing.T) {
-	b := newBidi(t, synctest.WithoutKeyIdempotency())
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
-	create := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n6", "Email": "e7", "Phone": "p8"}, at(time.Second))
-	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "erp"}, at(0))
-	run := func(store stateStore) {
-		sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-		b.store = store
-		e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := start(t, e)
-		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-		r.stop(t)
-	}
-	run(b.store)
-	// The ERP changes the email; its event is not delivered yet when an
-	// engine whose state lost the first one's outcomes gets the create
-	// again.
-	b.ext.EditSilently("Contact", "003A", map[string]any{"Email": "mine"}, at(time.Minute))
-	run(newState(t))
-	if n := b.ext.Applications(create.Key); n != 1 {
-		t.Errorf("the create took effect %d times in the ERP, want 1", n)
-	}
-	if got := field(t, b.ext, "Contact", "003A", "Email"); got != "mine" {
-		t.Errorf("the ERP holds Email=%v, want its own later edit", got)
-	}
-}
-
 // An undelete brings the record back with the values it had before its
 // delete, all carried at the undelete's version. A field the ERP changed
 // since, whose edit is not decided yet, keeps the ERP's value, and the

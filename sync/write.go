@@ -459,24 +459,23 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 }
 
 // landed reports whether a target that versions its fields shows c's own
-// version, written by c's system, on a field c sets: c was applied (a
-// record's write is one call, whole or not at all), whatever changed since.
-// The other fields may show older versions: the earlier attempt's policy
-// may have kept them from the target.
+// version on at least one field c sets and nothing older on the others:
+// c was applied, whatever changed since.
 func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return false
 	}
+	exact := 0
 	for _, f := range touched {
 		fv, ok := cur.FieldVersions[f]
-		if !ok || fv.Compare(c.Version) != 0 {
-			continue
+		if !ok || fv.Before(c.Version) {
+			return false
 		}
-		if w, known := cur.LastWriter[f]; !known || w == c.Source {
-			return true
+		if fv.Compare(c.Version) == 0 {
+			exact++
 		}
 	}
-	return false
+	return exact > 0
 }
 
 // holds reports whether the target record already reflects c, whose
