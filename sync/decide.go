@@ -1,0 +1,299 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// decide is the write-back decision for one change: ordering, the conflict
+// policy and no-op detection. It returns the change to write (restricted to
+// the fields that may be written) or the final result.
+//
+// It asks to wait (and try again) when the target changed the record after
+// the newest change of it the engine has seen: deciding per field needs to
+// know which fields that change touched, and its event is on its way.
+//
+// It completes cur with what the version map knows (see describe).
+func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known bool) (_ sfsync.Change, _ *result, wait bool) {
+	// c shares w.c's maps and slices until it first changes them (own): a
+	// change that is written whole, or not at all, needs no copy, and w.c
+	// must stay as it was when the decision is to wait or not to write.
+	c, owned := w.c, false
+	own := func() {
+		if !owned {
+			c, owned = c.Clone(), true
+		}
+	}
+	it, dest := w.it, w.route.To
+	if c.Op == sfsync.OpEvent {
+		return c, nil, false
+	}
+	if !known {
+		*cur = sfsync.Record{Object: c.Object, ID: c.RecordID}
+	}
+	// The record key and the fields c touches, once for the whole decision;
+	// touched follows every dropFields.
+	record, touched := w.recordKey(), c.Touched()
+	// Ordering: data from a newer change of the same source wins over an
+	// older change that arrives late, field by field; a delete is a
+	// tombstone that an older create or update of the source cannot undo.
+	stale, whole := vc.staleFields(&c, record, touched, *cur)
+	if whole {
+		what := fmt.Sprintf("fields %v", stale)
+		if c.Op == sfsync.OpDelete {
+			what = "the record"
+		}
+		res := e.final(it, c, dest, sfsync.StatusStale,
+			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
+		res.versions = vc.rememberSeen(&c, record)
+		return c, res, false
+	}
+	if len(stale) > 0 {
+		own()
+		dropFields(&c, stale)
+		touched = without(touched, stale)
+		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
+	}
+	if w.it.snapshot && known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate {
+		// A snapshot carries one version, the record's, for every field:
+		// a field the target already holds is not news, and taking it as
+		// changed at that version would let it win over a newer edit of
+		// the other side that it never saw.
+		var same, pending []string
+		for _, f := range touched {
+			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
+				same = append(same, f)
+			} else if vc.changedAfterSync(c.RecordKey(), dest, f, *cur) {
+				pending = append(pending, f)
+			}
+		}
+		if len(pending) > 0 {
+			// The target changed these fields after the engine last
+			// synced its data of them: that change's event decides them
+			// against this system's value, with its own version, which
+			// the snapshot's record version would wrongly beat.
+			own()
+			dropFields(&c, pending)
+			touched = without(touched, pending)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
+		}
+		if len(same) > 0 {
+			own()
+			dropFields(&c, same)
+			touched = without(touched, same)
+			if len(touched) == 0 {
+				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+				res.versions = vc.rememberSeen(&c, record)
+				return c, res, false
+			}
+			if len(same) > 0 {
+				w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
+			}
+		}
+	}
+	if c.Op == sfsync.OpUndelete && known && cur.Exists {
+		// An undelete carries every value the record had, at its own
+		// version; a field the target changed since it was last synced,
+		// whose edit is not decided yet, is left to that edit, as for a
+		// snapshot. (Nor does the version map take the restored values as
+		// changed at the undelete: see applied.)
+		var pending []string
+		for _, f := range touched {
+			if v, _ := c.Value(f); !sameValue(v, cur.Fields[f]) && vc.changedAfterSync(record, dest, f, *cur) {
+				pending = append(pending, f)
+			}
+		}
+		if len(pending) > 0 {
+			own()
+			dropFields(&c, pending)
+			touched = without(touched, pending)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
+		}
+	}
+	if known && !w.it.repair && landed(*cur, &c, touched) {
+		// The target versions its fields, and this change's are there: an
+		// earlier attempt (this engine's, or one a crash cut off before its
+		// outcome was recorded) applied it, and the fields that differ now
+		// were changed after it. Writing again would apply it twice. (A
+		// repair borrows the versions it writes, so it is never judged so.)
+		w.confirmed = true
+		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
+		res.versions = vc.remember(&c, record, touched)
+		return c, res, false
+	}
+	policy := w.route.Policy != nil
+	if ahead := vc.describe(&c, record, touched, cur, dest, policy && e.flowsFrom(dest, c.Object), policy, it.lostAt); ahead {
+		if w.parkedAt.IsZero() {
+			w.parkedAt = time.Now()
+		}
+		if time.Since(w.parkedAt) < targetAheadWait {
+			return c, nil, true
+		}
+	}
+	if known && holds(*cur, &c, touched) {
+		if w.attempts > 1 {
+			// The target holds exactly what an earlier attempt wrote: that
+			// attempt succeeded and only its acknowledgement was lost.
+			w.confirmed = true
+			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
+			res.versions = vc.remember(&c, record, touched)
+			return c, res, false
+		}
+		// Both systems hold the data: its version counts as applied, so an
+		// older change of the same source that arrives later is stale.
+		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+		res.versions = vc.remember(&c, record, touched)
+		return c, res, false
+	}
+	// Without a policy every field applies (sfsync.ApplyAll); touched is
+	// that decision's Keep already.
+	d := sfsync.Decision{Apply: true, Keep: touched, Reason: "no conflict policy"}
+	switch {
+	case it.repair && c.Op == sfsync.OpCreate:
+		// The repair of a delete that lost brings the record back as the
+		// winner keeps it: the record was decided, and asking the policy
+		// again field by field would leave out the fields the deleting
+		// side owns, which it deleted with the record.
+		d.Reason = "brings back the record whose delete lost"
+	case w.route.Policy != nil:
+		// A policy is the user's code: it gets a copy to look at.
+		own()
+		d = w.route.Policy.Decide(c, *cur)
+	}
+	if !d.Apply {
+		for _, f := range sortedKeys(d.Dropped) {
+			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
+		}
+		if w.route.State != nil {
+			w.lost = touched
+			if c.Op == sfsync.OpDelete {
+				// A delete touches no field; what lost is the record.
+				w.lost = []string{fieldDeleted}
+			}
+		}
+		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
+		// The change lost here, but its system holds these values as of
+		// this version (until repaired): that is the field's history there.
+		res.versions = vc.remember(&c, record, touched)
+		return c, res, false
+	}
+	if c.Op != sfsync.OpDelete {
+		var drop []string
+		if w.route.Policy != nil {
+			keep := make(map[string]bool, len(d.Keep))
+			for _, f := range d.Keep {
+				keep[f] = true
+			}
+			for _, f := range touched {
+				if !keep[f] {
+					drop = append(drop, f)
+				}
+			}
+		}
+		if len(drop) > 0 {
+			own()
+			dropFields(&c, drop)
+			touched = without(touched, drop)
+		}
+		if w.route.State != nil {
+			w.lost = drop
+		}
+		for _, f := range sortedKeys(d.Dropped) {
+			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
+		}
+		if len(touched) == 0 && c.Op == sfsync.OpUpdate {
+			res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
+			res.versions = vc.rememberSeen(&c, record)
+			return c, res, false
+		}
+		if len(drop) > 0 && known && holds(*cur, &c, touched) {
+			// The fields the policy kept are there already: an earlier
+			// delivery wrote them (its outcome lost in a crash) or the
+			// target has the same values. Writing them again could only
+			// overwrite what changed there since.
+			w.notes = slices.Insert(w.notes, 0, d.Reason)
+			status, why := sfsync.StatusNoop, "target already holds the fields the policy kept"
+			if w.attempts > 1 {
+				w.confirmed = true
+				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
+			}
+			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
+			res.versions = vc.remember(&c, record, touched)
+			return c, res, false
+		}
+	}
+	if d.Reason != "" {
+		w.notes = slices.Insert(w.notes, 0, d.Reason)
+	}
+	w.touched = touched
+	return c, nil, false
+}
+
+// decideSafely is decide, with a panic in a user's conflict policy turned
+// into an error that dead-letters the change.
+func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, known bool) (c sfsync.Change, res *result, wait bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic while deciding the change: %v", sfsync.ErrInvalid, p)
+		}
+	}()
+	c, res, wait = e.decide(vc, w, cur, known)
+	return c, res, wait, nil
+}
+
+// landed reports whether a target that versions its fields shows c's own
+// version on at least one field c sets and nothing older on the others:
+// c was applied, whatever changed since.
+func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
+	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
+		return false
+	}
+	exact := 0
+	for _, f := range touched {
+		fv, ok := cur.FieldVersions[f]
+		if !ok || fv.Before(c.Version) {
+			return false
+		}
+		if fv.Compare(c.Version) == 0 {
+			exact++
+		}
+	}
+	return exact > 0
+}
+
+// holds reports whether the target record already reflects c, whose
+// touched fields are touched.
+func holds(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
+	switch c.Op {
+	case sfsync.OpDelete:
+		return !cur.Exists || cur.Deleted
+	case sfsync.OpCreate, sfsync.OpUpdate, sfsync.OpUndelete:
+		if !cur.Exists || cur.Deleted {
+			return false
+		}
+		for _, f := range touched {
+			v, _ := c.Value(f)
+			if !sameValue(v, cur.Fields[f]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func dropFields(c *sfsync.Change, fields []string) {
+	for _, f := range fields {
+		delete(c.Fields, f)
+	}
+	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return slices.Contains(fields, n) })
+}
+
+// without removes fields from the sorted list touched, in place, as
+// dropFields removes them from the change touched lists.
+func without(touched, fields []string) []string {
+	return slices.DeleteFunc(touched, func(n string) bool { return slices.Contains(fields, n) })
+}
