@@ -14,10 +14,13 @@ import (
 // the target's current state of the fields that lost (or the record itself,
 // for a delete that lost or a change to a record the winner deleted) back to
 // the losing system, as a change of the winning system, decided by the same
-// policy in the other direction.
+// policy in the other direction, against the losing change's own version
+// (see describe's lostAt); a record brought back after its delete lost is
+// written whole, without asking the policy again.
 //
 // The repair is part of the losing change: the change's outcome is held
-// until the repair has one, so a crash in between repeats both.
+// until the repair has one, even while the repair waits in the park, so a
+// crash in between repeats both.
 
 // planRepair works out the repair of w's decision against cur, if any.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
