@@ -57,24 +57,30 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if w.it.snapshot && known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate {
-		// A snapshot carries one version, the record's, for every field:
-		// a field the target already holds is not news, and taking it as
-		// changed at that version would let it win over a newer edit of
-		// the other side that it never saw.
+	snapshot := w.it.snapshot && !cur.Deleted && c.Op == sfsync.OpUpdate
+	if known && cur.Exists && (snapshot || c.Op == sfsync.OpUndelete) {
+		// A snapshot or an undelete carries one version, the record's, for
+		// every field. A field the target changed after the engine last
+		// synced its data of it is left to that change's event, which
+		// decides it with its own version: the record's would wrongly beat
+		// it. For a snapshot, a field the target already holds is no news
+		// either: taken as changed at that version, it would win over a
+		// newer edit of the other side that it never saw. (Nor does the
+		// version map take an undelete's restored values as changed at the
+		// undelete: see applied.)
 		var same, pending []string
 		for _, f := range touched {
-			if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
-				same = append(same, f)
-			} else if vc.changedAfterSync(c.RecordKey(), dest, f, *cur) {
+			v, _ := c.Value(f)
+			switch {
+			case sameValue(v, cur.Fields[f]):
+				if snapshot {
+					same = append(same, f)
+				}
+			case vc.changedAfterSync(record, dest, f, *cur):
 				pending = append(pending, f)
 			}
 		}
 		if len(pending) > 0 {
-			// The target changed these fields after the engine last
-			// synced its data of them: that change's event decides them
-			// against this system's value, with its own version, which
-			// the snapshot's record version would wrongly beat.
 			own()
 			dropFields(&c, pending)
 			touched = without(touched, pending)
@@ -84,33 +90,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			own()
 			dropFields(&c, same)
 			touched = without(touched, same)
-			if len(touched) == 0 {
-				res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-				res.versions = vc.rememberSeen(&c, record)
-				return c, res, false
-			}
-			if len(same) > 0 {
-				w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
-			}
+			w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
 		}
-	}
-	if c.Op == sfsync.OpUndelete && known && cur.Exists {
-		// An undelete carries every value the record had, at its own
-		// version; a field the target changed since it was last synced,
-		// whose edit is not decided yet, is left to that edit, as for a
-		// snapshot. (Nor does the version map take the restored values as
-		// changed at the undelete: see applied.)
-		var pending []string
-		for _, f := range touched {
-			if v, _ := c.Value(f); !sameValue(v, cur.Fields[f]) && vc.changedAfterSync(record, dest, f, *cur) {
-				pending = append(pending, f)
-			}
-		}
-		if len(pending) > 0 {
-			own()
-			dropFields(&c, pending)
-			touched = without(touched, pending)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
+		if snapshot && len(touched) == 0 && len(same)+len(pending) > 0 {
+			res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
+			res.versions = vc.rememberSeen(&c, record)
+			return c, res, false
 		}
 	}
 	if known && !w.it.repair && landed(*cur, &c, touched) {
