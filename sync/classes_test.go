@@ -416,19 +416,14 @@ func TestRetriedCreateStillRepairsTheFieldsThatLost(t *testing.T) {
 // losing change's own, which the version map holds until repaired.
 func TestRepairOverwritesTheLosingChangeOnARecordVersionedTarget(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
 	// The ERP creates the record with its clock ahead; Salesforce then edits
 	// it with an earlier timestamp, and loses.
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "erp"}, at(8500*time.Millisecond))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	lost := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(7*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	if st := statusByKey(t, b.store)[lost.Key]; st != sfsync.StatusConflictLost {
 		t.Errorf("the Salesforce edit ended %s, want conflict_lost (the ERP's is newer)", st)
 	}

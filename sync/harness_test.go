@@ -210,3 +210,25 @@ func field(t *testing.T, s *synctest.System, object, id, name string) any {
 	}
 	return r.Fields[name]
 }
+
+// salesforceByRecord makes b's Salesforce report only record versions, as
+// the real one does (SystemModstamp), with opts besides.
+func (b *bidi) salesforceByRecord(opts ...synctest.SystemOption) {
+	base := []synctest.SystemOption{synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly()}
+	b.sf = synctest.NewSystem(sfsync.Salesforce, append(base, opts...)...)
+}
+
+// startBoth starts an engine syncing b both ways under policy, stopped when
+// t ends; settled waits until the engine has committed both logs whole.
+func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy) (r *running, settled func()) {
+	t.Helper()
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, e), func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+}

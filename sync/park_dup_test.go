@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,15 +55,7 @@ func (s recordVersioned) Read(ctx context.Context, object string, ids []string) 
 // every few milliseconds, not woken).
 func waitParked(ctx context.Context, t *testing.T, e *sfsyncsync.Engine, n int) {
 	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for e.Parked() < n {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("%d changes wait in the park, want %d", e.Parked(), n)
-		}
-	}
+	waitUntil(ctx, t, fmt.Sprintf("%d changes wait in the park", n), func() bool { return e.Parked() >= n })
 }
 
 // waitUntil polls cond every few milliseconds (what it watches has no

@@ -19,19 +19,14 @@ import (
 // end with the owner's value of each field.
 func TestTwoLosingChangesInOneBatchLeaveTheOwnersValue(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
+	b.salesforceByRecord()
 	policy := conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce, "MailingCity": erp}, conflict.SalesforceWins())
 	b.ext.Edit("Contact", "P-1", map[string]any{"LastName": "n", "MailingCity": "c"}, at(0))
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	_, settled := b.startBoth(t, policy)
+	settled()
 	b.ext.Edit("Contact", "P-1", map[string]any{"Email": "e1"}, at(2*time.Second))
 	b.ext.Edit("Contact", "P-1", map[string]any{"Email": "e2", "MailingCity": nil}, at(3*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, side := range []*synctest.System{b.sf, b.ext} {
 		if got := field(t, side, "Contact", "P-1", "Email"); got != nil {
 			t.Errorf("%s holds Email=%v, want none: Salesforce owns it and never set it", side.System(), got)
@@ -48,8 +43,7 @@ func TestTwoLosingChangesInOneBatchLeaveTheOwnersValue(t *testing.T) {
 // delivery. Writing them again would be a second effect of one change.
 func TestRedeliveryAfterALostOutcomeDoesNotWriteKeptFieldsAgain(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org),
-		synctest.WithRecordVersionsOnly(), synctest.WithoutKeyIdempotency())
+	b.salesforceByRecord(synctest.WithoutKeyIdempotency())
 	policy := conflict.LastWriteWins()
 	b.sf.Edit("Account", "001A", map[string]any{"Name": "n0", "BillingCity": "c0"}, at(0))
 	edit := b.ext.Edit("Account", "001A", map[string]any{"Name": "n1", "BillingCity": "c1"}, at(10*time.Second))
@@ -90,17 +84,12 @@ func TestRedeliveryAfterALostOutcomeDoesNotWriteKeptFieldsAgain(t *testing.T) {
 // Salesforce is repaired to the ERP's value.
 func TestExternalWinsRepairsSalesforce(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.ExternalWins())
 	b.ext.Edit("Contact", "P-2", map[string]any{"LastName": "n5", "Email": "e6"}, at(6*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	b.sf.Edit("Contact", "P-2", map[string]any{"LastName": "n16"}, at(12*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		if got := field(t, sys, "Contact", "P-2", "LastName"); got != "n5" {
 			t.Errorf("%s LastName = %v, want the ERP's n5", sys.System(), got)
@@ -114,21 +103,16 @@ func TestExternalWinsRepairsSalesforce(t *testing.T) {
 // done (settled, or committed before a stop) with its repair unmade.
 func TestLosingChangeOutcomeWaitsForItsParkedRepair(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.ExternalWins())
 	b.ext.Edit("Contact", "P-2", map[string]any{"LastName": "n5"}, at(6*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	// Salesforce renames the contact, then changes it again where no event
 	// tells: the repair to Salesforce waits for that change's event.
 	lost := b.sf.EditSilently("Contact", "P-2", map[string]any{"LastName": "n16"}, at(12*time.Second))
 	b.sf.EditSilently("Contact", "P-2", map[string]any{"Email": "e17"}, at(13*time.Second))
 	b.sfLog.Append(lost)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	st := statusByKey(t, b.store)
 	if st[lost.Key] != sfsync.StatusConflictLost || st["repair:"+lost.Key] != sfsync.StatusApplied {
 		t.Errorf("the change ended %q and its repair %q, want conflict_lost and applied", st[lost.Key], st["repair:"+lost.Key])
@@ -147,26 +131,21 @@ func TestLosingChangeOutcomeWaitsForItsParkedRepair(t *testing.T) {
 // older value nor claims that value at the update's version.
 func TestResurrectingCreateLeavesTheTargetsUndecidedEdits(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
 	b.ext.Edit("Contact", "P-1", map[string]any{"LastName": "n1", "Phone": "p3"}, at(0))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	phone := b.ext.EditSilently("Contact", "P-1", map[string]any{"Phone": "p5"}, at(time.Second))
 	del := b.ext.RemoveSilently("Contact", "P-1", at(48*time.Second))
 	back := b.sf.Edit("Contact", "P-1", map[string]any{"Email": "e35"}, at(51*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Key: back.Key}) {
 		if want := "wrote [Email LastName] to external:erp"; !strings.HasPrefix(o.Reason, want) {
 			t.Errorf("the update that brings the record back: %q, want it to begin %q", o.Reason, want)
 		}
 	}
 	b.extLog.Append(phone, del)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		r, ok := sys.Record("Contact", "P-1")
 		if !ok || r.Deleted {
@@ -186,20 +165,15 @@ func TestResurrectingCreateLeavesTheTargetsUndecidedEdits(t *testing.T) {
 // Salesforce is repaired to match instead of the record coming back.
 func TestUnexplainedTombstoneIsTheTargetsOwnDelete(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.ExternalWins())
 	b.sf.Edit("Contact", "P-1", map[string]any{"LastName": "n1", "Phone": "p3"}, at(5*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	del := b.ext.RemoveSilently("Contact", "P-1", at(18*time.Second))
 	b.sf.Edit("Contact", "P-1", map[string]any{"Phone": "p17"}, at(19*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	b.extLog.Append(del)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		if r, ok := sys.Record("Contact", "P-1"); ok && !r.Deleted {
 			t.Errorf("%s has the record live, want it deleted: the ERP's delete wins", sys.System())
@@ -212,16 +186,11 @@ func TestUnexplainedTombstoneIsTheTargetsOwnDelete(t *testing.T) {
 // touches no field, so the repair needs the record itself marked lost.)
 func TestLosingDeleteIsRepairedWithTheWholeRecord(t *testing.T) {
 	b := newBidi(t)
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	_, settled := b.startBoth(t, conflict.ExternalWins())
 	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n11", "MailingCity": "c15"}, at(15*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	del := b.sf.Remove("Contact", "P-3", at(19*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	st := statusByKey(t, b.store)
 	if st[del.Key] != sfsync.StatusConflictLost || st["repair:"+del.Key] != sfsync.StatusApplied {
 		t.Errorf("the delete ended %q and its repair %q, want conflict_lost and applied", st[del.Key], st["repair:"+del.Key])
@@ -278,8 +247,7 @@ func TestLosingDeleteRepairKeepsTheDeletersOwnedFields(t *testing.T) {
 // creating the record anew, and then loses to it.
 func TestUpdateWaitsForTheDeleteOfARecordGoneFromTheTarget(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org),
-		synctest.WithRecordVersionsOnly(), synctest.WithDeletedUnread())
+	b.salesforceByRecord(synctest.WithDeletedUnread())
 	sf := &readHook{System: b.sf}
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
 	e, err := sfsyncsync.New(sfSrc, nil,
@@ -341,19 +309,14 @@ func (h *readHook) Read(ctx context.Context, object string, ids []string) (map[s
 func TestUpdateOfARecordTheTargetLacksCreatesItWhole(t *testing.T) {
 	b := newBidi(t)
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected by a validation rule")), Match: func(c sfsync.Change) bool { return c.Op == sfsync.OpCreate }})
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.SalesforceWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	_, settled := b.startBoth(t, conflict.SalesforceWins())
 	create := b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n13", "Email": "e14"}, at(3*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	if st := statusByKey(t, b.store)[create.Key]; st != sfsync.StatusDeadLettered {
 		t.Fatalf("the create ended %s, want dead_lettered", st)
 	}
 	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n17"}, at(4*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		r, ok := sys.Record("Contact", "P-3")
 		if !ok || r.Fields["Email"] != "e14" || r.Fields["LastName"] != "n17" {
@@ -368,24 +331,19 @@ func TestUpdateOfARecordTheTargetLacksCreatesItWhole(t *testing.T) {
 // record's newer version.
 func TestDeadLetteredChangeExplainsItsRecordVersion(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
 	b.ext.Edit("Contact", "P-3", map[string]any{"LastName": "n11", "Phone": "p13", "MailingCity": "c14"}, at(6500*time.Millisecond))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected by a validation rule"))})
 	refused := b.sf.Edit("Contact", "P-3", map[string]any{"MailingCity": "c38"}, at(17*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	if st := statusByKey(t, b.store)[refused.Key]; st != sfsync.StatusDeadLettered {
 		t.Fatalf("the Salesforce edit ended %s, want dead_lettered", st)
 	}
 	phone := b.ext.EditSilently("Contact", "P-3", map[string]any{"Phone": "p15"}, at(7500*time.Millisecond))
 	b.extLog.Append(phone)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	if st := statusByKey(t, b.store)[phone.Key]; st != sfsync.StatusApplied {
 		t.Errorf("the ERP's phone edit ended %s, want applied: Salesforce never changed the phone after it", st)
 	}
@@ -401,23 +359,18 @@ func TestDeadLetteredChangeExplainsItsRecordVersion(t *testing.T) {
 // edit, newer than the field's last change in Salesforce, then wins.
 func TestUndeleteLeavesTheTargetsUndecidedEdits(t *testing.T) {
 	b := newBidi(t)
-	b.sf = synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(b.sfLog), synctest.WithTenant(org), synctest.WithRecordVersionsOnly())
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
 	b.sf.Edit("Account", "001A", map[string]any{"Name": "n22", "Phone": "p24"}, at(11*time.Second))
 	b.sf.Edit("Account", "001A", map[string]any{"Phone": "p30"}, at(12*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	b.sf.Remove("Account", "001A", at(50*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	cleared := b.ext.EditSilently("Account", "001A", map[string]any{"Phone": nil}, at(51*time.Second))
 	b.sf.Restore("Account", "001A", at(63*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	b.extLog.Append(cleared)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		r, ok := sys.Record("Account", "001A")
 		if !ok || r.Deleted || r.Fields["Phone"] != nil || r.Fields["Name"] != "n22" {
