@@ -103,8 +103,7 @@ type item struct {
 	repair bool
 	// after, for a repair, holds the results of the change that lost,
 	// emitted once the repair has its outcome.
-	after    *[]result
-	afterKey string // counted pending until after is emitted
+	after *[]result
 	// lostAt is, for a repair, the version of the change that lost: the
 	// loser's own data from before it is what the repair overwrites.
 	lostAt sfsync.Version

@@ -121,13 +121,10 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 			// The repair may wait in the park for the loser's event: the
 			// losing change's outcome goes out after the repair's, when
 			// that comes, so that a stop before it repeats both.
-			// Meanwhile a redelivery of it is a duplicate.
+			// Meanwhile its held outcome counts as deciding, so a
+			// redelivery of it is a duplicate (see Engine.seen).
 			rep.after = w.it.hold
 			w.it.hold, w.holdsForRepair = nil, false
-			e.pendingMu.Lock()
-			e.pending[w.it.c.Key]++
-			e.pendingMu.Unlock()
-			rep.afterKey = w.it.c.Key
 		}
 		e.processBatch(ctx, vc, []*item{rep})
 		return

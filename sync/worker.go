@@ -338,11 +338,12 @@ func (e *Engine) validate(c *sfsync.Change) error {
 }
 
 // seen reports whether key already has an outcome: on its way to the
-// store, or stored. known, when not nil, holds the stored answer for the
+// store, held until its repair or re-read finishes, or stored. known, when not nil, holds the stored answer for the
 // keys of the current batch.
 func (e *Engine) seen(ctx context.Context, key string, known map[string]bool) (bool, error) {
 	e.pendingMu.Lock()
 	_, pending := e.pending[key]
+	pending = pending || e.deciding[key] > 0 // decided, its outcome held
 	e.pendingMu.Unlock()
 	if pending {
 		return true, nil
@@ -371,7 +372,7 @@ func (e *Engine) seenMany(ctx context.Context, items []*item) map[string]bool {
 	e.pendingMu.Lock()
 	for _, it := range items {
 		if k := it.c.Key; k != "" {
-			if _, pending := e.pending[k]; pending {
+			if _, pending := e.pending[k]; pending || e.deciding[k] > 0 {
 				known[k] = true
 			} else {
 				keys = append(keys, k)
@@ -550,11 +551,6 @@ func (e *Engine) emit(r result) {
 	if after := r.it.after; after != nil {
 		r.it.after = nil
 		e.emitAll(*after)
-		e.pendingMu.Lock()
-		if e.pending[r.it.afterKey]--; e.pending[r.it.afterKey] <= 0 {
-			delete(e.pending, r.it.afterKey)
-		}
-		e.pendingMu.Unlock()
 	}
 }
 
