@@ -20,32 +20,19 @@ import (
 func TestSnapshotDoesNotClaimFieldsTheTargetHolds(t *testing.T) {
 	b := newBidi(t)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c9"}, at(0))
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
-	// Salesforce versions whole records only (SystemModstamp): the
-	// engine's version map gives its fields their versions.
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: plainTarget{b.sf}}),
-		sfsyncsync.WithSource(extSrc), sfsyncsync.WithReconciler(reconcileOf(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r, settled := startSnapshotEngine(t, b)
+	settled()
 
 	// Salesforce changes the email where no event tells (a drift), and the
 	// snapshot of the record is applied.
 	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e22"}, at(time.Hour))
-	if err := e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// A second later the ERP edits the city, which Salesforce set an hour
 	// before.
 	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c28"}, at(time.Hour+time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	r.stop(t)
 	for _, side := range []string{"sf", "ext"} {
 		sys := b.sf
@@ -58,6 +45,29 @@ func TestSnapshotDoesNotClaimFieldsTheTargetHolds(t *testing.T) {
 		if got := field(t, sys, "Contact", "003A", "Email"); got != "e22" {
 			t.Errorf("%s Email = %v, want the snapshot's e22", side, got)
 		}
+	}
+}
+
+// startSnapshotEngine starts a two-way engine under last write wins (2 s
+// skew) whose Salesforce target versions whole records only
+// (SystemModstamp): the engine's version map gives its fields their
+// versions. It reconciles from b's Salesforce.
+func startSnapshotEngine(t *testing.T, b *bidi) (r *running, settled func()) {
+	t.Helper()
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: plainTarget{b.sf}}),
+		sfsyncsync.WithSource(extSrc), sfsyncsync.WithReconciler(reconcileOf(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, e), func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	}
 }
 
@@ -80,35 +90,24 @@ func TestSnapshotLeavesAFieldTheTargetChangedSinceItsLastSync(t *testing.T) {
 func snapshotLeavesPendingField(t *testing.T, synced bool) {
 	b := newBidi(t)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: plainTarget{b.sf}}),
-		sfsyncsync.WithSource(extSrc), sfsyncsync.WithReconciler(reconcileOf(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r, settled := startSnapshotEngine(t, b)
+	settled()
 	if synced {
 		b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
 	} else {
 		b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(10*time.Second))
 	}
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 
 	// The ERP clears the city; its event is still on its way when
 	// Salesforce's record, changed in another field, is read whole.
 	cleared := b.ext.EditSilently("Contact", "003A", map[string]any{"MailingCity": nil}, at(20*time.Second))
 	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e22"}, at(time.Hour))
-	if err := e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	b.extLog.Append(cleared)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	r.stop(t)
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		if got := field(t, sys, "Contact", "003A", "MailingCity"); got != nil {
