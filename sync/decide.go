@@ -105,8 +105,23 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// were changed after it. Writing again would apply it twice. (A
 		// repair borrows the versions it writes, so it is never judged so.)
 		w.confirmed = true
+		// The fields it did not write lost to the target then, unless
+		// the target changed them since (that change decides them) or
+		// holds its value anyway. Their repair may have been lost with
+		// the outcome, so it is planned again.
+		var wrote []string
+		for _, f := range touched {
+			v, _ := c.Value(f)
+			fv, ok := cur.FieldVersions[f]
+			switch {
+			case ok && fv.Compare(c.Version) == 0:
+				wrote = append(wrote, f)
+			case (!ok || fv.Before(c.Version)) && !sameValue(v, cur.Fields[f]) && !slices.Contains(w.lost, f):
+				w.lost = append(w.lost, f)
+			}
+		}
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(&c, record, touched)
+		res.versions = vc.remember(&c, record, wrote)
 		return c, res, false
 	}
 	policy := w.route.Policy != nil
@@ -230,23 +245,19 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 }
 
 // landed reports whether a target that versions its fields shows c's own
-// version on at least one field c sets and nothing older on the others:
-// c was applied, whatever changed since.
+// version on a field c sets: c was applied, whatever changed since. The
+// other fields say nothing either way: the write may have left out those
+// the policy did not keep, and those it wrote may have changed since.
 func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return false
 	}
-	exact := 0
 	for _, f := range touched {
-		fv, ok := cur.FieldVersions[f]
-		if !ok || fv.Before(c.Version) {
-			return false
-		}
-		if fv.Compare(c.Version) == 0 {
-			exact++
+		if fv, ok := cur.FieldVersions[f]; ok && fv.Compare(c.Version) == 0 {
+			return true
 		}
 	}
-	return exact > 0
+	return false
 }
 
 // holds reports whether the target record already reflects c, whose

@@ -1,0 +1,44 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// A change that an engine applied and then crashed before recording its
+// outcome is redelivered to the next engine, which must recognise it as
+// applied from the field versions of the target. The policy kept only some
+// of its fields, so the target shows its version on those and none on the
+// field that lost: that is no sign that the change is missing.
+func TestChangeAppliedBeforeACrashIsNotWrittenAgain(t *testing.T) {
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "1", "Email": "sf@example.com"}, at(0))
+	// What the crashed engine wrote: the create without the ERP-owned Phone.
+	written := c.Clone()
+	delete(written.Fields, "Phone")
+	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
+		t.Fatal(err)
+	}
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
+	_, settled := b.startBoth(t, policy)
+	settled()
+	if n := b.ext.Applications(c.Key); n != 1 {
+		t.Errorf("the create took effect %d times in the ERP, want once", n)
+	}
+	if st := statusByKey(t, b.store)[c.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the create ended %s, want applied", st)
+	}
+	// The crash may have lost the repair of the field that lost too.
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Phone"); got != nil {
+			t.Errorf("%s holds Phone=%v, want none: the ERP owns it and never set it", side.System(), got)
+		}
+		if got := field(t, side, "Contact", "003A", "Email"); got != "sf@example.com" {
+			t.Errorf("%s holds Email=%v, want Salesforce's", side.System(), got)
+		}
+	}
+}
