@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
@@ -40,5 +41,31 @@ func TestChangeAppliedBeforeACrashIsNotWrittenAgain(t *testing.T) {
 		if got := field(t, side, "Contact", "003A", "Email"); got != "sf@example.com" {
 			t.Errorf("%s holds Email=%v, want Salesforce's", side.System(), got)
 		}
+	}
+}
+
+// Updates of a record whose delete won must all lose, however new they are
+// on their own clock: the first one to lose is no sign that the record came
+// back, and the next must not recreate it.
+func TestUpdatesThatLoseToADeleteNeverBringTheRecordBack(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithDeletedUnread())
+	_, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n"}, at(0))
+	settled()
+	b.sf.Remove("Contact", "003A", at(14*time.Second))
+	settled()
+	first := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "e1"}, at(14500*time.Millisecond))
+	settled()
+	second := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "e2"}, at(17500*time.Millisecond))
+	settled()
+	statuses := statusByKey(t, b.store)
+	for _, c := range []sfsync.Change{first, second} {
+		if st := statuses[c.Key]; st != sfsync.StatusConflictLost {
+			t.Errorf("the ERP's update %s ended %s, want conflict_lost: Salesforce's delete wins", c.Key, st)
+		}
+	}
+	if rec, ok := b.sf.Record("Contact", "003A"); !ok || !rec.Deleted {
+		t.Errorf("Salesforce holds %+v (found %v), want the record deleted", rec, ok)
 	}
 }

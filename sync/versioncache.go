@@ -243,7 +243,15 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
 	if del, deleter, ok := rv.newest(fieldDeleted); ok {
+		// Only the target's own later change says that the record lived
+		// there again after the delete. Another system's (on another
+		// clock) may have lost against the delete, and brought nothing
+		// back; one that won brought the record back, and the target
+		// shows it.
 		alive, _, hasAlive := rv.newest(fieldAny)
+		if target != "" {
+			alive, hasAlive = rv.version(target, fieldAny)
+		}
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
 			cur.Exists, cur.Deleted = true, true
 			if cur.Version.Before(del) {
