@@ -303,9 +303,23 @@ func (r *run) edit(side Side, rec int, fields map[string]any) {
 	}
 	id, _ := r.sfID(rec)
 	t := r.sfTime()
-	if err := r.org.EditAsUser(o.Name, id, fields); err != nil {
+	changed, err := r.org.ChangeAsUser(o.Name, id, fields)
+	if err != nil {
 		r.skip(rec, err.Error())
 		return
+	}
+	// A field set to the value it holds is no change: its event does not
+	// list it, and the model must not count it as set at t.
+	if len(changed) < len(fields) {
+		kept := make(map[string]any, len(changed))
+		for _, f := range changed {
+			kept[f] = fields[f]
+		}
+		if len(kept) == 0 {
+			r.skip(rec, "every field already held its value in Salesforce")
+			return
+		}
+		fields = kept
 	}
 	r.record(SF, "update", rec, fields, t)
 }
@@ -330,7 +344,7 @@ func (r *run) bulk(st Step) {
 		row["Id"] = id
 		rows = append(rows, row)
 		done = append(done, rec)
-		vals = append(vals, fields)
+		vals = append(vals, r.unchanged(o.Name, id, fields))
 	}
 	if len(rows) == 0 {
 		r.tracef("    skipped (no record live in Salesforce)")
@@ -346,8 +360,30 @@ func (r *run) bulk(st Step) {
 		return
 	}
 	for i, rec := range done {
+		if len(vals[i]) == 0 {
+			r.skip(rec, "every field already held its value in Salesforce")
+			continue
+		}
 		r.record(SF, "update", rec, vals[i], t)
 	}
+}
+
+// unchanged drops from fields those the live Salesforce record id already
+// holds: setting them changes nothing, and the edit's event does not list
+// them. (Read just before a bulk update through the API, which does not
+// say what it changed; a write of the engine in between is rare enough.)
+func (r *run) unchanged(object, id string, fields map[string]any) map[string]any {
+	cur, ok := r.org.Record(object, id)
+	if !ok {
+		return fields
+	}
+	out := make(map[string]any, len(fields))
+	for f, v := range fields {
+		if held, ok := cur[f]; !ok || fmt.Sprint(held) != fmt.Sprint(v) || (held == nil) != (v == nil) {
+			out[f] = v
+		}
+	}
+	return out
 }
 
 func (r *run) remove(side Side, rec int) {

@@ -293,3 +293,24 @@ func TestCDCCommitNumberPerTransaction(t *testing.T) {
 		prev, i = commit, i+n
 	}
 }
+
+// An edit that sets a field to the value it holds changes nothing there:
+// ChangeAsUser leaves it out, and so does the UPDATE event.
+func TestChangeAsUserReportsOnlyChangedFields(t *testing.T) {
+	org := newOrg(t)
+	id := org.Insert("Contact", map[string]any{"LastName": "Doe", "Email": "jo@x.test"})
+	changed, err := org.ChangeAsUser("Contact", id, map[string]any{"Email": "jo@x.test", "MailingCity": "Oslo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(changed, []string{"MailingCity"}) {
+		t.Fatalf("changed %v, want [MailingCity]", changed)
+	}
+	sub := subscribe(t, org, "/data/ContactChangeEvent")
+	u := sub.next(2)[1]
+	// LastModifiedDate=25, and MailingAddress=4's City component alone;
+	// Email is not listed.
+	if got := u.strs("changedFields"); !slices.Equal(got, []string{"0x02000000", "4-0x02"}) {
+		t.Fatalf("changedFields %v", got)
+	}
+}

@@ -390,7 +390,16 @@ func (o *Org) Insert(object string, fields map[string]any) (id string) {
 // EditAsUser updates a record as the UI user (changeOrigin UIOrigin,
 // commitUser UIUserID).
 func (o *Org) EditAsUser(object, id string, fields map[string]any) error {
-	return o.uiTxn(object, func(t *txn, d *objectDef) *dmlError {
+	_, err := o.ChangeAsUser(object, id, fields)
+	return err
+}
+
+// ChangeAsUser is [Org.EditAsUser] that also says which of fields changed
+// value: only those are in the CDC UPDATE the edit emits, as in
+// Salesforce, where setting a field to the value it holds changes nothing
+// but LastModifiedDate.
+func (o *Org) ChangeAsUser(object, id string, fields map[string]any) (changed []string, err error) {
+	err = o.uiTxn(object, func(t *txn, d *objectDef) *dmlError {
 		full, err := o.recordOf(d, id)
 		if err != nil {
 			return err
@@ -399,8 +408,19 @@ func (o *Org) EditAsUser(object, id string, fields map[string]any) error {
 		if err != nil {
 			return err
 		}
+		if old, ok := o.records[full]; ok {
+			for _, fv := range in.vals {
+				if !sameValue(old.vals[fv.f.Name], fv.v) {
+					changed = append(changed, fv.f.Name)
+				}
+			}
+		}
 		return t.update(full, in, nil)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
 }
 
 // DeleteAsUser soft-deletes a record as the UI user.
