@@ -174,6 +174,25 @@ func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, b
 	return best, who, found
 }
 
+// newestData returns the newest version of any data field over every
+// source, and whose, with newest's order and tie rule.
+func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
+	var best sfsync.Version
+	var who sfsync.System
+	found := false
+	for src, fields := range rv.fields {
+		for f, v := range fields {
+			if f == fieldAny || f == fieldDeleted {
+				continue
+			}
+			if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
+				best, who, found = v, src, true
+			}
+		}
+	}
+	return best, who, found
+}
+
 // staleFields returns the fields of c for which newer data from c's source
 // is already held, and whether the change as a whole is older than what is
 // held: a delete older than a later change or delete, or a create or update
@@ -289,6 +308,23 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		}
 	}
 	explained := rv.explains(target, cur.Version)
+	if explained && cur.Exists && !cur.Deleted && len(cur.FieldVersions) == 0 && target != "" {
+		// A target that versions only whole records stamps our own writes
+		// too: its record version may be the time it took a write of
+		// another system's older change. Every change behind it has been
+		// seen, so the record's last change, for a delete or undelete
+		// decided against it, is the newest data the map holds, by whom
+		// it was made.
+		if _, known := cur.LastWriter[fieldAny]; !known {
+			if v, who, ok := rv.newestData(); ok {
+				cur.Version = v
+				if cur.LastWriter == nil {
+					cur.LastWriter = map[string]sfsync.System{}
+				}
+				cur.LastWriter[fieldAny] = who
+			}
+		}
+	}
 	unversioned := false
 	for _, f := range touched {
 		if _, ok := cur.FieldVersions[f]; ok {

@@ -28,6 +28,8 @@ type System struct {
 	recordOnly bool
 	// deletedUnread leaves deleted records out of Read.
 	deletedUnread bool
+	// stamp, when set, versions each write by the system's own clock.
+	stamp func() sfsync.Version
 
 	mu      stdsync.Mutex
 	records map[string]map[string]*record
@@ -97,6 +99,13 @@ func WithRecordVersionsOnly() SystemOption { return func(s *System) { s.recordOn
 // WithDeletedUnread makes Read leave deleted records out, as Salesforce's
 // REST API does (they are in the Recycle Bin, found only by queryAll).
 func WithDeletedUnread() SystemOption { return func(s *System) { s.deletedUnread = true } }
+
+// WithWriteClock makes the system version each write it takes by its own
+// clock, as Salesforce stamps SystemModstamp and the commit time of the
+// write's event, instead of keeping the version of the change written.
+func WithWriteClock(now func() sfsync.Version) SystemOption {
+	return func(s *System) { s.stamp = now }
+}
 
 // WithTenant stamps the feed's changes with an org id.
 func WithTenant(orgID string) SystemOption { return func(s *System) { s.tenant = orgID } }
@@ -305,6 +314,9 @@ func (s *System) writeOne(c sfsync.Change) {
 	}
 	s.applied[c.Key]++
 	s.writes++
+	if s.stamp != nil {
+		c.Version = s.stamp()
+	}
 	s.apply(&c)
 	echo := c.Clone()
 	echo.Source = s.sys

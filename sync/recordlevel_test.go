@@ -1,0 +1,38 @@
+package sync_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// A delete is decided against the record's last change, not against the
+// time Salesforce stamped on the engine's own write of an older change:
+// that write carried the ERP's edit, and the last change of the record is
+// a Salesforce user's. The delete ties with it within the skew, and
+// Salesforce, the system of record, wins the tie, as it does when the
+// two changes meet the other way round.
+func TestDeleteIsDecidedAgainstTheLastChangeNotTheStampOfOurWrite(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithDeletedUnread(), synctest.WithWriteClock(func() sfsync.Version { return at(32 * time.Second) }))
+	_, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "MailingCity": "c"}, at(time.Second))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "erp"}, at(28500*time.Millisecond))
+	settled()
+	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "sf"}, at(29*time.Second))
+	settled()
+	del := b.ext.Remove("Contact", "003A", at(30500*time.Millisecond))
+	settled()
+	if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP's delete ended %s, want conflict_lost: it ties with Salesforce's update at 29s", st)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); !ok || rec.Deleted {
+			t.Errorf("%s holds %+v (found %v), want the record live", side.System(), rec, ok)
+		}
+	}
+}
