@@ -124,6 +124,20 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = vc.remember(&c, record, wrote)
 		return c, res, false
 	}
+	if c.Op == sfsync.OpDelete && (!cur.Exists || cur.Deleted) {
+		// Nothing live to delete, whoever deleted it: an earlier attempt
+		// whose acknowledgement was lost (or whose outcome a crash lost),
+		// or the target itself, whose event says so in its turn. Deciding
+		// it against a tombstone would write the delete again.
+		status, why := sfsync.StatusNoop, "the target has no live record to delete"
+		if w.attempts > 1 {
+			w.confirmed = true
+			status, why = sfsync.StatusApplied, "applied; confirmed on retry: the record is gone (the acknowledgement was lost)"
+		}
+		res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
+		res.versions = vc.remember(&c, record, touched)
+		return c, res, false
+	}
 	policy := w.route.Policy != nil
 	if ahead := vc.describe(&c, record, touched, cur, dest, policy && e.flowsFrom(dest, c.Object), policy, it.lostAt); ahead {
 		if w.parkedAt.IsZero() {

@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -67,5 +68,24 @@ func TestUpdatesThatLoseToADeleteNeverBringTheRecordBack(t *testing.T) {
 	}
 	if rec, ok := b.sf.Record("Contact", "003A"); !ok || !rec.Deleted {
 		t.Errorf("Salesforce holds %+v (found %v), want the record deleted", rec, ok)
+	}
+}
+
+// A delete whose acknowledgement was lost is not written again: the retry
+// finds no live record, whether or not the target reads deleted ones.
+func TestDeleteWithALostAcknowledgementIsWrittenOnce(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithDeletedUnread(), synctest.WithoutKeyIdempotency())
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n"}, at(time.Second))
+	settled()
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true})
+	del := b.ext.Remove("Contact", "003A", at(5*time.Second))
+	settled()
+	if n := b.sf.Applications(del.Key); n != 1 {
+		t.Errorf("the delete took effect %d times in Salesforce, want once", n)
+	}
+	if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the delete ended %s, want applied", st)
 	}
 }
