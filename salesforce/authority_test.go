@@ -49,10 +49,10 @@ func TestAuthorityVersionIsSystemModstamp(t *testing.T) {
 // The sink's reads of current state carry the same version.
 func TestSinkReadVersionIsSystemModstamp(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, []map[string]any{
-			{"attributes": map[string]any{"type": "Contact"}, "Id": "003A", "Email": "a@example.com",
+		writeJSON(w, http.StatusOK, map[string]any{"done": true, "totalSize": 1, "records": []map[string]any{
+			{"attributes": map[string]any{"type": "Contact"}, "Id": "003A", "Email": "a@example.com", "IsDeleted": false,
 				"LastModifiedDate": "2026-01-02T03:04:05.000+0000", "SystemModstamp": "2026-01-02T03:09:00.000+0000"},
-		})
+		}})
 	})
 	got, err := NewSink(f.client(), WithReadFields("Contact", "Email")).Read(context.Background(), "Contact", []string{"003A"})
 	if err != nil {

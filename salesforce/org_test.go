@@ -127,6 +127,39 @@ func TestSinkReadsCurrentStateInBulk(t *testing.T) {
 	}
 }
 
+// A deleted record is read as a tombstone, by external id and by
+// Salesforce id: without it the engine would take the record for one
+// never created, and an external change would create it again.
+func TestSinkReadsDeletedRecordsAsTombstones(t *testing.T) {
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	sink := salesforce.NewSink(orgClient(t, org), salesforce.WithExternalID("Contact", "External_Id__c"), salesforce.WithReadFields("Contact", "Email"))
+	gone := org.Insert("Contact", map[string]any{"LastName": "N", "Email": "old@example.com", "External_Id__c": "P-1"})
+	if err := org.DeleteAsUser("Contact", gone); err != nil {
+		t.Fatal(err)
+	}
+	// The external id was then used again by a record created anew.
+	org.Insert("Contact", map[string]any{"LastName": "N", "Email": "new@example.com", "External_Id__c": "P-1"})
+	org.Insert("Contact", map[string]any{"LastName": "N", "External_Id__c": "P-2"})
+	other := org.Insert("Contact", map[string]any{"LastName": "N", "External_Id__c": "P-3"})
+	if err := org.DeleteAsUser("Contact", other); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sink.Read(context.Background(), "Contact", []string{"P-1", "P-3", gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got["P-1"]; !r.Exists || r.Deleted || r.Fields["Email"] != "new@example.com" {
+		t.Errorf("P-1 read as %+v, want the live record", r)
+	}
+	if r := got["P-3"]; !r.Exists || !r.Deleted || r.Version.Time.IsZero() {
+		t.Errorf("P-3 read as %+v, want a versioned tombstone", r)
+	}
+	if r := got[gone]; !r.Exists || !r.Deleted {
+		t.Errorf("%s read as %+v, want a tombstone", gone, r)
+	}
+}
+
 // At steady state the limiter keeps the reserve: background work stops
 // before the org's limit, so no call meets REQUEST_LIMIT_EXCEEDED. After a
 // limit error everything pauses until the limits probe sees headroom.

@@ -324,7 +324,9 @@ func resultError(w *recordWrite, results []SaveResult, i int) error {
 
 // Read returns the current state of records by the ids the engine knows
 // them by: external ids for objects with one configured, Salesforce ids
-// otherwise. It costs one call per 200 ids.
+// otherwise. Deleted records still in the Recycle Bin are returned marked
+// Deleted, so that the engine tells a deleted record from one never
+// created. It costs one call per 200 ids.
 func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
 	fields := append([]string{"Id", "LastModifiedDate", "SystemModstamp"}, s.readFields[object]...)
 	ext := s.externalIDs[object]
@@ -351,45 +353,63 @@ func (s *Sink) Read(ctx context.Context, object string, ids []string) (map[strin
 }
 
 // read adds the records of ids to out, keyed by ids: Salesforce ids when
-// ext is empty, values of the external id field ext otherwise.
+// ext is empty, values of the external id field ext otherwise. It reads
+// through queryAll, so that a deleted record (in the Recycle Bin) comes
+// back as a tombstone: marked Deleted, versioned by its delete. Where an
+// external id names a deleted record and a live one created after it, the
+// live one is the record.
 func (s *Sink) read(ctx context.Context, object string, ids []string, ext string, fields []string, out map[string]sfsync.Record) error {
+	key := "Id"
+	if ext != "" {
+		key = ext
+	}
+	fields = dedupe(append(slices.Clone(fields), "IsDeleted"))
 	for start := 0; start < len(ids); start += MaxCollectionSize {
 		chunk := ids[start:min(len(ids), start+MaxCollectionSize)]
-		var recs []map[string]any
-		if ext != "" {
-			q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN %s", strings.Join(fields, ", "), object, ext, QuoteList(chunk))
-			for rec, err := range s.client.Query(ctx, q) {
-				if err != nil {
-					return err
-				}
-				recs = append(recs, rec)
-			}
-		} else {
-			var err error
-			if recs, err = s.client.RetrieveRecords(ctx, object, chunk, fields); err != nil {
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN %s", strings.Join(fields, ", "), object, key, QuoteList(chunk))
+		for rec, err := range s.client.QueryAll(ctx, q) {
+			if err != nil {
 				return err
 			}
-		}
-		for _, rec := range recs {
-			key, _ := rec["Id"].(string)
-			if ext != "" {
-				key, _ = rec[ext].(string)
-			}
-			if key == "" {
+			id, _ := rec[key].(string)
+			if id == "" {
 				continue
 			}
-			r := sfsync.Record{Object: object, ID: key, Exists: true, Fields: map[string]any{}}
+			if key == "Id" {
+				// Ids come back in their 18-character form; the engine
+				// asked by the form it knows.
+				for _, asked := range chunk {
+					if strings.EqualFold(asked, id) || (len(asked) == 15 && strings.HasPrefix(id, asked)) {
+						id = asked
+						break
+					}
+				}
+			}
+			deleted, _ := rec["IsDeleted"].(bool)
+			r := sfsync.Record{Object: object, ID: id, Exists: true, Deleted: deleted, Fields: map[string]any{}}
 			for _, f := range fields {
-				if f == "Id" || f == "LastModifiedDate" || f == "SystemModstamp" || f == ext {
+				if f == "Id" || f == "LastModifiedDate" || f == "SystemModstamp" || f == "IsDeleted" || f == ext {
 					continue
 				}
 				r.Fields[f] = rec[f]
 			}
 			r.Version = rereadVersion(rec)
-			out[key] = r
+			if prev, ok := out[id]; ok && preferred(prev, r) {
+				continue
+			}
+			out[id] = r
 		}
 	}
 	return nil
+}
+
+// preferred reports whether a is the record to keep over b, both found
+// under one id: a live record over a deleted one, else the newer.
+func preferred(a, b sfsync.Record) bool {
+	if a.Deleted != b.Deleted {
+		return !a.Deleted
+	}
+	return !a.Version.Before(b.Version)
 }
 
 func dedupe(ss []string) []string {
