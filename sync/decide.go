@@ -105,30 +105,30 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// were changed after it. Writing again would apply it twice. (A
 		// repair borrows the versions it writes, so it is never judged so.)
 		w.confirmed = true
-		// The fields it did not write lost to the target then, unless
-		// the target changed them since (that change decides them) or
-		// holds its value anyway. Their repair may have been lost with
-		// the outcome, so it is planned again.
-		var wrote []string
-		for _, f := range touched {
-			v, _ := c.Value(f)
-			fv, ok := cur.FieldVersions[f]
-			switch {
-			case ok && fv.Compare(c.Version) == 0:
-				wrote = append(wrote, f)
-			case (!ok || fv.Before(c.Version)) && !sameValue(v, cur.Fields[f]) && !slices.Contains(w.lost, f):
-				w.lost = append(w.lost, f)
-			}
-		}
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(&c, record, wrote)
+		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	if c.Op == sfsync.OpDelete && (!cur.Exists || cur.Deleted) {
-		// Nothing live to delete, whoever deleted it: an earlier attempt
-		// whose acknowledgement was lost (or whose outcome a crash lost),
-		// or the target itself, whose event says so in its turn. Deciding
-		// it against a tombstone would write the delete again.
+	// Some fields may be there at this version while others are not (the
+	// policy did not keep them, or they were never written): those are
+	// not written again, and the others are decided as usual.
+	var there []string
+	if known && !w.it.repair {
+		there = shown(*cur, &c, touched)
+	}
+	if len(there) > 0 {
+		own()
+		dropFields(&c, there)
+		touched = without(touched, there)
+		w.notes = append(w.notes, fmt.Sprintf("not %v: the target shows them at this change's version already", there))
+	}
+	if c.Op == sfsync.OpDelete && ((known && cur.Deleted) || (w.attempts > 1 && (!cur.Exists || cur.Deleted))) {
+		// Nothing live to delete: the target shows the record deleted
+		// (whoever deleted it: an earlier attempt whose outcome a crash
+		// lost, or the target itself, whose event says so in its turn),
+		// or an earlier attempt, whose acknowledgement was lost, removed
+		// it. Deciding it against a tombstone would write the delete
+		// again. (A record the target never had is left to the policy.)
 		status, why := sfsync.StatusNoop, "the target has no live record to delete"
 		if w.attempts > 1 {
 			w.confirmed = true
@@ -188,7 +188,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				w.lost = []string{fieldDeleted}
 			}
 		}
-		res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes(d.Reason, w.notes), true)
+		status := sfsync.StatusConflictLost
+		if len(there) > 0 {
+			// What it wrote is there; the rest lost.
+			status = sfsync.StatusApplied
+		}
+		res := e.final(it, c, dest, status, joinNotes(d.Reason, w.notes), true)
 		// The change lost here, but its system holds these values as of
 		// this version (until repaired): that is the field's history there.
 		res.versions = vc.remember(&c, record, touched)
@@ -219,7 +224,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
 		if len(touched) == 0 && c.Op == sfsync.OpUpdate {
-			res := e.final(it, c, dest, sfsync.StatusConflictLost, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
+			status := sfsync.StatusConflictLost
+			if len(there) > 0 {
+				status = sfsync.StatusApplied
+			}
+			res := e.final(it, c, dest, status, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
 			res.versions = vc.rememberSeen(&c, record)
 			return c, res, false
 		}
@@ -259,19 +268,39 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 }
 
 // landed reports whether a target that versions its fields shows c's own
-// version on a field c sets: c was applied, whatever changed since. The
-// other fields say nothing either way: the write may have left out those
-// the policy did not keep, and those it wrote may have changed since.
+// version on at least one field c sets and nothing older on the others:
+// c was applied, whatever changed since.
 func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return false
 	}
+	exact := 0
 	for _, f := range touched {
-		if fv, ok := cur.FieldVersions[f]; ok && fv.Compare(c.Version) == 0 {
-			return true
+		fv, ok := cur.FieldVersions[f]
+		if !ok || fv.Before(c.Version) {
+			return false
+		}
+		if fv.Compare(c.Version) == 0 {
+			exact++
 		}
 	}
-	return false
+	return exact > 0
+}
+
+// shown returns the fields of touched that the target shows at c's own
+// version: c's data is there (an earlier attempt wrote it, or a repair
+// wrote the same data with its version), whatever became of the others.
+func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
+	if c.Version.IsZero() || !cur.Exists || cur.Deleted || c.Op == sfsync.OpDelete {
+		return nil
+	}
+	var there []string
+	for _, f := range touched {
+		if fv, ok := cur.FieldVersions[f]; ok && fv.Compare(c.Version) == 0 {
+			there = append(there, f)
+		}
+	}
+	return there
 }
 
 // holds reports whether the target record already reflects c, whose
