@@ -98,29 +98,29 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, res, false
 		}
 	}
-	if known && !w.it.repair && landed(*cur, &c, touched) {
-		// The target versions its fields, and this change's are there: an
-		// earlier attempt (this engine's, or one a crash cut off before its
-		// outcome was recorded) applied it, and the fields that differ now
-		// were changed after it. Writing again would apply it twice. (A
-		// repair borrows the versions it writes, so it is never judged so.)
+	// The target versions its fields, and this change's version is on
+	// some: an earlier attempt (this engine's, or one a crash cut off
+	// before its outcome was recorded) applied it, or a repair wrote the
+	// same data with its version. Those fields, and those changed after
+	// it, are not written again (their own changes decide them); the
+	// others (the policy did not keep them, or they were never written)
+	// are decided as usual. (A repair borrows the versions it writes, so
+	// it is never judged so.)
+	var there []string
+	if known && !w.it.repair {
+		there = shown(*cur, &c, touched)
+	}
+	if len(there) > 0 && len(there) == len(touched) {
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
 		res.versions = vc.remember(&c, record, touched)
 		return c, res, false
 	}
-	// Some fields may be there at this version while others are not (the
-	// policy did not keep them, or they were never written): those are
-	// not written again, and the others are decided as usual.
-	var there []string
-	if known && !w.it.repair {
-		there = shown(*cur, &c, touched)
-	}
 	if len(there) > 0 {
 		own()
 		dropFields(&c, there)
 		touched = without(touched, there)
-		w.notes = append(w.notes, fmt.Sprintf("not %v: the target shows them at this change's version already", there))
+		w.notes = append(w.notes, fmt.Sprintf("not %v: the target shows this change's version on them, or a newer one", there))
 	}
 	if c.Op == sfsync.OpDelete && ((known && cur.Deleted) || (w.attempts > 1 && (!cur.Exists || cur.Deleted))) {
 		// Nothing live to delete: the target shows the record deleted
@@ -267,38 +267,28 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 	return c, res, wait, nil
 }
 
-// landed reports whether a target that versions its fields shows c's own
-// version on at least one field c sets and nothing older on the others:
-// c was applied, whatever changed since.
-func landed(cur sfsync.Record, c *sfsync.Change, touched []string) bool {
-	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
-		return false
-	}
-	exact := 0
-	for _, f := range touched {
-		fv, ok := cur.FieldVersions[f]
-		if !ok || fv.Before(c.Version) {
-			return false
-		}
-		if fv.Compare(c.Version) == 0 {
-			exact++
-		}
-	}
-	return exact > 0
-}
-
 // shown returns the fields of touched that the target shows at c's own
-// version: c's data is there (an earlier attempt wrote it, or a repair
-// wrote the same data with its version), whatever became of the others.
+// version or a newer one, provided one is at c's own: c's data is there,
+// and what is newer was changed after it. It returns nil when no field
+// shows c's version. On a record deleted since, only c as a whole counts
+// (its delete is a later change that decides for itself); part of it
+// would be decided against the delete and bring a part of the record back.
 func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
-	if c.Version.IsZero() || !cur.Exists || cur.Deleted || c.Op == sfsync.OpDelete {
+	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return nil
 	}
 	var there []string
+	exact := false
 	for _, f := range touched {
-		if fv, ok := cur.FieldVersions[f]; ok && fv.Compare(c.Version) == 0 {
-			there = append(there, f)
+		fv, ok := cur.FieldVersions[f]
+		if !ok || fv.Before(c.Version) {
+			continue
 		}
+		exact = exact || fv.Compare(c.Version) == 0
+		there = append(there, f)
+	}
+	if !exact || (cur.Deleted && len(there) < len(touched)) {
+		return nil
 	}
 	return there
 }

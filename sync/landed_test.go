@@ -89,3 +89,29 @@ func TestDeleteWithALostAcknowledgementIsWrittenOnce(t *testing.T) {
 		t.Errorf("the delete ended %s, want applied", st)
 	}
 }
+
+// A change applied before a crash, whose record the target deleted since,
+// is recognised as applied from the tombstone's field versions: writing it
+// again would bring the record back under its key. The delete decides for
+// itself, and loses to Salesforce here, which brings the record back once.
+func TestChangeAppliedBeforeTheTargetDeletedItIsNotWrittenAgain(t *testing.T) {
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Email": "sf@example.com"}, at(0))
+	if err := b.ext.Write(context.Background(), []sfsync.Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	del := b.ext.Remove("Contact", "003A", at(5*time.Second))
+	_, settled := b.startBoth(t, conflict.SalesforceWins())
+	settled()
+	if n := b.ext.Applications(c.Key); n != 1 {
+		t.Errorf("the create took effect %d times in the ERP, want once", n)
+	}
+	if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP's delete ended %s, want conflict_lost: Salesforce wins", st)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); !ok || rec.Deleted || rec.Fields["Email"] != "sf@example.com" {
+			t.Errorf("%s holds %+v (found %v), want the record live with Salesforce's data", side.System(), rec, ok)
+		}
+	}
+}
