@@ -115,39 +115,65 @@ func (w *condWrite) run(ctx context.Context) (again bool, err error) {
 	bad := -1
 	err = m.db.Tx(ctx, "write changes if unchanged", func(tx pgx.Tx) error {
 		bad = -1
-		if _, err := tx.Exec(ctx, `SELECT set_config('sfsync.origin', $1, true)`, m.cfg.clientID); err != nil {
-			return err
-		}
 		// Lock and compare the row of every record, before any change
-		// of it applies.
-		b := &pgx.Batch{}
-		var checks []int
-		for i := range w.changes {
-			// In the order of the changes, so that two writes lock rows
-			// in the same order.
-			if rec := w.rec[i]; rec != "" && w.first[rec] == i && w.live(rec) >= 0 {
-				t, key, _ := m.target(&w.changes[i])
-				b.Queue(`SELECT to_jsonb(r) FROM `+ident(m.cfg.schema, t.name)+` r WHERE r.`+ident(key)+` = $1 FOR UPDATE`, w.changes[i].RecordID)
-				checks = append(checks, i)
-			}
+		// of it applies: one query per table and key column, locking in
+		// row order, so that two writes lock rows in the same order.
+		type group struct {
+			q   string
+			ids []string
+			idx map[string]int // the change carrying each id's precondition
 		}
-		br := tx.SendBatch(ctx, b)
-		for _, i := range checks {
-			var raw []byte
-			err := br.QueryRow().Scan(&raw)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				br.Close()
+		var groups []*group
+		byQuery := map[string]*group{}
+		for i := range w.changes {
+			rec := w.rec[i]
+			if rec == "" || w.first[rec] != i {
+				continue
+			}
+			if j := w.live(rec); j < 0 || !w.read[i].Exists && w.changes[j].Op != sfsync.OpDelete {
+				// None left, or the guarded insert checks that the row
+				// still does not exist (see build's fresh).
+				continue
+			}
+			t, key, _ := m.target(&w.changes[i])
+			q := `SELECT r.` + ident(key) + `, to_jsonb(r) FROM ` + ident(m.cfg.schema, t.name) + ` r WHERE r.` + ident(key) + ` = ANY($1) ORDER BY r.id FOR UPDATE`
+			g := byQuery[q]
+			if g == nil {
+				g = &group{q: q, idx: map[string]int{}}
+				byQuery[q] = g
+				groups = append(groups, g)
+			}
+			g.ids = append(g.ids, w.changes[i].RecordID)
+			g.idx[w.changes[i].RecordID] = i
+		}
+		for _, g := range groups {
+			found := make(map[string][]byte, len(g.ids))
+			rows, err := tx.Query(ctx, g.q, g.ids)
+			if err != nil {
 				return err
 			}
-			if why := w.changed(i, raw); why != "" {
-				w.conflict(i, why)
+			for rows.Next() {
+				var id string
+				var raw []byte
+				if err := rows.Scan(&id, &raw); err != nil {
+					rows.Close()
+					return err
+				}
+				found[id] = raw
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, id := range g.ids {
+				if why := w.changed(g.idx[id], found[id]); why != "" {
+					w.conflict(g.idx[id], why)
+				}
 			}
 		}
-		if err := br.Close(); err != nil {
-			return err
-		}
 
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('sfsync.origin', $1, true)`, m.cfg.clientID)
 		var idx []int
 		for i := range w.changes {
 			if st := w.statement(i); st != nil && st.sql != "" {
@@ -155,7 +181,11 @@ func (w *condWrite) run(ctx context.Context) (again bool, err error) {
 				idx = append(idx, i)
 			}
 		}
-		br = tx.SendBatch(ctx, b)
+		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
 		for _, i := range idx {
 			if st := w.statement(i); st.guarded {
 				var claimed, wrote bool
