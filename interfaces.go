@@ -119,7 +119,10 @@ type StateReader interface {
 // nothing left to reconcile them. With a ConditionalSink the engine writes
 // through WriteIf instead (on routes that read state), and a write that
 // finds the record changed fails as a conflict: the engine reads the
-// record again and decides again, against the edit.
+// record again and decides again, against the edit. The records it passes
+// are those its route's StateReader returned, which is the sink itself
+// unless the route names another; a reader of another copy of the target
+// would make every precondition fail.
 type ConditionalSink interface {
 	Sink
 	// WriteIf is [Sink.Write] with a precondition per change: changes[i]
@@ -141,7 +144,8 @@ type ConditionalSink interface {
 	// [KindConflict] in a [*BatchError] (or as the error, for a single
 	// change): nothing of it is applied and its idempotency key is not
 	// consumed, so the same change, decided again, can be written with the
-	// same key. The other changes apply as in Write.
+	// same key. The other changes apply as in Write. A change that names
+	// no record ([OpEvent]) has the zero Record and no precondition.
 	WriteIf(ctx context.Context, changes []Change, read []Record) error
 }
 

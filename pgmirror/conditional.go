@@ -19,9 +19,9 @@ import (
 // change never decided against it, while the edit itself still went to
 // Salesforce, leaving the two systems apart.
 //
-// In the write's transaction each record's row is locked (SELECT ... FOR
-// UPDATE, which waits for a local transaction holding it) and compared
-// with read[i] as [Mirror.Read] reports rows: whether it exists, whether
+// In the write's transaction the row of each record read as existing is
+// locked (SELECT ... FOR UPDATE, which waits for a local transaction
+// holding it) and compared with read[i] as [Mirror.Read] reports rows: whether it exists, whether
 // it is soft deleted, the record's version and the version of every
 // mirrored column in sfsync_versions, compared as versions. Every local
 // edit of a mirrored column or of is_deleted stamps the row (the capture
