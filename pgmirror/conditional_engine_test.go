@@ -2,7 +2,6 @@ package pgmirror
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	stdsync "sync"
 	"testing"
@@ -158,7 +157,7 @@ func TestEngineKeepsALocalEditMadeBetweenReadAndWrite(t *testing.T) {
 	}
 	if t.Failed() {
 		for _, o := range outcomes() {
-			t.Log(fmt.Sprintf("%s %s %s → %s %s: %s", o.Source, o.Op, o.RecordID, o.Destination, o.Status, o.Reason))
+			t.Logf("%s %s %s → %s %s: %s", o.Source, o.Op, o.RecordID, o.Destination, o.Status, o.Reason)
 		}
 	}
 }
