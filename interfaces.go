@@ -106,6 +106,49 @@ type StateReader interface {
 	Read(ctx context.Context, object string, ids []string) (map[string]Record, error)
 }
 
+// ConditionalSink is implemented by sinks that can apply a write only if
+// the target record is still as the engine read it: a compare-and-swap, as
+// HTTP's If-Match is.
+//
+// The engine decides a change against the record it read (see
+// [StateReader]) and writes it a moment later. A target that its own users
+// edit, such as a database, may take an edit of the record in between;
+// a plain [Sink.Write] would then overwrite that edit with a change that
+// was never decided against it, and when the edit's own event later
+// reaches the other system, the two systems hold different values with
+// nothing left to reconcile them. With a ConditionalSink the engine writes
+// through WriteIf instead (on routes that read state), and a write that
+// finds the record changed fails as a conflict: the engine reads the
+// record again and decides again, against the edit. The records it passes
+// are those its route's StateReader returned, which is the sink itself
+// unless the route names another; a reader of another copy of the target
+// would make every precondition fail.
+type ConditionalSink interface {
+	Sink
+	// WriteIf is [Sink.Write] with a precondition per change: changes[i]
+	// applies only if its record is still as read[i] describes it, the
+	// record the engine decided changes[i] against, as the sink's Read
+	// returned it (entity and field names as the sink uses them; Fields
+	// may be absent, a precondition is on existence and versions). When
+	// read[i].Exists is false the record must still not exist; otherwise
+	// it must exist with the same Deleted, Version and field versions:
+	// any write since the read, by whoever, fails the precondition.
+	// Versions compare as [Version.Compare] does, not by representation.
+	//
+	// Several changes of one record in one call share its precondition:
+	// it is checked before the first of them, which is what the engine
+	// read, and the later ones apply on top of the earlier ones, as in
+	// Write, or fail with the first.
+	//
+	// A change whose precondition fails fails alone with an [*Error] of
+	// [KindConflict] in a [*BatchError] (or as the error, for a single
+	// change): nothing of it is applied and its idempotency key is not
+	// consumed, so the same change, decided again, can be written with the
+	// same key. The other changes apply as in Write. A change that names
+	// no record ([OpEvent]) has the zero Record and no precondition.
+	WriteIf(ctx context.Context, changes []Change, read []Record) error
+}
+
 // Scope says what a reconciliation covers.
 type Scope struct {
 	Tenant string

@@ -18,8 +18,10 @@ import (
 )
 
 // Mirror is a set of Salesforce objects mirrored into PostgreSQL tables.
-// It is the engine's sink for Salesforce changes ([Mirror.Write], with
-// [Mirror.Read] for conflict decisions) and hands out the event sources
+// It is the engine's sink for Salesforce changes ([Mirror.Write], and
+// [Mirror.WriteIf], which the engine uses, to write only rows unchanged
+// since [Mirror.Read] read them for the conflict decision) and hands out
+// the event sources
 // that capture local edits ([Mirror.Source]). It is safe for concurrent
 // use.
 type Mirror struct {

@@ -19,6 +19,9 @@ import (
 type statement struct {
 	sql  string
 	args []any
+	// guarded: the statement returns whether it claimed the change's key
+	// and whether it wrote (see build's fresh).
+	guarded bool
 }
 
 // keyColumn returns the column that identifies record id: sfid for a
@@ -33,18 +36,36 @@ func (t *table) keyColumn(id string) (string, error) {
 	return t.link, nil
 }
 
+// target returns the table of a change and the column its record id is
+// in.
+func (m *Mirror) target(c *sfsync.Change) (*table, string, error) {
+	t, ok := m.byEnt[c.Object]
+	if !ok {
+		return nil, "", sfsync.Permanent(fmt.Errorf("pgmirror: no table mirrors %q; add it with WithTable: %w", c.Object, sfsync.ErrInvalid))
+	}
+	if c.RecordID == "" {
+		return nil, "", sfsync.Permanent(fmt.Errorf("pgmirror: %s change of %s has no record id: %w", c.Op, c.Object, sfsync.ErrInvalid))
+	}
+	key, err := t.keyColumn(c.RecordID)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, key, nil
+}
+
 // build turns one change into its statement. Every statement first claims
 // the change's idempotency key in sfsync_keys and does nothing when the
 // key was claimed before, so a retried write is applied once.
-func (m *Mirror) build(c *sfsync.Change) (*statement, error) {
-	t, ok := m.byEnt[c.Object]
-	if !ok {
-		return nil, sfsync.Permanent(fmt.Errorf("pgmirror: no table mirrors %q; add it with WithTable: %w", c.Object, sfsync.ErrInvalid))
-	}
-	if c.RecordID == "" {
-		return nil, sfsync.Permanent(fmt.Errorf("pgmirror: %s change of %s has no record id: %w", c.Op, c.Object, sfsync.ErrInvalid))
-	}
-	key, err := t.keyColumn(c.RecordID)
+//
+// fresh builds the statement of a change whose record must not exist
+// (see [Mirror.WriteIf]): a create, update or undelete inserts the row
+// or does nothing when a row with its id is there, and the statement
+// returns whether it claimed the key and whether it inserted, so that a
+// row that appeared after the check fails the change instead of being
+// overwritten; a delete of a record that does not exist only claims the
+// key.
+func (m *Mirror) build(c *sfsync.Change, fresh bool) (*statement, error) {
+	t, key, err := m.target(c)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +84,14 @@ func (m *Mirror) build(c *sfsync.Change) (*statement, error) {
 	id := arg(c.RecordID)
 	switch c.Op {
 	case sfsync.OpDelete:
+		if fresh {
+			// Nothing to delete, and a row that appears meanwhile is
+			// someone else's record, never this delete's.
+			if c.Key != "" {
+				st.sql = `INSERT INTO ` + s + `.sfsync_keys (key) VALUES (` + arg(c.Key) + `) ON CONFLICT DO NOTHING`
+			}
+			return st, nil
+		}
 		if !m.cfg.soft {
 			using := ""
 			if claim != "" {
@@ -130,8 +159,19 @@ func (m *Mirror) build(c *sfsync.Change) (*statement, error) {
 		vals = append(vals, `(SELECT sfid FROM `+s+`.sfsync_links WHERE tbl = `+arg(t.name)+` AND link = `+id+`)`)
 		sets = append(sets, "sfid = COALESCE(r.sfid, EXCLUDED.sfid)")
 	}
-	st.sql = claim + `INSERT INTO ` + q + ` AS r (` + strings.Join(cols, ", ") + `) SELECT ` + strings.Join(vals, ", ") + from +
-		` ON CONFLICT (` + ident(key) + `) DO UPDATE SET ` + strings.Join(sets, ", ")
+	insert := `INSERT INTO ` + q + ` AS r (` + strings.Join(cols, ", ") + `) SELECT ` + strings.Join(vals, ", ") + from
+	if !fresh {
+		st.sql = claim + insert + ` ON CONFLICT (` + ident(key) + `) DO UPDATE SET ` + strings.Join(sets, ", ")
+		return st, nil
+	}
+	st.guarded = true
+	claimed := "true"
+	with := "WITH "
+	if claim != "" {
+		claimed = "EXISTS (SELECT 1 FROM k)"
+		with = claim[:len(claim)-1] + ", "
+	}
+	st.sql = with + `w AS (` + insert + ` ON CONFLICT (` + ident(key) + `) DO NOTHING RETURNING 1) SELECT ` + claimed + `, EXISTS (SELECT 1 FROM w)`
 	return st, nil
 }
 
@@ -152,7 +192,7 @@ func (m *Mirror) Write(ctx context.Context, changes []sfsync.Change) error {
 	stmts := make([]*statement, len(changes))
 	failed := false
 	for i := range changes {
-		st, err := m.build(&changes[i])
+		st, err := m.build(&changes[i], false)
 		if err != nil {
 			errs[i], failed = err, true
 			continue

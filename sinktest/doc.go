@@ -24,7 +24,11 @@
 // aligned with the input; deletes remove, and deleting a missing record
 // succeeds (deletes are idempotent, so a retried delete is not a failure);
 // Read returns what was written and omits missing ids; a Write under a
-// canceled context fails without a permanent verdict.
+// canceled context fails without a permanent verdict. A sink that is also
+// an [sfsync.ConditionalSink] is checked to refuse, as a conflict that
+// takes no effect and leaves its idempotency key unused, a change decided
+// on a read that a later write made stale, and a create of a record that
+// appeared since the read; the check is skipped for other sinks.
 //
 // Field values are strings. Fields[0] must accept any short non-empty
 // string (it may be required, like Contact.LastName); Fields[1:] must also

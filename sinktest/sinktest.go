@@ -70,6 +70,7 @@ var checks = []check{
 	{"DeleteMissing", testDeleteMissing},
 	{"ReaderReturnsState", testReader},
 	{"CanceledContext", testCanceled},
+	{"ConditionalWriteRefusesAChangedRecord", testConditional},
 }
 
 func validate(t *testing.T, tg *Target) {

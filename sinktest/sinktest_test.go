@@ -61,6 +61,19 @@ func TestSuiteAgainstSystem(t *testing.T) {
 	sinktest.Run(t, target(func(sys *synctest.System) sfsync.Sink { return sys }))
 }
 
+// TestSuiteAgainstConditionalSystem runs the suite, with its check of
+// conditional writes, on the reference stand-in's conditional form.
+func TestSuiteAgainstConditionalSystem(t *testing.T) {
+	sinktest.Run(t, target(func(sys *synctest.System) sfsync.Sink { return sys.Conditional() }))
+}
+
+// unconditional is a ConditionalSink that ignores its preconditions.
+type unconditional struct{ *synctest.System }
+
+func (u unconditional) WriteIf(ctx context.Context, cs []sfsync.Change, _ []sfsync.Record) error {
+	return u.Write(ctx, cs)
+}
+
 type sinkFunc func(ctx context.Context, changes []sfsync.Change) error
 
 func (f sinkFunc) Write(ctx context.Context, changes []sfsync.Change) error { return f(ctx, changes) }
@@ -121,6 +134,9 @@ var broken = map[string]struct {
 			}
 			return sys.Write(ctx, cs)
 		})
+	}},
+	"ignores preconditions": {"ConditionalWriteRefusesAChangedRecord", func(sys *synctest.System) sfsync.Sink {
+		return unconditional{sys}
 	}},
 	"ignores cancellation": {"CanceledContext", func(sys *synctest.System) sfsync.Sink {
 		return sinkFunc(func(ctx context.Context, cs []sfsync.Change) error {

@@ -34,6 +34,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		current, readErr := e.readState(ctx, r, pending)
+		read := asRead(r, current) // decide completes current in place
 		// Sized for the whole group: most of it is written.
 		toWrite := make([]*work, 0, len(pending))
 		out := make([]sfsync.Change, 0, len(pending))
@@ -87,7 +88,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			out = append(out, dest)
 		}
 		if len(toWrite) > 0 {
-			err := r.Sink.Write(ctx, out)
+			err := e.writeDecided(ctx, r, out, toWrite, read)
 			applied := make([]*work, 0, len(toWrite))
 			for i, w := range toWrite {
 				werr := sfsync.ErrorAt(err, i)

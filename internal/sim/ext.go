@@ -69,7 +69,7 @@ func newMemERP() *memERP {
 	return &memERP{log: log, sys: synctest.NewSystem(erpSystem, synctest.WithFeed(log), synctest.WithoutKeyIdempotency())}
 }
 
-func (m *memERP) sink() stateSink { return m.sys }
+func (m *memERP) sink() stateSink { return m.sys.Conditional() }
 
 func (m *memERP) source(dup bool) (sfsync.EventSource, func()) {
 	var opts []synctest.SourceOption

@@ -95,8 +95,8 @@ func (r *run) start(dupExt bool) error {
 		ssync.WithReconciler(reconcile.New(r.authority(fields), reconcile.WithTenant(r.org.OrgID()), reconcile.WithLogger(r.log))),
 		ssync.WithBackfillProgress(r.backfill.observe),
 		ssync.WithPolicy(policy),
-		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: faultySink{inner: r.ext.sink(), to: erpSystem, g: in.io, w: r.toExt, inst: in.n}}),
-		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: faultySink{inner: r.ext.tracked(salesforce.NewSink(r.sf, sinkOpts...)), to: sfsync.Salesforce, g: in.io, w: r.toSF, inst: in.n}}),
+		ssync.WithRoute(ssync.Route{From: sfsync.Salesforce, Sink: newFaultySink(faultySink{inner: r.ext.sink(), to: erpSystem, g: in.io, w: r.toExt, inst: in.n})}),
+		ssync.WithRoute(ssync.Route{From: erpSystem, Sink: newFaultySink(faultySink{inner: r.ext.tracked(salesforce.NewSink(r.sf, sinkOpts...)), to: sfsync.Salesforce, g: in.io, w: r.toSF, inst: in.n})}),
 	}
 	for i := range r.sc.Objects {
 		opts = append(opts, ssync.WithMapping(r.sc.Objects[i].mapping()))

@@ -61,10 +61,12 @@ const ciSeedsPostgresERP = 60
 // openCeilingsPostgresERP are openCeilings for the pgmirror ERP's CI
 // seeds. Measured 2026-12-03 (thirteen runs of the 60 seeds under the
 // race detector, on two cores other work loaded): model agreement on 8 to
-// 14 seeds, no double effect on 1 to 6, quiescence on none. Model agreement
-// runs higher than in memory: a user's SQL edit commits in milliseconds
-// rather than microseconds, so the engine more often reads a row, a local
-// edit commits, and the engine's write replaces it (see doc.go).
+// 14 seeds, no double effect on 1 to 6, quiescence on none. The local edit
+// that committed between the engine's read of a row and its write, and was
+// replaced by the write, is refused by the mirror's conditional write
+// since (see doc.go): three runs each the same day, model agreement on 7 to
+// 12 seeds before it and 6 to 10 after; the first dozen steps of a
+// scenario hold few such races.
 var openCeilingsPostgresERP = map[string]int{
 	"model-agreement":  22,
 	"no-double-effect": 10,

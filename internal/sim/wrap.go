@@ -176,6 +176,36 @@ func (s faultySink) Read(ctx context.Context, object string, ids []string) (map[
 }
 
 func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
+	return s.write(ctx, cs, func(idx []int, pass []sfsync.Change) error { return s.inner.Write(ctx, pass) })
+}
+
+// conditionalSink is a faultySink whose inner sink writes conditionally
+// (pgmirror): the engine's preconditions reach it with the changes that
+// pass the faults.
+type conditionalSink struct{ faultySink }
+
+func (s conditionalSink) WriteIf(ctx context.Context, cs []sfsync.Change, read []sfsync.Record) error {
+	return s.write(ctx, cs, func(idx []int, pass []sfsync.Change) error {
+		pre := make([]sfsync.Record, len(idx))
+		for j, i := range idx {
+			pre[j] = read[i]
+		}
+		return s.inner.(sfsync.ConditionalSink).WriteIf(ctx, pass, pre)
+	})
+}
+
+// newFaultySink returns s as the engine's sink: a conditionalSink when
+// its inner sink writes conditionally, so that the engine sees the same.
+func newFaultySink(s faultySink) sfsync.Sink {
+	if _, ok := s.inner.(sfsync.ConditionalSink); ok {
+		return conditionalSink{s}
+	}
+	return s
+}
+
+// write injects the faults into one write of cs; apply writes the changes
+// that pass them (pass, at indexes idx of cs).
+func (s faultySink) write(ctx context.Context, cs []sfsync.Change, apply func(idx []int, pass []sfsync.Change) error) error {
 	if err := s.g.pass(ctx); err != nil {
 		return err
 	}
@@ -213,7 +243,7 @@ func (s faultySink) Write(ctx context.Context, cs []sfsync.Change) error {
 	s.w.mu.Unlock()
 	var err error
 	if len(pass) > 0 {
-		err = s.inner.Write(ctx, pass)
+		err = apply(idx, pass)
 	}
 	s.w.mu.Lock()
 	for j, i := range idx {
