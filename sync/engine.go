@@ -111,6 +111,10 @@ type item struct {
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.
 	snapshot bool
+	// settled marks a record re-read by id in its lane: it holds every
+	// change applied before, and is decided as newer than them (see
+	// handOff).
+	settled bool
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result
