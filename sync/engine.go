@@ -210,7 +210,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	}
 	e.results = make(chan result, cfg.commitBatch)
 	e.resync = newResyncQueue()
-	e.versions = newVersionCache(cfg.staleWindow, e.st.versions, e.isUnsaved)
+	e.versions = newVersionCache(cfg.versionCache, e.st.versions, e.isUnsaved)
 	return e, nil
 }
 
