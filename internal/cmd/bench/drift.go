@@ -106,6 +106,13 @@ type driftPass struct {
 	emitted int64 // changes the reconciler handed to the engine
 	written int   // changes written to the external system
 	extLeft int   // external-side changes still in place after the pass
+	// outcomes of the pass's changes: applied, duplicates, no-ops, stale
+	applied, dups, noops, stale int64
+}
+
+// outcomes renders the pass's outcome counts.
+func (p driftPass) outcomes() string {
+	return fmt.Sprintf("outcomes: %d applied, %d duplicate, %d no-op, %d stale", p.applied, p.dups, p.noops, p.stale)
 }
 
 func (b *bench) driftRows(ctx context.Context) []row {
@@ -201,11 +208,15 @@ func (b *bench) driftRows(ctx context.Context) []row {
 		}
 		emitted := reconciler.Stats().Emitted
 		written, _ := external.Writes()
+		before := engine.Stats()
 		start := time.Now()
 		if err := run(); err != nil {
 			return driftPass{}, err
 		}
 		p := driftPass{wall: time.Since(start), calls: counter.take(), emitted: reconciler.Stats().Emitted - emitted}
+		after := engine.Stats()
+		p.applied, p.dups = after.Applied-before.Applied, after.Duplicates-before.Duplicates
+		p.noops, p.stale = after.Noops-before.Noops, after.Stale-before.Stale
 		now, _ := external.Writes()
 		p.written = now - written
 		var err error
@@ -238,9 +249,9 @@ func (b *bench) driftRows(ctx context.Context) []row {
 	return []row{{
 		name: name, goal: "report",
 		ratio: fmt.Sprintf("%d vs %d calls, %d vs %d records emitted", checkCalls, reCalls, check.emitted, reemit.emitted),
-		measured: fmt.Sprintf("CheckDrift: %.1f s; %d calls: %s; %d versions checked, %d drifted and re-read, %d written; external-side changes left: %d of %d",
-			check.wall.Seconds(), checkCalls, checkKinds, report.Checked, report.Drifted, check.written, check.extLeft, driftEach),
-		baseline: fmt.Sprintf("Reconcile of the whole object (re-emit), after it: %.1f s; %d calls: %s; %d records emitted, %d written; external-side changes left: %d of %d",
-			reemit.wall.Seconds(), reCalls, reKinds, reemit.emitted, reemit.written, reemit.extLeft, driftEach),
+		measured: fmt.Sprintf("CheckDrift: %.1f s; %d calls: %s; %d versions checked, %d drifted and re-read, %d written (%s); external-side changes left: %d of %d",
+			check.wall.Seconds(), checkCalls, checkKinds, report.Checked, report.Drifted, check.written, check.outcomes(), check.extLeft, driftEach),
+		baseline: fmt.Sprintf("Reconcile of the whole object (re-emit), after it: %.1f s; %d calls: %s; %d records emitted, %d written (%s); external-side changes left: %d of %d",
+			reemit.wall.Seconds(), reCalls, reKinds, reemit.emitted, reemit.written, reemit.outcomes(), reemit.extLeft, driftEach),
 	}}
 }
