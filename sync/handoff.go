@@ -122,6 +122,16 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 	}
 	for _, w := range ws {
 		c, ok := read[w.it.c.RecordID]
+		if !ok {
+			// The authority may spell the id otherwise (15 or 18
+			// characters).
+			for id, r := range read {
+				if sfsync.SameID(id, w.it.c.RecordID) {
+					c, ok = r, true
+					break
+				}
+			}
+		}
 		switch {
 		case !ok:
 			return fmt.Errorf("%w: reconciler answered a re-read of %s/%s with nothing", sfsync.ErrInvalid, object, w.it.c.RecordID)
@@ -133,7 +143,9 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 			return err
 		}
 		was := w.c.Version
-		c.Key, c.Position = w.it.c.Key, w.it.c.Position
+		// The change's own key, position and id spelling: the outcome is
+		// the change's, and the version map knows the record by its id.
+		c.Key, c.Position, c.RecordID = w.it.c.Key, w.it.c.Position, w.it.c.RecordID
 		if err := e.validate(&c); err != nil {
 			return err
 		}

@@ -33,6 +33,9 @@ type modstampAuthority struct {
 	mu  stdsync.Mutex
 	old map[string]sfsync.Record
 	ids [][]string
+	// suffix, when set, is added to the ids a scan by id answers with: a
+	// 15-character id read back in its 18-character form.
+	suffix string
 }
 
 func (a *modstampAuthority) Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error] {
@@ -51,6 +54,9 @@ func (a *modstampAuthority) Scan(ctx context.Context, object string, ids []strin
 				a.mu.Unlock()
 			}
 			rec.Version = sfsync.Version{Time: rec.Version.Time.Truncate(time.Second)}
+			if len(ids) > 0 {
+				rec.ID += a.suffix
+			}
 			if !yield(rec, err) {
 				return
 			}
@@ -245,4 +251,27 @@ func TestGapRereadOfTheAppliedEventsSecondApplies(t *testing.T) {
 		t.Errorf("external Email = %v after the gap's re-read, want e2", got)
 	}
 	wantRereads(t, a, 1) // the gap's own: it is not read again
+}
+
+// The re-read may answer with the record's 18-character id for the
+// 15-character one the change carries: it is the same record, and its
+// versions stay under the change's spelling.
+func TestRereadAnsweredWithTheLongIDIsTheSameRecord(t *testing.T) {
+	const short = "003000000000001"
+	b := newBidi(t)
+	b.sf.Edit("Contact", short, map[string]any{"LastName": "N", "Email": "e1"}, commitAt(200, 7))
+	a, settled, reconcileAll := startHandOff(t, b)
+	a.suffix = "AAA"
+	b.sf.EditSilently("Contact", short, map[string]any{"Email": "e2"}, commitAt(700, 8))
+	reconcileAll()
+	settled()
+	if got := field(t, b.ext, "Contact", short, "Email"); got != "e2" {
+		t.Errorf("external Email = %v, want e2", got)
+	}
+	if got := a.rereads(); len(got) != 1 {
+		t.Errorf("re-reads by id: %v, want 1", got)
+	}
+	if _, ok := b.ext.Record("Contact", short+"AAA"); ok {
+		t.Errorf("the external system got a second record under the long id")
+	}
 }
