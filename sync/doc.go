@@ -61,7 +61,10 @@
 // delete's second the same way. The re-read is made only when the row or
 // event would change the target: one whose values the target holds already
 // is no news whatever the order, which is the common case of a backfill
-// beside the stream (a record's row is its last event's change). Gap
+// beside the stream (a record's row is its last event's change); a target
+// the engine cannot read (a route without a state reader) cannot tell, and
+// there every such row or event is re-read (one re-read per write group,
+// of up to WithMaxBatch records). Gap
 // events' re-reads are made in the lane too, and are decided the same way.
 // Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
 // orders it: the event, with its commit number, counts as the newer.
