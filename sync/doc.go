@@ -64,8 +64,8 @@
 // beside the stream (a record's row is its last event's change); a target
 // the engine cannot read (a route without a state reader) cannot tell, and
 // there every such row or event is re-read (one re-read per write group,
-// of up to WithMaxBatch records). Gap
-// events' re-reads are made in the lane too, and are decided the same way.
+// of up to [WithMaxBatch] records). Gap events' re-reads are made in the
+// lane too, and are decided the same way.
 // Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
 // orders it: the event, with its commit number, counts as the newer.
 //
