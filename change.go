@@ -76,7 +76,10 @@ func (op Op) NeedsReread() bool { return op == OpGap || op == OpOverflow }
 // Platform events carry their publish time; reconciled records carry their
 // SystemModstamp as Time with no Commit: they compare by time with change
 // events, and a re-read at the same instant as an event counts as older
-// than it, which makes the event's own data win.
+// than it. SystemModstamp has whole seconds, so the engine does not rely
+// on that order within one second: a row and an event of the same second
+// that would change the target make it re-read the record by id (see the
+// sync package's Backfills section).
 //
 // External systems set Time from their own modification time and may add a
 // monotonically increasing Counter (row version, log sequence number) that

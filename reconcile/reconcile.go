@@ -152,6 +152,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, scope sfsync.Scope, emit fun
 		}
 		r.scanned.Add(1)
 		delete(missing, rec.ID)
+		if len(rec.ID) == 18 {
+			// Asked for by its 15-character form, found in its
+			// 18-character one: the same record (sfsync.SameID).
+			delete(missing, rec.ID[:15])
+		}
 		if err := r.emit(ctx, emit, r.change(scope, rec)); err != nil {
 			return err
 		}

@@ -114,6 +114,24 @@ func TestReconcileMissingIDIsDelete(t *testing.T) {
 	}
 }
 
+// Salesforce answers a query by ids with 18-character ids, also for ids
+// asked for in their 15-character form: such a record is found, not
+// missing.
+func TestReconcileFifteenCharacterIDFoundInItsLongForm(t *testing.T) {
+	long := rec("003000000000001AAA", 0, map[string]any{"Email": "a@x"})
+	a := reconcile.AuthorityFunc(func(_ context.Context, _ string, ids []string, _ time.Time) iter.Seq2[sfsync.Record, error] {
+		return func(yield func(sfsync.Record, error) bool) {
+			if slices.Contains(ids, "003000000000001") {
+				yield(long, nil)
+			}
+		}
+	})
+	got := collect(t, reconcile.New(a), sfsync.Scope{Object: "Contact", IDs: []string{"003000000000001"}, Reason: "gap"})
+	if len(got) != 1 || got[0].RecordID != long.ID || got[0].Op == sfsync.OpDelete {
+		t.Fatalf("got %v, want the record once, not a delete", got)
+	}
+}
+
 func TestReconcileErrors(t *testing.T) {
 	a := &memAuthority{records: []sfsync.Record{rec("003A", 0, nil), rec("003B", 0, nil)}, failAt: 1}
 	r := reconcile.New(a)

@@ -46,7 +46,30 @@
 // checkpoint is committed; it pins the stream ([Pinner]) before it queries,
 // so that every commit is either delivered by the stream or visible to the
 // query; it streams at once beside the backfill, and the version map keeps
-// an older snapshot row from overwriting a newer event. With a
+// an older snapshot row from overwriting a newer event.
+//
+// How a snapshot row and the stream are ordered: a row (a backfill's, a
+// reconciliation's or a drift check's) carries SystemModstamp, which has
+// whole seconds; an event carries its commit timestamp and commit number.
+// A row applies only if its second is later than the version applied for
+// its record; an event older than the applied version is stale; and a row
+// of the applied version's second, or an event of an applied row's second,
+// cannot be ordered: the record is re-read by id through the reconciler,
+// in its lane, and what it holds now is decided, under the row's or the
+// event's key, as newer than everything applied before (the re-read
+// includes it). A record deleted stays deleted against a row of its
+// delete's second the same way. The re-read is made only when the row or
+// event would change the target: one whose values the target holds already
+// is no news whatever the order, which is the common case of a backfill
+// beside the stream (a record's row is its last event's change); a target
+// the engine cannot read (a route without a state reader) cannot tell, and
+// there every such row or event is re-read (one re-read per write group,
+// of up to [WithMaxBatch] records). Gap events' re-reads are made in the
+// lane too, and are decided the same way.
+// Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
+// orders it: the event, with its commit number, counts as the newer.
+//
+// With a
 // [sfsync.ResumableReconciler] (reconcile.Reconciler over a paged
 // authority such as salesforce.Authority) its progress is stored after
 // each page whose records all have outcomes, and a restart continues from

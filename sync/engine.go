@@ -111,6 +111,10 @@ type item struct {
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.
 	snapshot bool
+	// settled marks a record re-read by id in its lane: it holds every
+	// change applied before, and is decided as newer than them (see
+	// handOff).
+	settled bool
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result
@@ -206,7 +210,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	}
 	e.results = make(chan result, cfg.commitBatch)
 	e.resync = newResyncQueue()
-	e.versions = newVersionCache(cfg.staleWindow, e.st.versions, e.isUnsaved)
+	e.versions = newVersionCache(cfg.versionCache, e.st.versions, e.isUnsaved)
 	return e, nil
 }
 

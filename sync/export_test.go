@@ -14,3 +14,11 @@ func (e *Engine) Parked() int {
 	}
 	return n
 }
+
+// CachedVersions counts the records whose versions the engine holds in
+// memory.
+func (e *Engine) CachedVersions() int {
+	e.versions.mu.Lock()
+	defer e.versions.mu.Unlock()
+	return e.versions.lru.Len()
+}

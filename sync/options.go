@@ -42,9 +42,10 @@ type config struct {
 	backfillProgress func(BackfillProgress)
 	stateOpts        stateOptions
 	lease            *leaseConfig
-	staleWindow      int
-	linkReader       sfsync.StateReader
-	ops              opsConfig // watchdog and API usage (streams.go, summary.go)
+	// versionCache: see WithVersionCache.
+	versionCache int
+	linkReader   sfsync.StateReader
+	ops          opsConfig // watchdog and API usage (streams.go, summary.go)
 	// deadAlarm, deadWindow: see WithDeadLetterAlarm.
 	deadAlarm  int
 	deadWindow time.Duration
@@ -89,7 +90,7 @@ func defaultConfig() config {
 			"LastModifiedDate": true, "SystemModstamp": true, "LastModifiedById": true,
 			"CreatedDate": true, "CreatedById": true, "LastReferencedDate": true, "LastViewedDate": true,
 		},
-		staleWindow:  1 << 16,
+		versionCache: DefaultVersionCache,
 		windowMargin: DefaultWindowMargin,
 		deadAlarm:    DefaultDeadLetterAlarm,
 		deadWindow:   DefaultDeadLetterWindow,
@@ -134,6 +135,28 @@ func WithCommitBatch(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.commitBatch = n
+		}
+	}
+}
+
+// DefaultVersionCache is how many records' applied versions the engine
+// keeps in memory by default.
+//
+// The version map is durable in the state store; the cache spares a store
+// read for the records that change often. Each cached record costs about
+// 150 bytes per field synced (some 1.2 KiB with 7 fields), and a backfill
+// or reconciliation passes every record of an object through it once, so
+// the bound is what such a pass holds: about 20 MiB with 7 fields.
+const DefaultVersionCache = 1 << 14
+
+// WithVersionCache sets how many records' applied versions are kept in
+// memory (default [DefaultVersionCache]; at least 16). Raise it when more
+// records than that change within minutes of each other; the memory it
+// takes grows with it and with the number of fields synced.
+func WithVersionCache(records int) Option {
+	return func(c *config) {
+		if records > 0 {
+			c.versionCache = records
 		}
 	}
 }

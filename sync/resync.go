@@ -309,7 +309,7 @@ func (e *Engine) rereadRecord(ctx context.Context, vc *versionCache, c sfsync.Ch
 	var children []*item
 	scope := sfsync.Scope{Tenant: c.Tenant, Object: c.Object, IDs: []string{c.RecordID}, Reason: reason}
 	err := e.cfg.reconciler.Reconcile(ctx, scope, func(ctx context.Context, child sfsync.Change) error {
-		children = append(children, &item{c: child, snapshot: true})
+		children = append(children, &item{c: child, snapshot: true, settled: true})
 		return ctx.Err()
 	})
 	if err != nil {

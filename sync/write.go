@@ -34,6 +34,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		current, readErr := e.readState(ctx, r, pending)
+		if readErr == nil {
+			readErr = e.handOff(ctx, vc, pending, current)
+		}
 		read := asRead(r, current) // decide completes current in place
 		// Sized for the whole group: most of it is written.
 		toWrite := make([]*work, 0, len(pending))

@@ -244,7 +244,7 @@ func run(parent context.Context, out io.Writer, opts options) error {
 		{"a Salesforce user edits Turing's phone: the change reaches ERP person P-7, not a new person", sfsync.Salesforce, 2, func() error {
 			return org.EditAsUser("Contact", people.find("P-7").sfID, map[string]any{"Phone": "778"})
 		}},
-		{"Salesforce sends a gap event for Grace (it could not describe a change): the engine re-reads her; the ERP already has what it reads (stale)", sfsync.Salesforce, 2, func() error {
+		{"Salesforce sends a gap event for Grace (it could not describe a change): the engine re-reads her; the ERP already has what it reads (no-op)", sfsync.Salesforce, 2, func() error {
 			org.EmitGap("Contact", grace)
 			return nil
 		}},

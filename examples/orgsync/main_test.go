@@ -47,7 +47,7 @@ func TestDemoOutput(t *testing.T) {
 		// Salesforce id in Salesforce, and is in the ERP once.
 		"Turing  003000000000003AAA Turing    -                  778   | P-7                Turing    -                  778\n",
 		// Every status is counted, so the counts add up.
-		"16 outcomes = applied 7 + echo 7 + reconciled 1 + stale 1 + noop 0 + duplicate 0 + conflict_lost 0 + skipped 0 + dead_lettered 0\n",
+		"16 outcomes = applied 7 + echo 7 + reconciled 1 + stale 0 + noop 1 + duplicate 0 + conflict_lost 0 + skipped 0 + dead_lettered 0\n",
 		// A cause comes before its effect: the write to the ERP before the
 		// outbox's echo of it.
 		"Ada     Salesforce 003000000000001AAA → ERP        003000000000001AAA applied    wrote [Email LastName Phone]",

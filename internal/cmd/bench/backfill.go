@@ -80,6 +80,45 @@ type bfRun struct {
 	maxRecords     int
 	orgPeak        int
 	baseRead, read int64
+	// sampled is the RSS every 100 ms while the backfill ran (MiB), and
+	// goMapped the memory the Go runtime held from the OS at its end: the
+	// rest of the RSS is SQLite's (modernc.org/sqlite allocates outside
+	// the Go heap) and the binary's.
+	sampled  []float64
+	goMapped float64
+}
+
+// goMappedMiB is the memory the Go runtime holds from the OS, less what it
+// has returned.
+func goMappedMiB() float64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64()-s[1].Value.Uint64()) / (1 << 20)
+}
+
+// sampleRSS records the RSS every 100 ms until stop is closed, and returns
+// the samples once it is.
+func sampleRSS(stop <-chan struct{}) <-chan []float64 {
+	out := make(chan []float64, 1)
+	go func() {
+		var got []float64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- got
+				return
+			case <-t.C:
+				cur, _ := rssMiB()
+				got = append(got, cur)
+			}
+		}
+	}()
+	return out
 }
 
 func (b *bench) backfillRows(ctx context.Context) []row {
@@ -202,7 +241,11 @@ func (b *bench) backfillEngine(ctx context.Context, org *orgChild, sf *salesforc
 	tenth := 0
 	finished := make(chan struct{})
 	var once stdsync.Once
-	engine, err := sync.New(sub, &nopSink{}, sync.WithLogger(b.log), sync.WithTenant(org.orgID), sync.WithStore(store),
+	opts := []sync.Option{sync.WithLogger(b.log)}
+	if b.o.versionCache > 0 {
+		opts = append(opts, sync.WithVersionCache(b.o.versionCache))
+	}
+	engine, err := sync.New(sub, &nopSink{}, append(opts, sync.WithTenant(org.orgID), sync.WithStore(store),
 		sync.WithMapping(&sync.Mapping{Object: bfObject, External: "employee", Fields: mapped}),
 		sync.WithReconciler(reconcile.New(authority, reconcile.WithTenant(org.orgID), reconcile.WithLogger(b.log))),
 		sync.WithBackfill(bfObject),
@@ -230,7 +273,7 @@ func (b *bench) backfillEngine(ctx context.Context, org *orgChild, sf *salesforc
 				r.read = p.Read
 				once.Do(func() { close(finished) })
 			}
-		}))
+		}))...)
 	if err != nil {
 		return err
 	}
@@ -245,6 +288,8 @@ func (b *bench) backfillEngine(ctx context.Context, org *orgChild, sf *salesforc
 	defer stop()
 	ran := make(chan error, 1)
 	start := time.Now()
+	sampling := make(chan struct{})
+	samples := sampleRSS(sampling)
 	go func() { ran <- engine.Run(runCtx) }()
 	select {
 	case <-finished:
@@ -258,6 +303,9 @@ func (b *bench) backfillEngine(ctx context.Context, org *orgChild, sf *salesforc
 	}
 	r.wall = time.Since(start)
 	_, r.peak = rssMiB()
+	r.goMapped = goMappedMiB()
+	close(sampling)
+	r.sampled = <-samples
 	stop()
 	if err := <-ran; err != nil {
 		return fmt.Errorf("stopping the engine: %w", err)
@@ -298,8 +346,20 @@ func bfTable(n int, r bfRun) []row {
 	}, {
 		name: "backfill memory", goal: "peak ≤256 MiB, flat",
 		ratio: fmt.Sprintf("peak RSS %.0f MiB", r.peak),
-		measured: fmt.Sprintf("%.0f MiB before; RSS MiB per tenth: %s; live Go heap MiB per tenth: %s; the org process: peak %d MiB",
-			r.before, joinf(r.rss, "%.0f"), joinf(r.heap, "%.0f"), r.orgPeak),
+		measured: fmt.Sprintf("%.0f MiB before; RSS MiB per tenth: %s; every 100 ms: %s; live Go heap MiB per tenth: %s; Go runtime at the end %.0f MiB; the org process: peak %d MiB",
+			r.before, joinf(r.rss, "%.0f"), spread(r.sampled), joinf(r.heap, "%.0f"), r.goMapped, r.orgPeak),
 		baseline: fmt.Sprintf("peak RSS of the baseline %.0f MiB; of the REST scan %.0f MiB", r.basePeak, r.restPeak),
 	}}
+}
+
+// spread is "min–max MiB (n samples)" of samples in MiB.
+func spread(samples []float64) string {
+	if len(samples) == 0 {
+		return "no samples"
+	}
+	lo, hi := samples[0], samples[0]
+	for _, v := range samples {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return fmt.Sprintf("%.0f–%.0f MiB (%d samples)", lo, hi, len(samples))
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfsync/sfsync/pubsub/pubsubtest"
@@ -27,6 +28,9 @@ import (
 //	reset    zeroes the API usage; answers "ok 0"
 //	job      answers "ok <jobs> <polls> <result requests>" of the first job that exists
 //	rss      answers "ok <RSS MiB> <peak RSS MiB>" of the org process
+//	drift K  moves the org's clock 2 s on and edits K records spread evenly
+//	         over the object (the i-th at i·N/K in creation order) as a
+//	         user; answers "ok K"
 //
 // The first line it prints is "org <url> <pubsub addr> <client id> <secret> <org id>".
 
@@ -35,7 +39,11 @@ const bfObject = "Employee__c"
 
 // serveOrg is the org process's main: it never returns while stdin is open.
 func serveOrg(n int, in io.Reader, out io.Writer) error {
+	// The drift command moves the clock, so that its edits have a later
+	// SystemModstamp than the load.
+	var ahead atomic.Int64
 	org := salesforcetest.NewOrg(salesforcetest.WithPlaintext(), salesforcetest.WithDailyLimit(math.MaxInt32),
+		salesforcetest.WithClock(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }),
 		// A quiet topic's keepalive is what pins the stream for a backfill.
 		salesforcetest.WithPubSubOptions(pubsubtest.WithKeepalive(200*time.Millisecond)))
 	defer org.Close()
@@ -68,6 +76,10 @@ func serveOrg(n int, in io.Reader, out io.Writer) error {
 			cur, peak := rssMiB()
 			fmt.Fprintf(out, "ok %.0f %.0f\n", cur, peak)
 		default:
+			if k, ok := strings.CutPrefix(cmd, "drift "); ok {
+				fmt.Fprintln(out, driftOrg(org, k, &ahead))
+				continue
+			}
 			fmt.Fprintf(out, "err unknown command %q\n", cmd)
 		}
 	}
@@ -136,4 +148,24 @@ func (c *orgChild) usage() (int, error) {
 		return 0, err
 	}
 	return v[0], nil
+}
+
+// driftOrg is the drift command: it answers "ok K" or "err ...".
+func driftOrg(org *salesforcetest.Org, arg string, ahead *atomic.Int64) string {
+	k, err := strconv.Atoi(arg)
+	if err != nil || k <= 0 {
+		return fmt.Sprintf("err drift %q: want a positive count", arg)
+	}
+	ahead.Add(int64(2 * time.Second))
+	all := org.Records(bfObject)
+	if k > len(all) {
+		return fmt.Sprintf("err drift %d: the org holds %d records", k, len(all))
+	}
+	for i := range k {
+		id, _ := all[i*(len(all)/k)]["Id"].(string)
+		if err := org.EditAsUser(bfObject, id, map[string]any{"Title__c": "changed in Salesforce"}); err != nil {
+			return fmt.Sprintf("err drift: editing %s: %v", id, err)
+		}
+	}
+	return fmt.Sprintf("ok %d", k)
 }

@@ -37,6 +37,10 @@ type options struct {
 	count    int
 	postgres string
 	backfill int
+	drift    int
+	// versionCache is the backfill engine's sync.WithVersionCache; 0 for
+	// the default.
+	versionCache int
 }
 
 // row is one line of the table.
@@ -49,12 +53,14 @@ func main() {
 	serveMode := flag.Bool("serve", false, "run as the fake Pub/Sub server process (used by bench itself)")
 	serveOrgN := flag.Int("serve-org", 0, "run as the fake org process of the backfill rows, with this many records (used by bench itself)")
 	short := flag.Bool("short", false, "small sizes: the same rows in under three minutes")
-	rows := flag.String("rows", "e2e,engine,durable,latency,postgres", "comma-separated rows to run: e2e, engine, durable, latency, postgres, backfill")
+	rows := flag.String("rows", "e2e,engine,durable,latency,postgres", "comma-separated rows to run: e2e, engine, durable, latency, postgres, backfill, drift")
 	e2e := flag.Int("events", 0, "events of the end-to-end row (default 100,000; -short 20,000)")
 	engine := flag.Int("engine-events", 0, "events of the engine row (default 1,000,000; -short 200,000)")
 	durable := flag.Int("durable-events", 0, "events of the durable row (default 1,000,000; -short 50,000)")
 	pg := flag.Int("postgres-events", 0, "events of the PostgreSQL row (default 200,000; -short 20,000)")
 	backfill := flag.Int("backfill-records", 0, "records of the backfill rows (default 1,000,000; -short 100,000)")
+	drift := flag.Int("drift-records", 0, "records of the drift row (default 1,000,000; -short 100,000)")
+	versionCache := flag.Int("version-cache", 0, "records of the backfill engine's version cache (sync.WithVersionCache; default the engine's), to compare its memory")
 	rate := flag.Int("rate", 1000, "events per second of the latency rows")
 	duration := flag.Duration("duration", 0, "length of each latency run (default 30s; -short 5s)")
 	count := flag.Int("count", 0, "runs of the ratio rows, of which the median is shown (default 3; -short 1)")
@@ -90,7 +96,8 @@ func main() {
 		rows: map[string]bool{}, postgres: *pgDSN, rate: *rate,
 		e2e: pick(*e2e, 100_000, 20_000), engine: pick(*engine, 1_000_000, 200_000),
 		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000), backfill: pick(*backfill, 1_000_000, 100_000),
-		count: pick(*count, 3, 1), duration: *duration,
+		drift: pick(*drift, 1_000_000, 100_000),
+		count: pick(*count, 3, 1), duration: *duration, versionCache: *versionCache,
 	}
 	if o.duration <= 0 {
 		o.duration = 30 * time.Second
@@ -178,6 +185,9 @@ func run(ctx context.Context, o options) ([]row, error) {
 	}
 	if o.rows["backfill"] {
 		table = append(table, b.backfillRows(ctx)...)
+	}
+	if o.rows["drift"] {
+		table = append(table, b.driftRows(ctx)...)
 	}
 	return table, nil
 }
