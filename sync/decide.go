@@ -172,6 +172,18 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// again field by field would leave out the fields the deleting
 		// side owns, which it deleted with the record.
 		d.Reason = "brings back the record whose delete lost"
+	case it.resync:
+		// The change it writes back won already, against the data our
+		// crossing write brought here: asking the policy again would
+		// compare that data with itself. Only a newer change of the
+		// target itself stands against it.
+		d = sfsync.ApplyAll(c, "writes back the change a crossing write of ours overwrote")
+		for _, f := range touched {
+			if vc.olderThanOthers(&c, record, f) {
+				d.Keep = without(d.Keep, []string{f})
+			}
+		}
+		d.Apply = len(d.Keep) > 0
 	case w.route.Policy != nil:
 		// A policy is the user's code: it gets a copy to look at.
 		own()

@@ -64,7 +64,9 @@ type Engine struct {
 
 	stats counters
 	links links
-	obs   observer // streams, outcomes per minute, waits (streams.go)
+	// crossing marks our writes whose echo has not arrived.
+	crossing crossings
+	obs      observer // streams, outcomes per minute, waits (streams.go)
 
 	progressState
 	retries retryState
@@ -122,6 +124,13 @@ type item struct {
 	done func(sfsync.Outcome)
 	// record caches c's record key (see recordKey).
 	record string
+	// crossing lists the writes of ours to the change's own system, of
+	// its record and fields, that had no echo when it arrived: they landed
+	// after it (see crossings).
+	crossing []*openWrite
+	// resync marks a repair that writes back to its system a change that
+	// a crossing write of ours overwrote there (see planResync).
+	resync bool
 	// work is room for the item's work (see newWork).
 	work work
 }

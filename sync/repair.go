@@ -116,7 +116,7 @@ func setValue(c *sfsync.Change, field string, v any) {
 func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 	if r := w.repair; r != nil && ctx.Err() == nil {
 		w.repair = nil
-		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt}
+		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
 		if w.holdsForRepair {
 			// The repair may wait in the park for the loser's event: the
 			// losing change's outcome goes out after the repair's, when

@@ -33,7 +33,13 @@ type work struct {
 	// source's record, not from the change: their data is older than the
 	// change's version, and the version map does not claim them at it.
 	borrowed []string
-	notes    []string
+	// resynced lists the fields of repair that resync a crossing write
+	// (see planResync).
+	resynced []string
+	// mark stands for the write to the target until its echo (see
+	// crossings).
+	mark  *openWrite
+	notes []string
 	// notesRoom backs notes, which rarely grow past two.
 	notesRoom [2]string
 	// touched lists the fields of c as decide left it to be written.
@@ -275,8 +281,10 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		// Our own data came back: the source changed the record at this
 		// version, with values whose versions the map already has.
 		res.versions = vc.rememberEcho(&c, record)
+		e.crossing.echoed(record, c.Source, c.Touched())
 		return nil, res
 	}
+	it.crossing = e.crossing.open(record, c.Source, c.Touched())
 	return newWork(it, c, r), nil
 }
 

@@ -33,11 +33,20 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		}
 	}()
 	for attempt := 1; len(pending) > 0; attempt++ {
+		// From before the read until the echo, a write of ours may cross
+		// a change of the target (see crossings); marks of changes not
+		// written this attempt are taken back when it ends.
+		e.markWrites(r, pending)
 		current, readErr := e.readState(ctx, r, pending)
 		if readErr == nil {
 			readErr = e.handOff(ctx, vc, pending, current)
 		}
 		read := asRead(r, current) // decide completes current in place
+		for _, w := range pending {
+			if w.mark != nil {
+				e.crossing.readAs(w.mark, current[w.c.RecordID])
+			}
+		}
 		// Sized for the whole group: most of it is written.
 		toWrite := make([]*work, 0, len(pending))
 		out := make([]sfsync.Change, 0, len(pending))
@@ -66,6 +75,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			e.planRepair(w, c, cur)
+			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
+				e.planResync(w, c)
+			}
 			if wait {
 				waiting = append(waiting, w)
 				continue
@@ -95,6 +107,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			applied := make([]*work, 0, len(toWrite))
 			for i, w := range toWrite {
 				werr := sfsync.ErrorAt(err, i)
+				if werr == nil {
+					// Its echo takes the mark back.
+					w.mark = nil
+				}
 				switch {
 				case werr == nil:
 					applied = append(applied, w)
@@ -113,6 +129,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			e.applied(ctx, vc, r, applied)
 		}
+		e.unmarkWrites(r, pending)
 		for _, w := range waiting {
 			// Waiting uses up no attempt.
 			w.attempts--
@@ -159,6 +176,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 // meanwhile; it claims none of its fields, so that the change, requeued,
 // is not compared with itself.
 func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int) *result {
+	dropResync(w)
 	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
 	res.versions = vc.rememberSeen(&w.c, w.recordKey())
 	return res

@@ -1,0 +1,253 @@
+package sync
+
+import (
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Crossing writes. A target that takes writes without a condition
+// (Salesforce's sObject Collections) may take our write of another
+// system's change just after one of its own users changed the same field:
+// the write was decided on the record as it was before that change, and
+// overwrites it. The user's change then reaches the other system (its
+// event comes before our write's echo) and wins there, while the target
+// keeps our write: the two systems differ, and no further event would
+// bring them together.
+//
+// The target's own change stream, in commit order, shows the crossing: a
+// change of the target that arrives while a write of ours to the same
+// field of the record has no echo yet committed before that write landed.
+// Once such a change is applied to the other system, a resync writes its
+// data back to the target, as a repair (see planRepair). Where our write
+// did not overwrite it after all (the write failed, or landed first), the
+// target holds that data and the resync is a no-op. The marks live in
+// memory: a restart forgets them, and a crossing at a crash is left to
+// drift detection.
+
+// crossingWindow bounds how long a write waits for its echo as a mark: an
+// echo that never comes (a write that changed nothing, or a target whose
+// echoes are not recognised) must not mark the record for ever.
+const crossingWindow = 30 * time.Second
+
+// maxCrossings bounds the records marked; expired marks go first.
+const maxCrossings = 10_000
+
+type crossingKey struct {
+	record string
+	sys    sfsync.System
+}
+
+// openWrite is a write of ours, from before its read until its echo.
+type openWrite struct {
+	fields []string
+	// read is the record as the write's decision read it; nil until then.
+	read *sfsync.Record
+	at   time.Time
+}
+
+// crossings holds, per record and system, our writes to that system whose
+// echo has not arrived.
+type crossings struct {
+	mu    stdsync.Mutex
+	marks map[crossingKey][]*openWrite
+}
+
+// start marks a write of fields of record to sys, whose echo will come.
+func (x *crossings) start(record string, sys sfsync.System, fields []string) *openWrite {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.marks == nil {
+		x.marks = make(map[crossingKey][]*openWrite)
+	}
+	now := time.Now()
+	if len(x.marks) >= maxCrossings {
+		for k, ws := range x.marks {
+			if ws = slices.DeleteFunc(ws, func(w *openWrite) bool { return now.Sub(w.at) >= crossingWindow }); len(ws) == 0 {
+				delete(x.marks, k)
+			} else {
+				x.marks[k] = ws
+			}
+		}
+	}
+	w := &openWrite{fields: fields, at: now}
+	k := crossingKey{record, sys}
+	x.marks[k] = append(x.marks[k], w)
+	return w
+}
+
+// readAs records what the write's decision read.
+func (x *crossings) readAs(w *openWrite, rec sfsync.Record) {
+	x.mu.Lock()
+	w.read = &rec
+	x.mu.Unlock()
+}
+
+// end takes back the mark of a write that failed, or was not made.
+func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := crossingKey{record, sys}
+	ws := slices.DeleteFunc(x.marks[k], func(o *openWrite) bool { return o == w })
+	if len(ws) == 0 {
+		delete(x.marks, k)
+	} else {
+		x.marks[k] = ws
+	}
+}
+
+// echoed takes back the oldest mark of record's writes to sys that the echo
+// of fields answers.
+func (x *crossings) echoed(record string, sys sfsync.System, fields []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := crossingKey{record, sys}
+	ws := x.marks[k]
+	for i, w := range ws {
+		if slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
+			ws = slices.Delete(ws, i, i+1)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(x.marks, k)
+	} else {
+		x.marks[k] = ws
+	}
+}
+
+// open returns the writes of ours to sys of record, not echoed yet, that
+// write one of fields: a change of sys to them arriving now committed
+// before those writes landed.
+func (x *crossings) open(record string, sys sfsync.System, fields []string) []*openWrite {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []*openWrite
+	now := time.Now()
+	for _, w := range x.marks[crossingKey{record, sys}] {
+		if now.Sub(w.at) < crossingWindow && slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// crossed returns the fields of c that one of the writes overwrote: it
+// writes the field, and its decision read the record without c.
+func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []string
+	for _, f := range c.Touched() {
+		for _, w := range writes {
+			if slices.Contains(w.fields, f) && w.read != nil && !sawChange(*w.read, c.Version) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sawChange reports whether a read of a record shows a change of field at
+// v. Only a target that stamps its own commit time on the record
+// (Salesforce's SystemModstamp) can tell: a change of it at v committed
+// after the read when v is past the read's version. A change in the same
+// second (SystemModstamp has no more) is taken as unseen: the resync it
+// causes is a no-op where the target holds its data, and where it does
+// not, the change has just won in the other system, which the target is
+// then brought to agree with. Field versions do not tell: the engine writes them, with
+// the versions of the changes it writes, which may be older than the
+// target's own change they overwrite.
+func sawChange(read sfsync.Record, v sfsync.Version) bool {
+	if !read.Exists || len(read.FieldVersions) > 0 || read.Version.IsZero() || v.Time.IsZero() {
+		return true
+	}
+	return v.Time.Before(read.Version.Time.Truncate(time.Second))
+}
+
+// planResync adds to w's repair the resync of the fields of c, decided to
+// be written to w's target (or held there already), that a write of ours
+// may have overwritten in c's own system (see above).
+func (e *Engine) planResync(w *work, c sfsync.Change) {
+	if len(w.it.crossing) == 0 || w.it.repair || (c.Op != sfsync.OpUpdate && c.Op != sfsync.OpCreate) {
+		return
+	}
+	var fields []string
+	for _, f := range e.crossing.crossed(&c, w.it.crossing) {
+		if !slices.Contains(w.lost, f) {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) == 0 {
+		return
+	}
+	winner, loser := w.route.To, c.Source
+	probe := sfsync.Change{Source: winner, Object: c.Object}
+	if back := e.route(&probe); back == nil || back.To != loser {
+		return
+	}
+	r := w.repair
+	if r == nil {
+		r = &sfsync.Change{
+			Source: winner, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: sfsync.OpUpdate,
+			Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: "sfsync-repair"}, Fields: map[string]any{},
+			Version: c.Version,
+		}
+		if winner.IsSalesforce() && r.Tenant == "" {
+			r.Tenant = e.cfg.tenant
+		}
+		w.repair, w.repairLostAt = r, c.Version
+		if w.it.hold == nil {
+			w.it.hold = new([]result)
+			w.holdsForRepair = true
+		}
+	} else if r.Op != sfsync.OpUpdate {
+		return
+	}
+	for _, f := range fields {
+		v, _ := c.Value(f)
+		setValue(r, f, v)
+	}
+	if r.Version.Before(c.Version) {
+		r.Version = c.Version
+	}
+	w.resynced = fields
+}
+
+// dropResync takes back the resync planned for a change that was not
+// applied after all: its system keeps what it holds.
+func dropResync(w *work) {
+	if len(w.resynced) == 0 || w.repair == nil {
+		return
+	}
+	dropFields(w.repair, w.resynced)
+	w.resynced = nil
+	if len(w.repair.Touched()) == 0 {
+		w.repair = nil
+	}
+}
+
+// markWrites marks the changes of a group about to be read and written to
+// a system whose changes come back.
+func (e *Engine) markWrites(r *Route, group []*work) {
+	for _, w := range group {
+		if w.c.Op == sfsync.OpEvent || !e.flowsFrom(r.To, w.c.Object) {
+			continue
+		}
+		w.mark = e.crossing.start(w.recordKey(), r.To, w.c.Touched())
+	}
+}
+
+// unmarkWrites takes back the marks of changes that were not written: no
+// echo will come of them.
+func (e *Engine) unmarkWrites(r *Route, group []*work) {
+	for _, w := range group {
+		if w.mark != nil {
+			e.crossing.end(w.recordKey(), r.To, w.mark)
+			w.mark = nil
+		}
+	}
+}
