@@ -207,8 +207,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		res := e.final(it, c, dest, status, joinNotes(d.Reason, w.notes), true)
 		// The change lost here, but its system holds these values as of
-		// this version (until repaired): that is the field's history there.
-		res.versions = vc.remember(&c, record, touched)
+		// this version (until repaired): that is the field's history there,
+		// and there only.
+		res.versions = vc.rememberLost(&c, record, touched)
 		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {

@@ -36,3 +36,31 @@ func TestDeleteIsDecidedAgainstTheLastChangeNotTheStampOfOurWrite(t *testing.T) 
 		}
 	}
 }
+
+// A change that lost its conflict leaves its data in its own system only:
+// the next change of that system is decided against what the target
+// holds, not against the change that lost there.
+func TestALosingChangeDoesNotDescribeTheTargetsField(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n"}, at(time.Second))
+	settled()
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "sf"}, at(9*time.Second))
+	settled()
+	first := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "erp1"}, at(9500*time.Millisecond))
+	settled()
+	second := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "erp2"}, at(9600*time.Millisecond))
+	settled()
+	statuses := statusByKey(t, b.store)
+	for _, c := range []sfsync.Change{first, second} {
+		if st := statuses[c.Key]; st != sfsync.StatusConflictLost {
+			t.Errorf("the ERP's edit %s ended %s, want conflict_lost: it ties with Salesforce's, which wins ties", c.Key, st)
+		}
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "LastName"); got != "sf" {
+			t.Errorf("%s holds LastName=%v, want Salesforce's", side.System(), got)
+		}
+	}
+}

@@ -19,6 +19,10 @@ const (
 	// fieldDeleted holds the newest delete: a tombstone that keeps an older
 	// create or update from bringing the record back.
 	fieldDeleted = "\x00deleted"
+	// lostPrefix names the entry of a field whose change lost its
+	// conflict: its system holds that data (until repaired), the other
+	// does not, so it describes the field only in its own system.
+	lostPrefix = "\x00lost:"
 )
 
 // versionCache is the engine's cache of the durable version map
@@ -206,7 +210,7 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
 	newer := func(field string) bool {
-		if v, ok := rv.version(c.Source, field); ok && c.Version.Before(v) {
+		if v, ok := rv.ownData(c.Source, field); ok && c.Version.Before(v) {
 			return true
 		}
 		if field == fieldAny || field == fieldDeleted {
@@ -335,7 +339,12 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			continue
 		}
 		v, who, ok := rv.newest(f)
-		if own, held := rv.version(target, f); held && !lostAt.IsZero() && !own.Before(lostAt) {
+		if own, held := rv.ownData(target, f); held && !lostAt.IsZero() && !own.Before(lostAt) {
+			v, who, ok = own, target, true
+		}
+		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own)) {
+			// The target's own change that lost holds there (until
+			// repaired), newer than what was written to it.
 			v, who, ok = own, target, true
 		}
 		if !ok || (v.Before(cur.Version) && !explained) {
@@ -413,6 +422,30 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 		return nil
 	}
 	return vc.note(c, record, nil)
+}
+
+// rememberLost records that c lost its conflict: its system holds its data
+// of the fields it touched, under their lost entries, and the record
+// changed there at c's version.
+func (vc *versionCache) rememberLost(c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	if c.Op == sfsync.OpDelete {
+		return vc.note(c, record, nil)
+	}
+	lost := make([]string, len(touched))
+	for i, f := range touched {
+		lost[i] = lostPrefix + f
+	}
+	return vc.note(c, record, lost)
+}
+
+// ownData returns the version of the data of field that sys itself holds
+// as the map knows it: its own change's, or its change's that lost.
+func (rv *recordVersions) ownData(sys sfsync.System, field string) (sfsync.Version, bool) {
+	v, ok := rv.version(sys, field)
+	if lv, lok := rv.version(sys, lostPrefix+field); lok && (!ok || v.Before(lv)) {
+		return lv, true
+	}
+	return v, ok
 }
 
 // note moves the record's entries of c's system to c's version, and those
