@@ -46,6 +46,8 @@ type openWrite struct {
 	// read is the record as the write's decision read it; nil until then.
 	read *sfsync.Record
 	at   time.Time
+	// echoed is set when the write's echo arrived: it took effect.
+	echoed bool
 }
 
 // crossings holds, per record and system, our writes to that system whose
@@ -107,6 +109,7 @@ func (x *crossings) echoed(record string, sys sfsync.System, fields []string) {
 	ws := x.marks[k]
 	for i, w := range ws {
 		if slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
+			w.echoed = true
 			ws = slices.Delete(ws, i, i+1)
 			break
 		}
@@ -250,4 +253,32 @@ func (e *Engine) unmarkWrites(r *Route, group []*work) {
 			w.mark = nil
 		}
 	}
+}
+
+// tookEffect reports whether the write's echo has arrived.
+func (x *crossings) tookEffect(w *openWrite) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return w.echoed
+}
+
+// afterFailedWrite decides the retry of a write that failed retryably, and
+// that may have taken effect all the same (a timeout whose response was
+// lost), on a target whose changes come back: its echo, in the target's
+// own stream, says that it did. On a target that keeps no field versions,
+// a re-read cannot tell once the target changed the record since (the
+// values differ either way); writing again would apply the change twice.
+// When the echo arrived during the retry's backoff, the change is applied;
+// without it, it is written again.
+func (e *Engine) afterFailedWrite(vc *versionCache, w *work, c sfsync.Change) *result {
+	failed := w.failedWrite
+	w.failedWrite = nil
+	if e.crossing.tookEffect(failed) {
+		w.confirmed = true
+		res := e.final(w.it, c, w.route.To, sfsync.StatusApplied, joinNotes("applied; confirmed by its echo (the acknowledgement was lost)", w.notes), true)
+		res.versions = vc.remember(&c, w.recordKey(), c.Touched())
+		return res
+	}
+	e.crossing.end(w.recordKey(), w.route.To, failed)
+	return nil
 }

@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -61,6 +62,76 @@ func TestWriteThatCrossesATargetEditIsResynced(t *testing.T) {
 	for _, side := range []*synctest.System{b.sf, b.ext} {
 		if got := field(t, side, "Contact", "003A", "Phone"); got != "sf" {
 			t.Errorf("%s holds Phone=%v, want the Salesforce user's newer value", side.System(), got)
+		}
+	}
+}
+
+// lostAckThenEdit is a target whose first write takes effect but fails
+// with a timeout, after which one of its users edits the record, and which
+// answers only once the engine has seen the write's echo: the retry then
+// finds values that differ from the write, and only the echo says it took
+// effect.
+type lostAckThenEdit struct {
+	*target
+	once   stdsync.Once
+	edit   func()
+	echoed func(ctx context.Context) error
+}
+
+func (s *lostAckThenEdit) Write(ctx context.Context, cs []sfsync.Change) error {
+	err := s.target.Write(ctx, cs)
+	if err != nil {
+		s.once.Do(func() {
+			s.edit()
+			if werr := s.echoed(ctx); werr != nil {
+				err = werr
+			}
+		})
+	}
+	return err
+}
+
+// A write whose acknowledgement was lost is not written again when the
+// target changed the field before the retry: its echo says it took
+// effect. The target's edit then loses in its turn (the ERP wins), and its
+// repair, not a second write of the change, brings the value back.
+func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithoutKeyIdempotency())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
+		Match: func(c sfsync.Change) bool { return c.Source == erp }})
+	var e *sfsyncsync.Engine
+	write := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
+	sf := &lostAckThenEdit{target: b.sf}
+	sf.edit = func() { b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
+	sf.echoed = func(ctx context.Context) error {
+		return e.WaitUntil(ctx, func() bool {
+			return statusByKey(t, b.store)["salesforce:echo:"+write.Key] == sfsync.StatusEcho
+		})
+	}
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	var err error
+	e, err = sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.ExternalWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: sf}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	if n := b.sf.Applications(write.Key); n != 1 {
+		t.Errorf("the ERP's edit took effect %d times in Salesforce, want once", n)
+	}
+	if st := statusByKey(t, b.store)[write.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the ERP's edit ended %s, want applied", st)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Phone"); got != "erp" {
+			t.Errorf("%s holds Phone=%v, want the ERP's, which wins", side.System(), got)
 		}
 	}
 }

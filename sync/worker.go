@@ -37,9 +37,10 @@ type work struct {
 	// (see planResync).
 	resynced []string
 	// mark stands for the write to the target until its echo (see
-	// crossings).
-	mark  *openWrite
-	notes []string
+	// crossings); failedWrite for a write that failed retryably, and may
+	// have taken effect, until the retry decides (see afterFailedWrite).
+	mark, failedWrite *openWrite
+	notes             []string
 	// notesRoom backs notes, which rarely grow past two.
 	notesRoom [2]string
 	// touched lists the fields of c as decide left it to be written.

@@ -74,6 +74,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.emit(*e.deadLetter(w.it, w.c, r.To, perr, attempt))
 				continue
 			}
+			if res == nil && !wait && w.failedWrite != nil {
+				res = e.afterFailedWrite(vc, w, c)
+			} else if res != nil && w.failedWrite != nil {
+				e.crossing.end(w.recordKey(), r.To, w.failedWrite)
+				w.failedWrite = nil
+			}
 			e.planRepair(w, c, cur)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
 				e.planResync(w, c)
@@ -119,6 +125,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				default:
 					w.lastErr = werr
 					retry = append(retry, w)
+					if w.mark != nil {
+						// It may have taken effect: its echo would say so.
+						w.failedWrite, w.mark = w.mark, nil
+					}
 				}
 			}
 			if len(retry) == 0 && retryingNow {
