@@ -45,35 +45,37 @@ type held struct {
 	// delete), and sfNewest is the newest Salesforce version of any entry.
 	salesforce bool
 	sfNewest   sfsync.Version
-	// newest is the newest version of any entry, of any system.
-	newest sfsync.Version
-	// fields is the newest version of each field, of any system.
-	fields map[string]sfsync.Version
 	// deleted: the newest record-level entry is a delete.
 	deleted bool
+	// changed: the target's record, when one was given, shows a change
+	// the map does not hold (see changedThere).
+	changed bool
 }
 
 // heldOf returns what the map holds of each record of keys, loading what
-// the cache does not have.
-func (vc *versionCache) heldOf(ctx context.Context, keys []string) (map[string]held, error) {
+// the cache does not have; recs, when not nil, are the target's records
+// of keys (canonical names), each compared with it. It builds nothing per
+// field: a full pass compares every record of the object.
+func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync.Record) (map[string]held, error) {
 	if err := vc.load(ctx, keys); err != nil {
 		return nil, err
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	out := make(map[string]held, len(keys))
-	for _, key := range keys {
+	for i, key := range keys {
 		el, ok := vc.records[key]
 		if !ok {
 			continue
 		}
+		rv := el.Value.(*recordVersions)
 		var h held
-		var alive, del sfsync.Version
-		for src, fields := range el.Value.(*recordVersions).fields {
+		var alive, del, newest sfsync.Version
+		for src, fields := range rv.fields {
 			for f, v := range fields {
 				h.any = true
-				if h.newest.Before(v) {
-					h.newest = v
+				if newest.Before(v) {
+					newest = v
 				}
 				if src.IsSalesforce() {
 					if f != fieldDeleted {
@@ -92,40 +94,42 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string) (map[string]h
 					if del.Before(v) {
 						del = v
 					}
-				default:
-					if h.fields == nil {
-						h.fields = map[string]sfsync.Version{}
-					}
-					if cur, ok := h.fields[f]; !ok || cur.Before(v) {
-						h.fields[f] = v
-					}
 				}
 			}
 		}
 		h.deleted = !del.IsZero() && !del.Before(alive)
+		if recs != nil {
+			h.changed = changedThere(rv, &recs[i], h.deleted, newest)
+		}
 		out[key] = h
 	}
 	return out, nil
 }
 
-// changedThere reports whether the target's record rec (canonical
-// names) shows a change the map does not hold: a field version, or the
-// record's when the lister gives none, newer than every version held of
-// it, or a deleted state that differs from the map's.
-func (h held) changedThere(rec sfsync.Record) bool {
-	if rec.Deleted != h.deleted {
+// changedThere reports whether the target's record rec shows a change
+// the map (rv, whose newest entry is newest and whose record is deleted
+// or not) does not hold: a field version, or the record's when the lister
+// gives none, newer than every version held of it (of the record, for a
+// field none is held of), or a deleted state other than the map's.
+func changedThere(rv *recordVersions, rec *sfsync.Record, deleted bool, newest sfsync.Version) bool {
+	if rec.Deleted != deleted {
 		return true
 	}
 	if rec.Deleted {
 		return false // its fields are no one's data now
 	}
 	if len(rec.FieldVersions) == 0 {
-		return h.newest.Before(rec.Version)
+		return newest.Before(rec.Version)
 	}
 	for f, v := range rec.FieldVersions {
-		ref, ok := h.fields[f]
-		if !ok {
-			ref = h.newest
+		ref, found := sfsync.Version{}, false
+		for _, fields := range rv.fields {
+			if hv, ok := fields[f]; ok && (!found || ref.Before(hv)) {
+				ref, found = hv, true
+			}
+		}
+		if !found {
+			ref = newest
 		}
 		if ref.Before(v) {
 			return true
@@ -393,7 +397,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 		for i, r := range batch {
 			keys[i] = object + "/" + r.ID
 		}
-		hs, err := e.versions.heldOf(ctx, keys)
+		hs, err := e.versions.heldOf(ctx, keys, batch)
 		if err != nil {
 			return fmt.Errorf("sync: drift check of %s: reading the version map: %w", object, err)
 		}
@@ -420,7 +424,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 				report.Drifted++
 				fromSF = append(fromSF, f)
 				continue
-			case !h.changedThere(rec):
+			case !h.changed:
 				continue
 			case t.twoWay:
 				f.create = h.deleted && !rec.Deleted
@@ -474,7 +478,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 			for i, id := range ids {
 				keys[i] = object + "/" + id
 			}
-			hs, err := e.versions.heldOf(ctx, keys)
+			hs, err := e.versions.heldOf(ctx, keys, nil)
 			if err != nil {
 				return fmt.Errorf("sync: drift check of %s: reading the version map: %w", object, err)
 			}
