@@ -54,9 +54,10 @@ type held struct {
 
 // heldOf returns what the map holds of each record of keys, loading what
 // the cache does not have; recs, when not nil, are the target's records
-// of keys (canonical names), each compared with it. It builds nothing per
-// field: a full pass compares every record of the object.
-func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync.Record) (map[string]held, error) {
+// of keys, in the target's names, which canonical turns into Salesforce's
+// ("" for a field not mapped), each compared with it. It builds nothing
+// per record or field: a full pass compares every record of the object.
+func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync.Record, canonical func(string) string) (map[string]held, error) {
 	if err := vc.load(ctx, keys); err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 		}
 		h.deleted = !del.IsZero() && !del.Before(alive)
 		if recs != nil {
-			h.changed = changedThere(rv, &recs[i], h.deleted, newest)
+			h.changed = changedThere(rv, &recs[i], canonical, h.deleted, newest)
 		}
 		out[key] = h
 	}
@@ -111,7 +112,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 // or not) does not hold: a field version, or the record's when the lister
 // gives none, newer than every version held of it (of the record, for a
 // field none is held of), or a deleted state other than the map's.
-func changedThere(rv *recordVersions, rec *sfsync.Record, deleted bool, newest sfsync.Version) bool {
+func changedThere(rv *recordVersions, rec *sfsync.Record, canonical func(string) string, deleted bool, newest sfsync.Version) bool {
 	if rec.Deleted != deleted {
 		return true
 	}
@@ -121,7 +122,11 @@ func changedThere(rv *recordVersions, rec *sfsync.Record, deleted bool, newest s
 	if len(rec.FieldVersions) == 0 {
 		return newest.Before(rec.Version)
 	}
-	for f, v := range rec.FieldVersions {
+	for name, v := range rec.FieldVersions {
+		f := canonical(name)
+		if f == "" {
+			continue // not synced: no one's concern
+		}
 		ref, found := sfsync.Version{}, false
 		for _, fields := range rv.fields {
 			if hv, ok := fields[f]; ok && (!found || ref.Before(hv)) {
@@ -177,13 +182,16 @@ func (e *Engine) targetSide(object string, lister VersionLister) (*targetSide, e
 	return t, nil
 }
 
-// canonical is rec of the target in Salesforce's names.
-func (t *targetSide) canonical(object string, rec sfsync.Record) (sfsync.Record, error) {
+// canonical returns the Salesforce name of the target's field name, or
+// "" for a field the mapping does not name.
+func (t *targetSide) canonical(name string) string {
 	if t.mapping == nil {
-		rec.Object = object
-		return rec, nil
+		return name
 	}
-	return t.mapping.recordToCanonical(rec)
+	if f, ok := t.mapping.byExt[name]; ok {
+		return f.Salesforce
+	}
+	return ""
 }
 
 // targetFound is a record of the target found to differ, with what was
@@ -397,14 +405,16 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 		for i, r := range batch {
 			keys[i] = object + "/" + r.ID
 		}
-		hs, err := e.versions.heldOf(ctx, keys, batch)
+		hs, err := e.versions.heldOf(ctx, keys, batch, t.canonical)
 		if err != nil {
 			return fmt.Errorf("sync: drift check of %s: reading the version map: %w", object, err)
 		}
 		for i, rec := range batch {
 			h := hs[keys[i]]
-			f := targetFound{id: rec.ID, state: targetState(rec), held: h}
+			// Built only for a record found to differ: most are not.
+			found := func() targetFound { return targetFound{id: rec.ID, state: targetState(rec), held: h} }
 			_, listed := sf[rec.ID]
+			var f targetFound
 			switch {
 			case !h.any:
 				// Never synced: Salesforce's side tells, on a full pass,
@@ -416,22 +426,25 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 					report.TargetOnly++
 					continue
 				}
+				f = found()
 				f.create = true
 				fromTarget = append(fromTarget, f)
 			case full && !listed && !rec.Deleted && h.salesforce && !h.deleted:
 				// Synced from Salesforce, which no longer lists it: deleted
 				// and purged there where no event told.
 				report.Drifted++
-				fromSF = append(fromSF, f)
+				fromSF = append(fromSF, found())
 				continue
 			case !h.changed:
 				continue
 			case t.twoWay:
+				f = found()
 				f.create = h.deleted && !rec.Deleted
 				fromTarget = append(fromTarget, f)
 			default:
 				// Whatever Salesforce holds now decides; a live record
 				// comes back whole where the target deleted it.
+				f = found()
 				f.create = rec.Deleted
 				fromSF = append(fromSF, f)
 			}
@@ -445,10 +458,6 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 			return fmt.Errorf("sync: drift check of %s: listing the versions %s holds: %w", object, t.route.To, err)
 		}
 		report.TargetChecked++
-		rec, err := t.canonical(object, rec)
-		if err != nil {
-			return fmt.Errorf("sync: drift check of %s: %w", object, err)
-		}
 		if full {
 			seen[rec.ID] = true
 		}
@@ -478,7 +487,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 			for i, id := range ids {
 				keys[i] = object + "/" + id
 			}
-			hs, err := e.versions.heldOf(ctx, keys, nil)
+			hs, err := e.versions.heldOf(ctx, keys, nil, nil)
 			if err != nil {
 				return fmt.Errorf("sync: drift check of %s: reading the version map: %w", object, err)
 			}
