@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"testing"
 	"time"
 
@@ -192,5 +193,62 @@ func TestCheckDriftTwoWaySendsTheTargetsChange(t *testing.T) {
 	again, err := e.CheckDrift(ctx, b.sf, "Contact", time.Time{}, sfsyncsync.CompareTarget(b.ext))
 	if err != nil || again.Drifted != 0 || again.TargetDrifted != 0 {
 		t.Errorf("second pass %+v (%v), want nothing drifted", again, err)
+	}
+}
+
+// racingAuthority is Salesforce whose next re-read by id returns what it
+// read before a change that the engine applies meanwhile: a drift repair
+// read outside the record's lane, overtaken by a live event.
+type racingAuthority struct {
+	*synctest.System
+	overtake func()
+}
+
+func (a *racingAuthority) Scan(ctx context.Context, object string, ids []string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	if len(ids) == 0 || a.overtake == nil {
+		return a.System.Scan(ctx, object, ids, since)
+	}
+	var read []sfsync.Record
+	for r, err := range a.System.Scan(ctx, object, ids, since) {
+		if err != nil {
+			return func(yield func(sfsync.Record, error) bool) { yield(r, err) }
+		}
+		read = append(read, r)
+	}
+	a.overtake()
+	a.overtake = nil
+	return func(yield func(sfsync.Record, error) bool) {
+		for _, r := range read {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// A drift repair whose re-read a live event overtook is not settled as
+// newer than that event: the event's data stays in the target.
+func TestCheckDriftRepairOvertakenByAnEvent(t *testing.T) {
+	b := newBidi(t)
+	syncedContacts(b)
+	src := b.sfLog.Source()
+	auth := &racingAuthority{System: b.sf}
+	e := oneWay(t, b, src, sfsyncsync.WithReconciler(reconcile.New(auth, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))
+	start(t, e)
+	settle(t, b.sfLog, src)
+	b.ext.EditSilently("Contact", "00301", map[string]any{"LastName": "Local"}, at(2*time.Minute))
+	auth.overtake = func() {
+		b.sf.Edit("Contact", "00301", map[string]any{"LastName": "Newer"}, at(3*time.Minute))
+		settle(t, b.sfLog, src)
+	}
+	report, err := e.CheckDrift(context.Background(), b.sf, "Contact", time.Time{}, sfsyncsync.CompareTarget(b.ext))
+	if err != nil || report.TargetDrifted != 1 {
+		t.Fatalf("report %+v (%v), want 1 record drifted in the target", report, err)
+	}
+	if auth.overtake != nil {
+		t.Fatal("the repair did not re-read the record")
+	}
+	if got := field(t, b.ext, "Contact", "00301", "LastName"); got != "Newer" {
+		t.Errorf("00301 LastName = %v in the target, want the event's Newer, applied after the repair's read", got)
 	}
 }
