@@ -86,8 +86,8 @@ type driftConfig struct {
 // Salesforce does not list and the engine never synced are counted
 // (TargetOnly) and left alone in a one-way route. Mappings with a
 // LinkField are not supported: the target knows such records by their
-// links. A full pass keeps every listed id in memory (some 100 bytes a
-// record, both sides).
+// links. A full pass keeps every id listed on either side in memory, in
+// a map each, to find the records missing on the other.
 func CompareTarget(target VersionLister) DriftOption {
 	return func(c *driftConfig) { c.target = target }
 }

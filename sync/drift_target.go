@@ -198,7 +198,10 @@ func (t *targetSide) canonical(name string) string {
 // found (for its drift key) and what the map held when it was compared.
 type targetFound struct {
 	id    string
-	state string // "missing", or the target's version and deleted state
+	// state: the target's version and deleted state, or "missing@" and
+	// the Salesforce version the map held (which a repair moves on, so a
+	// record lost again after its repair is news).
+	state string
 	held  held
 	// create: the record is to be (re)created in the target: it is
 	// missing or deleted there.
@@ -499,7 +502,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 					continue
 				}
 				report.TargetDrifted++
-				fromSF = append(fromSF, targetFound{id: id, state: "missing", held: h, create: true})
+				fromSF = append(fromSF, targetFound{id: id, state: "missing@" + h.sfNewest.String(), held: h, create: true})
 			}
 			if err := flush(false); err != nil {
 				return err

@@ -78,6 +78,16 @@ func TestCheckDriftComparesTheTarget(t *testing.T) {
 	if err != nil || again != want {
 		t.Errorf("second pass %+v (%v), want %+v", again, err, want)
 	}
+	// Lost again after its repair, at the same Salesforce version: news
+	// all the same.
+	b.ext.PurgeSilently("Contact", "00303")
+	third, err := e.CheckDrift(ctx, b.sf, "Contact", time.Time{}, sfsyncsync.CompareTarget(b.ext))
+	if err != nil || third.TargetDrifted != 1 {
+		t.Errorf("third pass %+v (%v), want the record lost again found", third, err)
+	}
+	if got := live(t, b.ext, "00303").Fields["LastName"]; got != "N3" {
+		t.Errorf("00303 lost again: LastName %v after the third pass, want N3", got)
+	}
 	r.stop(t)
 	drift := 0
 	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Object: "Contact"}) {
@@ -88,8 +98,8 @@ func TestCheckDriftComparesTheTarget(t *testing.T) {
 			}
 		}
 	}
-	if drift != 4 {
-		t.Errorf("%d drift repairs in the ledger, want 4 (three target records and one purged)", drift)
+	if drift != 5 {
+		t.Errorf("%d drift repairs in the ledger, want 5 (three target records, one purged, one lost again)", drift)
 	}
 }
 
