@@ -197,7 +197,7 @@ func (t *targetSide) canonical(name string) string {
 // targetFound is a record of the target found to differ, with what was
 // found (for its drift key) and what the map held when it was compared.
 type targetFound struct {
-	id    string
+	id string
 	// state: the target's version and deleted state, or "missing@" and
 	// the Salesforce version the map held (which a repair moves on, so a
 	// record lost again after its repair is news).
