@@ -107,7 +107,7 @@ func mustExec(t testing.TB, c *pgx.Conn, q string, args ...any) {
 func row(t testing.TB, m *Mirror, id string) (map[string]any, int) {
 	t.Helper()
 	q, _ := m.Table("person")
-	rows, err := m.Pool().Query(context.Background(), `SELECT to_jsonb(r) FROM `+q+` r WHERE external_id__c = $1 OR sfid = $1`, id)
+	rows, err := m.Pool().Query(context.Background(), `SELECT to_jsonb(r) FROM `+q+` r WHERE to_jsonb(r)->>'external_id__c' = $1 OR sfid = $1`, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,12 @@
 // [Reconciler.ReconcileFrom] reports its progress between pages, and the
 // engine stores it once the records before it have outcomes, so a backfill
 // interrupted by a restart continues where it stopped. For drift, the
-// engine's CheckDrift compares versions and re-reads only what differs;
-// [Loop] can run it instead of a full reconciliation.
+// engine's CheckDrift compares versions and re-reads only what differs,
+// on Salesforce's side and, with sync.CompareTarget, on the target's;
+// [Loop] can run it instead of a full reconciliation. A full
+// reconciliation re-emits each record under its version's key, so a
+// record changed only in the target is a duplicate there and stays as
+// it is: only a drift check that compares the target corrects it.
 //
 // Reconciliation is idempotent: every emitted change carries the key
 // "reconcile:<object>:<id>:<version>", so scanning the same unchanged record

@@ -77,6 +77,30 @@
 // [Engine.CheckDrift] finds drift by comparing versions instead of
 // re-reading every record.
 //
+// # Drift
+//
+// [Engine.CheckDrift] lists Salesforce's versions (Id, SystemModstamp,
+// IsDeleted: one Bulk job for a large object) and re-reads only the
+// records whose version is newer than the version map's. With
+// [CompareTarget] it lists the target's versions too (no Salesforce
+// call) and finds what changed there where no event told: a field or
+// record version newer than every version the map holds, a deleted state
+// other than the one the engine left, and, on a full pass, a record
+// missing on either side. Who wins: in a one-way route Salesforce is the
+// authority, and such a record is re-read from Salesforce and written to
+// the target as it is there (a record deleted or missing there comes back
+// whole; one Salesforce purged is deleted there), decided by the route's
+// policy like any Salesforce change. In a two-way route the target's
+// change is a user's edit whose event was lost: it is sent to Salesforce
+// as the target's change, at its version, and the conflict policy decides
+// it as it would have decided the event. A repair carries a key of its
+// own ("drift:" and the reconciler's key and what the target showed), so
+// neither an earlier emission of the same Salesforce version nor the
+// snapshot rules, which leave a field the target changed to that change's
+// event, swallow it: it is read by id and decided as holding every
+// Salesforce change applied before it, unless one was applied after the
+// comparison, when the usual hand-off rules order it.
+//
 // # Records on both sides
 //
 // A [Mapping] translates an object's fields both ways. With

@@ -25,8 +25,71 @@ type DriftReport struct {
 	Checked int64
 	// Drifted is the number of records whose authoritative version is
 	// newer than every version the engine holds of them: changes no event
-	// brought. Each was re-read through the reconciler and applied.
+	// brought. Each was re-read through the reconciler and applied. With
+	// [CompareTarget], on a full pass, it counts too the records the
+	// target holds, synced from Salesforce, that Salesforce no longer
+	// lists (deleted and purged where no event told): re-read, each is a
+	// delete.
 	Drifted int64
+	// TargetChecked is the number of the target's versions compared
+	// ([CompareTarget]).
+	TargetChecked int64
+	// TargetDrifted is the number of records whose state in the target
+	// differs from what the engine made of it, where no event told:
+	// changed, deleted or brought back there, or (on a full pass)
+	// missing there. Each was brought to Salesforce's state, or, where
+	// the target's changes reach the engine, sent as the target's change.
+	TargetDrifted int64
+	// TargetOnly is the number of live records of the target, on a full
+	// pass of a one-way route, that Salesforce does not list and the
+	// engine never synced: data of the target's own, left alone.
+	TargetOnly int64
+}
+
+// DriftOption configures one [Engine.CheckDrift].
+type DriftOption func(*driftConfig)
+
+type driftConfig struct {
+	target VersionLister
+}
+
+// CompareTarget makes a drift check compare the versions of the route's
+// target too: the system the route for Salesforce changes of the object
+// writes to, whose versions target lists (by the object's name in that
+// system, with its field names; synctest.System and pgmirror.Mirror have
+// a Versions method). It finds what changed there where no event told:
+//
+//   - a record whose field versions (or record version, when the lister
+//     gives no field versions) are newer than every version the engine
+//     holds of them, or whose deleted state is not the one the engine
+//     left: changed, deleted or brought back in the target;
+//   - on a full pass (since zero), a record Salesforce lists live that
+//     the target lacks, and one the target holds, synced from
+//     Salesforce, that Salesforce no longer lists.
+//
+// Which side wins: in a one-way route Salesforce is the authority, and
+// each such record is re-read from Salesforce and written to the target
+// as it is there (a record deleted or missing in the target comes back
+// whole), under a key of its own, decided by the route's policy like any
+// Salesforce change (without one, Salesforce's state is written). Where
+// the target's changes of the object reach the engine (a two-way route),
+// a change made there is the user's edit whose event was lost: it is read
+// from the target and sent to Salesforce as the target's change, at the
+// target's version, and the conflict policy decides it against
+// Salesforce's state as it would have decided the event; a record missing
+// in the target is re-read from Salesforce and written back.
+//
+// The target's versions must be the ones written to it: the lister must
+// report, for a record the engine wrote, the version of the change
+// written (per field, or for the record as of that write), and for the
+// target's own edits versions of its own. Records of the target that
+// Salesforce does not list and the engine never synced are counted
+// (TargetOnly) and left alone in a one-way route. Mappings with a
+// LinkField are not supported: the target knows such records by their
+// links. A full pass keeps every id listed on either side in memory, in
+// a map each, to find the records missing on the other.
+func CompareTarget(target VersionLister) DriftOption {
+	return func(c *driftConfig) { c.target = target }
 }
 
 // driftBatch is how many records a drift check compares, and re-reads,
@@ -37,24 +100,51 @@ const driftBatch = 200
 // modified at or after since with the versions the engine holds in its
 // version map for Salesforce's data of them, and re-reads through the
 // engine's reconciler, and applies, only the records whose authoritative
-// version is newer: a change no event brought. It returns when every
-// re-read record has an outcome.
+// version is newer: a change no event brought. With [CompareTarget] it
+// compares the target's versions too, and corrects what changed there
+// without an event. It returns when every re-read record has an outcome.
 //
 // Unlike a reconciliation, which reads and emits every record, a pass
 // costs the listing (for salesforce.Authority over N records: about a
 // dozen calls through Bulk, or ⌈N / 2,000⌉ + 1 through REST) plus one
-// query per 200 drifted records (⌈D / 200⌉ for D drifted). Records deleted and purged from the
-// Recycle Bin are not listed: a windowed backfill's getDeleted covers
-// them. Use it as a reconcile.Loop's RunFunc:
+// query per 200 drifted records (⌈D / 200⌉ for D drifted), on each side
+// that drifted. Listing the target costs no Salesforce call. Records
+// deleted and purged from the Recycle Bin are not listed: a windowed
+// backfill's getDeleted covers them (and, with CompareTarget, a full
+// pass). Use it as a reconcile.Loop's RunFunc:
 //
 //	reconcile.NewLoop(func(ctx context.Context, s sfsync.Scope) error {
-//		_, err := engine.CheckDrift(ctx, authority, s.Object, s.Since)
+//		_, err := engine.CheckDrift(ctx, authority, s.Object, s.Since, sync.CompareTarget(mirror))
 //		return err
 //	}, []string{"Contact"})
-func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object string, since time.Time) (DriftReport, error) {
+//
+// The loop's passes after the first are windowed (since is set): they
+// find what changed in that window on either side, but not what went
+// missing; run a full pass now and then for that.
+func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object string, since time.Time, opts ...DriftOption) (DriftReport, error) {
 	report := DriftReport{Object: object}
+	var cfg driftConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := e.waitStarted(ctx, "Engine.CheckDrift"); err != nil {
 		return report, fmt.Errorf("sync: %w", err)
+	}
+	var target *targetSide
+	if cfg.target != nil {
+		if e.cfg.reconciler == nil {
+			return report, fmt.Errorf("sync: drift check of %s: %w", object, errNoReconciler)
+		}
+		var err error
+		if target, err = e.targetSide(object, cfg.target); err != nil {
+			return report, err
+		}
+	}
+	// listed holds, on a full pass with a target, every id Salesforce
+	// listed and whether it is live there.
+	var listed map[string]bool
+	if target != nil && since.IsZero() {
+		listed = map[string]bool{}
 	}
 	var batch []sfsync.Record
 	var reread []string
@@ -92,6 +182,9 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		if rec.Object == "" {
 			rec.Object = object
 		}
+		if listed != nil {
+			listed[rec.ID] = !rec.Deleted
+		}
 		if batch = append(batch, rec); len(batch) == driftBatch {
 			if err := flush(); err != nil {
 				return report, err
@@ -104,7 +197,15 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 	if err := rereadDrifted(true); err != nil {
 		return report, err
 	}
-	e.log.Info("sfsync: drift check finished", "object", object, "checked", report.Checked, "drifted", report.Drifted)
+	if target != nil {
+		// After Salesforce's side: what it re-read and wrote is in the
+		// target, and not taken for the target's drift.
+		if err := e.compareTarget(ctx, target, object, since, listed, &report); err != nil {
+			return report, err
+		}
+	}
+	e.log.Info("sfsync: drift check finished", "object", object, "checked", report.Checked, "drifted", report.Drifted,
+		"target_checked", report.TargetChecked, "target_drifted", report.TargetDrifted, "target_only", report.TargetOnly)
 	return report, nil
 }
 

@@ -117,6 +117,11 @@ type item struct {
 	// change applied before, and is decided as newer than them (see
 	// handOff).
 	settled bool
+	// settledOver, when set, is the newest version of the record's
+	// Salesforce data the map held before a re-read made outside the
+	// record's lane (a drift check's): the re-read is settled only if
+	// nothing was applied since; otherwise its order is unclear again.
+	settledOver *sfsync.Version
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

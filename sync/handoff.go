@@ -49,7 +49,7 @@ func (e *Engine) handOff(ctx context.Context, vc *versionCache, group []*work, c
 		if err != nil {
 			return err
 		}
-		if w.it.settled {
+		if w.it.settled && (w.it.settledOver == nil || w.it.settledOver.Compare(applied) == 0) {
 			w.c.Version = e.settledVersion(w.c.Version, sfsync.Version{}, applied)
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -75,14 +77,34 @@ func (p *PagedSystem) ScanPages(ctx context.Context, object string, since time.T
 }
 
 // Versions implements sync.VersionLister: the versions of object's
-// records modified at or after since, without their fields.
+// records modified at or after since, without their fields, in the order
+// of Scan.
 func (s *System) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error] {
 	return func(yield func(sfsync.Record, error) bool) {
-		for r, err := range s.Scan(ctx, object, nil, since) {
-			if err == nil {
-				r.Fields = nil
+		if err := ctx.Err(); err != nil {
+			yield(sfsync.Record{}, err)
+			return
+		}
+		s.mu.Lock()
+		recs := make([]sfsync.Record, 0, len(s.records[object]))
+		for id, r := range s.records[object] {
+			if !since.IsZero() && r.version.Time.Before(since) {
+				continue
 			}
-			if !yield(r, err) || err != nil {
+			// Without the values: a listing of a large object would copy
+			// every one.
+			recs = append(recs, sfsync.Record{Object: object, ID: id, Exists: true, Deleted: r.deleted, Version: r.version,
+				FieldVersions: maps.Clone(r.versions), LastWriter: maps.Clone(r.writers)})
+		}
+		s.mu.Unlock()
+		slices.SortFunc(recs, func(a, b sfsync.Record) int {
+			if c := a.Version.Compare(b.Version); c != 0 {
+				return c
+			}
+			return compare(a.ID, b.ID)
+		})
+		for _, r := range recs {
+			if !yield(r, nil) {
 				return
 			}
 		}

@@ -189,6 +189,15 @@ func (s *System) RemoveSilently(object, id string, v sfsync.Version) sfsync.Chan
 	return c
 }
 
+// PurgeSilently removes a record as if it had never been there, without
+// an event: a hard delete, or data lost, that no change data capture
+// tells of.
+func (s *System) PurgeSilently(object, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records[object], id)
+}
+
 func (s *System) change(object, id string, op sfsync.Op, fields map[string]any, v sfsync.Version, origin sfsync.Origin) sfsync.Change {
 	s.seq++
 	c := sfsync.Change{

@@ -24,8 +24,12 @@ import (
 // baseline of a re-emitting reconciliation (Engine.Reconcile of the whole
 // object), which reads and emits every record.
 
-// driftEach is how many records are changed on each side.
-const driftEach = 50
+// driftEach is how many records are changed on each side; driftLost is
+// how many more are lost in the external system.
+const (
+	driftEach = 50
+	driftLost = 10
+)
 
 // callCounter counts the consumer's HTTP requests to the org by kind.
 type callCounter struct {
@@ -117,7 +121,7 @@ func (p driftPass) outcomes() string {
 
 func (b *bench) driftRows(ctx context.Context) []row {
 	n := b.o.drift
-	name := fmt.Sprintf("drift pass (%d rec, %d drifted)", n, 2*driftEach)
+	name := fmt.Sprintf("drift pass (%d rec, %d drifted)", n, 2*driftEach+driftLost)
 	fail := func(err error) []row { return []row{{name: name, err: err}} }
 	org, err := startOrg(ctx, n)
 	if err != nil {
@@ -190,11 +194,23 @@ func (b *bench) driftRows(ctx context.Context) []row {
 		extDrifted[i] = extIDs[(i*(n/driftEach)+n/(2*driftEach))%n]
 		external.EditSilently("employee", extDrifted[i], map[string]any{"Title__c": extChanged}, sfsync.Version{Time: time.Now()})
 	}
-	// extLeft counts the external-side changes still in place.
+	// And records lost in the external system where no event told.
+	extLost := make([]string, driftLost)
+	for i := range driftLost {
+		extLost[i] = extIDs[(i*(n/driftLost)+n/(4*driftLost))%n]
+		external.PurgeSilently("employee", extLost[i])
+	}
+	// extLeft counts the external-side changes still in place: edits
+	// there, and records still missing.
 	extLeft := func() int {
 		left := 0
 		for _, id := range extDrifted {
 			if r, ok := external.Record("employee", id); ok && r.Fields["Title__c"] == extChanged {
+				left++
+			}
+		}
+		for _, id := range extLost {
+			if r, ok := external.Record("employee", id); !ok || r.Deleted {
 				left++
 			}
 		}
@@ -226,7 +242,7 @@ func (b *bench) driftRows(ctx context.Context) []row {
 	var report sync.DriftReport
 	check, err := measure(func() error {
 		var err error
-		report, err = engine.CheckDrift(ctx, authority, bfObject, time.Time{})
+		report, err = engine.CheckDrift(ctx, authority, bfObject, time.Time{}, sync.CompareTarget(external))
 		return err
 	})
 	if err != nil {
@@ -238,8 +254,8 @@ func (b *bench) driftRows(ctx context.Context) []row {
 		return fail(fmt.Errorf("re-emitting reconciliation: %w", err))
 	}
 	reemit.extLeft = extLeft()
-	if report.Checked != int64(n) {
-		return fail(fmt.Errorf("drift pass checked %d of %d records", report.Checked, n))
+	if report.Checked != int64(n) || report.TargetChecked != int64(n-driftLost) {
+		return fail(fmt.Errorf("drift pass checked %d of %d records, %d of %d in the external system", report.Checked, n, report.TargetChecked, n-driftLost))
 	}
 	checkKinds, checkCalls := kinds(check.calls)
 	reKinds, reCalls := kinds(reemit.calls)
@@ -249,9 +265,10 @@ func (b *bench) driftRows(ctx context.Context) []row {
 	return []row{{
 		name: name, goal: "report",
 		ratio: fmt.Sprintf("%d vs %d calls, %d vs %d records emitted", checkCalls, reCalls, check.emitted, reemit.emitted),
-		measured: fmt.Sprintf("CheckDrift: %.1f s; %d calls: %s; %d versions checked, %d drifted and re-read, %d written (%s); external-side changes left: %d of %d",
-			check.wall.Seconds(), checkCalls, checkKinds, report.Checked, report.Drifted, check.written, check.outcomes(), check.extLeft, driftEach),
+		measured: fmt.Sprintf("CheckDrift with CompareTarget: %.1f s; %d calls: %s; %d Salesforce versions checked, %d drifted there; %d external versions checked, %d drifted there; %d records re-read, %d written (%s); external-side changes left: %d of %d",
+			check.wall.Seconds(), checkCalls, checkKinds, report.Checked, report.Drifted, report.TargetChecked, report.TargetDrifted,
+			check.emitted, check.written, check.outcomes(), check.extLeft, driftEach+driftLost),
 		baseline: fmt.Sprintf("Reconcile of the whole object (re-emit), after it: %.1f s; %d calls: %s; %d records emitted, %d written (%s); external-side changes left: %d of %d",
-			reemit.wall.Seconds(), reCalls, reKinds, reemit.emitted, reemit.written, reemit.outcomes(), reemit.extLeft, driftEach),
+			reemit.wall.Seconds(), reCalls, reKinds, reemit.emitted, reemit.written, reemit.outcomes(), reemit.extLeft, driftEach+driftLost),
 	}}
 }
