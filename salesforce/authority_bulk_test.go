@@ -2,6 +2,7 @@ package salesforce_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -183,5 +184,35 @@ func TestAuthorityCountTimeoutMeansBulk(t *testing.T) {
 	}
 	if n := len(org.WaitBulkJobs(1)); n != 1 {
 		t.Errorf("%d jobs", n)
+	}
+}
+
+// VersionsWith lists fields beside the versions, through Bulk and REST
+// alike: a drift check of a linked mapping lists the link.
+func TestAuthorityVersionsWithFields(t *testing.T) {
+	org := salesforcetest.NewOrg()
+	defer org.Close()
+	loadEmployees(t, org, 12)
+	sf := orgClient(t, org)
+	collect := func(a *salesforce.Authority) map[string]any {
+		out := map[string]any{}
+		for v, err := range a.VersionsWith(foCtx(t), "Employee__c", time.Time{}, "Name", "Grade__c") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			// REST's JSON numbers and Bulk's typed values print alike.
+			out[v.Fields["Name"].(string)] = fmt.Sprint(v.Fields["Grade__c"])
+		}
+		return out
+	}
+	rest := collect(salesforce.NewAuthority(sf, nil, salesforce.WithBulkThreshold(100)))
+	bulk := collect(salesforce.NewAuthority(sf, nil, salesforce.WithBulkThreshold(5), salesforce.WithBulkOptions(fastPolls)))
+	if len(rest) != 12 || !reflect.DeepEqual(rest, bulk) {
+		t.Fatalf("fields differ:\nREST %v\nBulk %v", rest, bulk)
+	}
+	for v, err := range salesforce.NewAuthority(sf, nil).VersionsWith(foCtx(t), "Employee__c", time.Time{}, "Name, Id") {
+		if err == nil || v.ID != "" {
+			t.Fatalf("a select list smuggled in as a field name: %+v, %v", v, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -37,6 +38,14 @@ const DefaultVersionsMaxRecords = 250_000
 // Each record comes with its Object, ID, Version and Deleted (Exists is
 // its opposite), and no fields.
 func (a *Authority) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	return a.VersionsWith(ctx, object, since)
+}
+
+// VersionsWith is [Authority.Versions] with the values of fields in each
+// record's Fields, typed as in [Authority.Scan]: a drift check of a linked
+// mapping lists the link field (sync.LinkVersionLister). Each field widens
+// every row.
+func (a *Authority) VersionsWith(ctx context.Context, object string, since time.Time, fields ...string) iter.Seq2[sfsync.Record, error] {
 	return func(yield func(sfsync.Record, error) bool) {
 		ctx := WithPriority(ctx, throttle.PriorityLow)
 		fail := func(err error) { yield(sfsync.Record{}, fmt.Errorf("salesforce: versions of %s: %w", object, err)) }
@@ -44,8 +53,18 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 			fail(err)
 			return
 		}
+		for _, f := range fields {
+			if !isFieldName(f) {
+				fail(invalidf("bad field name %q", f))
+				return
+			}
+		}
 		where := sinceClause(since)
-		soql := "SELECT Id, SystemModstamp, IsDeleted FROM " + object + where
+		columns := "Id, SystemModstamp, IsDeleted"
+		if len(fields) > 0 {
+			columns += ", " + strings.Join(fields, ", ")
+		}
+		soql := "SELECT " + columns + " FROM " + object + where
 		bulk, err := a.useBulk(ctx, object, where)
 		if err != nil {
 			fail(err)
@@ -59,7 +78,14 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 				}
 				id, _ := rec["Id"].(string)
 				deleted, _ := rec["IsDeleted"].(bool)
-				if !yield(sfsync.Record{Object: object, ID: id, Exists: !deleted, Deleted: deleted, Version: rereadVersion(rec)}, nil) {
+				v := sfsync.Record{Object: object, ID: id, Exists: !deleted, Deleted: deleted, Version: rereadVersion(rec)}
+				for _, f := range fields {
+					if v.Fields == nil {
+						v.Fields = make(map[string]any, len(fields))
+					}
+					v.Fields[f] = rec[f]
+				}
+				if !yield(v, nil) {
 					return
 				}
 			}
@@ -81,9 +107,34 @@ func (a *Authority) Versions(ctx context.Context, object string, since time.Time
 			deleted, _ := row.Get("IsDeleted")
 			v.Deleted, _ = deleted.(bool)
 			v.Exists = !v.Deleted
+			for _, f := range fields {
+				if v.Fields == nil {
+					v.Fields = make(map[string]any, len(fields))
+				}
+				v.Fields[f], _ = row.Get(f)
+			}
 			if !yield(v, nil) {
 				return
 			}
 		}
 	}
+}
+
+// isFieldName reports whether f is a field's API name (or a relationship
+// path of them) that can go into a SOQL select list as it is.
+func isFieldName(f string) bool {
+	if f == "" {
+		return false
+	}
+	for _, part := range strings.Split(f, ".") {
+		if part == "" || !(part[0] >= 'A' && part[0] <= 'Z' || part[0] >= 'a' && part[0] <= 'z') {
+			return false
+		}
+		for _, r := range part {
+			if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -18,6 +18,15 @@ type VersionLister interface {
 	Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error]
 }
 
+// LinkVersionLister is a [VersionLister] that lists fields of each record
+// beside its version, in Record.Fields. A drift check of an object whose
+// mapping links records (Mapping.LinkField) needs the link: the version
+// map knows linked records by it. salesforce.Authority is one.
+type LinkVersionLister interface {
+	VersionLister
+	VersionsWith(ctx context.Context, object string, since time.Time, fields ...string) iter.Seq2[sfsync.Record, error]
+}
+
 // DriftReport is what one drift check found.
 type DriftReport struct {
 	Object string
@@ -146,6 +155,17 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 	if target != nil && since.IsZero() {
 		listed = map[string]bool{}
 	}
+	listing := lister.Versions(ctx, object, since)
+	var link string
+	if m := e.maps.bySF[object]; m != nil && m.LinkField != "" {
+		ll, ok := lister.(LinkVersionLister)
+		if !ok {
+			return report, fmt.Errorf("sync: drift check of %s: its mapping links records by %s, which the version map knows them by, and %T cannot list it; use a sync.LinkVersionLister such as salesforce.Authority: %w",
+				object, m.LinkField, lister, sfsync.ErrInvalid)
+		}
+		link = m.LinkField
+		listing = ll.VersionsWith(ctx, object, since, link)
+	}
 	var batch []sfsync.Record
 	var reread []string
 	// rereadDrifted re-reads drifted records 200 to a query (the REST
@@ -165,7 +185,7 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		if len(batch) == 0 {
 			return nil
 		}
-		drifted, err := e.drifted(ctx, batch)
+		drifted, err := e.drifted(ctx, batch, link)
 		batch = batch[:0]
 		if err != nil {
 			return err
@@ -174,7 +194,7 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		reread = append(reread, drifted...)
 		return rereadDrifted(false)
 	}
-	for rec, err := range lister.Versions(ctx, object, since) {
+	for rec, err := range listing {
 		if err != nil {
 			return report, fmt.Errorf("sync: drift check of %s: listing versions: %w", object, err)
 		}
@@ -211,10 +231,15 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 
 // drifted returns the ids of recs whose version is newer than every
 // version the engine holds of Salesforce's data for them.
-func (e *Engine) drifted(ctx context.Context, recs []sfsync.Record) ([]string, error) {
+func (e *Engine) drifted(ctx context.Context, recs []sfsync.Record, link string) ([]string, error) {
 	keys := make([]string, len(recs))
 	for i, r := range recs {
-		keys[i] = (&sfsync.Change{Object: r.Object, RecordID: r.ID}).RecordKey()
+		id := r.ID
+		if v, ok := r.Fields[link].(string); ok && v != "" {
+			// A linked record is known by its link.
+			id = v
+		}
+		keys[i] = (&sfsync.Change{Object: r.Object, RecordID: id}).RecordKey()
 	}
 	newest, err := e.versions.newestOf(ctx, keys, sfsync.Salesforce)
 	if err != nil {

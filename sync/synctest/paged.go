@@ -80,6 +80,12 @@ func (p *PagedSystem) ScanPages(ctx context.Context, object string, since time.T
 // records modified at or after since, without their fields, in the order
 // of Scan.
 func (s *System) Versions(ctx context.Context, object string, since time.Time) iter.Seq2[sfsync.Record, error] {
+	return s.VersionsWith(ctx, object, since)
+}
+
+// VersionsWith implements sync.LinkVersionLister: Versions with the values
+// of fields.
+func (s *System) VersionsWith(ctx context.Context, object string, since time.Time, fields ...string) iter.Seq2[sfsync.Record, error] {
 	return func(yield func(sfsync.Record, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(sfsync.Record{}, err)
@@ -93,8 +99,17 @@ func (s *System) Versions(ctx context.Context, object string, since time.Time) i
 			}
 			// Without the values: a listing of a large object would copy
 			// every one.
-			recs = append(recs, sfsync.Record{Object: object, ID: id, Exists: true, Deleted: r.deleted, Version: r.version,
-				FieldVersions: maps.Clone(r.versions), LastWriter: maps.Clone(r.writers)})
+			rec := sfsync.Record{Object: object, ID: id, Exists: true, Deleted: r.deleted, Version: r.version,
+				FieldVersions: maps.Clone(r.versions), LastWriter: maps.Clone(r.writers)}
+			for _, f := range fields {
+				if v, ok := r.fields[f]; ok {
+					if rec.Fields == nil {
+						rec.Fields = make(map[string]any, len(fields))
+					}
+					rec.Fields[f] = v
+				}
+			}
+			recs = append(recs, rec)
 		}
 		s.mu.Unlock()
 		slices.SortFunc(recs, func(a, b sfsync.Record) int {
