@@ -336,7 +336,10 @@ func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[stri
 	// A bitmap has one entry, and one more per compound field it details:
 	// its entries are read into room on the stack.
 	var entries [4]string
-	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), nil)
+	// The changed names are read into room on the stack too: an update
+	// mostly changes a few fields (a longer list grows onto the heap).
+	var room [16]string
+	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), room[:0])
 	if err != nil {
 		return fmt.Errorf("changedFields: %w", err)
 	}
