@@ -296,10 +296,16 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
 	}
 	// The change id is "<transactionKey>:<sequenceNumber>", or the replay id
-	// in hex without a transaction key; each key is built in one piece.
-	sep, tail := ":", strconv.Itoa(int(seq))
-	if txKey == "" {
-		sep, tail = "", hex.EncodeToString(ev.ReplayID)
+	// in hex without a transaction key. It is written into room on the
+	// stack, and each record's key is built from it in one piece: the
+	// number or the hex as strings of their own were an allocation more per
+	// event (sequence numbers from 100 on, which a bulk transaction has).
+	var idRoom [64]byte
+	changeID := append(append(idRoom[:0], ':'), txKey...)
+	if txKey != "" {
+		changeID = strconv.AppendInt(append(changeID, ':'), int64(seq), 10)
+	} else {
+		changeID = hex.AppendEncode(changeID, ev.ReplayID)
 	}
 	switch op {
 	case sfsync.OpUpdate:
@@ -318,7 +324,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		c.RecordID = id
 		// A merged event applies one change to several records, and enriched
 		// events of several records share a replay id: the key names both.
-		c.Key = id + ":" + txKey + sep + tail
+		c.Key = id + string(changeID)
 		out[i] = c
 	}
 	return out, nil
