@@ -297,10 +297,12 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 	}
 	// The change id is "<transactionKey>:<sequenceNumber>", or the replay id
 	// in hex without a transaction key. It is written into room on the
-	// stack, and each record's key is built from it in one piece: the
-	// number or the hex as strings of their own were an allocation more per
-	// event (sequence numbers from 100 on, which a bulk transaction has).
-	var idRoom [64]byte
+	// stack, and each record's key is written after the record id in room
+	// of its own and made a string once: the number or the hex as strings
+	// of their own were an allocation more per event (sequence numbers
+	// from 100 on, which a bulk transaction has), and so is a conversion
+	// of more than 32 bytes inside a concatenation.
+	var idRoom, keyRoom [80]byte
 	changeID := append(append(idRoom[:0], ':'), txKey...)
 	if txKey != "" {
 		changeID = strconv.AppendInt(append(changeID, ':'), int64(seq), 10)
@@ -324,7 +326,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		c.RecordID = id
 		// A merged event applies one change to several records, and enriched
 		// events of several records share a replay id: the key names both.
-		c.Key = id + string(changeID)
+		c.Key = string(append(append(keyRoom[:0], id...), changeID...))
 		out[i] = c
 	}
 	return out, nil
