@@ -296,10 +296,18 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		Position: sfsync.Position{Stream: ev.Topic, Token: ev.ReplayID}, Schema: ev.SchemaID,
 	}
 	// The change id is "<transactionKey>:<sequenceNumber>", or the replay id
-	// in hex without a transaction key; each key is built in one piece.
-	sep, tail := ":", strconv.Itoa(int(seq))
-	if txKey == "" {
-		sep, tail = "", hex.EncodeToString(ev.ReplayID)
+	// in hex without a transaction key. It is written into room on the
+	// stack, and each record's key is written after the record id in room
+	// of its own and made a string once: the number or the hex as strings
+	// of their own were an allocation more per event (sequence numbers
+	// from 100 on, which a bulk transaction has), and so is a conversion
+	// of more than 32 bytes inside a concatenation.
+	var idRoom, keyRoom [80]byte
+	changeID := append(append(idRoom[:0], ':'), txKey...)
+	if txKey != "" {
+		changeID = strconv.AppendInt(append(changeID, ':'), int64(seq), 10)
+	} else {
+		changeID = hex.AppendEncode(changeID, ev.ReplayID)
 	}
 	switch op {
 	case sfsync.OpUpdate:
@@ -318,7 +326,7 @@ func (d *Decoder) changeEvent(ev Event, s *eventSchema, rec map[string]any) ([]s
 		c.RecordID = id
 		// A merged event applies one change to several records, and enriched
 		// events of several records share a replay id: the key names both.
-		c.Key = id + ":" + txKey + sep + tail
+		c.Key = string(append(append(keyRoom[:0], id...), changeID...))
 		out[i] = c
 	}
 	return out, nil
@@ -336,7 +344,10 @@ func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[stri
 	// A bitmap has one entry, and one more per compound field it details:
 	// its entries are read into room on the stack.
 	var entries [4]string
-	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), nil)
+	// The changed names are read into room on the stack too: an update
+	// mostly changes a few fields (a longer list grows onto the heap).
+	var room [16]string
+	changed, err := s.decodeBitmap(appendStrings(entries[:0], h["changedFields"]), room[:0])
 	if err != nil {
 		return fmt.Errorf("changedFields: %w", err)
 	}
@@ -366,21 +377,23 @@ func (d *Decoder) updateFields(c *sfsync.Change, s *eventSchema, rec, h map[stri
 		}
 		parent, comp, dotted := strings.Cut(name, ".")
 		f := s.fields[s.byName[parent]]
-		v := unwrap(rec[parent], f)
+		// A compound's components are read one by one from the record as
+		// goavro decoded it: unwrapping the whole record first would make a
+		// map per event only to read one component of it.
+		v, r := branch(rec[parent], f)
 		switch {
 		case dotted:
-			m, _ := v.(map[string]any)
-			setOrNull(c, name, m[comp])
+			setOrNull(c, name, component(v, r, comp))
 		case f.record != nil && (isRecordValue(v) || v == nil && !f.switchable):
 			// A whole compound flagged: the components it carries changed;
 			// which null ones were cleared, nulledFields says.
-			m, _ := v.(map[string]any)
 			for _, cf := range f.record.fields {
-				if cv := m[cf.name]; cv != nil && !skip[parent+"."+cf.name] {
+				if cv := component(v, r, cf.name); cv != nil && !skip[parent+"."+cf.name] {
 					c.Fields[parent+"."+cf.name] = cv
 				}
 			}
 		default:
+			// Not a record value: unwrapping would return it as it is.
 			setOrNull(c, name, v)
 		}
 	}
@@ -409,11 +422,10 @@ func (s *eventSchema) components(names []string) []string {
 func fullFields(c *sfsync.Change, s *eventSchema, rec map[string]any) {
 	c.Fields = make(map[string]any, len(s.fields))
 	for _, f := range s.fields[1:] {
-		v := unwrap(rec[f.name], f)
+		v, r := branch(rec[f.name], f)
 		if f.record != nil && (v == nil || isRecordValue(v)) {
-			m, _ := v.(map[string]any)
 			for _, cf := range f.record.fields {
-				setOrNull(c, f.name+"."+cf.name, m[cf.name])
+				setOrNull(c, f.name+"."+cf.name, component(v, r, cf.name))
 			}
 			continue
 		}
@@ -439,22 +451,45 @@ func isRecordValue(v any) bool {
 // unwrap turns goavro's union form into the plain value: {"string": "x"}
 // becomes "x", a record branch a map of unwrapped components.
 func unwrap(v any, f schemaField) any {
+	v, r := branch(v, f)
+	if r != nil {
+		return unwrapRecord(v, r)
+	}
+	return v
+}
+
+// branch takes v, a value of field f as goavro decoded it, out of its union
+// form, and returns the record type of f when v is that record, whose
+// components are still in goavro's form (see unwrapRecord and component).
+func branch(v any, f schemaField) (any, *recordType) {
 	if f.union {
 		m, ok := v.(map[string]any)
 		if !ok || len(m) != 1 {
-			return v
+			return v, nil
 		}
-		for branch, inner := range m {
-			if f.record != nil && branch == f.record.fullName {
-				return unwrapRecord(inner, f.record)
+		for name, inner := range m {
+			if f.record != nil && name == f.record.fullName {
+				return inner, f.record
 			}
-			return inner
+			return inner, nil
 		}
 	}
-	if f.record != nil {
-		return unwrapRecord(v, f.record)
+	return v, f.record
+}
+
+// component returns the component name of v as unwrap would hold it: v
+// and r are what branch returned.
+func component(v any, r *recordType, name string) any {
+	m, _ := v.(map[string]any)
+	if r == nil {
+		return m[name]
 	}
-	return v
+	for _, cf := range r.fields {
+		if cf.name == name {
+			return unwrap(m[name], cf)
+		}
+	}
+	return nil
 }
 
 func unwrapRecord(v any, r *recordType) any {

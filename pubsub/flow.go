@@ -129,7 +129,10 @@ func (f *flow) received(events int, latest []byte, keepalive bool) {
 	f.stats.LastMessage = time.Now()
 	f.pending = max(0, f.pending-events)
 	if len(latest) > 0 {
-		f.stats.LatestReplayID = slices.Clone(latest)
+		// The response's own bytes (unmarshalled into a slice of their
+		// own, never written after) are kept as they are; snapshot copies
+		// them for callers. A copy here cost an allocation per response.
+		f.stats.LatestReplayID = latest
 	}
 	if keepalive {
 		f.stats.Keepalives++

@@ -79,7 +79,11 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		s   *sourceState
 		pos sfsync.Position
 	}
-	var advanced []advance
+	// Room for the usual few sources on the stack: a commit advances
+	// most of them, and growing a slice for it cost an allocation per
+	// commit.
+	var room [4]advance
+	advanced := room[:0]
 	for _, s := range e.sources {
 		var last sfsync.Position
 		var at time.Time

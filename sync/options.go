@@ -78,14 +78,8 @@ func defaultConfig() config {
 		dedupTTL:     96 * time.Hour, // outlives Salesforce's 72 h replay window
 		echoTTL:      time.Hour,
 		drainTimeout: 30 * time.Second,
-		newBackOff: func() backoff.BackOff {
-			return backoff.NewExponentialBackOff(
-				backoff.WithInitialInterval(200*time.Millisecond),
-				backoff.WithMaxInterval(30*time.Second),
-				backoff.WithMaxElapsedTime(5*time.Minute),
-			)
-		},
-		clock: time.Now,
+		newBackOff:   defaultBackOff,
+		clock:        time.Now,
 		ignoredFields: map[string]bool{
 			"LastModifiedDate": true, "SystemModstamp": true, "LastModifiedById": true,
 			"CreatedDate": true, "CreatedById": true, "LastReferencedDate": true, "LastViewedDate": true,
@@ -95,6 +89,20 @@ func defaultConfig() config {
 		deadAlarm:    DefaultDeadLetterAlarm,
 		deadWindow:   DefaultDeadLetterWindow,
 	}
+}
+
+// defaultBackOff is the retry policy without WithBackOff: exponential
+// from 200 ms to 30 s, giving up after 5 minutes. One is made for every
+// written group, so its fields are set on the policy itself: each
+// functional option of backoff.NewExponentialBackOff is an allocation of
+// its own.
+func defaultBackOff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = 30 * time.Second
+	b.MaxElapsedTime = 5 * time.Minute
+	b.Reset() // restarts the interval from the new initial one
+	return b
 }
 
 // WithLogger sets the logger; the default is slog.Default().

@@ -30,8 +30,11 @@ type Store struct {
 	// outcomes is the ledger in fixed-size chunks, oldest first, so that
 	// appending never copies what is already stored and forgetting the
 	// oldest drops a whole chunk.
-	outcomes    [][]sfsync.Outcome
-	nOutcome    int
+	outcomes [][]sfsync.Outcome
+	nOutcome int
+	// positions holds the ledger's copies of position tokens, one after
+	// the other (see keepToken).
+	positions   []byte
 	deadLetters map[string]sfsync.DeadLetter
 	leases      map[string]sfsync.Lease
 	tokens      map[string]int64
@@ -161,9 +164,30 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 
 const chunkSize = 4096
 
+// tokenChunk is the size of the buffers ledger tokens are copied into:
+// about 500 replay ids.
+const tokenChunk = 4096
+
+// keepToken returns the ledger's own copy of a position token. Copies share
+// buffers of tokenChunk bytes, each capped at its own length so that an
+// append to one never writes into the next: a copy of its own per outcome
+// was an allocation per event. A buffer is freed with the last outcome
+// that holds a token in it.
+func (s *Store) keepToken(t []byte) []byte {
+	if len(t) == 0 {
+		return slices.Clone(t) // nil stays nil, empty stays empty
+	}
+	if len(s.positions)+len(t) > cap(s.positions) {
+		s.positions = make([]byte, 0, max(tokenChunk, len(t)))
+	}
+	start := len(s.positions)
+	s.positions = append(s.positions, t...)
+	return s.positions[start:len(s.positions):len(s.positions)]
+}
+
 func (s *Store) recordLocked(outcomes []sfsync.Outcome) {
 	for _, o := range outcomes {
-		o.Position.Token = slices.Clone(o.Position.Token)
+		o.Position.Token = s.keepToken(o.Position.Token)
 		last := len(s.outcomes) - 1
 		if last < 0 || len(s.outcomes[last]) == chunkSize {
 			s.outcomes = append(s.outcomes, make([]sfsync.Outcome, 0, chunkSize))

@@ -52,7 +52,14 @@ func (s *Store) putVersionsLocked(vs []sfsync.AppliedVersion) {
 	for i, v := range vs {
 		if i == 0 || v.Record != vs[i-1].Record {
 			if m = s.versions[v.Record]; m == nil {
-				m = map[versionKey]sfsync.Version{}
+				// Sized for the run: a record's first change names all
+				// the fields it will mostly have, and growing a map past
+				// eight entries costs allocations of its own.
+				n := 1
+				for n < len(vs)-i && vs[i+n].Record == v.Record {
+					n++
+				}
+				m = make(map[versionKey]sfsync.Version, n)
 				s.versions[v.Record] = m
 			}
 		}

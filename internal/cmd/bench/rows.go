@@ -35,7 +35,7 @@ func perEvent(u usage, n int) (ns, allocs, bytes, cpu float64) {
 
 func describe(u usage, n int) string {
 	_, allocs, bytes, cpu := perEvent(u, n)
-	return fmt.Sprintf("%.0f ev/s, %.1f µs CPU/ev, %.0f allocs/ev, %.1f KB/ev", float64(n)/u.wall.Seconds(), cpu/1e3, allocs, bytes/1e3)
+	return fmt.Sprintf("%.0f ev/s, %.1f µs CPU/ev, %.1f allocs/ev, %.1f KB/ev", float64(n)/u.wall.Seconds(), cpu/1e3, allocs, bytes/1e3)
 }
 
 // e2eRow runs the baseline and the pipeline alternately o.count times.
