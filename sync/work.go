@@ -1,0 +1,64 @@
+package sync
+
+import (
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// work is one change in canonical shape, between preparation and outcome.
+type work struct {
+	it       *item
+	c        sfsync.Change
+	route    *Route
+	attempts int
+	lastErr  error
+	// confirmed: a retry found the target already holding the write.
+	confirmed bool
+	// parkedAt is when the change started waiting for the target's change
+	// event (see decide).
+	parkedAt time.Time
+	// lost lists the fields the conflict policy kept from the target (all
+	// of them when nothing was written), and repair the change that brings
+	// the losing side to the winner's state (see planRepair).
+	lost           []string
+	repair         *sfsync.Change
+	repairLostAt   sfsync.Version
+	holdsForRepair bool
+	// borrowed lists the fields a resurrecting create took from the
+	// source's record, not from the change: their data is older than the
+	// change's version, and the version map does not claim them at it.
+	borrowed []string
+	// resynced lists the fields of repair that resync a crossing write
+	// (see planResync).
+	resynced []string
+	// mark stands for the write to the target until its echo (see
+	// crossings); failedWrite for a write that failed retryably, and may
+	// have taken effect, until the retry decides (see afterFailedWrite).
+	mark, failedWrite *openWrite
+	notes             []string
+	// notesRoom backs notes, which rarely grow past two.
+	notesRoom [2]string
+	// touched lists the fields of c as decide left it to be written.
+	touched []string
+	// record caches the record key of c (see recordKey).
+	record, recordObject, recordID string
+}
+
+// recordKey is w.c.RecordKey(), built once per record: the version map
+// and the park look it up several times per change.
+func (w *work) recordKey() string {
+	if w.record == "" || w.recordObject != w.c.Object || w.recordID != w.c.RecordID {
+		w.record, w.recordObject, w.recordID = recordKeyOf(w.it, &w.c), w.c.Object, w.c.RecordID
+	}
+	return w.record
+}
+
+// recordKeyOf is c.RecordKey(), taken from it when c names the record it
+// arrived as (no mapping or link renamed it).
+func recordKeyOf(it *item, c *sfsync.Change) string {
+	if it != nil && c.Object == it.c.Object && c.RecordID == it.c.RecordID {
+		return it.recordKey()
+	}
+	return c.RecordKey()
+}
