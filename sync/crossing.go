@@ -100,13 +100,17 @@ func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
 	}
 }
 
-// echoed takes back the oldest mark of record's writes to sys that the echo
-// of fields answers.
-func (x *crossings) echoed(record string, sys sfsync.System, fields []string) {
+// echoed takes back the oldest mark of record's writes to c's system that
+// the echo c answers.
+func (x *crossings) echoed(record string, c *sfsync.Change) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	k := crossingKey{record, sys}
+	k := crossingKey{record, c.Source}
 	ws := x.marks[k]
+	if len(ws) == 0 {
+		return
+	}
+	fields := c.Touched()
 	for i, w := range ws {
 		if slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
 			w.echoed = true
@@ -121,15 +125,20 @@ func (x *crossings) echoed(record string, sys sfsync.System, fields []string) {
 	}
 }
 
-// open returns the writes of ours to sys of record, not echoed yet, that
-// write one of fields: a change of sys to them arriving now committed
-// before those writes landed.
-func (x *crossings) open(record string, sys sfsync.System, fields []string) []*openWrite {
+// open returns the writes of ours to c's system of record, not echoed
+// yet, that write one of c's fields: c, arriving now, committed before
+// those writes landed.
+func (x *crossings) open(record string, c *sfsync.Change) []*openWrite {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	ws := x.marks[crossingKey{record, c.Source}]
+	if len(ws) == 0 {
+		return nil
+	}
+	fields := c.Touched()
 	var out []*openWrite
 	now := time.Now()
-	for _, w := range x.marks[crossingKey{record, sys}] {
+	for _, w := range ws {
 		if now.Sub(w.at) < crossingWindow && slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
 			out = append(out, w)
 		}

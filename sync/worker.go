@@ -224,10 +224,10 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		// Our own data came back: the source changed the record at this
 		// version, with values whose versions the map already has.
 		res.versions = vc.rememberEcho(&c, record)
-		e.crossing.echoed(record, c.Source, c.Touched())
+		e.crossing.echoed(record, &c)
 		return nil, res
 	}
-	it.crossing = e.crossing.open(record, c.Source, c.Touched())
+	it.crossing = e.crossing.open(record, &c)
 	return newWork(it, c, r), nil
 }
 

@@ -96,8 +96,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			if (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
-				c = e.resurrect(ctx, vc, w, c, cur)
-				w.touched = c.Touched()
+				// Brought back whole, it writes more fields than decided.
+				if c = e.resurrect(ctx, vc, w, c, cur); c.Op == sfsync.OpCreate {
+					w.touched = c.Touched()
+				}
 			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
