@@ -43,8 +43,9 @@ type crossingKey struct {
 // openWrite is a write of ours, from before its read until its echo.
 type openWrite struct {
 	fields []string
-	// read is the record as the write's decision read it; nil until then.
-	read *sfsync.Record
+	// read is what sawChange needs of the record as the write's decision
+	// read it; its done is false until then.
+	read readStamp
 	at   time.Time
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
@@ -80,10 +81,16 @@ func (x *crossings) start(record string, sys sfsync.System, fields []string) *op
 	return w
 }
 
+// readStamp is what a read of a record says about the changes it saw.
+type readStamp struct {
+	done, exists, fieldVersions bool
+	version                     sfsync.Version
+}
+
 // readAs records what the write's decision read.
-func (x *crossings) readAs(w *openWrite, rec sfsync.Record) {
+func (x *crossings) readAs(w *openWrite, rec *sfsync.Record) {
 	x.mu.Lock()
-	w.read = &rec
+	w.read = readStamp{done: true, exists: rec.Exists, fieldVersions: len(rec.FieldVersions) > 0, version: rec.Version}
 	x.mu.Unlock()
 }
 
@@ -154,7 +161,7 @@ func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
 	var out []string
 	for _, f := range c.Touched() {
 		for _, w := range writes {
-			if slices.Contains(w.fields, f) && w.read != nil && !sawChange(*w.read, c.Version) {
+			if slices.Contains(w.fields, f) && w.read.done && !sawChange(w.read, c.Version) {
 				out = append(out, f)
 				break
 			}
@@ -173,11 +180,11 @@ func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
 // then brought to agree with. Field versions do not tell: the engine writes them, with
 // the versions of the changes it writes, which may be older than the
 // target's own change they overwrite.
-func sawChange(read sfsync.Record, v sfsync.Version) bool {
-	if !read.Exists || len(read.FieldVersions) > 0 || read.Version.IsZero() || v.Time.IsZero() {
+func sawChange(read readStamp, v sfsync.Version) bool {
+	if !read.exists || read.fieldVersions || read.version.IsZero() || v.Time.IsZero() {
 		return true
 	}
-	return v.Time.Before(read.Version.Time.Truncate(time.Second))
+	return v.Time.Before(read.version.Time.Truncate(time.Second))
 }
 
 // planResync adds to w's repair the resync of the fields of c, decided to

@@ -44,7 +44,8 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		read := asRead(r, current) // decide completes current in place
 		for _, w := range pending {
 			if w.mark != nil {
-				e.crossing.readAs(w.mark, current[w.c.RecordID])
+				rec := current[w.c.RecordID]
+				e.crossing.readAs(w.mark, &rec)
 			}
 		}
 		// Sized for the whole group: most of it is written.
