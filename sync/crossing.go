@@ -19,13 +19,17 @@ import (
 //
 // The target's own change stream, in commit order, shows the crossing: a
 // change of the target that arrives while a write of ours to the same
-// field of the record has no echo yet committed before that write landed.
-// Once such a change is applied to the other system, a resync writes its
-// data back to the target, as a repair (see planRepair). Where our write
-// did not overwrite it after all (the write failed, or landed first), the
-// target holds that data and the resync is a no-op. The marks live in
-// memory: a restart forgets them, and a crossing at a crash is left to
-// drift detection.
+// field of the record has no echo yet committed before that write landed,
+// and, when the write's read did not show it (see sawChange), after that
+// read. Once such a change is applied to the other system, a resync writes
+// its data back to the target, as a repair (see planResync). Where our
+// write did not overwrite it after all (the write failed, or landed
+// first), the target holds that data and the resync is a no-op.
+//
+// The same marks tell the retry of a write that failed retryably whether
+// the write took effect all the same: its echo arrived (see
+// afterFailedWrite). The marks live in memory: a restart forgets them, and
+// a crossing at a crash is left to drift detection.
 
 // crossingWindow bounds how long a write waits for its echo as a mark: an
 // echo that never comes (a write that changed nothing, or a target whose
