@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -62,5 +63,31 @@ func TestALosingChangeDoesNotDescribeTheTargetsField(t *testing.T) {
 		if got := field(t, side, "Contact", "003A", "LastName"); got != "sf" {
 			t.Errorf("%s holds LastName=%v, want Salesforce's", side.System(), got)
 		}
+	}
+}
+
+// A change that could not be written (dead-lettered) is still its own
+// system's data: the other system's change, decided meanwhile against that
+// system, is compared with it, and loses a tie to Salesforce as it would
+// have had the write gone through.
+func TestADeadLetteredChangeStillDescribesItsOwnSystem(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n"}, at(time.Second))
+	settled()
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	dead := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "sf"}, at(6*time.Second))
+	settled()
+	if st := statusByKey(t, b.store)[dead.Key]; st != sfsync.StatusDeadLettered {
+		t.Fatalf("Salesforce's edit ended %s, want dead_lettered", st)
+	}
+	erpEdit := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "erp"}, at(4*time.Second))
+	settled()
+	if st := statusByKey(t, b.store)[erpEdit.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP's edit ended %s, want conflict_lost: it ties with Salesforce's, which wins ties", st)
+	}
+	if got := field(t, b.sf, "Contact", "003A", "LastName"); got != "sf" {
+		t.Errorf("Salesforce holds LastName=%v, want its own newer value", got)
 	}
 }

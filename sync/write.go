@@ -183,15 +183,16 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 	return parked
 }
 
-// writeFailed dead-letters a change the target refused. The version map
-// records that its source changed the record at its version, which
-// explains that system's record version to the changes decided against it
-// meanwhile; it claims none of its fields, so that the change, requeued,
-// is not compared with itself.
+// writeFailed dead-letters a change the target refused. Its system holds
+// its data all the same, and the target does not: the version map keeps
+// it as a change that lost (see rememberLost), so that the changes decided
+// against that system meanwhile are compared with it, and the record
+// version it explains; its fields are not claimed in the target, so that
+// the change, requeued, is not compared with itself there.
 func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int) *result {
 	dropResync(w)
 	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
-	res.versions = vc.rememberSeen(&w.c, w.recordKey())
+	res.versions = vc.rememberLost(&w.c, w.recordKey(), w.c.Touched())
 	return res
 }
 
