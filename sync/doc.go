@@ -33,6 +33,17 @@
 // store, from which [Engine.Requeue] sends them through again with the same
 // idempotency key.
 //
+// A target that versions its fields shows which changes it holds: a
+// change redelivered after a crash is not written again where the target
+// shows its version. A target that does not (Salesforce) cannot tell once
+// it changed since; there the target's own change stream helps: the echo
+// of a write whose acknowledgement was lost confirms it on the retry, and
+// a change of the target that committed between the engine's read and its
+// write (it arrives before the write's echo) is written back to the target
+// once it wins in the other system. A sink that takes writes on a
+// condition ([sfsync.ConditionalSink]: pgmirror) closes that window
+// instead: the engine writes only while the record is as it read it.
+//
 // Gap events re-read the record, overflow events resync the window of
 // their transaction, and a first start or a source whose stored position
 // is past retention triggers a backfill of the objects named with
