@@ -68,23 +68,14 @@ func (e *Engine) writeDecided(ctx context.Context, r *Route, out []sfsync.Change
 func (m *Mapping) recordToExternal(r sfsync.Record) sfsync.Record {
 	r.Object = m.externalName()
 	r.Fields = nil
-	if r.FieldVersions != nil {
-		fv := make(map[string]sfsync.Version, len(r.FieldVersions))
-		for name, v := range r.FieldVersions {
-			if f, ok := m.bySF[name]; ok {
-				fv[f.External] = v
-			}
+	toExt := func(name string) (string, bool) {
+		f, ok := m.bySF[name]
+		if !ok {
+			return "", false
 		}
-		r.FieldVersions = fv
+		return f.External, true
 	}
-	if r.LastWriter != nil {
-		lw := make(map[string]sfsync.System, len(r.LastWriter))
-		for name, s := range r.LastWriter {
-			if f, ok := m.bySF[name]; ok {
-				lw[f.External] = s
-			}
-		}
-		r.LastWriter = lw
-	}
+	r.FieldVersions = renameKeys(r.FieldVersions, toExt)
+	r.LastWriter = renameKeys(r.LastWriter, toExt)
 	return r
 }

@@ -256,25 +256,31 @@ func (m *Mapping) recordToCanonical(r sfsync.Record) (sfsync.Record, error) {
 		fields[f.Salesforce] = v
 	}
 	r.Fields = fields
-	if r.FieldVersions != nil {
-		fv := make(map[string]sfsync.Version, len(r.FieldVersions))
-		for name, v := range r.FieldVersions {
-			if f, ok := m.byExt[name]; ok {
-				fv[f.Salesforce] = v
-			}
+	toSF := func(name string) (string, bool) {
+		f, ok := m.byExt[name]
+		if !ok {
+			return "", false
 		}
-		r.FieldVersions = fv
+		return f.Salesforce, true
 	}
-	if r.LastWriter != nil {
-		lw := make(map[string]sfsync.System, len(r.LastWriter))
-		for name, s := range r.LastWriter {
-			if f, ok := m.byExt[name]; ok {
-				lw[f.Salesforce] = s
-			}
-		}
-		r.LastWriter = lw
-	}
+	r.FieldVersions = renameKeys(r.FieldVersions, toSF)
+	r.LastWriter = renameKeys(r.LastWriter, toSF)
 	return r, nil
+}
+
+// renameKeys returns m with its keys renamed by rename, leaving out those
+// it has no name for; nil stays nil.
+func renameKeys[V any](m map[string]V, rename func(string) (string, bool)) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for name, v := range m {
+		if to, ok := rename(name); ok {
+			out[to] = v
+		}
+	}
+	return out
 }
 
 // mappings indexes mappings by Salesforce object and by external entity.
