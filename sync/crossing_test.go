@@ -42,20 +42,10 @@ func TestWriteThatCrossesATargetEditIsResynced(t *testing.T) {
 	var user sfsync.Change
 	sf := &editAfterRead{target: b.sf}
 	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.LastWriteWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: sf}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	_, settled := b.startThrough(t, conflict.LastWriteWins(), sf)
+	settled()
 	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	settled()
 	if user.Key == "" {
 		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
 	}
@@ -101,7 +91,7 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
 		Match: func(c sfsync.Change) bool { return c.Source == erp }})
-	var e *sfsyncsync.Engine
+	var e *sfsyncsync.Engine // started below; the target waits on it
 	write := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
 	sf := &lostAckThenEdit{target: b.sf}
 	sf.edit = func() { b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
@@ -110,19 +100,8 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 			return statusByKey(t, b.store)["salesforce:echo:"+write.Key] == sfsync.StatusEcho
 		})
 	}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	var err error
-	e, err = sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.ExternalWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: sf}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, e)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	e, settled := b.startThrough(t, conflict.ExternalWins(), sf)
+	settled()
 	if n := b.sf.Applications(write.Key); n != 1 {
 		t.Errorf("the ERP's edit took effect %d times in Salesforce, want once", n)
 	}
@@ -133,5 +112,27 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 		if got := field(t, side, "Contact", "003A", "Phone"); got != "erp" {
 			t.Errorf("%s holds Phone=%v, want the ERP's, which wins", side.System(), got)
 		}
+	}
+}
+
+// startThrough starts an engine syncing b both ways under policy, writing
+// to Salesforce through sf (a wrapper of b.sf), stopped when t ends;
+// settled waits until the engine has committed both logs whole.
+func (b *bidi) startThrough(t *testing.T, policy sfsync.ConflictPolicy, sf sfsync.Sink) (*sfsyncsync.Engine, func()) {
+	t.Helper()
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: sf}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	return e, func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	}
 }
