@@ -3,6 +3,7 @@ package sync
 import (
 	"slices"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -60,6 +61,9 @@ type openWrite struct {
 type crossings struct {
 	mu    stdsync.Mutex
 	marks map[crossingKey][]*openWrite
+	// marked is len(marks), read without the lock: an engine whose writes
+	// never echo (a one-way sync) takes no lock per change.
+	marked atomic.Int64
 }
 
 // start marks a write of fields of record to sys, whose echo will come.
@@ -82,6 +86,7 @@ func (x *crossings) start(record string, sys sfsync.System, fields []string) *op
 	w := &openWrite{fields: fields, at: now}
 	k := crossingKey{record, sys}
 	x.marks[k] = append(x.marks[k], w)
+	x.marked.Store(int64(len(x.marks)))
 	return w
 }
 
@@ -109,11 +114,15 @@ func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
 	} else {
 		x.marks[k] = ws
 	}
+	x.marked.Store(int64(len(x.marks)))
 }
 
 // echoed takes back the oldest mark of record's writes to c's system that
 // the echo c answers.
 func (x *crossings) echoed(record string, c *sfsync.Change) {
+	if x.marked.Load() == 0 {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	k := crossingKey{record, c.Source}
@@ -134,12 +143,16 @@ func (x *crossings) echoed(record string, c *sfsync.Change) {
 	} else {
 		x.marks[k] = ws
 	}
+	x.marked.Store(int64(len(x.marks)))
 }
 
 // open returns the writes of ours to c's system of record, not echoed
 // yet, that write one of c's fields: c, arriving now, committed before
 // those writes landed.
 func (x *crossings) open(record string, c *sfsync.Change) []*openWrite {
+	if x.marked.Load() == 0 {
+		return nil
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	ws := x.marks[crossingKey{record, c.Source}]
