@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -115,6 +116,40 @@ func snapshotLeavesPendingField(t *testing.T, synced bool) {
 		}
 		if got := field(t, sys, "Contact", "003A", "Email"); got != "e22" {
 			t.Errorf("%s Email = %v, want the snapshot's e22", sys.System(), got)
+		}
+	}
+}
+
+// A field the target changed since it was last synced is left to that
+// change's event, unless the event was decided already and lost: then the
+// target holds data that lost, and a snapshot of the winner's record is
+// what brings it the winning value.
+func TestSnapshotWritesAFieldWhoseTargetChangeLost(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	r, settled := startSnapshotEngine(t, b)
+	settled()
+
+	// Salesforce's new city cannot be written to the ERP (a validation
+	// rule), and the ERP's own, older edit of it loses to it.
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "cS"}, at(10*time.Second))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "cE"}, at(5*time.Second))
+	settled()
+	if got := field(t, b.sf, "Contact", "003A", "MailingCity"); got != "cS" {
+		t.Fatalf("Salesforce MailingCity = %v after the ERP's older edit, want cS", got)
+	}
+
+	// The record read whole from Salesforce brings the ERP the winner.
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	r.stop(t)
+	for _, sys := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, sys, "Contact", "003A", "MailingCity"); got != "cS" {
+			t.Errorf("%s MailingCity = %v, want Salesforce's newer cS", sys.System(), got)
 		}
 	}
 }

@@ -513,7 +513,9 @@ func (vc *versionCache) delivered(record string, sys sfsync.System, field string
 // changedAfterSync reports whether target shows its own edit of field
 // (cur's field version and writer) newer than the newest of target's data
 // of field the map holds (or with none held for field): an edit of the
-// target the engine has not decided yet. Without any entry of the target
+// target the engine has not decided yet. An edit that was decided and lost
+// counts as decided (its lost entry): the target holds data that lost, and
+// the winner's data is what it needs. Without any entry of the target
 // for the record, nothing says its changes of it pass through the engine
 // (data it held before syncing began), and it reports false.
 func (vc *versionCache) changedAfterSync(record string, target sfsync.System, field string, cur sfsync.Record) bool {
@@ -527,6 +529,6 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 	if _, flows := rv.version(target, fieldAny); !flows {
 		return false
 	}
-	synced, ok := rv.version(target, field)
+	synced, ok := rv.ownData(target, field)
 	return !ok || synced.Before(fv)
 }
