@@ -28,6 +28,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	it, dest := w.it, w.route.To
+	w.dropped = nil
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
 	}
@@ -233,6 +234,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if w.route.State != nil {
 			w.lost = drop
 		}
+		w.dropped = drop
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
@@ -242,7 +244,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status = sfsync.StatusApplied
 			}
 			res := e.final(it, c, dest, status, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberSeen(&c, record)
+			res.versions = vc.rememberLost(&c, record, drop)
 			return c, res, false
 		}
 		if len(drop) > 0 && known && holds(*cur, &c, touched) {
@@ -257,7 +259,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
 			}
 			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-			res.versions = vc.remember(&c, record, touched)
+			res.versions = vc.rememberPartly(&c, record, touched, drop)
 			return c, res, false
 		}
 	}
@@ -286,6 +288,9 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // shows c's version. On a record deleted since, only c as a whole counts
 // (its delete is a later change that decides for itself); part of it
 // would be decided against the delete and bring a part of the record back.
+// A field at c's version that the target says another system wrote (the
+// target itself, editing in the same instant) shows that system's data,
+// not c's.
 func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return nil
@@ -297,7 +302,11 @@ func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 		if !ok || fv.Before(c.Version) {
 			continue
 		}
-		exact = exact || fv.Compare(c.Version) == 0
+		if fv.Compare(c.Version) == 0 {
+			if w, known := cur.LastWriter[f]; !known || w == c.Source {
+				exact = true
+			}
+		}
 		there = append(there, f)
 	}
 	if !exact || (cur.Deleted && len(there) < len(touched)) {

@@ -91,3 +91,30 @@ func TestADeadLetteredChangeStillDescribesItsOwnSystem(t *testing.T) {
 		t.Errorf("Salesforce holds LastName=%v, want its own newer value", got)
 	}
 }
+
+// The ERP's edits arrive after Salesforce's later changes of other fields
+// were synced. Salesforce's record version is its last change's, but the
+// field the ERP edited was last set in Salesforce long before: the ERP's
+// newer edit of it wins, and both systems end with it.
+func TestLateEditIsDecidedAgainstTheFieldsOwnVersionNotTheRecords(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n1", "Email": "e2"}, at(time.Second))
+	created := b.ext.EditSilently("Contact", "003A", map[string]any{"LastName": "n5", "Email": "e6"}, at(time.Second))
+	edited := b.ext.EditSilently("Contact", "003A", map[string]any{"LastName": "n9"}, at(6*time.Second))
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e18"}, at(8*time.Second))
+	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c24"}, at(24*time.Second))
+	settled()
+	b.extLog.Append(created)
+	b.extLog.Append(edited)
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "LastName"); got != "n9" {
+			t.Errorf("%s LastName = %v, want the ERP's n9 of 6s (Salesforce set it at 1s)", side.System(), got)
+		}
+		if got := field(t, side, "Contact", "003A", "Email"); got != "e18" {
+			t.Errorf("%s Email = %v, want Salesforce's e18 of 8s", side.System(), got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/sfsync/sfsync"
@@ -24,7 +25,7 @@ import (
 
 // planRepair works out the repair of w's decision against cur, if any.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
-	w.repair = nil
+	w.repair, w.repairParts = nil, nil
 	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
 		return
 	}
@@ -64,31 +65,59 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	case live:
 		r.Op = sfsync.OpUpdate
 		r.Fields = map[string]any{}
+		// Each field is written with the version of the winner's data of
+		// it: one version for all would claim an old value at the newest
+		// field's time, and beat a newer edit of the loser with it (a
+		// target that versions only whole records has fields of many
+		// ages). Fields of older versions go in parts of their own.
+		var parts map[sfsync.Version]*sfsync.Change
 		for _, f := range w.lost {
 			v, held := cur.Fields[f]
-			if !held {
-				// The winner never set it, so neither may the loser.
-				setValue(&r, f, nil)
-				if r.Version.Before(c.Version) {
-					r.Version = c.Version
+			at := c.Version
+			if held {
+				if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
+					// A newer value of the winner is on its way to the loser
+					// as the winner's own change event. (Only a version of
+					// the field says so: a record's version may stand for a
+					// change of other fields, and the winner's value of this
+					// one would then never reach the loser.)
+					continue
 				}
-				continue
+				if fv := cur.FieldVersion(f); at.Before(fv) {
+					at = fv
+				}
 			}
-			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
-				// A newer value of the winner is on its way to the loser
-				// as the winner's own change event. (Only a version of
-				// the field says so: a record's version may stand for a
-				// change of other fields, and the winner's value of this
-				// one would then never reach the loser.)
-				continue
+			// A field the winner never holds was never set there, so
+			// neither may the loser hold it: nil.
+			p, ok := parts[at]
+			if !ok {
+				p = &sfsync.Change{Source: r.Source, Tenant: r.Tenant, Object: r.Object, RecordID: r.RecordID,
+					Op: sfsync.OpUpdate, Origin: r.Origin, Version: at, Fields: map[string]any{}}
+				if parts == nil {
+					parts = map[sfsync.Version]*sfsync.Change{}
+				}
+				parts[at] = p
 			}
-			setValue(&r, f, v)
-			if fv := cur.FieldVersion(f); r.Version.Before(fv) {
-				r.Version = fv
-			}
+			setValue(p, f, v)
 		}
-		if len(r.Touched()) == 0 {
+		if len(parts) == 0 {
 			return
+		}
+		// The newest part is the repair; older ones are written before it,
+		// each under a key of its own.
+		versions := make([]sfsync.Version, 0, len(parts))
+		for v := range parts {
+			versions = append(versions, v)
+		}
+		slices.SortFunc(versions, sfsync.Version.Compare)
+		newest := parts[versions[len(versions)-1]]
+		newest.Key = r.Key
+		r = *newest
+		w.repairParts = w.repairParts[:0]
+		for i, v := range versions[:len(versions)-1] {
+			p := parts[v]
+			p.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
+			w.repairParts = append(w.repairParts, *p)
 		}
 	default:
 		return
@@ -116,6 +145,13 @@ func setValue(c *sfsync.Change, field string, v any) {
 func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 	if r := w.repair; r != nil && ctx.Err() == nil {
 		w.repair = nil
+		for _, p := range w.repairParts {
+			if ctx.Err() != nil {
+				break
+			}
+			e.processBatch(ctx, vc, []*item{{c: p, repair: true, lostAt: w.repairLostAt}})
+		}
+		w.repairParts = nil
 		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
 		if w.holdsForRepair {
 			// The repair may wait in the park for the loser's event: the

@@ -438,6 +438,21 @@ func (vc *versionCache) rememberLost(c *sfsync.Change, record string, touched []
 	return vc.note(c, record, lost)
 }
 
+// rememberPartly is remember for a change the policy kept in part: both
+// systems hold its data of touched, and its own system alone its data of
+// lost (see rememberLost).
+func (vc *versionCache) rememberPartly(c *sfsync.Change, record string, touched, lost []string) []sfsync.AppliedVersion {
+	if len(lost) == 0 || c.Op == sfsync.OpDelete {
+		return vc.note(c, record, touched)
+	}
+	fields := make([]string, 0, len(touched)+len(lost))
+	fields = append(fields, touched...)
+	for _, f := range lost {
+		fields = append(fields, lostPrefix+f)
+	}
+	return vc.note(c, record, fields)
+}
+
 // ownData returns the version of the data of field that sys itself holds
 // as the map knows it: its own change's, or its change's that lost.
 func (rv *recordVersions) ownData(sys sfsync.System, field string) (sfsync.Version, bool) {

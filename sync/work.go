@@ -21,8 +21,15 @@ type work struct {
 	// lost lists the fields the conflict policy kept from the target (all
 	// of them when nothing was written), and repair the change that brings
 	// the losing side to the winner's state (see planRepair).
-	lost           []string
-	repair         *sfsync.Change
+	lost []string
+	// dropped lists the fields the policy kept from the target in the last
+	// decision, whatever the route can repair: the version map keeps them
+	// as this change's system's own data (see rememberLost).
+	dropped []string
+	repair  *sfsync.Change
+	// repairParts are the parts of the repair whose data is older than
+	// repair's, written before it (see planRepair).
+	repairParts    []sfsync.Change
 	repairLostAt   sfsync.Version
 	holdsForRepair bool
 	// borrowed lists the fields a resurrecting create took from the
