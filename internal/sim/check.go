@@ -118,7 +118,7 @@ func (r *run) checkEffects() {
 
 // checkModel: both systems hold what the model of the policy says.
 func (r *run) checkModel() {
-	want := expect(r.sc, r.history)
+	want := expect(r.sc, r.delayedHistory())
 	for rec, spec := range r.sc.Records {
 		x, ok := want[rec]
 		if !ok {
@@ -249,4 +249,29 @@ func (r *run) keyHistory(key string) string {
 		fmt.Fprintf(&b, "\n        outcome %s attempts=%d: %s", o.Status, o.Attempts, o.Reason)
 	}
 	return b.String()
+}
+
+// delayedHistory is the history with every edit whose change was
+// dead-lettered on its way to the other side marked delayed: the ledger's
+// dead letters of the edit's side, record and version.
+func (r *run) delayedHistory() []edit {
+	outs, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := slices.Clone(r.history)
+	for i := range h {
+		e := &h[i]
+		src := sfsync.Salesforce
+		if e.Side == Ext {
+			src = erpSystem
+		}
+		ext, sfID := r.sc.Records[e.Rec].ExtID, r.sfIDs[e.Rec]
+		for _, o := range outs {
+			if o.Source == src && (o.RecordID == ext || (sfID != "" && o.RecordID == sfID)) && o.Version.Time.Equal(e.T) {
+				e.Delayed = true
+				break
+			}
+		}
+	}
+	return h
 }

@@ -22,6 +22,10 @@ type edit struct {
 	T time.Time
 	// Seq orders the edits of one side (its own clock may tie).
 	Seq int
+	// Delayed marks an edit whose change the other side rejected for a
+	// while (dead-lettered, then requeued): later edits of its side may
+	// reach the other side before it does.
+	Delayed bool
 }
 
 func (e edit) String() string {
@@ -124,7 +128,9 @@ func (l lwwRule) exists(h []edit) ([]bool, string) {
 // winsRule: the winning side's edits always apply; the other side's only
 // fill what the winner does not hold yet. So a field ends with the
 // winner's newest value, or, if the winner never set it, with the first
-// value the other side gave it (which filled the winner; later ones lose).
+// value the other side gave it that reached the winner (which filled it;
+// later ones lose): the first edit's, or, when that edit was delayed (see
+// edit.Delayed), a later one's, up to the first edit that was not.
 // The winner's deletes and restores decide existence; the other side's
 // delete never removes a record the winner holds.
 type winsRule struct{ w Side }
@@ -135,7 +141,17 @@ func (r winsRule) value(field string, es []edit) ([]any, string) {
 			return []any{es[i].Fields[field]}, fmt.Sprintf("%s wins: its newest edit %s", r.w, es[i])
 		}
 	}
-	return []any{es[0].Fields[field]}, fmt.Sprintf("%s never set it: the first value %s filled it", r.w, es[0])
+	var vals []any
+	for _, e := range es {
+		vals = addCandidate(vals, e.Fields[field])
+		if !e.Delayed {
+			break
+		}
+	}
+	if len(vals) > 1 {
+		return vals, fmt.Sprintf("%s never set it: the first value to reach it filled it, from %s on (delayed edits first)", r.w, es[0])
+	}
+	return vals, fmt.Sprintf("%s never set it: the first value %s filled it", r.w, es[0])
 }
 
 func (r winsRule) exists(h []edit) ([]bool, string) {

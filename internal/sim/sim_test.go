@@ -190,6 +190,12 @@ func TestModel(t *testing.T) {
 	if got, _ := (winsRule{w: SF}).value("Email", ext); fmt.Sprint(got) != "[a]" {
 		t.Errorf("SalesforceWins over ERP-only edits: %v, want [a]", got)
 	}
+	// The ERP's create was dead-lettered on its way: its update may have
+	// filled the field first (its requeue then lost), or not.
+	ext[0].Delayed = true
+	if got, _ := (winsRule{w: SF}).value("Email", ext); fmt.Sprint(got) != "[a b]" {
+		t.Errorf("SalesforceWins over ERP-only edits, the first delayed: %v, want [a b]", got)
+	}
 	del := append(slices.Clone(h), edit{N: 4, Side: Ext, Op: "delete", T: at(9), Seq: 2})
 	if got, _ := (lwwRule{}).exists(del); fmt.Sprint(got) != "[false]" {
 		t.Errorf("LastWriteWins existence after a newest delete: %v", got)
