@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -115,6 +116,41 @@ func TestLateEditIsDecidedAgainstTheFieldsOwnVersionNotTheRecords(t *testing.T) 
 		}
 		if got := field(t, side, "Contact", "003A", "Email"); got != "e18" {
 			t.Errorf("%s Email = %v, want Salesforce's e18 of 8s", side.System(), got)
+		}
+	}
+}
+
+// A change dead-lettered before its record was deleted and undeleted in
+// its own system is not made stale by that delete: the undelete brought
+// the record back with the change's data, and the requeue still writes it
+// where the other system does not hold it. Here the undelete left the
+// field to the ERP's own edit, which lost its tie to that very change.
+func TestRequeueAfterTheSourceUndeletedTheRecordApplies(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e0"}, at(0))
+	settled()
+
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	dead := b.sf.Edit("Contact", "003A", map[string]any{"Email": "e1"}, at(7*time.Second))
+	erpEdit := b.ext.EditSilently("Contact", "003A", map[string]any{"Email": "e2"}, at(6500*time.Millisecond))
+	settled()
+	b.sf.Remove("Contact", "003A", at(16*time.Second))
+	b.sf.Restore("Contact", "003A", at(17*time.Second))
+	settled()
+	b.extLog.Append(erpEdit)
+	settled()
+	if st := statusByKey(t, b.store)[erpEdit.Key]; st != sfsync.StatusConflictLost {
+		t.Fatalf("the ERP's edit ended %s, want conflict_lost: it ties with Salesforce's e1, and Salesforce wins ties", st)
+	}
+	if _, err := r.e.Requeue(context.Background(), dead.Key); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Email"); got != "e1" {
+			t.Errorf("%s Email = %v, want Salesforce's e1", side.System(), got)
 		}
 	}
 }

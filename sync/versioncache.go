@@ -226,7 +226,7 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 	if c.Op == sfsync.OpDelete {
 		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
-	if newer(fieldDeleted) {
+	if newer(fieldDeleted) && !rv.liveAgain(c.Source) {
 		return touched, true
 	}
 	for _, f := range touched {
@@ -235,6 +235,16 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 		}
 	}
 	return stale, len(stale) > 0 && len(stale) == len(touched)
+}
+
+// liveAgain reports whether sys changed the record after its newest delete
+// of it (an undelete): the record lives there again with its data from
+// before the delete, so an older change of sys is judged field by field,
+// not by the tombstone.
+func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
+	del, deleted := rv.version(sys, fieldDeleted)
+	alive, ok := rv.version(sys, fieldAny)
+	return deleted && ok && del.Before(alive)
 }
 
 // describe completes what the target reported of a record with what the
