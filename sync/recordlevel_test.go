@@ -154,3 +154,26 @@ func TestRequeueAfterTheSourceUndeletedTheRecordApplies(t *testing.T) {
 		}
 	}
 }
+
+// The ERP creates a record whose email Salesforce owns: Salesforce's record
+// is created without it, and the ERP's value is cleared. The ERP's clock
+// runs ahead, so a Salesforce user's email set right after carries an
+// earlier time than the ERP's create: it is still Salesforce's newest
+// email, and reaches the ERP.
+func TestOwnersEditAfterACreateThatLostTheFieldReachesTheLoser(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.SalesforceWins()))
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e16"}, at(8500*time.Millisecond))
+	settled()
+	if got := field(t, b.ext, "Contact", "003A", "Email"); got != nil {
+		t.Fatalf("the ERP's email = %v after its create, want it cleared: Salesforce owns it and never set it", got)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e19"}, at(8*time.Second))
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Email"); got != "e19" {
+			t.Errorf("%s Email = %v, want Salesforce's e19", side.System(), got)
+		}
+	}
+}

@@ -47,7 +47,10 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	case !cur.Exists && c.Op != sfsync.OpDelete:
 		// The change creates the record in the winner without the fields
 		// that lost: the winner never set them, so neither may the loser.
-		r.Op, r.Version = sfsync.OpUpdate, c.Version
+		// That absence has no version of the winner's (c's is the
+		// loser's, on its own clock): claimed at one, it would make the
+		// winner's first real value of the field look older than it.
+		r.Op = sfsync.OpUpdate
 		r.Fields = map[string]any{}
 		for _, f := range w.lost {
 			setValue(&r, f, nil)
@@ -73,7 +76,9 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		var parts map[sfsync.Version]*sfsync.Change
 		for _, f := range w.lost {
 			v, held := cur.Fields[f]
-			at := c.Version
+			// A field the winner never set is cleared without a version
+			// (see above).
+			var at sfsync.Version
 			if held {
 				if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
 					// A newer value of the winner is on its way to the loser
@@ -83,12 +88,11 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 					// one would then never reach the loser.)
 					continue
 				}
+				at = c.Version
 				if fv := cur.FieldVersion(f); at.Before(fv) {
 					at = fv
 				}
 			}
-			// A field the winner never holds was never set there, so
-			// neither may the loser hold it: nil.
 			p, ok := parts[at]
 			if !ok {
 				p = &sfsync.Change{Source: r.Source, Tenant: r.Tenant, Object: r.Object, RecordID: r.RecordID,
