@@ -28,7 +28,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	it, dest := w.it, w.route.To
-	w.dropped = nil
+	w.dropped, w.held = nil, nil
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
 	}
@@ -190,12 +190,36 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		own()
 		d = w.route.Policy.Decide(c, *cur)
 	}
+	// A field the policy kept from the target that the target holds with
+	// this change's value did not lose: both systems hold the data, as if
+	// written (the record's stamp the policy went by may be our own write
+	// of it, one a crash cut off from its outcome). It needs no repair,
+	// and the version map claims it as applied.
+	var drop, held []string
+	if c.Op != sfsync.OpDelete && (w.route.Policy != nil || !d.Apply) {
+		keep := make(map[string]bool, len(d.Keep))
+		if d.Apply {
+			for _, f := range d.Keep {
+				keep[f] = true
+			}
+		}
+		for _, f := range touched {
+			if keep[f] {
+				continue
+			}
+			drop = append(drop, f)
+			if v, _ := c.Value(f); known && cur.Exists && !cur.Deleted && sameValue(v, cur.Fields[f]) {
+				held = append(held, f)
+			}
+		}
+	}
+	w.held, w.dropped = held, without(slices.Clone(drop), held)
 	if !d.Apply {
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))
 		}
 		if w.route.State != nil {
-			w.lost = touched
+			w.lost = without(slices.Clone(touched), held)
 			if c.Op == sfsync.OpDelete {
 				// A delete touches no field; what lost is the record.
 				w.lost = []string{fieldDeleted}
@@ -210,31 +234,22 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// The change lost here, but its system holds these values as of
 		// this version (until repaired): that is the field's history there,
 		// and there only.
-		res.versions = vc.rememberLost(&c, record, touched)
+		if c.Op == sfsync.OpDelete {
+			res.versions = vc.rememberLost(&c, record, touched)
+		} else {
+			res.versions = vc.rememberPartly(&c, record, held, w.dropped)
+		}
 		return c, res, false
 	}
 	if c.Op != sfsync.OpDelete {
-		var drop []string
-		if w.route.Policy != nil {
-			keep := make(map[string]bool, len(d.Keep))
-			for _, f := range d.Keep {
-				keep[f] = true
-			}
-			for _, f := range touched {
-				if !keep[f] {
-					drop = append(drop, f)
-				}
-			}
-		}
 		if len(drop) > 0 {
 			own()
 			dropFields(&c, drop)
 			touched = without(touched, drop)
 		}
 		if w.route.State != nil {
-			w.lost = drop
+			w.lost = w.dropped
 		}
-		w.dropped = drop
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
 		}
@@ -244,7 +259,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status = sfsync.StatusApplied
 			}
 			res := e.final(it, c, dest, status, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberLost(&c, record, drop)
+			res.versions = vc.rememberPartly(&c, record, held, w.dropped)
 			return c, res, false
 		}
 		if len(drop) > 0 && known && holds(*cur, &c, touched) {
@@ -259,7 +274,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
 			}
 			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-			res.versions = vc.rememberPartly(&c, record, touched, drop)
+			res.versions = vc.rememberPartly(&c, record, append(slices.Clone(touched), held...), w.dropped)
 			return c, res, false
 		}
 	}

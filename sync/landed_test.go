@@ -115,3 +115,28 @@ func TestChangeAppliedBeforeTheTargetDeletedItIsNotWrittenAgain(t *testing.T) {
 		}
 	}
 }
+
+// The crashed engine's write of the ERP's create landed in Salesforce,
+// which stamped it with the time it took it. That stamp is not a
+// Salesforce user's edit: the ERP's own later edit of the field is newer
+// than the data there, and wins.
+func TestOurWriteLandedBeforeACrashDoesNotOutdateTheSourcesNextEdit(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithWriteClock(func() sfsync.Version { return at(49 * time.Second) }))
+	created := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n17", "Email": "e1"}, at(6*time.Second))
+	// What the crashed engine wrote: the create without the email,
+	// which Salesforce owns.
+	written := created.Clone()
+	delete(written.Fields, "Email")
+	if err := b.sf.Write(context.Background(), []sfsync.Change{written}); err != nil {
+		t.Fatal(err)
+	}
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n23"}, at(43*time.Second))
+	_, settled := b.startBoth(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins()))
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "LastName"); got != "n23" {
+			t.Errorf("%s LastName = %v, want the ERP's newer n23", side.System(), got)
+		}
+	}
+}

@@ -26,7 +26,11 @@ type work struct {
 	// decision, whatever the route can repair: the version map keeps them
 	// as this change's system's own data (see rememberLost).
 	dropped []string
-	repair  *sfsync.Change
+	// held lists the fields the policy kept from the target that the
+	// target holds with this change's value: the version map claims them
+	// as applied (see decide).
+	held   []string
+	repair *sfsync.Change
 	// repairParts are the parts of the repair whose data is older than
 	// repair's, written before it (see planRepair).
 	repairParts    []sfsync.Change

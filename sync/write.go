@@ -281,6 +281,9 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		case len(w.borrowed) > 0:
 			touched = without(slices.Clone(touched), w.borrowed)
 		}
+		if len(w.held) > 0 {
+			touched = append(slices.Clone(touched), w.held...)
+		}
 		versions := vc.rememberPartly(&w.c, w.recordKey(), touched, w.dropped)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
