@@ -229,7 +229,7 @@ func (e *Engine) planResync(w *work, c sfsync.Change) {
 	if r == nil {
 		r = &sfsync.Change{
 			Source: winner, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: sfsync.OpUpdate,
-			Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: "sfsync-repair"}, Fields: map[string]any{},
+			Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: repairClient}, Fields: map[string]any{},
 			Version: c.Version,
 		}
 		if winner.IsSalesforce() && r.Tenant == "" {

@@ -100,7 +100,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	var deferred []string
-	if known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate && !snapshot && !it.repair && !it.resync {
+	if known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate && !snapshot && !it.repair && !it.resync && c.Origin.Client != repairClient {
 		// A field the target itself changed at this change's version or
 		// later, in an edit the engine has not decided yet, is left to
 		// that edit's event: it decides the field against this change's

@@ -23,6 +23,10 @@ import (
 // until the repair has one, even while the repair waits in the park, so a
 // crash in between repeats both.
 
+// repairClient is the origin client of a repair: a requeued dead letter
+// keeps it, where the item's repair mark is gone.
+const repairClient = "sfsync-repair"
+
 // planRepair works out the repair of w's decision against cur, if any.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	w.repair, w.repairParts = nil, nil
@@ -37,7 +41,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	}
 	r := sfsync.Change{
 		Source: winner, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
-		Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: "sfsync-repair"},
+		Key: "repair:" + w.it.c.Key, Origin: sfsync.Origin{Client: repairClient},
 	}
 	if winner.IsSalesforce() && r.Tenant == "" {
 		r.Tenant = e.cfg.tenant
