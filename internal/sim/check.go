@@ -251,11 +251,15 @@ func (r *run) keyHistory(key string) string {
 	return b.String()
 }
 
-// delayedHistory is the history with every edit whose change was
-// dead-lettered on its way to the other side marked delayed: the ledger's
-// dead letters of the edit's side, record and version.
+// delayedHistory is the history with every edit whose change did not
+// reach the other side in its turn marked delayed: dead-lettered on its
+// way (and requeued later), or stale because a snapshot of the record (a
+// backfill or reconciliation) carried newer data there first. The ledger
+// tells, by the edit's side, record and version.
 func (r *run) delayedHistory() []edit {
-	outs, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
+	dead, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
+	stale, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusStale, Limit: 100000})
+	outs := append(dead, stale...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := slices.Clone(r.history)

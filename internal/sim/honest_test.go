@@ -31,9 +31,9 @@ func invariants(res *Result) []string {
 	return out
 }
 
-// concurrentScenario has Salesforce and the ERP edit one field while no
-// engine runs, the ERP later (by its version), then starts the engine: last
-// write wins must keep the ERP's value on both sides.
+// concurrentScenario has the ERP and Salesforce edit one field while no
+// engine runs, Salesforce later (by its version), then starts the engine:
+// last write wins must keep Salesforce's value on both sides.
 func concurrentScenario() *Scenario {
 	return &Scenario{
 		Seed: -1, Policy: PolicySpec{Kind: "lww"}, Store: "sqlite", Objects: []objectSpec{contactSpec},
@@ -42,15 +42,15 @@ func concurrentScenario() *Scenario {
 			{Kind: StepCreate, Side: SF, Rec: 0, Fields: map[string]any{"LastName": "Lovelace", "Email": "a@x", "Phone": "1", "MailingCity": "London"}, Advance: time.Second},
 			{Kind: StepSettle},
 			{Kind: StepStop},
-			{Kind: StepEdit, Side: SF, Rec: 0, Fields: map[string]any{"Email": "sf@x"}, Advance: time.Second},
-			{Kind: StepEdit, Side: Ext, Rec: 0, Fields: map[string]any{"Email": "erp@x"}, Advance: 5 * time.Second},
+			{Kind: StepEdit, Side: Ext, Rec: 0, Fields: map[string]any{"Email": "erp@x"}, Advance: time.Second},
+			{Kind: StepEdit, Side: SF, Rec: 0, Fields: map[string]any{"Email": "sf@x"}, Advance: 5 * time.Second},
 			{Kind: StepStart},
 		},
 	}
 }
 
 // TestHonestPolicy: an engine whose conflict policy applies everything
-// writes the older Salesforce edit over the ERP's newer one, and the
+// writes the ERP's older edit over Salesforce's newer one, and the
 // simulator says so.
 func TestHonestPolicy(t *testing.T) {
 	res := RunScenario(context.Background(), concurrentScenario(), Options{Policy: alwaysApply})

@@ -22,9 +22,9 @@ type edit struct {
 	T time.Time
 	// Seq orders the edits of one side (its own clock may tie).
 	Seq int
-	// Delayed marks an edit whose change the other side rejected for a
-	// while (dead-lettered, then requeued): later edits of its side may
-	// reach the other side before it does.
+	// Delayed marks an edit whose change did not reach the other side in
+	// its turn (dead-lettered, then requeued; or overtaken by a snapshot
+	// of newer data): later edits of its side may reach it first.
 	Delayed bool
 }
 
