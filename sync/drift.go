@@ -230,7 +230,11 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 }
 
 // drifted returns the ids of recs whose version is newer than every
-// version the engine holds of Salesforce's data for them.
+// version the engine holds of Salesforce's data for them, but for those
+// deleted in Salesforce whose newest entry in the map is a delete too: a
+// delete the engine wrote there has no Salesforce version in the map (its
+// echo names no deleter, see rememberEcho), and a re-read would find
+// nothing to do.
 func (e *Engine) drifted(ctx context.Context, recs []sfsync.Record, link string) ([]string, error) {
 	keys := make([]string, len(recs))
 	for i, r := range recs {
@@ -241,14 +245,17 @@ func (e *Engine) drifted(ctx context.Context, recs []sfsync.Record, link string)
 		}
 		keys[i] = (&sfsync.Change{Object: r.Object, RecordID: id}).RecordKey()
 	}
-	newest, err := e.versions.newestOf(ctx, keys, sfsync.Salesforce)
+	held, err := e.versions.heldOf(ctx, keys, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sync: drift check: reading the version map: %w", err)
 	}
 	var ids []string
 	for i, r := range recs {
-		v, ok := newest[keys[i]]
-		if !ok || v.Time.Before(r.Version.Time) {
+		h := held[keys[i]]
+		if r.Deleted && h.deleted {
+			continue
+		}
+		if h.sfNewest.IsZero() || h.sfNewest.Time.Before(r.Version.Time) {
 			ids = append(ids, r.ID)
 		}
 	}
