@@ -110,7 +110,11 @@
 // snapshot rules, which leave a field the target changed to that change's
 // event, swallow it: it is read by id and decided as holding every
 // Salesforce change applied before it, unless one was applied after the
-// comparison, when the usual hand-off rules order it.
+// comparison, when the usual hand-off rules order it. For a mapping with a
+// [Mapping.LinkField] both sides are compared under the id the map knows
+// a record by (its link, else its Salesforce id), and a linked record
+// Salesforce no longer lists is deleted in the target without a re-read
+// (see [CompareTarget]).
 //
 // # Records on both sides
 //

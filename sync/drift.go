@@ -37,7 +37,8 @@ type DriftReport struct {
 	// brought. Each was re-read through the reconciler and applied. With
 	// [CompareTarget], on a full pass, it counts too the records the
 	// target holds, synced from Salesforce, that Salesforce no longer
-	// lists (deleted and purged where no event told): re-read, each is a
+	// lists (deleted and purged where no event told): re-read, or for a
+	// linked record deleted without one (see CompareTarget), each is a
 	// delete.
 	Drifted int64
 	// TargetChecked is the number of the target's versions compared
@@ -50,8 +51,9 @@ type DriftReport struct {
 	// the target's changes reach the engine, sent as the target's change.
 	TargetDrifted int64
 	// TargetOnly is the number of live records of the target, on a full
-	// pass of a one-way route, that Salesforce does not list and the
-	// engine never synced: data of the target's own, left alone.
+	// pass of a one-way route, that Salesforce does not list (by their
+	// links, for a linked mapping) and the engine never synced: data of
+	// the target's own, left alone.
 	TargetOnly int64
 }
 
@@ -93,10 +95,33 @@ type driftConfig struct {
 // written (per field, or for the record as of that write), and for the
 // target's own edits versions of its own. Records of the target that
 // Salesforce does not list and the engine never synced are counted
-// (TargetOnly) and left alone in a one-way route. Mappings with a
-// LinkField are not supported: the target knows such records by their
-// links. A full pass keeps every id listed on either side in memory, in
-// a map each, to find the records missing on the other.
+// (TargetOnly) and left alone in a one-way route. A full pass keeps every
+// id listed on either side in memory, in a map each, to find the records
+// missing on the other.
+//
+// For a mapping with a LinkField (the lister of CheckDrift must then be a
+// [LinkVersionLister]) both sides are compared under the id the version
+// map knows each record by: its link, or its Salesforce id while it has
+// none. The target must list them so (it holds them under those ids when
+// the engine wrote them; pgmirror.Mirror.Versions lists a row by its link
+// column, else its Salesforce id). So a record created in Salesforce and
+// not linked yet is compared under its Salesforce id, and missing in the
+// target is written there under it; a record created in the target and
+// not linked yet is one Salesforce does not list: in a two-way route it is
+// the target's change, sent to Salesforce (which creates it with the link,
+// given a sink that upserts by the LinkField), in a one-way route data of
+// the target's own. A repair from Salesforce re-reads the record by the
+// Salesforce id the listing gave beside its link; on a windowed pass, for
+// records the window did not list, the links of the whole object are
+// listed once more (for salesforce.Authority, one Bulk job) to find them.
+// A linked record the target holds, synced from Salesforce, that
+// Salesforce lists under no link or id any more, cannot be re-read by its
+// link: it is deleted in the target without a re-read, as a re-read would
+// have found it missing, provided the engine's newest Salesforce data of
+// it is older than Salesforce's listing (one created or linked while the
+// listing ran is left for the next pass). A record synced before it was
+// linked is such a record under its Salesforce id: that copy is deleted,
+// and the record is compared, and kept, under its link.
 func CompareTarget(target VersionLister) DriftOption {
 	return func(c *driftConfig) { c.target = target }
 }
@@ -117,10 +142,14 @@ const driftBatch = 200
 // costs the listing (for salesforce.Authority over N records: about a
 // dozen calls through Bulk, or ⌈N / 2,000⌉ + 1 through REST) plus one
 // query per 200 drifted records (⌈D / 200⌉ for D drifted), on each side
-// that drifted. Listing the target costs no Salesforce call. Records
-// deleted and purged from the Recycle Bin are not listed: a windowed
-// backfill's getDeleted covers them (and, with CompareTarget, a full
-// pass). Use it as a reconcile.Loop's RunFunc:
+// that drifted. Listing the target costs no Salesforce call, except that a
+// windowed pass of a linked mapping (Mapping.LinkField) that finds records
+// changed in a one-way target outside Salesforce's window lists the
+// object's links once more to find their Salesforce ids. Records deleted
+// and purged from the Recycle Bin are not listed: a windowed backfill's
+// getDeleted covers them (and, with CompareTarget, a full pass). A record
+// deleted in Salesforce that the engine holds as deleted is not re-read,
+// whoever deleted it. Use it as a reconcile.Loop's RunFunc:
 //
 //	reconcile.NewLoop(func(ctx context.Context, s sfsync.Scope) error {
 //		_, err := engine.CheckDrift(ctx, authority, s.Object, s.Since, sync.CompareTarget(mirror))
@@ -149,11 +178,13 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 			return report, err
 		}
 	}
-	// listed holds, on a full pass with a target, every id Salesforce
-	// listed and whether it is live there.
-	var listed map[string]bool
-	if target != nil && since.IsZero() {
-		listed = map[string]bool{}
+	// listed is what Salesforce listed, for the target's side.
+	var listed *sfListing
+	if target != nil {
+		listed = &sfListing{began: e.cfg.clock()}
+		if since.IsZero() {
+			listed.live = map[string]bool{}
+		}
 	}
 	listing := lister.Versions(ctx, object, since)
 	var link string
@@ -165,6 +196,10 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 		}
 		link = m.LinkField
 		listing = ll.VersionsWith(ctx, object, since, link)
+		if target != nil {
+			target.sf, target.link = ll, link
+			listed.ids = map[string]string{}
+		}
 	}
 	var batch []sfsync.Record
 	var reread []string
@@ -203,7 +238,7 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 			rec.Object = object
 		}
 		if listed != nil {
-			listed[rec.ID] = !rec.Deleted
+			listed.add(rec, link)
 		}
 		if batch = append(batch, rec); len(batch) == driftBatch {
 			if err := flush(); err != nil {
@@ -230,25 +265,27 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 }
 
 // drifted returns the ids of recs whose version is newer than every
-// version the engine holds of Salesforce's data for them.
+// version the engine holds of Salesforce's data for them, but for those
+// deleted in Salesforce whose newest entry in the map is a delete too: a
+// delete the engine wrote there has no Salesforce version in the map (its
+// echo names no deleter, see rememberEcho), and a re-read would find
+// nothing to do.
 func (e *Engine) drifted(ctx context.Context, recs []sfsync.Record, link string) ([]string, error) {
 	keys := make([]string, len(recs))
 	for i, r := range recs {
-		id := r.ID
-		if v, ok := r.Fields[link].(string); ok && v != "" {
-			// A linked record is known by its link.
-			id = v
-		}
-		keys[i] = (&sfsync.Change{Object: r.Object, RecordID: id}).RecordKey()
+		keys[i] = (&sfsync.Change{Object: r.Object, RecordID: linkedID(r, link)}).RecordKey()
 	}
-	newest, err := e.versions.newestOf(ctx, keys, sfsync.Salesforce)
+	held, err := e.versions.heldOf(ctx, keys, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sync: drift check: reading the version map: %w", err)
 	}
 	var ids []string
 	for i, r := range recs {
-		v, ok := newest[keys[i]]
-		if !ok || v.Time.Before(r.Version.Time) {
+		h := held[keys[i]]
+		if r.Deleted && h.deleted {
+			continue
+		}
+		if h.sfNewest.IsZero() || h.sfNewest.Time.Before(r.Version.Time) {
 			ids = append(ids, r.ID)
 		}
 	}

@@ -157,6 +157,10 @@ type targetSide struct {
 	// twoWay: the target's changes of the object reach the engine, and
 	// its un-announced changes are sent as its own.
 	twoWay bool
+	// link is the mapping's LinkField, and sf lists Salesforce's records
+	// with it, when the mapping links records (see drift_link.go).
+	link string
+	sf   LinkVersionLister
 }
 
 func (e *Engine) targetSide(object string, lister VersionLister) (*targetSide, error) {
@@ -166,9 +170,6 @@ func (e *Engine) targetSide(object string, lister VersionLister) (*targetSide, e
 	}
 	t := &targetSide{lister: lister, route: r, entity: object, mapping: e.destMapping(r, object)}
 	if t.mapping != nil {
-		if t.mapping.LinkField != "" {
-			return nil, fmt.Errorf("sync: drift check of %s: comparing the target of a mapping with a LinkField (%s) is not supported: the target knows its records by their links, Salesforce by their ids; check drift without CompareTarget: %w", object, t.mapping.LinkField, sfsync.ErrInvalid)
-		}
 		t.entity = t.mapping.externalName()
 	}
 	// Two-way: the target's changes of the object reach the engine and
@@ -197,7 +198,14 @@ func (t *targetSide) canonical(name string) string {
 // targetFound is a record of the target found to differ, with what was
 // found (for its drift key) and what the map held when it was compared.
 type targetFound struct {
+	// id is the record's id in the target and in the version map.
 	id string
+	// sfID is the Salesforce id it is re-read by: id, unless the mapping
+	// links records; "" while not known (see locate).
+	sfID string
+	// gone: Salesforce no longer lists the linked record; it is deleted
+	// in the target without a re-read (deleteGone).
+	gone bool
 	// state: the target's version and deleted state, or "missing@" and
 	// the Salesforce version the map held (which a repair moves on, so a
 	// record lost again after its repair is news).
@@ -281,13 +289,23 @@ func (m *emitter) wait(ctx context.Context) error {
 // through the reconciler and sends each as it is there to the target,
 // under its drift key. Each is read by id and decided as holding every
 // Salesforce change applied before it, unless one was applied after the
-// comparison (then the usual snapshot rules order it).
-func (e *Engine) repairFromSalesforce(ctx context.Context, em *emitter, object string, found []targetFound) error {
+// comparison (then the usual snapshot rules order it). A linked record
+// gone from Salesforce is deleted without a re-read.
+func (e *Engine) repairFromSalesforce(ctx context.Context, em *emitter, t *targetSide, object string, found []targetFound) error {
 	byID := make(map[string]*targetFound, len(found))
-	ids := make([]string, len(found))
+	ids := make([]string, 0, len(found))
 	for i := range found {
-		byID[found[i].id] = &found[i]
-		ids[i] = found[i].id
+		if found[i].gone {
+			if err := e.deleteGone(em, t, object, found[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		byID[found[i].sfID] = &found[i]
+		ids = append(ids, found[i].sfID)
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	scope := sfsync.Scope{Tenant: e.cfg.tenant, Object: object, IDs: ids, Reason: "drift check: the target differs"}
 	err := e.cfg.reconciler.Reconcile(ctx, scope, func(ctx context.Context, c sfsync.Change) error {
@@ -310,6 +328,10 @@ func (e *Engine) repairFromSalesforce(ctx context.Context, em *emitter, object s
 			// Gone from Salesforce (purged): no version says when, and
 			// the delete must still be the newest change the map holds.
 			c.Version = justAfter(f.held.sfNewest)
+			if f.id != f.sfID {
+				// Nor is its link left to read: the delete carries it.
+				c.Fields = map[string]any{t.link: f.id}
+			}
 		case c.Op != sfsync.OpDelete && f.create:
 			// An update would leave a record deleted in the target deleted:
 			// bring it back whole.
@@ -373,19 +395,29 @@ func (e *Engine) sendTargetChanges(ctx context.Context, em *emitter, t *targetSi
 }
 
 // compareTarget lists the target's versions and sends every record that
-// differs through the pipeline; sf, on a full pass, holds every id
-// Salesforce listed and whether it is live there.
-func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string, since time.Time, sf map[string]bool, report *DriftReport) error {
+// differs through the pipeline; sf is what Salesforce's side listed.
+func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string, since time.Time, sf *sfListing, report *DriftReport) error {
 	full := since.IsZero()
 	em := e.newEmitter(object)
-	var fromSF, fromTarget []targetFound
+	// unresolved are linked records to repair from Salesforce whose
+	// Salesforce ids a windowed listing did not give.
+	var fromSF, fromTarget, unresolved []targetFound
+	// toSF queues f, located (targetSide.locate), for a repair from
+	// Salesforce.
+	toSF := func(f targetFound) {
+		if f.sfID == "" && !f.gone {
+			unresolved = append(unresolved, f)
+		} else {
+			fromSF = append(fromSF, f)
+		}
+	}
 	seen := map[string]bool{}
 	flush := func(all bool) error {
 		for len(fromSF) >= driftBatch || (all && len(fromSF) > 0) {
 			n := min(len(fromSF), driftBatch)
 			batch := fromSF[:n:n]
 			fromSF = fromSF[n:]
-			if err := e.repairFromSalesforce(ctx, em, object, batch); err != nil {
+			if err := e.repairFromSalesforce(ctx, em, t, object, batch); err != nil {
 				return err
 			}
 		}
@@ -416,7 +448,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 			h := hs[keys[i]]
 			// Built only for a record found to differ: most are not.
 			found := func() targetFound { return targetFound{id: rec.ID, state: targetState(rec), held: h} }
-			_, listed := sf[rec.ID]
+			listed := sf.listed(rec.ID)
 			var f targetFound
 			switch {
 			case !h.any:
@@ -434,9 +466,16 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 				fromTarget = append(fromTarget, f)
 			case full && !listed && !rec.Deleted && h.salesforce && !h.deleted:
 				// Synced from Salesforce, which no longer lists it: deleted
-				// and purged there where no event told.
+				// and purged there where no event told, unless made or
+				// linked there while the listing ran (a linked record is
+				// not re-read to tell).
+				if t.link != "" && !goneBefore(h, sf.began) {
+					continue
+				}
 				report.Drifted++
-				fromSF = append(fromSF, found())
+				f = found()
+				t.locate(&f, sf, full)
+				toSF(f)
 				continue
 			case !h.changed:
 				continue
@@ -449,7 +488,10 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 				// comes back whole where the target deleted it.
 				f = found()
 				f.create = rec.Deleted
-				fromSF = append(fromSF, f)
+				if t.locate(&f, sf, full); f.gone && !goneBefore(h, sf.began) {
+					continue
+				}
+				toSF(f)
 			}
 			report.TargetDrifted++
 		}
@@ -476,7 +518,7 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 	if full {
 		// Live in Salesforce, synced, and missing in the target.
 		var missing []string
-		for id, live := range sf {
+		for id, live := range sf.live {
 			if live && !seen[id] {
 				missing = append(missing, id)
 			}
@@ -502,12 +544,21 @@ func (e *Engine) compareTarget(ctx context.Context, t *targetSide, object string
 					continue
 				}
 				report.TargetDrifted++
-				fromSF = append(fromSF, targetFound{id: id, state: "missing@" + h.sfNewest.String(), held: h, create: true})
+				f := targetFound{id: id, state: "missing@" + h.sfNewest.String(), held: h, create: true}
+				t.locate(&f, sf, full)
+				toSF(f)
 			}
 			if err := flush(false); err != nil {
 				return err
 			}
 		}
+	}
+	if len(unresolved) > 0 {
+		found, err := e.resolveLinks(ctx, t, object, unresolved, report)
+		if err != nil {
+			return err
+		}
+		fromSF = append(fromSF, found...)
 	}
 	if err := flush(true); err != nil {
 		return err

@@ -165,7 +165,8 @@ func TestCheckDriftWindowedComparesOnlyChanges(t *testing.T) {
 // In a two-way route, a change made in the target where no event told is
 // the user's edit whose event was lost: it goes to Salesforce as the
 // target's change, decided by the policy; a record lost in the target is
-// written back from Salesforce.
+// written back from Salesforce. The delete the check writes to Salesforce
+// is no drift of Salesforce's on the next pass.
 func TestCheckDriftTwoWaySendsTheTargetsChange(t *testing.T) {
 	b := newBidi(t)
 	syncedContacts(b)
@@ -181,14 +182,15 @@ func TestCheckDriftTwoWaySendsTheTargetsChange(t *testing.T) {
 
 	b.ext.EditSilently("Contact", "00301", map[string]any{"LastName": "Local"}, at(2*time.Minute))
 	b.ext.PurgeSilently("Contact", "00302")
+	b.ext.RemoveSilently("Contact", "00303", at(2*time.Minute))
 	b.ext.EditSilently("Contact", "ext-new", map[string]any{"LastName": "Created here"}, at(2*time.Minute))
 	ctx := context.Background()
 	report, err := e.CheckDrift(ctx, b.sf, "Contact", time.Time{}, sfsyncsync.CompareTarget(b.ext))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if report.TargetDrifted != 3 || report.TargetOnly != 0 {
-		t.Errorf("report %+v, want 3 records drifted in the target", report)
+	if report.TargetDrifted != 4 || report.TargetOnly != 0 {
+		t.Errorf("report %+v, want 4 records drifted in the target", report)
 	}
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	if got := live(t, b.sf, "00301").Fields["LastName"]; got != "Local" {
@@ -196,6 +198,9 @@ func TestCheckDriftTwoWaySendsTheTargetsChange(t *testing.T) {
 	}
 	if got := live(t, b.ext, "00302").Fields["LastName"]; got != "N2" {
 		t.Errorf("00302 LastName = %v in the target, want it written back", got)
+	}
+	if r, _ := b.sf.Record("Contact", "00303"); !r.Deleted {
+		t.Errorf("00303 is %+v in Salesforce, want it deleted as in the target", r)
 	}
 	if got := live(t, b.sf, "ext-new").Fields["LastName"]; got != "Created here" {
 		t.Errorf("ext-new LastName = %v in Salesforce, want the target's record created", got)

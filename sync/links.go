@@ -54,7 +54,15 @@ func (e *Engine) link(ctx context.Context, m *Mapping, c *sfsync.Change) error {
 	key := c.Object + "/" + c.RecordID
 	if v, ok := c.Fields[m.LinkField]; ok {
 		ext, _ := v.(string)
-		e.links.put(key, ext)
+		if c.Op == sfsync.OpDelete {
+			// A delete carries no data: the link only addresses the
+			// record (a drift check's delete of a linked record that
+			// Salesforce no longer lists, whose Salesforce id it does not
+			// know), so it is neither written nor remembered.
+			c.Fields = nil
+		} else {
+			e.links.put(key, ext)
+		}
 		if ext != "" {
 			c.RecordID = ext
 		}

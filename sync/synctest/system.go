@@ -30,6 +30,9 @@ type System struct {
 	deletedUnread bool
 	// stamp, when set, versions each write by the system's own clock.
 	stamp func() sfsync.Version
+	// extIDs names, per object, the external id field that writes and
+	// reads resolve ids not of the system's own by (WithExternalID).
+	extIDs map[string]string
 
 	mu      stdsync.Mutex
 	records map[string]map[string]*record
@@ -107,6 +110,18 @@ func WithWriteClock(now func() sfsync.Version) SystemOption {
 	return func(s *System) { s.stamp = now }
 }
 
+// WithExternalID makes the system resolve a record id of object that is
+// not one of its own by field, an external id field, as Salesforce's
+// upsert by external id does for a sink configured with it
+// (salesforce.WithExternalID): a write goes to the record whose field
+// holds the id, else creates a record with an id of the system's own
+// carrying it (a delete of an id no record holds deletes nothing), and a
+// read finds the record by it. The feed reports such a write under the
+// record's own id, as CDC does, carrying field when it created the record.
+func WithExternalID(object, field string) SystemOption {
+	return func(s *System) { s.extIDs[object] = field }
+}
+
 // WithTenant stamps the feed's changes with an org id.
 func WithTenant(orgID string) SystemOption { return func(s *System) { s.tenant = orgID } }
 
@@ -114,7 +129,7 @@ func WithTenant(orgID string) SystemOption { return func(s *System) { s.tenant =
 func NewSystem(sys sfsync.System, opts ...SystemOption) *System {
 	s := &System{
 		sys: sys, writerID: "sfsync", byKey: true, schema: map[string]map[string]bool{},
-		records: map[string]map[string]*record{}, applied: map[string]int{},
+		records: map[string]map[string]*record{}, applied: map[string]int{}, extIDs: map[string]string{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -219,6 +234,53 @@ func (s *System) get(object, id string) *record {
 	return s.records[object][id]
 }
 
+// byExternalID returns the id of object's record whose external id field
+// (WithExternalID) holds ext, a live one before a deleted one, and
+// whether there is one.
+func (s *System) byExternalID(object, ext string) (string, bool) {
+	field := s.extIDs[object]
+	if field == "" || s.get(object, ext) != nil {
+		return "", false
+	}
+	found, deleted := "", false
+	for _, id := range slices.Sorted(maps.Keys(s.records[object])) {
+		r := s.records[object][id]
+		if v, _ := r.fields[field].(string); v == ext && (found == "" || (deleted && !r.deleted)) {
+			found, deleted = id, r.deleted
+		}
+	}
+	return found, found != ""
+}
+
+// upsert addresses c to the system's own id of its record when c names
+// it by an external id (WithExternalID), creating an id for a record no
+// one holds. It reports false for a delete of a record no one holds:
+// there is nothing to write.
+func (s *System) upsert(c *sfsync.Change) bool {
+	field := s.extIDs[c.Object]
+	if field == "" || s.get(c.Object, c.RecordID) != nil {
+		return true
+	}
+	if id, ok := s.byExternalID(c.Object, c.RecordID); ok {
+		c.RecordID = id
+		return true
+	}
+	if c.Op == sfsync.OpDelete {
+		return false
+	}
+	fields := maps.Clone(c.Fields)
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields[field] = c.RecordID
+	c.Fields = fields
+	// An upsert that inserts reports a create, as CDC does.
+	c.Op = sfsync.OpCreate
+	s.seq++
+	c.RecordID = fmt.Sprintf("%s-%06d", s.sys, s.seq)
+	return true
+}
+
 func (s *System) apply(c *sfsync.Change) {
 	recs := s.records[c.Object]
 	if recs == nil {
@@ -321,6 +383,9 @@ func (s *System) writeOne(c sfsync.Change) {
 	if s.byKey && c.Key != "" && s.applied[c.Key] > 0 {
 		return
 	}
+	if !s.upsert(&c) {
+		return
+	}
 	s.applied[c.Key]++
 	s.writes++
 	if s.stamp != nil {
@@ -346,7 +411,11 @@ func (s *System) Read(ctx context.Context, object string, ids []string) (map[str
 	defer s.mu.Unlock()
 	out := make(map[string]sfsync.Record, len(ids))
 	for _, id := range ids {
-		if r := s.get(object, id); r != nil && !(s.deletedUnread && r.deleted) {
+		r := s.get(object, id)
+		if own, ok := s.byExternalID(object, id); ok {
+			r = s.get(object, own)
+		}
+		if r != nil && !(s.deletedUnread && r.deleted) {
 			rec := r.snapshot(object, id)
 			if s.recordOnly {
 				rec.FieldVersions, rec.LastWriter = nil, nil
