@@ -250,6 +250,9 @@ func (e *Engine) planResync(w *work, c sfsync.Change) {
 	if r.Version.Before(c.Version) {
 		r.Version = c.Version
 	}
+	// The resynced data is c's, at c's version: the repair is claimed at
+	// its own version again.
+	w.repairClaim = nil
 	w.resynced = fields
 }
 

@@ -143,7 +143,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if len(there) > 0 && len(there) == len(touched) {
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(&c, record, touched)
+		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
 	}
 	if len(there) > 0 {
@@ -165,7 +165,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			status, why = sfsync.StatusApplied, "applied; confirmed on retry: the record is gone (the acknowledgement was lost)"
 		}
 		res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-		res.versions = vc.remember(&c, record, touched)
+		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
 	}
 	policy := w.route.Policy != nil
@@ -183,13 +183,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			// attempt succeeded and only its acknowledgement was lost.
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-			res.versions = vc.remember(&c, record, touched)
+			res.versions = vc.remember(w.claimed(&c), record, touched)
 			return c, res, false
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-		res.versions = vc.remember(&c, record, touched)
+		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
 	}
 	// Without a policy every field applies (sfsync.ApplyAll); touched is
@@ -303,7 +303,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
 			}
 			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-			res.versions = vc.rememberPartly(&c, record, append(slices.Clone(touched), held...), w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), held...), w.dropped)
 			return c, res, false
 		}
 	}

@@ -109,6 +109,9 @@ type item struct {
 	// lostAt is, for a repair, the version of the change that lost: the
 	// loser's own data from before it is what the repair overwrites.
 	lostAt sfsync.Version
+	// claim, for a repair, is the version the version map takes its data
+	// at, the winner's own; nil for the change's version.
+	claim *sfsync.Version
 	// snapshot marks a record read from authoritative state (a backfill,
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.

@@ -125,7 +125,7 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 			e.parkMu.Unlock()
 			// Nothing of this delivery is written: no repair, no re-read
 			// to wait for.
-			w.repair, w.repairParts, w.holdsForRepair, w.it.hold = nil, nil, false, nil
+			w.repair, w.repairParts, w.repairClaim, w.holdsForRepair, w.it.hold = nil, nil, nil, false, nil
 			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false))
 			continue
 		}

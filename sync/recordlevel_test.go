@@ -177,3 +177,27 @@ func TestOwnersEditAfterACreateThatLostTheFieldReachesTheLoser(t *testing.T) {
 		}
 	}
 }
+
+// A repair writes the winner's value back to the loser, decided with the
+// losing change's version, but the data is the winner's from long before:
+// the version map must not take it as the winner's at the loser's time
+// (another clock), or the winner's next edit looks older than it.
+func TestRepairDoesNotClaimTheWinnersDataAtTheLosersTime(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	_, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(time.Second))
+	settled()
+	lost := b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "cE"}, at(8500*time.Millisecond))
+	settled()
+	if st := statusByKey(t, b.store)[lost.Key]; st != sfsync.StatusConflictLost {
+		t.Fatalf("the ERP's edit ended %s, want conflict_lost", st)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c25"}, at(8*time.Second))
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "MailingCity"); got != "c25" {
+			t.Errorf("%s MailingCity = %v, want Salesforce's c25", side.System(), got)
+		}
+	}
+}

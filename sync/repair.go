@@ -29,7 +29,7 @@ const repairClient = "sfsync-repair"
 
 // planRepair works out the repair of w's decision against cur, if any.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
-	w.repair, w.repairParts = nil, nil
+	w.repair, w.repairParts, w.repairClaim = nil, nil, nil
 	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
 		return
 	}
@@ -77,12 +77,18 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		// field's time, and beat a newer edit of the loser with it (a
 		// target that versions only whole records has fields of many
 		// ages). Fields of older versions go in parts of their own.
-		var parts map[sfsync.Version]*sfsync.Change
+		// The policy decides a part against the loser with the losing
+		// change's version at least (the loser's data there is that
+		// change's); the version map takes its data as the winner's, at
+		// the winner's own version of it (claim), never at the loser's,
+		// which is another system's clock.
+		type partKey struct{ at, claim sfsync.Version }
+		var parts map[partKey]*repairPart
 		for _, f := range w.lost {
 			v, held := cur.Fields[f]
 			// A field the winner never set is cleared without a version
 			// (see above).
-			var at sfsync.Version
+			var k partKey
 			if held {
 				if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
 					// A newer value of the winner is on its way to the loser
@@ -92,39 +98,47 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 					// one would then never reach the loser.)
 					continue
 				}
-				at = c.Version
-				if fv := cur.FieldVersion(f); at.Before(fv) {
-					at = fv
+				k.claim = cur.FieldVersion(f)
+				k.at = c.Version
+				if k.at.Before(k.claim) {
+					k.at = k.claim
 				}
 			}
-			p, ok := parts[at]
+			p, ok := parts[k]
 			if !ok {
-				p = &sfsync.Change{Source: r.Source, Tenant: r.Tenant, Object: r.Object, RecordID: r.RecordID,
-					Op: sfsync.OpUpdate, Origin: r.Origin, Version: at, Fields: map[string]any{}}
+				p = &repairPart{claim: k.claim, c: sfsync.Change{Source: r.Source, Tenant: r.Tenant, Object: r.Object, RecordID: r.RecordID,
+					Op: sfsync.OpUpdate, Origin: r.Origin, Version: k.at, Fields: map[string]any{}}}
 				if parts == nil {
-					parts = map[sfsync.Version]*sfsync.Change{}
+					parts = map[partKey]*repairPart{}
 				}
-				parts[at] = p
+				parts[k] = p
 			}
-			setValue(p, f, v)
+			setValue(&p.c, f, v)
 		}
 		if len(parts) == 0 {
 			return
 		}
 		// The newest part is the repair; older ones are written before it,
 		// each under a key of its own.
-		versions := make([]sfsync.Version, 0, len(parts))
-		for v := range parts {
-			versions = append(versions, v)
+		keys := make([]partKey, 0, len(parts))
+		for k := range parts {
+			keys = append(keys, k)
 		}
-		slices.SortFunc(versions, sfsync.Version.Compare)
-		newest := parts[versions[len(versions)-1]]
-		newest.Key = r.Key
-		r = *newest
+		slices.SortFunc(keys, func(a, b partKey) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			return a.claim.Compare(b.claim)
+		})
+		newest := parts[keys[len(keys)-1]]
+		newest.c.Key = r.Key
+		r = newest.c
+		claim := newest.claim
+		w.repairClaim = &claim
 		w.repairParts = w.repairParts[:0]
-		for i, v := range versions[:len(versions)-1] {
-			p := parts[v]
-			p.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
+		for i, k := range keys[:len(keys)-1] {
+			p := parts[k]
+			p.c.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
 			w.repairParts = append(w.repairParts, *p)
 		}
 	default:
@@ -136,6 +150,24 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		w.it.hold = new([]result)
 		w.holdsForRepair = true
 	}
+}
+
+// repairPart is a part of a repair whose data is older than the repair's
+// (see planRepair), with the winner's version of that data.
+type repairPart struct {
+	c     sfsync.Change
+	claim sfsync.Version
+}
+
+// claimed is c as the version map takes it when w is a repair: its data is
+// the winner's, at the winner's version of it (see planRepair).
+func (w *work) claimed(c *sfsync.Change) *sfsync.Change {
+	if w.it.claim == nil || c.Version.Compare(*w.it.claim) == 0 {
+		return c
+	}
+	cc := *c
+	cc.Version = *w.it.claim
+	return &cc
 }
 
 func setValue(c *sfsync.Change, field string, v any) {
@@ -157,10 +189,12 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 			if ctx.Err() != nil {
 				break
 			}
-			e.processBatch(ctx, vc, []*item{{c: p, repair: true, lostAt: w.repairLostAt}})
+			claim := p.claim
+			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim}})
 		}
 		w.repairParts = nil
-		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
+		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
+		w.repairClaim = nil
 		if w.holdsForRepair {
 			// The repair may wait in the park for the loser's event: the
 			// losing change's outcome goes out after the repair's, when

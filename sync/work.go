@@ -33,7 +33,10 @@ type work struct {
 	repair *sfsync.Change
 	// repairParts are the parts of the repair whose data is older than
 	// repair's, written before it (see planRepair).
-	repairParts    []sfsync.Change
+	repairParts []repairPart
+	// repairClaim is the version the version map takes repair's data at,
+	// when not its own (see planRepair).
+	repairClaim    *sfsync.Version
 	repairLostAt   sfsync.Version
 	holdsForRepair bool
 	// borrowed lists the fields a resurrecting create took from the

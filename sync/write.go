@@ -107,6 +107,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.emit(*e.deadLetter(w.it, w.c, r.To, err, attempt))
 				continue
 			}
+			if w.it.claim != nil {
+				// A repair is decided with the losing change's version at
+				// least, but its data is the winner's, of the winner's
+				// version: the target versions it so (see planRepair).
+				dest.Version = *w.it.claim
+			}
 			w.c = c
 			toWrite = append(toWrite, w)
 			out = append(out, dest)
@@ -284,7 +290,7 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		if len(w.held) > 0 {
 			touched = append(slices.Clone(touched), w.held...)
 		}
-		versions := vc.rememberPartly(&w.c, w.recordKey(), touched, w.dropped)
+		versions := vc.rememberPartly(w.claimed(&w.c), w.recordKey(), touched, w.dropped)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
