@@ -201,3 +201,34 @@ func TestRepairDoesNotClaimTheWinnersDataAtTheLosersTime(t *testing.T) {
 		}
 	}
 }
+
+// A repair that clears a field its winner never set was dead-lettered,
+// and the winner set the field since: requeued, it clears nothing.
+func TestRequeuedRepairOfAnUnsetFieldDoesNotClearItsLaterValue(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins()))
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule")), Match: func(c sfsync.Change) bool { return c.Source == sfsync.Salesforce }})
+	created := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e1"}, at(10*time.Second))
+	settled()
+	var repair string
+	for k, st := range statusByKey(t, b.store) {
+		if st == sfsync.StatusDeadLettered {
+			repair = k
+		}
+	}
+	if repair != "repair:"+created.Key {
+		t.Fatalf("dead letter %q, want the repair of the ERP's create", repair)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e23"}, at(18*time.Second))
+	settled()
+	if _, err := r.e.Requeue(context.Background(), repair); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Email"); got != "e23" {
+			t.Errorf("%s Email = %v, want Salesforce's e23", side.System(), got)
+		}
+	}
+}

@@ -204,7 +204,21 @@ func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
 // touched c.Touched(), which the caller has at hand.
 func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []string, cur sfsync.Record) (stale []string, whole bool) {
 	if c.Version.IsZero() {
-		return nil, false
+		if c.Origin.Client != repairClient {
+			return nil, false
+		}
+		// A repair that clears fields its system never set carries no
+		// version (see planRepair): any data of that system for a field
+		// is newer than that absence (a repair requeued late).
+		vc.mu.Lock()
+		defer vc.mu.Unlock()
+		rv := vc.get(record)
+		for _, f := range touched {
+			if _, set := rv.ownData(c.Source, f); set || cur.LastWriter[f] == c.Source {
+				stale = append(stale, f)
+			}
+		}
+		return stale, len(stale) > 0 && len(stale) == len(touched)
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
