@@ -99,35 +99,6 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, res, false
 		}
 	}
-	var deferred []string
-	if known && cur.Exists && !cur.Deleted && c.Op == sfsync.OpUpdate && !snapshot && !it.repair && !it.resync && c.Origin.Client != repairClient {
-		// A field the target itself changed at this change's version or
-		// later, in an edit the engine has not decided yet, is left to
-		// that edit's event: it decides the field against this change's
-		// data with its own version, and its repair brings the winner's
-		// value back if the edit loses. Written now, the same value could
-		// be written twice: here, and by that repair (or, after a crash,
-		// twice under this change's key when the target changed after the
-		// first write landed).
-		// Its system holds this data, the target not: the version map
-		// keeps it as a change that lost (see rememberLost) for that edit
-		// to be decided against.
-		for _, f := range touched {
-			if fv, ok := cur.FieldVersions[f]; ok && !fv.Before(c.Version) && cur.LastWriter[f] == dest && vc.changedAfterSync(record, dest, f, *cur) {
-				deferred = append(deferred, f)
-			}
-		}
-		if len(deferred) > 0 && len(deferred) < len(touched) {
-			own()
-			dropFields(&c, deferred)
-			touched = without(touched, deferred)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since; that change decides", deferred, dest))
-		} else if len(deferred) > 0 {
-			res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes(fmt.Sprintf("%s changed %v since; that change decides", dest, deferred), w.notes), true)
-			res.versions = vc.rememberLost(&c, record, deferred)
-			return c, res, false
-		}
-	}
 	// The target versions its fields, and this change's version is on
 	// some: an earlier attempt (this engine's, or one a crash cut off
 	// before its outcome was recorded) applied it, or a repair wrote the
@@ -242,7 +213,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 	}
-	w.held, w.dropped = held, append(without(slices.Clone(drop), held), deferred...)
+	w.held, w.dropped = held, without(slices.Clone(drop), held)
 	if !d.Apply {
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("%s: %s", f, d.Dropped[f]))

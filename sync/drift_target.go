@@ -87,7 +87,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 					}
 				}
 				switch f {
-				case fieldAny:
+				case fieldAny, fieldEcho:
 					if alive.Before(v) {
 						alive = v
 					}

@@ -141,34 +141,33 @@ func TestOurWriteLandedBeforeACrashDoesNotOutdateTheSourcesNextEdit(t *testing.T
 	}
 }
 
-// The crashed engine's write of a Salesforce change landed in the ERP,
-// and a user of the ERP changed the field after it. The next engine
-// leaves the field to that edit, which loses to the owner's value and is
-// repaired: the change itself takes effect once.
-func TestChangeAppliedBeforeACrashAndEditedSinceIsNotWrittenAgain(t *testing.T) {
+// The crashed engine's create landed in the ERP, and a user of the ERP
+// deleted the record after it, with an older time on the ERP's clock. The
+// next engine leaves the record to that delete's event, which loses to
+// the newer create and brings the record back as its repair: the create
+// itself takes effect once.
+func TestCreateAppliedBeforeACrashAndDeletedSinceIsNotWrittenAgain(t *testing.T) {
 	b := newBidi(t, synctest.WithoutKeyIdempotency())
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": sfsync.Salesforce}, conflict.ExternalWins())
-	r, settled := b.startBoth(t, policy)
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p3"}, at(time.Second))
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003B", map[string]any{"LastName": "other"}, at(time.Second))
 	settled()
 	r.stop(t)
 
-	c := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p6"}, at(4*time.Second))
+	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p1"}, at(10*time.Second))
 	if err := b.ext.Write(context.Background(), []sfsync.Change{c.Clone()}); err != nil {
 		t.Fatal(err)
 	}
-	// The edit's event reaches the engine after the change is redelivered.
-	edit := b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "p21"}, at(9*time.Second))
-	_, settled = b.startBoth(t, policy)
+	del := b.ext.RemoveSilently("Contact", "003A", at(9*time.Second))
+	_, settled = b.startBoth(t, conflict.LastWriteWins())
 	settled()
-	b.extLog.Append(edit)
+	b.extLog.Append(del)
 	settled()
 	if n := b.ext.Applications(c.Key); n != 1 {
-		t.Errorf("the update took effect %d times in the ERP, want once", n)
+		t.Errorf("the create took effect %d times in the ERP, want once", n)
 	}
 	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Phone"); got != "p6" {
-			t.Errorf("%s Phone = %v, want Salesforce's p6: it owns the field", side.System(), got)
+		if rec, ok := side.Record("Contact", "003A"); !ok || rec.Deleted || rec.Fields["Phone"] != "p1" {
+			t.Errorf("%s holds %+v (found %v), want the record live with Phone p1: the create is newer than the delete", side.System(), rec, ok)
 		}
 	}
 }

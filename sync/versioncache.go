@@ -19,6 +19,13 @@ const (
 	// fieldDeleted holds the newest delete: a tombstone that keeps an older
 	// create or update from bringing the record back.
 	fieldDeleted = "\x00deleted"
+	// fieldEcho holds the newest echo of our own writes the system sent:
+	// it explains the system's record version, and says the record lived
+	// there then, but its version is the written change's (another
+	// system's clock, for a system that keeps the versions written), and
+	// it is not the system's own data: no change of the system is stale
+	// against it.
+	fieldEcho = "\x00echo"
 	// lostPrefix names the entry of a field whose change lost its
 	// conflict: its system holds that data (until repaired), the other
 	// does not, so it describes the field only in its own system.
@@ -186,7 +193,7 @@ func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
 	found := false
 	for src, fields := range rv.fields {
 		for f, v := range fields {
-			if f == fieldAny || f == fieldDeleted {
+			if f == fieldAny || f == fieldDeleted || f == fieldEcho {
 				continue
 			}
 			if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
@@ -251,6 +258,16 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 	return stale, len(stale) > 0 && len(stale) == len(touched)
 }
 
+// lived returns the newest version at which sys showed the record live:
+// its own change, or the echo of our write there.
+func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
+	v, ok := rv.version(sys, fieldAny)
+	if e, eok := rv.version(sys, fieldEcho); eok && (!ok || v.Before(e)) {
+		return e, true
+	}
+	return v, ok
+}
+
 // liveAgain reports whether sys changed the record after its newest delete
 // of it (an undelete): the record lives there again with its data from
 // before the delete, so an older change of sys is judged field by field,
@@ -297,7 +314,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		// shows it.
 		alive, _, hasAlive := rv.newest(fieldAny)
 		if target != "" {
-			alive, hasAlive = rv.version(target, fieldAny)
+			alive, hasAlive = rv.lived(target)
 		}
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
 			cur.Exists, cur.Deleted = true, true
@@ -318,7 +335,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		return false
 	}
 	if !cur.Exists && flows && target != "" {
-		if _, existed := rv.version(target, fieldAny); existed {
+		if _, existed := rv.lived(target); existed {
 			// The target had the record (the engine saw a change of it
 			// there) and has it no more, with no delete in the map: its
 			// delete's event is on its way, and decides who wins.
@@ -403,7 +420,7 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 	}
 	var newest sfsync.Version
 	seen := false
-	for _, f := range []string{fieldAny, fieldDeleted} {
+	for _, f := range []string{fieldAny, fieldDeleted, fieldEcho} {
 		if v, ok := rv.version(target, f); ok {
 			seen = true
 			if newest.Before(v) {
@@ -436,16 +453,31 @@ func (vc *versionCache) rememberSeen(c *sfsync.Change, record string) []sfsync.A
 	return vc.note(c, record, nil)
 }
 
-// rememberEcho is rememberSeen for the echo of our own write, except for a
-// delete: its tombstone is in the map already under the system whose
-// delete we wrote, and one under the echoing system would name that system
-// the deleter (the newer version, or the tie's winner), turning a delete
-// the policy lets stand into the target's own.
+// rememberEcho records the echo of our own write under the echoing
+// system's fieldEcho: it explains that system's record version, but it is
+// neither that system's own change (its version may be the written
+// change's, on another system's clock: the system's own later changes are
+// not stale against it) nor a delete (the tombstone is in the map already
+// under the system whose delete we wrote; one under the echoing system
+// would name it the deleter, turning a delete the policy lets stand into
+// the target's own).
 func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.AppliedVersion {
-	if c.Op == sfsync.OpDelete {
+	if c.Op == sfsync.OpDelete || c.Op == sfsync.OpEvent || c.Op.NeedsReread() || c.Version.IsZero() || c.RecordID == "" {
 		return nil
 	}
-	return vc.note(c, record, nil)
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	held := rv.fields[c.Source]
+	if held == nil {
+		held = make(map[string]sfsync.Version, 1)
+		rv.fields[c.Source] = held
+	}
+	if v, ok := held[fieldEcho]; ok && !v.Before(c.Version) {
+		return nil
+	}
+	held[fieldEcho] = c.Version
+	return []sfsync.AppliedVersion{{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version}}
 }
 
 // rememberLost records that c lost its conflict: its system holds its data
@@ -565,7 +597,7 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
-	if _, flows := rv.version(target, fieldAny); !flows {
+	if _, flows := rv.lived(target); !flows {
 		return false
 	}
 	synced, ok := rv.ownData(target, field)
