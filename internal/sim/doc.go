@@ -95,7 +95,12 @@
 //     included), with the same ties.
 //   - SalesforceWins / ExternalWins: the winner's newest value; if the
 //     winner never set the field, the first value the other side gave it
-//     (it filled the winner; later ones lose). The winner's creates,
+//     that reached the winner (it filled the winner; later ones lose).
+//     That is the first edit's, or, when its change did not reach the
+//     winner in its turn (the ledger shows it dead-lettered, then
+//     requeued, or stale because a snapshot of the record carried newer
+//     data there first), any later one's up to the first that did. The
+//     winner's creates,
 //     deletes and restores decide existence; the loser's delete never
 //     removes a record the winner holds.
 //   - FieldOwnership: an owned field takes its owner's newest value (null
