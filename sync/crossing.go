@@ -304,17 +304,34 @@ func (x *crossings) tookEffect(w *openWrite) bool {
 // own stream, says that it did. On a target that keeps no field versions,
 // a re-read cannot tell once the target changed the record since (the
 // values differ either way); writing again would apply the change twice.
-// When the echo arrived during the retry's backoff, the change is applied;
-// without it, it is written again.
-func (e *Engine) afterFailedWrite(vc *versionCache, w *work, c sfsync.Change) *result {
+// When the echo arrived during the retry's backoff, the change is applied.
+// Without it, the retry waits for the echo (parked, as for a target's
+// change event) while the target shows the record changed since the
+// write's read, up to targetAheadWait after the failed write, once per
+// change: a write that landed has its echo on the way. After that, or when
+// the record is as the write's read found it, it is written again.
+func (e *Engine) afterFailedWrite(vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) (_ *result, wait bool) {
 	failed := w.failedWrite
-	w.failedWrite = nil
 	if e.crossing.tookEffect(failed) {
+		w.failedWrite = nil
 		w.confirmed = true
 		res := e.final(w.it, c, w.route.To, sfsync.StatusApplied, joinNotes("applied; confirmed by its echo (the acknowledgement was lost)", w.notes), true)
 		res.versions = vc.remember(&c, w.recordKey(), c.Touched())
-		return res
+		return res, false
 	}
+	if !w.echoAwaited && e.crossing.changedSinceRead(failed, cur) && time.Since(failed.at) < targetAheadWait {
+		return nil, true
+	}
+	w.echoAwaited = true
+	w.failedWrite = nil
 	e.crossing.end(w.recordKey(), w.route.To, failed)
-	return nil
+	return nil, false
+}
+
+// changedSinceRead reports whether cur, the record as read again, differs
+// from what the write's read found of it: its version moved.
+func (x *crossings) changedSinceRead(w *openWrite, cur sfsync.Record) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return w.read.done && (cur.Exists != w.read.exists || cur.Version.Compare(w.read.version) != 0)
 }

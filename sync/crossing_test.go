@@ -136,3 +136,70 @@ func (b *bidi) startThrough(t *testing.T, policy sfsync.ConflictPolicy, sf sfsyn
 		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	}
 }
+
+// lateEcho is a target whose first write takes effect but fails with a
+// timeout, after which one of its users edits the record; its change
+// stream (held) reaches the engine only when the record is read a second
+// time after the failure: the write's echo comes late.
+type lateEcho struct {
+	*target
+	mu      stdsync.Mutex
+	failed  bool
+	reads   int
+	edit    func()
+	forward func()
+}
+
+func (s *lateEcho) Write(ctx context.Context, cs []sfsync.Change) error {
+	err := s.target.Write(ctx, cs)
+	if err != nil {
+		s.mu.Lock()
+		first := !s.failed
+		s.failed = true
+		s.mu.Unlock()
+		if first {
+			s.edit()
+		}
+	}
+	return err
+}
+
+func (s *lateEcho) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	recs, err := s.target.Read(ctx, object, ids)
+	s.mu.Lock()
+	if s.failed {
+		s.reads++
+		if s.reads == 2 {
+			s.forward()
+		}
+	}
+	s.mu.Unlock()
+	return recs, err
+}
+
+// A write whose acknowledgement was lost, and whose record the target
+// changed after it landed, is not written again when its echo comes after
+// the retry's first re-read: the retry waits for the echo.
+func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
+	b := newBidi(t)
+	held := synctest.NewLog("held")
+	b.salesforceByRecord(synctest.WithoutKeyIdempotency(), synctest.WithFeed(held))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
+	b.sfLog.Append(held.Changes()...)
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
+		Match: func(c sfsync.Change) bool { return c.Source == erp }})
+	sf := &lateEcho{target: b.sf}
+	sf.edit = func() { b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
+	sf.forward = func() { b.sfLog.Append(held.Changes()[1:]...) }
+	_, settled := b.startThrough(t, conflict.ExternalWins(), sf)
+	write := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
+	settled()
+	if n := b.sf.Applications(write.Key); n != 1 {
+		t.Errorf("the ERP's edit took effect %d times in Salesforce, want once", n)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, "Contact", "003A", "Phone"); got != "erp" {
+			t.Errorf("%s holds Phone=%v, want the ERP's, which wins", side.System(), got)
+		}
+	}
+}

@@ -50,7 +50,10 @@ type work struct {
 	// crossings); failedWrite for a write that failed retryably, and may
 	// have taken effect, until the retry decides (see afterFailedWrite).
 	mark, failedWrite *openWrite
-	notes             []string
+	// echoAwaited: a retry waited for the echo of a failed write once
+	// (see afterFailedWrite).
+	echoAwaited bool
+	notes       []string
 	// notesRoom backs notes, which rarely grow past two.
 	notesRoom [2]string
 	// touched lists the fields of c as decide left it to be written.

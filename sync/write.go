@@ -76,7 +76,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			if res == nil && !wait && w.failedWrite != nil {
-				res = e.afterFailedWrite(vc, w, c)
+				res, wait = e.afterFailedWrite(vc, w, c, cur)
 			} else if res != nil && w.failedWrite != nil {
 				e.crossing.end(w.recordKey(), r.To, w.failedWrite)
 				w.failedWrite = nil
