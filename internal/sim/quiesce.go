@@ -118,10 +118,14 @@ func (r *run) quiet(ping int) (string, bool) {
 	}
 	// A delivery is recorded (and a ping seen) before its source hands it
 	// over, and the engine counts it (InFlight) only once it has taken it:
-	// a delivery still on its way in shows nowhere else.
+	// a delivery still on its way in shows only in what the source handed
+	// over (counted before the delivery is recorded).
 	streams := in.eng.Streams()
+	if len(streams) != len(in.sources) {
+		return fmt.Sprintf("the engine reports %d streams for %d sources", len(streams), len(in.sources)), false
+	}
 	for i, w := range in.sources {
-		if n := w.handed.Load(); i < len(streams) && (streams[i].Delivered < n || streams[i].InFlight > 0) {
+		if n := w.handed.Load(); streams[i].Delivered < n || streams[i].InFlight > 0 {
 			return fmt.Sprintf("stream %s: the engine has taken %d of the %d deliveries handed over, %d without an outcome",
 				streams[i].Name, streams[i].Delivered, n, streams[i].InFlight), false
 		}

@@ -25,7 +25,9 @@ type watchedSource struct {
 	// onRead, when set, sees every delivery after it is recorded.
 	onRead func([]sfsync.Change)
 	// handed counts the deliveries handed over to the engine, which
-	// counts them in its turn only once it has taken them (see quiet).
+	// counts them in its turn only once it has taken them (see quiet). A
+	// delivery is counted here before it is recorded, so that a ping seen
+	// is always a delivery the engine is known to be owed.
 	handed atomic.Int64
 }
 
@@ -36,6 +38,7 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	if w.keepalives != nil && w.last != nil && takeOne(w.keepalives) {
 		// A Pub/Sub keepalive names the newest replay id, which is the
 		// last event's when nothing new was published.
+		w.handed.Add(1)
 		return w.handOver(ctx, []sfsync.Change{{Source: sfsync.Salesforce, Object: w.last.Stream, Op: sfsync.OpAdvance, Position: *w.last}}), nil
 	}
 	cs, err := w.inner.Receive(ctx)
@@ -46,6 +49,7 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		p := cs[len(cs)-1].Position
 		w.last = &p
 	}
+	w.handed.Add(1)
 	w.r.delivered(cs)
 	if w.onRead != nil {
 		w.onRead(cs)
@@ -53,9 +57,9 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	return w.handOver(ctx, cs), nil
 }
 
-// handOver counts a delivery handed over to the engine.
+// handOver hands a delivery over to the engine, through the test hook
+// when there is one.
 func (w *watchedSource) handOver(ctx context.Context, cs []sfsync.Change) []sfsync.Change {
-	w.handed.Add(1)
 	if h := w.r.opt.handover; h != nil {
 		h(ctx, cs)
 	}
