@@ -281,10 +281,13 @@ func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
 	e.log.Error("sfsync: backfill failed; it runs again", "object", j.scope.Object, "attempt", j.attempt+1, "err", err)
 	j.attempt++
 	wait := backfillRetryWait(j.attempt)
+	// Background work until it is queued again.
+	e.resync.outstanding.Add(1)
 	go func() {
 		if sleep(ctx, wait) {
 			e.resync.add(j)
 		}
+		e.resync.outstanding.Add(-1)
 	}()
 }
 

@@ -165,6 +165,8 @@ func (e *Engine) CheckDrift(ctx context.Context, lister VersionLister, object st
 	for _, o := range opts {
 		o(&cfg)
 	}
+	e.stats.reconciling.Add(1)
+	defer e.stats.reconciling.Add(-1)
 	if err := e.waitStarted(ctx, "Engine.CheckDrift"); err != nil {
 		return report, fmt.Errorf("sync: %w", err)
 	}

@@ -5,15 +5,7 @@ package sync
 func BackfillPhaseOf(token []byte) string { return decodeBackfill(token).Phase }
 
 // Parked counts the changes waiting in the park for their target's event.
-func (e *Engine) Parked() int {
-	e.parkMu.Lock()
-	defer e.parkMu.Unlock()
-	n := 0
-	for _, q := range e.parked {
-		n += len(q)
-	}
-	return n
-}
+func (e *Engine) Parked() int { return int(e.parkedChanges()) }
 
 // CachedVersions counts the records whose versions the engine holds in
 // memory.

@@ -139,6 +139,17 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 	}
 }
 
+// parkedChanges counts the changes waiting in the park.
+func (e *Engine) parkedChanges() int64 {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	n := 0
+	for _, q := range e.parked {
+		n += len(q)
+	}
+	return int64(n)
+}
+
 // parkID names the queue of one record's changes from one source.
 type parkID struct {
 	source sfsync.System

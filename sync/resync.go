@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -27,11 +28,15 @@ type resyncQueue struct {
 	mu     stdsync.Mutex
 	jobs   []resyncJob
 	signal chan struct{}
+	// outstanding counts the jobs added and not finished by the resync
+	// loop, and the backfills waiting to run again (Stats.Background).
+	outstanding atomic.Int64
 }
 
 func newResyncQueue() *resyncQueue { return &resyncQueue{signal: make(chan struct{}, 1)} }
 
 func (q *resyncQueue) add(j resyncJob) {
+	q.outstanding.Add(1)
 	q.mu.Lock()
 	q.jobs = append(q.jobs, j)
 	q.mu.Unlock()
@@ -76,28 +81,39 @@ func (e *Engine) resyncLoop(ctx context.Context) {
 				continue
 			}
 		}
-		var err error
-		if j.backfill {
-			err = e.runBackfill(ctx, j)
-		} else {
-			err = e.Reconcile(ctx, j.scope)
-		}
+		e.runResync(ctx, j)
+		// Only now: a failed backfill has counted its next run, so the
+		// count never drops to zero in between (Stats.Background).
+		e.resync.outstanding.Add(-1)
 		if ctx.Err() != nil {
-			// Stopping: an overflow event stays without an outcome and is
-			// redelivered, and a backfill stays owed in the checkpoint
-			// store, so either runs again after a restart.
 			return
 		}
-		if j.backfill {
-			e.backfillDone(ctx, j, err)
-			continue
-		}
-		if err != nil {
-			e.emit(*e.deadLetter(j.w.it, j.w.c, j.w.route.To, fmt.Errorf("resyncing %s after an overflow event: %w", j.scope.Object, err), 1))
-			continue
-		}
-		e.emit(*e.final(j.w.it, j.w.c, j.w.route.To, sfsync.StatusReconciled, "overflow: resynced "+j.scope.Object+" from authoritative state", true))
 	}
+}
+
+// runResync runs one resync job and hands on how it ended.
+func (e *Engine) runResync(ctx context.Context, j resyncJob) {
+	var err error
+	if j.backfill {
+		err = e.runBackfill(ctx, j)
+	} else {
+		err = e.Reconcile(ctx, j.scope)
+	}
+	if ctx.Err() != nil {
+		// Stopping: an overflow event stays without an outcome and is
+		// redelivered, and a backfill stays owed in the checkpoint
+		// store, so either runs again after a restart.
+		return
+	}
+	if j.backfill {
+		e.backfillDone(ctx, j, err)
+		return
+	}
+	if err != nil {
+		e.emit(*e.deadLetter(j.w.it, j.w.c, j.w.route.To, fmt.Errorf("resyncing %s after an overflow event: %w", j.scope.Object, err), 1))
+		return
+	}
+	e.emit(*e.final(j.w.it, j.w.c, j.w.route.To, sfsync.StatusReconciled, "overflow: resynced "+j.scope.Object+" from authoritative state", true))
 }
 
 // Reconcile runs the engine's reconciler over scope and feeds what it emits
@@ -116,6 +132,8 @@ func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byt
 	if e.cfg.reconciler == nil {
 		return errNoReconciler
 	}
+	e.stats.reconciling.Add(1)
+	defer e.stats.reconciling.Add(-1)
 	if err := e.waitStarted(ctx, "Engine.Reconcile"); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}

@@ -34,6 +34,15 @@ type Stats struct {
 	Commits int64
 	// InFlight is the number of received changes without a durable outcome.
 	InFlight int64
+	// Background counts the engine's work that no source delivered, which
+	// InFlight leaves out: reconciliations and drift checks running,
+	// resyncs and backfills queued, running or waiting to run again, and
+	// changes waiting in the park for their target's change event (those a
+	// source delivered are in flight too). Such work writes, and echoes of
+	// its writes come back. With InFlight and Background both zero the
+	// engine writes nothing more until a source delivers a change or the
+	// host calls Reconcile, CheckDrift or Requeue.
+	Background int64
 	// Lag is how far behind the event stream the engine is: now minus the
 	// commit time of the newest received change.
 	Lag time.Duration
@@ -50,6 +59,8 @@ func (s Stats) DedupHitRate() float64 {
 type counters struct {
 	received, processed, applied, duplicates, echoes, noops, conflicts, stale,
 	reconciled, skipped, deadLetters, retries, commits, lastEventNanos, settled atomic.Int64
+	// reconciling counts reconciliations and drift checks running.
+	reconciling atomic.Int64
 }
 
 func (c *counters) count(s sfsync.Status) {
@@ -87,6 +98,7 @@ func (e *Engine) Stats() Stats {
 		Commits: c.commits.Load(),
 	}
 	s.InFlight = max(0, s.Received-c.settled.Load())
+	s.Background = c.reconciling.Load() + e.resync.outstanding.Load() + e.parkedChanges()
 	if n := c.lastEventNanos.Load(); n != 0 {
 		s.Lag = max(0, e.cfg.clock().Sub(time.Unix(0, n)))
 	}

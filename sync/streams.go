@@ -72,6 +72,13 @@ type StreamState struct {
 	LastReceipt time.Time
 	// InFlight counts deliveries received without a committed outcome.
 	InFlight int
+	// Delivered counts the deliveries the engine has taken from the
+	// stream since Run started: the returns of its source's Receive
+	// without an error (changes, a keepalive or nothing). A host that
+	// counts what its source handed over knows, once Delivered reaches
+	// that count and InFlight is zero, that the engine has taken and
+	// settled all of it.
+	Delivered int64
 	// CaughtUp is set while the stream is read and every delivery received
 	// from it has a committed outcome.
 	CaughtUp bool
@@ -331,7 +338,7 @@ func (e *Engine) Streams() []StreamState {
 		o := &e.obs.streams[i]
 		st := StreamState{
 			Source: i, Name: o.name, Checkpoint: o.cp, CheckpointAt: o.cpAt, LastEvent: o.lastEvent,
-			LastReceipt: o.receipt, InFlight: len(o.queue), Watchdog: e.cfg.watchdogOf(s.src),
+			LastReceipt: o.receipt, InFlight: len(o.queue), Delivered: int64(o.delivered), Watchdog: e.cfg.watchdogOf(s.src),
 			DeadLetters: o.dead, LastDeadLetter: o.lastDead,
 		}
 		if r, ok := s.src.(ReceiptReporter); ok {

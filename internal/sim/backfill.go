@@ -46,14 +46,18 @@ func (b *backfillPoints) observe(p ssync.BackfillProgress) {
 // authority is the engine's authority for re-reads and backfills: the
 // real salesforce.Authority, through one Bulk job in pages of two records
 // in BulkBackfill scenarios, with its pages counted.
-func (r *run) authority(fields map[string][]string) reconcile.Authority {
+func (r *run) authority(fields map[string][]string) reconcile.PagedAuthority {
 	var opts []salesforce.AuthorityOption
 	if r.sc.BulkBackfill {
 		opts = append(opts, salesforce.WithBulkThreshold(0), salesforce.WithBulkOptions(
 			salesforce.WithMaxRecords(2), salesforce.WithPollInterval(time.Millisecond, 5*time.Millisecond)))
 	}
 	opts = append(opts, salesforce.WithAuthorityClock(r.clock.Now))
-	return countedPages{Authority: salesforce.NewAuthority(r.sf, fields, opts...), points: &r.backfill}
+	var a reconcile.PagedAuthority = countedPages{Authority: salesforce.NewAuthority(r.sf, fields, opts...), points: &r.backfill}
+	if r.opt.Authority != nil {
+		a = r.opt.Authority(a)
+	}
+	return a
 }
 
 // countedPages counts the pages whose records the engine has taken.

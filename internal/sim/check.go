@@ -211,8 +211,12 @@ func (r *run) checkStuck() {
 	if r.cur == nil {
 		return
 	}
-	if s := r.cur.eng.Stats(); s.InFlight != 0 {
+	s := r.cur.eng.Stats()
+	if s.InFlight != 0 {
 		r.violate(InvStuck, "", fmt.Sprintf("%d changes still in flight after quiescence", s.InFlight))
+	}
+	if s.Background != 0 {
+		r.violate(InvStuck, "", "still at work after quiescence: "+background(r.cur.eng, s.Background))
 	}
 	if s := r.ext.stuck(r.ctx); s != "" {
 		r.violate(InvStuck, "", s)

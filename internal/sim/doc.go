@@ -70,14 +70,17 @@
 //   - checkpoint-monotone: a stored checkpoint never moves backwards, is
 //     never stored before every change delivered at or before it has an
 //     outcome, and an instance whose lease was taken over commits nothing.
-//   - nothing-stuck: nothing is in flight once quiet; every engine stops
-//     when told to.
+//   - nothing-stuck: nothing is in flight and no background work is left
+//     once quiet; every engine stops when told to.
 //   - quiescent: every settle reaches quiescence within its bound.
 //
 // Quiescence is observed, not waited for: each object's change stream is
 // marked by writing a sentinel record as the engine (its events are
 // echoes); once every mark is delivered, the ERP feed is read to its end,
-// every delivered change has an outcome and nothing is in flight, another
+// the engine has taken every delivery its sources handed over
+// (Engine.Streams), every delivered change has an outcome, nothing is in
+// flight and the engine has no work of its own left (Stats.Background: a
+// backfill, a resync, a change waiting for its target's event), another
 // round must find nothing new.
 //
 // # The model

@@ -35,6 +35,8 @@ type instance struct {
 	done   chan error
 	ps     *pubsub.Client
 	subs   []*pubsub.Subscription
+	// sources are the engine's sources, in its order (Engine.Streams).
+	sources []*watchedSource
 	// closeERP ends the instance's reader of the ERP's local edits.
 	closeERP func()
 }
@@ -58,6 +60,7 @@ func (r *run) start(dupExt bool) error {
 		if i == 0 {
 			w.keepalives = &r.keepalives
 		}
+		in.sources = append(in.sources, w)
 		srcs = append(srcs, r.prog.Watch(w))
 	}
 	if dupExt {
@@ -65,7 +68,9 @@ func (r *run) start(dupExt bool) error {
 	}
 	erpSrc, closeERP := r.ext.source(dupExt)
 	in.closeERP = closeERP
-	srcs = append(srcs, r.prog.Watch(&watchedSource{inner: erpSrc, g: in.io, r: r, onRead: func(cs []sfsync.Change) { r.aimedRead(in, cs) }}))
+	erpW := &watchedSource{inner: erpSrc, g: in.io, r: r, onRead: func(cs []sfsync.Change) { r.aimedRead(in, cs) }}
+	in.sources = append(in.sources, erpW)
+	srcs = append(srcs, r.prog.Watch(erpW))
 
 	st := instanceStore{s: r.store, g: in.state}
 	fields := map[string][]string{}

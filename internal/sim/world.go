@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/reconcile"
 	"github.com/sfsync/sfsync/salesforce"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 	"github.com/sfsync/sfsync/store/memory"
@@ -31,6 +32,9 @@ type Options struct {
 	// Dedup, when set, wraps the dedup store the engine uses, for the same
 	// purpose.
 	Dedup func(sfsync.DedupStore) sfsync.DedupStore
+	// Authority, when set, wraps the authority the engine's reconciler
+	// reads (its backfills and re-reads by id), for the same purpose.
+	Authority func(reconcile.PagedAuthority) reconcile.PagedAuthority
 	// Postgres is a PostgreSQL DSN; scenarios drawn with the "postgres"
 	// store use it, others may be moved to it. Empty: never PostgreSQL.
 	Postgres string
@@ -43,6 +47,13 @@ type Options struct {
 	// MaxSteps, when positive, cuts every scenario's workload to that many
 	// steps (the final settle, requeue and checks still run).
 	MaxSteps int
+
+	// handover, when set, is called by each source with every delivery
+	// it hands over, after the simulator recorded it and before the
+	// engine has it; judged is called with every verdict of quiet. Tests
+	// widen the window between the two with them.
+	handover func(context.Context, []sfsync.Change)
+	judged   func(state string, ok bool)
 }
 
 // run is one scenario being executed.

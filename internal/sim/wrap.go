@@ -24,6 +24,11 @@ type watchedSource struct {
 	last       *sfsync.Position // only the engine's intake goroutine touches it
 	// onRead, when set, sees every delivery after it is recorded.
 	onRead func([]sfsync.Change)
+	// handed counts the deliveries handed over to the engine, which
+	// counts them in its turn only once it has taken them (see quiet). A
+	// delivery is counted here before it is recorded, so that a ping seen
+	// is always a delivery the engine is known to be owed.
+	handed atomic.Int64
 }
 
 func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
@@ -33,7 +38,8 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	if w.keepalives != nil && w.last != nil && takeOne(w.keepalives) {
 		// A Pub/Sub keepalive names the newest replay id, which is the
 		// last event's when nothing new was published.
-		return []sfsync.Change{{Source: sfsync.Salesforce, Object: w.last.Stream, Op: sfsync.OpAdvance, Position: *w.last}}, nil
+		w.handed.Add(1)
+		return w.handOver(ctx, []sfsync.Change{{Source: sfsync.Salesforce, Object: w.last.Stream, Op: sfsync.OpAdvance, Position: *w.last}}), nil
 	}
 	cs, err := w.inner.Receive(ctx)
 	if err != nil {
@@ -43,11 +49,21 @@ func (w *watchedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		p := cs[len(cs)-1].Position
 		w.last = &p
 	}
+	w.handed.Add(1)
 	w.r.delivered(cs)
 	if w.onRead != nil {
 		w.onRead(cs)
 	}
-	return cs, nil
+	return w.handOver(ctx, cs), nil
+}
+
+// handOver hands a delivery over to the engine, through the test hook
+// when there is one.
+func (w *watchedSource) handOver(ctx context.Context, cs []sfsync.Change) []sfsync.Change {
+	if h := w.r.opt.handover; h != nil {
+		h(ctx, cs)
+	}
+	return cs
 }
 
 func takeOne(n *atomic.Int32) bool {
