@@ -66,6 +66,7 @@ type pipelineResult struct {
 	use     usage
 	decile  []float64 // events/s in each tenth of the run
 	rss     []float64 // MiB at the end of each tenth
+	mem     []memParts
 	peakRSS float64
 	commits int64
 }
@@ -74,8 +75,10 @@ func (r pipelineResult) rate() float64 { return float64(r.n) / r.use.wall.Second
 
 // runPipeline fills topic with n updates in the server process, then
 // measures the engine consuming them through a real subscription into
-// store until every one has a durable outcome.
-func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store sfsyncsync.Store) (pipelineResult, error) {
+// store until every one has a durable outcome. With heapProfile set, an
+// in-use heap profile is written there at nine tenths of the run, after a
+// garbage collection (which the run's figures then include).
+func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store sfsyncsync.Store, heapProfile string) (pipelineResult, error) {
 	if _, err := c.fill(topic, n); err != nil {
 		return pipelineResult{}, err
 	}
@@ -114,6 +117,12 @@ func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, 
 			res.decile = append(res.decile, float64(n/10)/now.Sub(lastAt).Seconds())
 			cur, _ := rssMiB()
 			res.rss = append(res.rss, cur)
+			res.mem = append(res.mem, memBreakdown())
+			if next == 9 && heapProfile != "" {
+				if err := writeProfile("heap", heapProfile); err != nil {
+					return res, err
+				}
+			}
 			lastAt = now
 			next++
 		}
