@@ -202,12 +202,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	q.Del("_txlock")
 	q.Add("_pragma", "query_only(1)")
-	rq := url.Values{}
-	for k, v := range q {
-		rq[k] = slices.Clone(v)
-	}
-	rq.Add("_pragma", "cache_size("+strconv.Itoa(readerCachePages)+")")
-	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	q.Add("_pragma", "cache_size("+strconv.Itoa(readerCachePages)+")")
+	r, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
