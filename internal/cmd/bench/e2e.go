@@ -32,6 +32,10 @@ var mapping = func() *sfsyncsync.Mapping {
 	return m
 }
 
+// pipelineOptions are added to the engine options of the end-to-end,
+// durable, latency and PostgreSQL rows (from flags, to compare settings).
+var pipelineOptions []sfsyncsync.Option
+
 // nopSink accepts every write; with latency set it records publish →
 // write latency from the Description field.
 type nopSink struct {
@@ -89,8 +93,8 @@ func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, 
 	defer client.Close()
 	src := client.Subscribe(topic)
 	defer src.Close()
-	e, err := sfsyncsync.New(src, &nopSink{}, sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
-		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping()))
+	e, err := sfsyncsync.New(src, &nopSink{}, append([]sfsyncsync.Option{sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
+		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping())}, pipelineOptions...)...)
 	if err != nil {
 		return pipelineResult{}, fmt.Errorf("new engine: %w", err)
 	}
@@ -221,8 +225,8 @@ func runLatency(ctx context.Context, log *slog.Logger, c *child, topic string, r
 	src := client.Subscribe(topic)
 	defer src.Close()
 	sink := &nopSink{latency: true}
-	e, err := sfsyncsync.New(src, sink, sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
-		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping()))
+	e, err := sfsyncsync.New(src, sink, append([]sfsyncsync.Option{sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
+		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping())}, pipelineOptions...)...)
 	if err != nil {
 		return latencyResult{}, fmt.Errorf("new engine: %w", err)
 	}

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sfsync/sfsync/sync"
 )
 
 type options struct {
@@ -75,6 +77,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the consumer (whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the consumer (whole run) to this file")
 	sqliteCache := flag.Int64("sqlite-cache", 0, "bytes of the SQLite stores' writer page cache (sqlite.WithCacheSize; default the store's), to compare its memory and speed")
+	maxInFlight := flag.Int("max-in-flight", 0, "the pipeline rows' sync.WithMaxInFlight (default the engine's), to compare memory and speed")
 	heapProfile := flag.String("heapprofile", "", "write an in-use heap profile of the consumer at nine tenths of the durable row to this file")
 	pgDSN := flag.String("postgres", os.Getenv("SFSYNC_TEST_POSTGRES"), "PostgreSQL DSN of the PostgreSQL row (default $SFSYNC_TEST_POSTGRES; the row is skipped without one)")
 	flag.Parse()
@@ -108,6 +111,9 @@ func main() {
 		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000), backfill: pick(*backfill, 1_000_000, 100_000),
 		drift: pick(*drift, 1_000_000, 100_000),
 		count: pick(*count, 3, 1), duration: *duration, versionCache: *versionCache, heapProfile: *heapProfile, sqliteCache: *sqliteCache,
+	}
+	if *maxInFlight > 0 {
+		pipelineOptions = append(pipelineOptions, sync.WithMaxInFlight(*maxInFlight))
 	}
 	if o.duration <= 0 {
 		o.duration = 30 * time.Second
