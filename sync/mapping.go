@@ -216,25 +216,41 @@ func (m *Mapping) renameList(names []string, idx map[string]*Field, to func(*Fie
 // toExternal translates a canonical change to the external system's names.
 func (m *Mapping) toExternal(c sfsync.Change) (sfsync.Change, error) {
 	c.Object = m.externalName()
-	fields := make(map[string]any, len(c.Fields))
-	for name, v := range c.Fields {
-		f, ok := m.bySF[name]
-		if !ok {
-			continue
-		}
-		if f.ToExternal != nil {
-			cv, err := f.ToExternal(v)
-			if err != nil {
-				return c, fmt.Errorf("%w: converting %s.%s to %s.%s: %v", sfsync.ErrInvalid, m.Object, name, m.externalName(), f.External, err)
+	// A change whose every field keeps its name and value shares its map
+	// (the stages after this one replace a map rather than change it).
+	if len(c.Fields) == 0 || !m.keepsAll(c.Fields) {
+		fields := make(map[string]any, len(c.Fields))
+		for name, v := range c.Fields {
+			f, ok := m.bySF[name]
+			if !ok {
+				continue
 			}
-			v = cv
+			if f.ToExternal != nil {
+				cv, err := f.ToExternal(v)
+				if err != nil {
+					return c, fmt.Errorf("%w: converting %s.%s to %s.%s: %v", sfsync.ErrInvalid, m.Object, name, m.externalName(), f.External, err)
+				}
+				v = cv
+			}
+			fields[f.External] = v
 		}
-		fields[f.External] = v
+		c.Fields = fields
 	}
-	c.Fields = fields
 	c.Nulled, _ = m.renameList(c.Nulled, m.bySF, func(f *Field) string { return f.External })
 	c.Reread, _ = m.renameList(c.Reread, m.bySF, func(f *Field) string { return f.External })
 	return c, nil
+}
+
+// keepsAll reports whether every field of fields is mapped under the same
+// name on both sides without a converter, so that translating them would
+// copy the map as it is.
+func (m *Mapping) keepsAll(fields map[string]any) bool {
+	for name := range fields {
+		if f, ok := m.bySF[name]; !ok || f.External != name || f.ToExternal != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // recordToCanonical translates a record read from the external system.

@@ -72,7 +72,7 @@ func defaultConfig() config {
 	return config{
 		logger:       slog.Default(),
 		workers:      8,
-		maxInFlight:  4096,
+		maxInFlight:  1024,
 		maxBatch:     200,
 		commitBatch:  1024,
 		dedupTTL:     96 * time.Hour, // outlives Salesforce's 72 h replay window
@@ -119,7 +119,11 @@ func WithWorkers(n int) Option {
 }
 
 // WithMaxInFlight bounds the changes received but not yet durably recorded
-// (default 4096). The engine stops pulling from its sources at the bound.
+// (default 1024). The engine stops pulling from its sources at the bound.
+// Each change in flight holds its decoded fields and its place in the
+// next state commit: a larger bound holds more memory and makes larger
+// commits, which on SQLite dirty more pages than its writer's page cache
+// holds; catching up a backlog it did not make the engine faster.
 func WithMaxInFlight(n int) Option {
 	return func(c *config) {
 		if n > 0 {

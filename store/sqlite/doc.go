@@ -24,6 +24,13 @@
 // store/internal/codec, which accepts every value (NaN, ±Inf, NUL bytes,
 // invalid UTF-8) and bounds what is too long, so no value fails a commit.
 //
+// Memory: the store's page caches live in modernc.org/sqlite's C
+// allocator, outside the Go heap and its GOGC or GOMEMLIMIT. The writer's
+// takes [DefaultCacheSize] (8 MiB; [WithCacheSize] changes it), each
+// reader's and the checkpointer's about 2 MiB and 128 KiB. Caches beyond
+// the indexes' interior pages save reads, not the page writes a commit
+// makes, so a larger one buys little once the state is large.
+//
 // Leases in one file fence instances that share the file (several processes
 // on one host); for instances on several hosts use store/postgres.
 package sqlite

@@ -69,6 +69,7 @@ type config struct {
 	readers    int
 	fullSync   bool
 	limit      int
+	cache      int64
 }
 
 // Option configures a [Store].
@@ -106,6 +107,36 @@ func WithFullSync(full bool) Option { return func(c *config) { c.fullSync = full
 // when it sets no Limit; the default is 10,000.
 func WithDefaultLimit(n int) Option { return func(c *config) { c.limit = max(1, n) } }
 
+// DefaultCacheSize is the memory the writer's page cache may take unless
+// [WithCacheSize] says otherwise.
+const DefaultCacheSize = 8 << 20
+
+// pageMemory is what one cached page takes: a 4 KiB page with SQLite's
+// header of about 250 bytes, which the C allocator of modernc.org/sqlite
+// serves from its 8 KiB size class. A cache_size given in KiB counts only
+// the page and its header, and so takes twice the memory it says.
+const pageMemory = 8 << 10
+
+// readerCachePages and checkpointerCachePages size the page caches of the
+// other connections: a reader's lookups descend the same few interior
+// pages and read one leaf each, and the checkpointer copies log frames
+// without its cache.
+const readerCachePages, checkpointerCachePages = 256, 16
+
+// WithCacheSize sets how much memory the writer connection's page cache
+// may take (default [DefaultCacheSize]); each reader connection's takes
+// 2 MiB besides, and the checkpointer's 128 KiB. A larger cache keeps more of
+// the state's indexes in memory: that spares a read per change that misses
+// the cache, never the write of the pages a commit changes, so it matters
+// little once the indexes are many times its size.
+func WithCacheSize(bytes int64) Option {
+	return func(c *config) {
+		if bytes > 0 {
+			c.cache = bytes
+		}
+	}
+}
+
 // Open opens (creating if needed) the SQLite database at path, applies the
 // embedded schema migrations, and starts background compaction. path is a
 // file name; it may not be ":memory:", since the store opens several
@@ -118,6 +149,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		busy:       10 * time.Second,
 		readers:    max(2, runtime.GOMAXPROCS(0)),
 		limit:      10_000,
+		cache:      DefaultCacheSize,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -139,20 +171,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// Writers take the write lock when they begin, so a transaction never
 	// fails half-way trying to upgrade a read lock.
 	q.Set("_txlock", "immediate")
-	// The writer touches index pages of a growing ledger at random: a page
-	// cache of 32 MiB (SQLite's default is 2 MiB) keeps them out of system
-	// calls. A checkpoint inside a commit holds that commit for as long as
-	// copying the log takes, so a background connection does the copying
-	// (see checkpoint.go); the writer's own automatic checkpoint every
-	// 64 MiB stays as the backstop that lets the log restart under a
-	// writer that never pauses, and finds little left to copy. Temporary
-	// B-trees (statement journals of multi-row upserts) stay in memory
-	// rather than spilling to files. Readers keep the defaults.
+	// The writer's page cache is set in pages, from the memory it may take
+	// (see pageMemory). A checkpoint inside a commit holds that commit for
+	// as long as copying the log takes, so a background connection does
+	// the copying (see checkpoint.go); the writer's own automatic
+	// checkpoint every 64 MiB stays as the backstop that lets the log
+	// restart under a writer that never pauses, and finds little left to
+	// copy. Temporary B-trees (statement journals of multi-row upserts)
+	// stay in memory rather than spilling to files.
 	wq := url.Values{}
 	for k, v := range q {
 		wq[k] = slices.Clone(v)
 	}
-	wq.Add("_pragma", "cache_size(-32768)")
+	wq.Add("_pragma", "cache_size("+strconv.FormatInt(max(16, cfg.cache/pageMemory), 10)+")")
 	wq.Add("_pragma", "wal_autocheckpoint(16384)")
 	wq.Add("_pragma", "temp_store(MEMORY)")
 	wq.Add("_pragma", "journal_size_limit("+strconv.Itoa(walSizeLimit)+")")
@@ -171,6 +202,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	q.Del("_txlock")
 	q.Add("_pragma", "query_only(1)")
+	q.Add("_pragma", "cache_size("+strconv.Itoa(readerCachePages)+")")
 	r, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
@@ -196,6 +228,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cq.Add("_pragma", "journal_mode(WAL)")
 	cq.Add("_pragma", "synchronous("+sync+")")
 	cq.Add("_pragma", "wal_autocheckpoint(0)")
+	cq.Add("_pragma", "cache_size("+strconv.Itoa(checkpointerCachePages)+")")
 	if err := s.openCheckpointer(ctx, path, cq.Encode()); err != nil {
 		s.w.Close()
 		s.r.Close()

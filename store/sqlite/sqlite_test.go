@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -197,5 +198,58 @@ func TestFencedCommitAcrossStores(t *testing.T) {
 	}
 	if p, err := a.LoadCheckpoint(ctx, "s"); err != nil || !slices.Equal(p.Token, []byte{5}) {
 		t.Errorf("checkpoint = %v, %v; the stale holder moved it back", p.Token, err)
+	}
+}
+
+// TestPageCachesAreBounded checks the page cache of every connection: the
+// writer's from WithCacheSize in pages of pageMemory, the readers' and the
+// checkpointer's small, whatever SQLite's defaults are.
+func TestPageCachesAreBounded(t *testing.T) {
+	ctx := context.Background()
+	cacheSize := func(db interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int64 {
+		t.Helper()
+		var n int64
+		if err := db.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		writer int64
+	}{
+		{"default", nil, DefaultCacheSize / pageMemory},
+		{"1 MiB", []Option{WithCacheSize(1 << 20)}, 128},
+		{"below one page", []Option{WithCacheSize(100)}, 16},
+		{"zero keeps the default", []Option{WithCacheSize(0)}, DefaultCacheSize / pageMemory},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, tc.opts...)
+			if got := cacheSize(s.w); got != tc.writer {
+				t.Errorf("writer cache_size = %d pages, want %d", got, tc.writer)
+			}
+			// Every reader connection is opened with the same settings; hold
+			// several at once so that more than one is asked.
+			var conns []*sql.Conn
+			for range s.cfg.readers {
+				c, err := s.r.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+				if got := cacheSize(c); got != readerCachePages {
+					t.Errorf("reader cache_size = %d pages, want %d", got, readerCachePages)
+				}
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			if got := cacheSize(s.ck); got != checkpointerCachePages {
+				t.Errorf("checkpointer cache_size = %d pages, want %d", got, checkpointerCachePages)
+			}
+		})
 	}
 }

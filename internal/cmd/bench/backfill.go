@@ -215,7 +215,7 @@ func (b *bench) backfillRows(ctx context.Context) []row {
 // backfillEngine runs the first start of a sync of the object through the
 // engine on SQLite into a sink that does nothing.
 func (b *bench) backfillEngine(ctx context.Context, org *orgChild, sf *salesforce.Client, tokens *salesforce.OAuthSource, n int, r *bfRun) error {
-	store, _, err := openSQLite(ctx, b.log, b.dir, "backfill")
+	store, _, err := openSQLite(ctx, b.log, b.o.sqliteCache, b.dir, "backfill")
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func (b *bench) driftRows(ctx context.Context) []row {
 	for i, f := range bfFields {
 		mapped[i] = sync.Field{Salesforce: f, External: f}
 	}
-	store, _, err := openSQLite(ctx, b.log, b.dir, "drift")
+	store, _, err := openSQLite(ctx, b.log, b.o.sqliteCache, b.dir, "drift")
 	if err != nil {
 		return fail(err)
 	}

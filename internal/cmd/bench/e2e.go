@@ -32,6 +32,10 @@ var mapping = func() *sfsyncsync.Mapping {
 	return m
 }
 
+// pipelineOptions are added to the engine options of the end-to-end,
+// durable, latency and PostgreSQL rows (from flags, to compare settings).
+var pipelineOptions []sfsyncsync.Option
+
 // nopSink accepts every write; with latency set it records publish →
 // write latency from the Description field.
 type nopSink struct {
@@ -66,6 +70,7 @@ type pipelineResult struct {
 	use     usage
 	decile  []float64 // events/s in each tenth of the run
 	rss     []float64 // MiB at the end of each tenth
+	mem     []memParts
 	peakRSS float64
 	commits int64
 }
@@ -74,8 +79,10 @@ func (r pipelineResult) rate() float64 { return float64(r.n) / r.use.wall.Second
 
 // runPipeline fills topic with n updates in the server process, then
 // measures the engine consuming them through a real subscription into
-// store until every one has a durable outcome.
-func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store sfsyncsync.Store) (pipelineResult, error) {
+// store until every one has a durable outcome. With heapProfile set, an
+// in-use heap profile is written there at nine tenths of the run, after a
+// garbage collection (which the run's figures then include).
+func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, n int, store sfsyncsync.Store, heapProfile string) (pipelineResult, error) {
 	if _, err := c.fill(topic, n); err != nil {
 		return pipelineResult{}, err
 	}
@@ -86,8 +93,8 @@ func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, 
 	defer client.Close()
 	src := client.Subscribe(topic)
 	defer src.Close()
-	e, err := sfsyncsync.New(src, &nopSink{}, sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
-		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping()))
+	e, err := sfsyncsync.New(src, &nopSink{}, append([]sfsyncsync.Option{sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
+		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping())}, pipelineOptions...)...)
 	if err != nil {
 		return pipelineResult{}, fmt.Errorf("new engine: %w", err)
 	}
@@ -114,6 +121,12 @@ func runPipeline(ctx context.Context, log *slog.Logger, c *child, topic string, 
 			res.decile = append(res.decile, float64(n/10)/now.Sub(lastAt).Seconds())
 			cur, _ := rssMiB()
 			res.rss = append(res.rss, cur)
+			res.mem = append(res.mem, memBreakdown())
+			if next == 9 && heapProfile != "" {
+				if err := writeProfile("heap", heapProfile); err != nil {
+					return res, err
+				}
+			}
 			lastAt = now
 			next++
 		}
@@ -212,8 +225,8 @@ func runLatency(ctx context.Context, log *slog.Logger, c *child, topic string, r
 	src := client.Subscribe(topic)
 	defer src.Close()
 	sink := &nopSink{latency: true}
-	e, err := sfsyncsync.New(src, sink, sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
-		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping()))
+	e, err := sfsyncsync.New(src, sink, append([]sfsyncsync.Option{sfsyncsync.WithLogger(log), sfsyncsync.WithTenant(creds.TenantID),
+		sfsyncsync.WithStore(store), sfsyncsync.WithMapping(mapping())}, pipelineOptions...)...)
 	if err != nil {
 		return latencyResult{}, fmt.Errorf("new engine: %w", err)
 	}

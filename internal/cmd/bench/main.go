@@ -11,19 +11,24 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sfsync/sfsync/sync"
 )
 
 type options struct {
@@ -41,6 +46,11 @@ type options struct {
 	// versionCache is the backfill engine's sync.WithVersionCache; 0 for
 	// the default.
 	versionCache int
+	// sqliteCache is the SQLite stores' sqlite.WithCacheSize in bytes; 0
+	// for the default.
+	sqliteCache int64
+	// heapProfile is where the durable row writes an in-use heap profile.
+	heapProfile string
 }
 
 // row is one line of the table.
@@ -66,6 +76,9 @@ func main() {
 	count := flag.Int("count", 0, "runs of the ratio rows, of which the median is shown (default 3; -short 1)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the consumer (whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the consumer (whole run) to this file")
+	sqliteCache := flag.Int64("sqlite-cache", 0, "bytes of the SQLite stores' writer page cache (sqlite.WithCacheSize; default the store's), to compare its memory and speed")
+	maxInFlight := flag.Int("max-in-flight", 0, "the pipeline rows' sync.WithMaxInFlight (default the engine's), to compare memory and speed")
+	heapProfile := flag.String("heapprofile", "", "write an in-use heap profile of the consumer at nine tenths of the durable row to this file")
 	pgDSN := flag.String("postgres", os.Getenv("SFSYNC_TEST_POSTGRES"), "PostgreSQL DSN of the PostgreSQL row (default $SFSYNC_TEST_POSTGRES; the row is skipped without one)")
 	flag.Parse()
 
@@ -97,7 +110,10 @@ func main() {
 		e2e: pick(*e2e, 100_000, 20_000), engine: pick(*engine, 1_000_000, 200_000),
 		durable: pick(*durable, 1_000_000, 50_000), pg: pick(*pg, 200_000, 20_000), backfill: pick(*backfill, 1_000_000, 100_000),
 		drift: pick(*drift, 1_000_000, 100_000),
-		count: pick(*count, 3, 1), duration: *duration, versionCache: *versionCache,
+		count: pick(*count, 3, 1), duration: *duration, versionCache: *versionCache, heapProfile: *heapProfile, sqliteCache: *sqliteCache,
+	}
+	if *maxInFlight > 0 {
+		pipelineOptions = append(pipelineOptions, sync.WithMaxInFlight(*maxInFlight))
 	}
 	if o.duration <= 0 {
 		o.duration = 30 * time.Second
@@ -123,7 +139,7 @@ func main() {
 	}
 	table, err := run(ctx, o)
 	if *memProfile != "" {
-		if werr := writeHeap(*memProfile); werr != nil {
+		if werr := writeProfile("allocs", *memProfile); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
@@ -141,14 +157,19 @@ func main() {
 	}
 }
 
-func writeHeap(path string) error {
+// writeProfile writes the named runtime profile ("allocs", "heap") to
+// path; a heap profile after a collection, so that it is current.
+func writeProfile(name, path string) error {
+	if name == "heap" {
+		runtime.GC()
+	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("memory profile: %w", err)
+		return fmt.Errorf("%s profile: %w", name, err)
 	}
 	defer f.Close()
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		return fmt.Errorf("memory profile: %w", err)
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		return fmt.Errorf("%s profile: %w", name, err)
 	}
 	return nil
 }
@@ -193,8 +214,14 @@ func run(ctx context.Context, o options) ([]row, error) {
 }
 
 func print(w io.Writer, o options, table []row) {
-	fmt.Fprintf(w, "sfsync bench: %s/%s, %d CPUs, %s; fake Pub/Sub server in pid-separate child process; medians of %d run(s) for e2e and engine\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.count)
+	// The garbage collector's settings change the memory rows; say which
+	// were in effect.
+	gc := "GOGC " + cmp.Or(os.Getenv("GOGC"), "100 (default)")
+	if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
+		gc += fmt.Sprintf(", GOMEMLIMIT %d MiB", lim>>20)
+	}
+	fmt.Fprintf(w, "sfsync bench: %s/%s, %d CPUs, %s, %s; fake Pub/Sub server in pid-separate child process; medians of %d run(s) for e2e and engine\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), gc, o.count)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "row\tratio\tmeasured\tbaseline (same run)\tgoal")
 	for _, r := range table {

@@ -82,3 +82,41 @@ func median(xs []float64) float64 {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// memParts splits this process's resident memory: what the Go runtime
+// holds from the OS (heap objects, garbage not yet collected, free spans
+// not yet returned, stacks, its metadata), the other anonymous memory
+// (chiefly modernc.org/sqlite's C allocator, which maps its own memory
+// outside the Go heap: page caches, statements, schema), and file mappings
+// (the binary, and SQLite's WAL index, the -shm file).
+type memParts struct {
+	goHeld, other, files float64 // MiB resident
+	liveHeap             float64 // MiB the last GC found live
+}
+
+func memBreakdown() memParts {
+	p := memParts{liveHeap: liveHeapMiB(), goHeld: goMappedMiB()}
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return p
+	}
+	var rss, anon float64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "Rss:":
+			rss = kb / 1024
+		case "Anonymous:":
+			anon = kb / 1024
+		}
+	}
+	p.files = rss - anon
+	// The runtime's count includes pages it mapped and never touched, so
+	// the difference errs towards the Go side.
+	p.other = max(0, anon-p.goHeld)
+	return p
+}

@@ -28,10 +28,10 @@ func (s timedSQLite) CommitState(ctx context.Context, c sfsync.Commit) error {
 	return err
 }
 
-func openSQLite(ctx context.Context, log *slog.Logger, dir, name string) (*sqlite.Store, string, error) {
+func openSQLite(ctx context.Context, log *slog.Logger, cache int64, dir, name string) (*sqlite.Store, string, error) {
 	path := filepath.Join(dir, name+".db")
 	// Compaction is left at its default, as a user would run it.
-	s, err := sqlite.Open(ctx, path, sqlite.WithLogger(log))
+	s, err := sqlite.Open(ctx, path, sqlite.WithLogger(log), sqlite.WithCacheSize(cache))
 	if err != nil {
 		return nil, "", fmt.Errorf("open sqlite: %w", err)
 	}
