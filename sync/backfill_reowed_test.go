@@ -1,0 +1,93 @@
+package sync_test
+
+import (
+	"context"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sfsync/sfsync"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// losingSource is a synctest source that loses its stream position when
+// told to: its next Receive fails with ErrPositionUnavailable, as a
+// subscription does whose replay id expired while it was away.
+type losingSource struct {
+	*synctest.Source
+	lose chan struct{}
+	lost atomic.Bool
+}
+
+func (s *losingSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.lose:
+			s.lost.Store(true)
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	changes, err := s.Source.Receive(rctx)
+	if s.lost.CompareAndSwap(true, false) {
+		return nil, sfsync.ErrPositionUnavailable
+	}
+	return changes, err
+}
+
+// heldReconciler counts its runs; the first waits for release.
+type heldReconciler struct {
+	mu      stdsync.Mutex
+	runs    int
+	started chan struct{}
+	release chan struct{}
+}
+
+func (g *heldReconciler) Reconcile(ctx context.Context, scope sfsync.Scope, emit func(context.Context, sfsync.Change) error) error {
+	g.mu.Lock()
+	g.runs++
+	first := g.runs == 1
+	g.mu.Unlock()
+	if first {
+		g.started <- struct{}{}
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (g *heldReconciler) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.runs
+}
+
+// A backfill owed again while one runs (the stream position was lost once
+// more) is not taken as done when the running one finishes: what was lost
+// the second time may postdate that run's query, so it runs again.
+func TestBackfillOwedAgainWhileRunningRunsAgain(t *testing.T) {
+	b := newBidi(t)
+	rec := &heldReconciler{started: make(chan struct{}, 1), release: make(chan struct{})}
+	src := &losingSource{Source: b.sfLog.Source(synctest.PositionUnavailable()), lose: make(chan struct{})}
+	e := oneWay(t, b, src, sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"))
+	r := start(t, e)
+	<-rec.started
+	src.lose <- struct{}{}
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseOwed
+	})
+	close(rec.release)
+	waitFor(t, func() bool { return rec.count() >= 2 })
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+	})
+	r.stop(t)
+}
