@@ -156,9 +156,11 @@ func WithCommitBatch(n int) Option {
 //
 // The version map is durable in the state store; the cache spares a store
 // read for the records that change often. Each cached record costs about
-// 150 bytes per field synced (some 1.2 KiB with 7 fields), and a backfill
-// or reconciliation passes every record of an object through it once, so
-// the bound is what such a pass holds: about 20 MiB with 7 fields.
+// 2.2 KiB with eight fields synced (an in-use heap profile of the bench's
+// durable row: 21.5 MiB for 10,000 records; see BENCHMARKS.md), and a
+// backfill or reconciliation passes every record of an object through it
+// once, so the bound is what such a pass holds: some 35 MiB with eight
+// fields.
 const DefaultVersionCache = 1 << 14
 
 // WithVersionCache sets how many records' applied versions are kept in
