@@ -50,6 +50,9 @@ type backfillState struct {
 	Read    int64             `json:"read"`
 	Total   int64             `json:"total"`
 	Started time.Time         `json:"started,omitzero"`
+	// Owed counts the times the backfill was owed: a run started for one
+	// count does not finish a backfill owed again since.
+	Owed int64 `json:"owed,omitempty"`
 }
 
 func decodeBackfill(token []byte) backfillState {
@@ -84,14 +87,22 @@ func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error 
 		e.log.Warn("sfsync: a backfill is needed but none is configured (WithReconciler and WithBackfill); changes made meanwhile are not synced until the next reconciliation", "reason", reason)
 		return nil
 	}
+	e.backfillMu.Lock()
+	defer e.backfillMu.Unlock()
+	if e.backfillOwed == nil {
+		e.backfillOwed = map[string]int64{}
+	}
 	for _, object := range e.cfg.backfill {
 		st := backfillState{Phase: PhaseOwed, Reason: reason, Since: since, Total: -1}
-		if old, err := e.loadBackfill(ctx, object); err == nil && old.Phase != PhaseDone && (old.Since.IsZero() || old.Since.Before(since)) {
+		old, err := e.loadBackfill(ctx, object)
+		if err == nil && old.Phase != PhaseDone && (old.Since.IsZero() || old.Since.Before(since)) {
 			st.Since = old.Since
 		}
+		st.Owed = max(old.Owed, e.backfillOwed[object]) + 1
 		if err := e.saveWithRetry(ctx, st.position(object)); err != nil {
 			return fmt.Errorf("sync: recording the backfill of %s owed for %s: %w", object, reason, err)
 		}
+		e.backfillOwed[object] = st.Owed
 		e.setBackfill(object, st, nil)
 	}
 	for _, object := range e.cfg.backfill {
@@ -183,12 +194,22 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 	if err != nil {
 		return fmt.Errorf("reading the backfill state of %s: %w", object, err)
 	}
+	e.backfillMu.Lock()
+	if e.backfillOwed == nil {
+		e.backfillOwed, e.backfillRun = map[string]int64{}, map[string]int64{}
+	}
+	if e.backfillRun == nil {
+		e.backfillRun = map[string]int64{}
+	}
+	e.backfillOwed[object] = max(e.backfillOwed[object], st.Owed)
+	e.backfillRun[object] = st.Owed
+	e.backfillMu.Unlock()
 	if st.Phase == PhaseOwed {
 		if st.Pinned, err = e.pin(ctx); err != nil {
 			return err
 		}
 		st.Phase, st.Started, st.Resume, st.Read = PhasePinned, e.cfg.clock(), nil, 0
-		if err := e.saveBackfill(ctx, object, st); err != nil {
+		if err := e.saveBackfillRun(ctx, object, st); err != nil {
 			return err
 		}
 		e.log.Info("sfsync: backfill pinned the stream", "object", object, "positions", len(st.Pinned))
@@ -201,7 +222,7 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 	rate := newRateMeter(e.cfg.clock(), st.Read)
 	progress := func(ctx context.Context, p sfsync.ReconcileProgress) error {
 		st.Phase, st.Resume, st.Read, st.Total = p.Phase, p.Resume, p.Read, p.Total
-		if err := e.saveBackfill(ctx, object, st); err != nil {
+		if err := e.saveBackfillRun(ctx, object, st); err != nil {
 			return err
 		}
 		e.reportBackfill(object, st, rate)
@@ -211,6 +232,22 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 }
 
 var errNothingOwed = errors.New("sync: no backfill owed")
+
+// errBackfillOwedAgain stops a run whose backfill was owed again since it
+// started: the run queued by that owes it whole.
+var errBackfillOwedAgain = errors.New("sync: the backfill was owed again while it ran")
+
+// saveBackfillRun is saveBackfill for a run of the backfill owed st.Owed
+// times: once it was owed again, the run's state is not stored over the
+// owed one, and the run stops.
+func (e *Engine) saveBackfillRun(ctx context.Context, object string, st backfillState) error {
+	e.backfillMu.Lock()
+	defer e.backfillMu.Unlock()
+	if e.backfillOwed[object] != st.Owed {
+		return errBackfillOwedAgain
+	}
+	return e.saveBackfill(ctx, object, st)
+}
 
 // pin waits until every Pinner source has pinned its stream.
 func (e *Engine) pin(ctx context.Context) ([]sfsync.Position, error) {
@@ -253,6 +290,10 @@ func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
 	if errors.Is(err, errNothingOwed) {
 		return
 	}
+	if errors.Is(err, errBackfillOwedAgain) {
+		e.log.Info("sfsync: backfill owed again while it ran; it runs again", "object", j.scope.Object)
+		return
+	}
 	now := e.cfg.clock()
 	o := sfsync.Outcome{
 		Key:    fmt.Sprintf("backfill:%s:%s", j.scope.Object, now.UTC().Format(time.RFC3339Nano)),
@@ -263,15 +304,30 @@ func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
 	if err == nil || errors.As(err, &dead) {
 		// Records that could not be applied are dead letters with their
 		// own outcomes: the backfill itself is finished.
+		// Owed again while it ran: the run queued by that does it again,
+		// and the state stays owed. Otherwise it is done, through a
+		// commit that a new owe cannot overtake.
+		e.backfillMu.Lock()
+		defer e.backfillMu.Unlock()
+		if e.backfillOwed[j.scope.Object] != e.backfillRun[j.scope.Object] {
+			e.log.Info("sfsync: backfill owed again while it ran; it runs again", "object", j.scope.Object)
+			return
+		}
 		st := e.backfillSnapshot(j.scope.Object)
-		st.Phase, st.Resume = PhaseDone, nil
+		st.Phase, st.Resume, st.Owed = PhaseDone, nil, e.backfillRun[j.scope.Object]
 		e.setBackfill(j.scope.Object, st, nil)
 		o.Status, o.Reason = sfsync.StatusReconciled, fmt.Sprintf("%s: finished, %d records read", j.scope.Reason, st.Read)
 		if dead != nil {
 			o.Reason += fmt.Sprintf(", %d dead-lettered", dead.n)
 		}
 		e.log.Info("sfsync: backfill finished", "object", j.scope.Object, "read", st.Read)
-		e.emit(result{it: &item{}, outcome: o, checkpoints: []sfsync.Position{st.position(j.scope.Object)}})
+		committed := make(chan struct{})
+		e.emit(result{it: &item{}, outcome: o, checkpoints: []sfsync.Position{st.position(j.scope.Object)}, onCommit: func() { close(committed) }})
+		select {
+		case <-committed:
+		case <-ctx.Done():
+		case <-e.finished:
+		}
 		return
 	}
 	e.setBackfill(j.scope.Object, e.backfillSnapshot(j.scope.Object), err)

@@ -5,6 +5,7 @@ import (
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sfsync/sfsync"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
@@ -68,6 +69,36 @@ func (g *heldReconciler) count() int {
 	return g.runs
 }
 
+// lateBackfillRead is a state store whose reads of a backfill's state,
+// once armed, are slow: they answer once the state is no longer owed, or
+// after half a second, as a store slower to read than the commit loop is
+// to write. The next run then reads its state after the first run's last
+// commit.
+type lateBackfillRead struct {
+	stateStore
+	armed atomic.Bool
+}
+
+func (s *lateBackfillRead) LoadCheckpoint(ctx context.Context, stream string) (sfsync.Position, error) {
+	if stream == "sfsync/backfill/Contact" && s.armed.Load() {
+		slow := time.After(500 * time.Millisecond)
+		for {
+			cp, err := s.stateStore.LoadCheckpoint(ctx, stream)
+			if err != nil || sfsyncsync.BackfillPhaseOf(cp.Token) != sfsyncsync.PhaseOwed || ctx.Err() != nil {
+				return cp, err
+			}
+			select {
+			case <-ctx.Done():
+				return cp, ctx.Err()
+			case <-slow:
+				return cp, err
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return s.stateStore.LoadCheckpoint(ctx, stream)
+}
+
 // A backfill owed again while one runs (the stream position was lost once
 // more) is not taken as done when the running one finishes: what was lost
 // the second time may postdate that run's query, so it runs again.
@@ -75,7 +106,8 @@ func TestBackfillOwedAgainWhileRunningRunsAgain(t *testing.T) {
 	b := newBidi(t)
 	rec := &heldReconciler{started: make(chan struct{}, 1), release: make(chan struct{})}
 	src := &losingSource{Source: b.sfLog.Source(synctest.PositionUnavailable()), lose: make(chan struct{})}
-	e := oneWay(t, b, src, sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"))
+	store := &lateBackfillRead{stateStore: b.store}
+	e := oneWay(t, b, src, sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"), sfsyncsync.WithStore(store))
 	r := start(t, e)
 	<-rec.started
 	src.lose <- struct{}{}
@@ -83,6 +115,7 @@ func TestBackfillOwedAgainWhileRunningRunsAgain(t *testing.T) {
 		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
 		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseOwed
 	})
+	store.armed.Store(true)
 	close(rec.release)
 	waitFor(t, func() bool { return rec.count() >= 2 })
 	waitFor(t, func() bool {

@@ -49,6 +49,13 @@ type Engine struct {
 	observers []SchemaObserver
 	versions  *versionCache
 
+	// backfillMu orders the owing of backfills with the state their runs
+	// store; backfillOwed counts, per object, the times its backfill was
+	// owed, and backfillRun the count the running backfill was started for.
+	backfillMu   stdsync.Mutex
+	backfillOwed map[string]int64
+	backfillRun  map[string]int64
+
 	parkMu      stdsync.Mutex
 	parked      map[parkID][]*work // record and source → changes waiting, oldest first
 	lanesClosed chan struct{}
