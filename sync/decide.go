@@ -237,7 +237,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if c.Op == sfsync.OpDelete {
 			res.versions = vc.rememberLost(&c, record, touched)
 		} else {
-			res.versions = vc.rememberPartly(&c, record, held, w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, held, w.dropped)
 		}
 		return c, res, false
 	}
@@ -259,7 +259,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status = sfsync.StatusApplied
 			}
 			res := e.final(it, c, dest, status, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberPartly(&c, record, held, w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, held, w.dropped)
 			return c, res, false
 		}
 		if len(drop) > 0 && known && holds(*cur, &c, touched) {
