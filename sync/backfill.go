@@ -89,9 +89,6 @@ func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error 
 	}
 	e.backfillMu.Lock()
 	defer e.backfillMu.Unlock()
-	if e.backfillOwed == nil {
-		e.backfillOwed = map[string]int64{}
-	}
 	for _, object := range e.cfg.backfill {
 		st := backfillState{Phase: PhaseOwed, Reason: reason, Since: since, Total: -1}
 		old, err := e.loadBackfill(ctx, object)
@@ -195,12 +192,6 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 		return fmt.Errorf("reading the backfill state of %s: %w", object, err)
 	}
 	e.backfillMu.Lock()
-	if e.backfillOwed == nil {
-		e.backfillOwed, e.backfillRun = map[string]int64{}, map[string]int64{}
-	}
-	if e.backfillRun == nil {
-		e.backfillRun = map[string]int64{}
-	}
 	e.backfillOwed[object] = max(e.backfillOwed[object], st.Owed)
 	e.backfillRun[object] = st.Owed
 	e.backfillMu.Unlock()

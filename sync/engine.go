@@ -186,7 +186,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
 	}

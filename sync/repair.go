@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/sfsync/sfsync"
@@ -70,77 +71,11 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 			setValue(&r, f, cur.Fields[f])
 		}
 	case live:
-		r.Op = sfsync.OpUpdate
-		r.Fields = map[string]any{}
-		// Each field is written with the version of the winner's data of
-		// it: one version for all would claim an old value at the newest
-		// field's time, and beat a newer edit of the loser with it (a
-		// target that versions only whole records has fields of many
-		// ages). Fields of older versions go in parts of their own.
-		// The policy decides a part against the loser with the losing
-		// change's version at least (the loser's data there is that
-		// change's); the version map takes its data as the winner's, at
-		// the winner's own version of it (claim), never at the loser's,
-		// which is another system's clock.
-		type partKey struct{ at, claim sfsync.Version }
-		var parts map[partKey]*repairPart
-		for _, f := range w.lost {
-			v, held := cur.Fields[f]
-			// A field the winner never set is cleared without a version
-			// (see above).
-			var k partKey
-			if held {
-				if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), winner, f, fv) {
-					// A newer value of the winner is on its way to the loser
-					// as the winner's own change event. (Only a version of
-					// the field says so: a record's version may stand for a
-					// change of other fields, and the winner's value of this
-					// one would then never reach the loser.)
-					continue
-				}
-				k.claim = cur.FieldVersion(f)
-				k.at = c.Version
-				if k.at.Before(k.claim) {
-					k.at = k.claim
-				}
-			}
-			p, ok := parts[k]
-			if !ok {
-				p = &repairPart{claim: k.claim, c: sfsync.Change{Source: r.Source, Tenant: r.Tenant, Object: r.Object, RecordID: r.RecordID,
-					Op: sfsync.OpUpdate, Origin: r.Origin, Version: k.at, Fields: map[string]any{}}}
-				if parts == nil {
-					parts = map[partKey]*repairPart{}
-				}
-				parts[k] = p
-			}
-			setValue(&p.c, f, v)
-		}
-		if len(parts) == 0 {
+		whole, claim, parts := e.lostFieldsRepair(w, c, cur, r)
+		if whole == nil {
 			return
 		}
-		// The newest part is the repair; older ones are written before it,
-		// each under a key of its own.
-		keys := make([]partKey, 0, len(parts))
-		for k := range parts {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b partKey) int {
-			if c := a.at.Compare(b.at); c != 0 {
-				return c
-			}
-			return a.claim.Compare(b.claim)
-		})
-		newest := parts[keys[len(keys)-1]]
-		newest.c.Key = r.Key
-		r = newest.c
-		claim := newest.claim
-		w.repairClaim = &claim
-		w.repairParts = w.repairParts[:0]
-		for i, k := range keys[:len(keys)-1] {
-			p := parts[k]
-			p.c.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
-			w.repairParts = append(w.repairParts, *p)
-		}
+		r, w.repairClaim, w.repairParts = *whole, &claim, parts
 	default:
 		return
 	}
@@ -150,6 +85,68 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 		w.it.hold = new([]result)
 		w.holdsForRepair = true
 	}
+}
+
+// lostFieldsRepair is the repair of the fields of c that lost to a live
+// record cur of the winner: r (its identity) with the winner's values of
+// them. Each field is written with the version of the winner's data of it:
+// one version for all would claim an old value at the newest field's time,
+// and beat a newer edit of the loser with it (a target that versions only
+// whole records has fields of many ages). So fields of older versions go
+// in parts of their own, written before the newest, each under a
+// key of its own. The policy decides a part against the loser with the
+// losing change's version at least (the loser's data there is that
+// change's); the version map and the target take its data as the
+// winner's, at the winner's own version of it (claim), never at the
+// loser's, which is another system's clock. newest is nil when no field
+// needs a repair.
+func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change) (newest *sfsync.Change, claim sfsync.Version, parts []repairPart) {
+	type partKey struct{ at, claim sfsync.Version }
+	byKey := map[partKey]*repairPart{}
+	for _, f := range w.lost {
+		v, held := cur.Fields[f]
+		// A field the winner never set is cleared without a version (see
+		// planRepair).
+		var k partKey
+		if held {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) {
+				// A newer value of the winner is on its way to the loser as
+				// the winner's own change event. (Only a version of the
+				// field says so: a record's version may stand for a change
+				// of other fields, and the winner's value of this one would
+				// then never reach the loser.)
+				continue
+			}
+			k.claim = cur.FieldVersion(f)
+			k.at = c.Version
+			if k.at.Before(k.claim) {
+				k.at = k.claim
+			}
+		}
+		p, ok := byKey[k]
+		if !ok {
+			p = &repairPart{claim: k.claim, c: r}
+			p.c.Op, p.c.Version, p.c.Fields = sfsync.OpUpdate, k.at, map[string]any{}
+			byKey[k] = p
+		}
+		setValue(&p.c, f, v)
+	}
+	if len(byKey) == 0 {
+		return nil, sfsync.Version{}, nil
+	}
+	keys := slices.SortedFunc(maps.Keys(byKey), func(a, b partKey) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.claim.Compare(b.claim)
+	})
+	for i, k := range keys[:len(keys)-1] {
+		p := byKey[k]
+		p.c.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
+		parts = append(parts, *p)
+	}
+	last := byKey[keys[len(keys)-1]]
+	return &last.c, last.claim, parts
 }
 
 // repairPart is a part of a repair whose data is older than the repair's
