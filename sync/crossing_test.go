@@ -49,11 +49,7 @@ func TestWriteThatCrossesATargetEditIsResynced(t *testing.T) {
 	if user.Key == "" {
 		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
 	}
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Phone"); got != "sf" {
-			t.Errorf("%s holds Phone=%v, want the Salesforce user's newer value", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's newer value")
 }
 
 // lostAckThenEdit is a target whose first write takes effect but fails
@@ -108,11 +104,7 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 	if st := statusByKey(t, b.store)[write.Key]; st != sfsync.StatusApplied {
 		t.Errorf("the ERP's edit ended %s, want applied", st)
 	}
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Phone"); got != "erp" {
-			t.Errorf("%s holds Phone=%v, want the ERP's, which wins", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Phone", "erp", "the ERP's, which wins")
 }
 
 // startThrough starts an engine syncing b both ways under policy, writing
@@ -197,9 +189,5 @@ func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
 	if n := b.sf.Applications(write.Key); n != 1 {
 		t.Errorf("the ERP's edit took effect %d times in Salesforce, want once", n)
 	}
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Phone"); got != "erp" {
-			t.Errorf("%s holds Phone=%v, want the ERP's, which wins", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Phone", "erp", "the ERP's, which wins")
 }

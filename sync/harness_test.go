@@ -232,3 +232,14 @@ func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy) (r *running
 		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	}
 }
+
+// bothHold fails t unless both of b's systems hold want in field of the
+// record; why says why that is the value.
+func (b *bidi) bothHold(t *testing.T, object, id, name string, want any, why string) {
+	t.Helper()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if got := field(t, side, object, id, name); got != want {
+			t.Errorf("%s %s = %v, want %v: %s", side.System(), name, got, want, why)
+		}
+	}
+}

@@ -35,14 +35,8 @@ func TestChangeAppliedBeforeACrashIsNotWrittenAgain(t *testing.T) {
 		t.Errorf("the create ended %s, want applied", st)
 	}
 	// The crash may have lost the repair of the field that lost too.
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Phone"); got != nil {
-			t.Errorf("%s holds Phone=%v, want none: the ERP owns it and never set it", side.System(), got)
-		}
-		if got := field(t, side, "Contact", "003A", "Email"); got != "sf@example.com" {
-			t.Errorf("%s holds Email=%v, want Salesforce's", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Phone", nil, "none: the ERP owns it and never set it")
+	b.bothHold(t, "Contact", "003A", "Email", "sf@example.com", "Salesforce's")
 }
 
 // Updates of a record whose delete won must all lose, however new they are
@@ -134,11 +128,7 @@ func TestOurWriteLandedBeforeACrashDoesNotOutdateTheSourcesNextEdit(t *testing.T
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n23"}, at(43*time.Second))
 	_, settled := b.startBoth(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins()))
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "LastName"); got != "n23" {
-			t.Errorf("%s LastName = %v, want the ERP's newer n23", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "LastName", "n23", "the ERP's newer n23")
 }
 
 // The crashed engine's create landed in the ERP, and a user of the ERP

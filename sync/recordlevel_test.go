@@ -60,11 +60,7 @@ func TestALosingChangeDoesNotDescribeTheTargetsField(t *testing.T) {
 			t.Errorf("the ERP's edit %s ended %s, want conflict_lost: it ties with Salesforce's, which wins ties", c.Key, st)
 		}
 	}
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "LastName"); got != "sf" {
-			t.Errorf("%s holds LastName=%v, want Salesforce's", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "LastName", "sf", "Salesforce's")
 }
 
 // A change that could not be written (dead-lettered) is still its own
@@ -110,14 +106,8 @@ func TestLateEditIsDecidedAgainstTheFieldsOwnVersionNotTheRecords(t *testing.T) 
 	b.extLog.Append(created)
 	b.extLog.Append(edited)
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "LastName"); got != "n9" {
-			t.Errorf("%s LastName = %v, want the ERP's n9 of 6s (Salesforce set it at 1s)", side.System(), got)
-		}
-		if got := field(t, side, "Contact", "003A", "Email"); got != "e18" {
-			t.Errorf("%s Email = %v, want Salesforce's e18 of 8s", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "LastName", "n9", "the ERP's n9 of 6s (Salesforce set it at 1s)")
+	b.bothHold(t, "Contact", "003A", "Email", "e18", "Salesforce's e18 of 8s")
 }
 
 // A change dead-lettered before its record was deleted and undeleted in
@@ -148,11 +138,7 @@ func TestRequeueAfterTheSourceUndeletedTheRecordApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Email"); got != "e1" {
-			t.Errorf("%s Email = %v, want Salesforce's e1", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Email", "e1", "Salesforce's e1")
 }
 
 // The ERP creates a record whose email Salesforce owns: Salesforce's record
@@ -171,11 +157,7 @@ func TestOwnersEditAfterACreateThatLostTheFieldReachesTheLoser(t *testing.T) {
 	}
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e19"}, at(8*time.Second))
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Email"); got != "e19" {
-			t.Errorf("%s Email = %v, want Salesforce's e19", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Email", "e19", "Salesforce's e19")
 }
 
 // A repair writes the winner's value back to the loser, decided with the
@@ -195,11 +177,7 @@ func TestRepairDoesNotClaimTheWinnersDataAtTheLosersTime(t *testing.T) {
 	}
 	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c25"}, at(8*time.Second))
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "MailingCity"); got != "c25" {
-			t.Errorf("%s MailingCity = %v, want Salesforce's c25", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "MailingCity", "c25", "Salesforce's c25")
 }
 
 // A repair that clears a field its winner never set was dead-lettered,
@@ -226,9 +204,5 @@ func TestRequeuedRepairOfAnUnsetFieldDoesNotClearItsLaterValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	settled()
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if got := field(t, side, "Contact", "003A", "Email"); got != "e23" {
-			t.Errorf("%s Email = %v, want Salesforce's e23", side.System(), got)
-		}
-	}
+	b.bothHold(t, "Contact", "003A", "Email", "e23", "Salesforce's e23")
 }
