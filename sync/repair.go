@@ -28,8 +28,10 @@ import (
 // keeps it, where the item's repair mark is gone.
 const repairClient = "sfsync-repair"
 
-// planRepair works out the repair of w's decision against cur, if any.
-func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
+// planRepair works out the repair of w's decision against cur, if any;
+// writing says that c is written (in part) to the target, so that the
+// record is live there after it.
+func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing bool) {
 	w.repair, w.repairParts, w.repairClaim = nil, nil, nil
 	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
 		return
@@ -49,9 +51,10 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record) {
 	}
 	live := cur.Exists && !cur.Deleted
 	switch {
-	case !cur.Exists && c.Op != sfsync.OpDelete:
-		// The change creates the record in the winner without the fields
-		// that lost: the winner never set them, so neither may the loser.
+	case (!cur.Exists || (cur.Deleted && writing)) && c.Op != sfsync.OpDelete:
+		// The change creates the record in the winner, or brings it back,
+		// without the fields that lost: the winner never set them (or
+		// not since the record came back), so neither may the loser.
 		// That absence has no version of the winner's (c's is the
 		// loser's, on its own clock): claimed at one, it would make the
 		// winner's first real value of the field look older than it.
@@ -242,12 +245,40 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	if whole.Fields == nil {
 		whole.Fields = map[string]any{}
 	}
-	w.borrowed = w.borrowed[:0]
+	// The fields the policy kept from the target stay out: taken along,
+	// they would be written after all.
+	decided := slices.Concat(w.lost, w.dropped, w.held)
+	along := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: c.Op, Version: c.Version, Origin: c.Origin, Fields: map[string]any{}}
 	for _, f := range e.dataFields(c.Object, src.Fields) {
-		if _, set := whole.Value(f); !set && !vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
-			setValue(&whole, f, src.Fields[f])
-			w.borrowed = append(w.borrowed, f)
+		if _, set := whole.Value(f); !set && !slices.Contains(decided, f) && !vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
+			setValue(&along, f, src.Fields[f])
 		}
+	}
+	w.borrowed = w.borrowed[:0]
+	taken := along.Touched()
+	if w.route.Policy != nil && len(taken) > 0 {
+		// The fields taken along are the source's data as much as the
+		// update's own: the policy decides them as well (an owner's field
+		// comes only from its owner), and those it keeps from the target
+		// lost, like the update's own.
+		d := w.route.Policy.Decide(along, cur)
+		keep := taken
+		if !d.Apply {
+			keep = nil
+		} else {
+			keep = slices.DeleteFunc(slices.Clone(taken), func(f string) bool { return !slices.Contains(d.Keep, f) })
+		}
+		for _, f := range taken {
+			if !slices.Contains(keep, f) && !slices.Contains(w.lost, f) {
+				w.lost = append(w.lost, f)
+			}
+		}
+		taken = keep
+	}
+	for _, f := range taken {
+		v, _ := along.Value(f)
+		setValue(&whole, f, v)
+		w.borrowed = append(w.borrowed, f)
 	}
 	return whole
 }

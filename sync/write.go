@@ -81,7 +81,14 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.crossing.end(w.recordKey(), r.To, w.failedWrite)
 				w.failedWrite = nil
 			}
-			e.planRepair(w, c, cur)
+			if res == nil && !wait && (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
+				// Brought back whole, it writes more fields than decided;
+				// the fields it leaves out lost, and the repair needs them.
+				if c = e.resurrect(ctx, vc, w, c, cur); c.Op == sfsync.OpCreate {
+					w.touched = c.Touched()
+				}
+			}
+			e.planRepair(w, c, cur, res == nil && !wait)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
 				e.planResync(w, c)
 			}
@@ -95,12 +102,6 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				}
 				e.emit(*res)
 				continue
-			}
-			if (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
-				// Brought back whole, it writes more fields than decided.
-				if c = e.resurrect(ctx, vc, w, c, cur); c.Op == sfsync.OpCreate {
-					w.touched = c.Touched()
-				}
 			}
 			dest, err := e.toDestination(r, c)
 			if err != nil {
