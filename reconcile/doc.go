@@ -23,7 +23,8 @@
 // it is: only a drift check that compares the target corrects it.
 //
 // Reconciliation is idempotent: every emitted change carries the key
-// "reconcile:<object>:<id>:<version>", so scanning the same unchanged record
-// twice is a duplicate, and the engine's no-op check skips records whose
-// target already holds the authoritative values. Only real drift is written.
+// "reconcile:<object>:<id>:<version>:<digest of its data>", so scanning
+// the same unchanged record twice is a duplicate, and the engine's no-op
+// check skips records whose target already holds the authoritative
+// values. Only real drift is written.
 package reconcile

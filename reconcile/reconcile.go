@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"iter"
 	"log/slog"
 	"maps"
@@ -216,15 +217,30 @@ func (r *Reconciler) change(scope sfsync.Scope, rec sfsync.Record) sfsync.Change
 			}
 		}
 	}
-	c.Key = Key(scope.Object, rec.ID, rec.Version)
+	c.Key = Key(scope.Object, rec)
 	return c
 }
 
-// Key is the idempotency key of a reconciled record: the same authoritative
-// version always yields the same key.
-func Key(object, id string, v sfsync.Version) string {
-	return "reconcile:" + object + ":" + id + ":" + strconv.FormatInt(v.Time.UnixMilli(), 10) +
-		"." + strconv.FormatInt(v.Seq, 10) + "." + strconv.FormatInt(v.Counter, 10)
+// Key is the idempotency key of a reconciled record of object: the same
+// authoritative state always yields the same key, so a record scanned
+// again unchanged is a duplicate. The key names the record's version and
+// a digest of its data: a version alone does not tell two states apart
+// (Salesforce's SystemModstamp counts seconds, and two saves in one
+// second share it), and the later one, taken for a repeat, would never be
+// written.
+func Key(object string, rec sfsync.Record) string {
+	v := rec.Version
+	h := fnv.New64a()
+	if rec.Deleted || (!rec.Exists && len(rec.Fields) == 0) {
+		h.Write([]byte("\x00deleted"))
+	} else {
+		for _, k := range sortedKeys(rec.Fields) {
+			fmt.Fprintf(h, "%s\x00%#v\x00", k, rec.Fields[k])
+		}
+	}
+	return "reconcile:" + object + ":" + rec.ID + ":" + strconv.FormatInt(v.Time.UnixMilli(), 10) +
+		"." + strconv.FormatInt(v.Seq, 10) + "." + strconv.FormatInt(v.Counter, 10) +
+		":" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 func sortedKeys(m map[string]any) []string {

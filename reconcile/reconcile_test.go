@@ -273,3 +273,23 @@ func TestWithNilLoggerKeepsTheDefault(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// A record's version can stay while its data changes: Salesforce stamps
+// SystemModstamp to the second, and two saves in one second leave one
+// stamp. The second state must not pass for a repeat of the first (a
+// duplicate, never written); an unchanged record scanned again must.
+func TestKeyTellsTwoStatesOfOneVersionApart(t *testing.T) {
+	first := rec("003A", 0, map[string]any{"Email": "a@x", "Industry": "i26"})
+	second := rec("003A", 0, map[string]any{"Email": "a@x", "Industry": nil})
+	again := rec("003A", 0, map[string]any{"Industry": "i26", "Email": "a@x"})
+	if reconcile.Key("Contact", first) == reconcile.Key("Contact", second) {
+		t.Errorf("two states of one version share the key %q", reconcile.Key("Contact", first))
+	}
+	if reconcile.Key("Contact", first) != reconcile.Key("Contact", again) {
+		t.Errorf("one state scanned twice has keys %q and %q", reconcile.Key("Contact", first), reconcile.Key("Contact", again))
+	}
+	gone := sfsync.Record{Object: "Contact", ID: "003A", Deleted: true, Version: first.Version}
+	if reconcile.Key("Contact", first) == reconcile.Key("Contact", gone) {
+		t.Errorf("a record and its delete at one version share the key %q", reconcile.Key("Contact", gone))
+	}
+}
