@@ -281,6 +281,21 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if d.Reason != "" {
 		w.notes = slices.Insert(w.notes, 0, d.Reason)
 	}
+	if c.Op == sfsync.OpCreate && known && cur.Exists && !cur.Deleted && !it.repair && vc.madeByUs(record, dest) {
+		// The record lives in the target because a write of ours made it
+		// there, and a create is its system's first data of the record:
+		// that write was this create (its acknowledgement, or a crash,
+		// lost the outcome) or a later change of the same system, which
+		// carried newer data. A target without field versions or
+		// idempotency keys cannot show it otherwise. What the policy kept
+		// is not written again: the fields changed there since are decided
+		// by their own events. What lost is repaired, as decided now: the
+		// crash may have lost that repair too. (The write's echo came
+		// already: no fingerprints are remembered to wait for another.)
+		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target's record was made by our own write, whose echo came back (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
+		res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), w.held...), w.dropped)
+		return c, res, false
+	}
 	w.touched = touched
 	return c, nil, false
 }

@@ -87,7 +87,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 					}
 				}
 				switch f {
-				case fieldAny, fieldEcho:
+				case fieldAny, fieldEcho, fieldMade:
 					if alive.Before(v) {
 						alive = v
 					}

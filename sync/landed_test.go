@@ -161,3 +161,32 @@ func TestCreateAppliedBeforeACrashAndDeletedSinceIsNotWrittenAgain(t *testing.T)
 		}
 	}
 }
+
+// The crashed engine's create landed in Salesforce, which versions only
+// whole records and keeps no idempotency keys, and a Salesforce user
+// edited the record after it. The next engine sees the create's echo come
+// back from Salesforce (our origin): the record lives there because our
+// write made it, so the ERP's create, redelivered, is not written again.
+func TestCreateThatMadeTheTargetsRecordBeforeACrashIsNotWrittenAgain(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord(synctest.WithoutKeyIdempotency(), synctest.WithWriteClock(func() sfsync.Version { return at(3 * time.Second) }))
+	c := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p1"}, at(time.Second))
+	if err := b.sf.Write(context.Background(), []sfsync.Change{c.Clone()}); err != nil {
+		t.Fatal(err)
+	}
+	// The user's edit, in the same instant as our write (Salesforce stamps
+	// records to the second), reaches the engine after the create.
+	user := b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "sf"}, at(3*time.Second))
+	_, settled := b.startBoth(t, conflict.ExternalWins())
+	settled()
+	b.sfLog.Append(user)
+	settled()
+	if n := b.sf.Applications(c.Key); n != 1 {
+		t.Errorf("the create took effect %d times in Salesforce, want once", n)
+	}
+	if st := statusByKey(t, b.store)[c.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the create ended %s, want applied", st)
+	}
+	b.bothHold(t, "Contact", "003A", "LastName", "n", "the ERP's: it wins")
+	b.bothHold(t, "Contact", "003A", "Phone", "p1", "the ERP's")
+}

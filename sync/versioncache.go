@@ -26,6 +26,10 @@ const (
 	// it is not the system's own data: no change of the system is stale
 	// against it.
 	fieldEcho = "\x00echo"
+	// fieldMade holds the newest echo of a write of ours that created the
+	// record in the system, or brought it back: the record lives there
+	// because of our write (see madeByUs).
+	fieldMade = "\x00made"
 	// lostPrefix names the entry of a field whose change lost its
 	// conflict: its system holds that data (until repaired), the other
 	// does not, so it describes the field only in its own system.
@@ -193,7 +197,7 @@ func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
 	found := false
 	for src, fields := range rv.fields {
 		for f, v := range fields {
-			if f == fieldAny || f == fieldDeleted || f == fieldEcho {
+			if f == fieldAny || f == fieldDeleted || f == fieldEcho || f == fieldMade {
 				continue
 			}
 			if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
@@ -473,11 +477,33 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 		held = make(map[string]sfsync.Version, 1)
 		rv.fields[c.Source] = held
 	}
-	if v, ok := held[fieldEcho]; ok && !v.Before(c.Version) {
-		return nil
+	var out []sfsync.AppliedVersion
+	if v, ok := held[fieldEcho]; !ok || v.Before(c.Version) {
+		held[fieldEcho] = c.Version
+		out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version})
 	}
-	held[fieldEcho] = c.Version
-	return []sfsync.AppliedVersion{{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version}}
+	if c.Op == sfsync.OpCreate || c.Op == sfsync.OpUndelete {
+		if v, ok := held[fieldMade]; !ok || v.Before(c.Version) {
+			held[fieldMade] = c.Version
+			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: c.Version})
+		}
+	}
+	return out
+}
+
+// madeByUs reports whether the record lives in target because a write of
+// ours made it there (created it, or brought it back): the echo of that
+// write came back, and target has not deleted the record since.
+func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	made, ok := rv.version(target, fieldMade)
+	if !ok {
+		return false
+	}
+	del, deleted := rv.version(target, fieldDeleted)
+	return !deleted || del.Before(made)
 }
 
 // rememberLost records that c lost its conflict: its system holds its data
