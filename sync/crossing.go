@@ -54,6 +54,10 @@ type openWrite struct {
 	at   time.Time
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
+	// expect is what the write changes, once decided (see writing): the
+	// fields its echo carries. Until then, any echo of one of fields
+	// answers it.
+	expect []string
 }
 
 // crossings holds, per record and system, our writes to that system whose
@@ -103,6 +107,42 @@ func (x *crossings) readAs(w *openWrite, rec *sfsync.Record) {
 	x.mu.Unlock()
 }
 
+// writing records what the write of c, decided against cur, changes in
+// the target: the fields whose values differ from cur's (every field set,
+// for a record cur does not hold live). An echo answers the write only if
+// it carries them all: another write of ours to the record, of some of
+// its fields, echoes with those alone. (Their values are not compared:
+// the target may store a value in a form of its own.)
+func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) {
+	live := cur.Exists && !cur.Deleted
+	var expect []string
+	for _, f := range c.Touched() {
+		v, _ := c.Value(f)
+		if (live && sameValue(v, cur.Fields[f])) || (!live && v == nil) {
+			continue
+		}
+		expect = append(expect, f)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(expect) > 0 {
+		w.expect = expect
+	}
+}
+
+// answers reports whether the echo c, whose fields are fields, answers w.
+func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
+	if w.expect == nil {
+		return slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) })
+	}
+	for _, f := range w.expect {
+		if !slices.Contains(fields, f) {
+			return false
+		}
+	}
+	return true
+}
+
 // end takes back the mark of a write that failed, or was not made.
 func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
 	x.mu.Lock()
@@ -132,7 +172,7 @@ func (x *crossings) echoed(record string, c *sfsync.Change) {
 	}
 	fields := c.Touched()
 	for i, w := range ws {
-		if slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
+		if w.answers(c, fields) {
 			w.echoed = true
 			ws = slices.Delete(ws, i, i+1)
 			break

@@ -114,6 +114,9 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// version: the target versions it so (see planRepair).
 				dest.Version = *w.it.claim
 			}
+			if w.mark != nil {
+				e.crossing.writing(w.mark, &c, &cur)
+			}
 			w.c = c
 			toWrite = append(toWrite, w)
 			out = append(out, dest)
