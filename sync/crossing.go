@@ -55,9 +55,9 @@ type openWrite struct {
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
 	// expect is what the write changes, once decided (see writing): the
-	// fields its echo carries. Until then, any echo of one of fields
+	// values its echo carries. Until then, any echo of one of fields
 	// answers it.
-	expect []string
+	expect map[string]any
 }
 
 // crossings holds, per record and system, our writes to that system whose
@@ -111,17 +111,21 @@ func (x *crossings) readAs(w *openWrite, rec *sfsync.Record) {
 // the target: the fields whose values differ from cur's (every field set,
 // for a record cur does not hold live). An echo answers the write only if
 // it carries them all: another write of ours to the record, of some of
-// its fields, echoes with those alone. (Their values are not compared:
-// the target may store a value in a form of its own.)
+// its fields, echoes with those alone, or with its own values of them.
+// (A target that stores a value in a form of its own leaves the mark
+// unanswered: it expires, and a retry waits no longer for it.)
 func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) {
 	live := cur.Exists && !cur.Deleted
-	var expect []string
+	var expect map[string]any
 	for _, f := range c.Touched() {
 		v, _ := c.Value(f)
 		if (live && sameValue(v, cur.Fields[f])) || (!live && v == nil) {
 			continue
 		}
-		expect = append(expect, f)
+		if expect == nil {
+			expect = make(map[string]any)
+		}
+		expect[f] = v
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -135,8 +139,8 @@ func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
 	if w.expect == nil {
 		return slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) })
 	}
-	for _, f := range w.expect {
-		if !slices.Contains(fields, f) {
+	for f, want := range w.expect {
+		if v, ok := c.Value(f); !ok || !sameValue(v, want) {
 			return false
 		}
 	}

@@ -30,6 +30,15 @@ func TestEchoAnswersOnlyTheWriteWhoseChangesItCarries(t *testing.T) {
 	if !x.tookEffect(repair) {
 		t.Fatal("the repair's echo did not answer the repair")
 	}
+	// A later write of ours of both fields, with other values, echoes
+	// first: it does not answer the failed write either.
+	other := x.start(record, sfsync.Salesforce, []string{"Industry", "Name"})
+	x.readAs(other, &cur)
+	x.writing(other, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n30", "Industry": "i31"}}, &cur)
+	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n30", "Industry": "i31"}})
+	if x.tookEffect(failed) || !x.tookEffect(other) {
+		t.Fatal("an echo of other values was taken for the failed write's")
+	}
 	// Phone was written with the value it had: no change, no echo of it.
 	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n27", "Industry": "i28"}})
 	if !x.tookEffect(failed) {
