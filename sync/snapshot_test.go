@@ -143,3 +143,39 @@ func TestSnapshotWritesAFieldWhoseTargetChangeLost(t *testing.T) {
 	r.stop(t)
 	b.bothHold(t, "Contact", "003A", "MailingCity", "cS", "Salesforce's newer cS")
 }
+
+// A field whose target change waits in the dead letters is that change's
+// to decide, once requeued: a snapshot read meanwhile carries the record's
+// version, newer than the field's data, and written it would overwrite the
+// target's newer value and win against its requeue too.
+func TestSnapshotLeavesAFieldWhoseTargetChangeWaitsInTheDeadLetters(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	r, settled := startSnapshotEngine(t, b)
+	settled()
+
+	// The ERP's newer city cannot be written to Salesforce (a validation
+	// rule): dead-lettered. Salesforce's record changes later, elsewhere.
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	dead := b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "cE"}, at(5*time.Second))
+	settled()
+	if st := statusByKey(t, b.store)[dead.Key]; st != sfsync.StatusDeadLettered {
+		t.Fatalf("the ERP's edit ended %s, want dead_lettered", st)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p"}, at(20*time.Second))
+	settled()
+
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	if got := field(t, b.ext, "Contact", "003A", "MailingCity"); got != "cE" {
+		t.Fatalf("the ERP's MailingCity = %v after the snapshot, want its own cE: its change waits in the dead letters", got)
+	}
+	if _, err := r.e.Requeue(context.Background(), dead.Key); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	r.stop(t)
+	b.bothHold(t, "Contact", "003A", "MailingCity", "cE", "the ERP's newer cE")
+}

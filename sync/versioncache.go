@@ -34,6 +34,11 @@ const (
 	// conflict: its system holds that data (until repaired), the other
 	// does not, so it describes the field only in its own system.
 	lostPrefix = "\x00lost:"
+	// deadPrefix names the entry of a field whose change was
+	// dead-lettered: like a lost entry, its system holds that data and
+	// the other does not, but nothing decided it yet; its requeue will
+	// (see changedAfterSync).
+	deadPrefix = "\x00dead:"
 )
 
 // versionCache is the engine's cache of the durable version map
@@ -520,6 +525,19 @@ func (vc *versionCache) rememberLost(c *sfsync.Change, record string, touched []
 	return vc.note(c, record, lost)
 }
 
+// rememberDead is rememberLost for a change that was dead-lettered: its
+// fields get dead entries besides their lost ones.
+func (vc *versionCache) rememberDead(c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	if c.Op == sfsync.OpDelete {
+		return vc.note(c, record, nil)
+	}
+	entries := make([]string, 0, 2*len(touched))
+	for _, f := range touched {
+		entries = append(entries, lostPrefix+f, deadPrefix+f)
+	}
+	return vc.note(c, record, entries)
+}
+
 // rememberPartly is remember for a change the policy kept in part: both
 // systems hold its data of touched, and its own system alone its data of
 // lost (see rememberLost).
@@ -627,5 +645,15 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 		return false
 	}
 	synced, ok := rv.ownData(target, field)
+	if dead, held := rv.version(target, deadPrefix+field); held && ok && !dead.Before(synced) {
+		// The target's newest change of the field was dead-lettered:
+		// nothing decided it yet (a lost entry of its own version says
+		// only that the other system does not hold it), and its requeue
+		// will, unless a later decision of the field (applied, at a
+		// version of its own) settled it since.
+		if applied, aok := rv.version(target, field); !aok || applied.Before(dead) {
+			return true
+		}
+	}
 	return !ok || synced.Before(fv)
 }

@@ -202,7 +202,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int) *result {
 	dropResync(w)
 	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
-	res.versions = vc.rememberLost(&w.c, w.recordKey(), w.c.Touched())
+	res.versions = vc.rememberDead(&w.c, w.recordKey(), w.c.Touched())
 	return res
 }
 
