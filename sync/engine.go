@@ -81,11 +81,11 @@ type Engine struct {
 type sourceState struct {
 	src   sfsync.EventSource
 	index int
-	// Owned by the committer goroutine.
+	// Owned by the committer goroutine: next is the first delivery
+	// without an outcome, done the deliveries finished from next on.
 	next uint64
-	done map[uint64]sfsync.Position
-	// ats and seen: see seen.go.
-	ats  map[uint64]time.Time
+	done finished
+	// seen: see seen.go.
 	seen time.Time
 	// schemas is the last schema id delivered per object (intake only).
 	schemas map[string]string
@@ -198,10 +198,10 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	}
 	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
-		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
+		e.sources = append(e.sources, &sourceState{src: source})
 	}
 	for _, s := range cfg.sources {
-		e.sources = append(e.sources, &sourceState{src: s, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
+		e.sources = append(e.sources, &sourceState{src: s})
 	}
 	if len(e.sources) == 0 {
 		return nil, errors.New("sync: no event source; pass one to New or WithSource")
