@@ -85,9 +85,31 @@ func BenchmarkEngineSQLite(b *testing.B) {
 	}
 }
 
+// salesforceGen is genSource saying which system it delivers, as a
+// Pub/Sub subscription does (sfsyncsync.SystemSource).
+type salesforceGen struct{ *genSource }
+
+func (salesforceGen) System() sfsync.System { return sfsync.Salesforce }
+
+// BenchmarkEngineSystemSource is BenchmarkEngine with a source that says it
+// delivers Salesforce's changes only: the engine then knows that the sink's
+// system never flows back, and keeps no write fingerprints and no marks of
+// writes awaiting their echo. The difference to BenchmarkEngine is what a
+// one-way engine pays when its source does not say so.
+func BenchmarkEngineSystemSource(b *testing.B) {
+	src := &genSource{n: b.N, done: make(chan struct{})}
+	runEngineBench(b, src, salesforceGen{src}, memory.New())
+}
+
 func benchEngine(b *testing.B, store sfsyncsync.Store) {
 	src := &genSource{n: b.N, done: make(chan struct{})}
-	e, err := sfsyncsync.New(src, nopSink{}, sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store))
+	runEngineBench(b, src, src, store)
+}
+
+// runEngineBench runs an engine reading from es, gen's changes, until gen
+// has seen its last position committed.
+func runEngineBench(b *testing.B, src *genSource, es sfsync.EventSource, store sfsyncsync.Store) {
+	e, err := sfsyncsync.New(es, nopSink{}, sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store))
 	if err != nil {
 		b.Fatal(err)
 	}

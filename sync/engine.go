@@ -33,10 +33,9 @@ type Engine struct {
 	seed    maphash.Seed
 
 	pendingMu stdsync.Mutex
-	pending   map[string]int
-	// deciding counts, per key, the pending outcomes that decide their
-	// change (not a redelivery's duplicate).
-	deciding map[string]int
+	// keys counts, per idempotency key, the outcomes on their way to the
+	// store (see keyCounts).
+	keys map[string]keyCounts
 	// unsaved counts, per record, results carrying version map entries that
 	// are not committed yet.
 	unsaved map[string]int
@@ -82,11 +81,11 @@ type Engine struct {
 type sourceState struct {
 	src   sfsync.EventSource
 	index int
-	// Owned by the committer goroutine.
+	// Owned by the committer goroutine: next is the first delivery
+	// without an outcome, done the deliveries finished from next on.
 	next uint64
-	done map[uint64]sfsync.Position
-	// ats and seen: see seen.go.
-	ats  map[uint64]time.Time
+	done finished
+	// seen: see seen.go.
 	seen time.Time
 	// schemas is the last schema id delivered per object (intake only).
 	schemas map[string]string
@@ -100,6 +99,17 @@ type delivery struct {
 	tokens    int64
 	remaining atomic.Int32
 }
+
+// keyCounts are one key's outcomes on their way to the store: pending
+// counts those handed to the committer, deciding those that decide their
+// change (not a redelivery's duplicate), held ones included. Both counts
+// live in one entry, so that handing an outcome over and committing it
+// each cost one map update per key, not one per count.
+type keyCounts struct{ pending, deciding int32 }
+
+// inFlight reports whether the key has an outcome on its way: handed to
+// the committer, or decided and held.
+func (k keyCounts) inFlight() bool { return k.pending > 0 || k.deciding > 0 }
 
 // item is one change on its way through a worker.
 type item struct {
@@ -186,12 +196,12 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), pending: map[string]int{}, deciding: map[string]int{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
-		e.sources = append(e.sources, &sourceState{src: source, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
+		e.sources = append(e.sources, &sourceState{src: source})
 	}
 	for _, s := range cfg.sources {
-		e.sources = append(e.sources, &sourceState{src: s, done: map[uint64]sfsync.Position{}, ats: map[uint64]time.Time{}})
+		e.sources = append(e.sources, &sourceState{src: s})
 	}
 	if len(e.sources) == 0 {
 		return nil, errors.New("sync: no event source; pass one to New or WithSource")
@@ -424,8 +434,12 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			d.at = t
 		}
 		for i := range changes {
-			items[i] = item{c: changes[i], d: d}
-			e.push(&items[i])
+			// Set field by field: newDelivery's items are zero, and an item
+			// with its room for work is over a kilobyte, which a composite
+			// literal would clear and copy again for every change.
+			it := &items[i]
+			it.c, it.d = changes[i], d
+			e.push(it)
 		}
 	}
 }

@@ -163,7 +163,7 @@ func parkKey(w *work) parkID { return parkID{w.c.Source, w.recordKey()} }
 // store, or stored (the store claims only deciding outcomes' keys).
 func (e *Engine) decided(ctx context.Context, key string) (bool, error) {
 	e.pendingMu.Lock()
-	n := e.deciding[key]
+	n := e.keys[key].deciding
 	e.pendingMu.Unlock()
 	if n > 0 {
 		return true, nil
@@ -175,5 +175,5 @@ func (e *Engine) decided(ctx context.Context, key string) (bool, error) {
 func (e *Engine) isPending(key string) bool {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
-	return e.pending[key] > 0
+	return e.keys[key].pending > 0
 }

@@ -239,7 +239,11 @@ func (e *Engine) receiving(ctx context.Context, s *sourceState, waiting bool, er
 	if err != nil && (ctx.Err() != nil || errors.Is(err, sfsync.ErrPositionUnavailable)) {
 		err = nil
 	}
-	now := e.cfg.clock()
+	var now time.Time
+	if !waiting {
+		// Read only when it is recorded: this runs twice per Receive.
+		now = e.cfg.clock()
+	}
 	e.obs.mu.Lock()
 	defer e.obs.mu.Unlock()
 	o := &e.obs.streams[s.index]

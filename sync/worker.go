@@ -293,8 +293,7 @@ func (e *Engine) validate(c *sfsync.Change) error {
 // keys of the current batch.
 func (e *Engine) seen(ctx context.Context, key string, known map[string]bool) (bool, error) {
 	e.pendingMu.Lock()
-	_, pending := e.pending[key]
-	pending = pending || e.deciding[key] > 0 // decided, its outcome held
+	pending := e.keys[key].inFlight() // on its way, or decided and held
 	e.pendingMu.Unlock()
 	if pending {
 		return true, nil
@@ -323,7 +322,7 @@ func (e *Engine) seenMany(ctx context.Context, items []*item) map[string]bool {
 	e.pendingMu.Lock()
 	for _, it := range items {
 		if k := it.c.Key; k != "" {
-			if _, pending := e.pending[k]; pending || e.deciding[k] > 0 {
+			if e.keys[k].inFlight() {
 				known[k] = true
 			} else {
 				keys = append(keys, k)
@@ -481,12 +480,19 @@ func (e *Engine) emit(r result) {
 		*r.it.hold = append(*r.it.hold, r)
 		return
 	}
-	e.countDeciding(&r)
 	keyed := r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered
 	if keyed || len(r.versions) > 0 {
 		e.pendingMu.Lock()
 		if keyed {
-			e.pending[r.outcome.Key]++
+			// Counted as pending, and as deciding as countDeciding would,
+			// in one update under one lock.
+			k := e.keys[r.outcome.Key]
+			k.pending++
+			if decides(&r) {
+				k.deciding++
+				r.deciding = true
+			}
+			e.keys[r.outcome.Key] = k
 		}
 		// A result's entries are one record's, field after field: one
 		// count per run of a record, matched in flush, keeps the map
@@ -508,24 +514,48 @@ func (e *Engine) emit(r result) {
 // countDeciding counts r in Engine.deciding when it decides its change,
 // once.
 func (e *Engine) countDeciding(r *result) {
-	if r.deciding || !r.claim || r.outcome.Key == "" || r.outcome.Status == sfsync.StatusDeadLettered {
+	if !decides(r) {
 		return
 	}
 	e.pendingMu.Lock()
-	e.deciding[r.outcome.Key]++
+	k := e.keys[r.outcome.Key]
+	k.deciding++
+	e.keys[r.outcome.Key] = k
 	e.pendingMu.Unlock()
 	r.deciding = true
+}
+
+// decides reports whether r decides its change and is not counted in
+// Engine.keys as deciding yet.
+func decides(r *result) bool {
+	return !r.deciding && r.claim && r.outcome.Key != "" && r.outcome.Status != sfsync.StatusDeadLettered
+}
+
+// settleKeyLocked takes back a result's counts of key once it is
+// committed (pending) or dropped, and forgets the key when none is left.
+func (e *Engine) settleKeyLocked(key string, pending, deciding bool) {
+	k := e.keys[key]
+	if pending {
+		k.pending--
+	}
+	if deciding {
+		k.deciding--
+	}
+	if !k.inFlight() {
+		delete(e.keys, key)
+		return
+	}
+	k.pending, k.deciding = max(k.pending, 0), max(k.deciding, 0)
+	e.keys[key] = k
 }
 
 // uncountDeciding undoes countDeciding for held results that are dropped.
 func (e *Engine) uncountDeciding(rs []result) {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
-	for _, r := range rs {
-		if r.deciding {
-			if e.deciding[r.outcome.Key]--; e.deciding[r.outcome.Key] <= 0 {
-				delete(e.deciding, r.outcome.Key)
-			}
+	for i := range rs {
+		if rs[i].deciding {
+			e.settleKeyLocked(rs[i].outcome.Key, false, true)
 		}
 	}
 }
