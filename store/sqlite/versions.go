@@ -270,7 +270,7 @@ func eachChunk(ctx context.Context, s *Store, tx *sql.Tx, args []string, query f
 
 // migrationSteps run in Go after the SQL of the migration of their
 // version, in its transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys}
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys, 5: indexStoredLedger}
 
 // packVersions moves the rows of the per-field versions table into
 // record_versions, in key order and in slices of at most 10,000 rows, and
