@@ -34,9 +34,10 @@ import (
 // deleting the newest outcomes lowers upto with them, in its own
 // transaction: a seq at most upto is never taken again.
 
-// defaultLedgerBatch is how many outcomes after upto start a batch: a
-// lookup scans at most about this many outcomes besides its index entries,
-// and a batch's memory and the pages it rewrites grow with it.
+// defaultLedgerBatch is how many outcomes after upto start a batch, and the
+// most one batch takes: a lookup scans at most about this many outcomes
+// besides its index entries, and a batch's memory grows with it, while the
+// pages it dirties per entry shrink.
 const defaultLedgerBatch = 65536
 
 // defaultLedgerEvery is how often outcomes after upto are indexed however
@@ -178,8 +179,8 @@ func (s *Store) ledgerLoop() {
 }
 
 // indexLedger puts the entries of the outcomes after upto into the ledger's
-// lookup tables, at most ledgerBatch·2 outcomes at a time, and moves upto
-// past them.
+// lookup tables, at most ledgerBatch outcomes at a time (whose entries it
+// holds in memory, 40 bytes each), and moves upto past them.
 func (s *Store) indexLedger(ctx context.Context) error {
 	s.ledgerMu.Lock()
 	defer s.ledgerMu.Unlock()
@@ -192,7 +193,7 @@ func (s *Store) indexLedger(ctx context.Context) error {
 		if newest <= upto {
 			return nil
 		}
-		hi := min(newest, upto+2*int64(s.cfg.ledgerBatch))
+		hi := min(newest, upto+int64(s.cfg.ledgerBatch))
 		rows, err := s.r.QueryContext(ctx, ledgerEntriesSQL, upto, hi)
 		if err != nil {
 			return s.fail("read outcomes to index", err)
