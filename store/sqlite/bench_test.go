@@ -231,3 +231,47 @@ func benchGrowth(b *testing.B, remember bool) {
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "B/event")
 }
+
+// BenchmarkLedgerLookup measures a lookup by key and one by record in a
+// ledger of 200,000 outcomes, all indexed or with the newest ones not yet
+// (as many as start a batch), which the lookup scans.
+func BenchmarkLedgerLookup(b *testing.B) {
+	for _, tail := range []int{0, defaultLedgerBatch} {
+		b.Run(fmt.Sprintf("unindexed=%d", tail), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, filepath.Join(b.TempDir(), "state.db"), WithCompactionInterval(0), func(c *config) { c.ledgerBatch, c.ledgerEvery = 1<<30, time.Hour })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+			const n = 200_000
+			record := func(from, to int) {
+				var c sfsync.Commit
+				for i := from; i < to; i++ {
+					c.Outcomes = append(c.Outcomes, benchOutcome(i, at))
+					if len(c.Outcomes) == 1000 || i == to-1 {
+						if err := s.CommitState(ctx, c); err != nil {
+							b.Fatal(err)
+						}
+						c.Outcomes = c.Outcomes[:0]
+					}
+				}
+			}
+			record(0, n-tail)
+			if err := s.indexLedger(ctx); err != nil {
+				b.Fatal(err)
+			}
+			record(n-tail, n)
+			b.ResetTimer()
+			for i := range b.N {
+				o := benchOutcome(i*7919%n, at)
+				for _, q := range []sfsync.OutcomeQuery{{Key: o.Key}, {Object: o.Object, RecordID: o.RecordID}} {
+					if got, err := s.Outcomes(ctx, q); err != nil || len(got) != 1 {
+						b.Fatalf("Outcomes(%+v) = %d outcomes, %v; want 1", q, len(got), err)
+					}
+				}
+			}
+		})
+	}
+}

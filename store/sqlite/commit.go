@@ -22,7 +22,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		return err
 	}
 	now := s.cfg.clock()
-	return s.commitTx(ctx, "commit state", func(tx *sql.Tx) error {
+	err := s.commitTx(ctx, "commit state", func(tx *sql.Tx) error {
 		if c.Lease != nil {
 			if err := s.fence(ctx, tx, *c.Lease); err != nil {
 				return err
@@ -54,6 +54,10 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.addedOutcomes(len(c.Outcomes))
+	}
+	return err
 }
 
 // fence fails with ErrFenced unless l carries the newest token of its name.

@@ -38,14 +38,6 @@ func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 		{"expired dedup keys", `DELETE FROM dedup WHERE key IN (SELECT key FROM dedup WHERE expires <= ? LIMIT ?)`, now.UnixNano(), &c.Claims},
 		{"expired echo fingerprints", `DELETE FROM echoes WHERE id IN (SELECT id FROM echoes WHERE expires <= ? LIMIT ?)`, now.UnixNano(), &c.Echoes},
 	}
-	if s.cfg.retention > 0 {
-		jobs = append(jobs, struct {
-			what  string
-			query string
-			arg   int64
-			n     *int64
-		}{"old outcomes", `DELETE FROM outcomes WHERE seq IN (SELECT seq FROM outcomes WHERE at < ? ORDER BY at LIMIT ?)`, now.Add(-s.cfg.retention).UnixNano(), &c.Outcomes})
-	}
 	for _, j := range jobs {
 		for {
 			if err := s.check(ctx); err != nil {
@@ -63,6 +55,19 @@ func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 			if n < compactBatch {
 				break
 			}
+		}
+	}
+	for s.cfg.retention > 0 {
+		if err := s.check(ctx); err != nil {
+			return c, err
+		}
+		n, err := s.deleteOldOutcomes(ctx, now.Add(-s.cfg.retention).UnixNano(), compactBatch)
+		if err != nil {
+			return c, err
+		}
+		c.Outcomes += n
+		if n < compactBatch {
+			break
 		}
 	}
 	return c, nil

@@ -10,6 +10,12 @@
 // call and is many times slower. Expired keys, fingerprints and outcomes
 // past the retention are deleted in the background in small transactions.
 //
+// The ledger's lookups by key and by record are not indexes the commit
+// keeps: a background loop puts the newest outcomes into lookup tables in
+// large sorted batches (every 65,536 outcomes, and every 30 seconds), and
+// a lookup reads them and scans the outcomes not yet indexed, so the
+// commit only appends and its cost does not grow with the ledger.
+//
 // The version map keeps one row per record and source system, holding
 // every field's version, so an applied change writes one row however many
 // fields it sets (migration 3 moves a database's per-field rows into it).

@@ -45,6 +45,13 @@ type Store struct {
 	ckWake   chan struct{}
 	ckDone   chan struct{}
 
+	// The ledger's lookup tables are filled in the background (see
+	// ledger.go): one batch at a time, woken once enough outcomes wait.
+	ledgerMu      stdsync.Mutex
+	ledgerPending atomic.Int64
+	ledgerWake    chan struct{}
+	ledgerDone    chan struct{}
+
 	// Remembered writes not yet committed, and what keeps them visible
 	// (see echoes.go).
 	echoMu  stdsync.Mutex
@@ -70,6 +77,10 @@ type config struct {
 	fullSync   bool
 	limit      int
 	cache      int64
+	// ledgerBatch and ledgerEvery say when the ledger's newest outcomes
+	// are indexed (see ledger.go); tests make them small.
+	ledgerBatch int
+	ledgerEvery time.Duration
 }
 
 // Option configures a [Store].
@@ -150,6 +161,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		readers:    max(2, runtime.GOMAXPROCS(0)),
 		limit:      10_000,
 		cache:      DefaultCacheSize,
+
+		ledgerBatch: defaultLedgerBatch,
+		ledgerEvery: defaultLedgerEvery,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -195,7 +209,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, cfg: cfg, log: cfg.log, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
-		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{})}
+		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{}), ledgerWake: make(chan struct{}, 1), ledgerDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -236,6 +250,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	go s.compactLoop()
 	go s.checkpointLoop()
+	go s.ledgerLoop()
 	return s, nil
 }
 
@@ -255,6 +270,7 @@ func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
 	<-s.ckDone
+	<-s.ledgerDone
 	s.mu.Lock()
 	for _, st := range s.stmts {
 		st.Close()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
-	"github.com/sfsync/sfsync/internal/sqlquery"
 	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
@@ -152,7 +151,11 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []sfsync.Outcome) e
 	if len(outcomes) == 0 {
 		return nil
 	}
-	return s.tx(ctx, "record outcomes", func(tx *sql.Tx) error { return s.insertOutcomes(ctx, tx, outcomes) })
+	err := s.tx(ctx, "record outcomes", func(tx *sql.Tx) error { return s.insertOutcomes(ctx, tx, outcomes) })
+	if err == nil {
+		s.addedOutcomes(len(outcomes))
+	}
+	return err
 }
 
 const outcomeCols = `key, tenant, object, record_id, source, destination, op, status, reason, attempts, v_time, v_commit, v_seq, v_counter, pos_stream, pos_token, at`
@@ -182,6 +185,8 @@ const maxParams = 1000
 // so every statement is prepared once and reused whatever the batch size
 // (preparing a multi-row statement costs more than running it).
 // tail, if set, is appended after the rows' arguments of every statement.
+// s may be nil (a migration): statements are then prepared on tx for this
+// use.
 func insertRows(ctx context.Context, s *Store, tx *sql.Tx, n, cols int, query func(rows int) string, tail []any, row func(i int, args []any) []any) error {
 	chunk := max(1, maxParams/cols)
 	args := make([]any, 0, min(n, chunk)*cols+len(tail))
@@ -190,7 +195,13 @@ func insertRows(ctx context.Context, s *Store, tx *sql.Tx, n, cols int, query fu
 		if left := n - start; left < chunk {
 			size = 1 << (bits.Len(uint(left)) - 1) // the largest power of two that fits
 		}
-		st, err := s.stmt(ctx, tx, query(size))
+		var st *sql.Stmt
+		var err error
+		if s == nil {
+			st, err = tx.PrepareContext(ctx, query(size))
+		} else {
+			st, err = s.stmt(ctx, tx, query(size))
+		}
 		if err != nil {
 			return err
 		}
@@ -217,7 +228,7 @@ func (s *Store) Outcomes(ctx context.Context, q sfsync.OutcomeQuery) ([]sfsync.O
 	if limit <= 0 {
 		limit = s.cfg.limit
 	}
-	query, args := sqlquery.Outcomes(outcomeCols, codec.OutcomeQuery(q), limit, func(int) string { return "?" })
+	query, args := outcomesQuery(codec.OutcomeQuery(q), limit)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("query outcomes", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,11 +69,56 @@ func decodeFields(b []byte, fs []fieldVersion) ([]fieldVersion, error) {
 	return fs, nil
 }
 
+// mergeFields appends to b the packed entries of stored with news laid
+// over them: a stored field's entry is copied as it is unless news has the
+// field, whose entry then takes its place; news' other fields follow in
+// their order. Stored entries are never decoded, only their lengths read.
+func mergeFields(b, stored []byte, news []fieldVersion) ([]byte, error) {
+	var usedRoom [64]bool
+	var used []bool
+	if len(news) <= len(usedRoom) {
+		used = usedRoom[:len(news)]
+	} else {
+		used = make([]bool, len(news))
+	}
+	for len(stored) > 0 {
+		n, k := binary.Uvarint(stored)
+		if k <= 0 || uint64(len(stored)-k) < n {
+			return b, errBadFields
+		}
+		name := stored[k : k+int(n)]
+		end := k + int(n)
+		for range 5 {
+			_, k := binary.Varint(stored[end:])
+			if k <= 0 {
+				return b, errBadFields
+			}
+			end += k
+		}
+		i := slices.IndexFunc(news, func(f fieldVersion) bool { return f.field == string(name) })
+		if i < 0 {
+			b = append(b, stored[:end]...)
+		} else {
+			b, used[i] = appendFields(b, news[i:i+1]), true
+		}
+		stored = stored[end:]
+	}
+	for i := range news {
+		if !used[i] {
+			b = appendFields(b, news[i:i+1])
+		}
+	}
+	return b, nil
+}
+
 // versionRow is one record and source of the map, in full and stored form.
 type versionRow struct {
 	record, source   string // as given
 	kRecord, kSource string // as stored in the key columns
 	fields           []fieldVersion
+	// stored is the row's packed fields as stored, under fields (the new
+	// entries) when putting.
+	stored []byte
 }
 
 // set overlays v on the row: the last entry of a field wins.
@@ -193,14 +239,16 @@ func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.Applied
 			records = append(records, k.record)
 		}
 	}
-	// The stored rows first, so that the new entries overlay them.
+	// The stored rows first, so that the new entries overlay them; they
+	// stay packed (see mergeFields).
 	err := eachChunk(ctx, s, tx, distinctKeys(records), versionRowsSQL, func(rows *sql.Rows) error {
-		stored, err := scanVersionRow(rows)
-		if err != nil {
+		var k key
+		var fields, names []byte
+		if err := rows.Scan(&k.record, &k.source, &fields, &names); err != nil {
 			return err
 		}
-		if r := at[key{stored.kRecord, stored.kSource}]; r != nil {
-			r.fields = stored.fields
+		if r := at[k]; r != nil {
+			r.stored = fields
 		}
 		return nil
 	})
@@ -212,11 +260,16 @@ func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.Applied
 		at[key{codec.Key(v.Record), codec.Key(string(v.Source))}].set(v.Field, v.Version)
 	}
 	var buf []byte
+	for _, r := range order {
+		start := len(buf)
+		if buf, err = mergeFields(buf, r.stored, r.fields); err != nil {
+			return fmt.Errorf("update the version row of %q from %s: %w", r.record, r.source, err)
+		}
+		r.stored = buf[start:len(buf):len(buf)]
+	}
 	return insertRows(ctx, s, tx, len(order), 4, putVersionsSQL, nil, func(i int, a []any) []any {
 		r := order[i]
-		start := len(buf)
-		buf = appendFields(buf, r.fields)
-		return append(a, r.kRecord, r.kSource, buf[start:len(buf):len(buf)], codec.NamesIfCut(r.record, r.source))
+		return append(a, r.kRecord, r.kSource, r.stored, codec.NamesIfCut(r.record, r.source))
 	})
 }
 
@@ -270,7 +323,7 @@ func eachChunk(ctx context.Context, s *Store, tx *sql.Tx, args []string, query f
 
 // migrationSteps run in Go after the SQL of the migration of their
 // version, in its transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys}
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys, 5: indexStoredLedger}
 
 // packVersions moves the rows of the per-field versions table into
 // record_versions, in key order and in slices of at most 10,000 rows, and
