@@ -140,7 +140,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		return c, res, false
 	}
 	policy := w.route.Policy != nil
-	if ahead := vc.describe(&c, record, touched, cur, dest, policy && e.flowsFrom(dest, c.Object), policy, it.lostAt); ahead {
+	flows := policy && e.flowsFrom(dest, c.Object)
+	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flows && !e.parkedFrom(dest, record), policy, it.lostAt); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

@@ -150,6 +150,14 @@ func (e *Engine) parkedChanges() int64 {
 	return int64(n)
 }
 
+// parkedFrom reports whether a change of record from source waits in the
+// park.
+func (e *Engine) parkedFrom(source sfsync.System, record string) bool {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	return len(e.parked[parkID{source, record}]) > 0
+}
+
 // parkID names the queue of one record's changes from one source.
 type parkID struct {
 	source sfsync.System

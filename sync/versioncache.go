@@ -299,8 +299,10 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 // cannot tell, and the record's version stands for every field.
 //
 // flows says whether the target's changes of the record reach the engine
-// at all: only then is there an event to wait for. record is c's record
-// key and touched c.Touched().
+// at all: only then is there an event to wait for. flowsRecord says so for
+// a delete or undelete, which waits only when no change of the target's
+// for the record is parked. record is c's record key and touched
+// c.Touched().
 //
 // The fields' versions and writers, and ahead, are for a conflict policy:
 // without one (policy false) only the tombstone is filled in, and ahead is
@@ -311,7 +313,7 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 // data) in the fields it touched, whatever the map holds from other
 // systems with versions of another clock; so the target's own entry
 // describes those fields.
-func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, policy bool, lostAt sfsync.Version) (ahead bool) {
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy bool, lostAt sfsync.Version) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
@@ -416,7 +418,14 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		}
 		cur.FieldVersions[f], cur.LastWriter[f] = v, who
 	}
-	return unversioned && flows && !explained && cur.Exists && !cur.Deleted
+	// A delete or undelete is decided against the record's last change,
+	// and so against its writer, which only the target's own event of it
+	// tells: wait for it as for a field's.
+	// The event is on its way only when the target's change is not here
+	// already, parked (flowsRecord false): it may wait for this very
+	// change, and waiting for each other would let both time out.
+	recordLevel := flowsRecord && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete)
+	return (unversioned || recordLevel) && flows && !explained && cur.Exists && !cur.Deleted
 }
 
 // explains reports whether the newest change of target the engine has seen
