@@ -149,6 +149,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, nil, true
 		}
 	}
+	if it.repair && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && it.lostAt.Before(cur.Version) {
+		// The losing side deleted the record after the change this repair
+		// corrects: nothing of that change is left there to correct, and
+		// writing would bring the record back, undoing the delete there
+		// while the delete goes on to the winner. The delete decides, and
+		// its own repair brings the record back whole if it loses. (That
+		// repair, a create, is meant for the tombstone.)
+		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("the losing side deleted the record since the change this repair corrects; that delete decides", w.notes), true)
+		return c, res, false
+	}
 	if known && holds(*cur, &c, touched) {
 		if w.attempts > 1 {
 			// The target holds exactly what an earlier attempt wrote: that
