@@ -16,8 +16,19 @@ type Placeholder func(n int) string
 // among equal times, in the order recorded, selecting cols, with at most
 // limit rows; and its arguments.
 func Outcomes(cols string, q sfsync.OutcomeQuery, limit int, ph Placeholder) (string, []any) {
-	var where []string
-	var args []any
+	where, args := OutcomeConditions(q, ph)
+	query := `SELECT ` + cols + ` FROM outcomes`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, limit)
+	return query + ` ORDER BY at, seq LIMIT ` + ph(len(args)), args
+}
+
+// OutcomeConditions returns the conditions on an outcome row that q sets
+// (in stored form), to be joined with AND, and their arguments, numbered
+// from 1.
+func OutcomeConditions(q sfsync.OutcomeQuery, ph Placeholder) (where []string, args []any) {
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, cond+" "+ph(len(args)))
@@ -37,10 +48,5 @@ func Outcomes(cols string, q sfsync.OutcomeQuery, limit int, ph Placeholder) (st
 	if !q.Since.IsZero() {
 		add("at >=", q.Since.UnixNano())
 	}
-	query := `SELECT ` + cols + ` FROM outcomes`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, limit)
-	return query + ` ORDER BY at, seq LIMIT ` + ph(len(args)), args
+	return where, args
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/internal/sqlquery"
 )
 
 // The ledger's lookups by key and by record are served by two tables,
@@ -233,27 +234,7 @@ func (s *Store) indexLedger(ctx context.Context) error {
 // record) reads the ledger's lookup tables for the outcomes indexed and
 // scans the rest.
 func outcomesQuery(q sfsync.OutcomeQuery, limit int) (string, []any) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if q.Object != "" {
-		add("object = ?", q.Object)
-	}
-	if q.RecordID != "" {
-		add("record_id = ?", q.RecordID)
-	}
-	if q.Key != "" {
-		add("key = ?", q.Key)
-	}
-	if q.Status != "" {
-		add("status = ?", string(q.Status))
-	}
-	if !q.Since.IsZero() {
-		add("at >= ?", q.Since.UnixNano())
-	}
+	question := func(int) string { return "?" }
 	var lookup string
 	var lookupArgs []any
 	switch {
@@ -264,12 +245,11 @@ func outcomesQuery(q sfsync.OutcomeQuery, limit int) (string, []any) {
 	case q.Object != "":
 		lookup, lookupArgs = `SELECT seq FROM outcome_records WHERE object_hash = ?`, []any{ledgerHash(q.Object)}
 	default:
-		query := `SELECT ` + outcomeCols + ` FROM outcomes`
-		if len(where) > 0 {
-			query += ` WHERE ` + strings.Join(where, " AND ")
-		}
-		return query + ` ORDER BY at, seq LIMIT ?`, append(args, limit)
+		return sqlquery.Outcomes(outcomeCols, q, limit, question)
 	}
+	// The conditions go in twice, each time with "?" parameters, which
+	// SQLite numbers by position.
+	where, args := sqlquery.OutcomeConditions(q, question)
 	const upto = `(SELECT upto FROM ledger_index)`
 	cond := strings.Join(where, " AND ")
 	query := `SELECT ` + outcomeCols + ` FROM (` +
@@ -288,8 +268,8 @@ func outcomesQuery(q sfsync.OutcomeQuery, limit int) (string, []any) {
 func (s *Store) deleteOldOutcomes(ctx context.Context, before int64, n int) (int64, error) {
 	var deleted int64
 	err := s.tx(ctx, "delete old outcomes", func(tx *sql.Tx) error {
-		const old = `SELECT %s FROM outcomes WHERE at < ?1 ORDER BY at, seq LIMIT ?2`
-		rows, err := tx.QueryContext(ctx, strings.Replace(ledgerEntriesSQL, "seq > ? AND seq <= ?", "seq IN ("+strings.Replace(old, "%s", "seq", 1)+")", 1), before, n)
+		const old = `SELECT seq FROM outcomes WHERE at < ?1 ORDER BY at, seq LIMIT ?2`
+		rows, err := tx.QueryContext(ctx, `SELECT key, object, record_id, seq FROM outcomes WHERE seq IN (`+old+`)`, before, n)
 		if err != nil {
 			return err
 		}
@@ -315,7 +295,7 @@ func (s *Store) deleteOldOutcomes(ctx context.Context, before int64, n int) (int
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM outcomes WHERE seq IN (`+strings.Replace(old, "%s", "seq", 1)+`)`, before, n)
+		res, err := tx.ExecContext(ctx, `DELETE FROM outcomes WHERE seq IN (`+old+`)`, before, n)
 		if err != nil {
 			return err
 		}
