@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -198,25 +196,7 @@ func TestLedgerIndexedInTheBackground(t *testing.T) {
 // outcomes are in the lookup tables and found.
 func TestMigrateIndexesTheLedger(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
-	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_versions_echo_writes.sql"} {
-		b, err := migrations.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		qs = append(qs, string(b))
-	}
-	qs = append(qs, `INSERT INTO schema_version VALUES (1, 0), (2, 0)`)
-	for _, q := range qs {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := schemaV2(t)
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	var all []sfsync.Outcome
 	for i := range 30 {

@@ -67,25 +67,7 @@ func TestMigrateKeepsRememberedWrites(t *testing.T) {
 // whose fields span the slices the migration reads in.
 func TestMigratePacksVersions(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
-	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_versions_echo_writes.sql"} {
-		b, err := migrations.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		qs = append(qs, string(b))
-	}
-	qs = append(qs, `INSERT INTO schema_version VALUES (1, 0), (2, 0)`)
-	for _, q := range qs {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := schemaV2(t)
 	long := "Contact/" + strings.Repeat("x", 900)
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 123456789, time.UTC)
 	var want []sfsync.AppliedVersion
@@ -143,4 +125,30 @@ func TestMigratePacksVersions(t *testing.T) {
 	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'versions'`).Scan(&old); err != nil || old != 0 {
 		t.Errorf("the per-field versions table is still there (%d, %v)", old, err)
 	}
+}
+
+// schemaV2 makes a database of schema version 2 (migrations 1 and 2
+// applied) in a file of its own, and returns its path and an open handle.
+func schemaV2(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_versions_echo_writes.sql"} {
+		b, err := migrations.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, string(b))
+	}
+	qs = append(qs, `INSERT INTO schema_version VALUES (1, 0), (2, 0)`)
+	for _, q := range qs {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, db
 }
