@@ -34,8 +34,11 @@ func TestRepairDoesNotBringBackARecordItsLoserDeletedSince(t *testing.T) {
 			for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{}) {
 				t.Logf("%s %s %s->%s %s: %s", o.Key, o.Op, o.Source, o.Destination, o.Status, o.Reason)
 			}
-			if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusApplied {
-				t.Errorf("the ERP's delete ended %s, want applied", st)
+			// Salesforce's own create may be taken first: it loses to the
+			// ERP's tombstone, and its repair deletes the record in
+			// Salesforce, where the delete then finds nothing to delete.
+			if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusApplied && st != sfsync.StatusNoop {
+				t.Errorf("the ERP's delete ended %s, want applied (or noop, Salesforce's record deleted already)", st)
 			}
 			for _, side := range []*synctest.System{b.sf, b.ext} {
 				if r, ok := side.Record("Contact", "P-1"); ok && !r.Deleted {
