@@ -141,7 +141,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	}
 	policy := w.route.Policy != nil
 	flows := policy && e.flowsFrom(dest, c.Object)
-	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flows && !e.parkedFrom(dest, record), policy, it.lostAt); ahead {
+	// Only a delete or undelete asks the park (under its lock): the rest
+	// never wait for a record-level change.
+	flowsRecord := flows && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete) && !e.parkedFrom(dest, record)
+	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flowsRecord, policy, it.lostAt); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
