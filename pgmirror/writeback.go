@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,6 +39,14 @@ type pinningLearner struct {
 }
 
 func (l *pinningLearner) Pin(ctx context.Context) (sfsync.Position, error) { return l.p.Pin(ctx) }
+
+// GapFreeSince forwards the pinning source's (sync.GapFree).
+func (l *pinningLearner) GapFreeSince() (time.Time, bool) {
+	if g, ok := l.p.(sync.GapFree); ok {
+		return g.GapFreeSince()
+	}
+	return time.Time{}, false
+}
 
 type learner struct {
 	sfsync.EventSource

@@ -89,6 +89,9 @@ func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error 
 	}
 	e.backfillMu.Lock()
 	defer e.backfillMu.Unlock()
+	// The stream missed commits until now at the latest; the source
+	// streams every later one (see item.pinned).
+	e.streamedSince = e.cfg.clock()
 	for _, object := range e.cfg.backfill {
 		st := backfillState{Phase: PhaseOwed, Reason: reason, Since: since, Total: -1}
 		old, err := e.loadBackfill(ctx, object)
@@ -146,6 +149,52 @@ type Pinner interface {
 	Pin(ctx context.Context) (sfsync.Position, error)
 }
 
+// GapFree is implemented by Pinner sources that know since when their
+// stream has delivered every commit: a subscription that started from the
+// oldest retained event, or from the tip, since the commit time of its
+// first event. A backfill's row holds data that no commit since then
+// changed, or whose commit the stream delivers with its own version; the
+// engine takes that data as set before the earliest of that time and the
+// pin, instead of at the row's version (the time of the record's last
+// change, which may be much later).
+type GapFree interface {
+	// GapFreeSince returns the commit time since which every commit is
+	// delivered, and false when it is not known. A source that holds
+	// nothing back from a backfill (it pins nothing) returns the zero
+	// time and true.
+	GapFreeSince() (time.Time, bool)
+}
+
+// gapFreeSince is the latest of the GapFreeSince times of the Pinner
+// sources that may deliver Salesforce's changes (a source that says it
+// delivers another system's carries no commit a backfill reads): every
+// commit since is delivered by whichever source carries it. It reports
+// false when such a source does not know its own.
+func (e *Engine) gapFreeSince() (time.Time, bool) {
+	var since time.Time
+	any := false
+	for _, s := range e.sources {
+		if _, pins := s.src.(Pinner); !pins {
+			continue
+		}
+		if ss, ok := s.src.(SystemSource); ok && ss.System() != "" && !ss.System().IsSalesforce() {
+			continue
+		}
+		g, ok := s.src.(GapFree)
+		if !ok {
+			return time.Time{}, false
+		}
+		t, known := g.GapFreeSince()
+		if !known {
+			return time.Time{}, false
+		}
+		if !any || since.Before(t) {
+			since, any = t, true
+		}
+	}
+	return since, any
+}
+
 // resumeBackfills queues the backfills a previous run owed and did not
 // finish, and owes one when a source has never committed a position: what
 // happened before its first event is only in authoritative state.
@@ -194,12 +243,18 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 	e.backfillMu.Lock()
 	e.backfillOwed[object] = max(e.backfillOwed[object], st.Owed)
 	e.backfillRun[object] = st.Owed
+	streamedSince := e.streamedSince
 	e.backfillMu.Unlock()
 	if st.Phase == PhaseOwed {
+		// The time before pinning: a source streams every commit from
+		// when it was asked to pin at the latest (a subscription at the
+		// tip starts then, and pins at its first event or keepalive,
+		// which may come much later).
+		started := e.cfg.clock()
 		if st.Pinned, err = e.pin(ctx); err != nil {
 			return err
 		}
-		st.Phase, st.Started, st.Resume, st.Read = PhasePinned, e.cfg.clock(), nil, 0
+		st.Phase, st.Started, st.Resume, st.Read = PhasePinned, started, nil, 0
 		if err := e.saveBackfillRun(ctx, object, st); err != nil {
 			return err
 		}
@@ -219,7 +274,16 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 		e.reportBackfill(object, st, rate)
 		return nil
 	}
-	return e.reconcile(ctx, scope, st.Resume, progress)
+	// Every commit since the pin, or since the sources began streaming
+	// whole if that is earlier (a run that resumes an earlier run's
+	// backfill streams from where that run's commits stopped), is
+	// delivered by the stream or applied already: a row's data that no
+	// such commit changed was set before (see item.pinned).
+	streamed := st.Started
+	if streamedSince.Before(streamed) {
+		streamed = streamedSince
+	}
+	return e.reconcile(ctx, scope, st.Resume, streamed, progress)
 }
 
 var errNothingOwed = errors.New("sync: no backfill owed")

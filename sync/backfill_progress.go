@@ -32,7 +32,7 @@ type BackfillProgress struct {
 	// that rate, zero when unknown.
 	Rate float64
 	Left time.Duration
-	// Started is when the backfill pinned the stream.
+	// Started is when the backfill asked its sources to pin their streams.
 	Started time.Time
 	// Err is why the last run failed, while the backfill is failing.
 	Err error

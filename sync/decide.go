@@ -29,6 +29,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	}
 	it, dest := w.it, w.route.To
 	w.dropped, w.held = nil, nil
+	it.pinned = e.pinnedBound(it.pinned)
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
 	}
@@ -95,7 +96,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		if snapshot && len(touched) == 0 && len(same)+len(pending) > 0 {
 			res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-			res.versions = vc.rememberSeen(&c, record)
+			res.versions = vc.rememberSeen(w.claimed(&c), record)
 			return c, res, false
 		}
 	}

@@ -54,6 +54,11 @@ type Engine struct {
 	backfillMu   stdsync.Mutex
 	backfillOwed map[string]int64
 	backfillRun  map[string]int64
+	// streamedSince is when the sources last began to stream every
+	// commit: when Run started them, or when one last missed commits
+	// (a lost position), after which it streams again from the tip.
+	// Guarded by backfillMu.
+	streamedSince time.Time
 
 	parkMu      stdsync.Mutex
 	parked      map[parkID][]*work // record and source → changes waiting, oldest first
@@ -133,6 +138,15 @@ type item struct {
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.
 	snapshot bool
+	// pinned is, for a backfill's row, when the backfill pinned its
+	// stream: every commit after the pin is delivered by the stream, so a
+	// field no event changes after it was set before it. The row's version
+	// is its record's last change, which may be one after the pin; its
+	// data is decided at that version, but written and remembered at the
+	// pin's (see work.claim), so that the other system's edit made since
+	// is not taken as older than a value set before the pin, and the
+	// events after the pin are not taken as older than the row.
+	pinned time.Time
 	// settled marks a record re-read by id in its lane: it holds every
 	// change applied before, and is decided as newer than them (see
 	// handOff).
@@ -304,6 +318,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.lease != nil {
 		intake.Go(func() { e.renewLease(intakeCtx) })
 	}
+	e.backfillMu.Lock()
+	e.streamedSince = e.cfg.clock()
+	e.backfillMu.Unlock()
 	if err := e.resumeBackfills(intakeCtx); err != nil {
 		e.fail(err)
 	}

@@ -159,15 +159,33 @@ type repairPart struct {
 	claim sfsync.Version
 }
 
-// claimed is c as the version map takes it when w is a repair: its data is
-// the winner's, at the winner's version of it (see planRepair).
+// claimed is c as the version map takes it, and as it is written, when
+// its data is not of its own version (see claim).
 func (w *work) claimed(c *sfsync.Change) *sfsync.Change {
-	if w.it.claim == nil || c.Version.Compare(*w.it.claim) == 0 {
+	v, ok := w.claim(c)
+	if !ok {
 		return c
 	}
 	cc := *c
-	cc.Version = *w.it.claim
+	cc.Version = v
 	return &cc
+}
+
+// claim returns the version c's data is written and remembered at when it
+// is not c's own version: for a repair, the winner's version of its data
+// (see planRepair); for a backfill's row read after its stream was pinned,
+// the pin's time when the row's version is later (see item.pinned).
+func (w *work) claim(c *sfsync.Change) (sfsync.Version, bool) {
+	if w.it.claim != nil {
+		return *w.it.claim, c.Version.Compare(*w.it.claim) != 0
+	}
+	if w.it.pinned.IsZero() || (c.Op != sfsync.OpUpdate && c.Op != sfsync.OpCreate) {
+		return sfsync.Version{}, false
+	}
+	if pin := (sfsync.Version{Time: w.it.pinned}); pin.Before(c.Version) {
+		return pin, true
+	}
+	return sfsync.Version{}, false
 }
 
 func setValue(c *sfsync.Change, field string, v any) {

@@ -122,13 +122,30 @@ func (e *Engine) runResync(ctx context.Context, j resyncJob) {
 // It waits for [Engine.Run] to start taking changes. It is what a
 // periodic drift check (reconcile.Loop) calls.
 func (e *Engine) Reconcile(ctx context.Context, scope sfsync.Scope) error {
-	return e.reconcile(ctx, scope, nil, nil)
+	return e.reconcile(ctx, scope, nil, time.Time{}, nil)
+}
+
+// pinnedBound is the time a backfill's row takes the data that no later
+// commit changed as set before (see item.pinned): pinned, or the sources'
+// GapFreeSince when they know it and it is earlier (a subscription that
+// started from the oldest retained event delivers every commit since its
+// first, which may arrive after the row was read). Zero pinned (not a
+// backfill's row) stays zero.
+func (e *Engine) pinnedBound(pinned time.Time) time.Time {
+	if pinned.IsZero() {
+		return pinned
+	}
+	if since, ok := e.gapFreeSince(); ok && since.Before(pinned) {
+		return since
+	}
+	return pinned
 }
 
 // reconcile runs the reconciler over scope, from resume when it is a
-// [sfsync.ResumableReconciler] and progress is set. progress is called
+// [sfsync.ResumableReconciler] and progress is set. pinned, when set, is
+// when a backfill pinned its stream (see item.pinned). progress is called
 // with each report once every change emitted before it has an outcome.
-func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byte, progress func(context.Context, sfsync.ReconcileProgress) error) error {
+func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byte, pinned time.Time, progress func(context.Context, sfsync.ReconcileProgress) error) error {
 	if e.cfg.reconciler == nil {
 		return errNoReconciler
 	}
@@ -145,7 +162,7 @@ func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byt
 			return err
 		}
 		out.add()
-		it := &item{c: c, snapshot: true, done: func(o sfsync.Outcome) {
+		it := &item{c: c, snapshot: true, pinned: pinned, done: func(o sfsync.Outcome) {
 			if o.Status == sfsync.StatusDeadLettered {
 				mu.Lock()
 				failed = append(failed, o.Key)

@@ -108,11 +108,13 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				e.emit(*e.deadLetter(w.it, w.c, r.To, err, attempt))
 				continue
 			}
-			if w.it.claim != nil {
+			if v, ok := w.claim(&c); ok {
 				// A repair is decided with the losing change's version at
 				// least, but its data is the winner's, of the winner's
-				// version: the target versions it so (see planRepair).
-				dest.Version = *w.it.claim
+				// version (see planRepair); a backfill's row holds data
+				// from before its pin (see item.pinned). The target
+				// versions it so.
+				dest.Version = v
 			}
 			if w.mark != nil {
 				e.crossing.writing(w.mark, &c, &cur)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	stdsync "sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sfsync/sfsync"
 	ssync "github.com/sfsync/sfsync/sync"
@@ -291,6 +292,19 @@ func (w *watchedSource) Pin(ctx context.Context) (sfsync.Position, error) {
 		return p.Pin(ctx)
 	}
 	return sfsync.Position{}, nil
+}
+
+// GapFreeSince forwards the wrapped subscription's (ssync.GapFree). A
+// source that pins nothing holds nothing back from a backfill: every
+// commit it carries is delivered.
+func (w *watchedSource) GapFreeSince() (time.Time, bool) {
+	if g, ok := w.inner.(ssync.GapFree); ok {
+		return g.GapFreeSince()
+	}
+	if _, ok := w.inner.(ssync.Pinner); !ok {
+		return time.Time{}, true
+	}
+	return time.Time{}, false
 }
 
 // System forwards the wrapped source's system.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	stdsync "sync"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -84,6 +85,21 @@ func (w watched) Pin(ctx context.Context) (sfsync.Position, error) {
 		return p.Pin(ctx)
 	}
 	return sfsync.Position{}, nil
+}
+
+// GapFreeSince forwards the wrapped source's (sync.GapFree), and reports
+// false when it does not say. A source that pins nothing holds nothing
+// back from a backfill: every commit it carries is delivered.
+func (w watched) GapFreeSince() (time.Time, bool) {
+	if g, ok := w.EventSource.(interface{ GapFreeSince() (time.Time, bool) }); ok {
+		return g.GapFreeSince()
+	}
+	if _, ok := w.EventSource.(interface {
+		Pin(context.Context) (sfsync.Position, error)
+	}); !ok {
+		return time.Time{}, true
+	}
+	return time.Time{}, false
 }
 
 // System forwards the wrapped source's system (sync.SystemSource), or ""
