@@ -57,3 +57,33 @@ func (s *Subscription) System() sfsync.System { return sfsync.Salesforce }
 // System says whose changes the subscription delivers: Salesforce's (the
 // engine's sync.SystemSource).
 func (s *ManagedSubscription) System() sfsync.System { return sfsync.Salesforce }
+
+// GapFreeSince implements the engine's sync.GapFree: the commit time of
+// the first event delivered since the subscription last started from its
+// fallback (its stored replay id missing or past retention). Every later
+// commit is delivered: from the oldest retained event on, or from the tip
+// on. It reports false before that event, and for a subscription that
+// resumed from a stored replay id, whose stream began in an earlier
+// process.
+func (s *Subscription) GapFreeSince() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gapFreeSince, !s.gapFreeSince.IsZero()
+}
+
+// noteFirst records the commit time of changes, the first event of the
+// fallback'th stream started from the fallback (see GapFreeSince); a
+// stream started from it since makes it stale.
+func (s *Subscription) noteFirst(fallback int, changes []sfsync.Change) {
+	for _, c := range changes {
+		if c.Version.IsZero() {
+			continue
+		}
+		s.mu.Lock()
+		if s.gapFreeSince.IsZero() && s.fallbacks == fallback {
+			s.gapFreeSince = c.Version.Time
+		}
+		s.mu.Unlock()
+		return
+	}
+}

@@ -79,12 +79,23 @@ type Subscription struct {
 	// newest event or keepalive queued for Receive, or before any the
 	// checkpoint Resume loaded; nil means the fallback.
 	position []byte
+	// gapFreeSince is the commit time of the first event delivered after
+	// the subscription last started from its fallback: every later commit
+	// is delivered. Zero when not known (see GapFreeSince).
+	gapFreeSince time.Time
+	// fallbacks counts the streams started from the fallback: only the
+	// first event of the newest one sets gapFreeSince.
+	fallbacks int
 }
 
 type item struct {
 	ev      *eventbus.ConsumerEvent
 	advance []byte // a keepalive's replay id, newer than every event before it
 	err     error
+	// first marks the first event of a stream started from the fallback;
+	// fallback is that stream's count (see Subscription.fallbacks).
+	first    bool
+	fallback int
 }
 
 // SubscriptionStats counts what a subscription did.
@@ -235,6 +246,9 @@ func (s *Subscription) Receive(ctx context.Context) ([]sfsync.Change, error) {
 		if err != nil {
 			return nil, err
 		}
+		if it.first {
+			s.noteFirst(it.fallback, changes)
+		}
 		s.flow.pop()
 		if len(changes) > 0 {
 			return changes, nil
@@ -257,7 +271,7 @@ func (s *Subscription) run() {
 		// Hand over to the engine's backfill, then go on from the fallback.
 		s.log.Warn("pubsub: stored replay id rejected; handing over to backfill", "topic", s.topic)
 		s.mu.Lock()
-		s.position = nil
+		s.position, s.gapFreeSince = nil, time.Time{}
 		s.mu.Unlock()
 		s.flow.queue(ctx, item{err: err})
 		return true
@@ -284,7 +298,15 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 		first.ReplayPreset = eventbus.ReplayPreset_EARLIEST
 	}
 	custom := s.position != nil
+	if !custom {
+		// The fallback starts a stream whole again: its first event says
+		// from when.
+		s.gapFreeSince = time.Time{}
+		s.fallbacks++
+	}
+	fallback := s.fallbacks
 	s.mu.Unlock()
+	firstEvent := !custom
 	s.flow.connected(reconnect)
 
 	// The first request names the topic and where to start; later ones only
@@ -338,7 +360,7 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 			}
 			for _, ev := range events {
 				delivered = true
-				if !s.flow.queue(parent, item{ev: ev}) {
+				if !s.flow.queue(parent, item{ev: ev, first: firstEvent, fallback: fallback}) {
 					return delivered, parent.Err()
 				}
 				// The replay id is the event's own (unmarshalled into bytes
@@ -347,6 +369,7 @@ func (s *Subscription) stream(parent context.Context, reconnect bool) (delivered
 				s.mu.Lock()
 				s.position = ev.GetReplayId()
 				s.mu.Unlock()
+				firstEvent = false
 			}
 			s.flow.askIfDrained(send)
 		}
