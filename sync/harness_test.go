@@ -243,3 +243,10 @@ func (b *bidi) bothHold(t *testing.T, object, id, name string, want any, why str
 		}
 	}
 }
+
+// logOutcomes logs b's ledger, which a failure shows.
+func logOutcomes(t *testing.T, b *bidi) {
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{}) {
+		t.Logf("%s %s %s->%s %s v=%s: %s", o.Key, o.Op, o.Source, o.Destination, o.Status, o.Version, o.Reason)
+	}
+}

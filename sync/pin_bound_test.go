@@ -83,10 +83,3 @@ func backfillRowClaim(t *testing.T, pinned, gapFree time.Time) {
 	b.bothHold(t, "Contact", "003A", "Email", "e15", "the ERP's edit after the pin is newer than Salesforce's e1")
 	b.bothHold(t, "Contact", "003A", "LastName", "N2", "Salesforce's edit after the pin")
 }
-
-// logOutcomes logs b's ledger, which a failure shows.
-func logOutcomes(t *testing.T, b *bidi) {
-	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{}) {
-		t.Logf("%s %s %s->%s %s v=%s: %s", o.Key, o.Op, o.Source, o.Destination, o.Status, o.Version, o.Reason)
-	}
-}

@@ -66,6 +66,9 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 	case cur.Deleted && c.Op != sfsync.OpDelete:
 		// The winner deleted the record; the loser still has it.
 		r.Op, r.Version = sfsync.OpDelete, cur.Version
+		if len(cur.Fields) > 0 {
+			e.planTombstoneFields(w, c, cur, r)
+		}
 	case live && c.Op == sfsync.OpDelete:
 		// The loser deleted a record the winner keeps: bring it back whole.
 		r.Op, r.Version = sfsync.OpCreate, cur.Version
@@ -74,7 +77,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 			setValue(&r, f, cur.Fields[f])
 		}
 	case live:
-		whole, claim, parts := e.lostFieldsRepair(w, c, cur, r)
+		whole, claim, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
 		if whole == nil {
 			return
 		}
@@ -90,9 +93,53 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 	}
 }
 
-// lostFieldsRepair is the repair of the fields of c that lost to a live
-// record cur of the winner: r (its identity) with the winner's values of
-// them. Each field is written with the version of the winner's data of it:
+// planTombstoneFields adds to a repair r that deletes the loser's record,
+// because the winner deleted it (cur, its tombstone, holding its values
+// from before the delete, as Salesforce's Recycle Bin does), parts written
+// before it with the winner's values of the fields that lost on their own.
+//
+// The delete may lose in its turn (a policy that keeps the loser's
+// record), and the loser would keep values that lost, which a later
+// bring-back of the record takes to the winner. Only fields that lost on
+// their own count, such as an owner's: those the policy keeps from the
+// winner's record as it was before the delete. The others lost only to
+// the delete, and stand if the record comes back. Each part is claimed at
+// the version of its data from before the delete (none where that is not
+// known): the tombstone's own version, the delete's, would make the
+// delete look older than them.
+func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change) {
+	if w.route.Policy == nil {
+		return
+	}
+	before := cur
+	before.Deleted = false
+	before.Version, before.FieldVersions = sfsync.Version{}, map[string]sfsync.Version{}
+	for f, v := range cur.FieldVersions {
+		if v.Before(cur.Version) {
+			before.FieldVersions[f] = v
+		}
+	}
+	probe := w.c.Clone()
+	dropFields(&probe, without(probe.Touched(), w.lost))
+	d := w.route.Policy.Decide(probe, before)
+	var merit []string
+	for _, f := range w.lost {
+		if !d.Apply || !slices.Contains(d.Keep, f) {
+			merit = append(merit, f)
+		}
+	}
+	if len(merit) == 0 {
+		return
+	}
+	if fields, claim, parts := e.lostFieldsRepair(w, c, before, r, merit); fields != nil {
+		fields.Key = r.Key + "/fields"
+		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
+	}
+}
+
+// lostFieldsRepair is the repair of the fields lost of c that lost to a
+// live record cur of the winner: r (its identity) with the winner's values
+// of them. Each field is written with the version of the winner's data of it:
 // one version for all would claim an old value at the newest field's time,
 // and beat a newer edit of the loser with it (a target that versions only
 // whole records has fields of many ages). So fields of older versions go
@@ -103,10 +150,10 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 // winner's, at the winner's own version of it (claim), never at the
 // loser's, which is another system's clock. newest is nil when no field
 // needs a repair.
-func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change) (newest *sfsync.Change, claim sfsync.Version, parts []repairPart) {
+func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change, lost []string) (newest *sfsync.Change, claim sfsync.Version, parts []repairPart) {
 	type partKey struct{ at, claim sfsync.Version }
 	byKey := map[partKey]*repairPart{}
-	for _, f := range w.lost {
+	for _, f := range lost {
 		v, held := cur.Fields[f]
 		// A field the winner never set is cleared without a version (see
 		// planRepair).
@@ -297,6 +344,22 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		v, _ := along.Value(f)
 		setValue(&whole, f, v)
 		w.borrowed = append(w.borrowed, f)
+	}
+	if cur.Deleted {
+		// The fields the policy kept from the target keep the target's
+		// own values from before its delete, where its tombstone holds
+		// them (Salesforce's Recycle Bin): a record brought back by a
+		// create has only what is written, where an undelete would have
+		// restored them. They are the target's data, not claimed at the
+		// update's version either.
+		kept := slices.Concat(w.lost, w.dropped, w.held)
+		for _, f := range e.dataFields(c.Object, cur.Fields) {
+			if _, set := whole.Value(f); set || !slices.Contains(kept, f) {
+				continue
+			}
+			setValue(&whole, f, cur.Fields[f])
+			w.borrowed = append(w.borrowed, f)
+		}
 	}
 	return whole
 }

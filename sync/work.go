@@ -40,8 +40,9 @@ type work struct {
 	repairLostAt   sfsync.Version
 	holdsForRepair bool
 	// borrowed lists the fields a resurrecting create took from the
-	// source's record, not from the change: their data is older than the
-	// change's version, and the version map does not claim them at it.
+	// source's record, or from the target's tombstone, not from the
+	// change: their data is older than the change's version, and the
+	// version map does not claim them at it.
 	borrowed []string
 	// resynced lists the fields of repair that resync a crossing write
 	// (see planResync).

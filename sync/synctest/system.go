@@ -28,6 +28,8 @@ type System struct {
 	recordOnly bool
 	// deletedUnread leaves deleted records out of Read.
 	deletedUnread bool
+	// freshCreates empties a deleted record a create brings back.
+	freshCreates bool
 	// stamp, when set, versions each write by the system's own clock.
 	stamp func() sfsync.Version
 	// extIDs names, per object, the external id field that writes and
@@ -102,6 +104,11 @@ func WithRecordVersionsOnly() SystemOption { return func(s *System) { s.recordOn
 // WithDeletedUnread makes Read leave deleted records out, as Salesforce's
 // REST API does (they are in the Recycle Bin, found only by queryAll).
 func WithDeletedUnread() SystemOption { return func(s *System) { s.deletedUnread = true } }
+
+// WithFreshCreates makes a create of a deleted record start it anew, as
+// Salesforce's REST API does (it has no undelete: a create makes a new
+// record): the fields it does not set are empty, not the deleted record's.
+func WithFreshCreates() SystemOption { return func(s *System) { s.freshCreates = true } }
 
 // WithWriteClock makes the system version each write it takes by its own
 // clock, as Salesforce stamps SystemModstamp and the commit time of the
@@ -298,6 +305,9 @@ func (s *System) apply(c *sfsync.Change) {
 	case sfsync.OpUndelete:
 		r.deleted = false
 	case sfsync.OpCreate:
+		if r.deleted && s.freshCreates {
+			r.fields, r.versions, r.writers = map[string]any{}, map[string]sfsync.Version{}, map[string]sfsync.System{}
+		}
 		r.deleted = false
 	}
 	for _, name := range c.Touched() {

@@ -1,0 +1,122 @@
+package sync_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// Salesforce owns the city; deletes follow the ERP. Salesforce's stand-in
+// is as Salesforce is: it versions whole records, stamps our writes with
+// its own clock (from 20 s on), and brings a deleted record back as its
+// REST API does: a create makes a new record, with only the fields
+// written.
+func startOwnedCity(t *testing.T) (b *bidi, r *running, settled func()) {
+	t.Helper()
+	b = newBidi(t)
+	var stamps atomic.Int64
+	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
+		return at(time.Duration(20+stamps.Add(1)) * time.Second)
+	}))
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": sfsync.Salesforce}, conflict.ExternalWins())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, e)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled = func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+	settled()
+	return b, r, settled
+}
+
+// wantLiveWithCity checks that both systems hold the record live with city.
+func (b *bidi) wantLiveWithCity(t *testing.T, city, why string) {
+	t.Helper()
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		rec, ok := side.Record("Contact", "003A")
+		if !ok || rec.Deleted {
+			t.Errorf("%s: record live %v, want it live: deletes follow the ERP", side.System(), ok && !rec.Deleted)
+			continue
+		}
+		if got := rec.Fields["MailingCity"]; got != city {
+			t.Errorf("%s MailingCity = %v, want %v: %s", side.System(), got, city, why)
+		}
+	}
+}
+
+// Salesforce deletes the record, and the ERP, not knowing yet, edits the
+// city: the edit loses to the owner, whose record is deleted, so its
+// repair deletes the ERP's record, and that delete loses in its turn.
+// Then Salesforce's delete loses, and the record comes back in Salesforce
+// with the ERP's data. The city must be the owner's value from before its
+// delete, not the ERP's edit that lost.
+func TestRecordBroughtBackKeepsTheOwnersValueOfAFieldThatLost(t *testing.T) {
+	b, r, settled := startOwnedCity(t)
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(10*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(11*time.Second))
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.wantLiveWithCity(t, "c1", "Salesforce owns the city, and the ERP's c2 lost")
+}
+
+// An ERP edit of another field brings the record Salesforce deleted back
+// (deletes follow the ERP). The new record in Salesforce must have the
+// owner's city from before the delete: the ERP's edit does not win it.
+// It must have it at once: once our create's echo has come, Salesforce's
+// delete, older, may well be stale when it arrives, and bring nothing.
+func TestUpdateBringingARecordBackKeepsTheOwnersFields(t *testing.T) {
+	b, r, settled := startOwnedCity(t)
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(10*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "N2"}, at(11*time.Second))
+	settled()
+	b.wantLiveWithCity(t, "c1", "the record brought back by the ERP's edit, before Salesforce's delete arrives")
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.wantLiveWithCity(t, "c1", "Salesforce owns the city and set it before its delete")
+	b.bothHold(t, "Contact", "003A", "LastName", "N2", "the ERP's edit")
+}
+
+// Under last write wins, an ERP edit that ties with Salesforce's delete
+// loses to the delete alone, not to Salesforce's value of the field: when
+// a later ERP edit brings the record back, the earlier edit's value
+// stands, and the deleted record's old value is not written over it.
+func TestFieldThatLostOnlyToADeleteStandsWhenTheRecordComesBack(t *testing.T) {
+	b := newBidi(t)
+	var stamps atomic.Int64
+	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
+		return at(time.Duration(20+stamps.Add(1)) * time.Second)
+	}))
+	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p1"}, at(0))
+	settled()
+
+	// Both ERP edits are made before the engine takes the first: the
+	// repair deleting the ERP's record meets the second, newer, and loses.
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(7*time.Second))
+	phone := b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "p2"}, at(7*time.Second))
+	lastName := b.ext.EditSilently("Contact", "003A", map[string]any{"LastName": "N2"}, at(10*time.Second))
+	b.extLog.Append(phone)
+	b.extLog.Append(lastName)
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Phone", "p2", "the ERP's edit lost only to the delete, which lost in the end")
+	b.bothHold(t, "Contact", "003A", "LastName", "N2", "the ERP's edit that brought the record back")
+}
