@@ -120,3 +120,37 @@ func TestFieldThatLostOnlyToADeleteStandsWhenTheRecordComesBack(t *testing.T) {
 	b.bothHold(t, "Contact", "003A", "Phone", "p2", "the ERP's edit lost only to the delete, which lost in the end")
 	b.bothHold(t, "Contact", "003A", "LastName", "N2", "the ERP's edit that brought the record back")
 }
+
+// The ERP owns the city; the rest is last write wins. The ERP deletes the
+// record just after a Salesforce edit of the last name and the city, which
+// is taken first: it brings the record back in the ERP (within the skew),
+// the city there as the ERP held it, since Salesforce's lost to the owner.
+// The repair of Salesforce's city takes that value, not nothing.
+func TestRecordBroughtBackToTheOwnerKeepsItsOwnValue(t *testing.T) {
+	b := newBidi(t)
+	var stamps atomic.Int64
+	b.salesforceByRecord(synctest.WithWriteClock(func() sfsync.Version {
+		return at(time.Duration(40+stamps.Add(1)) * time.Second)
+	}))
+	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": erp}, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(5*time.Second))
+	settled()
+
+	// The ERP deletes the record; Salesforce's edit, a second earlier, is
+	// taken before the delete's event.
+	deleted := b.ext.RemoveSilently("Contact", "003A", at(22*time.Second))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N2", "MailingCity": "c3"}, at(21*time.Second))
+	settled()
+	b.extLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	rec, ok := b.ext.Record("Contact", "003A")
+	if !ok || rec.Deleted {
+		t.Fatalf("ERP record live %v, want it brought back", ok && !rec.Deleted)
+	}
+	b.bothHold(t, "Contact", "003A", "MailingCity", "c2", "the ERP owns the city")
+}

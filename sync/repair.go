@@ -51,6 +51,17 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 	}
 	live := cur.Exists && !cur.Deleted
 	switch {
+	case cur.Deleted && writing && c.Op != sfsync.OpDelete && len(cur.Fields) > 0:
+		// The change brings the record back, and with it the winner's
+		// own values, from its tombstone, of the fields that lost (see
+		// resurrect): the loser takes them, as from a live record, each
+		// at the version of its data from before the delete. A field
+		// the tombstone does not hold is cleared, as below.
+		whole, claim, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, w.lost)
+		if whole == nil {
+			return
+		}
+		r, w.repairClaim, w.repairParts = *whole, &claim, parts
 	case (!cur.Exists || (cur.Deleted && writing)) && c.Op != sfsync.OpDelete:
 		// The change creates the record in the winner, or brings it back,
 		// without the fields that lost: the winner never set them (or
@@ -111,30 +122,57 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	if w.route.Policy == nil {
 		return
 	}
-	before := cur
-	before.Deleted = false
-	before.Version, before.FieldVersions = sfsync.Version{}, map[string]sfsync.Version{}
-	for f, v := range cur.FieldVersions {
-		if v.Before(cur.Version) {
-			before.FieldVersions[f] = v
-		}
-	}
 	probe := w.c.Clone()
 	dropFields(&probe, without(probe.Touched(), w.lost))
-	d := w.route.Policy.Decide(probe, before)
-	var merit []string
-	for _, f := range w.lost {
-		if !d.Apply || !slices.Contains(d.Keep, f) {
-			merit = append(merit, f)
-		}
-	}
+	merit := e.lostToTombstone(w.route.Policy, probe, cur)
 	if len(merit) == 0 {
 		return
 	}
-	if fields, claim, parts := e.lostFieldsRepair(w, c, before, r, merit); fields != nil {
+	if fields, claim, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, merit); fields != nil {
 		fields.Key = r.Key + "/fields"
 		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
 	}
+}
+
+// beforeDelete is a tombstone taken as the live record it was before its
+// delete: its fields at the versions of their data from before the delete
+// where known, and none otherwise (the tombstone's own version is the
+// delete's).
+func beforeDelete(tomb sfsync.Record) sfsync.Record {
+	before := tomb
+	before.Deleted = false
+	before.Version, before.FieldVersions = sfsync.Version{}, map[string]sfsync.Version{}
+	for f, v := range tomb.FieldVersions {
+		if v.Before(tomb.Version) {
+			before.FieldVersions[f] = v
+		}
+	}
+	return before
+}
+
+// lostToTombstone returns the fields of c that policy keeps from the
+// record a tombstone was before its delete: those c loses on their own,
+// not only to the delete.
+func (e *Engine) lostToTombstone(policy sfsync.ConflictPolicy, c sfsync.Change, tomb sfsync.Record) []string {
+	probe := c.Clone()
+	if probe.Op == sfsync.OpCreate {
+		probe.Op = sfsync.OpUpdate
+	}
+	d := policy.Decide(probe, beforeDelete(tomb))
+	var lost []string
+	for _, f := range probe.Touched() {
+		if !d.Apply || !slices.Contains(d.Keep, f) {
+			lost = append(lost, f)
+		}
+	}
+	return lost
+}
+
+// replaceValue sets field of c to v, in place of what c set it to.
+func replaceValue(c *sfsync.Change, field string, v any) {
+	delete(c.Fields, field)
+	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return n == field })
+	setValue(c, field, v)
 }
 
 // lostFieldsRepair is the repair of the fields lost of c that lost to a
