@@ -77,6 +77,16 @@
 // there every such row or event is re-read (one re-read per write group,
 // of up to [WithMaxBatch] records). Gap events' re-reads are made in the
 // lane too, and are decided the same way.
+//
+// A backfill's row is decided at its SystemModstamp, the time of the
+// record's last change, but written and remembered at the time its stream
+// was whole from: the earliest of when the backfill asked to pin, when the
+// sources last began to stream every commit (Run, or a lost position), and
+// the sources' own [GapFree] times. Every field no commit since then
+// changed was set before it; one that a later commit changed gets that
+// commit's version from its event. So a row does not claim old values at
+// its record's newest time, where they would beat the other system's
+// later edit under last write wins.
 // Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
 // orders it: the event, with its commit number, counts as the newer.
 //
