@@ -168,13 +168,6 @@ func (e *Engine) lostToTombstone(policy sfsync.ConflictPolicy, c sfsync.Change, 
 	return lost
 }
 
-// replaceValue sets field of c to v, in place of what c set it to.
-func replaceValue(c *sfsync.Change, field string, v any) {
-	delete(c.Fields, field)
-	c.Nulled = slices.DeleteFunc(c.Nulled, func(n string) bool { return n == field })
-	setValue(c, field, v)
-}
-
 // lostFieldsRepair is the repair of the fields lost of c that lost to a
 // live record cur of the winner: r (its identity) with the winner's values
 // of them. Each field is written with the version of the winner's data of it:
