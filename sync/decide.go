@@ -107,9 +107,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// it, are not written again (their own changes decide them); the
 	// others (the policy did not keep them, or they were never written)
 	// are decided as usual. (A repair borrows the versions it writes, so
-	// it is never judged so.)
+	// it is never judged so: the losing side shows the losing change's
+	// version, the repair's, on its own data. That holds for a repair
+	// requeued from the dead letters too, which has lost its item's mark
+	// but keeps its origin.)
 	var there []string
-	if known && !w.it.repair {
+	if known && !w.it.repair && c.Origin.Client != repairClient {
 		there = shown(*cur, &c, touched)
 	}
 	if len(there) > 0 && len(there) == len(touched) {
