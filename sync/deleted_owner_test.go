@@ -154,3 +154,29 @@ func TestRecordBroughtBackToTheOwnerKeepsItsOwnValue(t *testing.T) {
 	}
 	b.bothHold(t, "Contact", "003A", "MailingCity", "c2", "the ERP owns the city")
 }
+
+// An ERP create of a record Salesforce has deleted brings it back (deletes
+// follow the ERP): the new record in Salesforce has the owner's city from
+// before the delete, which the ERP's create does not win.
+func TestCreateBringingARecordBackKeepsTheOwnersFields(t *testing.T) {
+	b := newBidi(t)
+	var stamps atomic.Int64
+	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
+		return at(time.Duration(20+stamps.Add(1)) * time.Second)
+	}))
+	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": sfsync.Salesforce}, conflict.ExternalWins())
+	r, settled := b.startBoth(t, policy)
+	// Salesforce created and deleted the record before its events reach
+	// the engine; the ERP creates the same record (its link).
+	created := b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(1*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E", "MailingCity": "c2"}, at(2*time.Second))
+	settled()
+	b.wantLiveWithCity(t, "c1", "the record brought back by the ERP's create, before Salesforce's events arrive")
+	b.sfLog.Append(created)
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.wantLiveWithCity(t, "c1", "Salesforce owns the city")
+}

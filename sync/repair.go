@@ -376,23 +376,32 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		setValue(&whole, f, v)
 		w.borrowed = append(w.borrowed, f)
 	}
-	if cur.Deleted {
-		// The fields the policy kept from the target keep the target's
-		// own values from before its delete, where its tombstone holds
-		// them (Salesforce's Recycle Bin): a record brought back by a
-		// create has only what is written, where an undelete would have
-		// restored them. They are the target's data, not claimed at the
-		// update's version either.
-		kept := slices.Concat(w.lost, w.dropped, w.held)
-		for _, f := range e.dataFields(c.Object, cur.Fields) {
-			if _, set := whole.Value(f); set || !slices.Contains(kept, f) {
-				continue
-			}
-			setValue(&whole, f, cur.Fields[f])
-			w.borrowed = append(w.borrowed, f)
-		}
-	}
+	e.keepTombstoneValues(w, &whole, cur)
 	return whole
+}
+
+// keepTombstoneValues adds to c, a create that brings back a record the
+// target deleted, the target's own values from before its delete of the
+// fields the policy kept from it, where its tombstone cur holds them
+// (Salesforce's Recycle Bin): a record brought back by a create has only
+// what is written, where an undelete would have restored them. They are
+// the target's data, and the version map does not claim them at c's
+// version (see work.borrowed).
+func (e *Engine) keepTombstoneValues(w *work, c *sfsync.Change, cur sfsync.Record) {
+	if !cur.Deleted || c.Op != sfsync.OpCreate {
+		return
+	}
+	kept := slices.Concat(w.lost, w.dropped, w.held)
+	for _, f := range e.dataFields(c.Object, cur.Fields) {
+		if _, set := c.Value(f); set || !slices.Contains(kept, f) {
+			continue
+		}
+		if c.Fields == nil {
+			c.Fields = map[string]any{}
+		}
+		setValue(c, f, cur.Fields[f])
+		w.borrowed = append(w.borrowed, f)
+	}
 }
 
 // dataFields lists, sorted, the fields of a record read from a system that

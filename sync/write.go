@@ -87,6 +87,14 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				if c = e.resurrect(ctx, vc, w, c, cur); c.Op == sfsync.OpCreate {
 					w.touched = c.Touched()
 				}
+			} else if res == nil && !wait && cur.Deleted && c.Op == sfsync.OpCreate {
+				// A create carries its own fields whole, but not those the
+				// policy kept from the target.
+				c = c.Clone()
+				w.borrowed = w.borrowed[:0]
+				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
+					w.touched = c.Touched()
+				}
 			}
 			e.planRepair(w, c, cur, res == nil && !wait)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
