@@ -122,13 +122,23 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	if w.route.Policy == nil {
 		return
 	}
+	before := beforeDelete(cur)
 	probe := w.c.Clone()
 	dropFields(&probe, without(probe.Touched(), w.lost))
-	merit := e.lostToTombstone(w.route.Policy, probe, cur)
+	if probe.Op == sfsync.OpCreate {
+		probe.Op = sfsync.OpUpdate
+	}
+	d := w.route.Policy.Decide(probe, before)
+	var merit []string
+	for _, f := range w.lost {
+		if !d.Apply || !slices.Contains(d.Keep, f) {
+			merit = append(merit, f)
+		}
+	}
 	if len(merit) == 0 {
 		return
 	}
-	if fields, claim, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, merit); fields != nil {
+	if fields, claim, parts := e.lostFieldsRepair(w, c, before, r, merit); fields != nil {
 		fields.Key = r.Key + "/fields"
 		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
 	}
@@ -148,24 +158,6 @@ func beforeDelete(tomb sfsync.Record) sfsync.Record {
 		}
 	}
 	return before
-}
-
-// lostToTombstone returns the fields of c that policy keeps from the
-// record a tombstone was before its delete: those c loses on their own,
-// not only to the delete.
-func (e *Engine) lostToTombstone(policy sfsync.ConflictPolicy, c sfsync.Change, tomb sfsync.Record) []string {
-	probe := c.Clone()
-	if probe.Op == sfsync.OpCreate {
-		probe.Op = sfsync.OpUpdate
-	}
-	d := policy.Decide(probe, beforeDelete(tomb))
-	var lost []string
-	for _, f := range probe.Touched() {
-		if !d.Apply || !slices.Contains(d.Keep, f) {
-			lost = append(lost, f)
-		}
-	}
-	return lost
 }
 
 // lostFieldsRepair is the repair of the fields lost of c that lost to a
