@@ -11,18 +11,23 @@ import (
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
+// salesforceAsItIs makes b's Salesforce what Salesforce is to the engine:
+// it versions whole records, stamps our writes with its own clock (a
+// second apart, after from), and brings a deleted record back as its REST
+// API does: a create makes a new record, with only the fields written.
+func (b *bidi) salesforceAsItIs(from time.Duration) {
+	var stamps atomic.Int64
+	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
+		return at(from + time.Duration(stamps.Add(1))*time.Second)
+	}))
+}
+
 // Salesforce owns the city; deletes follow the ERP. Salesforce's stand-in
-// is as Salesforce is: it versions whole records, stamps our writes with
-// its own clock (from 20 s on), and brings a deleted record back as its
-// REST API does: a create makes a new record, with only the fields
-// written.
+// is as Salesforce is (salesforceAsItIs).
 func startOwnedCity(t *testing.T) (b *bidi, r *running, settled func()) {
 	t.Helper()
 	b = newBidi(t)
-	var stamps atomic.Int64
-	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
-		return at(time.Duration(20+stamps.Add(1)) * time.Second)
-	}))
+	b.salesforceAsItIs(20 * time.Second)
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
 	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": sfsync.Salesforce}, conflict.ExternalWins())
 	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
@@ -97,10 +102,7 @@ func TestUpdateBringingARecordBackKeepsTheOwnersFields(t *testing.T) {
 // stands, and the deleted record's old value is not written over it.
 func TestFieldThatLostOnlyToADeleteStandsWhenTheRecordComesBack(t *testing.T) {
 	b := newBidi(t)
-	var stamps atomic.Int64
-	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
-		return at(time.Duration(20+stamps.Add(1)) * time.Second)
-	}))
+	b.salesforceAsItIs(20 * time.Second)
 	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p1"}, at(0))
 	settled()
@@ -128,10 +130,7 @@ func TestFieldThatLostOnlyToADeleteStandsWhenTheRecordComesBack(t *testing.T) {
 // The repair of Salesforce's city takes that value, not nothing.
 func TestRecordBroughtBackToTheOwnerKeepsItsOwnValue(t *testing.T) {
 	b := newBidi(t)
-	var stamps atomic.Int64
-	b.salesforceByRecord(synctest.WithWriteClock(func() sfsync.Version {
-		return at(time.Duration(40+stamps.Add(1)) * time.Second)
-	}))
+	b.salesforceAsItIs(40 * time.Second)
 	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": erp}, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
 	r, settled := b.startBoth(t, policy)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
@@ -160,10 +159,7 @@ func TestRecordBroughtBackToTheOwnerKeepsItsOwnValue(t *testing.T) {
 // before the delete, which the ERP's create does not win.
 func TestCreateBringingARecordBackKeepsTheOwnersFields(t *testing.T) {
 	b := newBidi(t)
-	var stamps atomic.Int64
-	b.salesforceByRecord(synctest.WithFreshCreates(), synctest.WithWriteClock(func() sfsync.Version {
-		return at(time.Duration(20+stamps.Add(1)) * time.Second)
-	}))
+	b.salesforceAsItIs(20 * time.Second)
 	policy := conflict.FieldOwnership(conflict.Owners{"MailingCity": sfsync.Salesforce}, conflict.ExternalWins())
 	r, settled := b.startBoth(t, policy)
 	// Salesforce created and deleted the record before its events reach
