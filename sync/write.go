@@ -63,7 +63,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			// A retry decides on the change as the earlier attempt wrote
 			// it, already without the fields that lost there: they lost
 			// all the same, and still need their repair.
-			earlier := w.lost
+			// So do the fields it kept from the target: the version map
+			// keeps them as the source's own data at the change's
+			// version, whatever this attempt decides (see carryDecided).
+			earlier, earlierDropped, earlierHeld := w.lost, w.dropped, w.held
 			w.lost = nil
 			c, res, wait, perr := e.decideSafely(vc, w, &cur, known)
 			for _, f := range earlier {
@@ -71,6 +74,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 					w.lost = append(w.lost, f)
 				}
 			}
+			e.carryDecided(vc, w, res, earlierDropped, earlierHeld)
 			if perr != nil {
 				e.emit(*e.deadLetter(w.it, w.c, r.To, perr, attempt))
 				continue
@@ -213,6 +217,13 @@ func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int)
 	dropResync(w)
 	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
 	res.versions = vc.rememberDead(&w.c, w.recordKey(), w.c.Touched())
+	// What the policy decided stands: the source holds its data of the
+	// fields it kept from the target (and both hold those the target had
+	// already), as of the change's version. A later change of the
+	// target's is decided against them (see carryDecided).
+	if w.c.Op != sfsync.OpDelete && len(w.dropped)+len(w.held) > 0 {
+		res.versions = append(res.versions, vc.rememberPartly(w.claimed(&w.c), w.recordKey(), w.held, w.dropped)...)
+	}
 	return res
 }
 
@@ -276,6 +287,42 @@ func (e *Engine) toDestination(r *Route, c sfsync.Change) (out sfsync.Change, er
 		return m.toExternal(c)
 	}
 	return c, nil
+}
+
+// carryDecided adds to w's decision the fields an earlier attempt's
+// policy kept from the target (dropped), or found there already (held),
+// that this attempt no longer decides: it decides on the change as that
+// attempt wrote it, without them. They stay decided: the source holds
+// its data of the dropped ones as of the change's version, which a later
+// change of the target's is decided against (see describe); dropped
+// from the map, they would meet that change at the source's record
+// version, which a change of other fields may have moved. res, when not
+// nil, is this attempt's final result, whose map entries take them at
+// once; a write takes them from w (see applied).
+func (e *Engine) carryDecided(vc *versionCache, w *work, res *result, dropped, held []string) {
+	if len(dropped) == 0 && len(held) == 0 {
+		return
+	}
+	touched := w.c.Touched()
+	var addDropped, addHeld []string
+	for _, f := range dropped {
+		if !slices.Contains(touched, f) && !slices.Contains(w.dropped, f) && !slices.Contains(w.held, f) {
+			addDropped = append(addDropped, f)
+		}
+	}
+	for _, f := range held {
+		if !slices.Contains(touched, f) && !slices.Contains(w.dropped, f) && !slices.Contains(w.held, f) {
+			addHeld = append(addHeld, f)
+		}
+	}
+	if len(addDropped) == 0 && len(addHeld) == 0 {
+		return
+	}
+	w.dropped = append(w.dropped, addDropped...)
+	w.held = append(w.held, addHeld...)
+	if res != nil && (res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop || res.outcome.Status == sfsync.StatusConflictLost) {
+		res.versions = append(res.versions, vc.rememberPartly(w.claimed(&w.c), w.recordKey(), addHeld, addDropped)...)
+	}
 }
 
 // applied records successful writes: outcomes, ordering state, and the

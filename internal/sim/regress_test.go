@@ -19,6 +19,8 @@ var regressionSeeds = []struct {
 	{25331, 0, "an ERP edit that lost to a Salesforce delete only (a last-write-wins tie) was overwritten by the deleted record's old value when a later ERP edit brought the record back: only fields that lose on their own are repaired from a tombstone"},
 	{26829, 0, "an ERP create of a record Salesforce had deleted brought it back as a new record without the field Salesforce owns, and the repair of that field cleared it in the ERP: the create now carries Salesforce's value from its tombstone, and the repair writes that value"},
 	{26871, 0, "a repair requeued from the dead letters was taken as already applied, because the losing side showed the losing change's version, which a repair borrows, on its own data, and the requeued item had lost its repair mark: the repair's origin now says so"},
+	{27309, 0, "a Salesforce create lost two fields to the ERP's newer create and wrote the rest; the write timed out after taking effect, and the retry, confirming it, forgot the fields that lost: the ERP's create then met them at Salesforce's record version, which a later edit of another field had moved, and lost. A retry now keeps the earlier attempt's fields that lost"},
+	{27334, 0, "the same class, through a rejected write: a Salesforce create that lost three fields to the ERP's create, and wrote the fourth, was dead-lettered; the ERP's create then tied, by last write wins with skew, with Salesforce's record version from a later edit of another field, not with its own field's. A dead-lettered change now keeps its fields that lost too"},
 }
 
 func TestRegressionSeeds(t *testing.T) {
