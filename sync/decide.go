@@ -78,7 +78,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				if snapshot {
 					same = append(same, f)
 				}
-			case vc.changedAfterSync(record, dest, f, *cur):
+			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]):
 				pending = append(pending, f)
 			}
 		}
@@ -316,6 +316,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	}
 	w.touched = touched
 	return c, nil, false
+}
+
+// eventSetAfter reports whether it is a change event re-read in place
+// (see handOff) that set field, whose value the record read still holds,
+// at a version newer than the target's edit at: the target's pending edit
+// is older, and the event's value is decided against it here, as the
+// event itself would have been. (A snapshot's value of a field has no
+// version of its own: only the target's edit decides it.)
+func (it *item) eventSetAfter(field string, at sfsync.Version) bool {
+	return !it.eventAt.IsZero() && at.Before(it.eventAt) && slices.Contains(it.eventFields, field)
 }
 
 // decideSafely is decide, with a panic in a user's conflict policy turned

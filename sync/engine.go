@@ -156,6 +156,12 @@ type item struct {
 	// record's lane (a drift check's): the re-read is settled only if
 	// nothing was applied since; otherwise its order is unclear again.
 	settledOver *sfsync.Version
+	// eventFields, for a change event re-read in place (see handOff),
+	// lists the fields it set that the record read holds with its values,
+	// and eventAt is its own version: those fields changed at that
+	// version, not at some unknown time before the record's (see decide).
+	eventFields []string
+	eventAt     sfsync.Version
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

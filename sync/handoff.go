@@ -153,6 +153,18 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 			return err
 		}
 		c.Version = e.settledVersion(c.Version, was, applied)
+		if !w.it.snapshot {
+			// A change event: what it set, and the record still holds,
+			// is its own change.
+			w.it.eventFields, w.it.eventAt = w.it.eventFields[:0], was
+			for _, f := range w.c.Touched() {
+				if v, ok := w.c.Value(f); ok {
+					if now, held := c.Value(f); held && sameValue(v, now) {
+						w.it.eventFields = append(w.it.eventFields, f)
+					}
+				}
+			}
+		}
 		w.c = c
 		w.it.snapshot, w.it.settled = true, true
 		w.notes = append(w.notes, fmt.Sprintf("re-read by id: version %s in the second of the applied %s", was, applied))

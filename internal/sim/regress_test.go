@@ -21,6 +21,7 @@ var regressionSeeds = []struct {
 	{26871, 0, "a repair requeued from the dead letters was taken as already applied, because the losing side showed the losing change's version, which a repair borrows, on its own data, and the requeued item had lost its repair mark: the repair's origin now says so"},
 	{27309, 0, "a Salesforce create lost two fields to the ERP's newer create and wrote the rest; the write timed out after taking effect, and the retry, confirming it, forgot the fields that lost: the ERP's create then met them at Salesforce's record version, which a later edit of another field had moved, and lost. A retry now keeps the earlier attempt's fields that lost"},
 	{27334, 0, "the same class, through a rejected write: a Salesforce create that lost three fields to the ERP's create, and wrote the fourth, was dead-lettered; the ERP's create then tied, by last write wins with skew, with Salesforce's record version from a later edit of another field, not with its own field's. A dead-lettered change now keeps its fields that lost too"},
+	{27573, 0, "after an outage, a Salesforce edit of a field fell in the second of the backfill's row, and was re-read by id; taken as the row's field (of unknown age), it was left to the ERP's pending edit of the same field, older than it, which then overwrote Salesforce's newer value. A re-read event's own fields are now decided against such an edit"},
 }
 
 func TestRegressionSeeds(t *testing.T) {

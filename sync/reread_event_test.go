@@ -1,0 +1,58 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/reconcile"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+)
+
+// An event re-read because it falls in the second of an applied snapshot
+// row (see the hand-off) is still the change it was: the fields it set,
+// which the record still holds with its values, changed at its version.
+// Taken as a snapshot's fields (of unknown age), they were left to a
+// pending edit of the same field in the other system, which, older than
+// the event, then overwrote Salesforce's newer value.
+func TestRereadEventKeepsItsFieldsAgainstAnOlderPendingEdit(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e0"}, at(-time.Hour))
+	a := &modstampAuthority{sys: b.sf, old: map[string]sfsync.Record{}}
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc),
+		sfsyncsync.WithReconciler(reconcile.New(a, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+	settled()
+
+	// The ERP's edit (12:00:00.100) and Salesforce's later one
+	// (12:00:00.200): both events are late.
+	erpEdit := b.ext.EditSilently("Contact", "003A", map[string]any{"Email": "erp"}, commitAt(100, 0))
+	sfEdit := b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "sf"}, commitAt(200, 7))
+	// A backfill's row of 12:00:00 holds Salesforce's value; the ERP's
+	// edit is not decided yet, and decides the field.
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", Reason: "backfill"}); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	// Salesforce's event, of the row's second, is re-read.
+	b.sfLog.Append(sfEdit)
+	settled()
+	wantRereads(t, a, 1)
+	// The ERP's edit is older than Salesforce's.
+	b.extLog.Append(erpEdit)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "sf", "Salesforce's edit (12:00:00.200) is newer than the ERP's (12:00:00.100)")
+}
