@@ -28,7 +28,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	it, dest := w.it, w.route.To
-	w.dropped, w.held = nil, nil
+	w.dropped, w.held, w.kept = nil, nil, nil
 	it.pinned = e.pinnedBound(it.pinned)
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
@@ -80,7 +80,15 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				}
 			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]):
 				pending = append(pending, f)
+			case c.Op == sfsync.OpUndelete && e.standsOnUndelete(vc, w, &c, record, f, *cur):
+				w.kept = append(w.kept, f)
 			}
+		}
+		if len(w.kept) > 0 {
+			own()
+			dropFields(&c, w.kept)
+			touched = without(touched, w.kept)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them lost only to the delete, and stands now the record is back", w.kept, dest))
 		}
 		if len(pending) > 0 {
 			own()
@@ -266,7 +274,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, drop)
 		}
 		if w.route.State != nil {
-			w.lost = w.dropped
+			w.lost = append(w.dropped, w.kept...)
 		}
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
@@ -316,6 +324,41 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	}
 	w.touched = touched
 	return c, nil, false
+}
+
+// standsOnUndelete reports whether the target's value of field, in the
+// record an undelete c brings back, is the target's own edit that lost
+// only to the delete: decided against the source's value of the field as
+// an edit of a live record, each at the version of its data, the policy
+// keeps the target's. The undelete then leaves it there, and the losing
+// side's repair takes it to the source. (An undelete restores the record;
+// its values are as old as before the delete.)
+func (e *Engine) standsOnUndelete(vc *versionCache, w *work, c *sfsync.Change, record, field string, cur sfsync.Record) bool {
+	dest := w.route.To
+	if w.route.Policy == nil || w.route.State == nil || cur.LastWriter[field] != dest {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	if !ok {
+		return false
+	}
+	sv, lostAt, known := vc.undeleteVersions(record, c.Source, dest, field)
+	if !known || lostAt.Before(tv) {
+		// The target's value is not a change of its that the engine
+		// decided and that lost.
+		return false
+	}
+	// The target's edit, as a change of the record the source holds live.
+	v, _ := c.Value(field)
+	source := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Version: sv,
+		Fields:        map[string]any{field: v},
+		FieldVersions: map[string]sfsync.Version{field: sv},
+		LastWriter:    map[string]sfsync.System{field: c.Source}}
+	edit := sfsync.Change{Source: dest, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Op: sfsync.OpUpdate, Version: tv, Fields: map[string]any{}}
+	setValue(&edit, field, cur.Fields[field])
+	d := w.route.Policy.Decide(edit, source)
+	return d.Apply && slices.Contains(d.Keep, field)
 }
 
 // eventSetAfter reports whether it is a change event re-read in place

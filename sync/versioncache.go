@@ -428,6 +428,26 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	return (unversioned || recordLevel) && flows && !explained && cur.Exists && !cur.Deleted
 }
 
+// undeleteVersions returns, for an undelete of source decided against
+// target, the version of the data of field that source holds (the newest
+// that both systems hold, or source's own that lost, whichever is newer)
+// and the version of target's own change of it that lost, newest; known
+// is false unless the map holds both.
+func (vc *versionCache) undeleteVersions(record string, source, target sfsync.System, field string) (held, lostAt sfsync.Version, known bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	lostAt, lost := rv.version(target, lostPrefix+field)
+	if !lost {
+		return held, lostAt, false
+	}
+	held, _, both := rv.newest(field)
+	if own, ok := rv.version(source, lostPrefix+field); ok && (!both || held.Before(own)) {
+		held, both = own, true
+	}
+	return held, lostAt, both
+}
+
 // explains reports whether the newest change of target the engine has seen
 // for the record is at least as new as the target's record version. Record
 // versions may be truncated to the second (SystemModstamp), change

@@ -29,7 +29,11 @@ type work struct {
 	// held lists the fields the policy kept from the target that the
 	// target holds with this change's value: the version map claims them
 	// as applied (see decide).
-	held   []string
+	held []string
+	// kept lists the fields an undelete leaves to the target: its own
+	// edits of them lost only to the delete (see standsOnUndelete). They
+	// lost here, and the repair takes them to the source.
+	kept   []string
 	repair *sfsync.Change
 	// repairParts are the parts of the repair whose data is older than
 	// repair's, written before it (see planRepair).

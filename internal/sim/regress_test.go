@@ -22,6 +22,8 @@ var regressionSeeds = []struct {
 	{27309, 0, "a Salesforce create lost two fields to the ERP's newer create and wrote the rest; the write timed out after taking effect, and the retry, confirming it, forgot the fields that lost: the ERP's create then met them at Salesforce's record version, which a later edit of another field had moved, and lost. A retry now keeps the earlier attempt's fields that lost"},
 	{27334, 0, "the same class, through a rejected write: a Salesforce create that lost three fields to the ERP's create, and wrote the fourth, was dead-lettered; the ERP's create then tied, by last write wins with skew, with Salesforce's record version from a later edit of another field, not with its own field's. A dead-lettered change now keeps its fields that lost too"},
 	{27573, 0, "after an outage, a Salesforce edit of a field fell in the second of the backfill's row, and was re-read by id; taken as the row's field (of unknown age), it was left to the ERP's pending edit of the same field, older than it, which then overwrote Salesforce's newer value. A re-read event's own fields are now decided against such an edit"},
+	{27385, 0, "an ERP edit of a field, tied under last write wins with skew with a Salesforce delete, lost to it; Salesforce then restored the record, and the undelete wrote Salesforce's older value of the field over the ERP's edit. An undelete now leaves a field whose target edit lost only to the delete, and the repair takes that edit to Salesforce"},
+	{27664, 0, "the same class after an outage: an ERP edit tied with a Salesforce delete, then Salesforce's undelete restored its older value"},
 }
 
 func TestRegressionSeeds(t *testing.T) {
