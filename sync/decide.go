@@ -80,7 +80,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				}
 			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]):
 				pending = append(pending, f)
-			case c.Op == sfsync.OpUndelete && e.standsOnUndelete(vc, w, &c, record, f, *cur):
+			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
 			}
 		}
@@ -188,6 +188,23 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
+	}
+	if it.repair && c.Op == sfsync.OpCreate && known && cur.Exists {
+		// The target's own edits that win on their merit stand in the
+		// record brought back (from its tombstone, or already back by a
+		// newer change of the winner's): they lost, or would, only to its
+		// delete.
+		for _, f := range touched {
+			if e.targetEditStands(vc, w, &c, record, f, *cur, false) {
+				w.kept = append(w.kept, f)
+			}
+		}
+		if len(w.kept) > 0 {
+			own()
+			dropFields(&c, w.kept)
+			touched = without(touched, w.kept)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them stands in the record brought back", w.kept, dest))
+		}
 	}
 	// Without a policy every field applies (sfsync.ApplyAll); touched is
 	// that decision's Keep already.
@@ -326,14 +343,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	return c, nil, false
 }
 
-// standsOnUndelete reports whether the target's value of field, in the
-// record an undelete c brings back, is the target's own edit that lost
-// only to the delete: decided against the source's value of the field as
-// an edit of a live record, each at the version of its data, the policy
-// keeps the target's. The undelete then leaves it there, and the losing
-// side's repair takes it to the source. (An undelete restores the record;
-// its values are as old as before the delete.)
-func (e *Engine) standsOnUndelete(vc *versionCache, w *work, c *sfsync.Change, record, field string, cur sfsync.Record) bool {
+// targetEditStands reports whether the target's value of field, in the
+// record c brings back (an undelete, or the create of a repair whose
+// delete lost), is the target's own edit that lost, or would lose, only
+// to the delete: decided against the source's value of the field as an
+// edit of a live record, each at the version of its data, the policy
+// keeps the target's. c then leaves it there. (A record brought back
+// keeps its values; they are as old as before the delete.) decided asks
+// for an edit the engine decided already, which lost: one not decided yet
+// is left to its own event.
+func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, record, field string, cur sfsync.Record, decided bool) bool {
 	dest := w.route.To
 	if w.route.Policy == nil || w.route.State == nil || cur.LastWriter[field] != dest {
 		return false
@@ -342,10 +361,10 @@ func (e *Engine) standsOnUndelete(vc *versionCache, w *work, c *sfsync.Change, r
 	if !ok {
 		return false
 	}
-	sv, lostAt, known := vc.undeleteVersions(record, c.Source, dest, field)
-	if !known || lostAt.Before(tv) {
-		// The target's value is not a change of its that the engine
-		// decided and that lost.
+	sv, lostAt, lost, known := vc.heldVersions(record, c.Source, dest, field)
+	if !known || (decided && (!lost || lostAt.Before(tv))) {
+		// Nothing known of the source's data, or the target's value is
+		// not a change of its that the engine decided and that lost.
 		return false
 	}
 	// The target's edit, as a change of the record the source holds live.

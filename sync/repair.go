@@ -383,7 +383,7 @@ func (e *Engine) keepTombstoneValues(w *work, c *sfsync.Change, cur sfsync.Recor
 	if !cur.Deleted || c.Op != sfsync.OpCreate {
 		return
 	}
-	kept := slices.Concat(w.lost, w.dropped, w.held)
+	kept := slices.Concat(w.lost, w.dropped, w.held, w.kept)
 	for _, f := range e.dataFields(c.Object, cur.Fields) {
 		if _, set := c.Value(f); set || !slices.Contains(kept, f) {
 			continue

@@ -283,8 +283,16 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 // not by the tombstone.
 func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 	del, deleted := rv.version(sys, fieldDeleted)
-	alive, ok := rv.version(sys, fieldAny)
-	return deleted && ok && del.Before(alive)
+	if !deleted {
+		return false
+	}
+	if alive, ok := rv.version(sys, fieldAny); ok && del.Before(alive) {
+		return true
+	}
+	// A write of ours brought the record back there (its delete lost):
+	// its echo came.
+	made, ok := rv.version(sys, fieldMade)
+	return ok && del.Before(made)
 }
 
 // describe completes what the target reported of a record with what the
@@ -428,24 +436,20 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	return (unversioned || recordLevel) && flows && !explained && cur.Exists && !cur.Deleted
 }
 
-// undeleteVersions returns, for an undelete of source decided against
-// target, the version of the data of field that source holds (the newest
-// that both systems hold, or source's own that lost, whichever is newer)
-// and the version of target's own change of it that lost, newest; known
-// is false unless the map holds both.
-func (vc *versionCache) undeleteVersions(record string, source, target sfsync.System, field string) (held, lostAt sfsync.Version, known bool) {
+// heldVersions returns the version of the data of field that source holds
+// (the newest that both systems hold, or source's own that lost, whichever
+// is newer; known is false when the map holds neither) and the version of
+// target's own change of it that lost, newest (lost false for none).
+func (vc *versionCache) heldVersions(record string, source, target sfsync.System, field string) (held, lostAt sfsync.Version, lost, known bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
-	lostAt, lost := rv.version(target, lostPrefix+field)
-	if !lost {
-		return held, lostAt, false
+	lostAt, lost = rv.version(target, lostPrefix+field)
+	held, _, known = rv.newest(field)
+	if own, ok := rv.version(source, lostPrefix+field); ok && (!known || held.Before(own)) {
+		held, known = own, true
 	}
-	held, _, both := rv.newest(field)
-	if own, ok := rv.version(source, lostPrefix+field); ok && (!both || held.Before(own)) {
-		held, both = own, true
-	}
-	return held, lostAt, both
+	return held, lostAt, lost, known
 }
 
 // explains reports whether the newest change of target the engine has seen

@@ -24,6 +24,8 @@ var regressionSeeds = []struct {
 	{27573, 0, "after an outage, a Salesforce edit of a field fell in the second of the backfill's row, and was re-read by id; taken as the row's field (of unknown age), it was left to the ERP's pending edit of the same field, older than it, which then overwrote Salesforce's newer value. A re-read event's own fields are now decided against such an edit"},
 	{27385, 0, "an ERP edit of a field, tied under last write wins with skew with a Salesforce delete, lost to it; Salesforce then restored the record, and the undelete wrote Salesforce's older value of the field over the ERP's edit. An undelete now leaves a field whose target edit lost only to the delete, and the repair takes that edit to Salesforce"},
 	{27664, 0, "the same class after an outage: an ERP edit tied with a Salesforce delete, then Salesforce's undelete restored its older value"},
+	{28217, 0, "an ERP edit Salesforce rejected for now, then an ERP delete that lost to a newer Salesforce edit: the repair bringing the record back overwrote the ERP's edit with Salesforce's older value, and the requeued edit was stale against the ERP's own delete, which had lost. A record brought back now keeps its deleter's edits that win on their merit, and a delete that lost, once the record is back there, no longer supersedes its system's earlier edits"},
+	{28819, 0, "the same class, the ERP's edit dead-lettered before its delete"},
 }
 
 func TestRegressionSeeds(t *testing.T) {
