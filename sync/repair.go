@@ -342,7 +342,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 			setValue(&along, f, src.Fields[f])
 		}
 	}
-	w.borrowed = w.borrowed[:0]
+	w.borrowed, w.borrowedAt = w.borrowed[:0], w.borrowedAt[:0]
 	taken := along.Touched()
 	if w.route.Policy != nil && len(taken) > 0 {
 		// The fields taken along are the source's data as much as the
@@ -366,7 +366,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	for _, f := range taken {
 		v, _ := along.Value(f)
 		setValue(&whole, f, v)
-		w.borrowed = append(w.borrowed, f)
+		w.borrow(f, src, c.Source)
 	}
 	e.keepTombstoneValues(w, &whole, cur)
 	return whole
@@ -392,7 +392,7 @@ func (e *Engine) keepTombstoneValues(w *work, c *sfsync.Change, cur sfsync.Recor
 			c.Fields = map[string]any{}
 		}
 		setValue(c, f, cur.Fields[f])
-		w.borrowed = append(w.borrowed, f)
+		w.borrow(f, cur, w.route.To)
 	}
 }
 

@@ -586,6 +586,22 @@ func (vc *versionCache) rememberPartly(c *sfsync.Change, record string, touched,
 	return vc.note(c, record, fields)
 }
 
+// rememberData records that both systems hold d's data, made by d.sys at
+// d.version, and returns the map entry if it moved.
+func (vc *versionCache) rememberData(record string, d fieldData) []sfsync.AppliedVersion {
+	if d.version.IsZero() || d.sys == "" {
+		return nil
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	if v, ok := rv.version(d.sys, d.field); ok && !v.Before(d.version) {
+		return nil
+	}
+	rv.set(d.sys, d.field, d.version)
+	return []sfsync.AppliedVersion{{Record: record, Source: d.sys, Field: d.field, Version: d.version}}
+}
+
 // ownData returns the version of the data of field that sys itself holds
 // as the map knows it: its own change's, or its change's that lost.
 func (rv *recordVersions) ownData(sys sfsync.System, field string) (sfsync.Version, bool) {

@@ -48,6 +48,10 @@ type work struct {
 	// change: their data is older than the change's version, and the
 	// version map does not claim them at it.
 	borrowed []string
+	// borrowedAt holds, for the borrowed fields whose record showed them,
+	// the version of their data and its system: the version map holds
+	// them so once written.
+	borrowedAt []fieldData
 	// resynced lists the fields of repair that resync a crossing write
 	// (see planResync).
 	resynced []string
@@ -83,4 +87,26 @@ func recordKeyOf(it *item, c *sfsync.Change) string {
 		return it.recordKey()
 	}
 	return c.RecordKey()
+}
+
+// fieldData is the version of one field's data and the system that made
+// it.
+type fieldData struct {
+	field   string
+	sys     sfsync.System
+	version sfsync.Version
+}
+
+// borrow records that w's change took field along from rec, a record of
+// the system its data is taken from (made by that system where rec does
+// not say who wrote it).
+func (w *work) borrow(field string, rec sfsync.Record, from sfsync.System) {
+	w.borrowed = append(w.borrowed, field)
+	if v, ok := rec.FieldVersions[field]; ok {
+		who := rec.LastWriter[field]
+		if who == "" {
+			who = from
+		}
+		w.borrowedAt = append(w.borrowedAt, fieldData{field: field, sys: who, version: v})
+	}
 }

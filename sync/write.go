@@ -95,7 +95,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// A create carries its own fields whole, but not those the
 				// policy kept from the target.
 				c = c.Clone()
-				w.borrowed = w.borrowed[:0]
+				w.borrowed, w.borrowedAt = w.borrowed[:0], w.borrowedAt[:0]
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
 				}
@@ -352,6 +352,10 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 			touched = append(slices.Clone(touched), w.held...)
 		}
 		versions := vc.rememberPartly(w.claimed(&w.c), w.recordKey(), touched, w.dropped)
+		for _, b := range w.borrowedAt {
+			// Both systems hold the borrowed data now, of its own version.
+			versions = append(versions, vc.rememberData(w.recordKey(), b)...)
+		}
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
