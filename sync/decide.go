@@ -349,9 +349,14 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 // to the delete: decided against the source's value of the field as an
 // edit of a live record, each at the version of its data, the policy
 // keeps the target's. c then leaves it there. (A record brought back
-// keeps its values; they are as old as before the delete.) decided asks
-// for an edit the engine decided already, which lost: one not decided yet
-// is left to its own event.
+// keeps its values; they are as old as before the delete.)
+//
+// decided asks for an edit the engine decided already, which lost: an
+// undelete's repair takes it to the source. Otherwise it asks for one not
+// decided yet (its event on its way, or dead-lettered): a repair is not
+// repaired in turn, and that edit, decided in its turn, takes its value
+// to the source. (An edit decided already, kept here, would reach the
+// source by nothing.)
 func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, record, field string, cur sfsync.Record, decided bool) bool {
 	dest := w.route.To
 	if w.route.Policy == nil || w.route.State == nil || cur.LastWriter[field] != dest {
@@ -359,6 +364,9 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 	}
 	tv, ok := cur.FieldVersions[field]
 	if !ok {
+		return false
+	}
+	if !decided && !vc.changedAfterSync(record, dest, field, cur) {
 		return false
 	}
 	sv, lostAt, lost, known := vc.heldVersions(record, c.Source, dest, field)
