@@ -310,7 +310,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			// delivery wrote them (its outcome lost in a crash) or the
 			// target has the same values. Writing them again could only
 			// overwrite what changed there since.
-			w.notes = slices.Insert(w.notes, 0, d.Reason)
+			w.notes = noteFirst(w.notes, d.Reason)
 			status, why := sfsync.StatusNoop, "target already holds the fields the policy kept"
 			if w.attempts > 1 {
 				w.confirmed = true
@@ -322,7 +322,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	if d.Reason != "" {
-		w.notes = slices.Insert(w.notes, 0, d.Reason)
+		w.notes = noteFirst(w.notes, d.Reason)
 	}
 	if c.Op == sfsync.OpCreate && known && cur.Exists && !cur.Deleted && !it.repair && vc.madeByUs(record, dest) {
 		// The record lives in the target because a write of ours made it
@@ -396,6 +396,15 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 // version of its own: only the target's edit decides it.)
 func (it *item) eventSetAfter(field string, at sfsync.Version) bool {
 	return !it.eventAt.IsZero() && at.Before(it.eventAt) && slices.Contains(it.eventFields, field)
+}
+
+// noteFirst puts note first in notes, unless an earlier attempt's decision
+// put it there already.
+func noteFirst(notes []string, note string) []string {
+	if len(notes) > 0 && notes[0] == note {
+		return notes
+	}
+	return slices.Insert(notes, 0, note)
 }
 
 // decideSafely is decide, with a panic in a user's conflict policy turned

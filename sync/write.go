@@ -68,6 +68,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			// version, whatever this attempt decides (see carryDecided).
 			earlier, earlierDropped, earlierHeld := w.lost, w.dropped, w.held
 			w.lost = nil
+			notes := len(w.notes)
 			c, res, wait, perr := e.decideSafely(vc, w, &cur, known)
 			for _, f := range earlier {
 				if !slices.Contains(w.lost, f) {
@@ -99,6 +100,11 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
 				}
+			}
+			if wait {
+				// Waiting decides nothing: the decision made after the
+				// wait gives its reasons itself.
+				w.notes = w.notes[:notes]
 			}
 			e.planRepair(w, c, cur, res == nil && !wait)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
