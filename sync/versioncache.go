@@ -402,9 +402,13 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		if own, held := rv.ownData(target, f); held && !lostAt.IsZero() && !own.Before(lostAt) {
 			v, who, ok = own, target, true
 		}
-		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own)) {
+		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own) || (who != target && rv.echoedBefore(target, own))) {
 			// The target's own change that lost holds there (until
-			// repaired), newer than what was written to it.
+			// repaired), newer than what was written to it. Data of
+			// another system's written there has a version on that
+			// system's clock, which cannot be ordered against the
+			// target's: the target's own stream can, and a change of its
+			// after the echo of our last write there came after it.
 			v, who, ok = own, target, true
 		}
 		if !ok || (v.Before(cur.Version) && !explained) {
@@ -450,6 +454,14 @@ func (vc *versionCache) heldVersions(record string, source, target sfsync.System
 		held, known = own, true
 	}
 	return held, lostAt, lost, known
+}
+
+// echoedBefore reports whether the echo of our newest write to the record
+// in target, as target stamped it, is older than v, a version of target's
+// own: every write of ours there landed before v's change.
+func (rv *recordVersions) echoedBefore(target sfsync.System, v sfsync.Version) bool {
+	echo, ok := rv.version(target, fieldEcho)
+	return ok && echo.Before(v)
 }
 
 // explains reports whether the newest change of target the engine has seen

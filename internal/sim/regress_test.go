@@ -26,6 +26,7 @@ var regressionSeeds = []struct {
 	{27664, 0, "the same class after an outage: an ERP edit tied with a Salesforce delete, then Salesforce's undelete restored its older value"},
 	{28819, 0, "an ERP edit Salesforce rejected for now, then an ERP delete that lost to a newer Salesforce edit: the repair bringing the record back overwrote the ERP's edit with Salesforce's older value, and the requeued edit was stale against the ERP's own delete, which had lost. A record brought back now keeps its deleter's undecided edits that win on their merit, and a delete that lost, once the record is back there, no longer supersedes its system's earlier edits"},
 	{28312, 0, "an ERP create Salesforce rejected for now, then an ERP edit that brought the record there whole: the fields taken along from the ERP's record were not in the version map at all, so a later ERP edit of one met Salesforce's record version, which an edit of another field had moved, and lost. Fields taken along are now held at the versions of their data"},
+	{30455, 0, "a Salesforce rename made after our write of the ERP's rename there, dead-lettered for now, then the ERP's next rename: it was decided against our earlier write's version on the ERP's clock, not against Salesforce's own rename, won, and the requeued Salesforce rename won the tie in the other direction. The target's own edit that lost is now ordered against our writes there by its own stream (the echo)"},
 }
 
 func TestRegressionSeeds(t *testing.T) {
