@@ -402,14 +402,18 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		if own, held := rv.ownData(target, f); held && !lostAt.IsZero() && !own.Before(lostAt) {
 			v, who, ok = own, target, true
 		}
-		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own) || (who != target && rv.echoedBefore(target, own))) {
+		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own)) {
 			// The target's own change that lost holds there (until
-			// repaired), newer than what was written to it. Data of
-			// another system's written there has a version on that
-			// system's clock, which cannot be ordered against the
-			// target's: the target's own stream can, and a change of its
-			// after the echo of our last write there came after it.
+			// repaired), newer than what was written to it.
 			v, who, ok = own, target, true
+		}
+		if own, held := rv.ownData(target, f); held && ok && who != target && rv.echoedBefore(target, own) {
+			// Data of another system's written there has a version on
+			// that system's clock, which cannot be ordered against the
+			// target's: the target's own stream can, and a change of its
+			// (applied, or lost) after the echo of our newest write there
+			// came after every write of ours.
+			v, who = own, target
 		}
 		if !ok || (v.Before(cur.Version) && !explained) {
 			// Nothing better known: the target's own value, which makes a
