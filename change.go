@@ -234,6 +234,13 @@ type Change struct {
 	Schema string
 	// Raw, set for OpUndecodable, is the event as it arrived.
 	Raw *RawEvent
+	// Snapshot marks a record read from authoritative state (a backfill's
+	// or a reconciliation's row), not an event: its version is the
+	// record's, not its fields', and its values are as of the read. The
+	// engine sets it on the rows it reconciles, so that a dead letter of
+	// one says so: requeued, it is read again rather than written as it
+	// was read.
+	Snapshot bool
 }
 
 // RawEvent is an event a source could not decode, kept whole so that it can

@@ -53,6 +53,14 @@ func (e *Engine) handOff(ctx context.Context, vc *versionCache, group []*work, c
 			w.c.Version = e.settledVersion(w.c.Version, sfsync.Version{}, applied)
 			continue
 		}
+		if w.it.requeue != nil && w.it.snapshot && !w.it.settled {
+			// A row requeued from the dead letters holds the record as it
+			// was read, before whatever was written to it since (our
+			// own writes among it, whose versions are on other clocks):
+			// what it holds now decides.
+			unclear = append(unclear, w)
+			continue
+		}
 		if !sameSecond(w.c.Version, applied) {
 			continue
 		}

@@ -22,7 +22,8 @@ func (e *Engine) Requeue(ctx context.Context, key string) (sfsync.Outcome, error
 		return sfsync.Outcome{}, fmt.Errorf("sync: requeue %q: %w", key, err)
 	}
 	done := make(chan sfsync.Outcome, 1)
-	it := &item{c: d.Change.Clone(), requeue: &d, done: func(o sfsync.Outcome) { done <- o }}
+	// A row read from authoritative state is read again (see handOff).
+	it := &item{c: d.Change.Clone(), requeue: &d, snapshot: d.Change.Snapshot, done: func(o sfsync.Outcome) { done <- o }}
 	if !e.push(it) {
 		return sfsync.Outcome{}, fmt.Errorf("sync: requeue %q: engine is stopping: %w", key, sfsync.ErrClosed)
 	}

@@ -162,6 +162,7 @@ func (e *Engine) reconcile(ctx context.Context, scope sfsync.Scope, resume []byt
 			return err
 		}
 		out.add()
+		c.Snapshot = true
 		it := &item{c: c, snapshot: true, pinned: pinned, done: func(o sfsync.Outcome) {
 			if o.Status == sfsync.StatusDeadLettered {
 				mu.Lock()
@@ -344,6 +345,7 @@ func (e *Engine) rereadRecord(ctx context.Context, vc *versionCache, c sfsync.Ch
 	var children []*item
 	scope := sfsync.Scope{Tenant: c.Tenant, Object: c.Object, IDs: []string{c.RecordID}, Reason: reason}
 	err := e.cfg.reconciler.Reconcile(ctx, scope, func(ctx context.Context, child sfsync.Change) error {
+		child.Snapshot = true
 		children = append(children, &item{c: child, snapshot: true, settled: true})
 		return ctx.Err()
 	})

@@ -22,6 +22,7 @@ func deadLetter(key, object string, attempts int, at time.Time) sfsync.DeadLette
 			Version: sfsync.Version{Time: at, Seq: 2}, Key: key,
 			Origin:   sfsync.Origin{ChangeOrigin: "com/salesforce/api/rest/62.0;client=x", Client: "x", User: "005A"},
 			Position: sfsync.Position{Stream: "s", Token: []byte{1, 2}},
+			Snapshot: true,
 		},
 		Destination: sfsync.External("erp"), Err: "validation failed", Kind: sfsync.KindPermanent,
 		Attempts: attempts, FirstFailed: at, LastFailed: at,
@@ -48,7 +49,7 @@ func RunDeadLetters(t *testing.T, open func(t *testing.T) sfsync.DeadLetterStore
 		!got.FirstFailed.Equal(want.FirstFailed) || got.Change.Key != "k1" || got.Change.Object != "Account" ||
 		!maps.Equal(got.Change.Fields, want.Change.Fields) || !slices.Equal(got.Change.Nulled, want.Change.Nulled) ||
 		got.Change.Origin != want.Change.Origin || !slices.Equal(got.Change.Position.Token, want.Change.Position.Token) ||
-		!got.Change.Version.Time.Equal(want.Change.Version.Time) || got.Change.Version.Seq != 2 {
+		!got.Change.Version.Time.Equal(want.Change.Version.Time) || got.Change.Version.Seq != 2 || !got.Change.Snapshot {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
 

@@ -59,6 +59,7 @@ type changeJSON struct {
 	Position positionJSON
 	Schema   str
 	Raw      *rawJSON `json:",omitempty"`
+	Snapshot bool     `json:",omitempty"`
 }
 
 type versionJSON struct {
@@ -95,6 +96,7 @@ func EncodeChange(c sfsync.Change) []byte {
 		Key:      str(c.Key),
 		Position: positionJSON{Stream: str(c.Position.Stream), Token: c.Position.Token},
 		Schema:   str(c.Schema),
+		Snapshot: c.Snapshot,
 	}
 	if c.Raw != nil {
 		j.Raw = &rawJSON{Payload: c.Raw.Payload, Reason: str(c.Raw.Reason)}
@@ -146,6 +148,7 @@ func DecodeChange(b []byte) (sfsync.Change, error) {
 		Key:      string(j.Key),
 		Position: sfsync.Position{Stream: string(j.Position.Stream), Token: j.Position.Token},
 		Schema:   string(j.Schema),
+		Snapshot: j.Snapshot,
 	}
 	if j.Raw != nil {
 		c.Raw = &sfsync.RawEvent{Payload: j.Raw.Payload, Reason: string(j.Raw.Reason)}
