@@ -76,7 +76,12 @@
 // the engine cannot read (a route without a state reader) cannot tell, and
 // there every such row or event is re-read (one re-read per write group,
 // of up to [WithMaxBatch] records). Gap events' re-reads are made in the
-// lane too, and are decided the same way.
+// lane too, and are decided the same way. An event re-read so keeps the
+// fields it set, where the record still holds its values, at its own
+// version against an older pending edit of the other system. A row
+// requeued from the dead letters ([sfsync.Change.Snapshot] says what it
+// is) is always re-read first: it holds the record as it was read, before
+// whatever was written to it since.
 //
 // A backfill's row is decided at its SystemModstamp, the time of the
 // record's last change, but written and remembered at the time its stream
