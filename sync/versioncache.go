@@ -537,9 +537,16 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 		out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version})
 	}
 	if c.Op == sfsync.OpCreate || c.Op == sfsync.OpUndelete {
-		if v, ok := held[fieldMade]; !ok || v.Before(c.Version) {
-			held[fieldMade] = c.Version
-			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: c.Version})
+		made := c.Version
+		if del, ok := held[fieldDeleted]; ok && !del.Before(made) {
+			// The echo came after the system's delete in its own stream:
+			// our write brought the record back after it, whatever the
+			// written change's version (another system's clock) says.
+			made = justAfter(del)
+		}
+		if v, ok := held[fieldMade]; !ok || v.Before(made) {
+			held[fieldMade] = made
+			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: made})
 		}
 	}
 	return out
