@@ -415,9 +415,15 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// came after every write of ours.
 			v, who = own, target
 		}
-		if !ok || (v.Before(cur.Version) && !explained) {
+		if !ok || (v.Before(cur.Version) && !explained && !flows) {
 			// Nothing better known: the target's own value, which makes a
-			// tie decide the same way in both directions.
+			// tie decide the same way in both directions. (A target whose
+			// changes reach the engine says which fields its unseen
+			// change set in that change's event: until then, after the
+			// wait, the map's version of the field stands; if that change
+			// set it, its event shows the crossing and is written back
+			// in its turn. One whose changes never come could have set
+			// any field at its record's version.)
 			if _, held := cur.Fields[f]; held && target != "" {
 				if cur.LastWriter == nil {
 					cur.LastWriter = map[string]sfsync.System{}
