@@ -86,9 +86,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		if len(w.kept) > 0 {
 			own()
-			dropFields(&c, w.kept)
-			touched = without(touched, w.kept)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them lost only to the delete, and stands now the record is back", w.kept, dest))
+			touched = w.leaveToTarget(&c, touched, "lost only to the delete, and stands now the record is back")
 		}
 		if len(pending) > 0 {
 			own()
@@ -201,9 +199,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		if len(w.kept) > 0 {
 			own()
-			dropFields(&c, w.kept)
-			touched = without(touched, w.kept)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them stands in the record brought back", w.kept, dest))
+			touched = w.leaveToTarget(&c, touched, "stands in the record brought back")
 		}
 	}
 	// Without a policy every field applies (sfsync.ApplyAll); touched is
@@ -291,7 +287,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, drop)
 		}
 		if w.route.State != nil {
-			w.lost = append(w.dropped, w.kept...)
+			w.lost = slices.Concat(w.dropped, w.kept)
 		}
 		for _, f := range sortedKeys(d.Dropped) {
 			w.notes = append(w.notes, fmt.Sprintf("not %s: %s", f, d.Dropped[f]))
@@ -386,6 +382,15 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 	setValue(&edit, field, cur.Fields[field])
 	d := w.route.Policy.Decide(edit, source)
 	return d.Apply && slices.Contains(d.Keep, field)
+}
+
+// leaveToTarget takes w.kept, the fields whose target edit stands in the
+// record c brings back, out of c (w's own copy) and of touched, which it
+// returns, and says why in w's notes.
+func (w *work) leaveToTarget(c *sfsync.Change, touched []string, why string) []string {
+	dropFields(c, w.kept)
+	w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them %s", w.kept, w.route.To, why))
+	return without(touched, w.kept)
 }
 
 // eventSetAfter reports whether it is a change event re-read in place

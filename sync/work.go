@@ -30,9 +30,10 @@ type work struct {
 	// target holds with this change's value: the version map claims them
 	// as applied (see decide).
 	held []string
-	// kept lists the fields an undelete leaves to the target: its own
-	// edits of them lost only to the delete (see standsOnUndelete). They
-	// lost here, and the repair takes them to the source.
+	// kept lists the fields a record brought back (an undelete, or a
+	// repair's create) leaves to the target: its own edits of them lost,
+	// or would lose, only to the delete (see targetEditStands). They lost
+	// here; an undelete's repair takes them to the source.
 	kept   []string
 	repair *sfsync.Change
 	// repairParts are the parts of the repair whose data is older than

@@ -310,22 +310,17 @@ func (e *Engine) carryDecided(vc *versionCache, w *work, res *result, dropped, h
 		return
 	}
 	touched := w.c.Touched()
-	var addDropped, addHeld []string
-	for _, f := range dropped {
-		if !slices.Contains(touched, f) && !slices.Contains(w.dropped, f) && !slices.Contains(w.held, f) {
-			addDropped = append(addDropped, f)
-		}
+	// Those this attempt decides, or decided so already, are its own.
+	undecided := func(fields []string) []string {
+		return slices.DeleteFunc(slices.Clone(fields), func(f string) bool {
+			return slices.Contains(touched, f) || slices.Contains(w.dropped, f) || slices.Contains(w.held, f)
+		})
 	}
-	for _, f := range held {
-		if !slices.Contains(touched, f) && !slices.Contains(w.dropped, f) && !slices.Contains(w.held, f) {
-			addHeld = append(addHeld, f)
-		}
-	}
+	addDropped, addHeld := undecided(dropped), undecided(held)
 	if len(addDropped) == 0 && len(addHeld) == 0 {
 		return
 	}
-	w.dropped = append(w.dropped, addDropped...)
-	w.held = append(w.held, addHeld...)
+	w.dropped, w.held = slices.Concat(w.dropped, addDropped), slices.Concat(w.held, addHeld)
 	if res != nil && (res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop || res.outcome.Status == sfsync.StatusConflictLost) {
 		res.versions = append(res.versions, vc.rememberPartly(w.claimed(&w.c), w.recordKey(), addHeld, addDropped)...)
 	}
