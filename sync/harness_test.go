@@ -218,12 +218,13 @@ func (b *bidi) salesforceByRecord(opts ...synctest.SystemOption) {
 	b.sf = synctest.NewSystem(sfsync.Salesforce, append(base, opts...)...)
 }
 
-// startBoth starts an engine syncing b both ways under policy, stopped when
-// t ends; settled waits until the engine has committed both logs whole.
-func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy) (r *running, settled func()) {
+// startBoth starts an engine syncing b both ways under policy, with extra
+// options, stopped when t ends; settled waits until the engine has
+// committed both logs whole.
+func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy, extra ...sfsyncsync.Option) (r *running, settled func()) {
 	t.Helper()
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy), sfsyncsync.WithSource(extSrc))...)
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy, extra...), sfsyncsync.WithSource(extSrc))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,17 +20,8 @@ import (
 func TestRequeuedSnapshotRowIsReadAgain(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceByRecord()
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc),
-		sfsyncsync.WithReconciler(reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() {
-		t.Helper()
-		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-	}
+	r, settled := b.startBoth(t, conflict.LastWriteWins(),
+		sfsyncsync.WithReconciler(reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0"}, at(0))
 	settled()
 	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p20"}, at(20*time.Second))

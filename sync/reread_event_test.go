@@ -22,17 +22,8 @@ func TestRereadEventKeepsItsFieldsAgainstAnOlderPendingEdit(t *testing.T) {
 	b.salesforceByRecord()
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e0"}, at(-time.Hour))
 	a := &modstampAuthority{sys: b.sf, old: map[string]sfsync.Record{}}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc),
-		sfsyncsync.WithReconciler(reconcile.New(a, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() {
-		t.Helper()
-		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-	}
+	r, settled := b.startBoth(t, conflict.LastWriteWins(),
+		sfsyncsync.WithReconciler(reconcile.New(a, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))
 	settled()
 
 	// The ERP's edit (12:00:00.100) and Salesforce's later one
