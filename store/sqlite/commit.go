@@ -35,7 +35,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 			return err
 		}
 		exp := now.Add(c.ClaimTTL).UnixNano()
-		if err := insertRows(ctx, s, tx, len(c.Claims), 2, claimSQL, []any{now.UnixNano()}, func(i int, a []any) []any {
+		if err := insertRows(ctx, s, tx, len(c.Claims), 2, claimSQL, nil, func(i int, a []any) []any {
 			return append(a, codec.Key(c.Claims[i]), exp)
 		}); err != nil {
 			return err
@@ -56,6 +56,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 	})
 	if err == nil {
 		s.addedOutcomes(len(c.Outcomes))
+		s.addedClaims(len(c.Claims))
 	}
 	return err
 }

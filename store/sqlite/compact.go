@@ -28,6 +28,10 @@ func (s *Store) Compact(ctx context.Context) (Compaction, error) {
 	if err := s.flushEchoes(ctx); err != nil {
 		return c, err
 	}
+	// Expired claims are deleted from dedup, where they all go.
+	if err := s.indexClaims(ctx); err != nil {
+		return c, err
+	}
 	now := s.cfg.clock()
 	jobs := []struct {
 		what  string

@@ -14,7 +14,11 @@
 // keeps: a background loop puts the newest outcomes into lookup tables in
 // large sorted batches (every 65,536 outcomes, and every 30 seconds), and
 // a lookup reads them and scans the outcomes not yet indexed, so the
-// commit only appends and its cost does not grow with the ledger.
+// commit only appends and its cost does not grow with the ledger. Claims
+// (dedup keys) likewise: the commit appends them to a log, the same loop
+// moves them into the table keyed by claim in sorted batches, and each
+// store keeps an in-memory index of the log's claims (a few megabytes at
+// most) so that a lookup finds them without scanning it.
 //
 // The version map keeps one row per record and source system, holding
 // every field's version, so an applied change writes one row however many

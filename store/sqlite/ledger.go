@@ -156,6 +156,9 @@ func (s *Store) addedOutcomes(n int) {
 	}
 }
 
+// ledgerLoop indexes the ledger's newest outcomes and moves the newest
+// claims out of their log (see dedup.go), once a batch of either waits or
+// at every tick.
 func (s *Store) ledgerLoop() {
 	defer close(s.ledgerDone)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,6 +178,9 @@ func (s *Store) ledgerLoop() {
 		}
 		if err := s.indexLedger(ctx); err != nil && ctx.Err() == nil && !s.closed.Load() {
 			s.log.Warn("sqlite: indexing the ledger failed; lookups scan the newest outcomes until it runs again", "err", err)
+		}
+		if err := s.indexClaims(ctx); err != nil && ctx.Err() == nil && !s.closed.Load() {
+			s.log.Warn("sqlite: moving claims out of their log failed; they stay there, and found, until it runs again", "err", err)
 		}
 	}
 }

@@ -52,6 +52,13 @@ type Store struct {
 	ledgerWake    chan struct{}
 	ledgerDone    chan struct{}
 
+	// Claims go to a log that the same loop moves into dedup (see
+	// dedup.go); claims indexes the log for lookups.
+	claims        claimTail
+	reads         preparedReader // the lookups' statements on r
+	claimsMu      stdsync.Mutex
+	claimsPending atomic.Int64
+
 	// Remembered writes not yet committed, and what keeps them visible
 	// (see echoes.go).
 	echoMu  stdsync.Mutex
@@ -209,7 +216,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, cfg: cfg, log: cfg.log, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
-		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{}), ledgerWake: make(chan struct{}, 1), ledgerDone: make(chan struct{})}
+		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{}), ledgerWake: make(chan struct{}, 1), ledgerDone: make(chan struct{}),
+		claims: claimTail{seqs: map[int64]int64{}}}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -225,6 +233,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	r.SetMaxOpenConns(cfg.readers)
 	r.SetMaxIdleConns(cfg.readers)
 	s.r = r
+	s.reads = preparedReader{db: r, stmts: map[string]*sql.Stmt{}, texts: map[inQuery]string{}}
 	if err := r.PingContext(ctx); err != nil {
 		s.w.Close()
 		s.r.Close()
@@ -277,7 +286,7 @@ func (s *Store) Close() error {
 	}
 	s.stmts = nil
 	s.mu.Unlock()
-	return errors.Join(flushErr, s.ck.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(flushErr, s.reads.close(), s.ck.Close(), s.r.Close(), s.w.Close())
 }
 
 // SchemaVersion returns the version of the newest migration applied.

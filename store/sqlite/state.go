@@ -6,98 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"strings"
-	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/store/internal/codec"
 )
-
-// Seen reports whether key was claimed and has not expired.
-func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM dedup WHERE key = ? AND expires > ?`, codec.Key(key), s.cfg.clock().UnixNano()).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.fail("look up dedup key "+key, err)
-	}
-	return true, nil
-}
-
-// SeenMany reports which of keys are claimed and live, in one query per
-// 500 keys.
-func (s *Store) SeenMany(ctx context.Context, keys []string) (map[string]bool, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool)
-	now := s.cfg.clock().UnixNano()
-	// Keys are looked up in their stored form and answered in the caller's.
-	stored := make(map[string][]string, len(keys))
-	for _, k := range keys {
-		stored[codec.Key(k)] = append(stored[codec.Key(k)], k)
-	}
-	for start := 0; start < len(keys); start += 500 {
-		chunk := keys[start:min(len(keys), start+500)]
-		args := make([]any, 0, len(chunk)+1)
-		for _, k := range chunk {
-			args = append(args, codec.Key(k))
-		}
-		args = append(args, now)
-		q := `SELECT key FROM dedup WHERE key IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `) AND expires > ?`
-		rows, err := s.r.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, s.fail("look up dedup keys", err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, s.fail("look up dedup keys", err)
-			}
-			for _, orig := range stored[k] {
-				seen[orig] = true
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, s.fail("look up dedup keys", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, s.fail("look up dedup keys", err)
-		}
-	}
-	return seen, nil
-}
-
-// claimSQL inserts a key, or takes over an expired one; a live key is left
-// alone, so the statement changes a row exactly when the claim is won.
-func claimSQL(rows int) string {
-	return `INSERT INTO dedup (key, expires) VALUES ` + values(rows, 2) +
-		` ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires <= ?`
-}
-
-// Claim records key for ttl and reports whether the caller was first.
-func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	st, err := s.stmt(ctx, nil, claimSQL(1))
-	if err != nil {
-		return false, s.fail("prepare claim", err)
-	}
-	now := s.cfg.clock()
-	res, err := st.ExecContext(ctx, codec.Key(key), now.Add(ttl).UnixNano(), now.UnixNano())
-	if err != nil {
-		return false, s.fail("claim dedup key "+key, err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, s.fail("claim dedup key "+key, err)
-}
 
 // LoadCheckpoint returns the committed position of stream, or an error
 // matching [sfsync.ErrNotFound].
