@@ -13,6 +13,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/store/internal/codec"
 )
 
@@ -46,6 +47,10 @@ type preparedReader struct {
 
 func (p *preparedReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	p.mu.Lock()
+	if p.stmts == nil {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("sqlite: the store is closed: %w", sfsync.ErrClosed)
+	}
 	st, ok := p.stmts[query]
 	if !ok {
 		var err error
