@@ -162,6 +162,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return c, nil, true
 		}
 	}
+	if it.beforeDelete && known && (!cur.Exists || cur.Deleted) {
+		// The loser's record is gone already (the winner's delete reached
+		// it, or the loser deleted it): there is nothing left for these
+		// fields to correct before the repair's delete, and writing them
+		// would bring the record back. The tombstone's version cannot tell
+		// whose delete it is, or whether it came after the losing change:
+		// Salesforce stamps whole seconds.
+		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("the losing side's record is deleted already: the repair's delete has nothing to correct before it", w.notes), true)
+		return c, res, false
+	}
 	if it.repair && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && it.lostAt.Before(cur.Version) {
 		// The losing side deleted the record after the change this repair
 		// corrects: nothing of that change is left there to correct, and

@@ -131,6 +131,9 @@ type item struct {
 	// lostAt is, for a repair, the version of the change that lost: the
 	// loser's own data from before it is what the repair overwrites.
 	lostAt sfsync.Version
+	// beforeDelete marks a part of a repair written before the repair
+	// deletes the loser's record (see repairPart).
+	beforeDelete bool
 	// claim, for a repair, is the version the version map takes its data
 	// at, the winner's own; nil for the change's version.
 	claim *sfsync.Version

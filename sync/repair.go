@@ -141,6 +141,9 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	if fields, claim, parts := e.lostFieldsRepair(w, c, before, r, merit); fields != nil {
 		fields.Key = r.Key + "/fields"
 		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
+		for i := range w.repairParts {
+			w.repairParts[i].beforeDelete = true
+		}
 	}
 }
 
@@ -227,6 +230,10 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 type repairPart struct {
 	c     sfsync.Change
 	claim sfsync.Version
+	// beforeDelete marks a part of a repair that deletes the loser's
+	// record (see planTombstoneFields): its values are for that record
+	// while it stands, never a reason to bring it back.
+	beforeDelete bool
 }
 
 // claimed is c as the version map takes it, and as it is written, when
@@ -278,7 +285,7 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 				break
 			}
 			claim := p.claim
-			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim}})
+			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, beforeDelete: p.beforeDelete}})
 		}
 		w.repairParts = nil
 		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
