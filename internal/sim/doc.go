@@ -105,7 +105,10 @@
 //     data there first), any later one's up to the first that did. The
 //     winner's creates,
 //     deletes and restores decide existence; the loser's delete never
-//     removes a record the winner holds.
+//     removes a record the winner holds. A record only the loser ever
+//     edited, whose creation did not reach the winner in its turn, may
+//     not have been held there when the loser deleted it: either outcome
+//     is accepted, both systems agreeing.
 //   - FieldOwnership: an owned field takes its owner's newest value (null
 //     if the owner never set it); everything else follows the fallback.
 //   - PerObject: the object's policy, else the fallback.

@@ -132,7 +132,8 @@ func (l lwwRule) exists(h []edit) ([]bool, string) {
 // later ones lose): the first edit's, or, when that edit was delayed (see
 // edit.Delayed), a later one's, up to the first edit that was not.
 // The winner's deletes and restores decide existence; the other side's
-// delete never removes a record the winner holds.
+// delete never removes a record the winner holds (one whose creation
+// reached it before the delete: see deletedBeforeHeld).
 type winsRule struct{ w Side }
 
 func (r winsRule) value(field string, es []edit) ([]any, string) {
@@ -163,7 +164,36 @@ func (r winsRule) exists(h []edit) ([]bool, string) {
 		}
 		created = created || e.Op == "create"
 	}
+	if created && r.deletedBeforeHeld(h) {
+		return []bool{true, false}, fmt.Sprintf("%s never created, edited or deleted it, and the other side's create was delayed: it may not have held the record when the other side deleted it", r.w)
+	}
 	return []bool{created}, fmt.Sprintf("%s never created or deleted it", r.w)
+}
+
+// deletedBeforeHeld reports whether the winner may never have held the
+// record when the other side deleted it: the winner never edited it, the
+// other side's last record-level edit is a delete, and every one before it
+// is a create that was delayed on its way (see edit.Delayed), which may
+// have come after the delete and found it there.
+func (r winsRule) deletedBeforeHeld(h []edit) bool {
+	last := -1
+	for i, e := range h {
+		if e.Side == r.w {
+			return false
+		}
+		if e.Op != "update" {
+			last = i
+		}
+	}
+	if last < 0 || h[last].Op != "delete" {
+		return false
+	}
+	for _, e := range h[:last] {
+		if e.Op != "update" && (e.Op != "create" || !e.Delayed) {
+			return false
+		}
+	}
+	return true
 }
 
 // ownRule: an owned field takes only its owner's edits (null when the

@@ -208,4 +208,23 @@ func TestModel(t *testing.T) {
 	if got, _ := (winsRule{w: SF}).exists(del); fmt.Sprint(got) != "[true]" {
 		t.Errorf("SalesforceWins existence after the ERP's delete: %v", got)
 	}
+	// The ERP creates a record, then deletes it, and its create was
+	// dead-lettered on its way: Salesforce may not have held the record
+	// when the delete came, and a delete of a record the winner does not
+	// hold stands. Once Salesforce edits it, it held it.
+	created := []edit{
+		{N: 1, Side: Ext, Op: "create", Fields: map[string]any{"Email": "a"}, T: at(1), Seq: 1, Delayed: true},
+		{N: 2, Side: Ext, Op: "delete", T: at(2), Seq: 2},
+	}
+	if got, _ := (winsRule{w: SF}).exists(created); fmt.Sprint(got) != "[true false]" {
+		t.Errorf("SalesforceWins existence after the ERP's delete of its own delayed create: %v, want [true false]", got)
+	}
+	edited := append(slices.Clone(created[:1]), edit{N: 2, Side: SF, Op: "update", Fields: map[string]any{"Email": "b"}, T: at(2), Seq: 1}, created[1])
+	if got, _ := (winsRule{w: SF}).exists(edited); fmt.Sprint(got) != "[true]" {
+		t.Errorf("SalesforceWins existence after Salesforce edited the ERP's record before the ERP's delete: %v, want [true]", got)
+	}
+	created[0].Delayed = false
+	if got, _ := (winsRule{w: SF}).exists(created); fmt.Sprint(got) != "[true]" {
+		t.Errorf("SalesforceWins existence after the ERP's delete of its own create, which reached Salesforce first: %v, want [true]", got)
+	}
 }
