@@ -2,6 +2,8 @@ package sync_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,62 @@ func TestRepairBeforeADeleteNeverBringsTheRecordBack(t *testing.T) {
 			if !rec.Deleted {
 				t.Errorf("%s has a live record %s %v: the ERP's delete wins", side.System(), rec.ID, rec.Fields)
 			}
+		}
+	}
+}
+
+// Salesforce deletes a record and the ERP, its clock ahead, edits it: the
+// edit loses to the delete (Salesforce wins), and the part of its repair
+// that writes Salesforce's value of the edited field before deleting the
+// ERP's record is dead-lettered. That part is Salesforce's data of before
+// its delete, not a change of Salesforce's at the ERP's edit's time:
+// Salesforce's own delete, when its event comes, is newer than it, and
+// deletes the ERP's record.
+func TestDeadLetteredRepairPartKeepsItsDataVersion(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(40 * time.Second)
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected")), Times: -1,
+		Match: func(c sfsync.Change) bool { return strings.HasSuffix(c.Key, "/fields") }})
+	r, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(21*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live %v: Salesforce's delete wins", side.System(), rec.Fields)
+		}
+	}
+}
+
+// As above, with the part's write taking effect and its acknowledgement
+// lost: confirmed by its echo, the part is still Salesforce's data of
+// before its delete.
+func TestConfirmedRepairPartKeepsItsDataVersion(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(40 * time.Second)
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
+		Match: func(c sfsync.Change) bool { return strings.HasSuffix(c.Key, "/fields") }})
+	r, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(21*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live %v: Salesforce's delete wins", side.System(), rec.Fields)
 		}
 	}
 }

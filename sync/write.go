@@ -222,7 +222,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int) *result {
 	dropResync(w)
 	res := e.deadLetter(w.it, w.c, w.route.To, err, attempts)
-	res.versions = vc.rememberDead(&w.c, w.recordKey(), w.c.Touched())
+	// At the version its data is claimed at: a repair's is the winner's
+	// own (see claim), never the losing change's, which is another
+	// system's clock and would make the winner's later changes look older.
+	res.versions = vc.rememberDead(w.claimed(&w.c), w.recordKey(), w.c.Touched())
 	// What the policy decided stands: the source holds its data of the
 	// fields it kept from the target (and both hold those the target had
 	// already), as of the change's version. A later change of the
