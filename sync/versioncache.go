@@ -378,13 +378,15 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		// another system's older change. Every change behind it has been
 		// seen, so the record's last change, for a delete or undelete
 		// decided against it, is the newest data the map holds, by whom
-		// it was made, or the target's own newest change where that is
-		// newer: an undelete there restores data, which the map keeps at
-		// its older versions (see applied), and our later write of older
-		// data of another system does not make the record older.
+		// it was made; or, where the target deleted the record and changed
+		// it since (an undelete), the target's own newest change if that
+		// is newer: the undelete restores data, which the map keeps at its
+		// older versions (see applied), and our later write of older data
+		// of another system does not make the record older.
 		if _, known := cur.LastWriter[fieldAny]; !known {
 			v, who, ok := rv.newestData()
-			if own, held := rv.version(target, fieldAny); held && (!ok || v.Before(own)) {
+			del, deleted := rv.version(target, fieldDeleted)
+			if own, held := rv.version(target, fieldAny); deleted && held && del.Before(own) && (!ok || v.Before(own)) {
 				v, who, ok = own, target, true
 			}
 			if ok {
