@@ -105,6 +105,9 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 		t.Errorf("the ERP's edit ended %s, want applied", st)
 	}
 	b.bothHold(t, "Contact", "003A", "Phone", "erp", "the ERP's, which wins")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
 }
 
 // startThrough starts an engine syncing b both ways under policy, writing
