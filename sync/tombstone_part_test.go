@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
@@ -97,6 +99,66 @@ func TestConfirmedRepairPartKeepsItsDataVersion(t *testing.T) {
 	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
 	settled()
 	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live %v: Salesforce's delete wins", side.System(), rec.Fields)
+		}
+	}
+}
+
+// As above, with the part's write taking effect, its acknowledgement lost,
+// and the ERP's user editing the record before the write's echo comes: the
+// retry waits for the echo, which confirms the write. Confirmed so, the
+// part is still Salesforce's data of before its delete.
+func TestRepairPartConfirmedByALateEchoKeepsItsDataVersion(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(40 * time.Second)
+	// The ERP's feed reaches the engine only when forwarded.
+	held := synctest.NewLog("held")
+	b.ext = synctest.NewSystem(erp, synctest.WithFeed(held))
+	var mu stdsync.Mutex
+	forwarded := 0
+	forward := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cs := held.Changes()
+		b.extLog.Append(cs[forwarded:]...)
+		forwarded = len(cs)
+	}
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
+		Match: func(c sfsync.Change) bool { return strings.HasSuffix(c.Key, "/fields") }})
+	ext := &lateEcho{target: b.ext, forward: forward}
+	ext.edit = func() { b.ext.Edit("Contact", "003A", map[string]any{"LastName": "N2"}, at(30*time.Second)) }
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+	forward()
+	settled()
+
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(21*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
+	forward()
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	forward()
 	settled()
 	r.stop(t)
 	logOutcomes(t, b)
