@@ -67,4 +67,3 @@ func TestLateDeleteLosesToAnUndeleteFollowedByOurWrite(t *testing.T) {
 		}
 	}
 }
-

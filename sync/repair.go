@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/sfsync/sfsync"
 )
@@ -138,13 +139,38 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	if len(merit) == 0 {
 		return
 	}
-	if fields, claim, parts := e.lostFieldsRepair(w, c, before, r, merit); fields != nil {
-		fields.Key = r.Key + "/fields"
+	// The parts' keys say what they are (see beforeDeleteKey), so that a
+	// part requeued from the dead letters is known as one.
+	fieldsOf := r
+	fieldsOf.Key = r.Key + beforeDeleteSuffix
+	if fields, claim, parts := e.lostFieldsRepair(w, c, before, fieldsOf, merit); fields != nil {
 		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
 		for i := range w.repairParts {
 			w.repairParts[i].beforeDelete = true
 		}
 	}
+}
+
+// beforeDeleteSuffix ends the key of the last part of a repair's fields
+// written before it deletes the loser's record; its other parts' keys add
+// "/N" to it.
+const beforeDeleteSuffix = "/fields"
+
+// beforeDeleteKey reports whether key is one of a part of a repair written
+// before it deletes the loser's record (see planTombstoneFields).
+func beforeDeleteKey(key string) bool {
+	if !strings.HasPrefix(key, "repair:") {
+		return false
+	}
+	if strings.HasSuffix(key, beforeDeleteSuffix) {
+		return true
+	}
+	i := strings.LastIndex(key, beforeDeleteSuffix+"/")
+	if i < 0 {
+		return false
+	}
+	n := key[i+len(beforeDeleteSuffix)+1:]
+	return n != "" && strings.Trim(n, "0123456789") == ""
 }
 
 // beforeDelete is a tombstone taken as the live record it was before its

@@ -23,7 +23,8 @@ func (e *Engine) Requeue(ctx context.Context, key string) (sfsync.Outcome, error
 	}
 	done := make(chan sfsync.Outcome, 1)
 	// A row read from authoritative state is read again (see handOff).
-	it := &item{c: d.Change.Clone(), requeue: &d, snapshot: d.Change.Snapshot, done: func(o sfsync.Outcome) { done <- o }}
+	it := &item{c: d.Change.Clone(), requeue: &d, snapshot: d.Change.Snapshot, done: func(o sfsync.Outcome) { done <- o },
+		beforeDelete: d.Change.Op == sfsync.OpUpdate && beforeDeleteKey(d.Change.Key)}
 	if !e.push(it) {
 		return sfsync.Outcome{}, fmt.Errorf("sync: requeue %q: engine is stopping: %w", key, sfsync.ErrClosed)
 	}

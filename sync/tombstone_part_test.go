@@ -168,3 +168,40 @@ func TestRepairPartConfirmedByALateEchoKeepsItsDataVersion(t *testing.T) {
 		}
 	}
 }
+
+// The dead-lettered part of TestDeadLetteredRepairPartKeepsItsDataVersion,
+// requeued once Salesforce's delete has reached the ERP, finds the ERP's
+// record deleted: it must not bring it back.
+func TestRequeuedRepairPartNeverBringsTheRecordBack(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(40 * time.Second)
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("rejected")),
+		Match: func(c sfsync.Change) bool { return strings.HasSuffix(c.Key, "/fields") }})
+	r, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(21*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want the repair's part", len(dead))
+	}
+	if _, err := r.e.Requeue(context.Background(), dead[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	if n := b.ext.Applications(dead[0].Key); n > 0 {
+		t.Errorf("the requeued part was written to the ERP's deleted record %d times, want none", n)
+	}
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live %v: Salesforce's delete wins", side.System(), rec.Fields)
+		}
+	}
+}
