@@ -215,14 +215,17 @@ func (x *crossings) open(record string, c *sfsync.Change) []*openWrite {
 }
 
 // crossed returns the fields of c that one of the writes overwrote: it
-// writes the field, and its decision read the record without c.
+// writes the field, and its decision read the record without c. A create
+// of a record the read did not find was made after that read, whatever
+// the versions say.
 func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []string
 	for _, f := range c.Touched() {
 		for _, w := range writes {
-			if slices.Contains(w.fields, f) && w.read.done && !sawChange(w.read, c.Version) {
+			unseen := (c.Op == sfsync.OpCreate && !w.read.exists) || !sawChange(w.read, c.Version)
+			if slices.Contains(w.fields, f) && w.read.done && unseen {
 				out = append(out, f)
 				break
 			}
