@@ -363,7 +363,7 @@ func (e *Engine) afterFailedWrite(vc *versionCache, w *work, c sfsync.Change, cu
 		w.failedWrite = nil
 		w.confirmed = true
 		res := e.final(w.it, c, w.route.To, sfsync.StatusApplied, joinNotes("applied; confirmed by its echo (the acknowledgement was lost)", w.notes), true)
-		res.versions = vc.remember(&c, w.recordKey(), c.Touched())
+		res.versions = vc.remember(w.claimed(&c), w.recordKey(), c.Touched())
 		return res, false
 	}
 	if !w.echoAwaited && e.crossing.changedSinceRead(failed, cur) && time.Since(failed.at) < targetAheadWait {

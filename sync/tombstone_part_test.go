@@ -169,6 +169,65 @@ func TestRepairPartConfirmedByALateEchoKeepsItsDataVersion(t *testing.T) {
 	}
 }
 
+// As above, with the ERP's user editing the part's own field after the
+// part landed: the retry finds the record changed since the write's read,
+// waits for the write's echo, and only the echo confirms the write.
+func TestRepairPartConfirmedByItsEchoKeepsItsDataVersion(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(40 * time.Second)
+	// The ERP's feed reaches the engine only when forwarded.
+	held := synctest.NewLog("held")
+	b.ext = synctest.NewSystem(erp, synctest.WithFeed(held))
+	var mu stdsync.Mutex
+	forwarded := 0
+	forward := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cs := held.Changes()
+		b.extLog.Append(cs[forwarded:]...)
+		forwarded = len(cs)
+	}
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
+		Match: func(c sfsync.Change) bool { return strings.HasSuffix(c.Key, "/fields") }})
+	ext := &lateEcho{target: b.ext, forward: forward}
+	ext.edit = func() { b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c3"}, at(30*time.Second)) }
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "MailingCity": "c1"}, at(0))
+	settled()
+	forward()
+	settled()
+
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(21*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"MailingCity": "c2"}, at(23*time.Second))
+	forward()
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	forward()
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live %v: Salesforce's delete wins", side.System(), rec.Fields)
+		}
+	}
+}
+
 // The dead-lettered part of TestDeadLetteredRepairPartKeepsItsDataVersion,
 // requeued once Salesforce's delete has reached the ERP, finds the ERP's
 // record deleted: it must not bring it back.
