@@ -115,18 +115,26 @@ func TestLostAcknowledgementIsConfirmedByTheEcho(t *testing.T) {
 // settled waits until the engine has committed both logs whole.
 func (b *bidi) startThrough(t *testing.T, policy sfsync.ConflictPolicy, sf sfsync.Sink) (*sfsyncsync.Engine, func()) {
 	t.Helper()
+	r, settled := b.startSinks(t, policy, b.ext, sf)
+	return r.e, settled
+}
+
+// startSinks is startBoth with the sinks the engine writes the ERP (toExt)
+// and Salesforce (toSF) through.
+func (b *bidi) startSinks(t *testing.T, policy sfsync.ConflictPolicy, toExt, toSF sfsync.Sink) (*running, func()) {
+	t.Helper()
 	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
 	e, err := sfsyncsync.New(sfSrc, nil,
 		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
 		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: sf}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: toExt}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: toSF}),
 		sfsyncsync.WithSource(extSrc), fastRetries(5))
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, e)
-	return e, func() {
+	r := start(t, e)
+	return r, func() {
 		t.Helper()
 		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	}

@@ -29,11 +29,7 @@ func TestLateDeleteLosesToANewerUndelete(t *testing.T) {
 	settled()
 	r.stop(t)
 	logOutcomes(t, b)
-	for _, side := range []*synctest.System{b.sf, b.ext} {
-		if rec, ok := side.Record("Contact", id); !ok || rec.Deleted {
-			t.Errorf("%s: the record is deleted, want it live: Salesforce's undelete at 10s is newer than the ERP's delete at 8s", side.System())
-		}
-	}
+	b.bothLive(t, id, "Salesforce's undelete at 10s is newer than the ERP's delete at 8s")
 }
 
 // As above, with Salesforce versioning whole records, and an ERP edit made
@@ -61,9 +57,15 @@ func TestLateDeleteLosesToAnUndeleteFollowedByOurWrite(t *testing.T) {
 	settled()
 	r.stop(t)
 	logOutcomes(t, b)
+	b.bothLive(t, id, "Salesforce's undelete at 10s is newer than the ERP's delete at 8s")
+}
+
+// bothLive fails t unless both of b's systems hold Contact id live.
+func (b *bidi) bothLive(t *testing.T, id, why string) {
+	t.Helper()
 	for _, side := range []*synctest.System{b.sf, b.ext} {
 		if rec, ok := side.Record("Contact", id); !ok || rec.Deleted {
-			t.Errorf("%s: the record is deleted, want it live: Salesforce's undelete at 10s is newer than the ERP's delete at 8s", side.System())
+			t.Errorf("%s: the record is deleted, want it live: %s", side.System(), why)
 		}
 	}
 }
