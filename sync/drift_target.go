@@ -72,29 +72,29 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 		rv := el.Value.(*recordVersions)
 		var h held
 		var alive, del, newest sfsync.Version
-		for src, fields := range rv.fields {
-			for f, v := range fields {
-				h.any = true
-				if newest.Before(v) {
-					newest = v
+		for j := range rv.entries {
+			e := &rv.entries[j]
+			src, f, v := rv.source(e), rv.field(e), e.v
+			h.any = true
+			if newest.Before(v) {
+				newest = v
+			}
+			if src.IsSalesforce() {
+				if f != fieldDeleted {
+					h.salesforce = true
 				}
-				if src.IsSalesforce() {
-					if f != fieldDeleted {
-						h.salesforce = true
-					}
-					if h.sfNewest.Before(v) {
-						h.sfNewest = v
-					}
+				if h.sfNewest.Before(v) {
+					h.sfNewest = v
 				}
-				switch f {
-				case fieldAny, fieldEcho, fieldMade:
-					if alive.Before(v) {
-						alive = v
-					}
-				case fieldDeleted:
-					if del.Before(v) {
-						del = v
-					}
+			}
+			switch f {
+			case fieldAny, fieldEcho, fieldMade:
+				if alive.Before(v) {
+					alive = v
+				}
+			case fieldDeleted:
+				if del.Before(v) {
+					del = v
 				}
 			}
 		}
@@ -128,9 +128,11 @@ func changedThere(rv *recordVersions, rec *sfsync.Record, canonical func(string)
 			continue // not synced: no one's concern
 		}
 		ref, found := sfsync.Version{}, false
-		for _, fields := range rv.fields {
-			if hv, ok := fields[f]; ok && (!found || ref.Before(hv)) {
-				ref, found = hv, true
+		if fid, ok := rv.names.find(f); ok {
+			for _, e := range rv.entries {
+				if e.field == fid && (!found || ref.Before(e.v)) {
+					ref, found = e.v, true
+				}
 			}
 		}
 		if !found {

@@ -60,18 +60,13 @@ type versionCache struct {
 	records map[string]*list.Element
 	lru     list.List
 	store   sfsync.VersionStore
+	names   *nameTable
 	// unsaved reports whether a record has entries on their way to the store.
 	unsaved func(record string) bool
 }
 
-type recordVersions struct {
-	key string
-	// fields maps source system, then field, to the newest version.
-	fields map[sfsync.System]map[string]sfsync.Version
-}
-
 func newVersionCache(limit int, store sfsync.VersionStore, unsaved func(string) bool) *versionCache {
-	return &versionCache{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, unsaved: unsaved}
+	return &versionCache{limit: max(limit, 16), records: map[string]*list.Element{}, store: store, names: newNameTable(), unsaved: unsaved}
 }
 
 // newestOf returns, per record, the newest version the map holds of sys's
@@ -83,14 +78,21 @@ func (vc *versionCache) newestOf(ctx context.Context, records []string, sys sfsy
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	out := make(map[string]sfsync.Version, len(records))
+	sid, known := vc.names.find(string(sys))
+	if !known {
+		return out, nil
+	}
 	for _, key := range records {
 		el, ok := vc.records[key]
 		if !ok {
 			continue
 		}
-		for _, v := range el.Value.(*recordVersions).fields[sys] {
-			if cur, ok := out[key]; !ok || cur.Before(v) {
-				out[key] = v
+		for _, e := range el.Value.(*recordVersions).entries {
+			if e.source != sid {
+				continue
+			}
+			if cur, ok := out[key]; !ok || cur.Before(e.v) {
+				out[key] = e.v
 			}
 		}
 	}
@@ -133,7 +135,7 @@ func (vc *versionCache) load(ctx context.Context, records []string) error {
 }
 
 func (vc *versionCache) add(key string) *recordVersions {
-	rv := &recordVersions{key: key, fields: map[sfsync.System]map[string]sfsync.Version{}}
+	rv := &recordVersions{key: key, names: vc.names}
 	vc.records[key] = vc.lru.PushFront(rv)
 	for tries := vc.lru.Len(); vc.lru.Len() > vc.limit && tries > 0; tries-- {
 		old := vc.lru.Back()
@@ -159,58 +161,6 @@ func (vc *versionCache) get(key string) *recordVersions {
 	}
 	vc.lru.MoveToFront(el)
 	return el.Value.(*recordVersions)
-}
-
-func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Version, bool) {
-	v, ok := rv.fields[src][field]
-	return v, ok
-}
-
-func (rv *recordVersions) set(src sfsync.System, field string, v sfsync.Version) {
-	m := rv.fields[src]
-	if m == nil {
-		m = map[string]sfsync.Version{}
-		rv.fields[src] = m
-	}
-	m[field] = v
-}
-
-// newest returns the newest version of field over every source, and whose;
-// equal versions go to the system whose name sorts first, so the answer
-// does not depend on map order.
-func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, bool) {
-	var best sfsync.Version
-	var who sfsync.System
-	found := false
-	for src, fields := range rv.fields {
-		v, ok := fields[field]
-		if !ok {
-			continue
-		}
-		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
-			best, who, found = v, src, true
-		}
-	}
-	return best, who, found
-}
-
-// newestData returns the newest version of any data field over every
-// source, and whose, with newest's order and tie rule.
-func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
-	var best sfsync.Version
-	var who sfsync.System
-	found := false
-	for src, fields := range rv.fields {
-		for f, v := range fields {
-			if f == fieldAny || f == fieldDeleted || f == fieldEcho || f == fieldMade {
-				continue
-			}
-			if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
-				best, who, found = v, src, true
-			}
-		}
-	}
-	return best, who, found
 }
 
 // staleFields returns the fields of c for which newer data from c's source
@@ -541,26 +491,22 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
-	held := rv.fields[c.Source]
-	if held == nil {
-		held = make(map[string]sfsync.Version, 1)
-		rv.fields[c.Source] = held
-	}
+	sid, echo := vc.names.id(string(c.Source)), vc.names.id(fieldEcho)
 	var out []sfsync.AppliedVersion
-	if v, ok := held[fieldEcho]; !ok || v.Before(c.Version) {
-		held[fieldEcho] = c.Version
+	if v, ok := rv.versionOf(sid, echo); !ok || v.Before(c.Version) {
+		rv.setOf(sid, echo, c.Version)
 		out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version})
 	}
 	if c.Op == sfsync.OpCreate || c.Op == sfsync.OpUndelete {
 		made := c.Version
-		if del, ok := held[fieldDeleted]; ok && !del.Before(made) {
+		if del, ok := rv.version(c.Source, fieldDeleted); ok && !del.Before(made) {
 			// The echo came after the system's delete in its own stream:
 			// our write brought the record back after it, whatever the
 			// written change's version (another system's clock) says.
 			made = justAfter(del)
 		}
-		if v, ok := held[fieldMade]; !ok || v.Before(made) {
-			held[fieldMade] = made
+		if v, ok := rv.version(c.Source, fieldMade); !ok || v.Before(made) {
+			rv.set(c.Source, fieldMade, made)
 			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: made})
 		}
 	}
@@ -659,16 +605,12 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(key)
-	// The source's entries, looked up once for every field.
-	held := rv.fields[c.Source]
-	if held == nil {
-		held = make(map[string]sfsync.Version, 1+len(touched))
-		rv.fields[c.Source] = held
-	}
+	sid := vc.names.id(string(c.Source))
 	var moved []sfsync.AppliedVersion
 	bump := func(field string) {
-		if v, ok := held[field]; !ok || v.Before(c.Version) {
-			held[field] = c.Version
+		fid := vc.names.id(field)
+		if v, ok := rv.versionOf(sid, fid); !ok || v.Before(c.Version) {
+			rv.setOf(sid, fid, c.Version)
 			if moved == nil { // room for every field at once
 				moved = make([]sfsync.AppliedVersion, 0, 1+len(touched))
 			}
@@ -694,8 +636,13 @@ func (vc *versionCache) olderThanOthers(c *sfsync.Change, record, field string) 
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	for src, fields := range vc.get(record).fields {
-		if v, ok := fields[field]; ok && src != c.Source && c.Version.Before(v) {
+	rv := vc.get(record)
+	fid, ok := vc.names.find(field)
+	if !ok {
+		return false
+	}
+	for _, e := range rv.entries {
+		if e.field == fid && rv.source(&e) != c.Source && c.Version.Before(e.v) {
 			return true
 		}
 	}
