@@ -22,6 +22,9 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		return err
 	}
 	now := s.cfg.clock()
+	s.versionRows.mu.Lock()
+	defer s.versionRows.mu.Unlock()
+	var written []*versionRow
 	err := s.commitTx(ctx, "commit state", func(tx *sql.Tx) error {
 		if c.Lease != nil {
 			if err := s.fence(ctx, tx, *c.Lease); err != nil {
@@ -40,7 +43,8 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}); err != nil {
 			return err
 		}
-		if err := s.putVersions(ctx, tx, c.Versions); err != nil {
+		var err error
+		if written, err = s.putVersions(ctx, tx, c.Versions); err != nil {
 			return err
 		}
 		for _, p := range c.Checkpoints {
@@ -54,6 +58,7 @@ func (s *Store) CommitState(ctx context.Context, c sfsync.Commit) error {
 		}
 		return nil
 	})
+	s.versionRows.settle(written, err == nil)
 	if err == nil {
 		s.addedOutcomes(len(c.Outcomes))
 		s.addedClaims(len(c.Claims))

@@ -59,6 +59,9 @@ type Store struct {
 	claimsMu      stdsync.Mutex
 	claimsPending atomic.Int64
 
+	// The version rows last committed (see versionrows.go).
+	versionRows versionRows
+
 	// Remembered writes not yet committed, and what keeps them visible
 	// (see echoes.go).
 	echoMu  stdsync.Mutex

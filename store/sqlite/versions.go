@@ -214,29 +214,46 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 	if len(vs) == 0 {
 		return nil
 	}
-	return s.tx(ctx, "put applied versions", func(tx *sql.Tx) error { return s.putVersions(ctx, tx, vs) })
+	s.versionRows.mu.Lock()
+	defer s.versionRows.mu.Unlock()
+	var written []*versionRow
+	err := s.tx(ctx, "put applied versions", func(tx *sql.Tx) (err error) {
+		written, err = s.putVersions(ctx, tx, vs)
+		return err
+	})
+	s.versionRows.settle(written, err == nil)
+	return err
 }
 
 func putVersionsSQL(rows int) string {
 	return `INSERT OR REPLACE INTO record_versions (record, source, fields, names) VALUES ` + values(rows, 4)
 }
 
-// putVersions overlays vs on the stored rows of their records inside tx.
-func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.AppliedVersion) error {
+// putVersions overlays vs on the stored rows of their records inside tx,
+// and returns the rows it wrote, for the version rows kept in memory once
+// tx commits; s.versionRows.mu is held.
+func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.AppliedVersion) ([]*versionRow, error) {
 	if len(vs) == 0 {
-		return nil
+		return nil, nil
+	}
+	if err := s.versionRows.begin(ctx, tx); err != nil {
+		return nil, fmt.Errorf("read the database's data version: %w", err)
 	}
 	type key struct{ record, source string }
 	at := make(map[key]*versionRow, len(vs)/4+1)
 	var order []*versionRow
-	var records []string
+	var records []string // whose rows are not kept in memory
 	for i := range vs {
 		v := &vs[i]
 		k := key{codec.Key(v.Record), codec.Key(string(v.Source))}
 		if at[k] == nil {
 			r := &versionRow{record: v.Record, source: string(v.Source), kRecord: k.record, kSource: k.source}
 			at[k], order = r, append(order, r)
-			records = append(records, k.record)
+			if kept, ok := s.versionRows.rows[versionKey(k)]; ok {
+				r.stored = kept
+			} else {
+				records = append(records, k.record)
+			}
 		}
 	}
 	// The stored rows first, so that the new entries overlay them; they
@@ -253,7 +270,7 @@ func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.Applied
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read the version rows to update: %w", err)
+		return nil, fmt.Errorf("read the version rows to update: %w", err)
 	}
 	for i := range vs {
 		v := &vs[i]
@@ -263,14 +280,18 @@ func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.Applied
 	for _, r := range order {
 		start := len(buf)
 		if buf, err = mergeFields(buf, r.stored, r.fields); err != nil {
-			return fmt.Errorf("update the version row of %q from %s: %w", r.record, r.source, err)
+			return nil, fmt.Errorf("update the version row of %q from %s: %w", r.record, r.source, err)
 		}
 		r.stored = buf[start:len(buf):len(buf)]
 	}
-	return insertRows(ctx, s, tx, len(order), 4, putVersionsSQL, nil, func(i int, a []any) []any {
+	err = insertRows(ctx, s, tx, len(order), 4, putVersionsSQL, nil, func(i int, a []any) []any {
 		r := order[i]
 		return append(a, r.kRecord, r.kSource, r.stored, codec.NamesIfCut(r.record, r.source))
 	})
+	if err != nil {
+		return nil, err
+	}
+	return order, nil
 }
 
 // distinctKeys returns keys without repeats, in order.

@@ -1,9 +1,12 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,5 +83,70 @@ func TestMergeFieldsAsDecoded(t *testing.T) {
 				t.Fatalf("merging over a cut row: %v, want errBadFields", err)
 			}
 		}
+	}
+}
+
+// TestKeptVersionRowsFollowOtherWriters: a store overlays new entries on
+// the version rows it kept in memory from its own last commit; once
+// another connection wrote to the file (another store on it, or a person
+// deleting a row), it reads them again instead of writing back rows the
+// other writer replaced.
+func TestKeptVersionRowsFollowOtherWriters(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "state.db")
+	a, err := Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	at := func(sec int64) sfsync.Version { return sfsync.Version{Time: time.Unix(sec, 0).UTC()} }
+	put := func(s *Store, field string, v sfsync.Version) {
+		t.Helper()
+		err := s.CommitState(ctx, sfsync.Commit{Versions: []sfsync.AppliedVersion{{Record: "001A", Source: sfsync.Salesforce, Field: field, Version: v}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fields := func(s *Store) map[string]int64 {
+		t.Helper()
+		got, err := s.AppliedVersions(ctx, []string{"001A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, v := range got {
+			out[v.Field] = v.Version.Time.Unix()
+		}
+		return out
+	}
+	put(a, "Name", at(1))
+	put(b, "Phone", at(2)) // b reads a's row, and adds to it
+	put(a, "Email", at(3)) // a's kept row lacks Phone: it must read b's
+	if got, want := fields(a), map[string]int64{"Name": 1, "Phone": 2, "Email": 3}; !maps.Equal(got, want) {
+		t.Fatalf("after a second store wrote the row: %v, want %v", got, want)
+	}
+
+	// Another connection deletes the row: the next put starts afresh.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DELETE FROM record_versions`); err != nil {
+		t.Fatal(err)
+	}
+	put(a, "Industry", at(4))
+	if got, want := fields(a), map[string]int64{"Industry": 4}; !maps.Equal(got, want) {
+		t.Fatalf("after the row was deleted by another connection: %v, want %v", got, want)
+	}
+	// And the store's own puts build on what it kept.
+	put(a, "Name", at(5))
+	if got, want := fields(a), map[string]int64{"Industry": 4, "Name": 5}; !maps.Equal(got, want) {
+		t.Fatalf("after the store's own put: %v, want %v", got, want)
 	}
 }
