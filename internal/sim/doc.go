@@ -60,7 +60,14 @@
 //     idempotency off (synctest.WithoutKeyIdempotency), so that its
 //     per-key application count measures what the engine sends rather
 //     than what the stand-in forgives; Salesforce writes are counted per
-//     key at the sink.
+//     key at the sink. A repeat that the target's edits since the write
+//     before it made owed counts once (owed.go): a crash lost the first
+//     write's outcome, the target took edits of the written fields that
+//     each lose to the written change under the policy (or tie with it,
+//     a tie the model leaves open), and the repeat, decided against
+//     them, writes what their own changes would have had written back
+//     under a repair's key. A repeat with no such edit between, or over
+//     an edit that wins, counts twice.
 //   - no-loop: the writes are bounded by the edits, and the systems go
 //     quiet.
 //   - model-agreement: both systems hold what an independent model of the

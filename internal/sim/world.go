@@ -137,7 +137,7 @@ func (r *run) setup(dir string) error {
 		r.ext = newMemERP()
 	}
 	r.prog = synctest.NewProgress()
-	r.toSF, r.toExt = newWrites(), newWrites()
+	r.toSF, r.toExt = newWrites(r.editCount), newWrites(r.editCount)
 	var base baseStore
 	switch r.sc.Store {
 	case "memory":

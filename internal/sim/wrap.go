@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -126,12 +127,23 @@ type writes struct {
 	mu      stdsync.Mutex
 	applied map[string]int
 	who     map[string][]string // key -> the instance and attempt of each effect
-	total   int
-	faults  sinkFaults
-	stalls  []chan struct{} // every stall injected and not yet released
+	marks   map[string][]writeMark
+	// edits returns how many edits the run's history holds (see owed.go).
+	edits  func() int
+	total  int
+	faults sinkFaults
+	stalls []chan struct{} // every stall injected and not yet released
 }
 
-func newWrites() *writes { return &writes{applied: map[string]int{}, who: map[string][]string{}} }
+func newWrites(edits func() int) *writes {
+	return &writes{applied: map[string]int{}, who: map[string][]string{}, marks: map[string][]writeMark{}, edits: edits}
+}
+
+func (w *writes) marksOf(key string) []writeMark {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.marks[key])
+}
 
 func (w *writes) history(key string) []string {
 	w.mu.Lock()
@@ -262,12 +274,14 @@ func (s faultySink) write(ctx context.Context, cs []sfsync.Change, apply func(id
 	if len(pass) > 0 {
 		err = apply(idx, pass)
 	}
+	edits := s.w.edits()
 	s.w.mu.Lock()
 	for j, i := range idx {
 		if errs[i] = sfsync.ErrorAt(err, j); errs[i] != nil {
 			continue
 		}
 		s.w.applied[cs[i].Key]++
+		s.w.marks[cs[i].Key] = append(s.w.marks[cs[i].Key], markOf(cs[i], edits))
 		s.w.total++
 		what := fmt.Sprintf("engine #%d wrote %s %s", s.inst, cs[i].Op, fmtFields(cs[i].Fields))
 		if s.w.faults.lostAck > 0 {

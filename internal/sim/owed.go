@@ -1,0 +1,146 @@
+package sim
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// A write repeated after a crash lost its outcome is decided again against
+// the target as it is then. When the target took edits of the written
+// fields in between, and each of them loses to the written change under
+// the policy, the repeat is the write the policy owes those edits (their
+// own changes, decided in turn, would have written the same values back
+// under a repair's key): one effect per losing edit, not the first effect
+// twice. Counting effects per idempotency key cannot tell the two apart;
+// owedRepeat does, from the history of edits that took effect. A repeat
+// with no such edit between, or over an edit that wins, stays a double
+// effect.
+
+// writeMark is what the checker keeps of one write that took effect.
+type writeMark struct {
+	hist   int       // edits in the history when the write took effect
+	side   Side      // the side the written change came from
+	at     time.Time // the written change's version time
+	record string    // the written change's record id
+	fields []string  // the fields written, as the target names them
+}
+
+func markOf(c sfsync.Change, hist int) writeMark {
+	side := Ext
+	if c.Source.IsSalesforce() {
+		side = SF
+	}
+	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: slices.Sorted(maps.Keys(c.Fields))}
+}
+
+// owedRepeats reports whether every repeat of a key's writes to target
+// (marks, in the order they took effect) is owed to losing edits between
+// it and the write before it (see above).
+func (r *run) owedRepeats(target Side, marks []writeMark) bool {
+	if len(marks) < 2 {
+		return false
+	}
+	r.mu.Lock()
+	history := slices.Clone(r.history)
+	sfIDs := make(map[int]string, len(r.sfIDs))
+	for k, v := range r.sfIDs {
+		sfIDs[k] = v
+	}
+	r.mu.Unlock()
+	for j := 1; j < len(marks); j++ {
+		m := marks[j]
+		written, ok := r.editOf(history, sfIDs, m)
+		if !ok || written.Side == target {
+			return false
+		}
+		obj := r.obj(written.Rec)
+		var between []edit
+		for _, e := range history[min(marks[j-1].hist, len(history)):min(m.hist, len(history))] {
+			if e.Side == target && e.Rec == written.Rec {
+				between = append(between, e)
+			}
+		}
+		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, sfNames(obj, target, m.fields)) {
+			return false
+		}
+	}
+	return true
+}
+
+// editOf finds the edit whose change m wrote: its side's edit at m's
+// version time, of m's record when several share the time.
+func (r *run) editOf(history []edit, sfIDs map[int]string, m writeMark) (edit, bool) {
+	var found []edit
+	for _, e := range history {
+		if e.Side == m.side && e.T.Equal(m.at) && e.Op != "delete" {
+			found = append(found, e)
+		}
+	}
+	if len(found) > 1 {
+		found = slices.DeleteFunc(found, func(e edit) bool {
+			return r.sc.Records[e.Rec].ExtID != m.record && sfIDs[e.Rec] != m.record
+		})
+	}
+	if len(found) != 1 {
+		return edit{}, false
+	}
+	return found[0], true
+}
+
+// sfNames returns the Salesforce names of fields as target names them.
+func sfNames(obj *objectSpec, target Side, fields []string) []string {
+	if target == SF {
+		return fields
+	}
+	var out []string
+	for _, f := range fields {
+		for _, fs := range obj.Fields {
+			if fs.Ext == f {
+				out = append(out, fs.SF)
+			}
+		}
+	}
+	return out
+}
+
+// owed reports whether a repeated write of written's fields (Salesforce
+// names) over the target's edits between is what the policy owes those
+// edits: at least one of them set a written field, none deleted or
+// restored the record, and under ru each loses every written field it
+// set to written (or ties with it).
+func owed(ru rule, written edit, between []edit, fields []string) bool {
+	setOne := false
+	for _, e := range between {
+		if e.Op == "delete" || e.Op == "undelete" {
+			return false
+		}
+		for _, f := range fields {
+			if _, set := e.Fields[f]; !set {
+				continue
+			}
+			setOne = true
+			want, has := written.Fields[f]
+			if !has {
+				return false
+			}
+			// A tie the policy breaks by rules the model does not
+			// reproduce (see lwwRule) leaves both values open: the repeat
+			// decided it for the written change, as the first write had.
+			got, _ := ru.value(f, []edit{written, e})
+			if !slices.ContainsFunc(got, func(v any) bool { return sameVal(v, want) }) {
+				return false
+			}
+		}
+	}
+	return setOne
+}
+
+// editCount returns how many edits took effect so far.
+func (r *run) editCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.history)
+}

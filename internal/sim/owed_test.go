@@ -1,0 +1,47 @@
+package sim
+
+import (
+	"testing"
+	"time"
+)
+
+// TestOwed: a write repeated over the target's edits counts once only when
+// the policy makes each of those edits lose the written fields to it.
+func TestOwed(t *testing.T) {
+	at := func(s int) time.Time { return epoch.Add(time.Duration(s) * time.Second) }
+	written := edit{N: 1, Side: Ext, Op: "update", Rec: 0, Fields: map[string]any{"Email": "e1", "Phone": "p1"}, T: at(10), Seq: 1}
+	sfEdit := func(t0 int, fields map[string]any) edit {
+		return edit{N: 2, Side: SF, Op: "update", Rec: 0, Fields: fields, T: at(t0), Seq: 1}
+	}
+	newer := sfEdit(20, map[string]any{"Email": "e2"})
+	older := sfEdit(5, map[string]any{"Email": "e2"})
+	fields := []string{"Email", "Phone"}
+	for _, tc := range []struct {
+		name    string
+		ru      rule
+		between []edit
+		want    bool
+	}{
+		{"no edit between: a replay", winsRule{w: Ext}, nil, false},
+		{"an edit of another field only", winsRule{w: Ext}, []edit{sfEdit(20, map[string]any{"LastName": "n"})}, false},
+		{"the written side wins", winsRule{w: Ext}, []edit{newer}, true},
+		{"the target wins", winsRule{w: SF}, []edit{newer}, false},
+		{"last write wins, the target's edit newer", lwwRule{skew: time.Second}, []edit{newer}, false},
+		{"last write wins, the target's edit older (a clock behind)", lwwRule{skew: time.Second}, []edit{older}, true},
+		{"last write wins, a tie the engine broke for the written change", lwwRule{skew: time.Second}, []edit{sfEdit(10, map[string]any{"Email": "e2"})}, true},
+		{"the writer owns the field", ownRule{owners: map[string]Side{"Email": Ext}, fallback: lwwRule{}}, []edit{newer}, true},
+		{"the target owns the field", ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}}, []edit{newer}, false},
+		{"one losing edit and one winning", ownRule{owners: map[string]Side{"Email": Ext, "Phone": SF}, fallback: lwwRule{}},
+			[]edit{newer, sfEdit(21, map[string]any{"Phone": "p2"})}, false},
+		{"a delete between", winsRule{w: Ext}, []edit{newer, {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
+		{"a field the written change did not set", winsRule{w: Ext}, []edit{sfEdit(20, map[string]any{"MailingCity": "c"})}, false},
+	} {
+		f := fields
+		if tc.name == "a field the written change did not set" {
+			f = append(fields, "MailingCity")
+		}
+		if got := owed(tc.ru, written, tc.between, f); got != tc.want {
+			t.Errorf("%s: owed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
