@@ -201,9 +201,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// The target's own edits that win on their merit stand in the
 		// record brought back (from its tombstone, or already back by a
 		// newer change of the winner's): they lost, or would, only to its
-		// delete.
+		// delete. So does the target's value of a field whose value in
+		// the winner is a change of the winner's that lost (its repair
+		// not written yet): the target holds the data that won, in its
+		// tombstone or in the record a repair part brought back already.
 		for _, f := range touched {
-			if e.targetEditStands(vc, w, &c, record, f, *cur, false) {
+			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f)) {
 				w.kept = append(w.kept, f)
 			}
 		}
@@ -394,12 +397,19 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 	return d.Apply && slices.Contains(d.Keep, field)
 }
 
+// keptValue reports whether the target's record cur, deleted or not,
+// holds a value of field.
+func keptValue(cur sfsync.Record, field string) bool {
+	_, ok := cur.Fields[field]
+	return cur.Exists && ok
+}
+
 // leaveToTarget takes w.kept, the fields whose target edit stands in the
 // record c brings back, out of c (w's own copy) and of touched, which it
 // returns, and says why in w's notes.
 func (w *work) leaveToTarget(c *sfsync.Change, touched []string, why string) []string {
 	dropFields(c, w.kept)
-	w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own edit of them %s", w.kept, w.route.To, why))
+	w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own data of them %s", w.kept, w.route.To, why))
 	return without(touched, w.kept)
 }
 

@@ -628,6 +628,21 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 	return moved
 }
 
+// ownChangeLost reports whether sys's newest change of field lost its
+// conflict and no later change of sys's was applied: sys holds data of
+// field that the other system does not, and that lost (until repaired).
+func (vc *versionCache) ownChangeLost(record string, sys sfsync.System, field string) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	lost, ok := rv.version(sys, lostPrefix+field)
+	if !ok {
+		return false
+	}
+	own, applied := rv.version(sys, field)
+	return !applied || own.Before(lost)
+}
+
 // olderThanOthers reports whether c is older than data from another system
 // held for field.
 func (vc *versionCache) olderThanOthers(c *sfsync.Change, record, field string) bool {

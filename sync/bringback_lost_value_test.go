@@ -1,0 +1,53 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// The ERP owns Phone. Salesforce edits it anyway, loses, and the repair
+// that writes the ERP's value back is rejected for now (a dead letter), so
+// Salesforce still holds its losing value. Then the ERP deletes the record,
+// and the delete loses to Salesforce (the fallback policy): the record
+// brought back in the ERP must keep the ERP's own Phone from its
+// tombstone, not take Salesforce's value, which lost. Requeued, the repair
+// brings Salesforce to the owner's value.
+func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
+	b := newBidi(t)
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp4"}, at(4*time.Second))
+	settled()
+
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
+	settled()
+	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
+	if len(dead) != 1 {
+		logOutcomes(t, b)
+		t.Fatalf("dead letters %+v, want the repair of Salesforce's losing edit", dead)
+	}
+
+	deleted := b.ext.RemoveSilently("Contact", "003A", at(12*time.Second))
+	b.extLog.Append(deleted)
+	settled()
+	if got := field(t, b.ext, "Contact", "003A", "Phone"); got != "erp4" {
+		logOutcomes(t, b)
+		t.Errorf("the record brought back in the ERP holds Phone=%v, want erp4: the ERP owns it, and Salesforce's sf8 lost", got)
+	}
+
+	if _, err := r.e.Requeue(context.Background(), dead[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	r.stop(t)
+	b.bothHold(t, "Contact", "003A", "Phone", "erp4", "the owner's value")
+}
