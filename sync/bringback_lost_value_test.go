@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,57 @@ func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
 
 	if _, err := r.e.Requeue(context.Background(), dead[0].Key); err != nil {
 		t.Fatal(err)
+	}
+	settled()
+	r.stop(t)
+	b.bothHold(t, "Contact", "003A", "Phone", "erp4", "the owner's value")
+}
+
+// As above, but the record brought back is not written yet (its write is
+// rejected for now) when the repair of Salesforce's losing edit is
+// requeued: the ERP's delete lost, so it does not make the owner's value
+// that the repair carries stale, and Salesforce gets it.
+func TestRepairOfTheOwnersValueOutlivesTheOwnersLostDelete(t *testing.T) {
+	b := newBidi(t)
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp4"}, at(4*time.Second))
+	settled()
+
+	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
+	settled()
+	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	deleted := b.ext.RemoveSilently("Contact", "003A", at(12*time.Second))
+	b.extLog.Append(deleted)
+	settled()
+	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
+	if len(dead) != 2 {
+		logOutcomes(t, b)
+		t.Fatalf("dead letters %+v, want the repair of Salesforce's losing edit and the record brought back", dead)
+	}
+	for _, d := range dead {
+		if !strings.Contains(d.Reason, "salesforce") {
+			continue // the record brought back: requeued second
+		}
+		if _, err := r.e.Requeue(context.Background(), d.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled()
+	if got := field(t, b.sf, "Contact", "003A", "Phone"); got != "erp4" {
+		logOutcomes(t, b)
+		t.Errorf("Salesforce holds Phone=%v after the repair's requeue, want erp4: the ERP owns it, and its delete lost", got)
+	}
+	for _, d := range dead {
+		if strings.Contains(d.Reason, "salesforce") {
+			continue
+		}
+		if _, err := r.e.Requeue(context.Background(), d.Key); err != nil {
+			t.Fatal(err)
+		}
 	}
 	settled()
 	r.stop(t)

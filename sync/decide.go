@@ -201,12 +201,14 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// The target's own edits that win on their merit stand in the
 		// record brought back (from its tombstone, or already back by a
 		// newer change of the winner's): they lost, or would, only to its
-		// delete. So does the target's value of a field whose value in
-		// the winner is a change of the winner's that lost (its repair
-		// not written yet): the target holds the data that won, in its
-		// tombstone or in the record a repair part brought back already.
+		// delete. So does the target's own value of a field whose value
+		// in the winner is a change of the winner's that lost (its repair
+		// not written yet), where it wins on its merit: the target holds
+		// the data that won, in its tombstone or in the record a repair
+		// part brought back already. (A change that lost only to the
+		// delete, which lost in turn, is judged on its merit here too.)
 		for _, f := range touched {
-			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f)) {
+			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f) && e.targetValueWins(vc, w, &c, record, f, *cur)) {
 				w.kept = append(w.kept, f)
 			}
 		}
@@ -378,10 +380,35 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 	if !decided && !vc.changedAfterSync(record, dest, field, cur) {
 		return false
 	}
-	sv, lostAt, lost, known := vc.heldVersions(record, c.Source, dest, field)
+	_, lostAt, lost, known := vc.heldVersions(record, c.Source, dest, field)
 	if !known || (decided && (!lost || lostAt.Before(tv))) {
 		// Nothing known of the source's data, or the target's value is
 		// not a change of its that the engine decided and that lost.
+		return false
+	}
+	return e.targetValueWins(vc, w, c, record, field, cur)
+}
+
+// targetValueWins reports whether the target's value of field in cur,
+// taken as a change of the target's, wins under the route's policy over
+// c's value of it at the version of the source's data of it that the map
+// holds. The target's change is at its field version when cur names the
+// target as the field's writer, and otherwise at the version of the
+// target's own data of it that the map holds, if any.
+func (e *Engine) targetValueWins(vc *versionCache, w *work, c *sfsync.Change, record, field string, cur sfsync.Record) bool {
+	dest := w.route.To
+	if w.route.Policy == nil || w.route.State == nil {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	if cur.LastWriter[field] != dest {
+		tv, ok = vc.ownDataOf(record, dest, field)
+	}
+	if !ok {
+		return false
+	}
+	sv, _, _, known := vc.heldVersions(record, c.Source, dest, field)
+	if !known {
 		return false
 	}
 	// The target's edit, as a change of the record the source holds live.

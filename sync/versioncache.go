@@ -30,6 +30,10 @@ const (
 	// record in the system, or brought it back: the record lives there
 	// because of our write (see madeByUs).
 	fieldMade = "\x00made"
+	// fieldDeleteLost holds the newest delete of the system's that lost
+	// its conflict: the record is brought back there, and the delete
+	// makes no older data of the system's stale (see liveAgain).
+	fieldDeleteLost = "\x00deleteLost"
 	// lostPrefix names the entry of a field whose change lost its
 	// conflict: its system holds that data (until repaired), the other
 	// does not, so it describes the field only in its own system.
@@ -241,8 +245,13 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 	}
 	// A write of ours brought the record back there (its delete lost):
 	// its echo came.
-	made, ok := rv.version(sys, fieldMade)
-	return ok && del.Before(made)
+	if made, ok := rv.version(sys, fieldMade); ok && del.Before(made) {
+		return true
+	}
+	// The delete lost: the record is on its way back there, and the
+	// system's data from before the delete is judged field by field.
+	lost, ok := rv.version(sys, fieldDeleteLost)
+	return ok && !lost.Before(del)
 }
 
 // describe completes what the target reported of a record with what the
@@ -533,7 +542,7 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 // changed there at c's version.
 func (vc *versionCache) rememberLost(c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
 	if c.Op == sfsync.OpDelete {
-		return vc.note(c, record, nil)
+		return vc.note(c, record, []string{fieldDeleteLost})
 	}
 	lost := make([]string, len(touched))
 	for i, f := range touched {
@@ -619,6 +628,9 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 	}
 	if c.Op == sfsync.OpDelete {
 		bump(fieldDeleted)
+		if slices.Contains(touched, fieldDeleteLost) {
+			bump(fieldDeleteLost)
+		}
 		return moved
 	}
 	bump(fieldAny)
@@ -641,6 +653,13 @@ func (vc *versionCache) ownChangeLost(record string, sys sfsync.System, field st
 	}
 	own, applied := rv.version(sys, field)
 	return !applied || own.Before(lost)
+}
+
+// ownDataOf is recordVersions.ownData for the cached record.
+func (vc *versionCache) ownDataOf(record string, sys sfsync.System, field string) (sfsync.Version, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).ownData(sys, field)
 }
 
 // olderThanOthers reports whether c is older than data from another system

@@ -145,7 +145,7 @@ func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
 	found := false
 	for i := range rv.entries {
 		e := &rv.entries[i]
-		if f := rv.field(e); f == fieldAny || f == fieldDeleted || f == fieldEcho || f == fieldMade {
+		if f := rv.field(e); f == fieldAny || f == fieldDeleted || f == fieldEcho || f == fieldMade || f == fieldDeleteLost {
 			continue
 		}
 		src := rv.source(e)
