@@ -21,7 +21,7 @@ const ciSeeds = 200
 // exits non-zero on any. README's Status section lists the same classes.
 var openInvariants = map[string]string{
 	"model-agreement":  "conflict decisions against targets that version whole records only, ties, and repairs of the losing side still diverge on some interleavings",
-	"no-double-effect": "a write that a crash left without an outcome, or whose acknowledgement was lost before its echo came, is repeated when the target changed before the retry re-read it (at least once; idempotent sinks absorb it)",
+	"no-double-effect": "a write that a crash left without an outcome, or whose acknowledgement was lost before its echo came, is repeated over a target edit that does not lose to it, or with no edit between (a repeat owed to edits that lose to it counts once: owed.go)",
 	"quiescent":        "a change waiting for its target's change event can outlast the simulator's settle bound",
 }
 
