@@ -331,6 +331,11 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		}
 	}
 	explained := rv.explains(target, cur.Version)
+	if explained && cur.Exists && !cur.Deleted && len(cur.FieldVersions) == 0 && rv.echoContradicted(target, *cur) {
+		// Our echo's second is the record's, but not its values: the
+		// target's own change in that second is what it shows.
+		explained = false
+	}
 	if explained && cur.Exists && !cur.Deleted && len(cur.FieldVersions) == 0 && target != "" {
 		// A target that versions only whole records stamps our own writes
 		// too: its record version may be the time it took a write of
@@ -504,6 +509,7 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 	var out []sfsync.AppliedVersion
 	if v, ok := rv.versionOf(sid, echo); !ok || v.Before(c.Version) {
 		rv.setOf(sid, echo, c.Version)
+		rv.setEchoed(sid, c)
 		out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version})
 	}
 	if c.Op == sfsync.OpCreate || c.Op == sfsync.OpUndelete {

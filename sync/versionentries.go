@@ -1,7 +1,9 @@
 package sync
 
 import (
+	"hash/fnv"
 	"strings"
+	"time"
 
 	"github.com/sfsync/sfsync"
 )
@@ -60,6 +62,73 @@ type recordVersions struct {
 	key     string
 	names   *nameTable
 	entries []versionEntry
+	// echoed holds, per system, what the newest echo of our writes there
+	// said its fields held (see echoContradicted). It lives in memory only:
+	// after a restart a record's first decisions go without it, as before.
+	echoed []echoedValue
+}
+
+// echoedValue is a field's value in an echo, as a hash of its normal form
+// (see appendNormalValue).
+type echoedValue struct {
+	source, field uint32
+	hash          uint64
+}
+
+func valueHash(v any) uint64 {
+	var buf [64]byte
+	h := fnv.New64a()
+	h.Write(appendNormalValue(buf[:0], v))
+	return h.Sum64()
+}
+
+// setEchoed replaces source's echoed values with those of c's fields.
+func (rv *recordVersions) setEchoed(source uint32, c *sfsync.Change) {
+	kept := rv.echoed[:0]
+	for _, e := range rv.echoed {
+		if e.source != source {
+			kept = append(kept, e)
+		}
+	}
+	rv.echoed = kept
+	for _, f := range c.Touched() {
+		v, _ := c.Value(f)
+		rv.echoed = append(rv.echoed, echoedValue{source: source, field: rv.names.id(f), hash: valueHash(v)})
+	}
+}
+
+// echoContradicted reports whether target's record cur, whose version the
+// newest echo of our writes there explains only to the second, holds a
+// value of a field that echo carried other than the echo's: a change of
+// the target's own came after our write in the same second, and its event
+// is still to come. That takes a target that stamps its own changes, ours
+// too, with whole seconds on the record and a commit number in the event,
+// as Salesforce does (SystemModstamp, commitNumber); an echo without a
+// commit number may carry the written change's version, another system's
+// clock, which says nothing of the record's second.
+func (rv *recordVersions) echoContradicted(target sfsync.System, cur sfsync.Record) bool {
+	echo, ok := rv.version(target, fieldEcho)
+	if !ok || echo.Commit == 0 || cur.Version.Counter != 0 || !echo.Time.Truncate(time.Second).Equal(cur.Version.Time.Truncate(time.Second)) {
+		return false
+	}
+	for _, f := range []string{fieldAny, fieldDeleted} {
+		if v, ok := rv.version(target, f); ok && echo.Before(v) {
+			return false // a change of the target's own, seen since, explains it
+		}
+	}
+	sid, ok := rv.names.find(string(target))
+	if !ok {
+		return false
+	}
+	for _, e := range rv.echoed {
+		if e.source != sid {
+			continue
+		}
+		if v, held := cur.Fields[rv.names.name(e.field)]; held && valueHash(v) != e.hash {
+			return true
+		}
+	}
+	return false
 }
 
 // versionOf returns the entry of the source and field ids.
