@@ -3,7 +3,6 @@ package sync_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,14 +11,13 @@ import (
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
-// The ERP owns Phone. Salesforce edits it anyway, loses, and the repair
-// that writes the ERP's value back is rejected for now (a dead letter), so
-// Salesforce still holds its losing value. Then the ERP deletes the record,
-// and the delete loses to Salesforce (the fallback policy): the record
-// brought back in the ERP must keep the ERP's own Phone from its
-// tombstone, not take Salesforce's value, which lost. Requeued, the repair
-// brings Salesforce to the owner's value.
-func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
+// ownersFieldLostInSalesforce starts an engine under field ownership (the
+// ERP owns Phone; Salesforce wins the rest) on a record both systems hold,
+// whose Phone the ERP set; then Salesforce edits Phone anyway, loses, and
+// the repair that writes the ERP's value back is rejected for now (a dead
+// letter), so Salesforce still holds its losing value.
+func ownersFieldLostInSalesforce(t *testing.T) (*bidi, *running, func()) {
+	t.Helper()
 	b := newBidi(t)
 	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
 	r, settled := b.startBoth(t, policy)
@@ -27,10 +25,33 @@ func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
 	settled()
 	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp4"}, at(4*time.Second))
 	settled()
-
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
 	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
 	settled()
+	return b, r, settled
+}
+
+// requeueTo requeues the dead letters of changes written to dest.
+func requeueTo(t *testing.T, r *running, dead []sfsync.Outcome, dest sfsync.System) {
+	t.Helper()
+	for _, d := range dead {
+		if d.Destination != dest {
+			continue
+		}
+		if _, err := r.e.Requeue(context.Background(), d.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The ERP owns Phone, and Salesforce's losing edit of it is not repaired
+// yet (ownersFieldLostInSalesforce). Then the ERP deletes the record, and
+// the delete loses to Salesforce (the fallback policy): the record brought
+// back in the ERP must keep the ERP's own Phone from its tombstone, not
+// take Salesforce's value, which lost. Requeued, the repair brings
+// Salesforce to the owner's value.
+func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
+	b, r, settled := ownersFieldLostInSalesforce(t)
 	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
 	if len(dead) != 1 {
 		logOutcomes(t, b)
@@ -45,9 +66,7 @@ func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
 		t.Errorf("the record brought back in the ERP holds Phone=%v, want erp4: the ERP owns it, and Salesforce's sf8 lost", got)
 	}
 
-	if _, err := r.e.Requeue(context.Background(), dead[0].Key); err != nil {
-		t.Fatal(err)
-	}
+	requeueTo(t, r, dead, sfsync.Salesforce)
 	settled()
 	r.stop(t)
 	b.bothHold(t, "Contact", "003A", "Phone", "erp4", "the owner's value")
@@ -58,17 +77,7 @@ func TestRecordBroughtBackKeepsTheOwnersValueOverALosingOne(t *testing.T) {
 // requeued: the ERP's delete lost, so it does not make the owner's value
 // that the repair carries stale, and Salesforce gets it.
 func TestRepairOfTheOwnersValueOutlivesTheOwnersLostDelete(t *testing.T) {
-	b := newBidi(t)
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
-	r, settled := b.startBoth(t, policy)
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
-	settled()
-	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp4"}, at(4*time.Second))
-	settled()
-
-	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
-	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
-	settled()
+	b, r, settled := ownersFieldLostInSalesforce(t)
 	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
 	deleted := b.ext.RemoveSilently("Contact", "003A", at(12*time.Second))
 	b.extLog.Append(deleted)
@@ -78,27 +87,13 @@ func TestRepairOfTheOwnersValueOutlivesTheOwnersLostDelete(t *testing.T) {
 		logOutcomes(t, b)
 		t.Fatalf("dead letters %+v, want the repair of Salesforce's losing edit and the record brought back", dead)
 	}
-	for _, d := range dead {
-		if !strings.Contains(d.Reason, "salesforce") {
-			continue // the record brought back: requeued second
-		}
-		if _, err := r.e.Requeue(context.Background(), d.Key); err != nil {
-			t.Fatal(err)
-		}
-	}
+	requeueTo(t, r, dead, sfsync.Salesforce)
 	settled()
 	if got := field(t, b.sf, "Contact", "003A", "Phone"); got != "erp4" {
 		logOutcomes(t, b)
 		t.Errorf("Salesforce holds Phone=%v after the repair's requeue, want erp4: the ERP owns it, and its delete lost", got)
 	}
-	for _, d := range dead {
-		if strings.Contains(d.Reason, "salesforce") {
-			continue
-		}
-		if _, err := r.e.Requeue(context.Background(), d.Key); err != nil {
-			t.Fatal(err)
-		}
-	}
+	requeueTo(t, r, dead, erp)
 	settled()
 	r.stop(t)
 	b.bothHold(t, "Contact", "003A", "Phone", "erp4", "the owner's value")

@@ -208,7 +208,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// part brought back already. (A change that lost only to the
 		// delete, which lost in turn, is judged on its merit here too.)
 		for _, f := range touched {
-			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f) && e.targetValueWins(vc, w, &c, record, f, *cur)) {
+			lostThere := keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f)
+			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (lostThere && e.targetValueWins(vc, w, &c, record, f, *cur)) {
 				w.kept = append(w.kept, f)
 			}
 		}

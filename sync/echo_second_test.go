@@ -13,7 +13,10 @@ import (
 )
 
 // onNextRead is a target that runs a function, once armed, after the next
-// read of a record.
+// read of a record. It is readHook (repair_order_test.go) with the target
+// embedded through the alias, so that the target's System method is
+// promoted: the engine then knows the sink writes to Salesforce, whose
+// changes flow back, and waits for them as it does for the real sink.
 type onNextRead struct {
 	*target
 	mu   stdsync.Mutex

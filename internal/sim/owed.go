@@ -45,10 +45,7 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 	}
 	r.mu.Lock()
 	history := slices.Clone(r.history)
-	sfIDs := make(map[int]string, len(r.sfIDs))
-	for k, v := range r.sfIDs {
-		sfIDs[k] = v
-	}
+	sfIDs := maps.Clone(r.sfIDs)
 	r.mu.Unlock()
 	for j := 1; j < len(marks); j++ {
 		m := marks[j]
