@@ -188,13 +188,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			// attempt succeeded and only its acknowledgement was lost.
 			w.confirmed = true
 			res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("applied; confirmed on retry (acknowledgement was lost)", w.notes), true)
-			res.versions = vc.remember(w.claimed(&c), record, touched)
+			res.versions = w.rememberWritten(vc, &c, record, touched)
 			return c, res, false
 		}
 		// Both systems hold the data: its version counts as applied, so an
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
-		res.versions = vc.remember(w.claimed(&c), record, touched)
+		res.versions = w.rememberWritten(vc, &c, record, touched)
 		return c, res, false
 	}
 	if it.repair && c.Op == sfsync.OpCreate && known && cur.Exists {

@@ -371,9 +371,15 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	decided := slices.Concat(w.lost, w.dropped, w.held)
 	along := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: c.Op, Version: c.Version, Origin: c.Origin, Fields: map[string]any{}}
 	for _, f := range e.dataFields(c.Object, src.Fields) {
-		if _, set := whole.Value(f); !set && !slices.Contains(decided, f) && !vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
-			setValue(&along, f, src.Fields[f])
+		if _, set := whole.Value(f); set || slices.Contains(decided, f) || vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
+			continue
 		}
+		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
+			// Kept from the tombstone by keepTombstoneValues.
+			w.kept = append(w.kept, f)
+			continue
+		}
+		setValue(&along, f, src.Fields[f])
 	}
 	w.borrowed, w.borrowedAt = w.borrowed[:0], w.borrowedAt[:0]
 	taken := along.Touched()
@@ -403,6 +409,59 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	}
 	e.keepTombstoneValues(w, &whole, cur)
 	return whole
+}
+
+// tombstoneEditStands reports whether the target's tombstone cur holds,
+// in field, an edit of the target's own that the source src has not seen,
+// and that the policy keeps against src's value. The target changed the
+// field after it last reached src when src holds the target's own data of
+// it (src names the target as its writer, or the version map says the
+// data both systems hold is the target's) and the tombstone holds
+// something else, or when the target's newest change of the field was
+// dead-lettered and nothing decided it since. A record brought back with
+// src's value would lose that edit, which its requeue or its event then
+// takes to src: the two systems would part. The edit is decided at the
+// dead letter's version, else at its field version where cur has one,
+// else at the delete's: it was made before the delete.
+func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change, field string, src, cur sfsync.Record) bool {
+	dest := w.route.To
+	if w.route.Policy == nil || w.route.State == nil || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	sv, held := src.FieldVersions[field]
+	who, named := src.LastWriter[field]
+	vc.mu.Lock()
+	rv := vc.get(c.RecordKey())
+	if !named {
+		sv, who, held = rv.newest(field)
+	}
+	dead, pending := rv.version(dest, deadPrefix+field)
+	if applied, ok := rv.version(dest, field); ok && !applied.Before(dead) {
+		pending = false
+	}
+	vc.mu.Unlock()
+	if !held {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	if !ok || cur.LastWriter[field] != dest {
+		tv = cur.Version
+	}
+	switch {
+	case pending:
+		tv = dead
+	case who != dest || !sv.Before(tv):
+		return false
+	}
+	source := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Version: sv,
+		Fields:        map[string]any{field: src.Fields[field]},
+		FieldVersions: map[string]sfsync.Version{field: sv},
+		LastWriter:    map[string]sfsync.System{field: who}}
+	edit := sfsync.Change{Source: dest, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Op: sfsync.OpUpdate, Version: tv, Fields: map[string]any{}}
+	setValue(&edit, field, cur.Fields[field])
+	d := w.route.Policy.Decide(edit, source)
+	return d.Apply && slices.Contains(d.Keep, field)
 }
 
 // keepTombstoneValues adds to c, a create that brings back a record the

@@ -341,28 +341,36 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 	}
 	e.rememberWrites(ctx, r, written...)
 	for _, w := range ws {
-		// Fields a resurrecting create borrowed are not claimed at its
-		// version (see work.borrowed).
 		touched := w.touched // as decided
-		switch {
-		case w.c.Op == sfsync.OpUndelete:
+		if w.c.Op == sfsync.OpUndelete {
 			// The restored values are as old as before the delete: the
 			// undelete changed the record, not them.
 			touched = nil
-		case len(w.borrowed) > 0:
-			touched = without(slices.Clone(touched), w.borrowed)
 		}
 		if len(w.held) > 0 {
 			touched = append(slices.Clone(touched), w.held...)
 		}
-		versions := vc.rememberPartly(w.claimed(&w.c), w.recordKey(), touched, w.dropped)
-		for _, b := range w.borrowedAt {
-			// Both systems hold the borrowed data now, of its own version.
-			versions = append(versions, vc.rememberData(w.recordKey(), b)...)
-		}
+		versions := w.rememberWritten(vc, &w.c, w.recordKey(), touched)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
+}
+
+// rememberWritten records in the version map that both systems hold c's
+// data of touched (and that the fields w dropped lost), as written by w:
+// fields a resurrecting create borrowed are not claimed at its version
+// but at their own, where known (see work.borrowed). It serves a write
+// and a retry that finds the write in the target.
+func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	if len(w.borrowed) > 0 {
+		touched = without(slices.Clone(touched), w.borrowed)
+	}
+	versions := vc.rememberPartly(w.claimed(c), record, touched, w.dropped)
+	for _, b := range w.borrowedAt {
+		// Both systems hold the borrowed data now, of its own version.
+		versions = append(versions, vc.rememberData(record, b)...)
+	}
+	return versions
 }
 
 // appliedReason is the reason of a written change's outcome: "wrote
