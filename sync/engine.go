@@ -137,6 +137,13 @@ type item struct {
 	// claim, for a repair, is the version the version map takes its data
 	// at, the winner's own; nil for the change's version.
 	claim *sfsync.Version
+	// fieldsAt is, for a repair that brings a record back whole from the
+	// winner's live record, the version of each field's data there and
+	// its system, where the record shows them: the version map takes each
+	// field at its own, not all at the record's newest version, which
+	// would make a later change of the loser's look older than data the
+	// field never had.
+	fieldsAt []fieldData
 	// snapshot marks a record read from authoritative state (a backfill,
 	// reconciliation or re-read): its version is the record's, not its
 	// fields', so the fields the target already holds are no news.

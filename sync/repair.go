@@ -33,7 +33,7 @@ const repairClient = "sfsync-repair"
 // writing says that c is written (in part) to the target, so that the
 // record is live there after it.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing bool) {
-	w.repair, w.repairParts, w.repairClaim = nil, nil, nil
+	w.repair, w.repairParts, w.repairClaim, w.repairFieldsAt = nil, nil, nil, nil
 	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
 		return
 	}
@@ -87,6 +87,13 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		r.Fields = map[string]any{}
 		for _, f := range e.dataFields(c.Object, cur.Fields) {
 			setValue(&r, f, cur.Fields[f])
+			if v, ok := cur.FieldVersions[f]; ok {
+				who := cur.LastWriter[f]
+				if who == "" {
+					who = winner
+				}
+				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
+			}
 		}
 	case live:
 		whole, claim, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
@@ -314,8 +321,8 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, beforeDelete: p.beforeDelete}})
 		}
 		w.repairParts = nil
-		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
-		w.repairClaim = nil
+		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, fieldsAt: w.repairFieldsAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
+		w.repairClaim, w.repairFieldsAt = nil, nil
 		if w.holdsForRepair {
 			// The repair may wait in the park for the loser's event: the
 			// losing change's outcome goes out after the repair's, when

@@ -41,7 +41,11 @@ type work struct {
 	repairParts []repairPart
 	// repairClaim is the version the version map takes repair's data at,
 	// when not its own (see planRepair).
-	repairClaim    *sfsync.Version
+	repairClaim *sfsync.Version
+	// repairFieldsAt is, for a repair that brings a record back whole, the
+	// version of each field's data in the winner's record (see
+	// item.fieldsAt).
+	repairFieldsAt []fieldData
 	repairLostAt   sfsync.Version
 	holdsForRepair bool
 	// borrowed lists the fields a resurrecting create took from the

@@ -359,15 +359,27 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 // rememberWritten records in the version map that both systems hold c's
 // data of touched (and that the fields w dropped lost), as written by w:
 // fields a resurrecting create borrowed are not claimed at its version
-// but at their own, where known (see work.borrowed). It serves a write
-// and a retry that finds the write in the target.
+// but at their own, where known (see work.borrowed), and so are the fields
+// of a repair that brings a record back whole (see item.fieldsAt). It
+// serves a write and a retry that finds the write in the target.
 func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
 	if len(w.borrowed) > 0 {
 		touched = without(slices.Clone(touched), w.borrowed)
 	}
+	var own []fieldData
+	for _, d := range w.it.fieldsAt {
+		if slices.Contains(touched, d.field) {
+			own = append(own, d)
+		}
+	}
+	if len(own) > 0 {
+		touched = slices.DeleteFunc(slices.Clone(touched), func(f string) bool {
+			return slices.ContainsFunc(own, func(d fieldData) bool { return d.field == f })
+		})
+	}
 	versions := vc.rememberPartly(w.claimed(c), record, touched, w.dropped)
-	for _, b := range w.borrowedAt {
-		// Both systems hold the borrowed data now, of its own version.
+	for _, b := range slices.Concat(w.borrowedAt, own) {
+		// Both systems hold the data now, of its own version.
 		versions = append(versions, vc.rememberData(record, b)...)
 	}
 	return versions
