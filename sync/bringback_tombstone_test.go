@@ -34,15 +34,20 @@ func TestRecordBroughtBackKeepsTheTargetsEditNotInTheSource(t *testing.T) {
 	}
 }
 
-func recordBroughtBackKeepsTheTargetsEdit(t *testing.T, ackLost bool) {
+// salesforceEditAndDeleteDeadLettered starts an engine under policy, with
+// Salesforce as it is, on a record Salesforce creates with created; then
+// Salesforce edits it (edited, at editAt) and deletes it at 7s, and the ERP
+// rejects both for now. It returns the two dead letters, in that order.
+func salesforceEditAndDeleteDeadLettered(t *testing.T, policy sfsync.ConflictPolicy, created, edited map[string]any, editAt time.Duration) (*bidi, *running, func(), []sfsync.Outcome) {
+	t.Helper()
 	b := newBidi(t)
 	b.salesforceAsItIs(20 * time.Second)
-	r, settled := b.startBoth(t, conflict.LastWriteWins())
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Email": "e0"}, at(0))
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", created, at(0))
 	settled()
 
 	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule")), Times: 2})
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N4"}, at(4*time.Second))
+	b.sf.Edit("Contact", "003A", edited, at(editAt))
 	settled()
 	b.sf.Remove("Contact", "003A", at(7*time.Second))
 	settled()
@@ -51,7 +56,12 @@ func recordBroughtBackKeepsTheTargetsEdit(t *testing.T, ackLost bool) {
 		logOutcomes(t, b)
 		t.Fatalf("dead letters %+v, want Salesforce's edit and its delete", dead)
 	}
+	return b, r, settled, dead
+}
 
+func recordBroughtBackKeepsTheTargetsEdit(t *testing.T, ackLost bool) {
+	b, r, settled, dead := salesforceEditAndDeleteDeadLettered(t, conflict.LastWriteWins(),
+		map[string]any{"LastName": "N0", "Email": "e0"}, map[string]any{"LastName": "N4"}, 4*time.Second)
 	if ackLost {
 		b.sf.InjectFault(synctest.Fault{Err: errors.New("timeout"), AfterApply: true})
 	}
@@ -97,22 +107,8 @@ func TestRecordBroughtBackDecidesTheTargetsDeadLetteredEdit(t *testing.T) {
 		{"tie", conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second)), "p5", "the ERP's edit (6s) ties Salesforce's (5s), and Salesforce wins ties"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBidi(t)
-			b.salesforceAsItIs(20 * time.Second)
-			r, settled := b.startBoth(t, tc.policy)
-			b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0"}, at(0))
-			settled()
-
-			b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule")), Times: 2})
-			b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p5"}, at(5*time.Second))
-			settled()
-			b.sf.Remove("Contact", "003A", at(7*time.Second))
-			settled()
-			dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
-			if len(dead) != 2 {
-				logOutcomes(t, b)
-				t.Fatalf("dead letters %+v, want Salesforce's edit and its delete", dead)
-			}
+			b, r, settled, dead := salesforceEditAndDeleteDeadLettered(t, tc.policy,
+				map[string]any{"LastName": "N0", "Phone": "p0"}, map[string]any{"Phone": "p5"}, 5*time.Second)
 			// Both ERP edits are made before the engine sees either: the
 			// repair of the first, a delete, finds the second.
 			lost := b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "p6"}, at(6*time.Second))
