@@ -412,15 +412,28 @@ func (e *Engine) targetValueWins(vc *versionCache, w *work, c *sfsync.Change, re
 	if !known {
 		return false
 	}
-	// The target's edit, as a change of the record the source holds live.
 	v, _ := c.Value(field)
-	source := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Version: sv,
-		Fields:        map[string]any{field: v},
-		FieldVersions: map[string]sfsync.Version{field: sv},
-		LastWriter:    map[string]sfsync.System{field: c.Source}}
-	edit := sfsync.Change{Source: dest, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, v, sv, c.Source))
+}
+
+// liveHolding is the record c's source holds live, as far as field goes:
+// value, its data at version sv by who (unversioned where who is "").
+func liveHolding(c *sfsync.Change, field string, value any, sv sfsync.Version, who sfsync.System) sfsync.Record {
+	r := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Version: sv, Fields: map[string]any{field: value}}
+	if who != "" {
+		r.FieldVersions = map[string]sfsync.Version{field: sv}
+		r.LastWriter = map[string]sfsync.System{field: who}
+	}
+	return r
+}
+
+// keepsTargetEdit reports whether the route's policy keeps value, taken as
+// the target's edit of field at version tv, against source, the record
+// c's source holds.
+func keepsTargetEdit(w *work, c *sfsync.Change, field string, value any, tv sfsync.Version, source sfsync.Record) bool {
+	edit := sfsync.Change{Source: w.route.To, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
 		Op: sfsync.OpUpdate, Version: tv, Fields: map[string]any{}}
-	setValue(&edit, field, cur.Fields[field])
+	setValue(&edit, field, value)
 	d := w.route.Policy.Decide(edit, source)
 	return d.Apply && slices.Contains(d.Keep, field)
 }

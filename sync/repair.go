@@ -460,15 +460,7 @@ func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change
 	case who != dest || !sv.Before(tv):
 		return false
 	}
-	source := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Version: sv,
-		Fields:        map[string]any{field: src.Fields[field]},
-		FieldVersions: map[string]sfsync.Version{field: sv},
-		LastWriter:    map[string]sfsync.System{field: who}}
-	edit := sfsync.Change{Source: dest, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
-		Op: sfsync.OpUpdate, Version: tv, Fields: map[string]any{}}
-	setValue(&edit, field, cur.Fields[field])
-	d := w.route.Policy.Decide(edit, source)
-	return d.Apply && slices.Contains(d.Keep, field)
+	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, src.Fields[field], sv, who))
 }
 
 // keepTombstoneValues adds to c, a create that brings back a record the
