@@ -154,7 +154,14 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// Only a delete or undelete asks the park (under its lock): the rest
 	// never wait for a record-level change.
 	flowsRecord := flows && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete) && !e.parkedFrom(dest, record)
-	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flowsRecord, policy, it.lostAt); ahead {
+	// A record the target changed after every change of it the engine has
+	// decided may be explained by the target's changes waiting in the
+	// park (see targetParked).
+	var parked *targetParked
+	if flows && cur.Exists && !cur.Deleted && !vc.explained(record, dest, cur.Version) {
+		parked = e.parkedOf(dest, record)
+	}
+	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flowsRecord, policy, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

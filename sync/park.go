@@ -32,6 +32,7 @@ func (e *Engine) park(ws []*work) {
 		if len(e.parked[key]) > 0 && e.parked[key][0] == w {
 			continue // tried again from the park, still first in line
 		}
+		w.parkedAs = parkedChangeOf(w)
 		e.parked[key] = append(e.parked[key], w)
 	}
 }
@@ -63,6 +64,7 @@ func (e *Engine) parkBehind(w *work) bool {
 	if len(w.c.Reread) > 0 {
 		w.it.hold = new([]result) // released by its re-read once unparked
 	}
+	w.parkedAs = parkedChangeOf(w)
 	e.parked[key] = append(queue, w)
 	e.parkMu.Unlock()
 	return true
@@ -184,4 +186,66 @@ func (e *Engine) isPending(key string) bool {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
 	return e.keys[key].pending > 0
+}
+
+// A change parked because its target changed the record after the newest
+// change of it the engine has seen may wait for a change of that target
+// which is itself parked, waiting for this change's system: each waits
+// for the other until the wait is over, and the first to go then takes
+// the other's record as changed, in every field it does not know, at the
+// record's version. But a parked change has been received: its version
+// and the fields it set are known, and they explain the target's record
+// as well as a decided one would (see versionCache.describe).
+
+// parkedChange is what a parked change tells of its system's record: the
+// version of its data and the fields it set. It is nil for a change that
+// tells nothing field by field: a delete or undelete, a snapshot (one
+// version for every field), a repair (data of the other system), or one
+// without a version.
+type parkedChange struct {
+	version sfsync.Version
+	fields  []string
+}
+
+func parkedChangeOf(w *work) *parkedChange {
+	c := &w.c
+	if (c.Op != sfsync.OpCreate && c.Op != sfsync.OpUpdate) || c.Version.IsZero() || w.it.repair || w.it.snapshot || w.it.settled {
+		return nil
+	}
+	return &parkedChange{version: c.Version, fields: c.Touched()}
+}
+
+// targetParked is what the park holds of a record's changes from one
+// system: the newest version among them and each field's newest.
+type targetParked struct {
+	newest sfsync.Version
+	fields map[string]sfsync.Version
+}
+
+// parkedOf returns what the park holds of record's changes from source,
+// or nil when it holds none, or one that tells nothing field by field
+// (the record's order is then left to waiting, as before).
+func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	queue := e.parked[parkID{source, record}]
+	if len(queue) == 0 {
+		return nil
+	}
+	p := &targetParked{fields: make(map[string]sfsync.Version)}
+	for _, w := range queue {
+		pc := w.parkedAs
+		if pc == nil {
+			return nil
+		}
+		if p.newest.Before(pc.version) {
+			p.newest = pc.version
+		}
+		for _, f := range pc.fields {
+			if v, ok := p.fields[f]; !ok || v.Before(pc.version) {
+				p.fields[f] = pc.version
+			}
+		}
+	}
+	return p
 }

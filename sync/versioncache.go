@@ -280,7 +280,7 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 // data) in the fields it touched, whatever the map holds from other
 // systems with versions of another clock; so the target's own entry
 // describes those fields.
-func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy bool, lostAt sfsync.Version) (ahead bool) {
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy bool, lostAt sfsync.Version, parked *targetParked) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
@@ -330,7 +330,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			cur.LastWriter[fieldAny] = target
 		}
 	}
-	explained := rv.explains(target, cur.Version)
+	explained := rv.explains(target, cur.Version) || parked.explains(cur.Version)
 	if explained && cur.Exists && !cur.Deleted && len(cur.FieldVersions) == 0 && rv.echoContradicted(target, *cur) {
 		// Our echo's second is the record's, but not its values: the
 		// target's own change in that second is what it shows.
@@ -387,6 +387,11 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// (applied, or lost) after the echo of our newest write there
 			// came after every write of ours.
 			v, who = own, target
+		}
+		if pv, held := parked.field(f); held && (!ok || v.Before(pv)) {
+			// The target's own change of the field, received and parked:
+			// its data there is of that change's version.
+			v, who, ok = pv, target, true
 		}
 		if !ok || (v.Before(cur.Version) && !explained && !flows) {
 			// Nothing better known: the target's own value, which makes a
@@ -472,6 +477,37 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 		return newest.Counter >= at.Counter
 	}
 	return !newest.Time.Before(at.Time.Truncate(time.Second))
+}
+
+// explained reports whether the newest change of target the engine has
+// seen for record is at least as new as the target's record version at
+// (see recordVersions.explains).
+func (vc *versionCache) explained(record string, target sfsync.System, at sfsync.Version) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).explains(target, at)
+}
+
+// explains reports whether the parked changes reach the target's record
+// version at, as recordVersions.explains does for changes seen. A nil p
+// explains nothing.
+func (p *targetParked) explains(at sfsync.Version) bool {
+	if p == nil || p.newest.IsZero() || at.IsZero() {
+		return false
+	}
+	if at.Counter != 0 && p.newest.Counter != 0 {
+		return p.newest.Counter >= at.Counter
+	}
+	return !p.newest.Time.Before(at.Time.Truncate(time.Second))
+}
+
+// field returns the newest version of a parked change that set field.
+func (p *targetParked) field(f string) (sfsync.Version, bool) {
+	if p == nil {
+		return sfsync.Version{}, false
+	}
+	v, ok := p.fields[f]
+	return v, ok
 }
 
 // remember records that both systems hold c's data, and returns the map

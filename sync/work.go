@@ -18,6 +18,10 @@ type work struct {
 	// parkedAt is when the change started waiting for the target's change
 	// event (see decide).
 	parkedAt time.Time
+	// parkedAs is what the park tells of this change to the other
+	// direction's decisions (see targetParked), taken when it was parked;
+	// guarded by the engine's parkMu.
+	parkedAs *parkedChange
 	// lost lists the fields the conflict policy kept from the target (all
 	// of them when nothing was written), and repair the change that brings
 	// the losing side to the winner's state (see planRepair).
