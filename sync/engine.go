@@ -60,12 +60,8 @@ type Engine struct {
 	// Guarded by backfillMu.
 	streamedSince time.Time
 
-	parkMu stdsync.Mutex
-	parked map[parkID][]*work // record and source → changes waiting, oldest first
-	// parkedN is the number of changes in parked, read without parkMu: a
-	// decision asks the park what it holds of the target's changes only
-	// when it holds any.
-	parkedN     atomic.Int64
+	parkMu      stdsync.Mutex
+	parked      map[parkID][]*work // record and source → changes waiting, oldest first
 	lanesClosed chan struct{}
 	lease       atomic.Pointer[sfsync.Lease]
 
