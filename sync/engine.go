@@ -62,6 +62,9 @@ type Engine struct {
 
 	parkMu      stdsync.Mutex
 	parked      map[parkID][]*work // record and source → changes waiting, oldest first
+	// leftPark counts the changes the park has decided (under parkMu): a
+	// change whose dedup lookup came before one of them asks again.
+	leftPark uint64
 	lanesClosed chan struct{}
 	lease       atomic.Pointer[sfsync.Lease]
 

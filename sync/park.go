@@ -39,16 +39,24 @@ func (e *Engine) park(ws []*work) {
 
 // parkBehind parks w when an earlier change of its record is parked, so that
 // the record's changes keep their order; a redelivery of a parked change is
-// its duplicate.
-func (e *Engine) parkBehind(w *work) bool {
+// its duplicate. lookedAt is leftParkCount from before w's dedup lookup.
+func (e *Engine) parkBehind(ctx context.Context, w *work, lookedAt uint64) bool {
 	e.parkMu.Lock()
 	key := parkKey(w)
 	queue := e.parked[key]
 	if len(queue) == 0 {
+		left := e.leftPark
 		e.parkMu.Unlock()
 		// The park may have decided an earlier delivery of this change
-		// since prepare looked: its outcome is pending now.
-		if e.isPending(w.it.c.Key) {
+		// since w's dedup lookup: its outcome is on its way now (held for
+		// its repair, perhaps), or already stored. Nothing else decides
+		// a change of w's record meanwhile: the lane is w's.
+		if left == lookedAt {
+			return false
+		}
+		if dup, err := e.seen(ctx, w.it.c.Key, nil); err != nil {
+			e.log.Warn("sfsync: dedup lookup failed; deciding the change (writes are idempotent by key)", "key", w.it.c.Key, "err", err)
+		} else if dup {
 			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false))
 			return true
 		}
@@ -136,6 +144,7 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 		}
 		e.parkMu.Lock()
 		e.parked[key] = e.parked[key][1:]
+		e.leftPark++
 		e.parkMu.Unlock()
 		e.finish(ctx, e.versions, w)
 	}
@@ -181,11 +190,11 @@ func (e *Engine) decided(ctx context.Context, key string) (bool, error) {
 	return e.st.dedup.Seen(ctx, key)
 }
 
-// isPending reports whether key has an outcome on its way to the store.
-func (e *Engine) isPending(key string) bool {
-	e.pendingMu.Lock()
-	defer e.pendingMu.Unlock()
-	return e.keys[key].pending > 0
+// leftParkCount is how many changes the park has decided so far.
+func (e *Engine) leftParkCount() uint64 {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	return e.leftPark
 }
 
 // A change parked because its target changed the record after the newest

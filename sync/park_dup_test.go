@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,5 +135,88 @@ func TestRedeliveryParkedWhileTheFirstIsRepairedIsDuplicate(t *testing.T) {
 	}
 	if len(deciding) != 1 {
 		t.Errorf("the first edit has %d deciding outcomes, want 1: %v", len(deciding), deciding)
+	}
+}
+
+// heldEchoLookups is engine state whose write-fingerprint lookups wait,
+// once armed, until release is closed: a change stays between its dedup
+// lookup and the rest of its preparation as long as the test needs.
+type heldEchoLookups struct {
+	stateStore
+	armed   atomic.Bool
+	waiting chan struct{}
+	release chan struct{}
+}
+
+func (s *heldEchoLookups) MatchWrite(ctx context.Context, fp string) (bool, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.waiting)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return s.stateStore.MatchWrite(ctx, fp)
+}
+
+// A redelivery found new by its dedup lookup just before the park decided
+// the first delivery is still its duplicate when it reaches the park: the
+// first's outcome, held while its repair runs, counts as deciding there
+// too. Before, parkBehind asked only for outcomes handed to the committer,
+// and the redelivery was decided a second time.
+func TestRedeliveryPreparedWhileTheFirstLeavesTheParkIsDuplicate(t *testing.T) {
+	b := newBidi(t)
+	held := &heldEchoLookups{stateStore: b.store, waiting: make(chan struct{}), release: make(chan struct{})}
+	b.store = held
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "sf", "Email": "sf@x"}, at(0))
+	b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "sf", "Email": "sf@x"}, at(0))
+	// Salesforce changed the record after anything the engine saw, and
+	// says only that the record changed: the ERP's edit waits in the park
+	// for that change's event, which never comes.
+	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Lovelace"}, at(30*time.Second))
+	first := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(time.Minute))
+	slow := &slowRepairs{System: b.ext, started: make(chan struct{}, 1), release: make(chan struct{})}
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(held), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: slow}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: recordVersioned{b.sf}}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	waitParked(ctx, t, r.e, 1)
+	// The transport delivers the edit again while the first delivery
+	// waits: the redelivery has no outcome to find, and its preparation
+	// stops at its echo lookup until the park has decided the first
+	// delivery (Salesforce wins) and started its slow repair.
+	held.armed.Store(true)
+	b.extLog.Append(first)
+	select {
+	case <-held.waiting:
+	case <-ctx.Done():
+		t.Fatal("the redelivery was not prepared")
+	}
+	select {
+	case <-slow.started:
+	case <-ctx.Done():
+		t.Fatal("no repair of the losing edit started")
+	}
+	close(held.release)
+	close(slow.release)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	var deciding []string
+	for _, o := range outcomes(t, b.store, sfsync.OutcomeQuery{Key: first.Key}) {
+		if o.Status != sfsync.StatusDuplicate {
+			deciding = append(deciding, string(o.Status)+": "+o.Reason)
+		}
+	}
+	if len(deciding) != 1 {
+		t.Errorf("the edit has %d deciding outcomes, want 1: %v", len(deciding), deciding)
 	}
 }

@@ -67,6 +67,8 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 	}
 	var groups [][]*work
 	byRoute := map[*Route]int{}
+	// Taken before any dedup lookup of the batch (see parkBehind).
+	lookedAt := e.leftParkCount()
 	known := e.seenMany(ctx, items)
 	// The versions of the batch's records in one read; prepare reads the
 	// few whose canonical key differs.
@@ -99,7 +101,7 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 		}
 		// A redelivery parkBehind finds is final at once: only then does the
 		// change's outcome wait for its re-read.
-		if e.parkBehind(w) {
+		if e.parkBehind(ctx, w, lookedAt) {
 			// An earlier change of the record waits: this one waits behind it.
 			continue
 		}
