@@ -62,11 +62,12 @@ type Engine struct {
 
 	parkMu      stdsync.Mutex
 	parked      map[parkID][]*work // record and source → changes waiting, oldest first
+	lanesClosed chan struct{}
 	// leftPark counts the changes the park has decided (under parkMu): a
 	// change whose dedup lookup came before one of them asks again.
 	leftPark uint64
-	lanesClosed chan struct{}
-	lease       atomic.Pointer[sfsync.Lease]
+
+	lease atomic.Pointer[sfsync.Lease]
 
 	running  atomic.Bool
 	started  chan struct{} // closed when Run's workers take changes
