@@ -158,10 +158,17 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// decided may be explained by the target's changes waiting in the
 	// park (see targetParked).
 	var parked *targetParked
-	if flows && cur.Exists && !cur.Deleted && !vc.explained(record, dest, cur.Version) {
+	if flows && cur.Exists && !cur.Deleted && e.parkedN.Load() > 0 && !vc.explained(record, dest, cur.Version) {
 		parked = e.parkedOf(dest, record)
 	}
-	if ahead := vc.describe(&c, record, touched, cur, dest, flows, flowsRecord, policy, it.lostAt, parked); ahead {
+	// The fields an earlier attempt lost are no longer in c (a retry
+	// decides on the change as written), but its repair still writes
+	// them, claimed at the target's versions of them: they are dated too.
+	dated := touched
+	if extra := without(slices.Clone(w.lostEarlier), touched); len(extra) > 0 {
+		dated = slices.Concat(touched, extra)
+	}
+	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

@@ -60,8 +60,12 @@ type Engine struct {
 	// Guarded by backfillMu.
 	streamedSince time.Time
 
-	parkMu      stdsync.Mutex
-	parked      map[parkID][]*work // record and source → changes waiting, oldest first
+	parkMu stdsync.Mutex
+	parked map[parkID][]*work // record and source → changes waiting, oldest first
+	// parkedN is the number of changes in parked, read without parkMu: a
+	// decision asks the park what it holds of the target's changes only
+	// when it holds any.
+	parkedN     atomic.Int64
 	lanesClosed chan struct{}
 	// leftPark counts the changes the park has decided (under parkMu): a
 	// change whose dedup lookup came before one of them asks again.

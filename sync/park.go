@@ -34,6 +34,7 @@ func (e *Engine) park(ws []*work) {
 		}
 		w.parkedAs = parkedChangeOf(w)
 		e.parked[key] = append(e.parked[key], w)
+		e.parkedN.Add(1)
 	}
 }
 
@@ -74,6 +75,7 @@ func (e *Engine) parkBehind(ctx context.Context, w *work, lookedAt uint64) bool 
 	}
 	w.parkedAs = parkedChangeOf(w)
 	e.parked[key] = append(queue, w)
+	e.parkedN.Add(1)
 	e.parkMu.Unlock()
 	return true
 }
@@ -132,6 +134,7 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 		} else if dup {
 			e.parkMu.Lock()
 			e.parked[key] = e.parked[key][1:]
+			e.parkedN.Add(-1)
 			e.parkMu.Unlock()
 			// Nothing of this delivery is written: no repair, no re-read
 			// to wait for.
@@ -144,6 +147,7 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 		}
 		e.parkMu.Lock()
 		e.parked[key] = e.parked[key][1:]
+		e.parkedN.Add(-1)
 		e.leftPark++
 		e.parkMu.Unlock()
 		e.finish(ctx, e.versions, w)
@@ -151,15 +155,7 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 }
 
 // parkedChanges counts the changes waiting in the park.
-func (e *Engine) parkedChanges() int64 {
-	e.parkMu.Lock()
-	defer e.parkMu.Unlock()
-	n := 0
-	for _, q := range e.parked {
-		n += len(q)
-	}
-	return int64(n)
-}
+func (e *Engine) parkedChanges() int64 { return e.parkedN.Load() }
 
 // parkedFrom reports whether a change of record from source waits in the
 // park.
@@ -235,6 +231,9 @@ type targetParked struct {
 // or nil when it holds none, or one that tells nothing field by field
 // (the record's order is then left to waiting, as before).
 func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
+	if e.parkedN.Load() == 0 {
+		return nil
+	}
 	e.parkMu.Lock()
 	defer e.parkMu.Unlock()
 	queue := e.parked[parkID{source, record}]

@@ -22,6 +22,10 @@ type work struct {
 	// direction's decisions (see targetParked), taken when it was parked;
 	// guarded by the engine's parkMu.
 	parkedAs *parkedChange
+	// lostEarlier lists the fields an earlier attempt of the change lost:
+	// this attempt's repair still writes them, so its decision dates the
+	// target's data of them too (see decide).
+	lostEarlier []string
 	// lost lists the fields the conflict policy kept from the target (all
 	// of them when nothing was written), and repair the change that brings
 	// the losing side to the winner's state (see planRepair).

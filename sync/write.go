@@ -67,7 +67,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			// keeps them as the source's own data at the change's
 			// version, whatever this attempt decides (see carryDecided).
 			earlier, earlierDropped, earlierHeld := w.lost, w.dropped, w.held
-			w.lost = nil
+			w.lost, w.lostEarlier = nil, earlier
 			notes := len(w.notes)
 			c, res, wait, perr := e.decideSafely(vc, w, &cur, known)
 			for _, f := range earlier {
