@@ -45,7 +45,14 @@
 // replaced), a lease takeover (the instance is frozen, its lease expires,
 // a second one takes over; thawed, the first must be fenced), requeues of
 // dead letters, an outage longer than the 72 h retention (the engine must
-// backfill), and a skewed ERP clock.
+// backfill), a skewed ERP clock, and a slow state store: on a quarter of
+// the seeds each of the engine's lookups (dedup, write fingerprints, the
+// version map) waits a random while of up to 1 or 4 ms, as a database's
+// round trips do, so that a lane's preparation of a change overlaps the
+// park's and the committer's work in orders a fast store seldom shows (a
+// redelivery prepared while the park decided its first delivery was
+// decided twice, on PostgreSQL state only). The latency is drawn from its
+// own stream of the seed, so a seed's workload does not depend on it.
 //
 // # Invariants
 //

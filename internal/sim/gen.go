@@ -74,6 +74,10 @@ func Generate(seed int64) *Scenario {
 		}
 		g.step()
 	}
+	timing := rand.New(rand.NewPCG(uint64(seed), 0x5105ca7e))
+	if timing.Float64() < 0.25 {
+		sc.SlowState = []time.Duration{time.Millisecond, 4 * time.Millisecond}[timing.IntN(2)]
+	}
 	return sc
 }
 

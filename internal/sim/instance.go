@@ -72,7 +72,7 @@ func (r *run) start(dupExt bool) error {
 	in.sources = append(in.sources, erpW)
 	srcs = append(srcs, r.prog.Watch(erpW))
 
-	st := instanceStore{s: r.store, g: in.state}
+	st := instanceStore{s: r.store, g: in.state, lag: newLag(r.sc.SlowState, r.sc.Seed, in.n)}
 	fields := map[string][]string{}
 	sinkOpts := []salesforce.SinkOption{}
 	for _, o := range r.sc.Objects {

@@ -64,6 +64,9 @@ func RunScenario(ctx context.Context, sc *Scenario, opt Options) *Result {
 	if sc.ExtSkew != 0 {
 		r.count(FaultClockSkew)
 	}
+	if sc.SlowState > 0 {
+		r.count(FaultSlowState)
+	}
 	dir, cleanup, err := tempDir()
 	if err != nil {
 		res.Err = err
@@ -145,8 +148,12 @@ func (sc *Scenario) Describe() string {
 		}
 		objs = append(objs, fmt.Sprintf("%s×%d", o.Name, n))
 	}
-	return fmt.Sprintf("seed %d: %s, policy %s, %s state, ERP clock %+v, %d workers, batch %d, lease %v, %d steps",
-		sc.Seed, strings.Join(objs, " "), &sc.Policy, sc.Store, sc.ExtSkew, sc.Workers, sc.Batch, sc.Lease, len(sc.Steps))
+	slow := ""
+	if sc.SlowState > 0 {
+		slow = fmt.Sprintf(" (lookups up to %v)", sc.SlowState)
+	}
+	return fmt.Sprintf("seed %d: %s, policy %s, %s state%s, ERP clock %+v, %d workers, batch %d, lease %v, %d steps",
+		sc.Seed, strings.Join(objs, " "), &sc.Policy, sc.Store, slow, sc.ExtSkew, sc.Workers, sc.Batch, sc.Lease, len(sc.Steps))
 }
 
 // Report is the readable account of a failed run: the scenario, its steps

@@ -116,6 +116,7 @@ const (
 	FaultOutage      FaultKind = "outage-over-72h"   // counted for a stop longer than retention
 	FaultRequeue     FaultKind = "requeue"           // counted for StepRequeue
 	FaultClockSkew   FaultKind = "clock-skew"        // the ERP's clock is off
+	FaultSlowState   FaultKind = "slow-state"        // the engine's state lookups take a random while (Scenario.SlowState)
 	FaultBackfill    FaultKind = "backfill-crash"    // counted for a crash aimed at a running backfill
 	FaultOutboxCrash FaultKind = "outbox-read-crash" // a crash that struck right after a read of the pgmirror outbox
 )
@@ -173,7 +174,12 @@ type Scenario struct {
 	// BulkBackfill makes backfills one Bulk API job read in pages of two
 	// records, so that a crash can interrupt them between pages.
 	BulkBackfill bool
-	Steps        []Step
+	// SlowState is the most each of the engine's state lookups (dedup,
+	// write fingerprints, the version map) waits, as a slow database's
+	// would; zero for none. It is drawn apart from the workload, so a seed's
+	// steps do not depend on it.
+	SlowState time.Duration
+	Steps     []Step
 }
 
 func (s *Step) String() string {

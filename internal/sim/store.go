@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	stdsync "sync"
 	"time"
 
@@ -148,11 +149,46 @@ func (s *watchedStore) PutAppliedVersions(ctx context.Context, vs []sfsync.Appli
 type instanceStore struct {
 	s *watchedStore
 	g *gate
+	// lag, when set, delays the lookups a change's decision makes.
+	lag *lag
+}
+
+// lag is a slow database's latency: each lookup waits a random while up
+// to max, so that the engine's concurrent paths (its lanes, the park, the
+// committer) meet in orders a fast store seldom shows.
+type lag struct {
+	max time.Duration
+	mu  stdsync.Mutex
+	rng *rand.Rand
+}
+
+func newLag(max time.Duration, seed int64, instance int) *lag {
+	if max <= 0 {
+		return nil
+	}
+	return &lag{max: max, rng: rand.New(rand.NewPCG(uint64(seed), uint64(instance)))}
+}
+
+// wait is the lookup's latency; the process's death or stop ends it.
+func (l *lag) wait(ctx context.Context) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	d := time.Duration(l.rng.Int64N(int64(l.max)))
+	l.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (i instanceStore) Durable() bool { return true }
 
 func (i instanceStore) Seen(ctx context.Context, key string) (bool, error) {
+	i.lag.wait(ctx)
 	if err := i.g.pass(ctx); err != nil {
 		return false, err
 	}
@@ -160,6 +196,7 @@ func (i instanceStore) Seen(ctx context.Context, key string) (bool, error) {
 }
 
 func (i instanceStore) SeenMany(ctx context.Context, keys []string) (map[string]bool, error) {
+	i.lag.wait(ctx)
 	if err := i.g.pass(ctx); err != nil {
 		return nil, err
 	}
@@ -237,6 +274,7 @@ func (i instanceStore) RememberWrites(ctx context.Context, fps []string, ttl tim
 }
 
 func (i instanceStore) MatchWrite(ctx context.Context, fp string) (bool, error) {
+	i.lag.wait(ctx)
 	if err := i.g.pass(ctx); err != nil {
 		return false, err
 	}
@@ -279,6 +317,7 @@ func (i instanceStore) CommitState(ctx context.Context, c sfsync.Commit) error {
 }
 
 func (i instanceStore) AppliedVersions(ctx context.Context, records []string) ([]sfsync.AppliedVersion, error) {
+	i.lag.wait(ctx)
 	if err := i.g.pass(ctx); err != nil {
 		return nil, err
 	}
