@@ -292,6 +292,13 @@ type AppliedVersion struct {
 	// whole (its newest change, its newest delete).
 	Field   string
 	Version Version
+	// ValueHash identifies the field's value in the data applied (a hash of
+	// its normal form), so that the engine can tell later whether a system
+	// whose changes it could not see (their events expired) still holds
+	// it. Zero when not known: entries of the record as a whole, and
+	// entries written before the engine kept it. A store keeps it with the
+	// entry and returns it as it was put.
+	ValueHash uint64
 }
 
 // StateCommitter is implemented by stores that persist a batch of finished

@@ -25,7 +25,7 @@ type Store struct {
 	// checkpoints they come with, never before.
 	claims      *dedup.Memory
 	echoes      echoSet
-	versions    map[string]map[versionKey]sfsync.Version
+	versions    map[string]map[versionKey]versionValue
 	checkpoints map[string]sfsync.Position
 	// outcomes is the ledger in fixed-size chunks, oldest first, so that
 	// appending never copies what is already stored and forgetting the
@@ -73,7 +73,7 @@ func New(opts ...Option) *Store {
 	}
 	s.claims = dedup.NewMemory(dedup.WithClock(s.clock), dedup.WithMaxKeys(s.maxKeys))
 	s.echoes = newEchoSet()
-	s.versions = map[string]map[versionKey]sfsync.Version{}
+	s.versions = map[string]map[versionKey]versionValue{}
 	return s
 }
 

@@ -12,6 +12,12 @@ type versionKey struct {
 	field  string
 }
 
+// versionValue is what an entry holds.
+type versionValue struct {
+	v    sfsync.Version
+	hash uint64
+}
+
 // AppliedVersions returns the entries stored for records.
 func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync.AppliedVersion, error) {
 	if err := ctx.Err(); err != nil {
@@ -27,7 +33,7 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 		}
 		done[r] = true
 		for k, v := range s.versions[r] {
-			out = append(out, sfsync.AppliedVersion{Record: r, Source: k.source, Field: k.field, Version: v})
+			out = append(out, sfsync.AppliedVersion{Record: r, Source: k.source, Field: k.field, Version: v.v, ValueHash: v.hash})
 		}
 	}
 	return out, nil
@@ -48,7 +54,7 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 func (s *Store) putVersionsLocked(vs []sfsync.AppliedVersion) {
 	// Entries come a record's fields at a time: its map is looked up once
 	// per run of them.
-	var m map[versionKey]sfsync.Version
+	var m map[versionKey]versionValue
 	for i, v := range vs {
 		if i == 0 || v.Record != vs[i-1].Record {
 			if m = s.versions[v.Record]; m == nil {
@@ -59,10 +65,10 @@ func (s *Store) putVersionsLocked(vs []sfsync.AppliedVersion) {
 				for n < len(vs)-i && vs[i+n].Record == v.Record {
 					n++
 				}
-				m = make(map[versionKey]sfsync.Version, n)
+				m = make(map[versionKey]versionValue, n)
 				s.versions[v.Record] = m
 			}
 		}
-		m[versionKey{v.Source, v.Field}] = v.Version
+		m[versionKey{v.Source, v.Field}] = versionValue{v.Version, v.ValueHash}
 	}
 }

@@ -21,7 +21,7 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 	}
 	var out []sfsync.AppliedVersion
 	err := s.db.Conn(ctx, "look up applied versions", func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names
+		rows, err := c.Query(ctx, `SELECT record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, v_hash, names
 			FROM versions WHERE record = ANY($1)`, distinct(codec.Keys(records)))
 		if err != nil {
 			return err
@@ -30,16 +30,16 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 		for rows.Next() {
 			var v sfsync.AppliedVersion
 			var src string
-			var sec, nsec int64
+			var sec, nsec, hash int64
 			var names []byte
-			if err := rows.Scan(&v.Record, &src, &v.Field, &sec, &nsec, &v.Version.Commit, &v.Version.Seq, &v.Version.Counter, &names); err != nil {
+			if err := rows.Scan(&v.Record, &src, &v.Field, &sec, &nsec, &v.Version.Commit, &v.Version.Seq, &v.Version.Counter, &hash, &names); err != nil {
 				return err
 			}
 			v.Record, v.Source, v.Field = codec.FromText(v.Record), sfsync.System(codec.FromText(src)), codec.FromText(v.Field)
 			if n := codec.FromNames(names); len(n) == 3 {
 				v.Record, v.Source, v.Field = n[0], sfsync.System(n[1]), n[2]
 			}
-			v.Version.Time = fromUnix(sec, nsec)
+			v.Version.Time, v.ValueHash = fromUnix(sec, nsec), uint64(hash)
 			out = append(out, v)
 		}
 		return rows.Err()
@@ -62,10 +62,10 @@ func (s *Store) PutAppliedVersions(ctx context.Context, vs []sfsync.AppliedVersi
 	})
 }
 
-const putVersionsSQL = `INSERT INTO versions (record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, names)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[])
+const putVersionsSQL = `INSERT INTO versions (record, source, field, v_sec, v_nsec, v_commit, v_seq, v_counter, v_hash, names)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[])
 	ON CONFLICT (record, source, field) DO UPDATE SET v_sec = excluded.v_sec, v_nsec = excluded.v_nsec,
-		v_commit = excluded.v_commit, v_seq = excluded.v_seq, v_counter = excluded.v_counter, names = excluded.names`
+		v_commit = excluded.v_commit, v_seq = excluded.v_seq, v_counter = excluded.v_counter, v_hash = excluded.v_hash, names = excluded.names`
 
 // versionArgs returns the arrays of putVersionsSQL: the last entry of each
 // key (one upsert may not touch a row twice), sorted by key so that
@@ -99,15 +99,16 @@ func versionArgs(vs []sfsync.AppliedVersion) []any {
 	})
 	n := len(rows)
 	record, source, field := make([]string, n), make([]string, n), make([]string, n)
-	sec, nsec, commit, seq, counter := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	sec, nsec, commit, seq, counter, hash := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	names := make([][]byte, n)
 	for i, r := range rows {
 		record[i], source[i], field[i] = r.record, r.source, r.field
 		sec[i], nsec[i] = unix(r.v.Version.Time)
 		commit[i], seq[i], counter[i] = r.v.Version.Commit, r.v.Version.Seq, r.v.Version.Counter
+		hash[i] = int64(r.v.ValueHash) // the bits of the unsigned hash
 		names[i] = codec.NamesIfCut(r.v.Record, string(r.v.Source), r.v.Field)
 	}
-	return []any{record, source, field, sec, nsec, commit, seq, counter, names}
+	return []any{record, source, field, sec, nsec, commit, seq, counter, hash, names}
 }
 
 // unix splits t into Unix seconds and nanoseconds, which hold every

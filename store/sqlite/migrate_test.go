@@ -152,3 +152,85 @@ func schemaV2(t *testing.T) (string, *sql.DB) {
 	}
 	return path, db
 }
+
+// TestMigrateHashesVersionRows upgrades a database of schema version 6,
+// whose packed version rows had no value hashes, across more than one
+// slice of the migration's reads, and checks that every entry comes back
+// with its version and an unknown hash, and that entries put since keep
+// theirs.
+func TestMigrateHashesVersionRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	s, err := Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rows of schema version 6, written by hand in that form.
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	const records = 10_001
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range records {
+		fs := []fieldVersion{{field: "", v: sfsync.Version{Time: t0.Add(time.Duration(i) * time.Second), Commit: int64(i)}},
+			{field: "Phone", v: sfsync.Version{Time: t0, Seq: int64(i)}}}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO record_versions (record, source, fields) VALUES (?, ?, ?)`,
+			fmt.Sprintf("Contact/%06d", i), string(sfsync.Salesforce), appendFieldsV1(nil, fs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version WHERE version >= 7`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(ctx, path, WithCompactionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var keys []string
+	for i := range records {
+		keys = append(keys, fmt.Sprintf("Contact/%06d", i))
+	}
+	got, err := s.AppliedVersions(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2*records {
+		t.Fatalf("after migrating, %d entries, want %d", len(got), 2*records)
+	}
+	for _, v := range got {
+		var i int
+		if _, err := fmt.Sscanf(v.Record, "Contact/%06d", &i); err != nil {
+			t.Fatal(err)
+		}
+		want := sfsync.Version{Time: t0, Seq: int64(i)}
+		if v.Field == "" {
+			want = sfsync.Version{Time: t0.Add(time.Duration(i) * time.Second), Commit: int64(i)}
+		}
+		if v.Version.Compare(want) != 0 || v.ValueHash != 0 {
+			t.Fatalf("after migrating, %s/%q = %+v hash %d, want %+v and no hash", v.Record, v.Field, v.Version, v.ValueHash, want)
+		}
+	}
+	put := sfsync.AppliedVersion{Record: "Contact/000007", Source: sfsync.Salesforce, Field: "Email", Version: sfsync.Version{Time: t0}, ValueHash: 1 << 63}
+	if err := s.PutAppliedVersions(ctx, []sfsync.AppliedVersion{put}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.AppliedVersions(ctx, []string{put.Record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("after a put, %d entries of %s, want 3", len(got), put.Record)
+	}
+	for _, v := range got {
+		if v.Field == "Email" && v.ValueHash != put.ValueHash {
+			t.Errorf("Email's hash = %d, want %d", v.ValueHash, put.ValueHash)
+		}
+	}
+}

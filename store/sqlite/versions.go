@@ -23,31 +23,46 @@ import (
 //
 // fields is a sequence of entries, each the field name's length (uvarint)
 // and bytes, then the version's Unix seconds, nanoseconds, commit number,
-// sequence number and counter (varints; the zero time is zeroTime seconds).
+// sequence number and counter (varints; the zero time is zeroTime seconds),
+// then the hash of the field's value (uvarint; zero when unknown). Rows of
+// schema versions before 7 have no hash (see versions_v1.go).
 
 // fieldVersion is one entry of a packed row.
 type fieldVersion struct {
 	field string
 	v     sfsync.Version
+	hash  uint64
 }
 
 func appendFields(b []byte, fs []fieldVersion) []byte {
 	for _, f := range fs {
-		sec, nsec := unix(f.v.Time)
-		b = binary.AppendUvarint(b, uint64(len(f.field)))
-		b = append(b, f.field...)
-		b = binary.AppendVarint(b, sec)
-		b = binary.AppendVarint(b, nsec)
-		b = binary.AppendVarint(b, f.v.Commit)
-		b = binary.AppendVarint(b, f.v.Seq)
-		b = binary.AppendVarint(b, f.v.Counter)
+		b = appendVersion(b, f)
+		b = binary.AppendUvarint(b, f.hash)
 	}
 	return b
+}
+
+// appendVersion appends f's name and version, the part of an entry both
+// forms share.
+func appendVersion(b []byte, f fieldVersion) []byte {
+	sec, nsec := unix(f.v.Time)
+	b = binary.AppendUvarint(b, uint64(len(f.field)))
+	b = append(b, f.field...)
+	b = binary.AppendVarint(b, sec)
+	b = binary.AppendVarint(b, nsec)
+	b = binary.AppendVarint(b, f.v.Commit)
+	b = binary.AppendVarint(b, f.v.Seq)
+	return binary.AppendVarint(b, f.v.Counter)
 }
 
 var errBadFields = errors.New("sqlite: a packed version row is corrupt; restore the database or delete the row's record from record_versions")
 
 func decodeFields(b []byte, fs []fieldVersion) ([]fieldVersion, error) {
+	return decodeEntries(b, fs, true)
+}
+
+// decodeEntries decodes packed entries, with their hashes when hashed.
+func decodeEntries(b []byte, fs []fieldVersion, hashed bool) ([]fieldVersion, error) {
 	for len(b) > 0 {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
@@ -64,6 +79,13 @@ func decodeFields(b []byte, fs []fieldVersion) ([]fieldVersion, error) {
 			nums[i], b = v, b[k:]
 		}
 		f.v = sfsync.Version{Time: fromUnix(nums[0], nums[1]), Commit: nums[2], Seq: nums[3], Counter: nums[4]}
+		if hashed {
+			h, k := binary.Uvarint(b)
+			if k <= 0 {
+				return fs, errBadFields
+			}
+			f.hash, b = h, b[k:]
+		}
 		fs = append(fs, f)
 	}
 	return fs, nil
@@ -95,6 +117,11 @@ func mergeFields(b, stored []byte, news []fieldVersion) ([]byte, error) {
 			}
 			end += k
 		}
+		_, k = binary.Uvarint(stored[end:])
+		if k <= 0 {
+			return b, errBadFields
+		}
+		end += k
 		i := slices.IndexFunc(news, func(f fieldVersion) bool { return f.field == string(name) })
 		if i < 0 {
 			b = append(b, stored[:end]...)
@@ -121,15 +148,16 @@ type versionRow struct {
 	stored []byte
 }
 
-// set overlays v on the row: the last entry of a field wins.
-func (r *versionRow) set(field string, v sfsync.Version) {
+// set overlays v and its value hash on the row: the last entry of a field
+// wins.
+func (r *versionRow) set(field string, v sfsync.Version, hash uint64) {
 	for i := range r.fields {
 		if r.fields[i].field == field {
-			r.fields[i].v = v
+			r.fields[i].v, r.fields[i].hash = v, hash
 			return
 		}
 	}
-	r.fields = append(r.fields, fieldVersion{field, v})
+	r.fields = append(r.fields, fieldVersion{field, v, hash})
 }
 
 // scanVersionRow reads record, source, fields and names.
@@ -173,7 +201,7 @@ func (s *Store) AppliedVersions(ctx context.Context, records []string) ([]sfsync
 				return nil, s.fail("read applied version", err)
 			}
 			for _, f := range r.fields {
-				out = append(out, sfsync.AppliedVersion{Record: r.record, Source: sfsync.System(r.source), Field: f.field, Version: f.v})
+				out = append(out, sfsync.AppliedVersion{Record: r.record, Source: sfsync.System(r.source), Field: f.field, Version: f.v, ValueHash: f.hash})
 			}
 		}
 		if err := rows.Close(); err != nil {
@@ -274,7 +302,7 @@ func (s *Store) putVersions(ctx context.Context, tx *sql.Tx, vs []sfsync.Applied
 	}
 	for i := range vs {
 		v := &vs[i]
-		at[key{codec.Key(v.Record), codec.Key(string(v.Source))}].set(v.Field, v.Version)
+		at[key{codec.Key(v.Record), codec.Key(string(v.Source))}].set(v.Field, v.Version, v.ValueHash)
 	}
 	var buf []byte
 	for _, r := range order {
@@ -344,10 +372,10 @@ func eachChunk(ctx context.Context, s *Store, tx *sql.Tx, args []string, query f
 
 // migrationSteps run in Go after the SQL of the migration of their
 // version, in its transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys, 5: indexStoredLedger}
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{3: packVersions, 4: fillPlaceKeys, 5: indexStoredLedger, 7: hashVersions}
 
 // packVersions moves the rows of the per-field versions table into
-// record_versions, in key order and in slices of at most 10,000 rows, and
+// record_versions (in the form of schema version 3, see versions_v1.go), in key order and in slices of at most 10,000 rows, and
 // drops the old table.
 func packVersions(ctx context.Context, tx *sql.Tx) error {
 	var cur *versionRow
@@ -355,7 +383,7 @@ func packVersions(ctx context.Context, tx *sql.Tx) error {
 	flush := func() error {
 		for _, r := range pending {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO record_versions (record, source, fields, names) VALUES (?, ?, ?, ?)`,
-				r.kRecord, r.kSource, appendFields(nil, r.fields), codec.NamesIfCut(r.record, r.source)); err != nil {
+				r.kRecord, r.kSource, appendFieldsV1(nil, r.fields), codec.NamesIfCut(r.record, r.source)); err != nil {
 				return err
 			}
 		}
@@ -399,7 +427,7 @@ func packVersions(ctx context.Context, tx *sql.Tx) error {
 				cur = &versionRow{record: record, source: source, kRecord: kRecord, kSource: kSource}
 				pending = append(pending, cur)
 			}
-			cur.set(field, v)
+			cur.set(field, v, 0)
 		}
 		if err := rows.Close(); err != nil {
 			return err

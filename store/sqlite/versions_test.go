@@ -17,9 +17,9 @@ import (
 // the edges of every number, and that a cut row is reported, not misread.
 func TestPackedFieldsRoundTrip(t *testing.T) {
 	in := []fieldVersion{
-		{"", sfsync.Version{}},
-		{"Phone", sfsync.Version{Time: time.Date(2026, 11, 2, 9, 0, 0, 999999999, time.UTC), Commit: math.MaxInt64, Seq: math.MinInt64, Counter: -1}},
-		{"Ünïcode\x00field", sfsync.Version{Time: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), Counter: math.MinInt64}},
+		{"", sfsync.Version{}, 0},
+		{"Phone", sfsync.Version{Time: time.Date(2026, 11, 2, 9, 0, 0, 999999999, time.UTC), Commit: math.MaxInt64, Seq: math.MinInt64, Counter: -1}, math.MaxUint64},
+		{"Ünïcode\x00field", sfsync.Version{Time: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), Counter: math.MinInt64}, 1},
 	}
 	b := appendFields(nil, in)
 	out, err := decodeFields(b, nil)
@@ -29,7 +29,7 @@ func TestPackedFieldsRoundTrip(t *testing.T) {
 	for i := range in {
 		g, w := out[i], in[i]
 		if g.field != w.field || !g.v.Time.Equal(w.v.Time) || g.v.Time.IsZero() != w.v.Time.IsZero() ||
-			g.v.Commit != w.v.Commit || g.v.Seq != w.v.Seq || g.v.Counter != w.v.Counter {
+			g.v.Commit != w.v.Commit || g.v.Seq != w.v.Seq || g.v.Counter != w.v.Counter || g.hash != w.hash {
 			t.Errorf("entry %d = %+v, want %+v", i, g, w)
 		}
 	}
@@ -55,24 +55,25 @@ func TestMergeFieldsAsDecoded(t *testing.T) {
 		var fs []fieldVersion
 		for range n {
 			fs = append(fs, fieldVersion{names[rng.IntN(len(names))], sfsync.Version{
-				Time: time.Unix(rng.Int64N(1<<40), rng.Int64N(1e9)).UTC(), Commit: rng.Int64() - math.MaxInt64/2, Seq: rng.Int64N(100), Counter: -rng.Int64N(3)}})
+				Time: time.Unix(rng.Int64N(1<<40), rng.Int64N(1e9)).UTC(), Commit: rng.Int64() - math.MaxInt64/2, Seq: rng.Int64N(100), Counter: -rng.Int64N(3)},
+				rng.Uint64() >> rng.IntN(64)})
 		}
 		return fs
 	}
 	for range 2000 {
 		var stored versionRow
 		for _, f := range draw(rng.IntN(8)) {
-			stored.set(f.field, f.v)
+			stored.set(f.field, f.v, f.hash)
 		}
 		var news versionRow
 		for _, f := range draw(rng.IntN(5)) {
-			news.set(f.field, f.v)
+			news.set(f.field, f.v, f.hash)
 		}
 		packed := appendFields(nil, stored.fields)
 		want := stored
 		want.fields = append([]fieldVersion(nil), stored.fields...)
 		for _, f := range news.fields {
-			want.set(f.field, f.v)
+			want.set(f.field, f.v, f.hash)
 		}
 		got, err := mergeFields([]byte("prefix"), packed, news.fields)
 		if err != nil || string(got) != "prefix"+string(appendFields(nil, want.fields)) {

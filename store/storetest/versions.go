@@ -25,9 +25,12 @@ func versionSamples(record string) []sfsync.AppliedVersion {
 		{Time: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Commit: -5},
 		{Time: time.Date(1600, 1, 1, 0, 0, 0, 7, time.UTC), Seq: 1},
 	}
+	// Value hashes at the edges of an unsigned 64-bit number (a store
+	// with signed columns keeps their bits), and unknown.
+	hashes := []uint64{0, math.MaxUint64, 1 << 63, 1, 0x9e3779b97f4a7c15, 0}
 	out := make([]sfsync.AppliedVersion, len(vs))
 	for i, v := range vs {
-		out[i] = sfsync.AppliedVersion{Record: record, Source: sfsync.Salesforce, Field: fmt.Sprintf("F%d", i), Version: v}
+		out[i] = sfsync.AppliedVersion{Record: record, Source: sfsync.Salesforce, Field: fmt.Sprintf("F%d", i), Version: v, ValueHash: hashes[i]}
 	}
 	return out
 }
@@ -62,6 +65,9 @@ func checkVersions(t *testing.T, what string, got, want []sfsync.AppliedVersion)
 		if !sameVersion(g.Version, w.Version) {
 			t.Errorf("%s: entry %.60q/%.60q/%.60q = %+v, want %+v", what, w.Record, w.Source, w.Field, g.Version, w.Version)
 		}
+		if g.ValueHash != w.ValueHash {
+			t.Errorf("%s: entry %.60q/%.60q/%.60q has value hash %#x, want %#x", what, w.Record, w.Source, w.Field, g.ValueHash, w.ValueHash)
+		}
 	}
 }
 
@@ -85,7 +91,8 @@ func RunVersions(t *testing.T, open func(t *testing.T) sfsync.VersionStore) {
 		s := open(t)
 		at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 		entry := func(src sfsync.System, field string, sec int) sfsync.AppliedVersion {
-			return sfsync.AppliedVersion{Record: "Contact/003A", Source: src, Field: field, Version: sfsync.Version{Time: at.Add(time.Duration(sec) * time.Second)}}
+			return sfsync.AppliedVersion{Record: "Contact/003A", Source: src, Field: field, Version: sfsync.Version{Time: at.Add(time.Duration(sec) * time.Second)},
+				ValueHash: uint64(sec) * 0x9e3779b97f4a7c15}
 		}
 		noErr(t, s.PutAppliedVersions(ctx, []sfsync.AppliedVersion{entry(sfsync.Salesforce, "Phone", 5), entry(sfsync.External("erp"), "Phone", 7)}))
 		// The store keeps what was written last, even an older version, and
