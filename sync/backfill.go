@@ -195,6 +195,37 @@ func (e *Engine) gapFreeSince() (time.Time, bool) {
 	return since, any
 }
 
+// changesLost reports whether target's changes of object made up to at
+// never reach the engine: the stream missed them (a backfill of object is
+// owed or running, at is inside its window and before the stream was
+// pinned, or was to be pinned), and no source delivers every commit since
+// before at. Only the backfill's snapshot tells of them, a record at a
+// time.
+func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
+	if !target.IsSalesforce() || at.IsZero() {
+		return false
+	}
+	e.progressMu.Lock()
+	p, ok := e.progress[object]
+	e.progressMu.Unlock()
+	if !ok || p.Phase == "" || p.Phase == PhaseDone {
+		return false
+	}
+	bound := p.Started
+	if bound.IsZero() {
+		e.backfillMu.Lock()
+		bound = e.streamedSince
+		e.backfillMu.Unlock()
+	}
+	if !at.Time.Before(bound) || at.Time.Before(p.Since) {
+		return false
+	}
+	if since, ok := e.gapFreeSince(); ok && !at.Time.Before(since) {
+		return false
+	}
+	return true
+}
+
 // resumeBackfills queues the backfills a previous run owed and did not
 // finish, and owes one when a source has never committed a position: what
 // happened before its first event is only in authoritative state.

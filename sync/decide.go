@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -71,6 +72,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// version map take an undelete's restored values as changed at the
 		// undelete: see applied.)
 		var same, pending []string
+		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
 			v, _ := c.Value(f)
 			switch {
@@ -78,7 +80,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				if snapshot {
 					same = append(same, f)
 				}
-			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]):
+			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) &&
+				!(backfilled && vc.newValue(record, f, v)):
+				// (A backfill's row carries what the source changed while
+				// its events were lost: a value the map never versioned was
+				// set by one of those changes, and no event of the source
+				// will decide it. It is decided here, at the row's version.)
 				pending = append(pending, f)
 			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
@@ -168,7 +175,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if extra := without(slices.Clone(w.lostEarlier), touched); len(extra) > 0 {
 		dated = slices.Concat(touched, extra)
 	}
-	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, it.lostAt, parked); ahead {
+	unseen := flows && cur.Exists && !cur.Deleted && e.changesLost(dest, cmp.Or(cur.Object, c.Object), cur.Version)
+	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

@@ -132,7 +132,7 @@ func (vc *versionCache) load(ctx context.Context, records []string) error {
 	}
 	for _, av := range entries {
 		if rv, ok := fresh[av.Record]; ok {
-			rv.set(av.Source, av.Field, av.Version)
+			rv.set(av.Source, av.Field, av.Version, av.ValueHash)
 		}
 	}
 	return nil
@@ -280,7 +280,12 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 // data) in the fields it touched, whatever the map holds from other
 // systems with versions of another clock; so the target's own entry
 // describes those fields.
-func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy bool, lostAt sfsync.Version, parked *targetParked) (ahead bool) {
+//
+// unseen says that the target's changes of the record up to cur's version
+// never reach the engine (their events expired before it read them): it
+// does not wait for them, and takes a field whose value in cur the map
+// has never versioned as set by one of them, at cur's version.
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy, unseen bool, lostAt sfsync.Version, parked *targetParked) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
@@ -393,6 +398,18 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// its data there is of that change's version.
 			v, who, ok = pv, target, true
 		}
+		if unseen && !explained && cur.Exists && !cur.Deleted && (!ok || v.Before(cur.Version)) {
+			// The target changed the record after the map's newest data,
+			// in changes the engine will never see: a value the map has
+			// versioned for the field is no news (it was synced, or is a
+			// change the map knows of), another was set by one of those
+			// changes, at the record's version at the latest.
+			if val, held := cur.Fields[f]; held {
+				if seen, known := rv.holdsValue(f, val); known && !seen {
+					v, who, ok = cur.Version, target, true
+				}
+			}
+		}
 		if !ok || (v.Before(cur.Version) && !explained && !flows) {
 			// Nothing better known: the target's own value, which makes a
 			// tie decide the same way in both directions. (A target whose
@@ -425,7 +442,16 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	// already, parked (flowsRecord false): it may wait for this very
 	// change, and waiting for each other would let both time out.
 	recordLevel := flowsRecord && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete)
-	return (unversioned || recordLevel) && flows && !explained && cur.Exists && !cur.Deleted
+	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
+}
+
+// newValue reports whether v is a value of field the map knows none of,
+// where it knows some (see recordVersions.holdsValue).
+func (vc *versionCache) newValue(record, field string, v any) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	seen, known := vc.get(record).holdsValue(field, v)
+	return known && !seen
 }
 
 // heldVersions returns the version of the data of field that source holds
@@ -544,7 +570,7 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 	sid, echo := vc.names.id(string(c.Source)), vc.names.id(fieldEcho)
 	var out []sfsync.AppliedVersion
 	if v, ok := rv.versionOf(sid, echo); !ok || v.Before(c.Version) {
-		rv.setOf(sid, echo, c.Version)
+		rv.setOf(sid, echo, c.Version, 0)
 		rv.setEchoed(sid, c)
 		out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldEcho, Version: c.Version})
 	}
@@ -557,7 +583,7 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 			made = justAfter(del)
 		}
 		if v, ok := rv.version(c.Source, fieldMade); !ok || v.Before(made) {
-			rv.set(c.Source, fieldMade, made)
+			rv.set(c.Source, fieldMade, made, 0)
 			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: made})
 		}
 	}
@@ -622,8 +648,9 @@ func (vc *versionCache) rememberPartly(c *sfsync.Change, record string, touched,
 }
 
 // rememberData records that both systems hold d's data, made by d.sys at
-// d.version, and returns the map entry if it moved.
-func (vc *versionCache) rememberData(record string, d fieldData) []sfsync.AppliedVersion {
+// d.version, whose value has hash (zero when unknown), and returns the map
+// entry if it moved.
+func (vc *versionCache) rememberData(record string, d fieldData, hash uint64) []sfsync.AppliedVersion {
 	if d.version.IsZero() || d.sys == "" {
 		return nil
 	}
@@ -633,8 +660,8 @@ func (vc *versionCache) rememberData(record string, d fieldData) []sfsync.Applie
 	if v, ok := rv.version(d.sys, d.field); ok && !v.Before(d.version) {
 		return nil
 	}
-	rv.set(d.sys, d.field, d.version)
-	return []sfsync.AppliedVersion{{Record: record, Source: d.sys, Field: d.field, Version: d.version}}
+	rv.set(d.sys, d.field, d.version, hash)
+	return []sfsync.AppliedVersion{{Record: record, Source: d.sys, Field: d.field, Version: d.version, ValueHash: hash}}
 }
 
 // ownData returns the version of the data of field that sys itself holds
@@ -661,11 +688,12 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 	bump := func(field string) {
 		fid := vc.names.id(field)
 		if v, ok := rv.versionOf(sid, fid); !ok || v.Before(c.Version) {
-			rv.setOf(sid, fid, c.Version)
+			hash := dataHash(c, field)
+			rv.setOf(sid, fid, c.Version, hash)
 			if moved == nil { // room for every field at once
 				moved = make([]sfsync.AppliedVersion, 0, 1+len(touched))
 			}
-			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version})
+			moved = append(moved, sfsync.AppliedVersion{Record: key, Source: c.Source, Field: field, Version: c.Version, ValueHash: hash})
 		}
 	}
 	if c.Op == sfsync.OpDelete {

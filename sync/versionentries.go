@@ -1,7 +1,7 @@
 package sync
 
 import (
-	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +55,7 @@ func (t *nameTable) name(id uint32) string { return t.names[id] }
 type versionEntry struct {
 	source, field uint32 // ids in the cache's nameTable
 	v             sfsync.Version
+	hash          uint64 // of the value, for a data field; zero when unknown
 }
 
 // recordVersions is the cache's copy of one record's version map.
@@ -75,11 +76,69 @@ type echoedValue struct {
 	hash          uint64
 }
 
+// valueHash is the FNV-1a hash of v's normal form (see appendNormalValue),
+// never zero (zero is an unknown hash in the version map). It is kept
+// durably with version map entries: the form must not change.
 func valueHash(v any) uint64 {
-	var buf [64]byte
-	h := fnv.New64a()
-	h.Write(appendNormalValue(buf[:0], v))
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	if s, ok := v.(string); ok {
+		// The normal form of a string is 's' and its bytes: hashed as
+		// they are, without building it.
+		h = (h ^ 's') * prime
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * prime
+		}
+	} else {
+		var buf [64]byte
+		for _, b := range appendNormalValue(buf[:0], v) {
+			h = (h ^ uint64(b)) * prime
+		}
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// dataHash is the hash of c's value of the data field an entry named
+// field versions (a field, or its lost or dead entry), zero for entries of
+// the record as a whole and fields c does not carry.
+func dataHash(c *sfsync.Change, field string) uint64 {
+	name := strings.TrimPrefix(strings.TrimPrefix(field, lostPrefix), deadPrefix)
+	if name == fieldAny || strings.HasPrefix(name, "\x00") {
+		return 0
+	}
+	v, ok := c.Value(name)
+	if !ok {
+		return 0
+	}
+	return valueHash(v)
+}
+
+// holdsValue reports whether v is a value of field that the map has
+// versioned, in either system, as synced data or as a change that lost or
+// was dead-lettered; known is false when the map has no value of it.
+func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
+	var ids [3]uint32
+	n := 0
+	for _, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
+		if id, ok := rv.names.find(name); ok {
+			ids[n], n = id, n+1
+		}
+	}
+	h := valueHash(v)
+	for i := range rv.entries {
+		e := &rv.entries[i]
+		if e.hash == 0 || !slices.Contains(ids[:n], e.field) {
+			continue
+		}
+		if e.hash == h {
+			return true, true
+		}
+		known = true
+	}
+	return false, known
 }
 
 // setEchoed replaces source's echoed values with those of c's fields.
@@ -141,11 +200,12 @@ func (rv *recordVersions) versionOf(source, field uint32) (sfsync.Version, bool)
 	return sfsync.Version{}, false
 }
 
-// setOf sets the entry of the source and field ids to v.
-func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version) {
+// setOf sets the entry of the source and field ids to v, with the hash of
+// its value (zero when unknown).
+func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version, hash uint64) {
 	for i := range rv.entries {
 		if e := &rv.entries[i]; e.field == field && e.source == source {
-			e.v = v
+			e.v, e.hash = v, hash
 			return
 		}
 	}
@@ -156,7 +216,7 @@ func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version) {
 		copy(grown, rv.entries)
 		rv.entries = grown
 	}
-	rv.entries = append(rv.entries, versionEntry{source: source, field: field, v: v})
+	rv.entries = append(rv.entries, versionEntry{source: source, field: field, v: v, hash: hash})
 }
 
 func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Version, bool) {
@@ -171,8 +231,8 @@ func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Versi
 	return rv.versionOf(sid, fid)
 }
 
-func (rv *recordVersions) set(src sfsync.System, field string, v sfsync.Version) {
-	rv.setOf(rv.names.id(string(src)), rv.names.id(field), v)
+func (rv *recordVersions) set(src sfsync.System, field string, v sfsync.Version, hash uint64) {
+	rv.setOf(rv.names.id(string(src)), rv.names.id(field), v, hash)
 }
 
 // source and field return the names of e.

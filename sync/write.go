@@ -380,7 +380,7 @@ func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string
 	versions := vc.rememberPartly(w.claimed(c), record, touched, w.dropped)
 	for _, b := range slices.Concat(w.borrowedAt, own) {
 		// Both systems hold the data now, of its own version.
-		versions = append(versions, vc.rememberData(record, b)...)
+		versions = append(versions, vc.rememberData(record, b, dataHash(c, b.field))...)
 	}
 	return versions
 }

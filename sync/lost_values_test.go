@@ -1,0 +1,74 @@
+package sync_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+	"github.com/sfsync/sfsync/reconcile"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
+)
+
+// Salesforce's changes made while the engine was away past retention
+// never reach it: only the backfill's snapshot of each record tells of
+// them, with one version for the whole record. The version map keeps a
+// hash of each field's value, so the engine tells which fields Salesforce
+// changed in that time (a value it never synced) from those it did not,
+// whichever comes first, the ERP's change or the snapshot. Before, a field
+// Salesforce changed was taken as unchanged since it was synced, and the
+// ERP's older edit of it won (the simulator's seed 42057).
+func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
+	for _, first := range []string{"the ERP's change", "the snapshot"} {
+		t.Run(first+" first", func(t *testing.T) {
+			b := newBidi(t)
+			b.salesforceByRecord()
+			r, settled := b.startBoth(t, conflict.LastWriteWins())
+			b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+			settled()
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+
+			// Away past retention: Salesforce changes the email at 8s (its
+			// event expires unread); the ERP changes email and phone at 6s.
+			b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
+			erpEdit := b.ext.Edit("Contact", "003A", map[string]any{"Email": "e6", "Phone": "p6"}, at(6*time.Second))
+
+			release := make(chan struct{})
+			rec := &gatedReconciler{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())), release: release}
+			sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+			extSrc := newGatedSource(extLogSrc)
+			if first == "the snapshot" {
+				extSrc.close()
+				close(release)
+			}
+			e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
+				sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = start(t, e)
+			backfilled := func() bool {
+				cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+				return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+			}
+			if first == "the snapshot" {
+				waitFor(t, backfilled)
+				extSrc.reopen()
+			} else {
+				waitFor(t, func() bool { return len(outcomes(t, b.store, sfsync.OutcomeQuery{Key: erpEdit.Key})) > 0 })
+				close(release)
+				waitFor(t, backfilled)
+			}
+			settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
+			r.stop(t)
+			logOutcomes(t, b)
+			b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce's email (8s) is newer than the ERP's (6s)")
+			b.bothHold(t, "Contact", "003A", "Phone", "p6", "Salesforce never changed the phone after it was synced (0s); the ERP did at 6s")
+			b.bothHold(t, "Contact", "003A", "LastName", "N0", "nobody changed the name")
+		})
+	}
+}
