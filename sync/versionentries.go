@@ -13,9 +13,10 @@ import (
 // its records, rather than as a map per source keyed by field name: the
 // maps and the decoded name strings they kept alive took about 1.5 KiB per
 // record of an eight-field mapping, most of the engine's live heap with a
-// large cache; an entry is 56 bytes. A record has a few dozen entries at
-// most (each field, its lost and dead entries, the record-level ones, per
-// system), so a linear scan finds one as fast as a map would.
+// large cache; an entry is 64 bytes, its value's hash included. A record
+// has a few dozen entries at most (each field, its lost and dead entries,
+// the record-level ones, per system), so a linear scan finds one as fast
+// as a map would.
 
 // nameTable interns the source systems and field names of a version
 // cache's entries. Names are never forgotten: there are as many as the
