@@ -71,21 +71,30 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// newer edit of the other side that it never saw. (Nor does the
 		// version map take an undelete's restored values as changed at the
 		// undelete: see applied.)
-		var same, pending []string
+		//
+		// A backfill's row carries what its source changed while the
+		// source's events were lost, with the record's version: a value of
+		// a field that the map has versioned is no news (it was synced, or
+		// the row was read before a newer value reached the source, whose
+		// later changes the stream brings); one the map never versioned
+		// was set by one of those changes, and no event of the source will
+		// decide it: it is decided here, at the row's version.
+		var same, synced, pending []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
 			v, _ := c.Value(f)
+			var seen, known bool
+			if backfilled {
+				seen, known = vc.knowsValue(record, f, v)
+			}
 			switch {
 			case sameValue(v, cur.Fields[f]):
 				if snapshot {
 					same = append(same, f)
 				}
-			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) &&
-				!(backfilled && vc.newValue(record, f, v)):
-				// (A backfill's row carries what the source changed while
-				// its events were lost: a value the map never versioned was
-				// set by one of those changes, and no event of the source
-				// will decide it. It is decided here, at the row's version.)
+			case seen:
+				synced = append(synced, f)
+			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) && !known:
 				pending = append(pending, f)
 			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
@@ -107,7 +116,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, same)
 			w.notes = append(w.notes, fmt.Sprintf("not %v: the target holds them already", same))
 		}
-		if snapshot && len(touched) == 0 && len(same)+len(pending) > 0 {
+		if len(synced) > 0 {
+			own()
+			dropFields(&c, synced)
+			touched = without(touched, synced)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: values synced before, no news", synced))
+		}
+		if snapshot && len(touched) == 0 && len(same)+len(synced)+len(pending) > 0 {
 			res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 			res.versions = vc.rememberSeen(w.claimed(&c), record)
 			return c, res, false

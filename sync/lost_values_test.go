@@ -72,3 +72,83 @@ func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
 		})
 	}
 }
+
+// readEarly is a reconciler whose rows are read at once and handed to the
+// engine only once release is closed: a backfill's page read before a
+// newer value reached Salesforce and applied after.
+type readEarly struct {
+	inner   sfsync.Reconciler
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (r *readEarly) Reconcile(ctx context.Context, scope sfsync.Scope, emit func(context.Context, sfsync.Change) error) error {
+	var rows []sfsync.Change
+	if err := r.inner.Reconcile(ctx, scope, func(_ context.Context, c sfsync.Change) error {
+		rows = append(rows, c)
+		return nil
+	}); err != nil {
+		return err
+	}
+	close(r.read)
+	select {
+	case <-r.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, c := range rows {
+		if err := emit(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A backfill's row read before the ERP's newer value of a field reached
+// Salesforce, and applied after, carries the field's older value at the
+// record's newer version (Salesforce changed another field while its
+// events were lost). That value was synced before: it is no news, and the
+// ERP's value stands. Before, the row's version won and the older value
+// came back in the ERP (the simulator's seed 42787).
+func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// Away past retention: Salesforce changes the email at 8s; its event
+	// expires unread.
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
+
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		read: make(chan struct{}), release: make(chan struct{})}
+	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
+		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, e)
+	<-rec.read
+	// The ERP renames the contact at 5s; the rename reaches Salesforce
+	// after the backfill read the record.
+	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E5"}, at(5*time.Second))
+	waitFor(t, func() bool {
+		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: rename.Key})
+		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
+	})
+	close(rec.release)
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+	})
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "LastName", "E5", "the ERP's rename (5s) is newer than Salesforce's name (0s), which the row only repeats")
+	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce changed the email at 8s, in a change only the row tells of")
+	b.bothHold(t, "Contact", "003A", "Phone", "p0", "nobody changed the phone")
+}

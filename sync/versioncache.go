@@ -445,13 +445,11 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
 }
 
-// newValue reports whether v is a value of field the map knows none of,
-// where it knows some (see recordVersions.holdsValue).
-func (vc *versionCache) newValue(record, field string, v any) bool {
+// knowsValue is recordVersions.holdsValue for the cached record.
+func (vc *versionCache) knowsValue(record, field string, v any) (seen, known bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	seen, known := vc.get(record).holdsValue(field, v)
-	return known && !seen
+	return vc.get(record).holdsValue(field, v)
 }
 
 // heldVersions returns the version of the data of field that source holds
