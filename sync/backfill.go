@@ -211,11 +211,14 @@ func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Vers
 	if !ok || p.Phase == "" || p.Phase == PhaseDone {
 		return false
 	}
-	bound := p.Started
-	if bound.IsZero() {
-		e.backfillMu.Lock()
-		bound = e.streamedSince
-		e.backfillMu.Unlock()
+	// Every commit since the backfill pinned its stream, or since the
+	// sources began streaming whole if that is earlier, is delivered (see
+	// the backfill's run).
+	e.backfillMu.Lock()
+	bound := e.streamedSince
+	e.backfillMu.Unlock()
+	if !p.Started.IsZero() && (bound.IsZero() || p.Started.Before(bound)) {
+		bound = p.Started
 	}
 	if !at.Time.Before(bound) || at.Time.Before(p.Since) {
 		return false

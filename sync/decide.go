@@ -31,6 +31,15 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	it, dest := w.it, w.route.To
 	w.dropped, w.held, w.kept = nil, nil, nil
 	it.pinned = e.pinnedBound(it.pinned)
+	if pin := (sfsync.Version{Time: it.pinned}); it.snapshot && !it.pinned.IsZero() && (c.Op == sfsync.OpUpdate || c.Op == sfsync.OpCreate) && pin.Before(c.Version) {
+		// A backfill's row read after the pin has its record's version,
+		// set by a change after the pin, whose event the stream brings and
+		// which decides what it changed. What else the row carries was set
+		// before the pin: it is decided at the pin's version, so that an
+		// edit of the other system's made since wins over it.
+		own()
+		c.Version = pin
+	}
 	if c.Op == sfsync.OpEvent {
 		return c, nil, false
 	}

@@ -73,16 +73,28 @@ func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
 	}
 }
 
-// readEarly is a reconciler whose rows are read at once and handed to the
-// engine only once release is closed: a backfill's page read before a
-// newer value reached Salesforce and applied after.
+// readEarly is a reconciler whose rows are read once start is closed (at
+// once when it is nil) and handed to the engine only once release is
+// closed: a backfill's page read before a newer value reached Salesforce
+// and applied after. Re-reads by id go through at once.
 type readEarly struct {
 	inner   sfsync.Reconciler
+	start   chan struct{}
 	read    chan struct{}
 	release chan struct{}
 }
 
 func (r *readEarly) Reconcile(ctx context.Context, scope sfsync.Scope, emit func(context.Context, sfsync.Change) error) error {
+	if len(scope.IDs) > 0 {
+		return r.inner.Reconcile(ctx, scope, emit) // a re-read by id
+	}
+	if r.start != nil {
+		select {
+		case <-r.start:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var rows []sfsync.Change
 	if err := r.inner.Reconcile(ctx, scope, func(_ context.Context, c sfsync.Change) error {
 		rows = append(rows, c)
@@ -151,4 +163,65 @@ func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
 	b.bothHold(t, "Contact", "003A", "LastName", "E5", "the ERP's rename (5s) is newer than Salesforce's name (0s), which the row only repeats")
 	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce changed the email at 8s, in a change only the row tells of")
 	b.bothHold(t, "Contact", "003A", "Phone", "p0", "nobody changed the phone")
+}
+
+// A backfill's row read after the pin carries the record's version, set
+// by a change after the pin (whose event the stream brings), and with it
+// a value Salesforce set before the pin, in a change whose event was lost.
+// The ERP's edit of that field made after the pin is newer than that
+// value, though older than the row's version: the row decides such data
+// at the pin's version. Before, it was decided at the row's, and won (the
+// simulator's seed 46696).
+func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// Away past retention: Salesforce renames the contact at 2s; its
+	// event expires unread.
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "S2"}, at(2*time.Second))
+
+	// The engine comes back at 10s: the backfill pins the stream then.
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+	sfLogSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	sfSrc := newGatedSource(sfLogSrc)
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
+		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"),
+		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time })), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, e)
+	// The source found its position past retention (the backfill is
+	// owed) and streams from the end of the log, slowly: Salesforce's
+	// change of the email at 15s is on its way while the backfill reads
+	// the record (version 15s).
+	waitFor(t, func() bool { return backfillOf(e, "Contact").Phase != "" })
+	sfSrc.close()
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e15"}, at(15*time.Second))
+	close(rec.start)
+	<-rec.read
+	// The ERP renames the contact at 12s, after the pin; the rename
+	// reaches Salesforce before the row is applied.
+	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E12"}, at(12*time.Second))
+	waitFor(t, func() bool {
+		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: rename.Key})
+		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
+	})
+	close(rec.release)
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+	})
+	sfSrc.reopen()
+	settle(t, b.sfLog, sfLogSrc, b.extLog, extSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "LastName", "E12", "the ERP's rename (12s) is newer than Salesforce's (2s, before the pin at 10s)")
+	b.bothHold(t, "Contact", "003A", "Email", "e15", "Salesforce's email (15s)")
 }
