@@ -213,9 +213,15 @@ func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Vers
 	}
 	// Every commit since the backfill pinned its stream, or since the
 	// sources began streaming whole if that is earlier, is delivered (see
-	// the backfill's run).
+	// the backfill's run). streamedSince is one for every source: another
+	// source's lost position moves it, so the bound is no later than when
+	// Run started the sources. (Too late a bound would take a change the
+	// stream brings for a lost one; too early only waits for its event.)
 	e.backfillMu.Lock()
 	bound := e.streamedSince
+	if !e.runStreamed.IsZero() && e.runStreamed.Before(bound) {
+		bound = e.runStreamed
+	}
 	e.backfillMu.Unlock()
 	if !p.Started.IsZero() && (bound.IsZero() || p.Started.Before(bound)) {
 		bound = p.Started

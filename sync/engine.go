@@ -59,6 +59,11 @@ type Engine struct {
 	// (a lost position), after which it streams again from the tip.
 	// Guarded by backfillMu.
 	streamedSince time.Time
+	// runStreamed is when Run started the sources (guarded by
+	// backfillMu): a source that finds its position lost at its first
+	// delivery streams every commit from about then, whichever source's
+	// loss moved streamedSince later.
+	runStreamed time.Time
 
 	parkMu stdsync.Mutex
 	parked map[parkID][]*work // record and source → changes waiting, oldest first
@@ -344,6 +349,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.backfillMu.Lock()
 	e.streamedSince = e.cfg.clock()
+	e.runStreamed = e.streamedSince
 	e.backfillMu.Unlock()
 	if err := e.resumeBackfills(intakeCtx); err != nil {
 		e.fail(err)
