@@ -69,6 +69,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
+	if w.it.snapshot && !it.pinned.IsZero() && known && cur.Exists && cur.Deleted && (c.Op == sfsync.OpUpdate || c.Op == sfsync.OpCreate) &&
+		len(touched) > 0 && vc.knowsAllValues(record, &c, touched) {
+		// A backfill's row that carries no value the engine has not synced
+		// before tells of no change lost with the source's events: it
+		// brings nothing back that the target deleted since. (Its version,
+		// its record's last change or the pin, may be our own write's.)
+		res := e.final(it, c, dest, sfsync.StatusNoop, "the target deleted the record, and the backfill's row carries only values synced before: the delete decides", true)
+		res.versions = vc.rememberSeen(w.claimed(&c), record)
+		return c, res, false
+	}
 	snapshot := w.it.snapshot && !cur.Deleted && c.Op == sfsync.OpUpdate
 	if known && cur.Exists && (snapshot || c.Op == sfsync.OpUndelete) {
 		// A snapshot or an undelete carries one version, the record's, for

@@ -225,3 +225,62 @@ func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
 	b.bothHold(t, "Contact", "003A", "LastName", "E12", "the ERP's rename (12s) is newer than Salesforce's (2s, before the pin at 10s)")
 	b.bothHold(t, "Contact", "003A", "Email", "e15", "Salesforce's email (15s)")
 }
+
+// A backfill's row that carries only values the engine synced before is
+// no news, and does not bring back a record the ERP deleted since: the
+// ERP's delete decides. Before, a row read after our write of the ERP's
+// edit reached Salesforce, and decided before the ERP's delete (its
+// version, lowered to the pin, tied with the delete under the skew
+// tolerance), brought the record back in the ERP, and the delete then lost
+// (the simulator's seed 46429).
+func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// The engine comes back at 10s, past retention: the backfill pins the
+	// stream then, and reads the record once the ERP's edit reached it.
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	extSrc := newGatedSource(extLogSrc)
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy,
+		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"),
+		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time })), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, e)
+	waitFor(t, func() bool { return backfillOf(e, "Contact").Phase != "" })
+	edit := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "p11"}, at(11*time.Second))
+	waitFor(t, func() bool {
+		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: edit.Key})
+		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
+	})
+	close(rec.start)
+	<-rec.read
+	// The ERP deletes the record at 11.5s; its event is on its way when
+	// the row is applied.
+	extSrc.close()
+	b.ext.Remove("Contact", "003A", at(11500*time.Millisecond))
+	close(rec.release)
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+	})
+	extSrc.reopen()
+	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	for _, side := range []*synctest.System{b.sf, b.ext} {
+		if rec, ok := side.Record("Contact", "003A"); ok && !rec.Deleted {
+			t.Errorf("%s has the record live; the ERP deleted it at 11.5s, after every change of it", side.System())
+		}
+	}
+}
