@@ -103,6 +103,7 @@ func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error 
 			return fmt.Errorf("sync: recording the backfill of %s owed for %s: %w", object, reason, err)
 		}
 		e.backfillOwed[object] = st.Owed
+		e.owedAt[object] = e.streamedSince
 		e.setBackfill(object, st, nil)
 	}
 	for _, object := range e.cfg.backfill {
@@ -197,10 +198,18 @@ func (e *Engine) gapFreeSince() (time.Time, bool) {
 
 // changesLost reports whether target's changes of object made up to at
 // never reach the engine: the stream missed them (a backfill of object is
-// owed or running, at is inside its window and before the stream was
-// pinned, or was to be pinned), and no source delivers every commit since
-// before at. Only the backfill's snapshot tells of them, a record at a
-// time.
+// owed or running, and at is inside its window and before the stream
+// delivered every commit). Only the backfill's snapshot tells of them, a
+// record at a time.
+//
+// Every commit after the backfill's pin is delivered. Before the pin, a
+// source that lost its position in this run delivers every commit since it
+// began again from its fallback: the oldest retained event or the tip,
+// which it tells once it has delivered its first event (GapFree). Until
+// then, and for a backfill an earlier run owed and never pinned, nothing
+// is taken as lost: too early a bound only waits for an event, as without
+// a backfill, where too late a one takes a change the stream brings for a
+// lost one.
 func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
 	if !target.IsSalesforce() || at.IsZero() {
 		return false
@@ -211,28 +220,34 @@ func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Vers
 	if !ok || p.Phase == "" || p.Phase == PhaseDone {
 		return false
 	}
-	// Every commit since the backfill pinned its stream, or since the
-	// sources began streaming whole if that is earlier, is delivered (see
-	// the backfill's run). streamedSince is one for every source: another
-	// source's lost position moves it, so the bound is no later than when
-	// Run started the sources. (Too late a bound would take a change the
-	// stream brings for a lost one; too early only waits for its event.)
-	e.backfillMu.Lock()
-	bound := e.streamedSince
-	if !e.runStreamed.IsZero() && e.runStreamed.Before(bound) {
-		bound = e.runStreamed
+	bound := p.Started
+	if bound.IsZero() {
+		e.backfillMu.Lock()
+		owed, owedHere := e.owedAt[object]
+		e.backfillMu.Unlock()
+		if !owedHere {
+			return false
+		}
+		bound = owed
 	}
-	e.backfillMu.Unlock()
-	if !p.Started.IsZero() && (bound.IsZero() || p.Started.Before(bound)) {
-		bound = p.Started
+	for _, s := range e.sources {
+		if _, pins := s.src.(Pinner); !pins {
+			continue
+		}
+		if ss, ok := s.src.(SystemSource); ok && ss.System() != "" && !ss.System().IsSalesforce() {
+			continue
+		}
+		g, ok := s.src.(GapFree)
+		if !ok {
+			continue
+		}
+		if since, known := g.GapFreeSince(); known && since.Before(bound) {
+			bound = since
+		} else if !known && p.Started.IsZero() {
+			return false
+		}
 	}
-	if !at.Time.Before(bound) || at.Time.Before(p.Since) {
-		return false
-	}
-	if since, ok := e.gapFreeSince(); ok && !at.Time.Before(since) {
-		return false
-	}
-	return true
+	return at.Time.Before(bound) && !at.Time.Before(p.Since)
 }
 
 // resumeBackfills queues the backfills a previous run owed and did not

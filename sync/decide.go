@@ -97,7 +97,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// the row was read before a newer value reached the source, whose
 		// later changes the stream brings); one the map never versioned
 		// was set by one of those changes, and no event of the source will
-		// decide it: it is decided here, at the row's version.
+		// decide it: it is decided here, at the row's version (or the
+		// pin's), against a change of the target's made before the pin.
 		var same, synced, pending []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
@@ -113,7 +114,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				}
 			case seen:
 				synced = append(synced, f)
-			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) && !known:
+			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) && (!known || !beforePin(cur.FieldVersions, f, it.pinned)):
+				// (The target's change of a field made at or after the pin
+				// is newer than every change the row tells of: it
+				// decides, as for a value the map cannot place.)
 				pending = append(pending, f)
 			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
@@ -606,4 +610,11 @@ func dropFields(c *sfsync.Change, fields []string) {
 // dropFields removes them from the change touched lists.
 func without(touched, fields []string) []string {
 	return slices.DeleteFunc(touched, func(n string) bool { return slices.Contains(fields, n) })
+}
+
+// beforePin reports whether the record's version of field, when it has
+// one, is before the pin.
+func beforePin(versions map[string]sfsync.Version, field string, pin time.Time) bool {
+	v, ok := versions[field]
+	return ok && v.Time.Before(pin)
 }

@@ -59,11 +59,9 @@ type Engine struct {
 	// (a lost position), after which it streams again from the tip.
 	// Guarded by backfillMu.
 	streamedSince time.Time
-	// runStreamed is when Run started the sources (guarded by
-	// backfillMu): a source that finds its position lost at its first
-	// delivery streams every commit from about then, whichever source's
-	// loss moved streamedSince later.
-	runStreamed time.Time
+	// owedAt is when this run owed each object's backfill (see
+	// changesLost). Guarded by backfillMu.
+	owedAt map[string]time.Time
 
 	parkMu stdsync.Mutex
 	parked map[parkID][]*work // record and source → changes waiting, oldest first
@@ -239,7 +237,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, owedAt: map[string]time.Time{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source})
 	}
@@ -349,7 +347,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.backfillMu.Lock()
 	e.streamedSince = e.cfg.clock()
-	e.runStreamed = e.streamedSince
 	e.backfillMu.Unlock()
 	if err := e.resumeBackfills(intakeCtx); err != nil {
 		e.fail(err)
