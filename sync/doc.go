@@ -83,15 +83,23 @@
 // is) is always re-read first: it holds the record as it was read, before
 // whatever was written to it since.
 //
-// A backfill's row is decided at its SystemModstamp, the time of the
-// record's last change, but written and remembered at the time its stream
-// was whole from: the earliest of when the backfill asked to pin, when the
-// sources last began to stream every commit (Run, or a lost position), and
-// the sources' own [GapFree] times. Every field no commit since then
-// changed was set before it; one that a later commit changed gets that
-// commit's version from its event. So a row does not claim old values at
-// its record's newest time, where they would beat the other system's
-// later edit under last write wins.
+// A backfill's row is decided, written and remembered at its
+// SystemModstamp, the time of the record's last change, or at the time its
+// stream was whole from when that is earlier: the earliest of when the
+// backfill asked to pin, when the sources last began to stream every
+// commit (Run, or a lost position), and the sources' own [GapFree] times.
+// Every field no commit since then changed was set before it; one that a
+// later commit changed gets that commit's version from its event. So a row
+// does not claim old values at its record's newest time, where they would
+// beat the other system's later edit under last write wins.
+//
+// The version map keeps a hash of each field's value
+// ([sfsync.AppliedVersion].ValueHash), which tells what Salesforce changed
+// while its events were lost (past retention): a row's value the map has
+// versioned is no news, one it never versioned was set by a lost change
+// and is decided by the row, and a change of the other system decided
+// against a Salesforce record whose changes are lost does not wait for
+// their events, and dates such a value at the record's version.
 // Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
 // orders it: the event, with its commit number, counts as the newer.
 //
