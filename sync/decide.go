@@ -100,6 +100,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// decide it: it is decided here, at the row's version (or the
 		// pin's), against a change of the target's made before the pin.
 		var same, synced, pending []string
+		// sameNew are fields the target holds already with a value the map
+		// never versioned: a lost change of the source's, which an earlier
+		// write of this row brought there (a crash lost its outcome).
+		var sameNew []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
 			v, _ := c.Value(f)
@@ -111,6 +115,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			case sameValue(v, cur.Fields[f]):
 				if snapshot {
 					same = append(same, f)
+					if known && !seen {
+						sameNew = append(sameNew, f)
+					}
 				}
 			case seen:
 				synced = append(synced, f)
@@ -133,6 +140,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, pending)
 			w.notes = append(w.notes, fmt.Sprintf("not %v: %s changed them since they were last synced; that change decides", pending, dest))
 		}
+		var heldNew *sfsync.Change
+		if len(sameNew) > 0 {
+			whole := w.claimed(&c).Clone()
+			heldNew = &whole
+		}
 		if len(same) > 0 {
 			own()
 			dropFields(&c, same)
@@ -148,6 +160,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if snapshot && len(touched) == 0 && len(same)+len(synced)+len(pending) > 0 {
 			res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 			res.versions = vc.rememberSeen(w.claimed(&c), record)
+			if heldNew != nil {
+				// Both systems hold the lost change's data: the map
+				// learns it, at the row's version, as a write would.
+				res.versions = append(res.versions, vc.remember(heldNew, record, sameNew)...)
+			}
 			return c, res, false
 		}
 	}

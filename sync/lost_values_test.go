@@ -284,3 +284,48 @@ func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 		}
 	}
 }
+
+// A backfill's row that finds the target holding a value Salesforce set
+// while its events were lost (an earlier write of the row brought it
+// there, and a crash lost that write's outcome) records that both systems
+// hold it, at the row's version: an older ERP change decided after the
+// backfill is done then loses to it. Before, the row recorded no version
+// of the field, and the ERP's change won with older data (the simulator's
+// seed 42057, on some runs).
+func TestBackfillRowFindingItsLostValueInTheTargetRecordsIt(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// Away past retention: the ERP changes the email at 6s, Salesforce at
+	// 8s (its event expires unread). A first backfill wrote Salesforce's
+	// email to the ERP, and its process died before the outcome was
+	// stored; the ERP's own change is still to be read.
+	b.ext.Edit("Contact", "003A", map[string]any{"Email": "e6"}, at(6*time.Second))
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
+	b.ext.EditSilently("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
+
+	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	extSrc := newGatedSource(extLogSrc)
+	extSrc.close()
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
+		sfsyncsync.WithReconciler(reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))),
+		sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, e)
+	waitFor(t, func() bool {
+		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+	})
+	extSrc.reopen()
+	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce's email (8s) is newer than the ERP's (6s)")
+}
