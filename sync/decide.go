@@ -31,12 +31,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	it, dest := w.it, w.route.To
 	w.dropped, w.held, w.kept = nil, nil, nil
 	it.pinned = e.pinnedBound(it.pinned)
-	if pin := (sfsync.Version{Time: it.pinned}); it.snapshot && !it.pinned.IsZero() && (c.Op == sfsync.OpUpdate || c.Op == sfsync.OpCreate) && pin.Before(c.Version) {
-		// A backfill's row read after the pin has its record's version,
-		// set by a change after the pin, whose event the stream brings and
-		// which decides what it changed. What else the row carries was set
-		// before the pin: it is decided at the pin's version, so that an
-		// edit of the other system's made since wins over it.
+	if pin, later := rowAfterPin(it, &c); later {
 		own()
 		c.Version = pin
 	}
@@ -69,12 +64,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
 	}
-	if w.it.snapshot && !it.pinned.IsZero() && known && cur.Exists && cur.Deleted && (c.Op == sfsync.OpUpdate || c.Op == sfsync.OpCreate) &&
-		len(touched) > 0 && vc.knowsAllValues(record, &c, touched) {
-		// A backfill's row that carries no value the engine has not synced
-		// before tells of no change lost with the source's events: it
-		// brings nothing back that the target deleted since. (Its version,
-		// its record's last change or the pin, may be our own write's.)
+	if known && cur.Exists && cur.Deleted && rowOfSyncedValues(vc, it, &c, record, touched) {
 		res := e.final(it, c, dest, sfsync.StatusNoop, "the target deleted the record, and the backfill's row carries only values synced before: the delete decides", true)
 		res.versions = vc.rememberSeen(w.claimed(&c), record)
 		return c, res, false
@@ -627,11 +617,4 @@ func dropFields(c *sfsync.Change, fields []string) {
 // dropFields removes them from the change touched lists.
 func without(touched, fields []string) []string {
 	return slices.DeleteFunc(touched, func(n string) bool { return slices.Contains(fields, n) })
-}
-
-// beforePin reports whether the record's version of field, when it has
-// one, is before the pin.
-func beforePin(versions map[string]sfsync.Version, field string, pin time.Time) bool {
-	v, ok := versions[field]
-	return ok && v.Time.Before(pin)
 }

@@ -445,28 +445,6 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
 }
 
-// knowsAllValues reports whether the map has versioned c's value of every
-// field in touched.
-func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched []string) bool {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	for _, f := range touched {
-		v, _ := c.Value(f)
-		if seen, _ := rv.holdsValue(f, v); !seen {
-			return false
-		}
-	}
-	return true
-}
-
-// knowsValue is recordVersions.holdsValue for the cached record.
-func (vc *versionCache) knowsValue(record, field string, v any) (seen, known bool) {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	return vc.get(record).holdsValue(field, v)
-}
-
 // heldVersions returns the version of the data of field that source holds
 // (the newest that both systems hold, or source's own that lost, whichever
 // is newer; known is false when the map holds neither) and the version of

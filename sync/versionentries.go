@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -75,71 +74,6 @@ type recordVersions struct {
 type echoedValue struct {
 	source, field uint32
 	hash          uint64
-}
-
-// valueHash is the FNV-1a hash of v's normal form (see appendNormalValue),
-// never zero (zero is an unknown hash in the version map). It is kept
-// durably with version map entries: the form must not change.
-func valueHash(v any) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	if s, ok := v.(string); ok {
-		// The normal form of a string is 's' and its bytes: hashed as
-		// they are, without building it.
-		h = (h ^ 's') * prime
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * prime
-		}
-	} else {
-		var buf [64]byte
-		for _, b := range appendNormalValue(buf[:0], v) {
-			h = (h ^ uint64(b)) * prime
-		}
-	}
-	if h == 0 {
-		h = 1
-	}
-	return h
-}
-
-// dataHash is the hash of c's value of the data field an entry named
-// field versions (a field, or its lost or dead entry), zero for entries of
-// the record as a whole and fields c does not carry.
-func dataHash(c *sfsync.Change, field string) uint64 {
-	name := strings.TrimPrefix(strings.TrimPrefix(field, lostPrefix), deadPrefix)
-	if name == fieldAny || strings.HasPrefix(name, "\x00") {
-		return 0
-	}
-	v, ok := c.Value(name)
-	if !ok {
-		return 0
-	}
-	return valueHash(v)
-}
-
-// holdsValue reports whether v is a value of field that the map has
-// versioned, in either system, as synced data or as a change that lost or
-// was dead-lettered; known is false when the map has no value of it.
-func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
-	var ids [3]uint32
-	n := 0
-	for _, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
-		if id, ok := rv.names.find(name); ok {
-			ids[n], n = id, n+1
-		}
-	}
-	h := valueHash(v)
-	for i := range rv.entries {
-		e := &rv.entries[i]
-		if e.hash == 0 || !slices.Contains(ids[:n], e.field) {
-			continue
-		}
-		if e.hash == h {
-			return true, true
-		}
-		known = true
-	}
-	return false, known
 }
 
 // setEchoed replaces source's echoed values with those of c's fields.

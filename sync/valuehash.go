@@ -1,0 +1,135 @@
+package sync
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Value hashes. The version map keeps, with each field's version, a hash
+// of the value it versions (sfsync.AppliedVersion.ValueHash). Salesforce's
+// changes made while its events were lost (past retention) reach the
+// engine only as a backfill's snapshot of each record, with one version
+// for the whole record: a value the map has versioned is no news there,
+// one it never versioned was set by a lost change (see decide and
+// versionCache.describe).
+
+// valueHash is the FNV-1a hash of v's normal form (see appendNormalValue),
+// never zero (zero is an unknown hash in the version map). It is kept
+// durably with version map entries: the form must not change.
+func valueHash(v any) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	if s, ok := v.(string); ok {
+		// The normal form of a string is 's' and its bytes: hashed as
+		// they are, without building it.
+		h = (h ^ 's') * prime
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * prime
+		}
+	} else {
+		var buf [64]byte
+		for _, b := range appendNormalValue(buf[:0], v) {
+			h = (h ^ uint64(b)) * prime
+		}
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// dataHash is the hash of c's value of the data field an entry named
+// field versions (a field, or its lost or dead entry), zero for entries of
+// the record as a whole and fields c does not carry.
+func dataHash(c *sfsync.Change, field string) uint64 {
+	name := strings.TrimPrefix(strings.TrimPrefix(field, lostPrefix), deadPrefix)
+	if name == fieldAny || strings.HasPrefix(name, "\x00") {
+		return 0
+	}
+	v, ok := c.Value(name)
+	if !ok {
+		return 0
+	}
+	return valueHash(v)
+}
+
+// holdsValue reports whether v is a value of field that the map has
+// versioned, in either system, as synced data or as a change that lost or
+// was dead-lettered; known is false when the map has no value of it.
+func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
+	var ids [3]uint32
+	n := 0
+	for _, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
+		if id, ok := rv.names.find(name); ok {
+			ids[n], n = id, n+1
+		}
+	}
+	h := valueHash(v)
+	for i := range rv.entries {
+		e := &rv.entries[i]
+		if e.hash == 0 || !slices.Contains(ids[:n], e.field) {
+			continue
+		}
+		if e.hash == h {
+			return true, true
+		}
+		known = true
+	}
+	return false, known
+}
+
+// knowsAllValues reports whether the map has versioned c's value of every
+// field in touched.
+func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched []string) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	for _, f := range touched {
+		v, _ := c.Value(f)
+		if seen, _ := rv.holdsValue(f, v); !seen {
+			return false
+		}
+	}
+	return true
+}
+
+// knowsValue is recordVersions.holdsValue for the cached record.
+func (vc *versionCache) knowsValue(record, field string, v any) (seen, known bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).holdsValue(field, v)
+}
+
+// beforePin reports whether the record's version of field, when it has
+// one, is before the pin.
+func beforePin(versions map[string]sfsync.Version, field string, pin time.Time) bool {
+	v, ok := versions[field]
+	return ok && v.Time.Before(pin)
+}
+
+// rowAfterPin reports whether c is a backfill's row read after its stream
+// was pinned, and returns the pin's version. The row has its record's
+// version, set by a change after the pin, whose event the stream brings
+// and which decides what it changed. What else the row carries was set
+// before the pin: it is decided at the pin's version, so that an edit of
+// the other system's made since wins over it.
+func rowAfterPin(it *item, c *sfsync.Change) (sfsync.Version, bool) {
+	if !it.snapshot || it.pinned.IsZero() || (c.Op != sfsync.OpUpdate && c.Op != sfsync.OpCreate) {
+		return sfsync.Version{}, false
+	}
+	pin := sfsync.Version{Time: it.pinned}
+	return pin, pin.Before(c.Version)
+}
+
+// rowOfSyncedValues reports whether c is a backfill's row that carries no
+// value of touched the engine has not synced before: it tells of no change
+// lost with the source's events, and brings nothing back that the target
+// deleted since. (Its version, its record's last change or the pin, may
+// be our own write's.)
+func rowOfSyncedValues(vc *versionCache, it *item, c *sfsync.Change, record string, touched []string) bool {
+	return it.snapshot && !it.pinned.IsZero() && (c.Op == sfsync.OpUpdate || c.Op == sfsync.OpCreate) &&
+		len(touched) > 0 && vc.knowsAllValues(record, c, touched)
+}
