@@ -175,10 +175,7 @@ func (e *Engine) gapFreeSince() (time.Time, bool) {
 	var since time.Time
 	any := false
 	for _, s := range e.sources {
-		if _, pins := s.src.(Pinner); !pins {
-			continue
-		}
-		if ss, ok := s.src.(SystemSource); ok && ss.System() != "" && !ss.System().IsSalesforce() {
+		if !pinsSalesforce(s) {
 			continue
 		}
 		g, ok := s.src.(GapFree)
@@ -194,6 +191,17 @@ func (e *Engine) gapFreeSince() (time.Time, bool) {
 		}
 	}
 	return since, any
+}
+
+// pinsSalesforce reports whether s is a source a backfill pins that may
+// deliver Salesforce's changes (one that says it delivers another system's
+// carries no commit a backfill reads).
+func pinsSalesforce(s *sourceState) bool {
+	if _, pins := s.src.(Pinner); !pins {
+		return false
+	}
+	ss, ok := s.src.(SystemSource)
+	return !ok || ss.System() == "" || ss.System().IsSalesforce()
 }
 
 // changesLost reports whether target's changes of object made up to at
@@ -231,10 +239,7 @@ func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Vers
 		bound = owed
 	}
 	for _, s := range e.sources {
-		if _, pins := s.src.(Pinner); !pins {
-			continue
-		}
-		if ss, ok := s.src.(SystemSource); ok && ss.System() != "" && !ss.System().IsSalesforce() {
+		if !pinsSalesforce(s) {
 			continue
 		}
 		g, ok := s.src.(GapFree)
