@@ -23,14 +23,7 @@ import (
 func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
 	for _, first := range []string{"the ERP's change", "the snapshot"} {
 		t.Run(first+" first", func(t *testing.T) {
-			b := newBidi(t)
-			b.salesforceByRecord()
-			r, settled := b.startBoth(t, conflict.LastWriteWins())
-			b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
-			settled()
-			if err := r.stop(t); err != nil {
-				t.Fatal(err)
-			}
+			b := syncedThenStopped(t, conflict.LastWriteWins())
 
 			// Away past retention: Salesforce changes the email at 8s (its
 			// event expires unread); the ERP changes email and phone at 6s.
@@ -45,23 +38,14 @@ func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
 				extSrc.close()
 				close(release)
 			}
-			e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
-				sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r = start(t, e)
-			backfilled := func() bool {
-				cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
-				return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
-			}
+			r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
 			if first == "the snapshot" {
-				waitFor(t, backfilled)
+				waitFor(t, b.contactsBackfilled)
 				extSrc.reopen()
 			} else {
 				waitFor(t, func() bool { return len(outcomes(t, b.store, sfsync.OutcomeQuery{Key: erpEdit.Key})) > 0 })
 				close(release)
-				waitFor(t, backfilled)
+				waitFor(t, b.contactsBackfilled)
 			}
 			settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
 			r.stop(t)
@@ -123,14 +107,7 @@ func (r *readEarly) Reconcile(ctx context.Context, scope sfsync.Scope, emit func
 // ERP's value stands. Before, the row's version won and the older value
 // came back in the ERP (the simulator's seed 42787).
 func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
-	b := newBidi(t)
-	b.salesforceByRecord()
-	r, settled := b.startBoth(t, conflict.LastWriteWins())
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
-	settled()
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	b := syncedThenStopped(t, conflict.LastWriteWins())
 	// Away past retention: Salesforce changes the email at 8s; its event
 	// expires unread.
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
@@ -138,25 +115,14 @@ func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
 	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
 		read: make(chan struct{}), release: make(chan struct{})}
 	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
-		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = start(t, e)
+	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
 	<-rec.read
 	// The ERP renames the contact at 5s; the rename reaches Salesforce
 	// after the backfill read the record.
 	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E5"}, at(5*time.Second))
-	waitFor(t, func() bool {
-		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: rename.Key})
-		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
-	})
+	b.waitApplied(t, rename.Key)
 	close(rec.release)
-	waitFor(t, func() bool {
-		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
-		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
-	})
+	waitFor(t, b.contactsBackfilled)
 	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
 	r.stop(t)
 	logOutcomes(t, b)
@@ -173,14 +139,7 @@ func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
 // at the pin's version. Before, it was decided at the row's, and won (the
 // simulator's seed 46696).
 func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
-	b := newBidi(t)
-	b.salesforceByRecord()
-	r, settled := b.startBoth(t, conflict.LastWriteWins())
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
-	settled()
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	b := syncedThenStopped(t, conflict.LastWriteWins())
 	// Away past retention: Salesforce renames the contact at 2s; its
 	// event expires unread.
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "S2"}, at(2*time.Second))
@@ -190,13 +149,8 @@ func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
 		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
 	sfLogSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	sfSrc := newGatedSource(sfLogSrc)
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
-		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"),
-		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time })), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = start(t, e)
+	r, e := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
+		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time }))
 	// The source found its position past retention (the backfill is
 	// owed) and streams from the end of the log, slowly: Salesforce's
 	// change of the email at 15s is on its way while the backfill reads
@@ -209,15 +163,9 @@ func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
 	// The ERP renames the contact at 12s, after the pin; the rename
 	// reaches Salesforce before the row is applied.
 	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E12"}, at(12*time.Second))
-	waitFor(t, func() bool {
-		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: rename.Key})
-		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
-	})
+	b.waitApplied(t, rename.Key)
 	close(rec.release)
-	waitFor(t, func() bool {
-		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
-		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
-	})
+	waitFor(t, b.contactsBackfilled)
 	sfSrc.reopen()
 	settle(t, b.sfLog, sfLogSrc, b.extLog, extSrc)
 	r.stop(t)
@@ -235,14 +183,7 @@ func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
 // (the simulator's seed 46429).
 func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
-	b := newBidi(t)
-	b.salesforceByRecord()
-	r, settled := b.startBoth(t, policy)
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
-	settled()
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	b := syncedThenStopped(t, policy)
 
 	// The engine comes back at 10s, past retention: the backfill pins the
 	// stream then, and reads the record once the ERP's edit reached it.
@@ -250,19 +191,11 @@ func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
 	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(policy,
-		sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"),
-		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time })), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = start(t, e)
+	r, e := b.comeBack(t, policy, sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
+		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time }))
 	waitFor(t, func() bool { return backfillOf(e, "Contact").Phase != "" })
 	edit := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "p11"}, at(11*time.Second))
-	waitFor(t, func() bool {
-		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: edit.Key})
-		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
-	})
+	b.waitApplied(t, edit.Key)
 	close(rec.start)
 	<-rec.read
 	// The ERP deletes the record at 11.5s; its event is on its way when
@@ -270,10 +203,7 @@ func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 	extSrc.close()
 	b.ext.Remove("Contact", "003A", at(11500*time.Millisecond))
 	close(rec.release)
-	waitFor(t, func() bool {
-		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
-		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
-	})
+	waitFor(t, b.contactsBackfilled)
 	extSrc.reopen()
 	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
 	r.stop(t)
@@ -293,14 +223,7 @@ func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 // of the field, and the ERP's change won with older data (the simulator's
 // seed 42057, on some runs).
 func TestBackfillRowFindingItsLostValueInTheTargetRecordsIt(t *testing.T) {
-	b := newBidi(t)
-	b.salesforceByRecord()
-	r, settled := b.startBoth(t, conflict.LastWriteWins())
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
-	settled()
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	b := syncedThenStopped(t, conflict.LastWriteWins())
 	// Away past retention: the ERP changes the email at 6s, Salesforce at
 	// 8s (its event expires unread). A first backfill wrote Salesforce's
 	// email to the ERP, and its process died before the outcome was
@@ -312,20 +235,55 @@ func TestBackfillRowFindingItsLostValueInTheTargetRecordsIt(t *testing.T) {
 	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
 	extSrc.close()
-	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(),
-		sfsyncsync.WithReconciler(reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))),
-		sfsyncsync.WithBackfill("Contact")), sfsyncsync.WithSource(extSrc))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = start(t, e)
-	waitFor(t, func() bool {
-		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
-		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
-	})
+	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet()))))
+	waitFor(t, b.contactsBackfilled)
 	extSrc.reopen()
 	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
 	r.stop(t)
 	logOutcomes(t, b)
 	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce's email (8s) is newer than the ERP's (6s)")
+}
+
+// syncedThenStopped is Salesforce, versioning whole records, and the ERP,
+// synced both ways under policy until Salesforce's contact 003A (N0, p0,
+// e0, made at 0s) is in both, then left alone: the engine is stopped.
+func syncedThenStopped(t *testing.T, policy sfsync.ConflictPolicy) *bidi {
+	t.Helper()
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// comeBack starts the engine again on b's state, from sfSrc (whose stored
+// position is past retention) and extSrc, with a backfill of contacts and
+// the extra options.
+func (b *bidi) comeBack(t *testing.T, policy sfsync.ConflictPolicy, sfSrc, extSrc sfsync.EventSource, extra ...sfsyncsync.Option) (*running, *sfsyncsync.Engine) {
+	t.Helper()
+	opts := append(b.options(policy, append([]sfsyncsync.Option{sfsyncsync.WithBackfill("Contact")}, extra...)...), sfsyncsync.WithSource(extSrc))
+	e, err := sfsyncsync.New(sfSrc, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, e), e
+}
+
+// contactsBackfilled reports whether the backfill of contacts is done.
+func (b *bidi) contactsBackfilled() bool {
+	cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
+	return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseDone
+}
+
+// waitApplied waits until the change of key has an applied outcome.
+func (b *bidi) waitApplied(t *testing.T, key string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		os := outcomes(t, b.store, sfsync.OutcomeQuery{Key: key})
+		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
+	})
 }

@@ -88,18 +88,7 @@ func TestRedeliveryParkedWhileTheFirstIsRepairedIsDuplicate(t *testing.T) {
 	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Lovelace"}, at(30*time.Second))
 	first := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(time.Minute))
 	b.ext.Edit("Contact", "003A", map[string]any{"Email": "erp@x"}, at(2*time.Minute))
-	slow := &slowRepairs{System: b.ext, started: make(chan struct{}, 1), release: make(chan struct{})}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: slow}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: recordVersioned{b.sf}}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
+	r, slow, sfSrc, extSrc := b.startRepairingSlowly(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	waitParked(ctx, t, r.e, 2)
@@ -176,18 +165,7 @@ func TestRedeliveryPreparedWhileTheFirstLeavesTheParkIsDuplicate(t *testing.T) {
 	// for that change's event, which never comes.
 	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "Lovelace"}, at(30*time.Second))
 	first := b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(time.Minute))
-	slow := &slowRepairs{System: b.ext, started: make(chan struct{}, 1), release: make(chan struct{})}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(held), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: slow}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: recordVersioned{b.sf}}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
+	r, slow, sfSrc, extSrc := b.startRepairingSlowly(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	waitParked(ctx, t, r.e, 1)
@@ -219,4 +197,23 @@ func TestRedeliveryPreparedWhileTheFirstLeavesTheParkIsDuplicate(t *testing.T) {
 	if len(deciding) != 1 {
 		t.Errorf("the edit has %d deciding outcomes, want 1: %v", len(deciding), deciding)
 	}
+}
+
+// startRepairingSlowly starts an engine syncing b both ways, Salesforce
+// winning, on b's store: its repairs of the ERP wait in slow, and
+// Salesforce versions whole records only.
+func (b *bidi) startRepairingSlowly(t *testing.T) (r *running, slow *slowRepairs, sfSrc, extSrc *synctest.Source) {
+	t.Helper()
+	slow = &slowRepairs{System: b.ext, started: make(chan struct{}, 1), release: make(chan struct{})}
+	sfSrc, extSrc = b.sfLog.Source(), b.extLog.Source()
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.SalesforceWins()),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: slow}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: recordVersioned{b.sf}}),
+		sfsyncsync.WithSource(extSrc), fastRetries(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, e), slow, sfSrc, extSrc
 }
