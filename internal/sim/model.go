@@ -51,8 +51,8 @@ type expectation struct {
 // whole history at once instead of one change against one target state.
 type rule interface {
 	// value returns the candidates for the final value of a field, given
-	// every edit that set it, oldest first.
-	value(field string, edits []edit) ([]any, string)
+	// every edit that set it and the record's whole history, oldest first.
+	value(field string, edits, history []edit) ([]any, string)
 	// exists returns the candidates for whether the record exists, given
 	// its whole history.
 	exists(history []edit) ([]bool, string)
@@ -103,7 +103,7 @@ func (l lwwRule) newest(es []edit) []edit {
 	return out
 }
 
-func (l lwwRule) value(field string, es []edit) ([]any, string) {
+func (l lwwRule) value(field string, es, _ []edit) ([]any, string) {
 	win := l.newest(es)
 	var vals []any
 	for _, e := range win {
@@ -130,17 +130,31 @@ func (l lwwRule) exists(h []edit) ([]bool, string) {
 // winner's newest value, or, if the winner never set it, with the first
 // value the other side gave it that reached the winner (which filled it;
 // later ones lose): the first edit's, or, when that edit was delayed (see
-// edit.Delayed), a later one's, up to the first edit that was not.
+// edit.Delayed), a later one's, up to the first edit that was not. When
+// the delayed edit is the record's create, the record reaches the winner
+// with whatever values the other side holds when some later change of it
+// is taken across: any of its values up to the winner's first edit of the
+// record (before which the winner need not hold it).
 // The winner's deletes and restores decide existence; the other side's
 // delete never removes a record the winner holds (one whose creation
 // reached it before the delete: see deletedBeforeHeld).
 type winsRule struct{ w Side }
 
-func (r winsRule) value(field string, es []edit) ([]any, string) {
+func (r winsRule) value(field string, es, h []edit) ([]any, string) {
 	for i := len(es) - 1; i >= 0; i-- {
 		if es[i].Side == r.w {
 			return []any{es[i].Fields[field]}, fmt.Sprintf("%s wins: its newest edit %s", r.w, es[i])
 		}
+	}
+	if es[0].Op == "create" && es[0].Delayed {
+		first := slices.IndexFunc(h, func(e edit) bool { return e.Side == r.w })
+		var vals []any
+		for _, e := range es {
+			if first < 0 || e.N < h[first].N {
+				vals = addCandidate(vals, e.Fields[field])
+			}
+		}
+		return vals, fmt.Sprintf("%s never set it: its create was delayed, so any value the other side gave it before %s held the record (from %s on) may have filled it", r.w, r.w, es[0])
 	}
 	var vals []any
 	for _, e := range es {
@@ -204,10 +218,10 @@ type ownRule struct {
 	fallback rule
 }
 
-func (r ownRule) value(field string, es []edit) ([]any, string) {
+func (r ownRule) value(field string, es, h []edit) ([]any, string) {
 	owner, ok := r.owners[field]
 	if !ok {
-		return r.fallback.value(field, es)
+		return r.fallback.value(field, es, h)
 	}
 	for i := len(es) - 1; i >= 0; i-- {
 		if es[i].Side == owner {
@@ -251,7 +265,7 @@ func expect(sc *Scenario, history []edit) map[int]expectation {
 				x.Why[f.SF] = "never set"
 				continue
 			}
-			x.Fields[f.SF], x.Why[f.SF] = ru.value(f.SF, es)
+			x.Fields[f.SF], x.Why[f.SF] = ru.value(f.SF, es, h)
 		}
 		out[rec] = x
 	}

@@ -126,7 +126,7 @@ func owed(ru rule, written edit, between []edit, fields []string) bool {
 			// A tie the policy breaks by rules the model does not
 			// reproduce (see lwwRule) leaves both values open: the repeat
 			// decided it for the written change, as the first write had.
-			got, _ := ru.value(f, []edit{written, e})
+			got, _ := ru.value(f, []edit{written, e}, []edit{written, e})
 			if !slices.ContainsFunc(got, func(v any) bool { return sameVal(v, want) }) {
 				return false
 			}

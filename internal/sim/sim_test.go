@@ -182,7 +182,7 @@ func TestModel(t *testing.T) {
 		{ownRule{owners: map[string]Side{"Email": Ext}, fallback: lwwRule{}}, []any{"b"}},
 		{ownRule{owners: map[string]Side{"Phone": Ext}, fallback: winsRule{w: SF}}, []any{"c"}},
 	} {
-		got, why := tc.rule.value("Email", h)
+		got, why := tc.rule.value("Email", h, h)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("%T%+v: %v (%s), want %v", tc.rule, tc.rule, got, why, tc.want)
 		}
@@ -192,14 +192,25 @@ func TestModel(t *testing.T) {
 		{N: 1, Side: Ext, Op: "create", Fields: map[string]any{"Email": "a"}, T: at(1), Seq: 1},
 		{N: 2, Side: Ext, Op: "update", Fields: map[string]any{"Email": "b"}, T: at(2), Seq: 2},
 	}
-	if got, _ := (winsRule{w: SF}).value("Email", ext); fmt.Sprint(got) != "[a]" {
+	if got, _ := (winsRule{w: SF}).value("Email", ext, ext); fmt.Sprint(got) != "[a]" {
 		t.Errorf("SalesforceWins over ERP-only edits: %v, want [a]", got)
 	}
 	// The ERP's create was dead-lettered on its way: its update may have
 	// filled the field first (its requeue then lost), or not.
 	ext[0].Delayed = true
-	if got, _ := (winsRule{w: SF}).value("Email", ext); fmt.Sprint(got) != "[a b]" {
+	if got, _ := (winsRule{w: SF}).value("Email", ext, ext); fmt.Sprint(got) != "[a b]" {
 		t.Errorf("SalesforceWins over ERP-only edits, the first delayed: %v, want [a b]", got)
+	}
+	// The delayed create reaches Salesforce with whatever the ERP holds
+	// when a later change of it is taken across: any value until
+	// Salesforce edits the record (it holds it by then), not after.
+	late := append(slices.Clone(ext),
+		edit{N: 3, Side: Ext, Op: "update", Fields: map[string]any{"Email": "c"}, T: at(3), Seq: 3},
+		edit{N: 4, Side: SF, Op: "update", Fields: map[string]any{"Phone": "p"}, T: at(4), Seq: 1},
+		edit{N: 5, Side: Ext, Op: "update", Fields: map[string]any{"Email": "d"}, T: at(5), Seq: 4})
+	fieldEdits := slices.DeleteFunc(slices.Clone(late), func(e edit) bool { return e.Fields["Email"] == nil })
+	if got, _ := (winsRule{w: SF}).value("Email", fieldEdits, late); fmt.Sprint(got) != "[a b c]" {
+		t.Errorf("SalesforceWins over a delayed ERP create: %v, want [a b c]", got)
 	}
 	del := append(slices.Clone(h), edit{N: 4, Side: Ext, Op: "delete", T: at(9), Seq: 2})
 	if got, _ := (lwwRule{}).exists(del); fmt.Sprint(got) != "[false]" {
