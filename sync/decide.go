@@ -295,6 +295,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// again field by field would leave out the fields the deleting
 		// side owns, which it deleted with the record.
 		d.Reason = "brings back the record whose delete lost"
+		e.leaveOutUnsyncedKept(vc, w, &c, record, touched, *cur, &d)
 	case it.resync:
 		// The change it writes back won already, against the data our
 		// crossing write brought here: asking the policy again would
@@ -560,7 +561,10 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // would be decided against the delete and bring a part of the record back.
 // A field at c's version that the target says another system wrote (the
 // target itself, editing in the same instant) shows that system's data,
-// not c's.
+// not c's; so does one at c's version holding another value than c's: a
+// write with c's version carried it, but not as c's data (a record brought
+// back keeps the target's own values of fields c's system has no say in,
+// see keepTombstoneValues).
 func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return nil
@@ -573,6 +577,9 @@ func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 			continue
 		}
 		if fv.Compare(c.Version) == 0 {
+			if v, _ := c.Value(f); !sameValue(v, cur.Fields[f]) {
+				continue
+			}
 			if w, known := cur.LastWriter[f]; !known || w == c.Source {
 				exact = true
 			}

@@ -384,6 +384,11 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
 			// Kept from the tombstone by keepTombstoneValues.
 			w.kept = append(w.kept, f)
+			if e.unsyncedOverSynced(vc, c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && !slices.Contains(w.lost, f) {
+				// No event of the target's may ever bring that edit to
+				// the source: the repair takes it there.
+				w.lost = append(w.lost, f)
+			}
 			continue
 		}
 		setValue(&along, f, src.Fields[f])
@@ -418,6 +423,41 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	return whole
 }
 
+// leaveOutUnsyncedKept takes out of d, the decision of c, a repair's
+// create that brings back a record whose delete lost, the fields the
+// route's policy would keep from the target (the deleting side owns them)
+// whose values in c were never synced. The record comes back whole,
+// without asking the policy, so that those fields keep the target's data,
+// which its delete took along: c's value of such a field is that data when
+// the version map has versioned it. Otherwise it is the source's own edit
+// of a field it has no say in, which loses when its event comes: the
+// target keeps its own value, from its tombstone where that holds it (see
+// keepTombstoneValues), none where not.
+func (e *Engine) leaveOutUnsyncedKept(vc *versionCache, w *work, c *sfsync.Change, record string, touched []string, cur sfsync.Record, d *sfsync.Decision) {
+	if w.route.Policy == nil || w.route.State == nil {
+		return
+	}
+	pd := w.route.Policy.Decide(c.Clone(), cur)
+	if !pd.Apply {
+		return
+	}
+	var out []string
+	for _, f := range touched {
+		if slices.Contains(pd.Keep, f) {
+			continue
+		}
+		if v, _ := c.Value(f); vc.syncedValue(record, f, v) {
+			continue
+		}
+		out = append(out, f)
+		if d.Dropped == nil {
+			d.Dropped = map[string]string{}
+		}
+		d.Dropped[f] = "the target's own data: " + pd.Dropped[f] + ", and this value of it was never synced"
+	}
+	d.Keep = without(slices.Clone(d.Keep), out)
+}
+
 // tombstoneEditStands reports whether the target's tombstone cur holds,
 // in field, an edit of the target's own that the source src has not seen,
 // and that the policy keeps against src's value. The target changed the
@@ -425,7 +465,9 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 // it (src names the target as its writer, or the version map says the
 // data both systems hold is the target's) and the tombstone holds
 // something else, or when the target's newest change of the field was
-// dead-lettered and nothing decided it since. A record brought back with
+// dead-lettered and nothing decided it since, or when the tombstone holds
+// a value the engine never synced over the source's synced one (see
+// unsyncedOverSynced). A record brought back with
 // src's value would lose that edit, which its requeue or its event then
 // takes to src: the two systems would part. The edit is decided at the
 // dead letter's version, else at its field version where cur has one,
@@ -457,10 +499,23 @@ func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change
 	switch {
 	case pending:
 		tv = dead
+	case e.unsyncedOverSynced(vc, c.RecordKey(), field, cur.Fields[field], src.Fields[field]):
 	case who != dest || !sv.Before(tv):
 		return false
 	}
 	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, src.Fields[field], sv, who))
+}
+
+// unsyncedOverSynced reports whether the target's value of field in its
+// tombstone is one the version map never versioned (while it versions
+// others of the field), over the source's value, which both systems held:
+// the target changed the field after it last synced it and before its
+// delete, and that change's event never came (lost past retention) or is
+// still on its way. The change is decided at the tombstone's version, its
+// upper bound, which is after the source's synced data.
+func (e *Engine) unsyncedOverSynced(vc *versionCache, record, field string, tomb, src any) bool {
+	seen, known := vc.knowsValue(record, field, tomb)
+	return !seen && known && vc.syncedValue(record, field, src)
 }
 
 // keepTombstoneValues adds to c, a create that brings back a record the

@@ -81,6 +81,25 @@ func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
 	return false, known
 }
 
+// syncedValue reports whether the map versions v as field's data that
+// both systems held (not a change that lost or was dead-lettered).
+func (vc *versionCache) syncedValue(record, field string, v any) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	id, ok := rv.names.find(field)
+	if !ok {
+		return false
+	}
+	h := valueHash(v)
+	for i := range rv.entries {
+		if e := &rv.entries[i]; e.field == id && e.hash == h {
+			return true
+		}
+	}
+	return false
+}
+
 // knowsAllValues reports whether the map has versioned c's value of every
 // field in touched.
 func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched []string) bool {
