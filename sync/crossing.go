@@ -29,8 +29,11 @@ import (
 //
 // The same marks tell the retry of a write that failed retryably whether
 // the write took effect all the same: its echo arrived (see
-// afterFailedWrite). The marks live in memory: a restart forgets them, and
-// a crossing at a crash is left to drift detection.
+// afterFailedWrite). A write that failed retryably keeps its mark until
+// its echo or its expiry, whatever its retry decides: it may have landed,
+// after everything the retry read. (Where it did not, a resync it causes
+// is a no-op.) The marks live in memory: a restart forgets them, and a
+// crossing at a crash is left to drift detection.
 
 // crossingWindow bounds how long a write waits for its echo as a mark: an
 // echo that never comes (a write that changed nothing, or a target whose
@@ -371,7 +374,7 @@ func (e *Engine) afterFailedWrite(vc *versionCache, w *work, c sfsync.Change, cu
 	}
 	w.echoAwaited = true
 	w.failedWrite = nil
-	e.crossing.end(w.recordKey(), w.route.To, failed)
+	// The failed write's mark stays: it may have landed all the same.
 	return nil, false
 }
 

@@ -83,7 +83,10 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			if res == nil && !wait && w.failedWrite != nil {
 				res, wait = e.afterFailedWrite(vc, w, c, cur)
 			} else if res != nil && w.failedWrite != nil {
-				e.crossing.end(w.recordKey(), r.To, w.failedWrite)
+				// The failed write's mark stays until its echo or its
+				// expiry: it may have landed, later than anything read
+				// since, and a change of the target's committed before
+				// it still crosses it (see crossings).
 				w.failedWrite = nil
 			}
 			if res == nil && !wait && (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
