@@ -218,6 +218,24 @@ func pinsSalesforce(s *sourceState) bool {
 // is taken as lost: too early a bound only waits for an event, as without
 // a backfill, where too late a one takes a change the stream brings for a
 // lost one.
+// backfilling reports whether a backfill of object from target is owed or
+// running: some of target's changes of it may be lost with their events.
+func (e *Engine) backfilling(target sfsync.System, object string) bool {
+	if !target.IsSalesforce() {
+		return false
+	}
+	e.progressMu.Lock()
+	p, ok := e.progress[object]
+	e.progressMu.Unlock()
+	if ok && p.Phase != "" && p.Phase != PhaseDone {
+		return true
+	}
+	e.backfillMu.Lock()
+	_, owed := e.owedAt[object]
+	e.backfillMu.Unlock()
+	return owed
+}
+
 func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
 	if !target.IsSalesforce() || at.IsZero() {
 		return false

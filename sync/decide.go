@@ -221,6 +221,18 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dated = slices.Concat(touched, extra)
 	}
 	unseen := flows && cur.Exists && !cur.Deleted && e.changesLost(dest, cmp.Or(cur.Object, c.Object), cur.Version)
+	if !unseen && flows && cur.Exists && !cur.Deleted && !w.parkedAt.IsZero() && time.Since(w.parkedAt) >= targetAheadWait &&
+		!e.backfilling(dest, cmp.Or(cur.Object, c.Object)) {
+		// The target's change that its record shows was waited for in
+		// vain: it is not seen here, as if lost. A value the map never
+		// versioned was set by it, at the record's version at the
+		// latest. (Where that dates it too late, its event, when it
+		// comes, is decided against this change's data, and loses.)
+		// While a backfill is owed, such a value may be one of the
+		// changes lost with their events, older: the backfill's row
+		// decides it (see changesLost).
+		unseen = true
+	}
 	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
