@@ -107,12 +107,22 @@ func sfNames(obj *objectSpec, target Side, fields []string) []string {
 // names) over the target's edits between is what the policy owes those
 // edits: at least one of them set a written field, none deleted or
 // restored the record, and under ru each loses every written field it
-// set to written (or ties with it).
+// set to written (or ties with it). A delete between owes the repeat too
+// when the record outlives it under ru (written, a create the policy keeps
+// against the delete): the delete's repair would have brought the record
+// back, and the repeat brought it back instead.
 func owed(ru rule, written edit, between []edit, fields []string) bool {
 	setOne := false
 	for _, e := range between {
-		if e.Op == "delete" || e.Op == "undelete" {
+		if e.Op == "undelete" {
 			return false
+		}
+		if e.Op == "delete" {
+			if live, _ := ru.exists([]edit{written, e}); !slices.Contains(live, true) {
+				return false
+			}
+			setOne = true
+			continue
 		}
 		for _, f := range fields {
 			if _, set := e.Fields[f]; !set {

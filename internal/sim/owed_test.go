@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,13 +35,19 @@ func TestOwed(t *testing.T) {
 		{"one losing edit and one winning", ownRule{owners: map[string]Side{"Email": Ext, "Phone": SF}, fallback: lwwRule{}},
 			[]edit{newer, sfEdit(21, map[string]any{"Phone": "p2"})}, false},
 		{"a delete between", winsRule{w: Ext}, []edit{newer, {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
+		{"a delete the written create wins over", winsRule{w: Ext}, []edit{{N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, true},
+		{"a delete newer than the written create", lwwRule{skew: time.Second}, []edit{{N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
 		{"a field the written change did not set", winsRule{w: Ext}, []edit{sfEdit(20, map[string]any{"MailingCity": "c"})}, false},
 	} {
 		f := fields
 		if tc.name == "a field the written change did not set" {
 			f = append(fields, "MailingCity")
 		}
-		if got := owed(tc.ru, written, tc.between, f); got != tc.want {
+		w := written
+		if strings.HasPrefix(tc.name, "a delete newer") || strings.HasPrefix(tc.name, "a delete the written") {
+			w.Op = "create"
+		}
+		if got := owed(tc.ru, w, tc.between, f); got != tc.want {
 			t.Errorf("%s: owed = %v, want %v", tc.name, got, tc.want)
 		}
 	}
