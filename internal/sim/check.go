@@ -265,11 +265,20 @@ func (r *run) keyHistory(key string) string {
 // reach the other side in its turn marked delayed: dead-lettered on its
 // way (and requeued later), or stale because a snapshot of the record (a
 // backfill or reconciliation) carried newer data there first. The ledger
-// tells, by the edit's side, record and version.
+// tells, by the edit's side, record and version. A create is marked
+// overtaken when a snapshot of its side created the record on the other
+// side (see edit.Overtaken).
 func (r *run) delayedHistory() []edit {
 	dead, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
 	stale, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusStale, Limit: 100000})
+	applied, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusApplied, Limit: 100000})
 	outs := append(dead, stale...)
+	var snapshotCreates []sfsync.Outcome
+	for _, o := range applied {
+		if o.Op == sfsync.OpCreate && strings.HasPrefix(o.Key, "reconcile:") {
+			snapshotCreates = append(snapshotCreates, o)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := slices.Clone(r.history)
@@ -280,12 +289,13 @@ func (r *run) delayedHistory() []edit {
 			src = erpSystem
 		}
 		ext, sfID := r.sc.Records[e.Rec].ExtID, r.sfIDs[e.Rec]
-		for _, o := range outs {
-			if o.Source == src && (o.RecordID == ext || (sfID != "" && o.RecordID == sfID)) && o.Version.Time.Equal(e.T) {
-				e.Delayed = true
-				break
-			}
+		ofRecord := func(o sfsync.Outcome) bool {
+			return o.Source == src && (o.RecordID == ext || (sfID != "" && o.RecordID == sfID))
 		}
+		if slices.ContainsFunc(outs, func(o sfsync.Outcome) bool { return ofRecord(o) && o.Version.Time.Equal(e.T) }) {
+			e.Delayed = true
+		}
+		e.Overtaken = e.Op == "create" && slices.ContainsFunc(snapshotCreates, ofRecord)
 	}
 	return h
 }

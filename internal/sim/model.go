@@ -26,6 +26,10 @@ type edit struct {
 	// its turn (dead-lettered, then requeued; or overtaken by a snapshot
 	// of newer data): later edits of its side may reach it first.
 	Delayed bool
+	// Overtaken marks a create whose record reached the other side first
+	// through a snapshot of its side (a backfill's or reconciliation's
+	// row), with the values the record held when the snapshot was read.
+	Overtaken bool
 }
 
 func (e edit) String() string {
@@ -131,7 +135,8 @@ func (l lwwRule) exists(h []edit) ([]bool, string) {
 // value the other side gave it that reached the winner (which filled it;
 // later ones lose): the first edit's, or, when that edit was delayed (see
 // edit.Delayed), a later one's, up to the first edit that was not. When
-// the delayed edit is the record's create, the record reaches the winner
+// the delayed edit is the record's create (or a snapshot overtook it, see
+// edit.Overtaken), the record reaches the winner
 // with whatever values the other side holds when some later change of it
 // is taken across: any of its values up to the winner's first edit of the
 // record (before which the winner need not hold it).
@@ -146,7 +151,7 @@ func (r winsRule) value(field string, es, h []edit) ([]any, string) {
 			return []any{es[i].Fields[field]}, fmt.Sprintf("%s wins: its newest edit %s", r.w, es[i])
 		}
 	}
-	if es[0].Op == "create" && es[0].Delayed {
+	if es[0].Op == "create" && (es[0].Delayed || es[0].Overtaken) {
 		first := slices.IndexFunc(h, func(e edit) bool { return e.Side == r.w })
 		var vals []any
 		for _, e := range es {

@@ -212,6 +212,12 @@ func TestModel(t *testing.T) {
 	if got, _ := (winsRule{w: SF}).value("Email", fieldEdits, late); fmt.Sprint(got) != "[a b c]" {
 		t.Errorf("SalesforceWins over a delayed ERP create: %v, want [a b c]", got)
 	}
+	// So does one a snapshot of the ERP's record overtook.
+	late[0].Delayed, late[0].Overtaken = false, true
+	fieldEdits[0] = late[0]
+	if got, _ := (winsRule{w: SF}).value("Email", fieldEdits, late); fmt.Sprint(got) != "[a b c]" {
+		t.Errorf("SalesforceWins over an ERP create a snapshot overtook: %v, want [a b c]", got)
+	}
 	del := append(slices.Clone(h), edit{N: 4, Side: Ext, Op: "delete", T: at(9), Seq: 2})
 	if got, _ := (lwwRule{}).exists(del); fmt.Sprint(got) != "[false]" {
 		t.Errorf("LastWriteWins existence after a newest delete: %v", got)
