@@ -89,3 +89,34 @@ func TestRecordBroughtBackKeepsTheTargetsUnsyncedNewerValue(t *testing.T) {
 	b.bothHold(t, "Contact", "003A", "Email", "e14", "Salesforce's email is newer than the ERP's")
 	b.bothHold(t, "Contact", "003A", "LastName", "n2", "the ERP's edit that brought the record back")
 }
+
+// Last write wins. Salesforce creates the record (1s) after the ERP did
+// (3.5s, its event late): Salesforce's create loses every field, and the
+// ERP's create, when its event comes, takes its values to Salesforce. Before
+// that, the ERP deletes the record and Salesforce edits another field (15s,
+// newer than the delete): the edit brings the record back in the ERP. The
+// fields it takes along from Salesforce hold Salesforce's create, which
+// lost: the ERP's own values, in its tombstone, stand.
+func TestRecordBroughtBackKeepsTheTargetsValueOverTheSourcesLosingCreate(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceAsItIs(20 * time.Second)
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	created := b.ext.EditSilently("Contact", "003A", map[string]any{"LastName": "n9", "Email": "e10"}, at(3500*time.Millisecond))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n5", "Email": "e6"}, at(time.Second))
+	settled()
+
+	deleted := b.ext.RemoveSilently("Contact", "003A", at(14500*time.Millisecond))
+	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p30"}, at(15*time.Second))
+	settled()
+	if got := field(t, b.ext, "Contact", "003A", "Email"); got != "e10" {
+		logOutcomes(t, b)
+		t.Errorf("the record brought back in the ERP holds Email=%v, want e10: the ERP's (3.5s) is newer than Salesforce's create (1s), which lost", got)
+	}
+	b.extLog.Append(created, deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "e10", "the ERP's email is newer")
+	b.bothHold(t, "Contact", "003A", "LastName", "n9", "the ERP's last name is newer")
+	b.bothHold(t, "Contact", "003A", "Phone", "p30", "Salesforce's edit that brought the record back")
+}

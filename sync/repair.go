@@ -354,6 +354,7 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 // decides it. The fields taken from the source are not claimed at the
 // update's version (see work.borrowed).
 func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) sfsync.Change {
+	w.unheld = w.unheld[:0]
 	probe := sfsync.Change{Source: w.route.To, Object: c.Object}
 	back := e.route(&probe)
 	if back == nil || back.To != c.Source || back.State == nil {
@@ -379,6 +380,15 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	along := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: c.Op, Version: c.Version, Origin: c.Origin, Fields: map[string]any{}}
 	for _, f := range e.dataFields(c.Object, src.Fields) {
 		if _, set := whole.Value(f); set || slices.Contains(decided, f) || vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
+			continue
+		}
+		if e.lostChangeOverTombstone(vc, w, &c, f, src, cur) {
+			// The source's value is its own change that lost to the
+			// target's value, which the tombstone holds: it stays
+			// (keepTombstoneValues), and the source gets it by the
+			// repair of that change or the target's own change event.
+			w.kept = append(w.kept, f)
+			w.unheld = append(w.unheld, f)
 			continue
 		}
 		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
@@ -504,6 +514,24 @@ func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change
 		return false
 	}
 	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, src.Fields[field], sv, who))
+}
+
+// lostChangeOverTombstone reports whether the source's value of field in
+// src, to be taken along into a record brought back, is the source's own
+// change that lost its conflict (no later change of the source's was
+// applied), over the value the target's tombstone cur holds, which wins on
+// its merit under the policy.
+func (e *Engine) lostChangeOverTombstone(vc *versionCache, w *work, c *sfsync.Change, field string, src, cur sfsync.Record) bool {
+	if w.route.Policy == nil || w.route.State == nil || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	record := c.RecordKey()
+	if !vc.ownChangeLost(record, c.Source, field) {
+		return false
+	}
+	probe := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: sfsync.OpUpdate, Version: c.Version, Fields: map[string]any{}}
+	setValue(&probe, field, src.Fields[field])
+	return e.targetValueWins(vc, w, &probe, record, field, cur)
 }
 
 // unsyncedOverSynced reports whether the target's value of field in its

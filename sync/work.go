@@ -65,6 +65,11 @@ type work struct {
 	// the version of their data and its system: the version map holds
 	// them so once written.
 	borrowedAt []fieldData
+	// unheld lists the borrowed fields whose target's data the source
+	// does not hold (it holds its own change that lost to it): written
+	// back into the target, they are claimed at no version, and the
+	// target's data reaches the source by its own change or a repair.
+	unheld []string
 	// resynced lists the fields of repair that resync a crossing write
 	// (see planResync).
 	resynced []string

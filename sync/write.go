@@ -99,7 +99,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// A create carries its own fields whole, but not those the
 				// policy kept from the target.
 				c = c.Clone()
-				w.borrowed, w.borrowedAt = w.borrowed[:0], w.borrowedAt[:0]
+				w.borrowed, w.borrowedAt, w.unheld = w.borrowed[:0], w.borrowedAt[:0], w.unheld[:0]
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
 				}
@@ -382,6 +382,9 @@ func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string
 	}
 	versions := vc.rememberPartly(w.claimed(c), record, touched, w.dropped)
 	for _, b := range slices.Concat(w.borrowedAt, own) {
+		if slices.Contains(w.unheld, b.field) {
+			continue
+		}
 		// Both systems hold the data now, of its own version.
 		versions = append(versions, vc.rememberData(record, b, dataHash(c, b.field))...)
 	}
