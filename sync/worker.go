@@ -380,7 +380,7 @@ func (e *Engine) echo(ctx context.Context, vc *versionCache, c *sfsync.Change, r
 	// The first change of a field after our write uses the write's
 	// fingerprint up, echo or not, so it is consulted even when origin
 	// already tells.
-	byPrint, err := e.echoByFingerprint(ctx, vc, c, record)
+	byPrint, err := e.echoByFingerprint(ctx, vc, c, record, byOrigin != "")
 	if byOrigin != "" {
 		return byOrigin, nil
 	}
@@ -403,8 +403,11 @@ func (e *Engine) echoByOrigin(c *sfsync.Change) string {
 // unless the change is older than data of another system already applied
 // to that field: such a change was made before our write (its events can
 // arrive after we wrote), so it is neither the write's echo nor a later edit
-// that proves the write will have none.
-func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfsync.Change, record string) (string, error) {
+// that proves the write will have none. An echo its origin proves ours
+// (ours) uses them up whatever its version: it is the write, and its
+// version is the written change's, which data applied since may be newer
+// than.
+func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfsync.Change, record string, ours bool) (string, error) {
 	if !e.mayEcho(c.Source) {
 		return "", nil
 	}
@@ -414,7 +417,7 @@ func (e *Engine) echoByFingerprint(ctx context.Context, vc *versionCache, c *sfs
 	}
 	all := true
 	for _, p := range fps {
-		if vc.olderThanOthers(c, record, p.field) {
+		if !ours && vc.olderThanOthers(c, record, p.field) {
 			all = false
 			continue
 		}
