@@ -73,8 +73,11 @@
 //     each lose to the written change under the policy (or tie with it,
 //     a tie the model leaves open), and the repeat, decided against
 //     them, writes what their own changes would have had written back
-//     under a repair's key. A repeat with no such edit between, or over
-//     an edit that wins, counts twice.
+//     under a repair's key. So does a repeat over a delete of the
+//     target's that the written change wins over (a create the policy
+//     keeps against it): it brings the record back, as the delete's own
+//     repair would have. A repeat with no such edit between, or over an
+//     edit that wins, counts twice.
 //   - no-loop: the writes are bounded by the edits, and the systems go
 //     quiet.
 //   - model-agreement: both systems hold what an independent model of the
@@ -116,8 +119,12 @@
 //     That is the first edit's, or, when its change did not reach the
 //     winner in its turn (the ledger shows it dead-lettered, then
 //     requeued, or stale because a snapshot of the record carried newer
-//     data there first), any later one's up to the first that did. The
-//     winner's creates,
+//     data there first), any later one's up to the first that did. When
+//     that edit is the record's create (delayed so, or overtaken by a
+//     snapshot of its side that created the record in the winner), the
+//     record reaches the winner with whatever values the other side holds
+//     when a later change of it is taken across: any of its values up to
+//     the winner's first edit of the record. The winner's creates,
 //     deletes and restores decide existence; the loser's delete never
 //     removes a record the winner holds. A record only the loser ever
 //     edited, whose creation did not reach the winner in its turn, may
