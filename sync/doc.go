@@ -99,7 +99,15 @@
 // versioned is no news, one it never versioned was set by a lost change
 // and is decided by the row, and a change of the other system decided
 // against a Salesforce record whose changes are lost does not wait for
-// their events, and dates such a value at the record's version.
+// their events, and dates such a value at the record's version. The same
+// dating applies to any target after a change has waited in vain (2 s)
+// for the target's change its record shows: a value the map never
+// versioned was set by that change, at the record's version at the latest.
+// A record brought back in a target that deleted it keeps, from its
+// tombstone, the target's values the source does not hold as synced data:
+// of a field the policy gives the target, and over the source's own change
+// that lost to it; a tombstone value never synced, over the source's
+// synced one, is the target's newer edit, and the repair takes it across.
 // Without a reconciler, such a tie is decided as [sfsync.Version.Compare]
 // orders it: the event, with its commit number, counts as the newer.
 //
