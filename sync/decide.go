@@ -372,7 +372,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if c.Op == sfsync.OpDelete {
 			res.versions = vc.rememberLost(&c, record, touched)
 		} else {
-			res.versions = vc.rememberPartly(w.claimed(&c), record, held, w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, held, rowNews(vc, it, &c, record, w.dropped))
 		}
 		return c, res, false
 	}

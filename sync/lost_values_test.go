@@ -287,3 +287,42 @@ func (b *bidi) waitApplied(t *testing.T, key string) {
 		return len(os) > 0 && os[0].Status == sfsync.StatusApplied
 	})
 }
+
+// A backfill's row that loses to the ERP's delete carries, besides what
+// Salesforce changed while its events were lost, values synced long
+// before: the version map keeps those at the versions they were synced
+// at, not as changes of Salesforce's that lost at the row's version.
+// Dated at the row's version, Salesforce's old email tied (under the skew
+// tolerance) with the ERP's later edit of it, and won it (the simulator's
+// seed 51321).
+func TestBackfillRowLosingToADeleteLeavesItsSyncedValuesAtTheirVersions(t *testing.T) {
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	b := syncedThenStopped(t, policy)
+	// Away past retention: Salesforce renames the contact at 5s.
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N5"}, at(5*time.Second))
+
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		read: make(chan struct{}), release: make(chan struct{})}
+	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	extSrc := newGatedSource(extLogSrc)
+	extSrc.close()
+	r, _ := b.comeBack(t, policy, sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
+		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time }))
+	<-rec.read
+	// The ERP deletes the record at 8s, and the delete reaches Salesforce
+	// before the row, read before it, is applied: the row loses to it.
+	deleted := b.ext.Remove("Contact", "003A", at(8*time.Second))
+	extSrc.reopen()
+	b.waitApplied(t, deleted.Key)
+	close(rec.release)
+	waitFor(t, b.contactsBackfilled)
+	// A Salesforce user restores the record at 20s: it comes back in the
+	// ERP. Then the ERP changes the email at 6s (its clock is behind).
+	b.sf.Restore("Contact", "003A", at(20*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
+	b.ext.Edit("Contact", "003A", map[string]any{"Email": "e6"}, at(6*time.Second))
+	settle(t, b.sfLog, sfSrc, b.extLog, extLogSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "e6", "the ERP's email (6s) is newer than Salesforce's (0s), which the row only repeated")
+}

@@ -143,6 +143,26 @@ func rowAfterPin(it *item, c *sfsync.Change) (sfsync.Version, bool) {
 	return pin, pin.Before(c.Version)
 }
 
+// rowNews returns the fields of lost, those a change that lost its
+// conflict set, that are news: for a backfill's row, those whose values the
+// map never versioned. A row repeats its record's values synced long
+// before with the record's version: remembered as the source's change that
+// lost at that version, they would look newer than they are, and win a tie
+// with the other system's later edit of them.
+func rowNews(vc *versionCache, it *item, c *sfsync.Change, record string, lost []string) []string {
+	if !it.snapshot || it.pinned.IsZero() || len(lost) == 0 {
+		return lost
+	}
+	var news []string
+	for _, f := range lost {
+		v, _ := c.Value(f)
+		if seen, _ := vc.knowsValue(record, f, v); !seen {
+			news = append(news, f)
+		}
+	}
+	return news
+}
+
 // rowOfSyncedValues reports whether c is a backfill's row that carries no
 // value of touched the engine has not synced before: it tells of no change
 // lost with the source's events, and brings nothing back that the target
