@@ -261,13 +261,27 @@ func (r *run) keyHistory(key string) string {
 	return b.String()
 }
 
+// carries reports whether a delivered change's fields hold every value of
+// an edit's.
+func carries(got, want map[string]any) bool {
+	for f, v := range want {
+		// A null may come as a nulled field, not a value: taken as carried.
+		if g, ok := got[f]; (ok || v != nil) && !sameVal(g, v) {
+			return false
+		}
+	}
+	return true
+}
+
 // delayedHistory is the history with every edit whose change did not
 // reach the other side in its turn marked delayed: dead-lettered on its
 // way (and requeued later), or stale because a snapshot of the record (a
 // backfill or reconciliation) carried newer data there first. The ledger
 // tells, by the edit's side, record and version. A create is marked
 // overtaken when a snapshot of its side created the record on the other
-// side (see edit.Overtaken).
+// side (see edit.Overtaken), and a Salesforce edit no engine received is
+// given the latest version a row of its record was decided at (see
+// edit.Until).
 func (r *run) delayedHistory() []edit {
 	dead, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
 	stale, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusStale, Limit: 100000})
@@ -277,6 +291,14 @@ func (r *run) delayedHistory() []edit {
 	for _, o := range applied {
 		if o.Op == sfsync.OpCreate && strings.HasPrefix(o.Key, "reconcile:") {
 			snapshotCreates = append(snapshotCreates, o)
+		}
+	}
+	// Every decided outcome of a backfill's or reconciliation's row.
+	all, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Limit: 100000})
+	var rows []sfsync.Outcome
+	for _, o := range all {
+		if strings.HasPrefix(o.Key, "reconcile:") && o.Status != sfsync.StatusDuplicate {
+			rows = append(rows, o)
 		}
 	}
 	r.mu.Lock()
@@ -296,6 +318,17 @@ func (r *run) delayedHistory() []edit {
 			e.Delayed = true
 		}
 		e.Overtaken = e.Op == "create" && slices.ContainsFunc(snapshotCreates, ofRecord)
+		if e.Side == SF && e.Op == "update" && sfID != "" && !slices.ContainsFunc(r.deliveries, func(d delivery) bool {
+			return d.Source == src && d.Record == sfID && d.At.Equal(e.T) && carries(d.Fields, e.Fields)
+		}) {
+			// Never delivered: lost past retention. A backfill's row told
+			// of it, at its version.
+			for _, o := range rows {
+				if ofRecord(o) && !o.Version.Time.Before(e.T) && o.Version.Time.After(e.Until) {
+					e.Until = o.Version.Time
+				}
+			}
+		}
 	}
 	return h
 }

@@ -112,7 +112,12 @@
 //     rules that depend on what each target reports of its last writer,
 //     so either tied value is accepted, but both systems must hold the
 //     same. Existence follows the newest record-level edit (deletes
-//     included), with the same ties.
+//     included), with the same ties. A Salesforce update whose event no
+//     engine received (lost past retention) is known to the engine only
+//     from a backfill's row of its record, which tells neither when it
+//     was made nor which of its fields it set: it spans the time from
+//     when it was made to the latest version such a row was decided at,
+//     and ties with an edit of the other side inside that span.
 //   - SalesforceWins / ExternalWins: the winner's newest value; if the
 //     winner never set the field, the first value the other side gave it
 //     that reached the winner (it filled the winner; later ones lose).

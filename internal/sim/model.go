@@ -26,6 +26,11 @@ type edit struct {
 	// its turn (dead-lettered, then requeued; or overtaken by a snapshot
 	// of newer data): later edits of its side may reach it first.
 	Delayed bool
+	// Until is, for a Salesforce edit whose event was never delivered
+	// (lost past retention), the latest version time a backfill's row of
+	// its record was decided at: the engine knows the edit only from that
+	// row, and cannot tell when in between it was made. Zero otherwise.
+	Until time.Time
 	// Overtaken marks a create whose record reached the other side first
 	// through a snapshot of its side (a backfill's or reconciliation's
 	// row), with the values the record held when the snapshot was read.
@@ -82,7 +87,8 @@ func ruleOf(p *PolicySpec, object string) rule {
 }
 
 // lwwRule: the newest edit of a field wins, by the version each side
-// stamped it with. Edits of one side are ordered by that side; edits of
+// stamped it with (a Salesforce edit whose event was lost spans the time
+// up to the backfill's row that told of it: see edit.Until). Edits of one side are ordered by that side; edits of
 // different sides by time, and two whose times differ by no more than the
 // skew tolerance (or, without one, are equal) are a tie that the policy
 // breaks by rules the model does not reproduce (system of record, value
@@ -94,7 +100,15 @@ func (l lwwRule) beats(a, b edit) bool {
 	if a.Side == b.Side {
 		return a.Seq > b.Seq
 	}
-	return a.T.Sub(b.T) > l.skew
+	// An edit known only from a backfill's row (see edit.Until) may have
+	// been made any time up to the row's version: it beats only what is
+	// older than it for sure, and is beaten only by what is newer than
+	// the row.
+	latest := b.T
+	if b.Until.After(latest) {
+		latest = b.Until
+	}
+	return a.T.Sub(latest) > l.skew
 }
 
 func (l lwwRule) newest(es []edit) []edit {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	stdsync "sync"
@@ -114,6 +115,12 @@ type delivery struct {
 	Pos  sfsync.Position
 	Inst int
 	Desc string
+	// Source, Record, At and Fields say which system's change of which
+	// record, at which version time and with which values, was delivered.
+	Source sfsync.System
+	Record string
+	At     time.Time
+	Fields map[string]any
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -247,7 +254,8 @@ func (r *run) delivered(cs []sfsync.Change) {
 				continue
 			}
 		}
-		r.deliveries = append(r.deliveries, delivery{Key: c.Key, Pos: c.Position, Inst: inst, Desc: c.String()})
+		r.deliveries = append(r.deliveries, delivery{Key: c.Key, Pos: c.Position, Inst: inst, Desc: c.String(),
+			Source: c.Source, Record: c.RecordID, At: c.Version.Time, Fields: maps.Clone(c.Fields)})
 	}
 }
 
