@@ -1,0 +1,155 @@
+package sync
+
+import (
+	"slices"
+
+	"github.com/sfsync/sfsync"
+)
+
+// Tombstones. A record brought back in a target that deleted it (an update
+// newer than the delete, or the repair of a delete that lost) is written
+// whole, and the target's tombstone holds values of its own from before
+// the delete. These rules say which of them stay: the target's data that
+// the source does not hold as synced data, where the policy gives the
+// target the field or its value wins on its merit.
+
+// leaveOutUnsyncedKept takes out of d, the decision of c, a repair's
+// create that brings back a record whose delete lost, the fields the
+// route's policy would keep from the target (the deleting side owns them)
+// whose values in c were never synced. The record comes back whole,
+// without asking the policy, so that those fields keep the target's data,
+// which its delete took along: c's value of such a field is that data when
+// the version map has versioned it. Otherwise it is the source's own edit
+// of a field it has no say in, which loses when its event comes: the
+// target keeps its own value, from its tombstone where that holds it (see
+// keepTombstoneValues), none where not.
+func (e *Engine) leaveOutUnsyncedKept(vc *versionCache, w *work, c *sfsync.Change, record string, touched []string, cur sfsync.Record, d *sfsync.Decision) {
+	if w.route.Policy == nil || w.route.State == nil {
+		return
+	}
+	pd := w.route.Policy.Decide(c.Clone(), cur)
+	if !pd.Apply {
+		return
+	}
+	var out []string
+	for _, f := range touched {
+		if slices.Contains(pd.Keep, f) {
+			continue
+		}
+		if v, _ := c.Value(f); vc.syncedValue(record, f, v) {
+			continue
+		}
+		out = append(out, f)
+		if d.Dropped == nil {
+			d.Dropped = map[string]string{}
+		}
+		why := pd.Dropped[f]
+		if why == "" {
+			why = "the policy keeps it from the source"
+		}
+		d.Dropped[f] = "the target's own data (" + why + "), and this value of it was never synced"
+	}
+	d.Keep = without(slices.Clone(d.Keep), out)
+}
+
+// tombstoneEditStands reports whether the target's tombstone cur holds,
+// in field, an edit of the target's own that the source src has not seen,
+// and that the policy keeps against src's value. The target changed the
+// field after it last reached src when src holds the target's own data of
+// it (src names the target as its writer, or the version map says the
+// data both systems hold is the target's) and the tombstone holds
+// something else, or when the target's newest change of the field was
+// dead-lettered and nothing decided it since, or when the tombstone holds
+// a value the engine never synced over the source's synced one (see
+// unsyncedOverSynced). A record brought back with
+// src's value would lose that edit, which its requeue or its event then
+// takes to src: the two systems would part. The edit is decided at the
+// dead letter's version, else at its field version where cur has one,
+// else at the delete's: it was made before the delete.
+func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change, field string, src, cur sfsync.Record) bool {
+	dest := w.route.To
+	if w.route.Policy == nil || w.route.State == nil || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	sv, held := src.FieldVersions[field]
+	who, named := src.LastWriter[field]
+	vc.mu.Lock()
+	rv := vc.get(c.RecordKey())
+	if !named {
+		sv, who, held = rv.newest(field)
+	}
+	dead, pending := rv.version(dest, deadPrefix+field)
+	if applied, ok := rv.version(dest, field); ok && !applied.Before(dead) {
+		pending = false
+	}
+	vc.mu.Unlock()
+	if !held {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	if !ok || cur.LastWriter[field] != dest {
+		tv = cur.Version
+	}
+	switch {
+	case pending:
+		tv = dead
+	case e.unsyncedOverSynced(vc, c.RecordKey(), field, cur.Fields[field], src.Fields[field]):
+	case who != dest || !sv.Before(tv):
+		return false
+	}
+	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, src.Fields[field], sv, who))
+}
+
+// lostChangeOverTombstone reports whether the source's value of field in
+// src, to be taken along into a record brought back, is the source's own
+// change that lost its conflict (no later change of the source's was
+// applied), over the value the target's tombstone cur holds, which wins on
+// its merit under the policy.
+func (e *Engine) lostChangeOverTombstone(vc *versionCache, w *work, c *sfsync.Change, field string, src, cur sfsync.Record) bool {
+	if w.route.Policy == nil || w.route.State == nil || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	record := c.RecordKey()
+	if !vc.ownChangeLost(record, c.Source, field) {
+		return false
+	}
+	probe := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: sfsync.OpUpdate, Version: c.Version, Fields: map[string]any{}}
+	setValue(&probe, field, src.Fields[field])
+	return e.targetValueWins(vc, w, &probe, record, field, cur)
+}
+
+// unsyncedOverSynced reports whether the target's value of field in its
+// tombstone is one the version map never versioned (while it versions
+// others of the field), over the source's value, which both systems held:
+// the target changed the field after it last synced it and before its
+// delete, and that change's event never came (lost past retention) or is
+// still on its way. The change is decided at the tombstone's version, its
+// upper bound, which is after the source's synced data.
+func (e *Engine) unsyncedOverSynced(vc *versionCache, record, field string, tomb, src any) bool {
+	seen, known := vc.knowsValue(record, field, tomb)
+	return !seen && known && vc.syncedValue(record, field, src)
+}
+
+// keepTombstoneValues adds to c, a create that brings back a record the
+// target deleted, the target's own values from before its delete of the
+// fields the policy kept from it, where its tombstone cur holds them
+// (Salesforce's Recycle Bin): a record brought back by a create has only
+// what is written, where an undelete would have restored them. They are
+// the target's data, and the version map does not claim them at c's
+// version (see work.borrowed).
+func (e *Engine) keepTombstoneValues(w *work, c *sfsync.Change, cur sfsync.Record) {
+	if !cur.Deleted || c.Op != sfsync.OpCreate {
+		return
+	}
+	kept := slices.Concat(w.lost, w.dropped, w.held, w.kept)
+	for _, f := range e.dataFields(c.Object, cur.Fields) {
+		if _, set := c.Value(f); set || !slices.Contains(kept, f) {
+			continue
+		}
+		if c.Fields == nil {
+			c.Fields = map[string]any{}
+		}
+		setValue(c, f, cur.Fields[f])
+		w.borrow(f, cur, w.route.To)
+	}
+}
