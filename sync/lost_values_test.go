@@ -326,3 +326,41 @@ func TestBackfillRowLosingToADeleteLeavesItsSyncedValuesAtTheirVersions(t *testi
 	logOutcomes(t, b)
 	b.bothHold(t, "Contact", "003A", "Email", "e6", "the ERP's email (6s) is newer than Salesforce's (0s), which the row only repeated")
 }
+
+// As above, but the value the row repeats is the ERP's own earlier one,
+// synced before the ERP's newer edit replaced it in the version map (which
+// keeps one value per system and field): it is no news either. Before, the
+// row took it for a change Salesforce made while its events were lost, and
+// wrote it back over the ERP's newer edit (the simulator's seeds 52269,
+// 52747).
+func TestBackfillRowRepeatingAnOlderSyncedValueIsNoNewsOfIt(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r0, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Phone": "p0", "Email": "e0"}, at(0))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E3"}, at(3*time.Second))
+	settled()
+	if err := r0.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// Away past retention: Salesforce changes the email at 8s.
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
+
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		read: make(chan struct{}), release: make(chan struct{})}
+	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
+	<-rec.read
+	// The ERP renames the contact again at 5s; the rename reaches
+	// Salesforce after the backfill read the record (holding E3).
+	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E5"}, at(5*time.Second))
+	b.waitApplied(t, rename.Key)
+	close(rec.release)
+	waitFor(t, b.contactsBackfilled)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "LastName", "E5", "the ERP's rename (5s) is its newest; the row only repeats its earlier one (3s)")
+	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce changed the email at 8s, in a change only the row tells of")
+}

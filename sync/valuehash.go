@@ -57,8 +57,10 @@ func dataHash(c *sfsync.Change, field string) uint64 {
 }
 
 // holdsValue reports whether v is a value of field that the map has
-// versioned, in either system, as synced data or as a change that lost or
-// was dead-lettered; known is false when the map has no value of it.
+// versioned, in either system, as synced data (the newest, or one a newer
+// value replaced since this process has run: see recordVersions.superseded)
+// or as a change that lost or was dead-lettered; known is false when the
+// map has no value of it.
 func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
 	var ids [3]uint32
 	n := 0
@@ -77,6 +79,9 @@ func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
 			return true, true
 		}
 		known = true
+	}
+	if id, ok := rv.names.find(field); ok && slices.ContainsFunc(rv.superseded, func(o echoedValue) bool { return o.field == id && o.hash == h }) {
+		return true, true
 	}
 	return false, known
 }

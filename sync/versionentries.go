@@ -67,7 +67,16 @@ type recordVersions struct {
 	// said its fields held (see echoContradicted). It lives in memory only:
 	// after a restart a record's first decisions go without it, as before.
 	echoed []echoedValue
+	// superseded holds the hashes of the last values of data fields that
+	// newer values replaced in the entries (see maxSuperseded): a
+	// snapshot read before our write of a newer value landed repeats the
+	// older one, which is no news (see holdsValue). It lives in memory
+	// only, as echoed does.
+	superseded []echoedValue
 }
+
+// maxSuperseded bounds the values a record keeps in superseded.
+const maxSuperseded = 8
 
 // echoedValue is a field's value in an echo, as a hash of its normal form
 // (see appendNormalValue).
@@ -140,6 +149,9 @@ func (rv *recordVersions) versionOf(source, field uint32) (sfsync.Version, bool)
 func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version, hash uint64) {
 	for i := range rv.entries {
 		if e := &rv.entries[i]; e.field == field && e.source == source {
+			if e.hash != 0 && e.hash != hash {
+				rv.supersede(source, field, e.hash)
+			}
 			e.v, e.hash = v, hash
 			return
 		}
@@ -152,6 +164,18 @@ func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version, hash uin
 		rv.entries = grown
 	}
 	rv.entries = append(rv.entries, versionEntry{source: source, field: field, v: v, hash: hash})
+}
+
+// supersede keeps hash, a data field's value that a newer one replaces in
+// the entry of source and field, among the last maxSuperseded.
+func (rv *recordVersions) supersede(source, field uint32, hash uint64) {
+	if strings.HasPrefix(rv.names.name(field), "\x00") {
+		return // a lost or dead entry, or the record's own
+	}
+	if len(rv.superseded) == maxSuperseded {
+		rv.superseded = append(rv.superseded[:0], rv.superseded[1:]...)
+	}
+	rv.superseded = append(rv.superseded, echoedValue{source: source, field: field, hash: hash})
 }
 
 func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Version, bool) {
