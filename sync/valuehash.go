@@ -80,7 +80,7 @@ func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
 		}
 		known = true
 	}
-	if id, ok := rv.names.find(field); ok && slices.ContainsFunc(rv.superseded, func(o echoedValue) bool { return o.field == id && o.hash == h }) {
+	if id, ok := rv.names.find(field); ok && slices.ContainsFunc(rv.superseded, func(o hashedValue) bool { return o.field == id && o.hash == h }) {
 		return true, true
 	}
 	return false, known

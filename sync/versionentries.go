@@ -66,21 +66,22 @@ type recordVersions struct {
 	// echoed holds, per system, what the newest echo of our writes there
 	// said its fields held (see echoContradicted). It lives in memory only:
 	// after a restart a record's first decisions go without it, as before.
-	echoed []echoedValue
+	echoed []hashedValue
 	// superseded holds the hashes of the last values of data fields that
 	// newer values replaced in the entries (see maxSuperseded): a
 	// snapshot read before our write of a newer value landed repeats the
 	// older one, which is no news (see holdsValue). It lives in memory
 	// only, as echoed does.
-	superseded []echoedValue
+	superseded []hashedValue
 }
 
 // maxSuperseded bounds the values a record keeps in superseded.
 const maxSuperseded = 8
 
-// echoedValue is a field's value in an echo, as a hash of its normal form
-// (see appendNormalValue).
-type echoedValue struct {
+// hashedValue is a field's value as a hash of its normal form (see
+// appendNormalValue), with the system it is of: in an echo, or one a newer
+// value replaced.
+type hashedValue struct {
 	source, field uint32
 	hash          uint64
 }
@@ -96,7 +97,7 @@ func (rv *recordVersions) setEchoed(source uint32, c *sfsync.Change) {
 	rv.echoed = kept
 	for _, f := range c.Touched() {
 		v, _ := c.Value(f)
-		rv.echoed = append(rv.echoed, echoedValue{source: source, field: rv.names.id(f), hash: valueHash(v)})
+		rv.echoed = append(rv.echoed, hashedValue{source: source, field: rv.names.id(f), hash: valueHash(v)})
 	}
 }
 
@@ -175,7 +176,7 @@ func (rv *recordVersions) supersede(source, field uint32, hash uint64) {
 	if len(rv.superseded) == maxSuperseded {
 		rv.superseded = append(rv.superseded[:0], rv.superseded[1:]...)
 	}
-	rv.superseded = append(rv.superseded, echoedValue{source: source, field: field, hash: hash})
+	rv.superseded = append(rv.superseded, hashedValue{source: source, field: field, hash: hash})
 }
 
 func (rv *recordVersions) version(src sfsync.System, field string) (sfsync.Version, bool) {
