@@ -283,22 +283,20 @@ func carries(got, want map[string]any) bool {
 // given the latest version a row of its record was decided at (see
 // edit.Until).
 func (r *run) delayedHistory() []edit {
-	dead, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered, Limit: 100000})
-	stale, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusStale, Limit: 100000})
-	applied, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Status: sfsync.StatusApplied, Limit: 100000})
-	outs := append(dead, stale...)
-	var snapshotCreates []sfsync.Outcome
-	for _, o := range applied {
-		if o.Op == sfsync.OpCreate && strings.HasPrefix(o.Key, "reconcile:") {
-			snapshotCreates = append(snapshotCreates, o)
-		}
-	}
-	// Every decided outcome of a backfill's or reconciliation's row.
+	// One read of the ledger: the outcomes that delay an edit (dead
+	// letters and stale changes), and the decided rows of backfills and
+	// reconciliations, the creates among them apart.
 	all, _ := r.store.base.Outcomes(r.ctx, sfsync.OutcomeQuery{Limit: 100000})
-	var rows []sfsync.Outcome
+	var outs, rows, snapshotCreates []sfsync.Outcome
 	for _, o := range all {
+		if o.Status == sfsync.StatusDeadLettered || o.Status == sfsync.StatusStale {
+			outs = append(outs, o)
+		}
 		if strings.HasPrefix(o.Key, "reconcile:") && o.Status != sfsync.StatusDuplicate {
 			rows = append(rows, o)
+			if o.Status == sfsync.StatusApplied && o.Op == sfsync.OpCreate {
+				snapshotCreates = append(snapshotCreates, o)
+			}
 		}
 	}
 	r.mu.Lock()
