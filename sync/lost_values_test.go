@@ -57,6 +57,17 @@ func TestChangesLostPastRetentionAreToldByTheirValues(t *testing.T) {
 	}
 }
 
+// newReadEarly returns a readEarly over Salesforce in b, reading its rows
+// once start is closed when gated, else at once.
+func (b *bidi) newReadEarly(gated bool) *readEarly {
+	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
+		read: make(chan struct{}), release: make(chan struct{})}
+	if gated {
+		rec.start = make(chan struct{})
+	}
+	return rec
+}
+
 // readEarly is a reconciler whose rows are read once start is closed (at
 // once when it is nil) and handed to the engine only once release is
 // closed: a backfill's page read before a newer value reached Salesforce
@@ -112,20 +123,9 @@ func TestBackfillRowReadBeforeANewerValueIsNoNewsOfIt(t *testing.T) {
 	// expires unread.
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
 
-	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
-		read: make(chan struct{}), release: make(chan struct{})}
-	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
-	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
-	<-rec.read
 	// The ERP renames the contact at 5s; the rename reaches Salesforce
 	// after the backfill read the record.
-	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E5"}, at(5*time.Second))
-	b.waitApplied(t, rename.Key)
-	close(rec.release)
-	waitFor(t, b.contactsBackfilled)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-	r.stop(t)
-	logOutcomes(t, b)
+	b.backfillReadingBefore(t, map[string]any{"LastName": "E5"}, at(5*time.Second))
 	b.bothHold(t, "Contact", "003A", "LastName", "E5", "the ERP's rename (5s) is newer than Salesforce's name (0s), which the row only repeats")
 	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce changed the email at 8s, in a change only the row tells of")
 	b.bothHold(t, "Contact", "003A", "Phone", "p0", "nobody changed the phone")
@@ -145,8 +145,7 @@ func TestBackfillRowAfterThePinDecidesItsLostValuesAtThePin(t *testing.T) {
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "S2"}, at(2*time.Second))
 
 	// The engine comes back at 10s: the backfill pins the stream then.
-	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
-		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+	rec := b.newReadEarly(true)
 	sfLogSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	sfSrc := newGatedSource(sfLogSrc)
 	r, e := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
@@ -187,8 +186,7 @@ func TestBackfillRowOfSyncedValuesDoesNotBringBackADeletedRecord(t *testing.T) {
 
 	// The engine comes back at 10s, past retention: the backfill pins the
 	// stream then, and reads the record once the ERP's edit reached it.
-	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
-		start: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+	rec := b.newReadEarly(true)
 	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
 	r, e := b.comeBack(t, policy, sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
@@ -242,6 +240,25 @@ func TestBackfillRowFindingItsLostValueInTheTargetRecordsIt(t *testing.T) {
 	r.stop(t)
 	logOutcomes(t, b)
 	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce's email (8s) is newer than the ERP's (6s)")
+}
+
+// backfillReadingBefore brings the engine back on b, past retention, with
+// a backfill of contacts whose row of 003A is read before the ERP's edit of
+// fields at v reaches Salesforce and applied after it; it waits until both
+// systems are settled, stops the engine and logs the ledger.
+func (b *bidi) backfillReadingBefore(t *testing.T, fields map[string]any, v sfsync.Version) {
+	t.Helper()
+	rec := b.newReadEarly(false)
+	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
+	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
+	<-rec.read
+	edit := b.ext.Edit("Contact", "003A", fields, v)
+	b.waitApplied(t, edit.Key)
+	close(rec.release)
+	waitFor(t, b.contactsBackfilled)
+	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	r.stop(t)
+	logOutcomes(t, b)
 }
 
 // syncedThenStopped is Salesforce, versioning whole records, and the ERP,
@@ -301,8 +318,7 @@ func TestBackfillRowLosingToADeleteLeavesItsSyncedValuesAtTheirVersions(t *testi
 	// Away past retention: Salesforce renames the contact at 5s.
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N5"}, at(5*time.Second))
 
-	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
-		read: make(chan struct{}), release: make(chan struct{})}
+	rec := b.newReadEarly(false)
 	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
 	extSrc.close()
@@ -347,20 +363,9 @@ func TestBackfillRowRepeatingAnOlderSyncedValueIsNoNewsOfIt(t *testing.T) {
 	// Away past retention: Salesforce changes the email at 8s.
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e8"}, at(8*time.Second))
 
-	rec := &readEarly{inner: reconcile.New(b.sf, reconcile.WithTenant(org), reconcile.WithLogger(quiet())),
-		read: make(chan struct{}), release: make(chan struct{})}
-	sfSrc, extSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
-	r, _ := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec))
-	<-rec.read
 	// The ERP renames the contact again at 5s; the rename reaches
 	// Salesforce after the backfill read the record (holding E3).
-	rename := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E5"}, at(5*time.Second))
-	b.waitApplied(t, rename.Key)
-	close(rec.release)
-	waitFor(t, b.contactsBackfilled)
-	settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
-	r.stop(t)
-	logOutcomes(t, b)
+	b.backfillReadingBefore(t, map[string]any{"LastName": "E5"}, at(5*time.Second))
 	b.bothHold(t, "Contact", "003A", "LastName", "E5", "the ERP's rename (5s) is its newest; the row only repeats its earlier one (3s)")
 	b.bothHold(t, "Contact", "003A", "Email", "e8", "Salesforce changed the email at 8s, in a change only the row tells of")
 }
