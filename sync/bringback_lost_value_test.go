@@ -11,6 +11,24 @@ import (
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
+// ownedPhoneSynced starts an engine under field ownership (the ERP owns
+// Phone; Salesforce wins the rest) on a record Salesforce made (at 0s),
+// both systems holding it, with the ERP's Phone (erpPhone, at 4s) unless
+// that is nil.
+func ownedPhoneSynced(t *testing.T, erpPhone any) (*bidi, *running, func()) {
+	t.Helper()
+	b := newBidi(t)
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
+	r, settled := b.startBoth(t, policy)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
+	settled()
+	if erpPhone != nil {
+		b.ext.Edit("Contact", "003A", map[string]any{"Phone": erpPhone}, at(4*time.Second))
+		settled()
+	}
+	return b, r, settled
+}
+
 // ownersFieldLostInSalesforce starts an engine under field ownership (the
 // ERP owns Phone; Salesforce wins the rest) on a record both systems hold,
 // whose Phone the ERP set; then Salesforce edits Phone anyway, loses, and
@@ -18,13 +36,7 @@ import (
 // letter), so Salesforce still holds its losing value.
 func ownersFieldLostInSalesforce(t *testing.T) (*bidi, *running, func()) {
 	t.Helper()
-	b := newBidi(t)
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
-	r, settled := b.startBoth(t, policy)
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
-	settled()
-	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp4"}, at(4*time.Second))
-	settled()
+	b, r, settled := ownedPhoneSynced(t, "erp4")
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
 	b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
 	settled()

@@ -15,15 +15,7 @@ import (
 // delete. It returns that event.
 func ownedPhoneEditedInSalesforce(t *testing.T, erpPhone any) (*bidi, *running, func(), sfsync.Change) {
 	t.Helper()
-	b := newBidi(t)
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins())
-	r, settled := b.startBoth(t, policy)
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p0"}, at(0))
-	settled()
-	if erpPhone != nil {
-		b.ext.Edit("Contact", "003A", map[string]any{"Phone": erpPhone}, at(4*time.Second))
-		settled()
-	}
+	b, r, settled := ownedPhoneSynced(t, erpPhone)
 	edit := b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "sf8"}, at(8*time.Second))
 	return b, r, settled, edit
 }
