@@ -1,13 +1,11 @@
 package sync_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // A Salesforce user edits a field just after the engine read the record
@@ -18,13 +16,7 @@ import (
 // come: the user's edit, committed before it landed, crossed it, and wins
 // in the ERP; the engine writes it back to Salesforce.
 func TestConfirmedRetryStillCrossesATargetEdit(t *testing.T) {
-	b := newBidi(t)
-	held := synctest.NewLog("held")
-	b.salesforceByRecord(synctest.WithoutKeyIdempotency(), synctest.WithFeed(held))
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
-	b.sfLog.Append(held.Changes()...)
-	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
-		Match: func(c sfsync.Change) bool { return c.Source == erp }})
+	b, held := heldSalesforceLosingAnAck(t)
 	sf := &editAfterRead{target: b.sf}
 	sf.edit = func() { b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
 	r, settled := b.startSinks(t, conflict.LastWriteWins(), b.ext, sf)

@@ -170,10 +170,12 @@ func (s *lateEcho) Read(ctx context.Context, object string, ids []string) (map[s
 	return recs, err
 }
 
-// A write whose acknowledgement was lost, and whose record the target
-// changed after it landed, is not written again when its echo comes after
-// the retry's first re-read: the retry waits for the echo.
-func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
+// heldSalesforceLosingAnAck is b with Salesforce versioning whole records,
+// its contact 003A (made at 1s) already in its stream, and its later
+// changes held in held until a test forwards them; the first write of an
+// ERP change to it takes effect and fails with a timeout.
+func heldSalesforceLosingAnAck(t *testing.T) (*bidi, *synctest.Log) {
+	t.Helper()
 	b := newBidi(t)
 	held := synctest.NewLog("held")
 	b.salesforceByRecord(synctest.WithoutKeyIdempotency(), synctest.WithFeed(held))
@@ -181,6 +183,14 @@ func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
 	b.sfLog.Append(held.Changes()...)
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
 		Match: func(c sfsync.Change) bool { return c.Source == erp }})
+	return b, held
+}
+
+// A write whose acknowledgement was lost, and whose record the target
+// changed after it landed, is not written again when its echo comes after
+// the retry's first re-read: the retry waits for the echo.
+func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
+	b, held := heldSalesforceLosingAnAck(t)
 	sf := &lateEcho{target: b.sf}
 	sf.edit = func() { b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
 	sf.forward = func() { b.sfLog.Append(held.Changes()[1:]...) }
