@@ -394,7 +394,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
 			// Kept from the tombstone by keepTombstoneValues.
 			w.kept = append(w.kept, f)
-			if e.unsyncedOverSynced(vc, c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && !slices.Contains(w.lost, f) {
+			if vc.unsyncedOverSynced(c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && !slices.Contains(w.lost, f) {
 				// No event of the target's may ever bring that edit to
 				// the source: the repair takes it there.
 				w.lost = append(w.lost, f)

@@ -93,7 +93,7 @@ func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change
 	switch {
 	case pending:
 		tv = dead
-	case e.unsyncedOverSynced(vc, c.RecordKey(), field, cur.Fields[field], src.Fields[field]):
+	case vc.unsyncedOverSynced(c.RecordKey(), field, cur.Fields[field], src.Fields[field]):
 	case who != dest || !sv.Before(tv):
 		return false
 	}
@@ -125,7 +125,7 @@ func (e *Engine) lostChangeOverTombstone(vc *versionCache, w *work, c *sfsync.Ch
 // delete, and that change's event never came (lost past retention) or is
 // still on its way. The change is decided at the tombstone's version, its
 // upper bound, which is after the source's synced data.
-func (e *Engine) unsyncedOverSynced(vc *versionCache, record, field string, tomb, src any) bool {
+func (vc *versionCache) unsyncedOverSynced(record, field string, tomb, src any) bool {
 	seen, known := vc.knowsValue(record, field, tomb)
 	return !seen && known && vc.syncedValue(record, field, src)
 }
