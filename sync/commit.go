@@ -137,6 +137,17 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 	for _, d := range completed {
 		e.sem.Release(d.tokens)
 	}
+	// The outcomes are durable: count them before the sources hear of
+	// their checkpoints, so that a host that saw a checkpoint move never
+	// reads the stats from before it (InFlight counts a committed change).
+	for i := range batch {
+		if r := &batch[i]; !r.empty {
+			e.stats.count(r.outcome.Status)
+			if r.it.d != nil {
+				e.stats.settled.Add(1)
+			}
+		}
+	}
 	for _, a := range advanced {
 		if err := a.s.src.Commit(ctx, a.pos); err != nil {
 			// The checkpoint is durable in the store; the source only
@@ -149,14 +160,8 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 		if r.onCommit != nil {
 			r.onCommit()
 		}
-		if !r.empty {
-			e.stats.count(r.outcome.Status)
-			if r.it.d != nil {
-				e.stats.settled.Add(1)
-			}
-			if r.it.done != nil {
-				r.it.done(r.outcome)
-			}
+		if !r.empty && r.it.done != nil {
+			r.it.done(r.outcome)
 		}
 	}
 	e.stats.commits.Add(1)

@@ -161,3 +161,41 @@ func TestStreamsCountTheDeliveriesTaken(t *testing.T) {
 		t.Errorf("Stats: InFlight %d, Received %d; want 0 and 6", s.InFlight, s.Received)
 	}
 }
+
+// statsAtCommit is a source that reads the engine's stats each time the
+// engine tells it a checkpoint moved.
+type statsAtCommit struct {
+	sfsync.EventSource
+	engine   atomic.Pointer[sfsyncsync.Engine]
+	inFlight atomic.Int64 // the largest InFlight seen at a Commit
+}
+
+func (s *statsAtCommit) Commit(ctx context.Context, pos sfsync.Position) error {
+	if e := s.engine.Load(); e != nil {
+		if n := e.Stats().InFlight; n > s.inFlight.Load() {
+			s.inFlight.Store(n)
+		}
+	}
+	return s.EventSource.Commit(ctx, pos)
+}
+
+// A host that waits for a source's checkpoint and then reads the stats
+// must see that change settled: the outcome is durable before the source
+// hears of it, and so is its count.
+func TestStatsCountAChangeSettledBeforeItsSourceCommits(t *testing.T) {
+	b := newBidi(t)
+	inner := b.sfLog.Source()
+	src := &statsAtCommit{EventSource: inner}
+	e := oneWay(t, b, src)
+	src.engine.Store(e)
+	start(t, e)
+	// One change at a time, so that none is in flight at its commit but
+	// the one committed.
+	for i := range 3 {
+		b.sf.Edit("Contact", fmt.Sprintf("003S%d", i), map[string]any{"LastName": "Live"}, at(time.Duration(i)*time.Minute))
+		settle(t, b.sfLog, inner)
+	}
+	if n := src.inFlight.Load(); n != 0 {
+		t.Errorf("a source heard of its checkpoint while the stats counted %d changes in flight; want 0", n)
+	}
+}
