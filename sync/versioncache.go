@@ -358,6 +358,13 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			if own, held := rv.version(target, fieldAny); deleted && held && del.Before(own) && (!ok || v.Before(own)) {
 				v, who, ok = own, target, true
 			}
+			if own, held := rv.version(target, fieldAny); held && ok && who != target && rv.echoedBefore(target, own) {
+				// As for a field (below): the newest data by version may
+				// be another system's, on another clock, that the target
+				// took before its own change came, after the echo of our
+				// newest write there. The target's stream orders them.
+				v, who = own, target
+			}
 			if ok {
 				cur.Version = v
 				if cur.LastWriter == nil {

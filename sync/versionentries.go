@@ -234,7 +234,9 @@ func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
 	found := false
 	for i := range rv.entries {
 		e := &rv.entries[i]
-		if f := rv.field(e); f == fieldAny || f == fieldDeleted || f == fieldEcho || f == fieldMade || f == fieldDeleteLost {
+		if f := rv.field(e); f == fieldAny || strings.HasPrefix(f, "\x00") {
+			// Record-level entries, and a lost or dead change's data,
+			// which only its own system holds.
 			continue
 		}
 		src := rv.source(e)

@@ -1,0 +1,70 @@
+package sync
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
+
+// A delete is decided against the record's last change in the target, and
+// its writer decides a tie inside the skew tolerance. Salesforce versions
+// only whole records, so the engine names that change from the version
+// map; seen in the simulator (ERP clock 2.5 s ahead, skew 2 s): an ERP
+// delete at 15.5 s was taken as newer than "the record" at 14.5 s, the
+// ERP's own earlier update, while Salesforce's update at 14 s was the
+// record's last change there; the same tie decided for Salesforce's update
+// in the other direction, and the record ended deleted in Salesforce and
+// live in the ERP.
+func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
+	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	v := func(ms int) sfsync.Version { return sfsync.Version{Time: base.Add(time.Duration(ms) * time.Millisecond)} }
+	const record, erp = "Contact/003A", sfsync.System("external:erp")
+	update := func(src sfsync.System, at sfsync.Version, value string) *sfsync.Change {
+		return &sfsync.Change{Source: src, RecordID: "003A", Op: sfsync.OpUpdate, Version: at, Fields: map[string]any{"LastName": value}}
+	}
+	fields := []string{"LastName"}
+	del := sfsync.Change{Source: erp, RecordID: "E1", Op: sfsync.OpDelete, Version: v(15500)}
+
+	for _, tc := range []struct {
+		name    string
+		history func(vc *versionCache)
+	}{
+		{
+			// The ERP's update lost to Salesforce's: only the ERP holds
+			// its data, so it is no change of the Salesforce record.
+			name: "the ERP's update lost there",
+			history: func(vc *versionCache) {
+				vc.note(update(sfsync.Salesforce, v(5000), "n6"), record, fields)
+				vc.note(update(sfsync.Salesforce, v(14000), "n40"), record, fields)
+				vc.rememberLost(update(erp, v(14500), "n1"), record, fields)
+			},
+		},
+		{
+			// The ERP's update was written to Salesforce (its echo came
+			// at 13 s), and Salesforce's own update came after it: the
+			// ERP's version is on the ERP's clock; Salesforce's stream
+			// orders the two.
+			name: "Salesforce changed it after our write",
+			history: func(vc *versionCache) {
+				vc.note(update(sfsync.Salesforce, v(5000), "n6"), record, fields)
+				vc.note(update(erp, v(14500), "n1"), record, fields)
+				vc.rememberEcho(update(sfsync.Salesforce, v(13000), "n1"), record)
+				vc.note(update(sfsync.Salesforce, v(14000), "n40"), record, fields)
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vc := newVersionCache(16, nil, func(string) bool { return false })
+			tc.history(vc)
+			cur := sfsync.Record{Exists: true, Version: v(14000), Fields: map[string]any{"LastName": "n40"}}
+			c := del
+			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, nil); ahead {
+				t.Fatal("the record's changes were all seen, yet the delete waits")
+			}
+			if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce || cur.Version.Compare(v(14000)) != 0 {
+				t.Errorf("the delete is decided against the record at %s by %q; want 14s by salesforce (its update)", cur.Version, w)
+			}
+		})
+	}
+}
