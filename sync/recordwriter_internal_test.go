@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
 )
 
 // A delete is decided against the record's last change in the target, and
@@ -66,5 +67,44 @@ func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
 				t.Errorf("the delete is decided against the record at %s by %q; want 14s by salesforce (its update)", cur.Version, w)
 			}
 		})
+	}
+}
+
+// A tombstone our write of a delete left in the target is that delete's,
+// at its version. A target that keeps its record's last version in a
+// tombstone shows the change the delete removed, which may be the target's
+// own, newer on its clock; seen in the simulator (ERP clock 1 s ahead,
+// skew 1 s): Salesforce's delete at 11 s won the tie against the ERP's
+// update at 12 s and was written there, and Salesforce's own undelete
+// right after it was then judged against a tombstone "of 12 s by
+// Salesforce", older in Salesforce's own order, and lost: the record
+// stayed deleted on both sides though its last change was the undelete.
+func TestTombstoneOfOurWriteIsTheDeletes(t *testing.T) {
+	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	sf := func(sec int, commit int64) sfsync.Version {
+		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
+	}
+	ext := func(sec int, counter int64) sfsync.Version {
+		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Counter: counter}
+	}
+	const record, erp = "Contact/003A", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpCreate, Version: sf(2, 303), Fields: map[string]any{"LastName": "n5", "Phone": "p7"}}, record, []string{"LastName", "Phone"})
+	vc.note(&sfsync.Change{Source: erp, RecordID: "E1", Op: sfsync.OpUpdate, Version: ext(11, 4), Fields: map[string]any{"Phone": "p14"}}, record, []string{"Phone"})
+	// Salesforce's delete, written to the ERP over its update at 12 s
+	// (counter 5), whose event has not come yet.
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpDelete, Version: sf(11, 306)}, record, nil)
+
+	undelete := sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpUndelete, Version: sf(11, 307)}
+	cur := sfsync.Record{Exists: true, Deleted: true, Version: ext(12, 5),
+		Fields:        map[string]any{"LastName": "n16", "Phone": "p14"},
+		FieldVersions: map[string]sfsync.Version{"LastName": ext(12, 5), "Phone": ext(11, 4)}}
+	vc.describe(&undelete, record, nil, &cur, erp, true, true, true, false, sfsync.Version{}, nil)
+	if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce || cur.Version.Compare(sf(11, 306)) != 0 {
+		t.Fatalf("the tombstone is described at %s by %q; want Salesforce's delete (%s)", cur.Version, w, sf(11, 306))
+	}
+	d := conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)).Decide(undelete, cur)
+	if !d.Apply {
+		t.Errorf("Salesforce's undelete after its own delete is rejected: %s", d.Reason)
 	}
 }

@@ -301,16 +301,20 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		}
 		if (!cur.Exists || cur.Deleted) && (!hasAlive || alive.Before(del)) {
 			cur.Exists, cur.Deleted = true, true
-			if cur.Version.Before(del) {
-				cur.Version = del
-			}
 			// The record-level writer of a tombstone is its deleter: a
-			// system's own later change supersedes its own delete.
+			// system's own later change supersedes its own delete. Its
+			// version is the delete's: a target that keeps its record's
+			// last version in the tombstone shows the change our write of
+			// the delete removed (which the delete was decided against,
+			// and may be newer on the target's clock), not the delete.
 			if _, known := cur.LastWriter[fieldAny]; !known {
 				if cur.LastWriter == nil {
 					cur.LastWriter = map[string]sfsync.System{}
 				}
 				cur.LastWriter[fieldAny] = deleter
+				cur.Version = del
+			} else if cur.Version.Before(del) {
+				cur.Version = del
 			}
 		}
 	}
