@@ -304,6 +304,19 @@ func (e *Engine) planResync(w *work, c sfsync.Change) {
 	// its own version again.
 	w.repairClaim = nil
 	w.resynced = fields
+	// The repair's source is the winner, its data and version c's, on
+	// c's clock: whether the winner has changed a field again since is
+	// told on the winner's own clock, from the data c was decided against.
+	w.resyncFrom = nil
+	record := c.RecordKey()
+	for _, f := range fields {
+		if v, ok := e.versions.appliedOf(record, winner, f); ok {
+			if w.resyncFrom == nil {
+				w.resyncFrom = make(map[string]sfsync.Version, len(fields))
+			}
+			w.resyncFrom[f] = v
+		}
+	}
 }
 
 // dropResync takes back the resync planned for a change that was not
@@ -313,7 +326,7 @@ func dropResync(w *work) {
 		return
 	}
 	dropFields(w.repair, w.resynced)
-	w.resynced = nil
+	w.resynced, w.resyncFrom = nil, nil
 	if len(w.repair.Touched()) == 0 {
 		w.repair = nil
 	}

@@ -202,3 +202,27 @@ func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
 	}
 	b.bothHold(t, "Contact", "003A", "Phone", "erp", "the ERP's, which wins")
 }
+
+// The same crossing, with the ERP's clock ahead: its edit carries a time
+// after the Salesforce user's, and the user's edit wins the tie inside the
+// skew tolerance (Salesforce is the system of record). The resync writes
+// the user's value back to Salesforce as a change of the ERP's with the
+// user's version, on Salesforce's clock; judged stale against the ERP's
+// own edit, later on the ERP's clock but the very data the user's edit
+// beat, it was dropped, and the systems parted.
+func TestResyncIsNotStaleAgainstTheDataItsChangeBeat(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
+	var user sfsync.Change
+	sf := &editAfterRead{target: b.sf}
+	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
+	_, settled := b.startThrough(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)), sf)
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(12*time.Second+500*time.Millisecond))
+	settled()
+	if user.Key == "" {
+		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
+	}
+	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's value, which won the tie")
+}

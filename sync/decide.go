@@ -47,7 +47,17 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// Ordering: data from a newer change of the same source wins over an
 	// older change that arrives late, field by field; a delete is a
 	// tombstone that an older create or update of the source cannot undo.
-	stale, whole := vc.staleFields(&c, record, touched, *cur)
+	//
+	// A resync's source is the winner, but its data and version are the
+	// resynced change's, on that change's clock: the winner's own changes
+	// since the data that change beat are what supersede it.
+	var stale []string
+	var whole bool
+	if it.resync {
+		stale, whole = vc.changedSince(record, c.Source, touched, it.resyncFrom)
+	} else {
+		stale, whole = vc.staleFields(&c, record, touched, *cur)
+	}
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {

@@ -197,6 +197,9 @@ type item struct {
 	// resync marks a repair that writes back to its system a change that
 	// a crossing write of ours overwrote there (see planResync).
 	resync bool
+	// resyncFrom is, for a resync, the winner's own data of each field
+	// that the resynced change was decided against (see planResync).
+	resyncFrom map[string]sfsync.Version
 	// work is room for the item's work (see newWork).
 	work work
 }

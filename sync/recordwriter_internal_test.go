@@ -19,7 +19,9 @@ import (
 // live in the ERP.
 func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
 	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	v := func(ms int) sfsync.Version { return sfsync.Version{Time: base.Add(time.Duration(ms) * time.Millisecond)} }
+	v := func(ms int) sfsync.Version {
+		return sfsync.Version{Time: base.Add(time.Duration(ms) * time.Millisecond)}
+	}
 	const record, erp = "Contact/003A", sfsync.System("external:erp")
 	update := func(src sfsync.System, at sfsync.Version, value string) *sfsync.Change {
 		return &sfsync.Change{Source: src, RecordID: "003A", Op: sfsync.OpUpdate, Version: at, Fields: map[string]any{"LastName": value}}

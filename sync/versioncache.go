@@ -797,3 +797,34 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 	}
 	return !ok || synced.Before(fv)
 }
+
+// changedSince returns the fields for which a change of sys's applied
+// data newer than from's version of the field (any, where from has none),
+// and whether that is all of them: for a resync, whose source is
+// sys but whose data and version are another system's, sys's changes
+// since the data the resynced change was decided against supersede it.
+func (vc *versionCache) changedSince(record string, sys sfsync.System, touched []string, from map[string]sfsync.Version) (changed []string, whole bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	for _, f := range touched {
+		// A change of sys's that lost (to the resynced change, or to
+		// another) supersedes nothing: only data sys's changes applied.
+		own, ok := rv.version(sys, f)
+		if !ok {
+			continue
+		}
+		if base, known := from[f]; !known || base.Before(own) {
+			changed = append(changed, f)
+		}
+	}
+	return changed, len(changed) > 0 && len(changed) == len(touched)
+}
+
+// appliedOf returns the version of the newest change of sys's whose data
+// of field was applied (both systems held it), if any.
+func (vc *versionCache) appliedOf(record string, sys sfsync.System, field string) (sfsync.Version, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).version(sys, field)
+}

@@ -71,8 +71,11 @@ type work struct {
 	// target's data reaches the source by its own change or a repair.
 	unheld []string
 	// resynced lists the fields of repair that resync a crossing write
-	// (see planResync).
-	resynced []string
+	// (see planResync); resyncFrom holds, for each, the version of the
+	// winner's own data the resynced change was decided against, where
+	// the winner had any.
+	resynced   []string
+	resyncFrom map[string]sfsync.Version
 	// mark stands for the write to the target until its echo (see
 	// crossings); failedWrite for a write that failed retryably, and may
 	// have taken effect, until the retry decides (see afterFailedWrite).
