@@ -286,6 +286,19 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = w.rememberWritten(vc, &c, record, touched)
 		return c, res, false
 	}
+	if c.Op == sfsync.OpCreate && known && cur.Exists && cur.Deleted && !it.repair && vc.madeByUsThenDeleted(record, dest) {
+		// As below (see madeByUs), with the record deleted in the target
+		// since: our write of this create (or of a later change of its
+		// system) made it there, and the target's delete came after.
+		// Decided against the tombstone, a policy that lets the source's
+		// data win whatever its age would bring the record back with the
+		// create's data a second time. The delete's own event decides
+		// (and its repair brings the record back where the delete loses).
+		w.confirmed = true
+		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target's record was made by our own write, whose echo came back, and deleted there since; that delete decides (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
+		res.versions = vc.remember(w.claimed(&c), record, touched)
+		return c, res, false
+	}
 	if it.repair && c.Op == sfsync.OpCreate && known && cur.Exists {
 		// The target's own edits that win on their merit stand in the
 		// record brought back (from its tombstone, or already back by a

@@ -329,6 +329,9 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			return true
 		}
 	}
+	// tombUnseen: the target shows a tombstone that no change the engine
+	// has seen explains.
+	tombUnseen := false
 	if cur.Exists && cur.Deleted && target != "" {
 		// A tombstone the map has no delete for was made by the target
 		// itself (its delete's event is not decided yet).
@@ -337,6 +340,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 				cur.LastWriter = map[string]sfsync.System{}
 			}
 			cur.LastWriter[fieldAny] = target
+			tombUnseen = !rv.explains(target, cur.Version)
 		}
 	}
 	explained := rv.explains(target, cur.Version) || parked.explains(cur.Version)
@@ -453,6 +457,16 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	// already, parked (flowsRecord false): it may wait for this very
 	// change, and waiting for each other would let both time out.
 	recordLevel := flowsRecord && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete)
+	if tombUnseen && c.Op == sfsync.OpCreate && flows && !unseen && !parked.explains(cur.Version) {
+		// So is a create decided against a tombstone whose delete, and
+		// the target's changes before it, the engine has not seen: a
+		// create meets a tombstone of its own record when the record was
+		// made there and deleted since, and those changes say whether
+		// our write of this create made it (its outcome lost in a crash:
+		// the create is applied, and the delete decides; see
+		// madeByUsThenDeleted).
+		return true
+	}
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
 }
 
@@ -605,6 +619,17 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	}
 	del, deleted := rv.version(target, fieldDeleted)
 	return !deleted || del.Before(made)
+}
+
+// madeByUsThenDeleted reports whether a write of ours made the record in
+// target (its echo came back), for a record target shows deleted: a
+// delete the map holds from before our write is not the one it shows.
+func (vc *versionCache) madeByUsThenDeleted(record string, target sfsync.System) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	_, made := rv.version(target, fieldMade)
+	return made
 }
 
 // rememberLost records that c lost its conflict: its system holds its data
