@@ -216,13 +216,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// Only a delete or undelete asks the park (under its lock): the rest
 	// never wait for a record-level change.
 	flowsRecord := flows && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete) && !e.parkedFrom(dest, record)
-	// A record the target changed after every change of it the engine has
-	// decided may be explained by the target's changes waiting in the
-	// park (see targetParked).
-	var parked *targetParked
-	if flows && cur.Exists && !cur.Deleted && e.parkedN.Load() > 0 && !vc.explained(record, dest, cur.Version) {
-		parked = e.parkedOf(dest, record)
-	}
+	parked := e.targetParkedFor(flows, dest, record, *cur)
 	// The fields an earlier attempt lost are no longer in c (a retry
 	// decides on the change as written), but its repair still writes
 	// them, claimed at the target's versions of them: they are dated too.

@@ -257,3 +257,18 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	}
 	return p
 }
+
+// targetParkedFor returns what the park holds of record's changes from
+// dest, the target, for a decision against its live record cur (see
+// describe), or nil. A record the target changed after every change of it
+// the engine has decided may be explained by the target's changes waiting
+// in the park. Their data is the target's newest even where the version
+// map explains the record's version already: a later echo of ours, which
+// is decided as it arrives, explains it while earlier changes of the
+// target still wait in the park, outside the map.
+func (e *Engine) targetParkedFor(flows bool, dest sfsync.System, record string, cur sfsync.Record) *targetParked {
+	if !flows || !cur.Exists || cur.Deleted {
+		return nil
+	}
+	return e.parkedOf(dest, record)
+}

@@ -1,0 +1,45 @@
+package sync
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+)
+
+// Salesforce's changes of a record wait in the park, while the echo of a
+// later write of ours to the same record, decided as it arrives, explains
+// Salesforce's record version. An ERP change decided then must still meet
+// the parked changes' data: seen in the simulator (last write wins, no
+// skew), the ERP's edit of MailingCity at 12 s met Salesforce's synced
+// value from 5 s instead of its parked edit at 12 s (a later commit), won,
+// and overwrote it, while that edit won in the other direction.
+func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T) {
+	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	sf := func(sec int, commit int64) sfsync.Version {
+		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
+	}
+	const record, erp = "Contact/P-2", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(5, 304), Fields: map[string]any{"MailingCity": "c12"}}, record, []string{"MailingCity"})
+	// The echo of our write of another field, committed after
+	// Salesforce's edit.
+	vc.rememberEcho(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(13, 312), Fields: map[string]any{"Phone": "p20"}}, record)
+
+	var e Engine
+	edit := &work{parkedAs: &parkedChange{version: sf(12, 310), fields: []string{"MailingCity"}}}
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {edit}}
+	e.parkedN.Store(1)
+
+	cur := sfsync.Record{Exists: true, Version: sf(12, 0), Fields: map[string]any{"MailingCity": nil, "Phone": "p20"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base.Add(12 * time.Second), Counter: 6}, Fields: map[string]any{"MailingCity": "c26"}}
+	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
+	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked)
+	if v, w := cur.FieldVersions["MailingCity"], cur.LastWriter["MailingCity"]; w != sfsync.Salesforce || v.Compare(sf(12, 310)) != 0 {
+		t.Fatalf("MailingCity is described at %s by %q; want the parked edit's %s by salesforce", v, w, sf(12, 310))
+	}
+	if d := conflict.LastWriteWins().Decide(c, cur); d.Apply {
+		t.Errorf("the ERP's edit wins over Salesforce's later-committed edit: %s", d.Reason)
+	}
+}
