@@ -210,6 +210,7 @@ func (e *Engine) leftParkCount() uint64 {
 type parkedChange struct {
 	version sfsync.Version
 	fields  []string
+	hashes  []uint64 // of the values of fields, in their order
 }
 
 func parkedChangeOf(w *work) *parkedChange {
@@ -217,7 +218,12 @@ func parkedChangeOf(w *work) *parkedChange {
 	if (c.Op != sfsync.OpCreate && c.Op != sfsync.OpUpdate) || c.Version.IsZero() || w.it.repair || w.it.snapshot || w.it.settled {
 		return nil
 	}
-	return &parkedChange{version: c.Version, fields: c.Touched()}
+	fields := c.Touched()
+	hashes := make([]uint64, len(fields))
+	for i, f := range fields {
+		hashes[i] = dataHash(c, f)
+	}
+	return &parkedChange{version: c.Version, fields: fields, hashes: hashes}
 }
 
 // targetParked is what the park holds of a record's changes from one
@@ -225,6 +231,7 @@ func parkedChangeOf(w *work) *parkedChange {
 type targetParked struct {
 	newest sfsync.Version
 	fields map[string]sfsync.Version
+	hashes map[string]uint64 // of each field's value in its newest change
 }
 
 // parkedOf returns what the park holds of record's changes from source,
@@ -240,7 +247,7 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if len(queue) == 0 {
 		return nil
 	}
-	p := &targetParked{fields: make(map[string]sfsync.Version)}
+	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64)}
 	for _, w := range queue {
 		pc := w.parkedAs
 		if pc == nil {
@@ -249,9 +256,10 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 		if p.newest.Before(pc.version) {
 			p.newest = pc.version
 		}
-		for _, f := range pc.fields {
+		for i, f := range pc.fields {
 			if v, ok := p.fields[f]; !ok || v.Before(pc.version) {
 				p.fields[f] = pc.version
+				p.hashes[f] = pc.hashes[i]
 			}
 		}
 	}

@@ -419,7 +419,9 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// versioned for the field is no news (it was synced, or is a
 			// change the map knows of), another was set by one of those
 			// changes, at the record's version at the latest.
-			if val, held := cur.Fields[f]; held {
+			// (A value the newest parked change of the target set is that
+			// change's data, at its version.)
+			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
 				if seen, known := rv.holdsValue(f, val); known && !seen {
 					v, who, ok = cur.Version, target, true
 				}
@@ -550,6 +552,15 @@ func (p *targetParked) field(f string) (sfsync.Version, bool) {
 	}
 	v, ok := p.fields[f]
 	return v, ok
+}
+
+// holds reports whether the newest parked change of field set it to v.
+func (p *targetParked) holds(f string, v any) bool {
+	if p == nil {
+		return false
+	}
+	h, ok := p.hashes[f]
+	return ok && h == valueHash(v)
 }
 
 // remember records that both systems hold c's data, and returns the map
