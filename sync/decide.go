@@ -29,7 +29,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	it, dest := w.it, w.route.To
-	w.dropped, w.held, w.kept = nil, nil, nil
+	w.dropped, w.held, w.kept, w.shown = nil, nil, nil, nil
 	it.pinned = e.pinnedBound(it.pinned)
 	if pin, later := rowAfterPin(it, &c); later {
 		own()
@@ -190,6 +190,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		return c, res, false
 	}
 	if len(there) > 0 {
+		// Those fields were applied: the version map learns their data
+		// with the change's outcome, whatever the rest of it becomes (see
+		// work.shown).
+		shownData := w.claimed(&c).Clone()
+		dropFields(&shownData, without(slices.Clone(touched), there))
+		w.shown = &shownData
 		own()
 		dropFields(&c, there)
 		touched = without(touched, there)

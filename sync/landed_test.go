@@ -218,3 +218,34 @@ func TestCreateThatMadeTheTargetsRecordBeforeACrashAndWasDeletedSinceIsNotWritte
 	}
 	b.bothHold(t, "Contact", "003A", "LastName", "n", "the ERP's: its record wins over Salesforce's delete")
 }
+
+// The crashed engine's create landed in the ERP except the field the ERP
+// owns, which lost. The next engine finds the ERP showing the create's
+// version on the fields it wrote and decides the rest anew; the version
+// map must learn those fields' data all the same: it is synced, at the
+// create's version. Without it, a later decision that had to take the
+// target's unseen changes as setting any field it could not place took
+// Salesforce's synced LastName as changed at its record's newest version,
+// and the ERP's newer edit of it lost (seen in the simulator).
+func TestChangeShownAppliedInPartIsRememberedWhole(t *testing.T) {
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "1"}, at(7*time.Second))
+	written := c.Clone()
+	delete(written.Fields, "Phone")
+	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
+		t.Fatal(err)
+	}
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
+	_, settled := b.startBoth(t, policy)
+	settled()
+	vs, err := b.store.AppliedVersions(context.Background(), []string{c.RecordKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Source == sfsync.Salesforce && v.Field == "LastName" && v.Version.Compare(c.Version) == 0 {
+			return
+		}
+	}
+	t.Errorf("the version map holds no Salesforce LastName at the create's version %s: %+v", c.Version, vs)
+}

@@ -28,7 +28,7 @@ func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T)
 	vc.rememberEcho(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(13, 312), Fields: map[string]any{"Phone": "p20"}}, record)
 
 	var e Engine
-	edit := &work{parkedAs: &parkedChange{version: sf(12, 310), fields: []string{"MailingCity"}}}
+	edit := &work{parkedAs: &parkedChange{version: sf(12, 310), fields: []string{"MailingCity"}, hashes: []uint64{valueHash(nil)}}}
 	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {edit}}
 	e.parkedN.Store(1)
 
@@ -41,5 +41,43 @@ func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T)
 	}
 	if d := conflict.LastWriteWins().Decide(c, cur); d.Apply {
 		t.Errorf("the ERP's edit wins over Salesforce's later-committed edit: %s", d.Reason)
+	}
+}
+
+// After a crash lost the outcome of Salesforce's create, the create waits
+// in the park (for the ERP's change, which waits for Salesforce's), and
+// Salesforce's record shows a later change of another field, not seen yet.
+// The ERP's edit of LastName, waiting in vain, takes Salesforce's unseen
+// changes as possibly setting any field, and dates a value the map never
+// versioned at the record's version; but LastName holds the parked
+// create's value, which is that create's data, at its version. Seen in the
+// simulator: the ERP's newer LastName lost to Salesforce's older one.
+func TestParkedChangeDatesTheValueItSet(t *testing.T) {
+	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	sf := func(sec int, commit int64) sfsync.Version {
+		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
+	}
+	const record, erp = "Contact/P-3", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	// An older value of LastName the map knows (so it can tell a value
+	// it never versioned).
+	vc.note(&sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base, Counter: 1}, Fields: map[string]any{"LastName": "n0"}}, record, []string{"LastName"})
+
+	var e Engine
+	create := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpCreate, Version: sf(7, 307), Fields: map[string]any{"LastName": "n13", "Phone": "p15"}}}
+	create.it = &item{}
+	create.parkedAs = parkedChangeOf(create)
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {create}}
+	e.parkedN.Store(1)
+
+	cur := sfsync.Record{Exists: true, Version: sf(25, 0), Fields: map[string]any{"LastName": "n13", "Phone": "p34"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base.Add(9500 * time.Millisecond), Counter: 3}, Fields: map[string]any{"LastName": "n18"}}
+	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
+	vc.describe(&c, record, []string{"LastName"}, &cur, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, parked)
+	if v := cur.FieldVersions["LastName"]; v.Compare(sf(7, 307)) != 0 {
+		t.Fatalf("LastName is described at %s; want the parked create's %s, whose value it holds", v, sf(7, 307))
+	}
+	if d := conflict.LastWriteWins().Decide(c, cur); !d.Apply {
+		t.Errorf("the ERP's newer LastName loses: %s", d.Reason)
 	}
 }

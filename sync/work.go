@@ -70,6 +70,11 @@ type work struct {
 	// back into the target, they are claimed at no version, and the
 	// target's data reaches the source by its own change or a repair.
 	unheld []string
+	// shown holds the fields of the change that the target showed applied
+	// (see shown), with their data, when the rest was decided anew: the
+	// version map learns them with the change's outcome, which a crash
+	// had lost with their first write's.
+	shown *sfsync.Change
 	// resynced lists the fields of repair that resync a crossing write
 	// (see planResync); resyncFrom holds, for each, the version of the
 	// winner's own data the resynced change was decided against, where
@@ -130,4 +135,13 @@ func (w *work) borrow(field string, rec sfsync.Record, from sfsync.System) {
 		}
 		w.borrowedAt = append(w.borrowedAt, fieldData{field: field, sys: who, version: v})
 	}
+}
+
+// rememberShown records in the version map the data of the fields the
+// target showed applied (see shown), and returns the entries that moved.
+func (w *work) rememberShown(vc *versionCache) []sfsync.AppliedVersion {
+	if w.shown == nil {
+		return nil
+	}
+	return vc.remember(w.shown, w.recordKey(), w.shown.Touched())
 }

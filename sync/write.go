@@ -118,6 +118,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				continue
 			}
 			if res != nil {
+				res.versions = append(res.versions, w.rememberShown(vc)...)
 				if w.confirmed {
 					e.rememberWrites(ctx, r, &c)
 				}
@@ -353,7 +354,7 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		if len(w.held) > 0 {
 			touched = append(slices.Clone(touched), w.held...)
 		}
-		versions := w.rememberWritten(vc, &w.c, w.recordKey(), touched)
+		versions := append(w.rememberWritten(vc, &w.c, w.recordKey(), touched), w.rememberShown(vc)...)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
