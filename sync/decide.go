@@ -243,7 +243,18 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// decides it (see changesLost).
 		unseen = true
 	}
-	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead {
+	// A source's create decided against a tombstone whose delete, and the
+	// target's changes before it, the engine has not seen waits for them
+	// too: a create meets a tombstone of its own record when the record
+	// was made there and deleted since, and those changes say whether our
+	// write of this create made it (its outcome lost in a crash: the
+	// create is applied, and the delete decides; see madeByUsThenDeleted).
+	// (Asked before describe, which names a writer for such a tombstone.
+	// A retry's create is the resurrecting write of an update, or the
+	// source's create itself, decided already.)
+	tombWait := c.Op == sfsync.OpCreate && w.attempts <= 1 && !it.repair && c.Origin.Client != repairClient && flows && !unseen &&
+		known && vc.tombstoneUnexplained(record, dest, *cur) && !parked.explains(cur.Version)
+	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead || tombWait {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -286,7 +297,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = w.rememberWritten(vc, &c, record, touched)
 		return c, res, false
 	}
-	if c.Op == sfsync.OpCreate && known && cur.Exists && cur.Deleted && !it.repair && vc.madeByUsThenDeleted(record, dest) {
+	if c.Op == sfsync.OpCreate && known && cur.Exists && cur.Deleted && !it.repair && c.Origin.Client != repairClient && vc.madeByUsThenDeleted(record, dest) {
 		// As below (see madeByUs), with the record deleted in the target
 		// since: our write of this create (or of a later change of its
 		// system) made it there, and the target's delete came after.

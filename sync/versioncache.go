@@ -329,9 +329,6 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			return true
 		}
 	}
-	// tombUnseen: the target shows a tombstone that no change the engine
-	// has seen explains.
-	tombUnseen := false
 	if cur.Exists && cur.Deleted && target != "" {
 		// A tombstone the map has no delete for was made by the target
 		// itself (its delete's event is not decided yet).
@@ -340,7 +337,6 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 				cur.LastWriter = map[string]sfsync.System{}
 			}
 			cur.LastWriter[fieldAny] = target
-			tombUnseen = !rv.explains(target, cur.Version)
 		}
 	}
 	explained := rv.explains(target, cur.Version) || parked.explains(cur.Version)
@@ -459,16 +455,6 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	// already, parked (flowsRecord false): it may wait for this very
 	// change, and waiting for each other would let both time out.
 	recordLevel := flowsRecord && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete)
-	if tombUnseen && c.Op == sfsync.OpCreate && flows && !unseen && !parked.explains(cur.Version) {
-		// So is a create decided against a tombstone whose delete, and
-		// the target's changes before it, the engine has not seen: a
-		// create meets a tombstone of its own record when the record was
-		// made there and deleted since, and those changes say whether
-		// our write of this create made it (its outcome lost in a crash:
-		// the create is applied, and the delete decides; see
-		// madeByUsThenDeleted).
-		return true
-	}
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
 }
 
@@ -521,15 +507,6 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 		return newest.Counter >= at.Counter
 	}
 	return !newest.Time.Before(at.Time.Truncate(time.Second))
-}
-
-// explained reports whether the newest change of target the engine has
-// seen for record is at least as new as the target's record version at
-// (see recordVersions.explains).
-func (vc *versionCache) explained(record string, target sfsync.System, at sfsync.Version) bool {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	return vc.get(record).explains(target, at)
 }
 
 // explains reports whether the parked changes reach the target's record
@@ -630,6 +607,23 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	}
 	del, deleted := rv.version(target, fieldDeleted)
 	return !deleted || del.Before(made)
+}
+
+// tombstoneUnexplained reports whether target shows record deleted, at
+// cur's version, with no delete of it in the map and no change of
+// target's seen at or after that version: the changes that made the
+// record there and deleted it have not been decided yet.
+func (vc *versionCache) tombstoneUnexplained(record string, target sfsync.System, cur sfsync.Record) bool {
+	if !cur.Exists || !cur.Deleted || target == "" {
+		return false
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	if _, _, deleted := rv.newest(fieldDeleted); deleted {
+		return false
+	}
+	return !rv.explains(target, cur.Version)
 }
 
 // madeByUsThenDeleted reports whether a write of ours made the record in
