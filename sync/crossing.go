@@ -51,6 +51,10 @@ type crossingKey struct {
 // openWrite is a write of ours, from before its read until its echo.
 type openWrite struct {
 	fields []string
+	// deletes marks a delete: it removes the record with whatever the
+	// target changed in it, so any change of the target crosses it, and
+	// only the target's delete event is its echo.
+	deletes bool
 	// read is what sawChange needs of the record as the write's decision
 	// read it; its done is false until then.
 	read readStamp
@@ -73,8 +77,9 @@ type crossings struct {
 	marked atomic.Int64
 }
 
-// start marks a write of fields of record to sys, whose echo will come.
-func (x *crossings) start(record string, sys sfsync.System, fields []string) *openWrite {
+// start marks a write of fields of record to sys, whose echo will come;
+// deletes says it deletes the record.
+func (x *crossings) start(record string, sys sfsync.System, fields []string, deletes bool) *openWrite {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.marks == nil {
@@ -90,7 +95,7 @@ func (x *crossings) start(record string, sys sfsync.System, fields []string) *op
 			}
 		}
 	}
-	w := &openWrite{fields: fields, at: now}
+	w := &openWrite{fields: fields, deletes: deletes, at: now}
 	k := crossingKey{record, sys}
 	x.marks[k] = append(x.marks[k], w)
 	x.marked.Store(int64(len(x.marks)))
@@ -139,6 +144,9 @@ func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) 
 
 // answers reports whether the echo c, whose fields are fields, answers w.
 func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
+	if w.deletes || c.Op == sfsync.OpDelete {
+		return w.deletes && c.Op == sfsync.OpDelete
+	}
 	if w.expect == nil {
 		return slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) })
 	}
@@ -210,7 +218,7 @@ func (x *crossings) open(record string, c *sfsync.Change) []*openWrite {
 	var out []*openWrite
 	now := time.Now()
 	for _, w := range ws {
-		if now.Sub(w.at) < crossingWindow && slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) }) {
+		if now.Sub(w.at) < crossingWindow && (w.deletes || slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) })) {
 			out = append(out, w)
 		}
 	}
@@ -228,13 +236,27 @@ func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
 	for _, f := range c.Touched() {
 		for _, w := range writes {
 			unseen := (c.Op == sfsync.OpCreate && !w.read.exists) || !sawChange(w.read, c.Version)
-			if slices.Contains(w.fields, f) && w.read.done && unseen {
+			if (w.deletes || slices.Contains(w.fields, f)) && w.read.done && unseen {
 				out = append(out, f)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// deleteCrossed reports whether one of the writes is a delete of ours that
+// removed the record with c in it: c committed before it landed, and its
+// decision read the record without c.
+func (x *crossings) deleteCrossed(c *sfsync.Change, writes []*openWrite) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, w := range writes {
+		if w.deletes && w.read.done && !sawChange(w.read, c.Version) {
+			return true
+		}
+	}
+	return false
 }
 
 // sawChange reports whether a read of a record shows a change of field at
@@ -339,7 +361,7 @@ func (e *Engine) markWrites(r *Route, group []*work) {
 		if w.c.Op == sfsync.OpEvent || !e.flowsFrom(r.To, w.c.Object) {
 			continue
 		}
-		w.mark = e.crossing.start(w.recordKey(), r.To, w.c.Touched())
+		w.mark = e.crossing.start(w.recordKey(), r.To, w.c.Touched(), w.c.Op == sfsync.OpDelete)
 	}
 }
 

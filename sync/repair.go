@@ -369,7 +369,11 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		return c
 	}
 	src, ok := recs[c.RecordID]
-	if !ok || !src.Exists || src.Deleted {
+	if !ok || !src.Exists || (src.Deleted && !e.crossing.deleteCrossed(&w.c, w.it.crossing)) {
+		// (A record a delete of ours removed with this very change in
+		// it is brought back from its tombstone: the delete crossed
+		// the change, which wins, and the resync brings the record
+		// back in the source too; see crossings.)
 		return c
 	}
 	whole := c.Clone()

@@ -1,0 +1,45 @@
+package sync_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync"
+	"github.com/sfsync/sfsync/conflict"
+)
+
+// The ERP deletes a record, and a Salesforce user edits it just after the
+// engine read it to write that delete. Salesforce takes no condition on a
+// delete: ours removes the record with the user's edit. The edit is newer
+// than the delete, so under last write wins the record lives: its event,
+// which comes before our delete's echo, shows that the delete crossed it;
+// the record comes back in the ERP with Salesforce's data, and in
+// Salesforce with the edit.
+func TestDeleteThatCrossesATargetEditIsUndone(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
+	var user sfsync.Change
+	sf := &editAfterRead{target: b.sf}
+	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
+	_, settled := b.startThrough(t, conflict.LastWriteWins(), sf)
+	settled()
+	b.ext.Remove("Contact", "003A", at(10*time.Second))
+	settled()
+	if user.Key == "" {
+		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
+	}
+	for _, side := range []interface {
+		Record(object, id string) (sfsync.Record, bool)
+		System() sfsync.System
+	}{b.sf, b.ext} {
+		if r, ok := side.Record("Contact", "003A"); !ok || r.Deleted {
+			t.Errorf("%s has the record deleted (found %v), want it live: the user's edit is newer than the delete", side.System(), ok)
+		}
+	}
+	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's edit, newer than the delete")
+	b.bothHold(t, "Contact", "003A", "LastName", "n", "Salesforce's")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
+}
