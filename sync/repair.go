@@ -93,6 +93,12 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 					who = winner
 				}
 				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
+			} else if v, who, ok := e.versions.syncedDataOf(c.RecordKey(), f, cur.Fields[f]); ok {
+				// A winner that versions only whole records shows none:
+				// the version map knows the field's data, where it holds
+				// that value. (The record's version would make every
+				// field look as new as its newest change.)
+				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
 			}
 		}
 	case live:

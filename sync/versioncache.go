@@ -609,6 +609,29 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	return !deleted || del.Before(made)
 }
 
+// syncedDataOf returns the version of the newest data of field that the
+// map holds, and whose, when its value is v.
+func (vc *versionCache) syncedDataOf(record, field string, v any) (sfsync.Version, sfsync.System, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	at, who, ok := rv.newest(field)
+	if !ok {
+		return sfsync.Version{}, "", false
+	}
+	id, _ := rv.names.find(field)
+	sid, _ := rv.names.find(string(who))
+	for i := range rv.entries {
+		if e := &rv.entries[i]; e.field == id && e.source == sid && e.v.Compare(at) == 0 {
+			if e.hash != 0 && e.hash != valueHash(v) {
+				return sfsync.Version{}, "", false
+			}
+			return at, who, true
+		}
+	}
+	return sfsync.Version{}, "", false
+}
+
 // tombstoneUnexplained reports whether target shows record deleted, at
 // cur's version, with no delete of it in the map and no change of
 // target's seen at or after that version: the changes that made the
