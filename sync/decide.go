@@ -243,18 +243,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// decides it (see changesLost).
 		unseen = true
 	}
-	// A source's create decided against a tombstone whose delete, and the
-	// target's changes before it, the engine has not seen waits for them
-	// too: a create meets a tombstone of its own record when the record
-	// was made there and deleted since, and those changes say whether our
-	// write of this create made it (its outcome lost in a crash: the
-	// create is applied, and the delete decides; see madeByUsThenDeleted).
-	// (Asked before describe, which names a writer for such a tombstone.
-	// A retry's create is the resurrecting write of an update, or the
-	// source's create itself, decided already.)
-	tombWait := c.Op == sfsync.OpCreate && w.attempts <= 1 && !it.repair && c.Origin.Client != repairClient && flows && !unseen &&
-		known && vc.tombstoneUnexplained(record, dest, *cur) && !parked.explains(cur.Version)
-	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead || tombWait {
+	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
@@ -295,19 +284,6 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// older change of the same source that arrives later is stale.
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("target already holds these values", w.notes), true)
 		res.versions = w.rememberWritten(vc, &c, record, touched)
-		return c, res, false
-	}
-	if c.Op == sfsync.OpCreate && known && cur.Exists && cur.Deleted && !it.repair && c.Origin.Client != repairClient && vc.madeByUsThenDeleted(record, dest) {
-		// As below (see madeByUs), with the record deleted in the target
-		// since: our write of this create (or of a later change of its
-		// system) made it there, and the target's delete came after.
-		// Decided against the tombstone, a policy that lets the source's
-		// data win whatever its age would bring the record back with the
-		// create's data a second time. The delete's own event decides
-		// (and its repair brings the record back where the delete loses).
-		w.confirmed = true
-		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target's record was made by our own write, whose echo came back, and deleted there since; that delete decides (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
 	}
 	if it.repair && c.Op == sfsync.OpCreate && known && cur.Exists {

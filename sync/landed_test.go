@@ -191,34 +191,6 @@ func TestCreateThatMadeTheTargetsRecordBeforeACrashIsNotWrittenAgain(t *testing.
 	b.bothHold(t, "Contact", "003A", "Phone", "p1", "the ERP's")
 }
 
-// As above, and a Salesforce user then deleted the record our write had
-// made. The ERP's create, redelivered, was decided against the tombstone
-// and, under a policy that lets the ERP's data win whatever its age,
-// brought the record back: the create took effect twice. It was applied,
-// and the delete came after it: the delete's own event decides, and its
-// repair brings the record back.
-func TestCreateThatMadeTheTargetsRecordBeforeACrashAndWasDeletedSinceIsNotWrittenAgain(t *testing.T) {
-	b := newBidi(t)
-	b.salesforceByRecord(synctest.WithoutKeyIdempotency(), synctest.WithWriteClock(func() sfsync.Version { return at(3 * time.Second) }))
-	c := b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "p1"}, at(time.Second))
-	if err := b.sf.Write(context.Background(), []sfsync.Change{c.Clone()}); err != nil {
-		t.Fatal(err)
-	}
-	// The delete's event follows our create's echo in Salesforce's
-	// stream; the ERP's create may be decided before the engine reads
-	// either.
-	b.sf.Remove("Contact", "003A", at(5*time.Second))
-	_, settled := b.startBoth(t, conflict.ExternalWins())
-	settled()
-	if n := b.sf.Applications(c.Key); n != 1 {
-		t.Errorf("the create took effect %d times in Salesforce, want once", n)
-	}
-	if st := statusByKey(t, b.store)[c.Key]; st != sfsync.StatusApplied {
-		t.Errorf("the create ended %s, want applied", st)
-	}
-	b.bothHold(t, "Contact", "003A", "LastName", "n", "the ERP's: its record wins over Salesforce's delete")
-}
-
 // The crashed engine's create landed in the ERP except the field the ERP
 // owns, which lost. The next engine finds the ERP showing the create's
 // version on the fields it wrote and decides the rest anew; the version

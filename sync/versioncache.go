@@ -632,34 +632,6 @@ func (vc *versionCache) syncedDataOf(record, field string, v any) (sfsync.Versio
 	return sfsync.Version{}, "", false
 }
 
-// tombstoneUnexplained reports whether target shows record deleted, at
-// cur's version, with no delete of it in the map and no change of
-// target's seen at or after that version: the changes that made the
-// record there and deleted it have not been decided yet.
-func (vc *versionCache) tombstoneUnexplained(record string, target sfsync.System, cur sfsync.Record) bool {
-	if !cur.Exists || !cur.Deleted || target == "" {
-		return false
-	}
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	if _, _, deleted := rv.newest(fieldDeleted); deleted {
-		return false
-	}
-	return !rv.explains(target, cur.Version)
-}
-
-// madeByUsThenDeleted reports whether a write of ours made the record in
-// target (its echo came back), for a record target shows deleted: a
-// delete the map holds from before our write is not the one it shows.
-func (vc *versionCache) madeByUsThenDeleted(record string, target sfsync.System) bool {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	_, made := rv.version(target, fieldMade)
-	return made
-}
-
 // rememberLost records that c lost its conflict: its system holds its data
 // of the fields it touched, under their lost entries, and the record
 // changed there at c's version.
