@@ -27,6 +27,14 @@ import (
 // write did not overwrite it after all (the write failed, or landed
 // first), the target holds that data and the resync is a no-op.
 //
+// A delete crosses the same way: Salesforce takes no condition on a
+// delete, and ours removes the record with whatever its users changed in
+// it after the decision's read. A delete's mark covers the whole record,
+// and only the target's delete event answers it. A change of the target
+// that crossed it and wins in the other system brings the record back
+// there from the target's tombstone (see resurrect), and its resync
+// brings it back in the target.
+//
 // The same marks tell the retry of a write that failed retryably whether
 // the write took effect all the same: its echo arrived (see
 // afterFailedWrite). A write that failed retryably keeps its mark until
