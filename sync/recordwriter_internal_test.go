@@ -56,6 +56,18 @@ func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
 				vc.note(update(sfsync.Salesforce, v(14000), "n40"), record, fields)
 			},
 		},
+		{
+			// Salesforce's own update lost (the ERP owns the field), and
+			// Salesforce holds its data until the repair comes: it is
+			// the record's last change there (seen in the simulator: a
+			// delete decided against older synced data won, where the
+			// update beat it in the other direction).
+			name: "Salesforce's own update lost",
+			history: func(vc *versionCache) {
+				vc.note(update(sfsync.Salesforce, v(5000), "n6"), record, fields)
+				vc.rememberLost(update(sfsync.Salesforce, v(14000), "n40"), record, fields)
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vc := newVersionCache(16, nil, func(string) bool { return false })

@@ -357,7 +357,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		// older versions (see applied), and our later write of older data
 		// of another system does not make the record older.
 		if _, known := cur.LastWriter[fieldAny]; !known {
-			v, who, ok := rv.newestData()
+			v, who, ok := rv.newestData(target)
 			del, deleted := rv.version(target, fieldDeleted)
 			if own, held := rv.version(target, fieldAny); deleted && held && del.Before(own) && (!ok || v.Before(own)) {
 				v, who, ok = own, target, true

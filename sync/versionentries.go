@@ -226,20 +226,24 @@ func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, b
 	return best, who, found
 }
 
-// newestData returns the newest version of any data field over every
-// source, and whose, with newest's order and tie rule.
-func (rv *recordVersions) newestData() (sfsync.Version, sfsync.System, bool) {
+// newestData returns the newest version of any data field that target
+// holds over every source, and whose, with newest's order and tie rule:
+// synced data, and target's own changes that lost (until repaired). A
+// lost change of another system's is data only that system holds.
+func (rv *recordVersions) newestData(target sfsync.System) (sfsync.Version, sfsync.System, bool) {
 	var best sfsync.Version
 	var who sfsync.System
 	found := false
 	for i := range rv.entries {
 		e := &rv.entries[i]
-		if f := rv.field(e); f == fieldAny || strings.HasPrefix(f, "\x00") {
-			// Record-level entries, and a lost or dead change's data,
-			// which only its own system holds.
+		f := rv.field(e)
+		src := rv.source(e)
+		switch {
+		case f == fieldAny, f == fieldDeleted, f == fieldEcho, f == fieldMade, f == fieldDeleteLost:
+			continue // record-level entries
+		case strings.HasPrefix(f, "\x00") && src != target:
 			continue
 		}
-		src := rv.source(e)
 		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
 			best, who, found = e.v, src, true
 		}
