@@ -17,18 +17,9 @@ import (
 // Salesforce with the edit.
 func TestDeleteThatCrossesATargetEditIsUndone(t *testing.T) {
 	b := newBidi(t)
-	b.salesforceByRecord()
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
-	var user sfsync.Change
-	sf := &editAfterRead{target: b.sf}
-	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
-	_, settled := b.startThrough(t, conflict.LastWriteWins(), sf)
-	settled()
-	b.ext.Remove("Contact", "003A", at(10*time.Second))
-	settled()
-	if user.Key == "" {
-		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
-	}
+	b.userEditsAfterRead(t, conflict.LastWriteWins(), func() {
+		b.ext.Remove("Contact", "003A", at(10*time.Second))
+	})
 	for _, side := range []interface {
 		Record(object, id string) (sfsync.Record, bool)
 		System() sfsync.System

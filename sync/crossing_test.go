@@ -37,18 +37,9 @@ func (s *editAfterRead) Read(ctx context.Context, object string, ids []string) (
 // value back to Salesforce, and both systems agree.
 func TestWriteThatCrossesATargetEditIsResynced(t *testing.T) {
 	b := newBidi(t)
-	b.salesforceByRecord()
-	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
-	var user sfsync.Change
-	sf := &editAfterRead{target: b.sf}
-	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
-	_, settled := b.startThrough(t, conflict.LastWriteWins(), sf)
-	settled()
-	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
-	settled()
-	if user.Key == "" {
-		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
-	}
+	b.userEditsAfterRead(t, conflict.LastWriteWins(), func() {
+		b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(10*time.Second))
+	})
 	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's newer value")
 }
 
@@ -212,17 +203,29 @@ func TestLostAcknowledgementWaitsForALateEcho(t *testing.T) {
 // beat, it was dropped, and the systems parted.
 func TestResyncIsNotStaleAgainstTheDataItsChangeBeat(t *testing.T) {
 	b := newBidi(t)
+	b.userEditsAfterRead(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)), func() {
+		b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(12*time.Second+500*time.Millisecond))
+	})
+	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's value, which won the tie")
+}
+
+// userEditsAfterRead runs b, with Salesforce versioning whole records and
+// its contact 003A (LastName n, Phone 0, made at 1 s), under policy, while
+// erp makes the ERP's change: a Salesforce user sets Phone to "sf" at 12 s
+// right after the engine reads 003A in Salesforce to write that change, on
+// top of which the write then lands. It fails t if the user never edited.
+func (b *bidi) userEditsAfterRead(t *testing.T, policy sfsync.ConflictPolicy, erp func()) {
+	t.Helper()
 	b.salesforceByRecord()
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
 	var user sfsync.Change
 	sf := &editAfterRead{target: b.sf}
 	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"Phone": "sf"}, at(12*time.Second)) }
-	_, settled := b.startThrough(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)), sf)
+	_, settled := b.startThrough(t, policy, sf)
 	settled()
-	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "erp"}, at(12*time.Second+500*time.Millisecond))
+	erp()
 	settled()
 	if user.Key == "" {
 		t.Fatal("the Salesforce user never edited: the engine did not read Salesforce")
 	}
-	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's value, which won the tie")
 }

@@ -17,17 +17,7 @@ import (
 // of its fields, so the target shows its version on those and none on the
 // field that lost: that is no sign that the change is missing.
 func TestChangeAppliedBeforeACrashIsNotWrittenAgain(t *testing.T) {
-	b := newBidi(t, synctest.WithoutKeyIdempotency())
-	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "1", "Email": "sf@example.com"}, at(0))
-	// What the crashed engine wrote: the create without the ERP-owned Phone.
-	written := c.Clone()
-	delete(written.Fields, "Phone")
-	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
-		t.Fatal(err)
-	}
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
-	_, settled := b.startBoth(t, policy)
-	settled()
+	b, c := createLandedWithoutPhone(t, map[string]any{"LastName": "n", "Phone": "1", "Email": "sf@example.com"}, at(0))
 	if n := b.ext.Applications(c.Key); n != 1 {
 		t.Errorf("the create took effect %d times in the ERP, want once", n)
 	}
@@ -200,16 +190,7 @@ func TestCreateThatMadeTheTargetsRecordBeforeACrashIsNotWrittenAgain(t *testing.
 // Salesforce's synced LastName as changed at its record's newest version,
 // and the ERP's newer edit of it lost (seen in the simulator).
 func TestChangeShownAppliedInPartIsRememberedWhole(t *testing.T) {
-	b := newBidi(t, synctest.WithoutKeyIdempotency())
-	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "1"}, at(7*time.Second))
-	written := c.Clone()
-	delete(written.Fields, "Phone")
-	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
-		t.Fatal(err)
-	}
-	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
-	_, settled := b.startBoth(t, policy)
-	settled()
+	b, c := createLandedWithoutPhone(t, map[string]any{"LastName": "n", "Phone": "1"}, at(7*time.Second))
 	vs, err := b.store.AppliedVersions(context.Background(), []string{c.RecordKey()})
 	if err != nil {
 		t.Fatal(err)
@@ -220,4 +201,23 @@ func TestChangeShownAppliedInPartIsRememberedWhole(t *testing.T) {
 		}
 	}
 	t.Errorf("the version map holds no Salesforce LastName at the create's version %s: %+v", c.Version, vs)
+}
+
+// createLandedWithoutPhone is b after an engine wrote Salesforce's create
+// of 003A with fields to the ERP, all but the ERP-owned Phone, and crashed
+// before its outcome; the next engine, syncing both ways under field
+// ownership (Phone the ERP's, last write wins for the rest), has settled.
+func createLandedWithoutPhone(t *testing.T, fields map[string]any, v sfsync.Version) (*bidi, sfsync.Change) {
+	t.Helper()
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", fields, v)
+	written := c.Clone()
+	delete(written.Fields, "Phone")
+	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
+		t.Fatal(err)
+	}
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
+	_, settled := b.startBoth(t, policy)
+	settled()
+	return b, c
 }

@@ -16,10 +16,7 @@ import (
 // value from 5 s instead of its parked edit at 12 s (a later commit), won,
 // and overwrote it, while that edit won in the other direction.
 func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T) {
-	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	sf := func(sec int, commit int64) sfsync.Version {
-		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
-	}
+	sf := sfVersionAt
 	const record, erp = "Contact/P-2", sfsync.System("external:erp")
 	vc := newVersionCache(16, nil, func(string) bool { return false })
 	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(5, 304), Fields: map[string]any{"MailingCity": "c12"}}, record, []string{"MailingCity"})
@@ -33,7 +30,7 @@ func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T)
 	e.parkedN.Store(1)
 
 	cur := sfsync.Record{Exists: true, Version: sf(12, 0), Fields: map[string]any{"MailingCity": nil, "Phone": "p20"}}
-	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base.Add(12 * time.Second), Counter: 6}, Fields: map[string]any{"MailingCity": "c26"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(12, 6), Fields: map[string]any{"MailingCity": "c26"}}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
 	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked)
 	if v, w := cur.FieldVersions["MailingCity"], cur.LastWriter["MailingCity"]; w != sfsync.Salesforce || v.Compare(sf(12, 310)) != 0 {
@@ -53,15 +50,12 @@ func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T)
 // create's value, which is that create's data, at its version. Seen in the
 // simulator: the ERP's newer LastName lost to Salesforce's older one.
 func TestParkedChangeDatesTheValueItSet(t *testing.T) {
-	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	sf := func(sec int, commit int64) sfsync.Version {
-		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
-	}
+	sf := sfVersionAt
 	const record, erp = "Contact/P-3", sfsync.System("external:erp")
 	vc := newVersionCache(16, nil, func(string) bool { return false })
 	// An older value of LastName the map knows (so it can tell a value
 	// it never versioned).
-	vc.note(&sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base, Counter: 1}, Fields: map[string]any{"LastName": "n0"}}, record, []string{"LastName"})
+	vc.note(&sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: extVersionAt(0, 1), Fields: map[string]any{"LastName": "n0"}}, record, []string{"LastName"})
 
 	var e Engine
 	create := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpCreate, Version: sf(7, 307), Fields: map[string]any{"LastName": "n13", "Phone": "p15"}}}
@@ -71,7 +65,7 @@ func TestParkedChangeDatesTheValueItSet(t *testing.T) {
 	e.parkedN.Store(1)
 
 	cur := sfsync.Record{Exists: true, Version: sf(25, 0), Fields: map[string]any{"LastName": "n13", "Phone": "p34"}}
-	c := sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: base.Add(9500 * time.Millisecond), Counter: 3}, Fields: map[string]any{"LastName": "n18"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: versionBase.Add(9500 * time.Millisecond), Counter: 3}, Fields: map[string]any{"LastName": "n18"}}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
 	vc.describe(&c, record, []string{"LastName"}, &cur, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, parked)
 	if v := cur.FieldVersions["LastName"]; v.Compare(sf(7, 307)) != 0 {

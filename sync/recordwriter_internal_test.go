@@ -94,13 +94,7 @@ func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
 // Salesforce", older in Salesforce's own order, and lost: the record
 // stayed deleted on both sides though its last change was the undelete.
 func TestTombstoneOfOurWriteIsTheDeletes(t *testing.T) {
-	base := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	sf := func(sec int, commit int64) sfsync.Version {
-		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
-	}
-	ext := func(sec int, counter int64) sfsync.Version {
-		return sfsync.Version{Time: base.Add(time.Duration(sec) * time.Second), Counter: counter}
-	}
+	sf, ext := sfVersionAt, extVersionAt
 	const record, erp = "Contact/003A", sfsync.System("external:erp")
 	vc := newVersionCache(16, nil, func(string) bool { return false })
 	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpCreate, Version: sf(2, 303), Fields: map[string]any{"LastName": "n5", "Phone": "p7"}}, record, []string{"LastName", "Phone"})
@@ -121,4 +115,19 @@ func TestTombstoneOfOurWriteIsTheDeletes(t *testing.T) {
 	if !d.Apply {
 		t.Errorf("Salesforce's undelete after its own delete is rejected: %s", d.Reason)
 	}
+}
+
+// versionBase is the instant the internal tests' versions count from.
+var versionBase = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// sfVersionAt is the version of a Salesforce change committed sec seconds
+// after versionBase, with commit number commit.
+func sfVersionAt(sec int, commit int64) sfsync.Version {
+	return sfsync.Version{Time: versionBase.Add(time.Duration(sec) * time.Second), Commit: commit, Seq: 1}
+}
+
+// extVersionAt is the version of an ERP change made sec seconds after
+// versionBase, with row counter counter.
+func extVersionAt(sec int, counter int64) sfsync.Version {
+	return sfsync.Version{Time: versionBase.Add(time.Duration(sec) * time.Second), Counter: counter}
 }
