@@ -26,6 +26,7 @@ type writeMark struct {
 	at     time.Time // the written change's version time
 	record string    // the written change's record id
 	fields []string  // the fields written, as the target names them
+	values []any     // their values, in the order of fields
 }
 
 func markOf(c sfsync.Change, hist int) writeMark {
@@ -33,7 +34,12 @@ func markOf(c sfsync.Change, hist int) writeMark {
 	if c.Source.IsSalesforce() {
 		side = SF
 	}
-	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: slices.Sorted(maps.Keys(c.Fields))}
+	fields := slices.Sorted(maps.Keys(c.Fields))
+	values := make([]any, len(fields))
+	for i, f := range fields {
+		values[i] = c.Fields[f]
+	}
+	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: fields, values: values}
 }
 
 // owedRepeats reports whether every repeat of a key's writes to target
@@ -60,7 +66,13 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 				between = append(between, e)
 			}
 		}
-		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, sfNames(obj, target, m.fields)) {
+		wrote := map[string]any{}
+		for i, f := range m.fields {
+			for _, name := range sfNames(obj, target, []string{f}) {
+				wrote[name] = m.values[i]
+			}
+		}
+		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, wrote) {
 			return false
 		}
 	}
@@ -103,15 +115,26 @@ func sfNames(obj *objectSpec, target Side, fields []string) []string {
 	return out
 }
 
-// owed reports whether a repeated write of written's fields (Salesforce
-// names) over the target's edits between is what the policy owes those
-// edits: at least one of them set a written field, none deleted or
-// restored the record, and under ru each loses every written field it
-// set to written (or ties with it). A delete between owes the repeat too
-// when the record outlives it under ru (written, a create the policy keeps
-// against the delete): the delete's repair would have brought the record
-// back, and the repeat brought it back instead.
-func owed(ru rule, written edit, between []edit, fields []string) bool {
+// owed reports whether a repeated write of written's fields (wrote: the
+// values the repeat wrote, by Salesforce name) over the target's edits
+// between is what the policy owes those edits: at least one of them set a
+// written field, none deleted or restored the record, and under ru each
+// loses every written field it set to written (or ties with it). A delete
+// between owes the repeat too when the record outlives it under ru
+// (written, a create the policy keeps against the delete): the delete's
+// repair would have brought the record back, and the repeat brought it
+// back instead. A record brought back so holds the target's own values
+// where its edits win: a field the repeat wrote with the target's winning
+// value is the record restored, not the written change's effect again.
+func owed(ru rule, written edit, between []edit, wrote map[string]any) bool {
+	deleted := slices.ContainsFunc(between, func(e edit) bool { return e.Op == "delete" })
+	// The target's last edit of each field: the value its tombstone holds.
+	last := map[string]edit{}
+	for _, e := range between {
+		for f := range e.Fields {
+			last[f] = e
+		}
+	}
 	setOne := false
 	for _, e := range between {
 		if e.Op == "undelete" {
@@ -124,22 +147,26 @@ func owed(ru rule, written edit, between []edit, fields []string) bool {
 			setOne = true
 			continue
 		}
-		for _, f := range fields {
+		for _, f := range slices.Sorted(maps.Keys(wrote)) {
 			if _, set := e.Fields[f]; !set {
 				continue
 			}
 			setOne = true
-			want, has := written.Fields[f]
-			if !has {
-				return false
-			}
 			// A tie the policy breaks by rules the model does not
 			// reproduce (see lwwRule) leaves both values open: the repeat
 			// decided it for the written change, as the first write had.
 			got, _ := ru.value(f, []edit{written, e}, []edit{written, e})
-			if !slices.ContainsFunc(got, func(v any) bool { return sameVal(v, want) }) {
-				return false
+			holds := func(want any) bool { return slices.ContainsFunc(got, func(v any) bool { return sameVal(v, want) }) }
+			if want, has := written.Fields[f]; has && holds(want) {
+				continue
 			}
+			if l := last[f]; deleted && sameVal(wrote[f], l.Fields[f]) {
+				restored, _ := ru.value(f, []edit{written, l}, []edit{written, l})
+				if slices.ContainsFunc(restored, func(v any) bool { return sameVal(v, l.Fields[f]) }) {
+					continue
+				}
+			}
+			return false
 		}
 	}
 	return setOne

@@ -16,7 +16,6 @@ func TestOwed(t *testing.T) {
 	}
 	newer := sfEdit(20, map[string]any{"Email": "e2"})
 	older := sfEdit(5, map[string]any{"Email": "e2"})
-	fields := []string{"Email", "Phone"}
 	for _, tc := range []struct {
 		name    string
 		ru      rule
@@ -38,16 +37,27 @@ func TestOwed(t *testing.T) {
 		{"a delete the written create wins over", winsRule{w: Ext}, []edit{{N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, true},
 		{"a delete newer than the written create", lwwRule{skew: time.Second}, []edit{{N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
 		{"a field the written change did not set", winsRule{w: Ext}, []edit{sfEdit(20, map[string]any{"MailingCity": "c"})}, false},
+		{"a delete the written create wins over, brought back with the target's own field",
+			ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}},
+			[]edit{newer, {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, true},
+		{"a delete the written create wins over, brought back with the written change's losing value",
+			ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}},
+			[]edit{newer, {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
+		{"an edit of a field the target owns, no delete between",
+			ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}}, []edit{newer}, false},
 	} {
-		f := fields
-		if tc.name == "a field the written change did not set" {
-			f = append(fields, "MailingCity")
+		wrote := map[string]any{"Email": "e1", "Phone": "p1"}
+		switch {
+		case tc.name == "a field the written change did not set":
+			wrote["MailingCity"] = "c"
+		case strings.HasSuffix(tc.name, "the target's own field"), strings.HasPrefix(tc.name, "an edit of a field the target owns"):
+			wrote["Email"] = "e2"
 		}
 		w := written
 		if strings.HasPrefix(tc.name, "a delete newer") || strings.HasPrefix(tc.name, "a delete the written") {
 			w.Op = "create"
 		}
-		if got := owed(tc.ru, w, tc.between, f); got != tc.want {
+		if got := owed(tc.ru, w, tc.between, wrote); got != tc.want {
 			t.Errorf("%s: owed = %v, want %v", tc.name, got, tc.want)
 		}
 	}
