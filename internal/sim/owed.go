@@ -3,6 +3,7 @@ package sim
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sfsync/sfsync"
@@ -27,6 +28,7 @@ type writeMark struct {
 	record string    // the written change's record id
 	fields []string  // the fields written, as the target names them
 	values []any     // their values, in the order of fields
+	repair bool      // the write was a repair: the winner's data, no edit of its own
 }
 
 func markOf(c sfsync.Change, hist int) writeMark {
@@ -34,12 +36,13 @@ func markOf(c sfsync.Change, hist int) writeMark {
 	if c.Source.IsSalesforce() {
 		side = SF
 	}
-	fields := slices.Sorted(maps.Keys(c.Fields))
+	// Touched names the nulled fields too, which Fields may leave out.
+	fields := c.Touched()
 	values := make([]any, len(fields))
 	for i, f := range fields {
 		values[i] = c.Fields[f]
 	}
-	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: fields, values: values}
+	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: fields, values: values, repair: strings.HasPrefix(c.Key, "repair:")}
 }
 
 // owedRepeats reports whether every repeat of a key's writes to target
@@ -55,7 +58,11 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 	r.mu.Unlock()
 	for j := 1; j < len(marks); j++ {
 		m := marks[j]
+		wrote := map[string]any{}
 		written, ok := r.editOf(history, sfIDs, m)
+		if !ok && m.repair {
+			written, ok = r.repairEdit(sfIDs, m)
+		}
 		if !ok || written.Side == target {
 			return false
 		}
@@ -66,7 +73,6 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 				between = append(between, e)
 			}
 		}
-		wrote := map[string]any{}
 		for i, f := range m.fields {
 			for _, name := range sfNames(obj, target, []string{f}) {
 				wrote[name] = m.values[i]
@@ -97,6 +103,38 @@ func (r *run) editOf(history []edit, sfIDs map[int]string, m writeMark) (edit, b
 		return edit{}, false
 	}
 	return found[0], true
+}
+
+// repairEdit stands for the winner's data a repair wrote (m), which no
+// edit of the winner's may have set at the repair's version (a repair is
+// versioned as the change it corrects, and writes the winner's value,
+// null where the winner never set it): an update of the repaired fields,
+// from the winner's side, at that version. Judged so, a target edit
+// between two writes of the repair is owed the repeat only where the
+// policy makes it lose to the winner's value regardless of its time, or
+// it is older.
+func (r *run) repairEdit(sfIDs map[int]string, m writeMark) (edit, bool) {
+	rec := -1
+	for i, spec := range r.sc.Records {
+		if spec.ExtID == m.record || sfIDs[i] == m.record {
+			rec = i
+			break
+		}
+	}
+	if rec < 0 {
+		return edit{}, false
+	}
+	target := SF
+	if m.side == SF {
+		target = Ext
+	}
+	fields := map[string]any{}
+	for i, f := range m.fields {
+		for _, name := range sfNames(r.obj(rec), target, []string{f}) {
+			fields[name] = m.values[i]
+		}
+	}
+	return edit{Side: m.side, Op: "update", Rec: rec, Fields: fields, T: m.at}, true
 }
 
 // sfNames returns the Salesforce names of fields as target names them.

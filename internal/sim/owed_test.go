@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sfsync/sfsync"
 )
 
 // TestOwed: a write repeated over the target's edits counts once only when
@@ -60,5 +63,33 @@ func TestOwed(t *testing.T) {
 		if got := owed(tc.ru, w, tc.between, wrote); got != tc.want {
 			t.Errorf("%s: owed = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestOwedRepair: a repair writes the winner's value at the version of the
+// change it corrects; repeated over a target edit that loses to the winner
+// whatever its time, it is owed to that edit.
+func TestOwedRepair(t *testing.T) {
+	at := func(s int) time.Time { return epoch.Add(time.Duration(s) * time.Second) }
+	repair := edit{Side: Ext, Op: "update", Rec: 0, Fields: map[string]any{"Phone": nil}}
+	between := []edit{{N: 2, Side: SF, Op: "update", Rec: 0, Fields: map[string]any{"Phone": "p2"}, T: at(10), Seq: 1}}
+	wrote := map[string]any{"Phone": nil}
+	if !owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{skew: time.Second}}, repair, between, wrote) {
+		t.Error("a repair of a field the winner owns, repeated over the target's later edit of it: not owed, want owed")
+	}
+	if owed(lwwRule{skew: time.Second}, repair, between, wrote) {
+		t.Error("a repair repeated over a newer target edit under last write wins: owed, want a double effect")
+	}
+	if owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{}}, repair, nil, wrote) {
+		t.Error("a repair repeated with no edit between: owed, want a double effect")
+	}
+}
+
+// TestMarkOfNamesNulledFields: a write that sets a field to null through
+// Change.Nulled alone writes that field.
+func TestMarkOfNamesNulledFields(t *testing.T) {
+	m := markOf(sfsync.Change{Key: "repair:k", Fields: map[string]any{"Email": "e"}, Nulled: []string{"Phone"}}, 0)
+	if !slices.Equal(m.fields, []string{"Email", "Phone"}) || m.values[1] != nil || !m.repair {
+		t.Errorf("mark = %+v, want Email and Phone (null), a repair", m)
 	}
 }
