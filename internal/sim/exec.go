@@ -8,6 +8,7 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/pubsub/pubsubtest"
+	"github.com/sfsync/sfsync/salesforce"
 	"github.com/sfsync/sfsync/salesforce/salesforcetest"
 )
 
@@ -193,6 +194,22 @@ func retry(f func() (bool, error)) (bool, error) {
 	return false, err
 }
 
+// allSaved reports whether a collection call saved every record. With
+// allOrNone, one record's failure (an injected UNABLE_TO_LOCK_ROW) rolls
+// the others back while the call itself succeeds: the edit did not take
+// effect, and is tried again.
+func allSaved(res []salesforce.SaveResult, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	for _, sr := range res {
+		if err := sr.Err(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 func (r *run) bulkCreate(recs []int, fields map[string]any) {
 	o := r.obj(recs[0])
 	var rows []map[string]any
@@ -203,8 +220,7 @@ func (r *run) bulkCreate(recs []int, fields map[string]any) {
 	}
 	t := r.sfTime()
 	ok, err := retry(func() (bool, error) {
-		_, err := r.user.UpsertRecords(r.ctx, o.Name, linkField, rows, true)
-		return err == nil, err
+		return allSaved(r.user.UpsertRecords(r.ctx, o.Name, linkField, rows, true))
 	})
 	if !ok {
 		r.tracef("    skipped (bulk upsert failed: %v)", err)
@@ -352,8 +368,7 @@ func (r *run) bulk(st Step) {
 	}
 	t := r.sfTime()
 	ok, err := retry(func() (bool, error) {
-		_, err := r.user.UpdateRecords(r.ctx, o.Name, rows, true)
-		return err == nil, err
+		return allSaved(r.user.UpdateRecords(r.ctx, o.Name, rows, true))
 	})
 	if !ok {
 		r.tracef("    skipped (bulk update failed: %v)", err)
