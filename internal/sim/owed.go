@@ -67,9 +67,13 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 			return false
 		}
 		obj := r.obj(written.Rec)
-		var between []edit
-		for _, e := range history[min(marks[j-1].hist, len(history)):min(m.hist, len(history))] {
-			if e.Side == target && e.Rec == written.Rec {
+		var between, record []edit
+		for i, e := range history[:min(m.hist, len(history))] {
+			if e.Rec != written.Rec {
+				continue
+			}
+			record = append(record, e)
+			if i >= marks[j-1].hist && e.Side == target {
 				between = append(between, e)
 			}
 		}
@@ -78,7 +82,7 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 				wrote[name] = m.values[i]
 			}
 		}
-		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, wrote) {
+		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, record, wrote) {
 			return false
 		}
 	}
@@ -154,17 +158,19 @@ func sfNames(obj *objectSpec, target Side, fields []string) []string {
 }
 
 // owed reports whether a repeated write of written's fields (wrote: the
-// values the repeat wrote, by Salesforce name) over the target's edits
-// between is what the policy owes those edits: at least one of them set a
-// written field, none deleted or restored the record, and under ru each
-// loses every written field it set to written (or ties with it). A delete
-// between owes the repeat too when the record outlives it under ru
-// (written, a create the policy keeps against the delete): the delete's
-// repair would have brought the record back, and the repeat brought it
-// back instead. A record brought back so holds the target's own values
-// where its edits win: a field the repeat wrote with the target's winning
-// value is the record restored, not the written change's effect again.
-func owed(ru rule, written edit, between []edit, wrote map[string]any) bool {
+// values the repeat wrote, by Salesforce name; record: the record's edits
+// before the repeat) over the target's edits between is what the policy
+// owes those edits: at least one of them set a written field, none
+// deleted or restored the record, and under ru each loses every written
+// field it set to written (or ties with it). A delete between owes the
+// repeat too when the record outlives it under ru (its history so far
+// says it lives, as when the written change wins over the delete): the
+// delete's repair would have brought the record back, and the repeat
+// brought it back instead. A record brought back so holds the target's own values
+// where its edits win, and the source's values of fields the written
+// change did not set: those fields are the record restored, not the
+// written change's effect again.
+func owed(ru rule, written edit, between, record []edit, wrote map[string]any) bool {
 	deleted := slices.ContainsFunc(between, func(e edit) bool { return e.Op == "delete" })
 	// The target's last edit of each field: the value its tombstone holds.
 	last := map[string]edit{}
@@ -179,7 +185,14 @@ func owed(ru rule, written edit, between []edit, wrote map[string]any) bool {
 			return false
 		}
 		if e.Op == "delete" {
-			if live, _ := ru.exists([]edit{written, e}); !slices.Contains(live, true) {
+			// Whether the record outlives the delete is the model's
+			// verdict on its history so far (record; the written change
+			// and the delete alone where none is given).
+			h := record
+			if len(h) == 0 {
+				h = []edit{written, e}
+			}
+			if live, _ := ru.exists(h); !slices.Contains(live, true) {
 				return false
 			}
 			setOne = true
@@ -195,7 +208,13 @@ func owed(ru rule, written edit, between []edit, wrote map[string]any) bool {
 			// decided it for the written change, as the first write had.
 			got, _ := ru.value(f, []edit{written, e}, []edit{written, e})
 			holds := func(want any) bool { return slices.ContainsFunc(got, func(v any) bool { return sameVal(v, want) }) }
-			if want, has := written.Fields[f]; has && holds(want) {
+			want, has := written.Fields[f]
+			if has && holds(want) {
+				continue
+			}
+			if deleted && !has {
+				// Brought along with the record: the source's data of
+				// other changes, or the target's own, not this change's.
 				continue
 			}
 			if l := last[f]; deleted && sameVal(wrote[f], l.Fields[f]) {

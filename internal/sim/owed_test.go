@@ -46,12 +46,14 @@ func TestOwed(t *testing.T) {
 		{"a delete the written create wins over, brought back with the written change's losing value",
 			ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}},
 			[]edit{newer, {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, false},
+		{"a delete the written create wins over, the record brought back with a field the change did not set",
+			winsRule{w: Ext}, []edit{sfEdit(20, map[string]any{"MailingCity": "c"}), {N: 3, Side: SF, Op: "delete", Rec: 0, T: at(22), Seq: 2}}, true},
 		{"an edit of a field the target owns, no delete between",
 			ownRule{owners: map[string]Side{"Email": SF}, fallback: winsRule{w: Ext}}, []edit{newer}, false},
 	} {
 		wrote := map[string]any{"Email": "e1", "Phone": "p1"}
 		switch {
-		case tc.name == "a field the written change did not set":
+		case tc.name == "a field the written change did not set", strings.HasSuffix(tc.name, "a field the change did not set"):
 			wrote["MailingCity"] = "c"
 		case strings.HasSuffix(tc.name, "the target's own field"), strings.HasPrefix(tc.name, "an edit of a field the target owns"):
 			wrote["Email"] = "e2"
@@ -60,7 +62,7 @@ func TestOwed(t *testing.T) {
 		if strings.HasPrefix(tc.name, "a delete newer") || strings.HasPrefix(tc.name, "a delete the written") {
 			w.Op = "create"
 		}
-		if got := owed(tc.ru, w, tc.between, wrote); got != tc.want {
+		if got := owed(tc.ru, w, tc.between, nil, wrote); got != tc.want {
 			t.Errorf("%s: owed = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -74,13 +76,13 @@ func TestOwedRepair(t *testing.T) {
 	repair := edit{Side: Ext, Op: "update", Rec: 0, Fields: map[string]any{"Phone": nil}}
 	between := []edit{{N: 2, Side: SF, Op: "update", Rec: 0, Fields: map[string]any{"Phone": "p2"}, T: at(10), Seq: 1}}
 	wrote := map[string]any{"Phone": nil}
-	if !owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{skew: time.Second}}, repair, between, wrote) {
+	if !owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{skew: time.Second}}, repair, between, nil, wrote) {
 		t.Error("a repair of a field the winner owns, repeated over the target's later edit of it: not owed, want owed")
 	}
-	if owed(lwwRule{skew: time.Second}, repair, between, wrote) {
+	if owed(lwwRule{skew: time.Second}, repair, between, nil, wrote) {
 		t.Error("a repair repeated over a newer target edit under last write wins: owed, want a double effect")
 	}
-	if owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{}}, repair, nil, wrote) {
+	if owed(ownRule{owners: map[string]Side{"Phone": Ext}, fallback: lwwRule{}}, repair, nil, nil, wrote) {
 		t.Error("a repair repeated with no edit between: owed, want a double effect")
 	}
 }
@@ -91,5 +93,23 @@ func TestMarkOfNamesNulledFields(t *testing.T) {
 	m := markOf(sfsync.Change{Key: "repair:k", Fields: map[string]any{"Email": "e"}, Nulled: []string{"Phone"}}, 0)
 	if !slices.Equal(m.fields, []string{"Email", "Phone"}) || m.values[1] != nil || !m.repair {
 		t.Errorf("mark = %+v, want Email and Phone (null), a repair", m)
+	}
+}
+
+// TestOwedUpdateOverADelete: an update repeated as the record brought back
+// over the target's delete, which the record outlives by the record's own
+// history (a create before them), is owed to that delete.
+func TestOwedUpdateOverADelete(t *testing.T) {
+	at := func(s int) time.Time { return epoch.Add(time.Duration(s) * time.Second) }
+	create := edit{N: 1, Side: Ext, Op: "create", Rec: 0, Fields: map[string]any{"LastName": "n1", "Email": "e1"}, T: at(1), Seq: 1}
+	written := edit{N: 2, Side: SF, Op: "update", Rec: 0, Fields: map[string]any{"LastName": "n2"}, T: at(10), Seq: 1}
+	del := edit{N: 3, Side: Ext, Op: "delete", Rec: 0, T: at(20), Seq: 2}
+	wrote := map[string]any{"LastName": "n2", "Email": "e1"}
+	ru := winsRule{w: SF}
+	if !owed(ru, written, []edit{del}, []edit{create, written, del}, wrote) {
+		t.Error("an update the record outlives the delete by, brought back whole: not owed, want owed")
+	}
+	if owed(winsRule{w: Ext}, written, []edit{del}, []edit{create, written, del}, wrote) {
+		t.Error("an update brought back over a delete that wins: owed, want a double effect")
 	}
 }
