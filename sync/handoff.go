@@ -161,6 +161,15 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 			return err
 		}
 		c.Version = e.settledVersion(c.Version, was, applied)
+		if !w.it.snapshot && w.c.Op == sfsync.OpDelete && c.Op == sfsync.OpDelete && applied.Before(was) &&
+			c.Version.Time.Truncate(time.Second).Equal(was.Time.Truncate(time.Second)) {
+			// A delete event whose record is still deleted, and was not
+			// deleted again in a later second: the delete read is the
+			// event's own, newer than what was applied, and its commit
+			// time is exact. The end of its second would date it up to a
+			// second late, against the other system's clock too.
+			c.Version = was
+		}
 		if !w.it.snapshot {
 			// A change event: what it set, and the record still holds,
 			// is its own change.
