@@ -121,6 +121,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				}
 			case seen:
 				synced = append(synced, f)
+			case c.Op == sfsync.OpUndelete && vc.changedAfterSync(record, dest, f, *cur) && vc.beforeOwnDelete(record, dest, cur.FieldVersions[f]):
+				// The target's change of the field came before its own
+				// delete: its event, decided before the record came back,
+				// was stale against that delete, and no later event of the
+				// target's brings the value again. The undelete decides
+				// it: where the target's value wins, it stays, and its
+				// repair takes it to the source.
+				if e.targetValueWins(vc, w, &c, record, f, *cur) {
+					w.kept = append(w.kept, f)
+				}
 			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) && (!known || !beforePin(cur.FieldVersions, f, it.pinned)):
 				// (The target's change of a field made at or after the pin
 				// is newer than every change the row tells of: it

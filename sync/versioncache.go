@@ -231,6 +231,17 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 	return v, ok
 }
 
+// beforeOwnDelete reports whether v, a version of sys's, is older than
+// sys's newest delete of the record, and the record has not lived there
+// since: a change of sys's at v is stale against that delete.
+func (vc *versionCache) beforeOwnDelete(record string, sys sfsync.System, v sfsync.Version) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	del, deleted := rv.version(sys, fieldDeleted)
+	return deleted && v.Before(del) && !rv.liveAgain(sys)
+}
+
 // liveAgain reports whether sys changed the record after its newest delete
 // of it (an undelete): the record lives there again with its data from
 // before the delete, so an older change of sys is judged field by field,
