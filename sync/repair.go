@@ -414,6 +414,17 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 			}
 			continue
 		}
+		if vc.unseenTombstoneEdit(c.RecordKey(), w.route.To, f, src, cur) {
+			// The target changed the field before its delete, and the
+			// engine has not seen that change yet (nor is it one over
+			// synced data, decided above): its event, on its way,
+			// decides the field against the source's value, the same
+			// way in both directions. Taken along, the source's value
+			// would overwrite it in the record brought back first.
+			w.kept = append(w.kept, f)
+			w.unheld = append(w.unheld, f)
+			continue
+		}
 		setValue(&along, f, src.Fields[f])
 	}
 	w.borrowed, w.borrowedAt = w.borrowed[:0], w.borrowedAt[:0]

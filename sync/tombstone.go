@@ -118,6 +118,23 @@ func (e *Engine) lostChangeOverTombstone(vc *versionCache, w *work, c *sfsync.Ch
 	return e.targetValueWins(vc, w, &probe, record, field, cur)
 }
 
+// unseenTombstoneEdit reports whether the target's tombstone cur holds a
+// value of field, other than the source's in src, that the version map
+// never held, while the map holds values of the field and does not explain
+// the target's record version: a change of the target's, before its
+// delete, whose event the engine has not decided yet.
+func (vc *versionCache) unseenTombstoneEdit(record string, target sfsync.System, field string, src, cur sfsync.Record) bool {
+	if target == "" || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	if seen, known := vc.knowsValue(record, field, cur.Fields[field]); seen || !known {
+		return false
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return !vc.get(record).explains(target, cur.Version)
+}
+
 // unsyncedOverSynced reports whether the target's value of field in its
 // tombstone is one the version map never versioned (while it versions
 // others of the field), over the source's value, which both systems held:
