@@ -196,7 +196,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if len(there) > 0 && len(there) == len(touched) {
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.remember(w.claimed(&c), record, touched)
+		// As a write is remembered: the fields an earlier attempt took
+		// along to bring the record back whole are the source's older
+		// data, at their own versions, not the change's.
+		res.versions = w.rememberWritten(vc, &c, record, touched)
 		return c, res, false
 	}
 	if len(there) > 0 {
