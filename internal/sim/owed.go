@@ -22,7 +22,12 @@ import (
 
 // writeMark is what the checker keeps of one write that took effect.
 type writeMark struct {
-	hist   int       // edits in the history when the write took effect
+	// The edits in the history when the write was sent (from) and when it
+	// returned (hist). An edit recorded in between may have taken effect
+	// before or after the write: it counts as after the write for the
+	// write's own repeat, and as before it for the write before.
+	from   int
+	hist   int
 	side   Side      // the side the written change came from
 	at     time.Time // the written change's version time
 	record string    // the written change's record id
@@ -31,7 +36,7 @@ type writeMark struct {
 	repair bool      // the write was a repair: the winner's data, no edit of its own
 }
 
-func markOf(c sfsync.Change, hist int) writeMark {
+func markOf(c sfsync.Change, from, hist int) writeMark {
 	side := Ext
 	if c.Source.IsSalesforce() {
 		side = SF
@@ -42,7 +47,7 @@ func markOf(c sfsync.Change, hist int) writeMark {
 	for i, f := range fields {
 		values[i] = c.Fields[f]
 	}
-	return writeMark{hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: fields, values: values, repair: strings.HasPrefix(c.Key, "repair:")}
+	return writeMark{from: from, hist: hist, side: side, at: c.Version.Time, record: c.RecordID, fields: fields, values: values, repair: strings.HasPrefix(c.Key, "repair:")}
 }
 
 // owedRepeats reports whether every repeat of a key's writes to target
@@ -73,7 +78,7 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 				continue
 			}
 			record = append(record, e)
-			if i >= marks[j-1].hist && e.Side == target {
+			if i >= marks[j-1].from && e.Side == target {
 				between = append(between, e)
 			}
 		}

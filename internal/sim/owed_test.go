@@ -90,7 +90,7 @@ func TestOwedRepair(t *testing.T) {
 // TestMarkOfNamesNulledFields: a write that sets a field to null through
 // Change.Nulled alone writes that field.
 func TestMarkOfNamesNulledFields(t *testing.T) {
-	m := markOf(sfsync.Change{Key: "repair:k", Fields: map[string]any{"Email": "e"}, Nulled: []string{"Phone"}}, 0)
+	m := markOf(sfsync.Change{Key: "repair:k", Fields: map[string]any{"Email": "e"}, Nulled: []string{"Phone"}}, 0, 0)
 	if !slices.Equal(m.fields, []string{"Email", "Phone"}) || m.values[1] != nil || !m.repair {
 		t.Errorf("mark = %+v, want Email and Phone (null), a repair", m)
 	}

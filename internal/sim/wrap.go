@@ -270,6 +270,10 @@ func (s faultySink) write(ctx context.Context, cs []sfsync.Change, apply func(id
 		}
 	}
 	s.w.mu.Unlock()
+	// The edits recorded before the write is sent took effect before it;
+	// those recorded while it is on its way may have taken effect on
+	// either side of it (see writeMark).
+	sent := s.w.edits()
 	var err error
 	if len(pass) > 0 {
 		err = apply(idx, pass)
@@ -281,7 +285,7 @@ func (s faultySink) write(ctx context.Context, cs []sfsync.Change, apply func(id
 			continue
 		}
 		s.w.applied[cs[i].Key]++
-		s.w.marks[cs[i].Key] = append(s.w.marks[cs[i].Key], markOf(cs[i], edits))
+		s.w.marks[cs[i].Key] = append(s.w.marks[cs[i].Key], markOf(cs[i], sent, edits))
 		s.w.total++
 		what := fmt.Sprintf("engine #%d wrote %s %s", s.inst, cs[i].Op, fmtFields(cs[i].Fields))
 		if s.w.faults.lostAck > 0 {
