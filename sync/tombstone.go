@@ -122,9 +122,16 @@ func (e *Engine) lostChangeOverTombstone(vc *versionCache, w *work, c *sfsync.Ch
 // value of field, other than the source's in src, that the version map
 // never held, while the map holds values of the field and does not explain
 // the target's record version: a change of the target's, before its
-// delete, whose event the engine has not decided yet.
+// delete, whose event the engine has not decided yet. It tells only for a
+// target that does not version the field (Salesforce): where cur has the
+// field's version, changedAfterSync tells, by versions, and a change of
+// the target's that was decided already (and lost) is not unseen for a
+// value the map did not hash.
 func (vc *versionCache) unseenTombstoneEdit(record string, target sfsync.System, field string, src, cur sfsync.Record) bool {
 	if target == "" || !cur.Deleted || !keptValue(cur, field) || sameValue(src.Fields[field], cur.Fields[field]) {
+		return false
+	}
+	if _, versioned := cur.FieldVersions[field]; versioned {
 		return false
 	}
 	if seen, known := vc.knowsValue(record, field, cur.Fields[field]); seen || !known {
