@@ -1,9 +1,11 @@
 package sync_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
@@ -16,9 +18,22 @@ import (
 // value it lost to. The tombstone's value stays, and the edit's own event
 // decides the field, the same way in both directions.
 func TestRecordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T) {
+	for _, retried := range []bool{false, true} {
+		name := "written at once"
+		if retried {
+			// The retry writes the create as the first attempt built it:
+			// the tombstone's value stays Salesforce's data, not claimed
+			// at the ERP's version.
+			name = "written on retry"
+		}
+		t.Run(name, func(t *testing.T) { recordBroughtBackKeepsATombstoneEditNotSeenYet(t, retried) })
+	}
+}
+
+func recordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T, retried bool) {
 	b := newBidi(t)
 	b.salesforceByRecord()
-	_, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p0"}, at(0))
 	settled()
 	// Salesforce sets Phone at 3s and deletes the record at 8s; neither
@@ -30,6 +45,9 @@ func TestRecordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T) {
 	// LastName at 10.5s, after the delete beyond the skew: the record
 	// comes back.
 	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "p10"}, at(4500*time.Millisecond))
+	if retried {
+		b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("REQUEST_LIMIT_EXCEEDED"))})
+	}
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E"}, at(10500*time.Millisecond))
 	settled()
 	// (Salesforce brings a record back by a create under a new id: what
@@ -38,9 +56,19 @@ func TestRecordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T) {
 	if got := field(t, b.sf, "Contact", "003A", "Phone"); got != "p13" {
 		t.Errorf("Salesforce Phone = %v after the record came back, want p13: its own edit, which the engine has not seen yet, in place of the ERP's value that lost", got)
 	}
+	if retried {
+		// And Salesforce's edit is rejected by the ERP for now: the
+		// delete, which loses, brings the record back in Salesforce
+		// before the edit is decided.
+		b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule"))})
+	}
 	b.sfLog.Append(sfEdit)
 	b.sfLog.Append(sfDel)
 	settled()
+	if retried {
+		requeueTo(t, r, outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered}), erp)
+		settled()
+	}
 	for _, sys := range []*synctest.System{b.sf, b.ext} {
 		if rec, ok := sys.Record("Contact", "003A"); !ok || rec.Deleted {
 			t.Errorf("%s holds %+v, want the record live: the ERP's edit at 10.5s is newer than the delete", sys.System(), rec)

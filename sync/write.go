@@ -99,7 +99,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// A create carries its own fields whole, but not those the
 				// policy kept from the target.
 				c = c.Clone()
-				w.borrowed, w.borrowedAt, w.unheld = w.borrowed[:0], w.borrowedAt[:0], w.unheld[:0]
+				if attempt == 1 {
+					// (A retry writes the create as the earlier attempt
+					// built it: the fields that attempt brought along,
+					// from the source or the tombstone, stay borrowed.)
+					w.borrowed, w.borrowedAt, w.unheld = w.borrowed[:0], w.borrowedAt[:0], w.unheld[:0]
+				}
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
 				}
