@@ -227,14 +227,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			status, why = sfsync.StatusApplied, "applied; confirmed on retry: the record is gone (the acknowledgement was lost)"
 		}
 		res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-		if w.attempts <= 1 && known && cur.Deleted {
-			// This delete never reached the target, whose record was
-			// deleted already: by the target itself, where the map knows
-			// of no delete at all (its event is still on its way). The
-			// target's tombstone stays its own, not this delete's.
-			res.versions = vc.rememberOwnTombstone(record, dest, cur.Version)
-		}
-		res.versions = append(res.versions, vc.remember(w.claimed(&c), record, touched)...)
+		res.versions = vc.remember(w.claimed(&c), record, touched)
 		return c, res, false
 	}
 	policy := w.route.Policy != nil

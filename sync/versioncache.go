@@ -231,24 +231,6 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 	return v, ok
 }
 
-// rememberOwnTombstone records a delete of target's at v, the version of
-// its tombstone, where the map holds no delete of the record at all: the
-// target deleted the record itself, and its delete's event is still on
-// its way.
-func (vc *versionCache) rememberOwnTombstone(record string, target sfsync.System, v sfsync.Version) []sfsync.AppliedVersion {
-	if target == "" || v.IsZero() {
-		return nil
-	}
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	if _, _, any := rv.newest(fieldDeleted); any {
-		return nil
-	}
-	rv.set(target, fieldDeleted, v, 0)
-	return []sfsync.AppliedVersion{{Record: record, Source: target, Field: fieldDeleted, Version: v}}
-}
-
 // beforeOwnDelete reports whether v, a version of sys's, is older than
 // sys's newest delete of the record, and the record has not lived there
 // since: a change of sys's at v is stale against that delete.
@@ -319,12 +301,6 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
 	if del, deleter, ok := rv.newest(fieldDeleted); ok {
-		if own, held := rv.version(target, fieldDeleted); held && target != "" && cur.Exists && cur.Deleted && !rv.liveAgain(target) {
-			// The target's tombstone is its own delete while the record
-			// has not lived there since: a later delete of another
-			// system found nothing live there, and never reached it.
-			del, deleter = own, target
-		}
 		// Only the target's own later change says that the record lived
 		// there again after the delete. Another system's (on another
 		// clock) may have lost against the delete, and brought nothing
