@@ -63,7 +63,6 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 	r.mu.Unlock()
 	for j := 1; j < len(marks); j++ {
 		m := marks[j]
-		wrote := map[string]any{}
 		written, ok := r.editOf(history, sfIDs, m)
 		if !ok && m.repair {
 			written, ok = r.repairEdit(sfIDs, m)
@@ -82,12 +81,7 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 				between = append(between, e)
 			}
 		}
-		for i, f := range m.fields {
-			for _, name := range sfNames(obj, target, []string{f}) {
-				wrote[name] = m.values[i]
-			}
-		}
-		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, record, wrote) {
+		if !owed(ruleOf(&r.sc.Policy, obj.Name), written, between, record, m.wroteBySF(obj, target)) {
 			return false
 		}
 	}
@@ -137,13 +131,18 @@ func (r *run) repairEdit(sfIDs map[int]string, m writeMark) (edit, bool) {
 	if m.side == SF {
 		target = Ext
 	}
-	fields := map[string]any{}
+	return edit{Side: m.side, Op: "update", Rec: rec, Fields: m.wroteBySF(r.obj(rec), target), T: m.at}, true
+}
+
+// wroteBySF returns the values m wrote to target, by Salesforce name.
+func (m writeMark) wroteBySF(obj *objectSpec, target Side) map[string]any {
+	out := make(map[string]any, len(m.fields))
 	for i, f := range m.fields {
-		for _, name := range sfNames(r.obj(rec), target, []string{f}) {
-			fields[name] = m.values[i]
+		for _, name := range sfNames(obj, target, []string{f}) {
+			out[name] = m.values[i]
 		}
 	}
-	return edit{Side: m.side, Op: "update", Rec: rec, Fields: fields, T: m.at}, true
+	return out
 }
 
 // sfNames returns the Salesforce names of fields as target names them.
