@@ -113,6 +113,20 @@ type claimTail struct {
 	// seqs holds, for each hash of a stored key, the newest seq after upto
 	// of a claim whose key has that hash.
 	seqs map[int64]int64
+	// filter holds the hash of every claim with a seq up to covered
+	// (claimfilter.go); nil until built, and after a gap.
+	filter  *claimFilter
+	covered int64
+	// due wakes the background loop that builds filters.
+	due chan<- struct{}
+}
+
+// wake asks the background loop for a new filter.
+func (t *claimTail) wake() {
+	select {
+	case t.due <- struct{}{}:
+	default:
+	}
 }
 
 // lookupChunk is the most keys one lookup statement takes.
@@ -124,7 +138,8 @@ const lookupChunk = 512
 // snapshot the log holds exactly the claims after upto.
 const (
 	claimsKeyed   = `SELECT 0, key, 0 FROM dedup WHERE key IN `
-	claimsRefresh = ` AND expires > ? UNION ALL SELECT -1, upto, 0 FROM dedup_index UNION ALL SELECT seq, key, expires FROM dedup_log WHERE seq > ?`
+	claimsRefresh = ` AND expires > ? UNION ALL ` + claimsTail
+	claimsTail    = `SELECT -1, upto, 0 FROM dedup_index UNION ALL SELECT seq, key, expires FROM dedup_log WHERE seq > ?`
 )
 
 // The further statements of a lookup of many keys read dedup alone.
@@ -137,47 +152,60 @@ const (
 // after now) in dedup or in the log. q is s.reads, or the writer's
 // transaction.
 //
-// The claims of the log are found through s.claims, which the first
-// statement brings up to date: it learns the claims appended since and
-// forgets those moved into dedup, which dedup, read in the same or a later
-// snapshot, holds. A key s.claims names is confirmed by reading its row.
+// dedup is searched only for the keys the claim filter may hold (all of
+// them while there is no filter). The claims of the log are found through
+// s.claims, which the first statement brings up to date: it learns the
+// claims appended since and forgets those moved into dedup, which dedup,
+// read in the same or a later snapshot, holds. A key s.claims names is
+// confirmed by reading its row.
 func (s *Store) liveClaims(ctx context.Context, q queryer, keys []string, now int64) (map[string]bool, error) {
 	live := make(map[string]bool)
-	var candidates map[int64][]string // log seq -> the keys it may be a claim of
-	for start := 0; start == 0 || start < len(keys); start += lookupChunk {
-		chunk := keys[start:min(len(keys), start+lookupChunk)]
+	t := &s.claims
+	t.mu.Lock()
+	search, passed := t.screen(keys)
+	first := search[:min(len(search), lookupChunk)]
+	var query string
+	var args []any
+	if len(first) == 0 {
+		query, args = claimsTail, []any{t.read}
+	} else {
 		// Room for the list padded to a power of two and three more.
-		args := make([]any, 0, 2*len(chunk)+3)
+		args = make([]any, 0, 2*len(first)+3)
+		for _, k := range first {
+			args = append(args, k)
+		}
+		query, args = s.reads.in(claimsKeyed, claimsRefresh, append(args, now, t.read), len(first))
+	}
+	covered := t.filter != nil
+	err := t.refresh(ctx, q, query, args, live)
+	var candidates map[int64][]string // log seq -> the keys it may be a claim of
+	if err == nil {
+		if covered && t.filter == nil { // a gap: the keys passed need dedup too
+			search = keys
+			first = nil
+		}
+		for _, k := range keys {
+			if seq, ok := t.seqs[ledgerHash(k)]; ok && !live[k] {
+				if candidates == nil {
+					candidates = make(map[int64][]string)
+				}
+				candidates[seq] = append(candidates[seq], k)
+			}
+		}
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s.screened.Add(int64(passed))
+	for start := len(first); start < len(search); start += lookupChunk {
+		chunk := search[start:min(len(search), start+lookupChunk)]
+		args := make([]any, 0, 2*len(chunk)+1)
 		for _, k := range chunk {
 			args = append(args, k)
 		}
-		if len(chunk) == 0 { // the refresh alone: the list matches nothing
-			args = append(args, "")
-		}
-		args = append(args, now)
-		if start > 0 {
-			query, args := s.reads.in(claimsMoreKeyed, claimsMore, args, len(chunk))
-			if err := readKeys(ctx, q, live, query, args...); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		t := &s.claims
-		t.mu.Lock()
-		query, args := s.reads.in(claimsKeyed, claimsRefresh, append(args, t.read), max(1, len(chunk)))
-		err := t.refresh(ctx, q, query, args, live)
-		if err == nil {
-			for _, k := range keys {
-				if seq, ok := t.seqs[ledgerHash(k)]; ok && !live[k] {
-					if candidates == nil {
-						candidates = make(map[int64][]string)
-					}
-					candidates[seq] = append(candidates[seq], k)
-				}
-			}
-		}
-		t.mu.Unlock()
-		if err != nil {
+		query, args := s.reads.in(claimsMoreKeyed, claimsMore, append(args, now), len(chunk))
+		if err := readKeys(ctx, q, live, query, args...); err != nil {
 			return nil, err
 		}
 	}
@@ -189,8 +217,24 @@ func (s *Store) liveClaims(ctx context.Context, q queryer, keys []string, now in
 	return live, nil
 }
 
+// screen returns the keys dedup must be searched for: those the filter may
+// hold, or all of them when there is no filter; and how many it let pass
+// without a search. The caller holds t.mu.
+func (t *claimTail) screen(keys []string) (search []string, passed int) {
+	if t.filter == nil {
+		return keys, 0
+	}
+	for _, k := range keys {
+		if t.filter.mayHold(ledgerHash(k)) {
+			search = append(search, k)
+		}
+	}
+	return search, len(keys) - len(search)
+}
+
 // refresh runs the first statement of a lookup (see liveClaims), marks live
-// the keys it finds in dedup, and brings t up to date.
+// the keys it finds in dedup, and brings t up to date: the claims it reads
+// go into the filter, which is dropped if claims it never saw left the log.
 func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args []any, live map[string]bool) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -212,8 +256,12 @@ func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args [
 				return fmt.Errorf("read dedup_index.upto: %w", err)
 			}
 		default:
-			t.seqs[ledgerHash(key)] = seq
+			h := ledgerHash(key)
+			t.seqs[h] = seq
 			t.read = max(t.read, seq)
+			if t.filter != nil {
+				t.filter.add(h)
+			}
 		}
 	}
 	if err := errors.Join(rows.Close(), rows.Err()); err != nil {
@@ -221,6 +269,17 @@ func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args [
 	}
 	if upto < 0 {
 		return errors.New("dedup_index has no row")
+	}
+	if t.filter != nil {
+		if upto > t.covered {
+			t.filter = nil
+			t.wake()
+		} else {
+			t.covered = max(t.covered, t.read)
+			if t.filter.full() {
+				t.wake()
+			}
+		}
 	}
 	if upto > t.upto {
 		for h, seq := range t.seqs {
@@ -231,6 +290,25 @@ func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args [
 		t.upto = upto
 	}
 	return nil
+}
+
+// moving adds to the filter the claims this store is about to move into
+// dedup, the log's (lo, hi], so that a lookup that did not read them from
+// the log finds no gap once they left it.
+func (t *claimTail) moving(claims []movedClaim, lo, hi int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.filter == nil {
+		return
+	}
+	if lo > t.covered {
+		t.filter = nil
+		return
+	}
+	for _, c := range claims {
+		t.filter.add(ledgerHash(c.key))
+	}
+	t.covered = max(t.covered, hi)
 }
 
 // confirmLogged marks live each key of candidates (log seq -> keys) whose
@@ -428,6 +506,7 @@ func (s *Store) indexClaims(ctx context.Context) error {
 		if err != nil {
 			return s.fail("read claims to index", err)
 		}
+		s.claims.moving(claims, upto, hi)
 		for len(claims) > 0 {
 			n := min(len(claims), ledgerChunk)
 			err := s.tx(ctx, "index claims", func(tx *sql.Tx) error {

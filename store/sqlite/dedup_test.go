@@ -185,10 +185,21 @@ func TestSharedHashIsConfirmed(t *testing.T) {
 }
 
 // TestLookupsWhileClaimsMove: every committed claim is seen at every
-// moment while the background loop moves claims after each commit.
+// moment while the background loop moves claims after each commit, with
+// and without a claim filter.
 func TestLookupsWhileClaimsMove(t *testing.T) {
+	t.Run("filter", func(t *testing.T) {
+		s := open(t, WithCompactionInterval(0), withLedgerIndexing(1, time.Millisecond))
+		buildFilter(t, s)
+		lookupsWhileClaimsMove(t, s)
+	})
+	t.Run("no_filter", func(t *testing.T) {
+		lookupsWhileClaimsMove(t, open(t, WithCompactionInterval(0), withLedgerIndexing(1, time.Millisecond), noFilterBuilds))
+	})
+}
+
+func lookupsWhileClaimsMove(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := open(t, WithCompactionInterval(0), withLedgerIndexing(1, time.Millisecond))
 	var mu stdsync.Mutex
 	var committed []string
 	done := make(chan struct{})

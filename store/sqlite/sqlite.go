@@ -58,6 +58,9 @@ type Store struct {
 	reads         preparedReader // the lookups' statements on r
 	claimsMu      stdsync.Mutex
 	claimsPending atomic.Int64
+	screened      atomic.Int64 // keys the claim filter answered without a search
+	filterWake    chan struct{}
+	filterDone    chan struct{}
 
 	// The version rows last committed (see versionrows.go).
 	versionRows versionRows
@@ -91,6 +94,8 @@ type config struct {
 	// are indexed (see ledger.go); tests make them small.
 	ledgerBatch int
 	ledgerEvery time.Duration
+	// noFilterBuilds leaves building the claim filter to the test.
+	noFilterBuilds bool
 }
 
 // Option configures a [Store].
@@ -220,7 +225,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, cfg: cfg, log: cfg.log, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{}), done: make(chan struct{}),
 		ckWake: make(chan struct{}, 1), ckDone: make(chan struct{}), ledgerWake: make(chan struct{}, 1), ledgerDone: make(chan struct{}),
+		filterWake: make(chan struct{}, 1), filterDone: make(chan struct{}),
 		claims: claimTail{seqs: map[int64]int64{}}}
+	s.claims.due = s.filterWake
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -263,6 +270,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	go s.compactLoop()
 	go s.checkpointLoop()
 	go s.ledgerLoop()
+	if cfg.noFilterBuilds {
+		close(s.filterDone)
+	} else {
+		go s.claimFilterLoop()
+		s.claims.wake()
+	}
 	return s, nil
 }
 
@@ -283,6 +296,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.ckDone
 	<-s.ledgerDone
+	<-s.filterDone
 	s.mu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
