@@ -86,6 +86,12 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		r.Op, r.Version = sfsync.OpCreate, cur.Version
 		r.Fields = map[string]any{}
 		for _, f := range e.dataFields(c.Object, cur.Fields) {
+			if _, versioned := cur.FieldVersions[f]; !versioned && cur.Fields[f] == nil && !e.versions.hasData(c.RecordKey(), f) {
+				// Empty in the winner and never set there: the winner
+				// lacks it, and the loser's own value, if its record
+				// keeps one, is what fills it.
+				continue
+			}
 			setValue(&r, f, cur.Fields[f])
 			if v, ok := cur.FieldVersions[f]; ok {
 				who := cur.LastWriter[f]

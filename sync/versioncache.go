@@ -443,7 +443,16 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// set it, its event shows the crossing and is written back
 			// in its turn. One whose changes never come could have set
 			// any field at its record's version.)
-			if _, held := cur.Fields[f]; held && target != "" {
+			// A field the target shows empty that no change of the
+			// target's ever set, though every change of its reaches the
+			// engine, was never filled: it has no writer, and the policy
+			// takes it as lacking (a Salesforce record shows every field,
+			// null where never set).
+			val, held := cur.Fields[f]
+			if held && val == nil && !ok && flows && !unseen {
+				continue
+			}
+			if held && target != "" {
 				if cur.LastWriter == nil {
 					cur.LastWriter = map[string]sfsync.System{}
 				}
@@ -618,6 +627,15 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	}
 	del, deleted := rv.version(target, fieldDeleted)
 	return !deleted || del.Before(made)
+}
+
+// hasData reports whether the map holds data of field for record, of
+// any system's.
+func (vc *versionCache) hasData(record, field string) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	_, _, ok := vc.get(record).newest(field)
+	return ok
 }
 
 // syncedDataOf returns the version of the newest data of field that the

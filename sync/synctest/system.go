@@ -30,6 +30,8 @@ type System struct {
 	deletedUnread bool
 	// freshCreates empties a deleted record a create brings back.
 	freshCreates bool
+	// emptyShown makes Read show every field of an object's schema.
+	emptyShown bool
 	// stamp, when set, versions each write by the system's own clock.
 	stamp func() sfsync.Version
 	// extIDs names, per object, the external id field that writes and
@@ -109,6 +111,10 @@ func WithDeletedUnread() SystemOption { return func(s *System) { s.deletedUnread
 // Salesforce's REST API does (it has no undelete: a create makes a new
 // record): the fields it does not set are empty, not the deleted record's.
 func WithFreshCreates() SystemOption { return func(s *System) { s.freshCreates = true } }
+
+// WithEmptyFieldsShown makes Read show every field of an object's schema
+// (see [WithSchema]), null where never set, as Salesforce's REST API does.
+func WithEmptyFieldsShown() SystemOption { return func(s *System) { s.emptyShown = true } }
 
 // WithWriteClock makes the system version each write it takes by its own
 // clock, as Salesforce stamps SystemModstamp and the commit time of the
@@ -429,6 +435,16 @@ func (s *System) Read(ctx context.Context, object string, ids []string) (map[str
 			rec := r.snapshot(object, id)
 			if s.recordOnly {
 				rec.FieldVersions, rec.LastWriter = nil, nil
+			}
+			if s.emptyShown {
+				if rec.Fields == nil {
+					rec.Fields = map[string]any{}
+				}
+				for f := range s.schema[object] {
+					if _, ok := rec.Fields[f]; !ok {
+						rec.Fields[f] = nil
+					}
+				}
 			}
 			out[id] = rec
 		}
