@@ -440,6 +440,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		w.notes = noteFirst(w.notes, d.Reason)
 	}
 	if c.Op == sfsync.OpCreate && known && cur.Exists && !cur.Deleted && !it.repair && vc.madeByUs(record, dest) {
+		if fill := lacking(*cur, &c, touched); len(fill) > 0 {
+			// Our write that made the record there was of a later change
+			// of the same system, which did not carry these fields (its
+			// source's record, when read, no longer held them): the
+			// target never had them, and this create's values fill them.
+			dropFields(&c, without(slices.Clone(touched), fill))
+			w.notes = append(w.notes, fmt.Sprintf("only %v: the record there was made by our own write of a later change, which did not carry them", fill))
+			w.touched = fill
+			return c, nil, false
+		}
 		// The record lives in the target because a write of ours made it
 		// there, and a create is its system's first data of the record:
 		// that write was this create (its acknowledgement, or a crash,
@@ -528,6 +538,22 @@ func liveHolding(c *sfsync.Change, field string, value any, sv sfsync.Version, w
 		r.LastWriter = map[string]sfsync.System{field: who}
 	}
 	return r
+}
+
+// lacking returns the fields of touched to which c gives a value and that
+// the target's record cur shows empty with no writer: the target never set
+// them (see describe).
+func lacking(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
+	var out []string
+	for _, f := range touched {
+		if v, set := c.Fields[f]; !set || v == nil {
+			continue
+		}
+		if cur.Fields[f] == nil && cur.LastWriter[f] == "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // keepsTargetEdit reports whether the route's policy keeps value, taken as
