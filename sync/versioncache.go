@@ -231,6 +231,36 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 	return v, ok
 }
 
+// newestStandingDelete returns the newest delete of the record in the map,
+// and whose, leaving out a system's delete that a write of ours undid since
+// (it made the record there again: see madeByUs). That system holds the
+// record once more, and its delete describes no tombstone elsewhere: a
+// tombstone in another system is that system's own doing, or another
+// delete's.
+func (rv *recordVersions) newestStandingDelete() (sfsync.Version, sfsync.System, bool) {
+	var best sfsync.Version
+	var who sfsync.System
+	found := false
+	fid, ok := rv.names.find(fieldDeleted)
+	if !ok {
+		return best, who, false
+	}
+	for i := range rv.entries {
+		e := &rv.entries[i]
+		if e.field != fid {
+			continue
+		}
+		src := rv.source(e)
+		if made, ok := rv.version(src, fieldMade); ok && e.v.Before(made) {
+			continue
+		}
+		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
+			best, who, found = e.v, src, true
+		}
+	}
+	return best, who, found
+}
+
 // beforeOwnDelete reports whether v, a version of sys's, is older than
 // sys's newest delete of the record, and the record has not lived there
 // since: a change of sys's at v is stale against that delete.
@@ -300,7 +330,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
-	if del, deleter, ok := rv.newest(fieldDeleted); ok {
+	if del, deleter, ok := rv.newestStandingDelete(); ok {
 		// Only the target's own later change says that the record lived
 		// there again after the delete. Another system's (on another
 		// clock) may have lost against the delete, and brought nothing
