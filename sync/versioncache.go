@@ -193,8 +193,17 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
+	// A repair writes its system's data to the system that lost to it:
+	// that system's own change that lost in its turn never reached the
+	// target, and the repair is what brings the winner's value there. Only
+	// the data applied there makes a repair stale.
+	repair := c.Origin.Client == repairClient
 	newer := func(field string) bool {
-		if v, ok := rv.ownData(c.Source, field); ok && c.Version.Before(v) {
+		own, ok := rv.ownData(c.Source, field)
+		if repair {
+			own, ok = rv.version(c.Source, field)
+		}
+		if ok && c.Version.Before(own) {
 			return true
 		}
 		if field == fieldAny || field == fieldDeleted {
