@@ -395,7 +395,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if c.Op == sfsync.OpDelete {
 			res.versions = vc.rememberLost(&c, record, touched)
 		} else {
-			res.versions = vc.rememberPartly(w.claimed(&c), record, held, rowNews(vc, it, &c, record, w.dropped))
+			res.versions = vc.rememberPartly(w.claimed(&c), record, held, rowNews(vc, it, &c, record, w.droppedData()))
 		}
 		return c, res, false
 	}
@@ -417,7 +417,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status = sfsync.StatusApplied
 			}
 			res := e.final(it, c, dest, status, joinNotes("conflict policy kept no field: "+d.Reason, w.notes), true)
-			res.versions = vc.rememberPartly(w.claimed(&c), record, held, w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, held, w.droppedData())
 			return c, res, false
 		}
 		if len(drop) > 0 && known && holds(*cur, &c, touched) {
@@ -432,7 +432,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				status, why = sfsync.StatusApplied, "applied; confirmed on retry (acknowledgement was lost)"
 			}
 			res := e.final(it, c, dest, status, joinNotes(why, w.notes), true)
-			res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), held...), w.dropped)
+			res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), held...), w.droppedData())
 			return c, res, false
 		}
 	}
@@ -461,7 +461,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// crash may have lost that repair too. (The write's echo came
 		// already: no fingerprints are remembered to wait for another.)
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target's record was made by our own write, whose echo came back (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
-		res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), w.held...), w.dropped)
+		res.versions = vc.rememberPartly(w.claimed(&c), record, append(slices.Clone(touched), w.held...), w.droppedData())
 		return c, res, false
 	}
 	w.touched = touched

@@ -281,6 +281,20 @@ type repairPart struct {
 	beforeDelete bool
 }
 
+// droppedData returns the fields w dropped that the change's system holds
+// as its own data at the change's version, as claimed (see rememberPartly):
+// all of them, but for a repair that claims no version. Its values are the
+// winner's data at versions of their own, older than the repair's (which
+// is the version of the change it corrects): held there at the repair's,
+// a value the winner set long before would make the winner's own later
+// change of it look stale when its event comes.
+func (w *work) droppedData() []string {
+	if w.it.repair && w.it.claim == nil {
+		return nil
+	}
+	return w.dropped
+}
+
 // claimed is c as the version map takes it, and as it is written, when
 // its data is not of its own version (see claim).
 func (w *work) claimed(c *sfsync.Change) *sfsync.Change {

@@ -28,6 +28,18 @@ func (e *Engine) leaveOutUnsyncedKept(vc *versionCache, w *work, c *sfsync.Chang
 		return
 	}
 	pd := w.route.Policy.Decide(c.Clone(), cur)
+	if !pd.Apply && cur.Exists && cur.Deleted {
+		// The policy keeps the target's delete against the record (a
+		// deleting side that wins the record as a whole), yet the delete
+		// lost: which fields are the target's is then a question about
+		// the record as it was before the delete, as for the fields of a
+		// repair's delete (see planTombstoneFields).
+		probe := c.Clone()
+		if probe.Op == sfsync.OpCreate {
+			probe.Op = sfsync.OpUpdate
+		}
+		pd = w.route.Policy.Decide(probe, beforeDelete(cur))
+	}
 	if !pd.Apply {
 		return
 	}

@@ -240,7 +240,7 @@ func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int)
 	// already), as of the change's version. A later change of the
 	// target's is decided against them (see carryDecided).
 	if w.c.Op != sfsync.OpDelete && len(w.dropped)+len(w.held) > 0 {
-		res.versions = append(res.versions, vc.rememberPartly(w.claimed(&w.c), w.recordKey(), w.held, w.dropped)...)
+		res.versions = append(res.versions, vc.rememberPartly(w.claimed(&w.c), w.recordKey(), w.held, w.droppedData())...)
 	}
 	return res
 }
@@ -386,7 +386,7 @@ func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string
 			return slices.ContainsFunc(own, func(d fieldData) bool { return d.field == f })
 		})
 	}
-	versions := vc.rememberPartly(w.claimed(c), record, touched, w.dropped)
+	versions := vc.rememberPartly(w.claimed(c), record, touched, w.droppedData())
 	for _, b := range slices.Concat(w.borrowedAt, own) {
 		if slices.Contains(w.unheld, b.field) {
 			continue
