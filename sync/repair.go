@@ -76,7 +76,12 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 			setValue(&r, f, nil)
 		}
 	case cur.Deleted && c.Op != sfsync.OpDelete:
-		// The winner deleted the record; the loser still has it.
+		// The winner deleted the record; the loser still has it. The
+		// delete has a key of its own: the same losing change, decided
+		// before the delete (a crash lost its outcome), repaired the
+		// loser's fields under the plain key, and a target that keeps
+		// idempotency keys would take the delete for that write again.
+		r.Key += deleteRepairSuffix
 		r.Op, r.Version = sfsync.OpDelete, cur.Version
 		if len(cur.Fields) > 0 {
 			e.planTombstoneFields(w, c, cur, r)
@@ -169,6 +174,10 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 		}
 	}
 }
+
+// deleteRepairSuffix ends the key of a repair that deletes the loser's
+// record.
+const deleteRepairSuffix = "/delete"
 
 // beforeDeleteSuffix ends the key of the last part of a repair's fields
 // written before it deletes the loser's record; its other parts' keys add
