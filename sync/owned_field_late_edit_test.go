@@ -9,13 +9,13 @@ import (
 )
 
 // Salesforce owns Phone; last write wins the rest. Salesforce deletes the
-// record and restores it, both older than the ERP's latest change of it,
-// so both lose, the restore with the phone it carried. Then the ERP's
-// older edit of the phone arrives and loses to the owner: its repair
-// writes Salesforce's phone to the ERP. Salesforce's restore, which lost,
-// never reached the ERP: its phone is no newer data there, and the repair
-// is not stale against it.
-func TestRepairIsNotStaleAgainstTheWinnersChangeThatLost(t *testing.T) {
+// record, older than the ERP's latest change of it, and restores it; the
+// delete loses, and the ERP's record is brought back in Salesforce as read,
+// with the ERP's own phone edit whose event has not come yet. That phone
+// is left out (the owner's stands), and is not the ERP's data at the
+// bring-back's version: when the ERP's edit comes, it loses to the owner,
+// and its repair takes Salesforce's phone to the ERP.
+func TestOwnedFieldSurvivesALostDeleteAndTheLosersLateEdit(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceByRecord()
 	policy := conflict.FieldOwnership(conflict.Owners{"Phone": sfsync.Salesforce}, conflict.LastWriteWins())
