@@ -450,16 +450,6 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			w.touched = fill
 			return c, nil, false
 		}
-		if back := vc.lostToThis(record, dest, &c, touched, *cur); len(back) > 0 {
-			// The target changed these fields after our write made the
-			// record there, and those changes lost to this create's data:
-			// their repair was left to this create, then on its way (see
-			// lostFieldsRepair). It writes them back.
-			dropFields(&c, without(slices.Clone(touched), back))
-			w.notes = append(w.notes, fmt.Sprintf("only %v: the target's changes of them since our write made the record lost to this create", back))
-			w.touched = back
-			return c, nil, false
-		}
 		// The record lives in the target because a write of ours made it
 		// there, and a create is its system's first data of the record:
 		// that write was this create (its acknowledgement, or a crash,

@@ -13,10 +13,10 @@ import (
 // Last write wins. The ERP's create reaches Salesforce but its
 // acknowledgement does not, and it is dead-lettered. A Salesforce user
 // then edits the email with an older stamp than the create's: that edit
-// loses, and its repair is left to the create, still to come. Requeued,
-// the create finds the record made by our own write and must still write
-// the email back, not take itself for applied.
-func TestCreateWritesBackWhatTheTargetChangedAndLostSinceItMadeTheRecord(t *testing.T) {
+// loses. Its repair must write the ERP's email back now, not leave it to
+// the create's event, still to come: requeued, that create finds the
+// record made by our own write and writes nothing again.
+func TestTargetEditLosingToACreateOurWriteCarriedIsRepaired(t *testing.T) {
 	b := newBidi(t)
 	// Salesforce's REST API keeps no idempotency keys: a write repeated
 	// under the key of one that took effect takes effect again.

@@ -91,10 +91,11 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		r.Op, r.Version = sfsync.OpCreate, cur.Version
 		r.Fields = map[string]any{}
 		for _, f := range e.dataFields(c.Object, cur.Fields) {
-			if _, versioned := cur.FieldVersions[f]; !versioned && cur.Fields[f] == nil && !e.versions.hasData(c.RecordKey(), f) {
-				// Empty in the winner and never set there: the winner
-				// lacks it, and the loser's own value, if its record
-				// keeps one, is what fills it.
+			if _, versioned := cur.FieldVersions[f]; !versioned && cur.Fields[f] == nil && !e.versions.hasData(c.RecordKey(), f) && w.loserFills(c, cur, f) {
+				// Empty in the winner and never set there, and the policy
+				// lets the loser fill it: the loser's own value, if its
+				// record keeps one, stays. (Where the winner owns the
+				// field, its emptiness is its value, and is written.)
 				continue
 			}
 			setValue(&r, f, cur.Fields[f])
@@ -175,6 +176,21 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	}
 }
 
+// loserFills reports whether the route's policy keeps a value of field
+// from the losing change c's system against the winner's record cur: a
+// field the winner lacks that the loser may fill. The value is a stand-in
+// (the loser's own is in its tombstone, not read here): a policy that
+// compares contents decides a tie by it, either way.
+func (w *work) loserFills(c sfsync.Change, cur sfsync.Record, field string) bool {
+	if w.route.Policy == nil {
+		return false
+	}
+	probe := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Op: sfsync.OpUpdate, Version: c.Version, Fields: map[string]any{field: "\x00"}}
+	d := w.route.Policy.Decide(probe, cur)
+	return d.Apply && slices.Contains(d.Keep, field)
+}
+
 // deleteRepairSuffix ends the key of a repair that deletes the loser's
 // record.
 const deleteRepairSuffix = "/delete"
@@ -239,12 +255,16 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		// planRepair).
 		var k partKey
 		if held {
-			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.madeByUs(c.RecordKey(), c.Source) {
 				// A newer value of the winner is on its way to the loser as
 				// the winner's own change event. (Only a version of the
 				// field says so: a record's version may stand for a change
 				// of other fields, and the winner's value of this one would
-				// then never reach the loser.)
+				// then never reach the loser.) Not where our write made the
+				// record in the loser: that event may be the create our
+				// write carried, which finds its record there and writes
+				// nothing again (its outcome lost to a crash, or its
+				// acknowledgement).
 				continue
 			}
 			k.claim = cur.FieldVersion(f)

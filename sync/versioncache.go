@@ -668,31 +668,6 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	return !deleted || del.Before(made)
 }
 
-// lostToThis returns the fields of touched whose value in target is not
-// c's, whose target change lost (a lost entry of the target's: the record
-// was made there by our write, so that change came after it), and of which
-// c's system has no data newer than c: that change lost to c's data, which
-// the target still lacks.
-func (vc *versionCache) lostToThis(record string, target sfsync.System, c *sfsync.Change, touched []string, cur sfsync.Record) []string {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	var out []string
-	for _, f := range touched {
-		if v, _ := c.Value(f); sameValue(v, cur.Fields[f]) {
-			continue
-		}
-		if _, lost := rv.version(target, lostPrefix+f); !lost {
-			continue
-		}
-		if own, ok := rv.version(c.Source, f); ok && c.Version.Before(own) {
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
 // hasData reports whether the map holds data of field for record, of
 // any system's.
 func (vc *versionCache) hasData(record, field string) bool {
