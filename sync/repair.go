@@ -255,16 +255,16 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		// planRepair).
 		var k partKey
 		if held {
-			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.madeByUs(c.RecordKey(), c.Source) {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) {
 				// A newer value of the winner is on its way to the loser as
 				// the winner's own change event. (Only a version of the
 				// field says so: a record's version may stand for a change
 				// of other fields, and the winner's value of this one would
 				// then never reach the loser.) Not where our write made the
-				// record in the loser: that event may be the create our
-				// write carried, which finds its record there and writes
-				// nothing again (its outcome lost to a crash, or its
-				// acknowledgement).
+				// record in the loser and no value of the winner's of the
+				// field has been decided: that event is the create our write
+				// carried, which finds its record there and writes nothing
+				// again (its outcome lost to a crash, or dead-lettered).
 				continue
 			}
 			k.claim = cur.FieldVersion(f)

@@ -668,6 +668,26 @@ func (vc *versionCache) madeByUs(record string, target sfsync.System) bool {
 	return !deleted || del.Before(made)
 }
 
+// carriedFirst reports whether our write made the record in loser while
+// the map holds no data of winner's of field: winner's first value of it,
+// its create's, was carried there by that write, and no event of winner's
+// has been decided with it (the create's outcome was lost, or it was
+// dead-lettered).
+func (vc *versionCache) carriedFirst(record string, winner, loser sfsync.System, field string) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	made, ok := rv.version(loser, fieldMade)
+	if !ok {
+		return false
+	}
+	if del, deleted := rv.version(loser, fieldDeleted); deleted && !del.Before(made) {
+		return false
+	}
+	_, decided := rv.version(winner, field)
+	return !decided
+}
+
 // hasData reports whether the map holds data of field for record, of
 // any system's.
 func (vc *versionCache) hasData(record, field string) bool {
