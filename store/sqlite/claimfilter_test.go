@@ -163,3 +163,43 @@ func TestClaimFilterRebuiltWhenFull(t *testing.T) {
 	}
 	wantSeen(t, s, "rebuilt", "long", "fills-it")
 }
+
+// TestClaimFilterGapInAMove: a store about to move claims past what its
+// filter covers (another store moved the claims before them, unread here)
+// drops the filter and asks for a new one.
+func TestClaimFilterGapInAMove(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, path, WithCompactionInterval(0), noBackgroundIndexing, noFilterBuilds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	a, b := stores[0], stores[1]
+	buildFilter(t, a)
+	commitClaims(t, b, time.Hour, "moved-by-b")
+	if err := b.indexClaims(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commitClaims(t, b, time.Hour, "moved-by-a")
+	select {
+	case <-a.filterWake:
+	default:
+	}
+	if err := a.indexClaims(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hasFilter(a) {
+		t.Fatal("a move past a gap kept the filter")
+	}
+	select {
+	case <-a.filterWake:
+	default:
+		t.Fatal("the filter was dropped and no new one asked for")
+	}
+	wantSeen(t, a, "after the move", "moved-by-b", "moved-by-a")
+}

@@ -303,6 +303,7 @@ func (t *claimTail) moving(claims []movedClaim, lo, hi int64) {
 	}
 	if lo > t.covered {
 		t.filter = nil
+		t.wake()
 		return
 	}
 	for _, c := range claims {
