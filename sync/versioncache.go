@@ -247,27 +247,10 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 // tombstone in another system is that system's own doing, or another
 // delete's.
 func (rv *recordVersions) newestStandingDelete() (sfsync.Version, sfsync.System, bool) {
-	var best sfsync.Version
-	var who sfsync.System
-	found := false
-	fid, ok := rv.names.find(fieldDeleted)
-	if !ok {
-		return best, who, false
-	}
-	for i := range rv.entries {
-		e := &rv.entries[i]
-		if e.field != fid {
-			continue
-		}
-		src := rv.source(e)
-		if made, ok := rv.version(src, fieldMade); ok && e.v.Before(made) {
-			continue
-		}
-		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
-			best, who, found = e.v, src, true
-		}
-	}
-	return best, who, found
+	return rv.newestExcept(fieldDeleted, func(src sfsync.System, del sfsync.Version) bool {
+		made, ok := rv.version(src, fieldMade)
+		return ok && del.Before(made)
+	})
 }
 
 // beforeOwnDelete reports whether v, a version of sys's, is older than

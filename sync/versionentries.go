@@ -206,6 +206,12 @@ func (rv *recordVersions) field(e *versionEntry) string { return rv.names.name(e
 // equal versions go to the system whose name sorts first, so the answer
 // does not depend on the order of the entries.
 func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, bool) {
+	return rv.newestExcept(field, nil)
+}
+
+// newestExcept is newest over the entries skip (when not nil) does not
+// leave out, given each entry's source and version.
+func (rv *recordVersions) newestExcept(field string, skip func(sfsync.System, sfsync.Version) bool) (sfsync.Version, sfsync.System, bool) {
 	var best sfsync.Version
 	var who sfsync.System
 	found := false
@@ -219,6 +225,9 @@ func (rv *recordVersions) newest(field string) (sfsync.Version, sfsync.System, b
 			continue
 		}
 		src := rv.source(e)
+		if skip != nil && skip(src, e.v) {
+			continue
+		}
 		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
 			best, who, found = e.v, src, true
 		}

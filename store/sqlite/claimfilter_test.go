@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -101,17 +100,7 @@ func TestClaimFilterScreensNewKeys(t *testing.T) {
 // notices, drops the filter and searches dedup, and a new build holds them.
 func TestClaimFilterGap(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, path, WithCompactionInterval(0), noBackgroundIndexing, noFilterBuilds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
-	a, b := stores[0], stores[1]
+	a, b, _ := twoStoresOnOneFile(t, noFilterBuilds)
 	commitClaims(t, a, time.Hour, "early")
 	buildFilter(t, a)
 	buildFilter(t, b)
@@ -169,17 +158,7 @@ func TestClaimFilterRebuiltWhenFull(t *testing.T) {
 // drops the filter and asks for a new one.
 func TestClaimFilterGapInAMove(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, path, WithCompactionInterval(0), noBackgroundIndexing, noFilterBuilds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
-	a, b := stores[0], stores[1]
+	a, b, _ := twoStoresOnOneFile(t, noFilterBuilds)
 	buildFilter(t, a)
 	commitClaims(t, b, time.Hour, "moved-by-b")
 	if err := b.indexClaims(ctx); err != nil {

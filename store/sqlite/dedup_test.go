@@ -16,6 +16,24 @@ import (
 // them until a test moves them.
 var noBackgroundIndexing = withLedgerIndexing(1<<30, time.Hour)
 
+// twoStoresOnOneFile opens two stores on one new file (an instance taking
+// over from another), claims and outcomes left where the commit put them,
+// with opts besides; it returns them and the file's path.
+func twoStoresOnOneFile(t *testing.T, opts ...Option) (a, b *Store, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "state.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(context.Background(), path, append([]Option{WithCompactionInterval(0), noBackgroundIndexing}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	return stores[0], stores[1], path
+}
+
 func claimsIn(t *testing.T, s *Store, table string) int {
 	t.Helper()
 	var n int
@@ -117,17 +135,7 @@ func TestClaimsExpireInTheLog(t *testing.T) {
 // either may move them.
 func TestClaimsOfAnotherStoreOnTheFile(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, path, WithCompactionInterval(0), noBackgroundIndexing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
-	a, b := stores[0], stores[1]
+	a, b, path := twoStoresOnOneFile(t)
 	if err := a.CommitState(ctx, sfsync.Commit{Claims: []string{"a1", "a2"}, ClaimTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
