@@ -226,17 +226,35 @@ func parkedChangeOf(w *work) *parkedChange {
 	return &parkedChange{version: c.Version, fields: fields, hashes: hashes}
 }
 
+// livesOn reports whether w is its system's own change that leaves the
+// record live there, with a version.
+func livesOn(w *work) bool {
+	switch w.c.Op {
+	case sfsync.OpCreate, sfsync.OpUpdate, sfsync.OpUndelete:
+	default:
+		return false
+	}
+	return !w.c.Version.IsZero() && w.it != nil && !w.it.repair && !w.it.snapshot && !w.it.settled
+}
+
 // targetParked is what the park holds of a record's changes from one
 // system: the newest version among them and each field's newest.
 type targetParked struct {
 	newest sfsync.Version
 	fields map[string]sfsync.Version
 	hashes map[string]uint64 // of each field's value in its newest change
+	// lived is the newest version among the parked changes that leave the
+	// record live there (create, update, undelete; not a repair, snapshot
+	// or settled change, whose data is not the system's own change), known
+	// even where the changes tell nothing field by field: it names the
+	// system as the writer of its record's last change (see describe).
+	lived sfsync.Version
 }
 
 // parkedOf returns what the park holds of record's changes from source,
-// or nil when it holds none, or one that tells nothing field by field
-// (the record's order is then left to waiting, as before).
+// or nil when it holds none. Where one of them tells nothing field by field
+// (the fields' order is then left to waiting, as before), only lived is
+// set.
 func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if e.parkedN.Load() == 0 {
 		return nil
@@ -247,11 +265,20 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if len(queue) == 0 {
 		return nil
 	}
-	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64)}
+	var lived sfsync.Version
+	for _, w := range queue {
+		if livesOn(w) && lived.Before(w.c.Version) {
+			lived = w.c.Version
+		}
+	}
+	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
 		if pc == nil {
-			return nil
+			if lived.IsZero() {
+				return nil
+			}
+			return &targetParked{lived: lived}
 		}
 		if p.newest.Before(pc.version) {
 			p.newest = pc.version

@@ -75,3 +75,41 @@ func TestParkedChangeDatesTheValueItSet(t *testing.T) {
 		t.Errorf("the ERP's newer LastName loses: %s", d.Reason)
 	}
 }
+
+// Salesforce's undelete waits in the park (its write to the ERP failed and
+// is retried), and an ERP delete, a second later on the ERP's clock, is
+// decided against Salesforce's record, live again at the undelete's
+// second. The record's last change there is the parked undelete, so its
+// writer, Salesforce, decides the tie inside the skew tolerance, as it does
+// for the undelete against the ERP's tombstone in the other direction.
+// Seen in the simulator (seed 23009): taken as written by nobody known, the
+// record won the tie for the delete in Salesforce while the undelete won it
+// in the ERP, and the record ended deleted in one system and live in the
+// other.
+func TestParkedUndeleteIsTheRecordsLastChange(t *testing.T) {
+	sf := sfVersionAt
+	const record, erp = "Contact/P-2", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(9, 304), Fields: map[string]any{"LastName": "n7"}}, record, []string{"LastName"})
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpDelete, Version: sf(12, 307)}, record, nil)
+
+	var e Engine
+	undelete := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUndelete, Version: sf(15, 308)}}
+	undelete.it = &item{}
+	undelete.parkedAs = parkedChangeOf(undelete)
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {undelete}}
+	e.parkedN.Store(1)
+
+	cur := sfsync.Record{Exists: true, Version: sf(15, 0), Fields: map[string]any{"LastName": "n7"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpDelete, Version: extVersionAt(16, 4)}
+	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
+	if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked); ahead {
+		t.Fatal("the delete waits for a change the engine holds already")
+	}
+	if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce {
+		t.Fatalf("the record's last change is described as written by %q; want salesforce (its undelete, parked)", w)
+	}
+	if d := conflict.LastWriteWins(conflict.WithSkewTolerance(3*time.Second)).Decide(c, cur); d.Apply {
+		t.Errorf("the ERP's delete wins the tie against Salesforce's undelete: %s", d.Reason)
+	}
+}

@@ -373,6 +373,18 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 		}
 	}
 	explained := rv.explains(target, cur.Version) || parked.explains(cur.Version)
+	if cur.Exists && !cur.Deleted && target != "" && parked.livedAt(cur.Version) {
+		// The record's last change there is the target's own, received
+		// and parked (an undelete whose write is retried, say): its writer
+		// decides a tie for a delete or undelete decided against it, as
+		// it does in the other direction.
+		if _, known := cur.LastWriter[fieldAny]; !known {
+			if cur.LastWriter == nil {
+				cur.LastWriter = map[string]sfsync.System{}
+			}
+			cur.LastWriter[fieldAny] = target
+		}
+	}
 	if explained && cur.Exists && !cur.Deleted && len(cur.FieldVersions) == 0 && rv.echoContradicted(target, *cur) {
 		// Our echo's second is the record's, but not its values: the
 		// target's own change in that second is what it shows.
@@ -562,6 +574,18 @@ func (p *targetParked) explains(at sfsync.Version) bool {
 		return p.newest.Counter >= at.Counter
 	}
 	return !p.newest.Time.Before(at.Time.Truncate(time.Second))
+}
+
+// livedAt reports whether a parked change that leaves the record live
+// reaches the target's record version at, as explains does.
+func (p *targetParked) livedAt(at sfsync.Version) bool {
+	if p == nil || p.lived.IsZero() || at.IsZero() {
+		return false
+	}
+	if at.Counter != 0 && p.lived.Counter != 0 {
+		return p.lived.Counter >= at.Counter
+	}
+	return !p.lived.Time.Before(at.Time.Truncate(time.Second))
 }
 
 // field returns the newest version of a parked change that set field.

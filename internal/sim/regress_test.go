@@ -14,7 +14,7 @@ var regressionSeeds = []struct {
 	steps int // 0: the whole scenario
 	class string
 }{
-	{23009, 0, "an ERP delete and a Salesforce undelete a second apart, under last write wins with skew, each won its tie in its own direction while the undelete's event was retried: the delete now waits for the target's unseen change, as field updates do"},
+	{23009, 0, "an ERP delete and a Salesforce undelete a second apart, under last write wins with skew, each won its tie in its own direction while the undelete's event was retried: the delete now waits for the target's unseen change, as field updates do; and where that change is received and parked (the undelete's write retried), it names the target as the record's last writer"},
 	{25135, 0, "an ERP edit of a Salesforce-owned field lost to Salesforce's deleted record, the repair deleting the ERP's record lost, and the record brought back to Salesforce took the ERP's losing value: the repair now first writes the owner's values from its tombstone, and a record brought back keeps the target's own values of the fields the policy kept from it"},
 	{25331, 0, "an ERP edit that lost to a Salesforce delete only (a last-write-wins tie) was overwritten by the deleted record's old value when a later ERP edit brought the record back: only fields that lose on their own are repaired from a tombstone"},
 	{26829, 0, "an ERP create of a record Salesforce had deleted brought it back as a new record without the field Salesforce owns, and the repair of that field cleared it in the ERP: the create now carries Salesforce's value from its tombstone, and the repair writes that value"},
