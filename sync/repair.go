@@ -105,11 +105,12 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 					who = winner
 				}
 				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
-			} else if v, who, ok := e.versions.syncedDataOf(c.RecordKey(), f, cur.Fields[f]); ok {
+			} else if v, who, ok := e.versions.dataOfValue(c.RecordKey(), winner, f, cur.Fields[f]); ok {
 				// A winner that versions only whole records shows none:
 				// the version map knows the field's data, where it holds
-				// that value. (The record's version would make every
-				// field look as new as its newest change.)
+				// that value, synced or the winner's own that lost. (The
+				// record's version would make every field look as new as
+				// its newest change.)
 				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
 			}
 		}
@@ -501,6 +502,13 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		v, _ := along.Value(f)
 		setValue(&whole, f, v)
 		w.borrow(f, src, c.Source)
+		if _, versioned := src.FieldVersions[f]; !versioned {
+			// A source that versions only whole records: the map may know
+			// the data of the value taken along (see planRepair).
+			if at, who, ok := vc.dataOfValue(c.RecordKey(), c.Source, f, v); ok {
+				w.borrowedAt = append(w.borrowedAt, fieldData{field: f, sys: who, version: at})
+			}
+		}
 	}
 	e.keepTombstoneValues(w, &whole, cur)
 	return whole

@@ -727,6 +727,42 @@ func (vc *versionCache) syncedDataOf(record, field string, v any) (sfsync.Versio
 	return sfsync.Version{}, "", false
 }
 
+// dataOfValue returns the version of the data of field that sys's record
+// shows as v, and whose: the newest data the map holds, when its value is
+// v (syncedDataOf); or else sys's own change that set v, applied or lost
+// (the newer), which sys holds though the other system may not. A system
+// that versions only whole records shows no field's version: its record's
+// would make every field look as new as its newest change.
+func (vc *versionCache) dataOfValue(record string, sys sfsync.System, field string, v any) (sfsync.Version, sfsync.System, bool) {
+	if at, who, ok := vc.syncedDataOf(record, field, v); ok {
+		return at, who, true
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	sid, ok := rv.names.find(string(sys))
+	if !ok {
+		return sfsync.Version{}, "", false
+	}
+	hash := valueHash(v)
+	var at sfsync.Version
+	for _, name := range [...]string{field, lostPrefix + field} {
+		fid, ok := rv.names.find(name)
+		if !ok {
+			continue
+		}
+		for i := range rv.entries {
+			if e := &rv.entries[i]; e.field == fid && e.source == sid && e.hash == hash && at.Before(e.v) {
+				at = e.v
+			}
+		}
+	}
+	if at.IsZero() {
+		return sfsync.Version{}, "", false
+	}
+	return at, sys, true
+}
+
 // rememberLost records that c lost its conflict: its system holds its data
 // of the fields it touched, under their lost entries, and the record
 // changed there at c's version.
