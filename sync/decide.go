@@ -79,6 +79,31 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res.versions = vc.rememberSeen(w.claimed(&c), record)
 		return c, res, false
 	}
+	if known && cur.Exists && cur.Deleted && w.it.snapshot && c.Op == sfsync.OpUpdate {
+		// A snapshot that brings back a record the target deleted carries
+		// its record whole at its last change's version: a value synced
+		// before is no news. It is left out of the change, and the record
+		// brought back takes it along from the source like any field the
+		// change does not carry, unless the target's own value from before
+		// its delete stands (see resurrect): an edit of the target's whose
+		// event is on its way, or one that won.
+		var synced []string
+		for _, f := range touched {
+			v, _ := c.Value(f)
+			if sameValue(v, cur.Fields[f]) {
+				continue
+			}
+			if seen, _ := vc.knowsValue(record, f, v); seen {
+				synced = append(synced, f)
+			}
+		}
+		if len(synced) > 0 && len(synced) < len(touched) {
+			own()
+			dropFields(&c, synced)
+			touched = without(touched, synced)
+			w.notes = append(w.notes, fmt.Sprintf("not %v as the row's own: values synced before, taken along as the record's", synced))
+		}
+	}
 	snapshot := w.it.snapshot && !cur.Deleted && c.Op == sfsync.OpUpdate
 	if known && cur.Exists && (snapshot || c.Op == sfsync.OpUndelete) {
 		// A snapshot or an undelete carries one version, the record's, for

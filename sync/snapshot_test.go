@@ -179,3 +179,35 @@ func TestSnapshotLeavesAFieldWhoseTargetChangeWaitsInTheDeadLetters(t *testing.T
 	r.stop(t)
 	b.bothHold(t, "Contact", "003A", "MailingCity", "cE", "the ERP's newer cE")
 }
+
+// A snapshot that brings back a record the target deleted carries its
+// record whole, at its last change's version: a value it holds that was
+// synced before is no news, and must not overwrite the target's own later
+// edit of the field, made before its delete, whose event is still on its
+// way (seen in the simulator after an outage past retention, seeds 70028
+// and 70195: the ERP's edit made while the engine was down was overwritten
+// by Salesforce's older value, and then lost to the row's version).
+func TestSnapshotBringingARecordBackLeavesTheTargetsUnseenEdit(t *testing.T) {
+	b := newBidi(t)
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p1"}, at(0))
+	r, settled := startSnapshotEngine(t, b)
+	settled()
+
+	// While its events are on their way, the ERP edits the phone and then
+	// deletes the record; Salesforce renames it where no event tells.
+	phone := b.ext.EditSilently("Contact", "003A", map[string]any{"Phone": "p24"}, at(16*time.Second))
+	del := b.ext.RemoveSilently("Contact", "003A", at(20*time.Second))
+	b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "n30"}, at(30*time.Second))
+	if err := r.e.Reconcile(context.Background(), sfsync.Scope{Tenant: org, Object: "Contact", IDs: []string{"003A"}, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	b.extLog.Append(phone, del)
+	settled()
+	r.stop(t)
+	b.bothHold(t, "Contact", "003A", "Phone", "p24", "the ERP's edit (16 s), newer than Salesforce's phone (0 s)")
+	b.bothHold(t, "Contact", "003A", "LastName", "n30", "Salesforce's rename, newer than the ERP's delete")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
+}
