@@ -353,7 +353,9 @@ type Owners map[string]sfsync.System
 // Fields nobody owns, deletes and undeletes are decided by fallback, and so
 // is whether a change brings back a deleted record (owning a field is not
 // owning the record): only if the fallback applies the change to the
-// tombstone are its fields shared out by owner.
+// tombstone are its fields shared out by owner. An undelete the fallback
+// applies is shared out the same way: it restores the record, not another
+// system's value of a field the target owns.
 func FieldOwnership(owners Owners, fallback sfsync.ConflictPolicy) sfsync.ConflictPolicy {
 	if fallback == nil {
 		fallback = LastWriteWins()
@@ -367,8 +369,34 @@ type ownership struct {
 }
 
 func (o ownership) Decide(in sfsync.Change, cur sfsync.Record) sfsync.Decision {
-	if in.Op == sfsync.OpDelete || in.Op == sfsync.OpUndelete {
+	if in.Op == sfsync.OpDelete {
 		return o.fallback.Decide(in, cur)
+	}
+	if in.Op == sfsync.OpUndelete {
+		// Whether the record comes back is the fallback's call; the values
+		// it comes back with are shared out: a field another system owns
+		// keeps the owner's value.
+		d := o.fallback.Decide(in, cur)
+		if !d.Apply {
+			return d
+		}
+		var left []string
+		d.Keep = slices.DeleteFunc(slices.Clone(d.Keep), func(f string) bool {
+			owner, owned := o.owners[f]
+			if owned && owner != in.Source {
+				if d.Dropped == nil {
+					d.Dropped = map[string]string{}
+				}
+				d.Dropped[f] = fmt.Sprintf("owned by %s", owner)
+				left = append(left, f)
+				return true
+			}
+			return false
+		})
+		if len(left) > 0 {
+			d.Reason = fmt.Sprintf("field ownership: %s; not %v: owned by another system", d.Reason, left)
+		}
+		return d
 	}
 	if tombstone(cur) {
 		// Whether the record comes back is the fallback's call (owning a

@@ -222,3 +222,31 @@ func TestCompositionWithTombstones(t *testing.T) {
 		t.Errorf("delete tying the record through ownership: %+v", d)
 	}
 }
+
+// An undelete goes to the fallback as deletes do (owning a field is not
+// owning the record), but it carries the record's values, and a field
+// another system owns takes no value of the undeleting system's: the
+// owner's own value stands (seen in the simulator, seed 70451: Salesforce's
+// undelete wrote its value of an ERP-owned field, never set by the ERP,
+// into the ERP's record).
+func TestUndeleteThroughOwnershipLeavesOwnedFields(t *testing.T) {
+	sf := sfsync.Salesforce
+	at := v(time.Minute)
+	owners := conflict.Owners{"Phone": erp, "Email": sf}
+	fields := map[string]any{"Email": "a@x", "Phone": "1", "Title": "t"}
+	policy := conflict.FieldOwnership(owners, conflict.LastWriteWins())
+	runRules(t, []ruleCase{
+		{"salesforce's undelete newer than its delete: the ERP's field left out", policy,
+			op(sfsync.OpUndelete, sf, v(90*time.Second), fields), tomb(sf, at), true, []string{"Email", "Title"}},
+		{"salesforce's undelete older than the ERP's delete: not applied", policy,
+			op(sfsync.OpUndelete, sf, v(30*time.Second), fields), tomb(erp, at), false, nil},
+		{"the ERP's undelete of its own delete: its own field kept, Salesforce's left out", policy,
+			op(sfsync.OpUndelete, erp, v(90*time.Second), fields), tomb(erp, at), true, []string{"Phone", "Title"}},
+	})
+	// An undelete carrying only fields another system owns still brings
+	// the record back.
+	d := policy.Decide(op(sfsync.OpUndelete, sf, v(90*time.Second), map[string]any{"Phone": "1"}), tomb(sf, at))
+	if !d.Apply || len(d.Keep) != 0 || d.Dropped["Phone"] == "" {
+		t.Errorf("undelete of owned fields only: %+v; want applied, Phone dropped", d)
+	}
+}
