@@ -129,6 +129,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// never versioned: a lost change of the source's, which an earlier
 		// write of this row brought there (a crash lost its outcome).
 		var sameNew []string
+		// older are fields the event re-read in place set before the
+		// target's own edit of them (see eventSetBefore).
+		var older []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
 			v, _ := c.Value(f)
@@ -163,11 +166,24 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				pending = append(pending, f)
 			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
+			case it.eventSetBefore(f, *cur, dest) && keepsTargetEdit(w, &c, f, cur.Fields[f], cur.FieldVersions[f], liveHolding(&c, f, v, it.eventAt, c.Source)):
+				older = append(older, f)
 			}
 		}
 		if len(w.kept) > 0 {
 			own()
 			touched = w.leaveToTarget(&c, touched, "lost only to the delete, and stands now the record is back")
+		}
+		if len(older) > 0 {
+			// The event set them, at its own version, before the target's
+			// edit of them: the record re-read carries them at its later
+			// version, which would wrongly beat that edit. The edit stands,
+			// and the repair takes it to the source.
+			own()
+			dropFields(&c, older)
+			touched = without(touched, older)
+			w.kept = append(w.kept, older...)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's edit of them is newer than this event's own change (%s), whatever the record read's version", older, dest, it.eventAt))
 		}
 		if len(pending) > 0 {
 			own()
@@ -616,6 +632,18 @@ func (w *work) leaveToTarget(c *sfsync.Change, touched []string, why string) []s
 // version of its own: only the target's edit decides it.)
 func (it *item) eventSetAfter(field string, at sfsync.Version) bool {
 	return !it.eventAt.IsZero() && at.Before(it.eventAt) && slices.Contains(it.eventFields, field)
+}
+
+// eventSetBefore reports whether it is a change event re-read in place
+// (see handOff) that set field, whose value the record read still holds,
+// at a version older than the target's own edit of it in cur: the event's
+// data of the field is of the event's version, not the record's.
+func (it *item) eventSetBefore(field string, cur sfsync.Record, target sfsync.System) bool {
+	if it.eventAt.IsZero() || cur.LastWriter[field] != target || !slices.Contains(it.eventFields, field) {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	return ok && it.eventAt.Before(tv)
 }
 
 // noteFirst puts note first in notes, unless an earlier attempt's decision
