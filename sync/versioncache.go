@@ -240,16 +240,25 @@ func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 	return v, ok
 }
 
-// newestStandingDelete returns the newest delete of the record in the map,
-// and whose, leaving out a system's delete that a write of ours undid since
-// (it made the record there again: see madeByUs). That system holds the
-// record once more, and its delete describes no tombstone elsewhere: a
-// tombstone in another system is that system's own doing, or another
-// delete's.
-func (rv *recordVersions) newestStandingDelete() (sfsync.Version, sfsync.System, bool) {
+// newestStandingDelete returns the newest delete of the record in the map
+// that may describe a tombstone in target, and whose. It leaves out a
+// system's delete that a write of ours undid since (it made the record
+// there again: see madeByUs): that system holds the record once more, and
+// its delete describes no tombstone elsewhere: a tombstone in another
+// system is that system's own doing, or another delete's. It leaves out,
+// too, a delete that lost where target had the record: it was never
+// applied there, and target kept the record; a tombstone there now is
+// target's own later delete, or another's. (A delete that lost only because
+// target never had the record still stands: an older change of the
+// deleter's must not make the record there.)
+func (rv *recordVersions) newestStandingDelete(target sfsync.System) (sfsync.Version, sfsync.System, bool) {
+	_, targetHad := rv.lived(target)
 	return rv.newestExcept(fieldDeleted, func(src sfsync.System, del sfsync.Version) bool {
-		made, ok := rv.version(src, fieldMade)
-		return ok && del.Before(made)
+		if made, ok := rv.version(src, fieldMade); ok && del.Before(made) {
+			return true
+		}
+		lost, ok := rv.version(src, fieldDeleteLost)
+		return ok && !lost.Before(del) && targetHad && src != target
 	})
 }
 
@@ -322,7 +331,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
-	if del, deleter, ok := rv.newestStandingDelete(); ok {
+	if del, deleter, ok := rv.newestStandingDelete(target); ok {
 		// Only the target's own later change says that the record lived
 		// there again after the delete. Another system's (on another
 		// clock) may have lost against the delete, and brought nothing

@@ -68,6 +68,7 @@ var regressionSeeds = []struct {
 	{70028, 0, "the same class as 70195"},
 	{70451, 0, "under field ownership, Salesforce's undelete went whole to the fallback policy and wrote its value of a field the ERP owns, never set by the ERP, into the ERP's record. An undelete through ownership now leaves another system's owned fields to their owner"},
 	{70402, 0, "a record created on both sides: Salesforce's create, in the second of a backfill's row, was re-read and decided at the record's later version (a rename since), and its own fields overwrote the ERP's newer create. A re-read event's own fields now lose to a target edit newer than the event, as the event itself would have"},
+	{71688, 0, "Salesforce wins: the ERP's delete lost to Salesforce's edit, which brought the record back in the ERP; later Salesforce deleted the record, and an ERP edit came before that delete's event. Salesforce's tombstone was taken for the ERP's old delete (the ERP's own, older than its edit), and the edit made the record again in Salesforce. A delete that lost where the target had the record no longer describes a tombstone there"},
 	{30455, 0, "a Salesforce rename made after our write of the ERP's rename there, dead-lettered for now, then the ERP's next rename: it was decided against our earlier write's version on the ERP's clock, not against Salesforce's own rename, won, and the requeued Salesforce rename won the tie in the other direction. The target's own edit that lost is now ordered against our writes there by its own stream (the echo)"},
 }
 

@@ -1,0 +1,44 @@
+package sync_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sfsync/sfsync/conflict"
+)
+
+// A delete that lost was never applied where it lost: it does not describe
+// a tombstone there later. Salesforce wins: the ERP's delete loses to
+// Salesforce's edit, which brings the record back in the ERP. Later
+// Salesforce deletes the record, and an ERP edit comes before that
+// delete's event. Salesforce's tombstone is Salesforce's own delete, which
+// stands against the ERP's edit; taken for the ERP's old delete (the ERP's
+// own, older than its edit), it let the edit make the record again in
+// Salesforce while Salesforce's delete went on to the ERP (seen in the
+// simulator, seed 71688).
+func TestALostDeleteDoesNotDescribeALaterTombstone(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.SalesforceWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p0"}, at(3*time.Second))
+	settled()
+	del := b.ext.RemoveSilently("Contact", "003A", at(9500*time.Millisecond))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n9"}, at(9*time.Second))
+	settled()
+	b.extLog.Append(del)
+	settled()
+	if rec, ok := b.ext.Record("Contact", "003A"); !ok || rec.Deleted {
+		t.Fatalf("the ERP's record after its delete lost: %+v; want it back", rec)
+	}
+
+	sfDelete := b.sf.RemoveSilently("Contact", "003A", at(20*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "p27"}, at(20500*time.Millisecond))
+	settled()
+	b.sfLog.Append(sfDelete)
+	settled()
+	r.stop(t)
+	b.noLiveRecord(t, "Salesforce's delete stands against the ERP's edit")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
+}
