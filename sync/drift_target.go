@@ -88,7 +88,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 				}
 			}
 			switch f {
-			case fieldAny, fieldEcho, fieldMade, fieldDeleteLost:
+			case fieldAny, fieldEcho, fieldMade, fieldDeleteLost, fieldUnmapped:
 				if alive.Before(v) {
 					alive = v
 				}

@@ -42,3 +42,30 @@ func TestALostDeleteDoesNotDescribeALaterTombstone(t *testing.T) {
 		logOutcomes(t, b)
 	}
 }
+
+// A Salesforce save that changed no mapped field moves the record's
+// version, and its event explains that version; but it changed no data
+// the sync holds, and a delete is decided against the record's last change
+// of data. Last write wins: the ERP's delete (20 s) is newer than every
+// change of the record's data (the ERP's own edit at 17 s); Salesforce's
+// save at 21 s, of nothing mapped, made it lose, and the repair brought the
+// record back in the ERP (seen in the simulator, seed 71019).
+func TestADeleteIsNotDecidedAgainstASaveOfNothingMapped(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	r, settled := b.startBoth(t, conflict.LastWriteWins())
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p0"}, at(time.Second))
+	settled()
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n17"}, at(17*time.Second))
+	settled()
+	del := b.ext.RemoveSilently("Contact", "003A", at(20*time.Second))
+	b.sf.Edit("Contact", "003A", map[string]any{}, at(21*time.Second))
+	settled()
+	b.extLog.Append(del)
+	settled()
+	r.stop(t)
+	b.noLiveRecord(t, "the ERP's delete is the record's newest change of data")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
+}

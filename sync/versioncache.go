@@ -30,6 +30,12 @@ const (
 	// record in the system, or brought it back: the record lives there
 	// because of our write (see madeByUs).
 	fieldMade = "\x00made"
+	// fieldUnmapped holds the newest change of the system that changed no
+	// mapped field (a save of nothing, or of fields the sync does not
+	// hold): it explains the system's record version, and says the record
+	// lived there then, but it changed no data: a delete or undelete is
+	// not decided against it, and nothing is stale against it.
+	fieldUnmapped = "\x00unmapped"
 	// fieldDeleteLost holds the newest delete of the system's that lost
 	// its conflict: the record is brought back there, and the delete
 	// makes no older data of the system's stale (see liveAgain).
@@ -234,8 +240,10 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 // its own change, or the echo of our write there.
 func (rv *recordVersions) lived(sys sfsync.System) (sfsync.Version, bool) {
 	v, ok := rv.version(sys, fieldAny)
-	if e, eok := rv.version(sys, fieldEcho); eok && (!ok || v.Before(e)) {
-		return e, true
+	for _, f := range [...]string{fieldEcho, fieldUnmapped} {
+		if e, eok := rv.version(sys, f); eok && (!ok || v.Before(e)) {
+			v, ok = e, true
+		}
 	}
 	return v, ok
 }
@@ -555,7 +563,7 @@ func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool
 	}
 	var newest sfsync.Version
 	seen := false
-	for _, f := range []string{fieldAny, fieldDeleted, fieldEcho} {
+	for _, f := range []string{fieldAny, fieldDeleted, fieldEcho, fieldUnmapped} {
 		if v, ok := rv.version(target, f); ok {
 			seen = true
 			if newest.Before(v) {
@@ -629,6 +637,22 @@ func (vc *versionCache) remember(c *sfsync.Change, record string, touched []stri
 // none that count.
 func (vc *versionCache) rememberSeen(c *sfsync.Change, record string) []sfsync.AppliedVersion {
 	return vc.note(c, record, nil)
+}
+
+// rememberUnmapped records c, a change of no mapped field, under its
+// system's fieldUnmapped (see there), and returns the entry if it moved.
+func (vc *versionCache) rememberUnmapped(c *sfsync.Change, record string) []sfsync.AppliedVersion {
+	if c.Version.IsZero() || c.RecordID == "" {
+		return nil
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	if v, ok := rv.version(c.Source, fieldUnmapped); ok && !v.Before(c.Version) {
+		return nil
+	}
+	rv.set(c.Source, fieldUnmapped, c.Version, 0)
+	return []sfsync.AppliedVersion{{Record: record, Source: c.Source, Field: fieldUnmapped, Version: c.Version}}
 }
 
 // rememberEcho records the echo of our own write under the echoing

@@ -248,7 +248,7 @@ func (rv *recordVersions) newestData(target sfsync.System) (sfsync.Version, sfsy
 		f := rv.field(e)
 		src := rv.source(e)
 		switch {
-		case f == fieldAny, f == fieldDeleted, f == fieldEcho, f == fieldMade, f == fieldDeleteLost:
+		case f == fieldAny, f == fieldDeleted, f == fieldEcho, f == fieldMade, f == fieldDeleteLost, f == fieldUnmapped:
 			continue // record-level entries
 		case strings.HasPrefix(f, "\x00") && src != target:
 			continue

@@ -203,8 +203,9 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 			return nil, nil
 		}
 		res := e.final(it, c, "", sfsync.StatusSkipped, "no mapped field changed", true)
-		// It still moved its system's record version: it explains it.
-		res.versions = vc.rememberSeen(&c, record)
+		// It still moved its system's record version: it explains it,
+		// though it changed no data (see fieldUnmapped).
+		res.versions = vc.rememberUnmapped(&c, record)
 		return nil, res
 	}
 	r := e.route(&c)
