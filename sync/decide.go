@@ -315,7 +315,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("the losing side's record is deleted already: the repair's delete has nothing to correct before it", w.notes), true)
 		return c, res, false
 	}
-	if it.repair && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && it.lostAt.Before(cur.Version) {
+	if it.repair && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && deletedSince(vc, record, dest, it.lostAt, cur.Version) {
 		// The losing side deleted the record after the change this repair
 		// corrects: nothing of that change is left there to correct, and
 		// writing would bring the record back, undoing the delete there
@@ -632,6 +632,20 @@ func (w *work) leaveToTarget(c *sfsync.Change, touched []string, why string) []s
 // version of its own: only the target's edit decides it.)
 func (it *item) eventSetAfter(field string, at sfsync.Version) bool {
 	return !it.eventAt.IsZero() && at.Before(it.eventAt) && slices.Contains(it.eventFields, field)
+}
+
+// deletedSince reports whether the losing side's own delete, whose
+// tombstone in loser has version del, came after its change at lost that
+// lost. A tombstone of whole seconds (SystemModstamp) in the second of that
+// change came after it too, where no other system ever deleted the record
+// (so the tombstone cannot be a delete of ours, written there, that crossed
+// the change): the record was live when the change was made, and a delete
+// of the losing side's own is the newer.
+func deletedSince(vc *versionCache, record string, loser sfsync.System, lost, del sfsync.Version) bool {
+	if lost.Before(del) {
+		return true
+	}
+	return wholeSecond(del) && !wholeSecond(lost) && del.Time.Equal(lost.Time.Truncate(time.Second)) && !vc.deletedElsewhere(record, loser)
 }
 
 // eventSetBefore reports whether it is a change event re-read in place

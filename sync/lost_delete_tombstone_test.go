@@ -1,10 +1,14 @@
 package sync_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
+	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // A delete that lost was never applied where it lost: it does not describe
@@ -65,6 +69,62 @@ func TestADeleteIsNotDecidedAgainstASaveOfNothingMapped(t *testing.T) {
 	settled()
 	r.stop(t)
 	b.noLiveRecord(t, "the ERP's delete is the record's newest change of data")
+	if t.Failed() {
+		logOutcomes(t, b)
+	}
+}
+
+// modstampTarget reads a synctest.System as Salesforce shows its records:
+// one version per record, its SystemModstamp, of whole seconds.
+type modstampTarget struct{ *synctest.System }
+
+func (m modstampTarget) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
+	recs, err := m.System.Read(ctx, object, ids)
+	for id, r := range recs {
+		r.FieldVersions, r.LastWriter = nil, nil
+		r.Version = sfsync.Version{Time: r.Version.Time.Truncate(time.Second)}
+		recs[id] = r
+	}
+	return recs, err
+}
+
+// A Salesforce edit of a field the ERP owns loses, and before its repair
+// reaches Salesforce, Salesforce deletes the record in the same second.
+// Salesforce's tombstone (its SystemModstamp, whole seconds) cannot be
+// ordered against the edit by version, but a record is live when it is
+// edited: the delete came after the edit, and nothing of the edit is left
+// to correct. Written as a record brought back, the repair made the record
+// again in Salesforce, and Salesforce's delete went on to the ERP (seen in
+// the simulator, seed 72628).
+func TestRepairMeetsTheLosersDeleteOfTheSameSecond(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
+	policy := conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.LastWriteWins())
+	e, err := sfsyncsync.New(sfSrc, nil,
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: modstampTarget{b.sf}}),
+		sfsyncsync.WithSource(extSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() {
+		t.Helper()
+		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p0"}, at(time.Second))
+	settled()
+	edit := b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "p31"}, commitAt(20100, 7))
+	del := b.sf.RemoveSilently("Contact", "003A", commitAt(20200, 8))
+	b.sfLog.Append(edit)
+	settled()
+	b.sfLog.Append(del)
+	settled()
+	r.stop(t)
+	b.noLiveRecord(t, "Salesforce's delete, after its own edit, is the record's last change")
 	if t.Failed() {
 		logOutcomes(t, b)
 	}

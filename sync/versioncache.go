@@ -639,6 +639,16 @@ func (vc *versionCache) rememberSeen(c *sfsync.Change, record string) []sfsync.A
 	return vc.note(c, record, nil)
 }
 
+// deletedElsewhere reports whether the map holds a delete of the record
+// by a system other than sys.
+func (vc *versionCache) deletedElsewhere(record string, sys sfsync.System) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	_, _, ok := rv.newestExcept(fieldDeleted, func(src sfsync.System, _ sfsync.Version) bool { return src == sys })
+	return ok
+}
+
 // rememberUnmapped records c, a change of no mapped field, under its
 // system's fieldUnmapped (see there), and returns the entry if it moved.
 func (vc *versionCache) rememberUnmapped(c *sfsync.Change, record string) []sfsync.AppliedVersion {
