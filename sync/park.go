@@ -253,10 +253,8 @@ type targetParked struct {
 
 // parkedOf returns what the park holds of record's changes from source,
 // or nil when it holds none. Where one of them tells nothing field by field
-// (a delete or undelete, or a change without a version: the fields' order
-// is then left to waiting, as before), only lived is set. A repair,
-// snapshot or settled change is no change of the source's record, and is
-// passed over.
+// (the fields' order is then left to waiting, as before), only lived is
+// set.
 func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if e.parkedN.Load() == 0 {
 		return nil
@@ -276,11 +274,6 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
-		if pc == nil && w.it != nil && (w.it.repair || w.it.snapshot || w.it.settled) {
-			// Another system's data written there, or the system's record
-			// as read: no change of the system's record.
-			continue
-		}
 		if pc == nil {
 			if lived.IsZero() {
 				return nil

@@ -113,38 +113,3 @@ func TestParkedUndeleteIsTheRecordsLastChange(t *testing.T) {
 		t.Errorf("the ERP's delete wins the tie against Salesforce's undelete: %s", d.Reason)
 	}
 }
-
-// A repair parked among Salesforce's changes of a record writes
-// Salesforce's data elsewhere: it changes nothing in Salesforce's record,
-// and says nothing of it. Salesforce's parked edits still date the fields
-// they set. Seen in the simulator (seed 67440): with a repair in the queue
-// the park told nothing at all, and the ERP's edit of Email (18 s), having
-// waited in vain, met Salesforce's value dated at the record's version
-// (21 s) instead of its parked edit's (8 s), and lost.
-func TestParkedRepairDoesNotHideTheParkedChanges(t *testing.T) {
-	sf := sfVersionAt
-	const record, erp = "Contact/P-2", sfsync.System("external:erp")
-	vc := newVersionCache(16, nil, func(string) bool { return false })
-	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(1, 302), Fields: map[string]any{"Email": "e6"}}, record, []string{"Email"})
-
-	var e Engine
-	edit := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(8, 305), Fields: map[string]any{"Email": "e15"}}}
-	edit.it = &item{}
-	edit.parkedAs = parkedChangeOf(edit)
-	repair := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(2, 303), Fields: map[string]any{"Phone": "p1"}}}
-	repair.it = &item{repair: true}
-	repair.parkedAs = parkedChangeOf(repair)
-	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {edit, repair}}
-	e.parkedN.Store(2)
-
-	cur := sfsync.Record{Exists: true, Version: sf(21, 0), Fields: map[string]any{"Email": "e15"}}
-	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(18, 5), Fields: map[string]any{"Email": "e30"}}
-	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
-	vc.describe(&c, record, []string{"Email"}, &cur, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, parked)
-	if v := cur.FieldVersions["Email"]; v.Compare(sf(8, 305)) != 0 {
-		t.Fatalf("Email is described at %s; want the parked edit's %s", v, sf(8, 305))
-	}
-	if d := conflict.LastWriteWins().Decide(c, cur); !d.Apply {
-		t.Errorf("the ERP's newer Email loses: %s", d.Reason)
-	}
-}
