@@ -75,13 +75,13 @@ func TestADeleteIsNotDecidedAgainstASaveOfNothingMapped(t *testing.T) {
 }
 
 // modstampTarget reads a synctest.System as Salesforce shows its records:
-// one version per record, its SystemModstamp, of whole seconds.
+// a plainTarget whose one version per record, its SystemModstamp, has
+// whole seconds.
 type modstampTarget struct{ *synctest.System }
 
 func (m modstampTarget) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
-	recs, err := m.System.Read(ctx, object, ids)
+	recs, err := plainTarget{m.System}.Read(ctx, object, ids)
 	for id, r := range recs {
-		r.FieldVersions, r.LastWriter = nil, nil
 		r.Version = sfsync.Version{Time: r.Version.Time.Truncate(time.Second)}
 		recs[id] = r
 	}
