@@ -80,7 +80,7 @@ func TestADeleteIsNotDecidedAgainstASaveOfNothingMapped(t *testing.T) {
 type modstampTarget struct{ *synctest.System }
 
 func (m modstampTarget) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
-	recs, err := plainTarget{m.System}.Read(ctx, object, ids)
+	recs, err := plainTarget(m).Read(ctx, object, ids)
 	for id, r := range recs {
 		r.Version = sfsync.Version{Time: r.Version.Time.Truncate(time.Second)}
 		recs[id] = r
