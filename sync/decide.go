@@ -232,7 +232,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	// but keeps its origin.)
 	var there []string
 	if known && !w.it.repair && c.Origin.Client != repairClient {
-		there = shown(*cur, &c, touched)
+		there = shown(*cur, &c, touched, func(f string, writer sfsync.System, fv sfsync.Version) bool {
+			return writer == dest && vc.decidedAt(record, dest, f, fv)
+		})
 	}
 	if len(there) > 0 && len(there) == len(touched) {
 		w.confirmed = true
@@ -693,7 +695,13 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // write with c's version carried it, but not as c's data (a record brought
 // back keeps the target's own values of fields c's system has no say in,
 // see keepTombstoneValues).
-func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
+//
+// A field newer than c on the target is left to the event of the change
+// that made it, unless decided says that change is the target's own and
+// its event was decided already (the version map holds it, applied or
+// lost): it was decided without c, and nothing else will decide the field
+// against c, which the policy then does.
+func shown(cur sfsync.Record, c *sfsync.Change, touched []string, decided func(field string, writer sfsync.System, fv sfsync.Version) bool) []string {
 	if c.Version.IsZero() || !cur.Exists || c.Op == sfsync.OpDelete {
 		return nil
 	}
@@ -704,13 +712,16 @@ func shown(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 		if !ok || fv.Before(c.Version) {
 			continue
 		}
-		if fv.Compare(c.Version) == 0 {
+		switch w, known := cur.LastWriter[f]; {
+		case fv.Compare(c.Version) == 0:
 			if v, _ := c.Value(f); !sameValue(v, cur.Fields[f]) {
 				continue
 			}
-			if w, known := cur.LastWriter[f]; !known || w == c.Source {
+			if !known || w == c.Source {
 				exact = true
 			}
+		case known && decided(f, w, fv):
+			continue
 		}
 		there = append(there, f)
 	}

@@ -1027,3 +1027,12 @@ func (vc *versionCache) appliedOf(record string, sys sfsync.System, field string
 	defer vc.mu.Unlock()
 	return vc.get(record).version(sys, field)
 }
+
+// decidedAt reports whether the version map holds sys's change of field at
+// v or later, applied or lost: its event was decided.
+func (vc *versionCache) decidedAt(record string, sys sfsync.System, field string, v sfsync.Version) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	own, ok := vc.get(record).ownData(sys, field)
+	return ok && !own.Before(v)
+}
