@@ -237,6 +237,12 @@ func livesOn(w *work) bool {
 	return !w.c.Version.IsZero() && w.it != nil && !w.it.repair && !w.it.snapshot && !w.it.settled
 }
 
+// livesOrDies reports whether w is its system's own delete or undelete,
+// with a version.
+func livesOrDies(w *work) bool {
+	return (w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpUndelete) && !w.c.Version.IsZero() && w.it != nil && !w.it.repair && !w.it.snapshot && !w.it.settled
+}
+
 // targetParked is what the park holds of a record's changes from one
 // system: the newest version among them and each field's newest.
 type targetParked struct {
@@ -253,7 +259,8 @@ type targetParked struct {
 
 // parkedOf returns what the park holds of record's changes from source,
 // or nil when it holds none. Where one of them tells nothing field by field
-// (the fields' order is then left to waiting, as before), only lived is
+// and is not a delete or undelete (a repair, a snapshot, a settled change:
+// the fields' order is then left to waiting, as before), only lived is
 // set.
 func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if e.parkedN.Load() == 0 {
@@ -274,6 +281,15 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
+		if pc == nil && livesOrDies(w) {
+			// A delete or undelete sets no field: the record's values
+			// stay as the changes before it left them (in its tombstone,
+			// or restored), and the others' fields still tell them.
+			if p.newest.Before(w.c.Version) {
+				p.newest = w.c.Version
+			}
+			continue
+		}
 		if pc == nil {
 			if lived.IsZero() {
 				return nil

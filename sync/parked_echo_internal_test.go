@@ -113,3 +113,44 @@ func TestParkedUndeleteIsTheRecordsLastChange(t *testing.T) {
 		t.Errorf("the ERP's delete wins the tie against Salesforce's undelete: %s", d.Reason)
 	}
 }
+
+// Salesforce's edits of a record wait in the park behind an earlier change
+// of theirs, with a delete and an undelete of the record after them, and
+// the echo of a later write of ours explains Salesforce's record version.
+// The delete and undelete set no field: the parked edit's data of
+// MailingCity is still Salesforce's newest, and an older ERP edit loses to
+// it. Seen in the simulator (seed 75029): with the delete in the queue the
+// park told nothing of its fields, the ERP's edit of 9 s met Salesforce's
+// value of 6 s, won, and was written over Salesforce's edit of 15 s, which
+// won in the other direction.
+func TestParkedFieldsCountPastAParkedDeleteAndUndelete(t *testing.T) {
+	sf := sfVersionAt
+	const record, erp = "Contact/P-2", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(4, 303), Fields: map[string]any{"MailingCity": "c12"}}, record, []string{"MailingCity"})
+	vc.rememberEcho(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(19, 316), Fields: map[string]any{"Phone": nil}}, record)
+
+	var e Engine
+	parkedWork := func(c sfsync.Change) *work {
+		w := &work{c: c, it: &item{}}
+		w.parkedAs = parkedChangeOf(w)
+		return w
+	}
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {
+		parkedWork(sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(15, 309), Fields: map[string]any{"MailingCity": "c21"}}),
+		parkedWork(sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpDelete, Version: sf(18, 313)}),
+		parkedWork(sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUndelete, Version: sf(19, 314)}),
+	}}
+	e.parkedN.Store(3)
+
+	cur := sfsync.Record{Exists: true, Version: sf(19, 0), Fields: map[string]any{"MailingCity": "c21", "Phone": nil}}
+	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(9, 2), Fields: map[string]any{"MailingCity": "c18"}}
+	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
+	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked)
+	if v, w := cur.FieldVersions["MailingCity"], cur.LastWriter["MailingCity"]; w != sfsync.Salesforce || v.Compare(sf(15, 309)) != 0 {
+		t.Fatalf("MailingCity is described at %s by %q; want the parked edit's %s by salesforce", v, w, sf(15, 309))
+	}
+	if d := conflict.LastWriteWins().Decide(c, cur); d.Apply {
+		t.Errorf("the ERP's older edit wins over Salesforce's parked one: %s", d.Reason)
+	}
+}
