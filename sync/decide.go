@@ -93,7 +93,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			if sameValue(v, cur.Fields[f]) {
 				continue
 			}
-			if seen, _ := vc.knowsValue(record, f, v); seen {
+			if seen, _ := vc.rowKnowsValue(record, f, v); seen {
 				synced = append(synced, f)
 			}
 		}
@@ -137,7 +137,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			v, _ := c.Value(f)
 			var seen, known bool
 			if backfilled {
-				seen, known = vc.knowsValue(record, f, v)
+				seen, known = vc.rowKnowsValue(record, f, v)
 			}
 			switch {
 			case sameValue(v, cur.Fields[f]):

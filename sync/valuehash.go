@@ -62,23 +62,41 @@ func dataHash(c *sfsync.Change, field string) uint64 {
 // or as a change that lost or was dead-lettered; known is false when the
 // map has no value of it.
 func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
-	var ids [3]uint32
-	n := 0
-	for _, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
+	return rv.holdsValueOf(field, v, true)
+}
+
+// holdsValueOf is holdsValue, where a dead-lettered change's value counts
+// as seen only when dead says so: a backfill's row that carries it
+// carries data the other system never took (see rowKnowsValue). A dead
+// letter keeps a lost entry of its change too (the other system does not
+// hold its data): without dead, that one does not count either.
+func (rv *recordVersions) holdsValueOf(field string, v any, dead bool) (seen, known bool) {
+	const none = ^uint32(0)
+	ids := [3]uint32{none, none, none} // the field, its lost and its dead entries
+	for i, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
 		if id, ok := rv.names.find(name); ok {
-			ids[n], n = id, n+1
+			ids[i] = id
 		}
 	}
 	h := valueHash(v)
 	for i := range rv.entries {
 		e := &rv.entries[i]
-		if e.hash == 0 || !slices.Contains(ids[:n], e.field) {
+		if e.hash == 0 || !slices.Contains(ids[:], e.field) {
 			continue
 		}
-		if e.hash == h {
-			return true, true
-		}
 		known = true
+		if e.hash != h {
+			continue
+		}
+		if !dead && e.field == ids[2] {
+			continue
+		}
+		if !dead && e.field == ids[1] {
+			if dv, ok := rv.versionOf(e.source, ids[2]); ok && dv.Compare(e.v) == 0 {
+				continue // the dead letter's own lost entry
+			}
+		}
+		return true, true
 	}
 	if id, ok := rv.names.find(field); ok && slices.ContainsFunc(rv.superseded, func(o hashedValue) bool { return o.field == id && o.hash == h }) {
 		return true, true
@@ -113,11 +131,23 @@ func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched 
 	rv := vc.get(record)
 	for _, f := range touched {
 		v, _ := c.Value(f)
-		if seen, _ := rv.holdsValue(f, v); !seen {
+		if seen, _ := rv.holdsValueOf(f, v, false); !seen {
 			return false
 		}
 	}
 	return true
+}
+
+// rowKnowsValue reports whether v, a backfill's or reconcile's row's value
+// of field, is no news: the map versions it as synced data, or as a change
+// that lost (see holdsValue). A value known only as a dead-lettered
+// change's is news: the other system never took it, and the dead letter,
+// requeued, would find the row's outcome under its own key (a row
+// delivered again has the same key) and be its duplicate.
+func (vc *versionCache) rowKnowsValue(record, field string, v any) (seen, known bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).holdsValueOf(field, v, false)
 }
 
 // knowsValue is recordVersions.holdsValue for the cached record.
@@ -161,7 +191,7 @@ func rowNews(vc *versionCache, it *item, c *sfsync.Change, record string, lost [
 	var news []string
 	for _, f := range lost {
 		v, _ := c.Value(f)
-		if seen, _ := vc.knowsValue(record, f, v); !seen {
+		if seen, _ := vc.rowKnowsValue(record, f, v); !seen {
 			news = append(news, f)
 		}
 	}
