@@ -153,7 +153,9 @@ type item struct {
 	// its system, where the record shows them: the version map takes each
 	// field at its own, not all at the record's newest version, which
 	// would make a later change of the loser's look older than data the
-	// field never had.
+	// field never had. For a repair of fields that lost, it holds those
+	// whose data the winner shows as another system's (see
+	// lostFieldsRepair).
 	fieldsAt []fieldData
 	// snapshot marks a record read from authoritative state (a backfill,
 	// reconciliation or re-read): its version is the record's, not its

@@ -58,11 +58,11 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		// resurrect): the loser takes them, as from a live record, each
 		// at the version of its data from before the delete. A field
 		// the tombstone does not hold is cleared, as below.
-		whole, claim, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, w.lost)
+		whole, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, w.lost)
 		if whole == nil {
 			return
 		}
-		r, w.repairClaim, w.repairParts = *whole, &claim, parts
+		r, w.repairClaim, w.repairFieldsAt, w.repairParts = whole.c, &whole.claim, whole.fieldsAt, parts
 	case (!cur.Exists || (cur.Deleted && writing)) && c.Op != sfsync.OpDelete:
 		// The change creates the record in the winner, or brings it back,
 		// without the fields that lost: the winner never set them (or
@@ -115,11 +115,11 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 			}
 		}
 	case live:
-		whole, claim, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
+		whole, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
 		if whole == nil {
 			return
 		}
-		r, w.repairClaim, w.repairParts = *whole, &claim, parts
+		r, w.repairClaim, w.repairFieldsAt, w.repairParts = whole.c, &whole.claim, whole.fieldsAt, parts
 	default:
 		return
 	}
@@ -169,8 +169,8 @@ func (e *Engine) planTombstoneFields(w *work, c sfsync.Change, cur sfsync.Record
 	// part requeued from the dead letters is known as one.
 	fieldsOf := r
 	fieldsOf.Key = r.Key + beforeDeleteSuffix
-	if fields, claim, parts := e.lostFieldsRepair(w, c, before, fieldsOf, merit); fields != nil {
-		w.repairParts = append(parts, repairPart{c: *fields, claim: claim})
+	if fields, parts := e.lostFieldsRepair(w, c, before, fieldsOf, merit); fields != nil {
+		w.repairParts = append(parts, *fields)
 		for i := range w.repairParts {
 			w.repairParts[i].beforeDelete = true
 		}
@@ -245,9 +245,13 @@ func beforeDelete(tomb sfsync.Record) sfsync.Record {
 // losing change's version at least (the loser's data there is that
 // change's); the version map and the target take its data as the
 // winner's, at the winner's own version of it (claim), never at the
-// loser's, which is another system's clock. newest is nil when no field
-// needs a repair.
-func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change, lost []string) (newest *sfsync.Change, claim sfsync.Version, parts []repairPart) {
+// loser's, which is another system's clock. A field whose value there the
+// winner shows as another system's data (synced from it, the loser's own
+// perhaps) is remembered as that system's, at its version (fieldsAt), not
+// as the winner's: claimed for the winner on another clock, it would make
+// the winner's own later change of the field look stale. newest, the last
+// part, is nil when no field needs a repair.
+func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r sfsync.Change, lost []string) (newest *repairPart, parts []repairPart) {
 	type partKey struct{ at, claim sfsync.Version }
 	byKey := map[partKey]*repairPart{}
 	for _, f := range lost {
@@ -281,9 +285,14 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 			byKey[k] = p
 		}
 		setValue(&p.c, f, v)
+		if fv, versioned := cur.FieldVersions[f]; held && versioned {
+			if who, known := cur.LastWriter[f]; known && who != r.Source {
+				p.fieldsAt = append(p.fieldsAt, fieldData{field: f, sys: who, version: fv})
+			}
+		}
 	}
 	if len(byKey) == 0 {
-		return nil, sfsync.Version{}, nil
+		return nil, nil
 	}
 	keys := slices.SortedFunc(maps.Keys(byKey), func(a, b partKey) int {
 		if c := a.at.Compare(b.at); c != 0 {
@@ -296,8 +305,7 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		p.c.Key = fmt.Sprintf("%s/%d", r.Key, i+1)
 		parts = append(parts, *p)
 	}
-	last := byKey[keys[len(keys)-1]]
-	return &last.c, last.claim, parts
+	return byKey[keys[len(keys)-1]], parts
 }
 
 // repairPart is a part of a repair whose data is older than the repair's
@@ -305,6 +313,9 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 type repairPart struct {
 	c     sfsync.Change
 	claim sfsync.Version
+	// fieldsAt are its fields whose data is another system's than the
+	// winner's, at their versions (see item.fieldsAt).
+	fieldsAt []fieldData
 	// beforeDelete marks a part of a repair that deletes the loser's
 	// record (see planTombstoneFields): its values are for that record
 	// while it stands, never a reason to bring it back.
@@ -374,7 +385,7 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 				break
 			}
 			claim := p.claim
-			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, beforeDelete: p.beforeDelete}})
+			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, fieldsAt: p.fieldsAt, beforeDelete: p.beforeDelete}})
 		}
 		w.repairParts = nil
 		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, fieldsAt: w.repairFieldsAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
