@@ -284,10 +284,10 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 		if pc == nil && livesOrDies(w) {
 			// A delete or undelete sets no field: the record's values
 			// stay as the changes before it left them (in its tombstone,
-			// or restored), and the others' fields still tell them.
-			if p.newest.Before(w.c.Version) {
-				p.newest = w.c.Version
-			}
+			// or restored), and the others' fields still tell them. It
+			// does not explain the record's version (newest): a change
+			// decided against the record waits for it to be decided
+			// first, since the record it leaves is not the one read.
 			continue
 		}
 		if pc == nil {
