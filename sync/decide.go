@@ -58,6 +58,15 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	} else {
 		stale, whole = vc.staleFields(&c, record, touched, *cur)
 	}
+	if it.requeue != nil && c.Origin.Client == repairClient && known && !whole {
+		// A repair requeued from the dead letters has lost the version of
+		// its data (its claim, on the winner's clock): its own version is
+		// the losing change's, on the loser's. Its values tell instead.
+		if superseded := vc.repairSuperseded(record, &c, touched, *cur); len(superseded) > 0 {
+			stale = append(stale, without(superseded, stale)...)
+			whole = len(stale) == len(touched)
+		}
+	}
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {

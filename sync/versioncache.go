@@ -1036,3 +1036,43 @@ func (vc *versionCache) decidedAt(record string, sys sfsync.System, field string
 	own, ok := vc.get(record).ownData(sys, field)
 	return ok && !own.Before(v)
 }
+
+// repairSuperseded returns the fields of touched whose value in r, a repair
+// of r.Source's data, the winner's newer data has replaced where it was
+// going: the version map holds r.Source's data of the field as applied
+// with another value, and the loser's record cur holds that value. The
+// repair's value is older than that data (the map moves only forward), and
+// writing it would undo it.
+func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touched []string, cur sfsync.Record) []string {
+	if !cur.Exists || cur.Deleted {
+		return nil
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	sid, ok := rv.names.find(string(r.Source))
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, f := range touched {
+		fid, ok := rv.names.find(f)
+		if !ok {
+			continue
+		}
+		var applied uint64
+		for i := range rv.entries {
+			if e := &rv.entries[i]; e.source == sid && e.field == fid {
+				applied = e.hash
+			}
+		}
+		held, holds := cur.Fields[f]
+		if applied == 0 || !holds || valueHash(held) != applied {
+			continue
+		}
+		if v, _ := r.Value(f); valueHash(v) != applied {
+			out = append(out, f)
+		}
+	}
+	return out
+}
