@@ -237,9 +237,9 @@ func livesOn(w *work) bool {
 	return !w.c.Version.IsZero() && w.it != nil && !w.it.repair && !w.it.snapshot && !w.it.settled
 }
 
-// livesOrDies reports whether w is its system's own delete or undelete,
+// deletesOrRestores reports whether w is its system's own delete or undelete,
 // with a version.
-func livesOrDies(w *work) bool {
+func deletesOrRestores(w *work) bool {
 	return (w.c.Op == sfsync.OpDelete || w.c.Op == sfsync.OpUndelete) && !w.c.Version.IsZero() && w.it != nil && !w.it.repair && !w.it.snapshot && !w.it.settled
 }
 
@@ -281,7 +281,7 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
-		if pc == nil && livesOrDies(w) {
+		if pc == nil && deletesOrRestores(w) {
 			// A delete or undelete sets no field: the record's values
 			// stay as the changes before it left them (in its tombstone,
 			// or restored), and the others' fields still tell them. It
