@@ -574,10 +574,16 @@ func (e *Engine) targetValueWins(vc *versionCache, w *work, c *sfsync.Change, re
 		return false
 	}
 	sv, _, _, known := vc.heldVersions(record, c.Source, dest, field)
+	v, _ := c.Value(field)
+	if at, _, ok := vc.dataOfValue(record, c.Source, field, v); ok {
+		// The value the source holds tells its data: synced, or the
+		// source's own change of it (a losing one, say), of that version,
+		// whatever other data of the field is newer on another clock.
+		sv, known = at, true
+	}
 	if !known {
 		return false
 	}
-	v, _ := c.Value(field)
 	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, v, sv, c.Source))
 }
 

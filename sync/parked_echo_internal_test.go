@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -152,5 +153,41 @@ func TestParkedFieldsCountPastAParkedDeleteAndUndelete(t *testing.T) {
 	}
 	if d := conflict.LastWriteWins().Decide(c, cur); d.Apply {
 		t.Errorf("the ERP's older edit wins over Salesforce's parked one: %s", d.Reason)
+	}
+}
+
+// noState is a StateReader that is never read: targetValueWins only asks
+// whether the route has one.
+type noState struct{}
+
+func (noState) Read(context.Context, string, []string) (map[string]sfsync.Record, error) {
+	return nil, nil
+}
+
+// Salesforce's edit of the phone (4 s) lost to the ERP's value, which the
+// ERP's tombstone holds (4.5 s, its create, synced before). Salesforce's
+// record still holds its losing value; a later Salesforce edit brings the
+// record back and asks whether the tombstone's value wins against it. The
+// value Salesforce holds is its losing edit's data, of that edit's version,
+// not the synced create's: dated at the create's 4.5 s it tied with the
+// ERP's own 4.5 s, Salesforce won the tie, and the record came back with the
+// losing value (seen in the simulator, seed 78757, on every run).
+func TestTargetValueWinsAgainstTheSourcesLosingValueAtItsOwnVersion(t *testing.T) {
+	sf := sfVersionAt
+	const record, erp = "Contact/P-2", sfsync.System("external:erp")
+	ext := func(ms int) sfsync.Version {
+		return sfsync.Version{Time: versionBase.Add(time.Duration(ms) * time.Millisecond), Counter: 2}
+	}
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpCreate, Version: ext(4500), Fields: map[string]any{"Phone": "p7"}}, record, []string{"Phone"})
+	vc.rememberLost(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(4, 306), Fields: map[string]any{"Phone": "p9"}}, record, []string{"Phone"})
+
+	var e Engine
+	w := &work{it: &item{}, route: &Route{To: erp, Policy: conflict.LastWriteWins(), State: noState{}}}
+	tomb := sfsync.Record{Exists: true, Deleted: true, Version: ext(6500), Fields: map[string]any{"Phone": "p7"},
+		FieldVersions: map[string]sfsync.Version{"Phone": ext(4500)}, LastWriter: map[string]sfsync.System{"Phone": erp}}
+	probe := &sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(15, 308), Fields: map[string]any{"Phone": "p9"}}
+	if !e.targetValueWins(vc, w, probe, record, "Phone", tomb) {
+		t.Error("Salesforce's losing phone (4 s) wins against the ERP's (4.5 s)")
 	}
 }
