@@ -1060,17 +1060,14 @@ func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touche
 		if !ok {
 			continue
 		}
-		var applied uint64
-		for i := range rv.entries {
-			if e := &rv.entries[i]; e.source == sid && e.field == fid {
-				applied = e.hash
-			}
-		}
-		held, holds := cur.Fields[f]
-		if applied == 0 || !holds || valueHash(held) != applied {
+		e := rv.entryOf(sid, fid)
+		if e == nil || e.hash == 0 {
 			continue
 		}
-		if v, _ := r.Value(f); valueHash(v) != applied {
+		if held, holds := cur.Fields[f]; !holds || valueHash(held) != e.hash {
+			continue
+		}
+		if v, _ := r.Value(f); valueHash(v) != e.hash {
 			out = append(out, f)
 		}
 	}

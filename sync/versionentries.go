@@ -135,12 +135,20 @@ func (rv *recordVersions) echoContradicted(target sfsync.System, cur sfsync.Reco
 	return false
 }
 
-// versionOf returns the entry of the source and field ids.
-func (rv *recordVersions) versionOf(source, field uint32) (sfsync.Version, bool) {
+// entryOf returns the entry of the source and field ids, or nil.
+func (rv *recordVersions) entryOf(source, field uint32) *versionEntry {
 	for i := range rv.entries {
 		if e := &rv.entries[i]; e.field == field && e.source == source {
-			return e.v, true
+			return e
 		}
+	}
+	return nil
+}
+
+// versionOf returns the version of the entry of the source and field ids.
+func (rv *recordVersions) versionOf(source, field uint32) (sfsync.Version, bool) {
+	if e := rv.entryOf(source, field); e != nil {
+		return e.v, true
 	}
 	return sfsync.Version{}, false
 }
