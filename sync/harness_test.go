@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,6 +232,17 @@ func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy, extra ...sf
 	return start(t, e), func() {
 		t.Helper()
 		settle(t, b.sfLog, sfSrc, b.extLog, extSrc)
+	}
+}
+
+// sfCommits returns Salesforce versions at d past t0 with commit numbers
+// counting up from first, one per call, as Salesforce stamps its commits
+// (a whole second and a commit number, for WithWriteClock or an edit).
+func sfCommits(first int64) func(d time.Duration) sfsync.Version {
+	var commit atomic.Int64
+	commit.Store(first - 1)
+	return func(d time.Duration) sfsync.Version {
+		return sfsync.Version{Time: at(d).Time, Commit: commit.Add(1)}
 	}
 }
 

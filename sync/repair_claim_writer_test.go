@@ -1,7 +1,6 @@
 package sync_test
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ import (
 // reached Salesforce (seen in the simulator, seed 77121).
 func TestRepairOfAnotherSystemsDataDoesNotClaimItForTheWinner(t *testing.T) {
 	b := newBidi(t)
-	var commit atomic.Int64
-	commit.Store(300)
-	sfAt := func(d time.Duration) sfsync.Version {
-		return sfsync.Version{Time: at(d).Time, Commit: commit.Add(1)}
-	}
+	sfAt := sfCommits(301)
 	b.salesforceByRecord(synctest.WithWriteClock(func() sfsync.Version { return sfAt(time.Second) }))
 	r, settled := b.startBoth(t, conflict.ExternalWins())
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n1", "MailingCity": "c4"}, sfAt(time.Second))

@@ -2,7 +2,6 @@ package sync_test
 
 import (
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,9 +23,8 @@ import (
 // still end with one value (seen in the simulator, seed 75111).
 func TestAFieldNewerOnTheTargetByAnEventDecidedBeforeIsDecidedNow(t *testing.T) {
 	b := newBidi(t)
-	var commit atomic.Int64
-	commit.Store(300)
-	sfClock := func() sfsync.Version { return sfsync.Version{Time: at(time.Second).Time, Commit: commit.Add(1)} }
+	sfAt := sfCommits(301)
+	sfClock := func() sfsync.Version { return sfAt(time.Second) }
 	b.salesforceByRecord(synctest.WithWriteClock(sfClock))
 	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n1", "Email": "e2", "Phone": "p3"}, at(2*time.Second))
