@@ -74,7 +74,7 @@ func (vc *versionCache) heldOf(ctx context.Context, keys []string, recs []sfsync
 		var alive, del, newest sfsync.Version
 		for j := range rv.entries {
 			e := &rv.entries[j]
-			src, f, v := rv.source(e), rv.field(e), e.v
+			src, f, v := rv.source(e), rv.field(e), e.version()
 			h.any = true
 			if newest.Before(v) {
 				newest = v
@@ -130,8 +130,8 @@ func changedThere(rv *recordVersions, rec *sfsync.Record, canonical func(string)
 		ref, found := sfsync.Version{}, false
 		if fid, ok := rv.names.find(f); ok {
 			for _, e := range rv.entries {
-				if e.field == fid && (!found || ref.Before(e.v)) {
-					ref, found = e.v, true
+				if e.field == fid && (!found || ref.Before(e.version())) {
+					ref, found = e.version(), true
 				}
 			}
 		}

@@ -92,7 +92,7 @@ func (rv *recordVersions) holdsValueOf(field string, v any, dead bool) (seen, kn
 			continue
 		}
 		if !dead && e.field == ids[1] {
-			if dv, ok := rv.versionOf(e.source, ids[2]); ok && dv.Compare(e.v) == 0 {
+			if dv, ok := rv.versionOf(e.source, ids[2]); ok && dv.Compare(e.version()) == 0 {
 				continue // the dead letter's own lost entry
 			}
 		}

@@ -101,8 +101,8 @@ func (vc *versionCache) newestOf(ctx context.Context, records []string, sys sfsy
 			if e.source != sid {
 				continue
 			}
-			if cur, ok := out[key]; !ok || cur.Before(e.v) {
-				out[key] = e.v
+			if cur, ok := out[key]; !ok || cur.Before(e.version()) {
+				out[key] = e.version()
 			}
 		}
 	}
@@ -760,7 +760,7 @@ func (vc *versionCache) syncedDataOf(record, field string, v any) (sfsync.Versio
 	id, _ := rv.names.find(field)
 	sid, _ := rv.names.find(string(who))
 	for i := range rv.entries {
-		if e := &rv.entries[i]; e.field == id && e.source == sid && e.v.Compare(at) == 0 {
+		if e := &rv.entries[i]; e.field == id && e.source == sid && e.version().Compare(at) == 0 {
 			if e.hash != 0 && e.hash != valueHash(v) {
 				return sfsync.Version{}, "", false
 			}
@@ -795,8 +795,8 @@ func (vc *versionCache) dataOfValue(record string, sys sfsync.System, field stri
 			continue
 		}
 		for i := range rv.entries {
-			if e := &rv.entries[i]; e.field == fid && e.source == sid && e.hash == hash && at.Before(e.v) {
-				at = e.v
+			if e := &rv.entries[i]; e.field == fid && e.source == sid && e.hash == hash && at.Before(e.version()) {
+				at = e.version()
 			}
 		}
 	}
@@ -947,7 +947,7 @@ func (vc *versionCache) olderThanOthers(c *sfsync.Change, record, field string) 
 		return false
 	}
 	for _, e := range rv.entries {
-		if e.field == fid && rv.source(&e) != c.Source && c.Version.Before(e.v) {
+		if e.field == fid && rv.source(&e) != c.Source && c.Version.Before(e.version()) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -12,10 +13,14 @@ import (
 // its records, rather than as a map per source keyed by field name: the
 // maps and the decoded name strings they kept alive took about 1.5 KiB per
 // record of an eight-field mapping, most of the engine's live heap with a
-// large cache; an entry is 64 bytes, its value's hash included. A record
+// large cache; an entry is 48 bytes, its value's hash included. A record
 // has a few dozen entries at most (each field, its lost and dead entries,
 // the record-level ones, per system), so a linear scan finds one as fast
 // as a map would.
+//
+// An entry holds no pointers (a version's time is kept as Unix
+// nanoseconds): the collector does not scan the cache's entries, and an
+// entry is 48 bytes where an sfsync.Version would make it 64.
 
 // nameTable interns the source systems and field names of a version
 // cache's entries. Names are never forgotten: there are as many as the
@@ -54,8 +59,37 @@ func (t *nameTable) name(id uint32) string { return t.names[id] }
 // a field's data from a source system.
 type versionEntry struct {
 	source, field uint32 // ids in the cache's nameTable
-	v             sfsync.Version
+	at            packedVersion
 	hash          uint64 // of the value, for a data field; zero when unknown
+}
+
+func (e *versionEntry) version() sfsync.Version { return e.at.version() }
+
+// packedVersion is an sfsync.Version without pointers: its time as Unix
+// nanoseconds in UTC (zeroTime for the zero time), so times from 1678 to
+// 2262; the location and monotonic reading are not kept, and neither
+// takes part in comparing versions.
+type packedVersion struct {
+	nanos, commit, seq, counter int64
+}
+
+// zeroTime stands for the zero time.Time, which has no Unix nanoseconds.
+const zeroTime = math.MinInt64
+
+func packVersion(v sfsync.Version) packedVersion {
+	p := packedVersion{nanos: zeroTime, commit: v.Commit, seq: v.Seq, counter: v.Counter}
+	if !v.Time.IsZero() {
+		p.nanos = v.Time.UnixNano()
+	}
+	return p
+}
+
+func (p packedVersion) version() sfsync.Version {
+	v := sfsync.Version{Commit: p.commit, Seq: p.seq, Counter: p.counter}
+	if p.nanos != zeroTime {
+		v.Time = time.Unix(0, p.nanos).UTC()
+	}
+	return v
 }
 
 // recordVersions is the cache's copy of one record's version map.
@@ -148,7 +182,7 @@ func (rv *recordVersions) entryOf(source, field uint32) *versionEntry {
 // versionOf returns the version of the entry of the source and field ids.
 func (rv *recordVersions) versionOf(source, field uint32) (sfsync.Version, bool) {
 	if e := rv.entryOf(source, field); e != nil {
-		return e.v, true
+		return e.version(), true
 	}
 	return sfsync.Version{}, false
 }
@@ -161,7 +195,7 @@ func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version, hash uin
 			if e.hash != 0 && e.hash != hash {
 				rv.supersede(source, field, e.hash)
 			}
-			e.v, e.hash = v, hash
+			e.at, e.hash = packVersion(v), hash
 			return
 		}
 	}
@@ -172,7 +206,7 @@ func (rv *recordVersions) setOf(source, field uint32, v sfsync.Version, hash uin
 		copy(grown, rv.entries)
 		rv.entries = grown
 	}
-	rv.entries = append(rv.entries, versionEntry{source: source, field: field, v: v, hash: hash})
+	rv.entries = append(rv.entries, versionEntry{source: source, field: field, at: packVersion(v), hash: hash})
 }
 
 // supersede keeps hash, a data field's value that a newer one replaces in
@@ -233,11 +267,12 @@ func (rv *recordVersions) newestExcept(field string, skip func(sfsync.System, sf
 			continue
 		}
 		src := rv.source(e)
-		if skip != nil && skip(src, e.v) {
+		v := e.version()
+		if skip != nil && skip(src, v) {
 			continue
 		}
-		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
-			best, who, found = e.v, src, true
+		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
+			best, who, found = v, src, true
 		}
 	}
 	return best, who, found
@@ -261,8 +296,8 @@ func (rv *recordVersions) newestData(target sfsync.System) (sfsync.Version, sfsy
 		case strings.HasPrefix(f, "\x00") && src != target:
 			continue
 		}
-		if c := e.v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
-			best, who, found = e.v, src, true
+		if v := e.version(); !found || v.Compare(best) > 0 || (v.Compare(best) == 0 && src < who) {
+			best, who, found = v, src, true
 		}
 	}
 	return best, who, found
