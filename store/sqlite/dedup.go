@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -113,6 +114,10 @@ type claimTail struct {
 	// seqs holds, for each hash of a stored key, the newest seq after upto
 	// of a claim whose key has that hash.
 	seqs map[int64]int64
+	// seqsPeak is the most entries seqs held since it was made: a Go map
+	// keeps the room of its largest size, and the log holds many claims
+	// at times (a burst before the claims move into dedup) and few after.
+	seqsPeak int
 	// filter holds the hash of every claim with a seq up to covered
 	// (claimfilter.go); nil until built, and after a gap.
 	filter  *claimFilter
@@ -258,6 +263,7 @@ func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args [
 		default:
 			h := ledgerHash(key)
 			t.seqs[h] = seq
+			t.seqsPeak = max(t.seqsPeak, len(t.seqs))
 			t.read = max(t.read, seq)
 			if t.filter != nil {
 				t.filter.add(h)
@@ -288,9 +294,24 @@ func (t *claimTail) refresh(ctx context.Context, q queryer, query string, args [
 			}
 		}
 		t.upto = upto
+		t.shrinkSeqs()
 	}
 	return nil
 }
+
+// shrinkSeqs moves seqs into a map of its present size once it holds a
+// small part of its peak, so that the room of a burst is given back.
+func (t *claimTail) shrinkSeqs() {
+	if t.seqsPeak < minShrunkSeqs || len(t.seqs) > t.seqsPeak/4 {
+		return
+	}
+	t.seqs = maps.Collect(maps.All(t.seqs))
+	t.seqsPeak = len(t.seqs)
+}
+
+// minShrunkSeqs is the peak below which seqs keeps its room: small maps
+// are not worth the copy.
+const minShrunkSeqs = 4096
 
 // moving adds to the filter the claims this store is about to move into
 // dedup, the log's (lo, hi], so that a lookup that did not read them from

@@ -264,3 +264,37 @@ func lookupsWhileClaimsMove(t *testing.T, s *Store) {
 		t.Errorf("%d claims in dedup after the run, want 400", got)
 	}
 }
+
+// TestClaimTailGivesBackTheRoomOfABurst: once the log's claims read into
+// the tail moved on and few are left, the tail's map is made again at
+// its present size, with every entry it held.
+func TestClaimTailGivesBackTheRoomOfABurst(t *testing.T) {
+	tail := claimTail{seqs: map[int64]int64{}}
+	for seq := int64(1); seq <= 2*minShrunkSeqs; seq++ {
+		tail.seqs[seq*7919] = seq
+		tail.seqsPeak = max(tail.seqsPeak, len(tail.seqs))
+	}
+	before := tail.seqs
+	tail.shrinkSeqs()
+	if len(tail.seqs) != 2*minShrunkSeqs {
+		t.Fatalf("a full map lost entries: %d, want %d", len(tail.seqs), 2*minShrunkSeqs)
+	}
+	for h, seq := range tail.seqs {
+		if seq <= 2*minShrunkSeqs-10 {
+			delete(tail.seqs, h)
+		}
+	}
+	tail.shrinkSeqs()
+	if len(tail.seqs) != 10 || tail.seqsPeak != 10 {
+		t.Fatalf("after the burst moved on: %d entries, peak %d; want 10 and 10", len(tail.seqs), tail.seqsPeak)
+	}
+	for seq := int64(2*minShrunkSeqs - 9); seq <= 2*minShrunkSeqs; seq++ {
+		if got := tail.seqs[seq*7919]; got != seq {
+			t.Errorf("hash of seq %d holds %d", seq, got)
+		}
+	}
+	before[1] = -1 // the old map is no longer the tail's
+	if _, ok := tail.seqs[1]; ok {
+		t.Error("the tail still shares the map of the burst")
+	}
+}
