@@ -72,7 +72,7 @@ func defaultConfig() config {
 	return config{
 		logger:       slog.Default(),
 		workers:      8,
-		maxInFlight:  1024,
+		maxInFlight:  512,
 		maxBatch:     200,
 		commitBatch:  1024,
 		dedupTTL:     96 * time.Hour, // outlives Salesforce's 72 h replay window
@@ -119,11 +119,12 @@ func WithWorkers(n int) Option {
 }
 
 // WithMaxInFlight bounds the changes received but not yet durably recorded
-// (default 1024). The engine stops pulling from its sources at the bound.
+// (default 512). The engine stops pulling from its sources at the bound.
 // Each change in flight holds its decoded fields and its place in the
 // next state commit: a larger bound holds more memory and makes larger
 // commits, which on SQLite dirty more pages than its writer's page cache
-// holds; catching up a backlog it did not make the engine faster.
+// holds; catching up a backlog, 1,024 and 4,096 did not make the engine
+// faster than 512 (BENCHMARKS.md).
 func WithMaxInFlight(n int) Option {
 	return func(c *config) {
 		if n > 0 {
