@@ -72,7 +72,17 @@ type openWrite struct {
 	// expect is what the write changes, once decided (see writing): the
 	// values its echo carries. Until then, any echo of one of fields
 	// answers it.
-	expect map[string]any
+	expect []expectedValue
+	// few holds fields for a change of up to four fields: every written
+	// change is marked, and the mark and its names are then one
+	// allocation.
+	few [4]string
+}
+
+// expectedValue is a field's value that a write's echo carries.
+type expectedValue struct {
+	field string
+	value any
 }
 
 // crossings holds, per record and system, our writes to that system whose
@@ -85,9 +95,18 @@ type crossings struct {
 	marked atomic.Int64
 }
 
-// start marks a write of fields of record to sys, whose echo will come;
-// deletes says it deletes the record.
-func (x *crossings) start(record string, sys sfsync.System, fields []string, deletes bool) *openWrite {
+// start marks the write of c to record in sys, whose echo will come.
+func (x *crossings) start(record string, sys sfsync.System, c *sfsync.Change) *openWrite {
+	w := &openWrite{deletes: c.Op == sfsync.OpDelete}
+	w.fields = w.few[:0]
+	for f := range c.Fields {
+		w.fields = append(w.fields, f)
+	}
+	for _, f := range c.Nulled {
+		if _, set := c.Fields[f]; !set {
+			w.fields = append(w.fields, f)
+		}
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.marks == nil {
@@ -103,7 +122,7 @@ func (x *crossings) start(record string, sys sfsync.System, fields []string, del
 			}
 		}
 	}
-	w := &openWrite{fields: fields, deletes: deletes, at: now}
+	w.at = now
 	k := crossingKey{record, sys}
 	x.marks[k] = append(x.marks[k], w)
 	x.marked.Store(int64(len(x.marks)))
@@ -132,16 +151,23 @@ func (x *crossings) readAs(w *openWrite, rec *sfsync.Record) {
 // unanswered: it expires, and a retry waits no longer for it.)
 func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) {
 	live := cur.Exists && !cur.Deleted
-	var expect map[string]any
-	for _, f := range c.Touched() {
-		v, _ := c.Value(f)
+	var expect []expectedValue
+	add := func(f string, v any) {
 		if (live && sameValue(v, cur.Fields[f])) || (!live && v == nil) {
-			continue
+			return
 		}
 		if expect == nil {
-			expect = make(map[string]any)
+			expect = make([]expectedValue, 0, len(c.Fields)+len(c.Nulled))
 		}
-		expect[f] = v
+		expect = append(expect, expectedValue{f, v})
+	}
+	for f, v := range c.Fields {
+		add(f, v)
+	}
+	for _, f := range c.Nulled {
+		if _, set := c.Fields[f]; !set {
+			add(f, nil)
+		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -158,8 +184,8 @@ func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
 	if w.expect == nil {
 		return slices.ContainsFunc(fields, func(f string) bool { return slices.Contains(w.fields, f) })
 	}
-	for f, want := range w.expect {
-		if v, ok := c.Value(f); !ok || !sameValue(v, want) {
+	for _, want := range w.expect {
+		if v, ok := c.Value(want.field); !ok || !sameValue(v, want.value) {
 			return false
 		}
 	}
@@ -369,7 +395,7 @@ func (e *Engine) markWrites(r *Route, group []*work) {
 		if w.c.Op == sfsync.OpEvent || !e.flowsFrom(r.To, w.c.Object) {
 			continue
 		}
-		w.mark = e.crossing.start(w.recordKey(), r.To, w.c.Touched(), w.c.Op == sfsync.OpDelete)
+		w.mark = e.crossing.start(w.recordKey(), r.To, &w.c)
 	}
 }
 

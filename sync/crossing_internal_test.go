@@ -16,11 +16,11 @@ func TestEchoAnswersOnlyTheWriteWhoseChangesItCarries(t *testing.T) {
 	var x crossings
 	const record = "Account/001A"
 	cur := sfsync.Record{Exists: true, Fields: map[string]any{"Name": "n23", "Industry": "i24", "Phone": "p25"}}
-	failed := x.start(record, sfsync.Salesforce, []string{"Industry", "Name", "Phone"}, false)
+	failed := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Industry": "i28", "Name": "n27", "Phone": "p25"}})
 	x.readAs(failed, &cur)
 	x.writing(failed, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n27", "Industry": "i28", "Phone": "p25"}}, &cur)
 
-	repair := x.start(record, sfsync.Salesforce, []string{"Industry"}, false)
+	repair := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Industry": "i28"}})
 	x.readAs(repair, &cur)
 	x.writing(repair, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Industry": "i28"}}, &cur)
 	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Industry": "i28"}})
@@ -32,7 +32,7 @@ func TestEchoAnswersOnlyTheWriteWhoseChangesItCarries(t *testing.T) {
 	}
 	// A later write of ours of both fields, with other values, echoes
 	// first: it does not answer the failed write either.
-	other := x.start(record, sfsync.Salesforce, []string{"Industry", "Name"}, false)
+	other := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Industry": "i31", "Name": "n30"}})
 	x.readAs(other, &cur)
 	x.writing(other, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n30", "Industry": "i31"}}, &cur)
 	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Name": "n30", "Industry": "i31"}})
