@@ -237,22 +237,33 @@ func (e *Engine) backfilling(target sfsync.System, object string) bool {
 }
 
 func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
-	if !target.IsSalesforce() || at.IsZero() {
+	if at.IsZero() {
 		return false
+	}
+	since, bound, ok := e.lostSpan(target, object)
+	return ok && at.Time.Before(bound) && !at.Time.Before(since)
+}
+
+// lostSpan returns the times between which target's changes of object
+// may have been lost with their events (see changesLost): ok is false
+// when none may have been, or when the bound is not known yet.
+func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound time.Time, ok bool) {
+	if !target.IsSalesforce() {
+		return since, bound, false
 	}
 	e.progressMu.Lock()
 	p, ok := e.progress[object]
 	e.progressMu.Unlock()
 	if !ok || p.Phase == "" || p.Phase == PhaseDone {
-		return false
+		return since, bound, false
 	}
-	bound := p.Started
+	bound = p.Started
 	if bound.IsZero() {
 		e.backfillMu.Lock()
 		owed, owedHere := e.owedAt[object]
 		e.backfillMu.Unlock()
 		if !owedHere {
-			return false
+			return since, bound, false
 		}
 		bound = owed
 	}
@@ -264,13 +275,13 @@ func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Vers
 		if !ok {
 			continue
 		}
-		if since, known := g.GapFreeSince(); known && since.Before(bound) {
-			bound = since
+		if gapFree, known := g.GapFreeSince(); known && gapFree.Before(bound) {
+			bound = gapFree
 		} else if !known && p.Started.IsZero() {
-			return false
+			return since, bound, false
 		}
 	}
-	return at.Time.Before(bound) && !at.Time.Before(p.Since)
+	return p.Since, bound, true
 }
 
 // resumeBackfills queues the backfills a previous run owed and did not

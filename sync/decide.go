@@ -308,7 +308,16 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// decides it (see changesLost).
 		unseen = true
 	}
-	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, it.lostAt, parked); ahead {
+	var lostBefore sfsync.Version
+	if !unseen && flows && cur.Exists && !cur.Deleted {
+		// The record's version is past the changes the stream may have
+		// lost, but a field may still hold a value one of them set, behind
+		// a change the stream brought (see describe).
+		if _, bound, ok := e.lostSpan(dest, cmp.Or(cur.Object, c.Object)); ok {
+			lostBefore = sfsync.Version{Time: bound}
+		}
+	}
+	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, lostBefore, it.lostAt, parked); ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}

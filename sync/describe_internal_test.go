@@ -28,13 +28,13 @@ func TestRecordLevelChangeWaitsForTheTargetsUnseenChange(t *testing.T) {
 			vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpCreate, Version: v(9), Fields: map[string]any{"LastName": "n"}}, record, []string{"LastName"})
 			cur := sfsync.Record{Exists: true, Version: v(15), Fields: map[string]any{"LastName": "n"}}
 			c := sfsync.Change{Source: "external:erp", RecordID: "E1", Op: op, Version: v(16)}
-			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, nil); !ahead {
+			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, sfsync.Version{}, nil); !ahead {
 				t.Fatalf("%s against a record changed at 15s by a change not seen yet: not ahead, want it to wait for that change", op)
 			}
 			// Once Salesforce's change is seen, the record is explained.
 			vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003A", Op: sfsync.OpUpdate, Version: v(15), Fields: map[string]any{"LastName": "m"}}, record, []string{"LastName"})
 			cur = sfsync.Record{Exists: true, Version: v(15), Fields: map[string]any{"LastName": "m"}}
-			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, nil); ahead {
+			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, sfsync.Version{}, nil); ahead {
 				t.Fatalf("%s still waits after Salesforce's change at 15s was seen", op)
 			}
 			if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce {
@@ -65,12 +65,12 @@ func TestUnseenChangesAreToldByTheValues(t *testing.T) {
 	touched := []string{"Industry", "Phone", "Website"}
 
 	seen := cur()
-	if ahead := vc.describe(&c, record, touched, seen, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, nil); !ahead {
+	if ahead := vc.describe(&c, record, touched, seen, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, sfsync.Version{}, nil); !ahead {
 		t.Fatal("with Salesforce's change still to come: not ahead, want the decision to wait for it")
 	}
 
 	lost := cur()
-	if ahead := vc.describe(&c, record, touched, lost, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, nil); ahead {
+	if ahead := vc.describe(&c, record, touched, lost, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, sfsync.Version{}, nil); ahead {
 		t.Fatal("with Salesforce's change lost: ahead, want no wait for an event that never comes")
 	}
 	for _, tc := range []struct {

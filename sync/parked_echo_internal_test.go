@@ -33,7 +33,7 @@ func TestParkedChangesOfTheTargetCountWhereAnEchoExplainsItsRecord(t *testing.T)
 	cur := sfsync.Record{Exists: true, Version: sf(12, 0), Fields: map[string]any{"MailingCity": nil, "Phone": "p20"}}
 	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(12, 6), Fields: map[string]any{"MailingCity": "c26"}}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
-	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked)
+	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, sfsync.Version{}, parked)
 	if v, w := cur.FieldVersions["MailingCity"], cur.LastWriter["MailingCity"]; w != sfsync.Salesforce || v.Compare(sf(12, 310)) != 0 {
 		t.Fatalf("MailingCity is described at %s by %q; want the parked edit's %s by salesforce", v, w, sf(12, 310))
 	}
@@ -68,7 +68,7 @@ func TestParkedChangeDatesTheValueItSet(t *testing.T) {
 	cur := sfsync.Record{Exists: true, Version: sf(25, 0), Fields: map[string]any{"LastName": "n13", "Phone": "p34"}}
 	c := sfsync.Change{Source: erp, RecordID: "P-3", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: versionBase.Add(9500 * time.Millisecond), Counter: 3}, Fields: map[string]any{"LastName": "n18"}}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
-	vc.describe(&c, record, []string{"LastName"}, &cur, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, parked)
+	vc.describe(&c, record, []string{"LastName"}, &cur, sfsync.Salesforce, true, false, true, true, sfsync.Version{}, sfsync.Version{}, parked)
 	if v := cur.FieldVersions["LastName"]; v.Compare(sf(7, 307)) != 0 {
 		t.Fatalf("LastName is described at %s; want the parked create's %s, whose value it holds", v, sf(7, 307))
 	}
@@ -104,7 +104,7 @@ func TestParkedUndeleteIsTheRecordsLastChange(t *testing.T) {
 	cur := sfsync.Record{Exists: true, Version: sf(15, 0), Fields: map[string]any{"LastName": "n7"}}
 	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpDelete, Version: extVersionAt(16, 4)}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
-	if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked); ahead {
+	if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, sfsync.Version{}, parked); ahead {
 		t.Fatal("the delete waits for a change the engine holds already")
 	}
 	if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce {
@@ -147,7 +147,7 @@ func TestParkedFieldsCountPastAParkedDeleteAndUndelete(t *testing.T) {
 	cur := sfsync.Record{Exists: true, Version: sf(19, 0), Fields: map[string]any{"MailingCity": "c21", "Phone": nil}}
 	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(9, 2), Fields: map[string]any{"MailingCity": "c18"}}
 	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
-	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, parked)
+	vc.describe(&c, record, []string{"MailingCity"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, sfsync.Version{}, parked)
 	if v, w := cur.FieldVersions["MailingCity"], cur.LastWriter["MailingCity"]; w != sfsync.Salesforce || v.Compare(sf(15, 309)) != 0 {
 		t.Fatalf("MailingCity is described at %s by %q; want the parked edit's %s by salesforce", v, w, sf(15, 309))
 	}

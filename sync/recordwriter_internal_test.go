@@ -74,7 +74,7 @@ func TestDeleteIsDecidedAgainstTheTargetsLastChange(t *testing.T) {
 			tc.history(vc)
 			cur := sfsync.Record{Exists: true, Version: v(14000), Fields: map[string]any{"LastName": "n40"}}
 			c := del
-			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, nil); ahead {
+			if ahead := vc.describe(&c, record, nil, &cur, sfsync.Salesforce, true, true, true, false, sfsync.Version{}, sfsync.Version{}, nil); ahead {
 				t.Fatal("the record's changes were all seen, yet the delete waits")
 			}
 			if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce || cur.Version.Compare(v(14000)) != 0 {
@@ -107,7 +107,7 @@ func TestTombstoneOfOurWriteIsTheDeletes(t *testing.T) {
 	cur := sfsync.Record{Exists: true, Deleted: true, Version: ext(12, 5),
 		Fields:        map[string]any{"LastName": "n16", "Phone": "p14"},
 		FieldVersions: map[string]sfsync.Version{"LastName": ext(12, 5), "Phone": ext(11, 4)}}
-	vc.describe(&undelete, record, nil, &cur, erp, true, true, true, false, sfsync.Version{}, nil)
+	vc.describe(&undelete, record, nil, &cur, erp, true, true, true, false, sfsync.Version{}, sfsync.Version{}, nil)
 	if w := cur.LastWriter[fieldAny]; w != sfsync.Salesforce || cur.Version.Compare(sf(11, 306)) != 0 {
 		t.Fatalf("the tombstone is described at %s by %q; want Salesforce's delete (%s)", cur.Version, w, sf(11, 306))
 	}

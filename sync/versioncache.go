@@ -335,7 +335,13 @@ func (rv *recordVersions) liveAgain(sys sfsync.System) bool {
 // never reach the engine (their events expired before it read them): it
 // does not wait for them, and takes a field whose value in cur the map
 // has never versioned as set by one of them, at cur's version.
-func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy, unseen bool, lostAt sfsync.Version, parked *targetParked) (ahead bool) {
+//
+// lostBefore, when not zero, says that the target's changes of the record
+// before it may have been lost so, though cur's version is past them: a
+// field whose newest data the map holds from before lostBefore, and whose
+// value in cur the map has never versioned, was set by one of them, at
+// lostBefore at the latest.
+func (vc *versionCache) describe(c *sfsync.Change, record string, touched []string, cur *sfsync.Record, target sfsync.System, flows, flowsRecord, policy, unseen bool, lostBefore, lostAt sfsync.Version, parked *targetParked) (ahead bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
@@ -482,6 +488,18 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
 				if seen, known := rv.holdsValue(f, val); known && !seen {
 					v, who, ok = cur.Version, target, true
+				}
+			}
+		}
+		if !unseen && !lostBefore.IsZero() && cur.Exists && !cur.Deleted && (!ok || v.Before(lostBefore)) {
+			// The changes the target made before lostBefore may have been
+			// lost with their events, though later ones came: a value the
+			// map has never versioned for the field was set by one of
+			// them (or by a later change not decided yet, which is newer
+			// still).
+			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
+				if seen, known := rv.holdsValue(f, val); known && !seen {
+					v, who, ok = lostBefore, target, true
 				}
 			}
 		}
