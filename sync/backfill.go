@@ -275,9 +275,14 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		if !ok {
 			continue
 		}
-		if gapFree, known := g.GapFreeSince(); known && gapFree.Before(bound) {
+		// A source that pins nothing (the zero time) holds nothing back:
+		// it does not bound the span.
+		if gapFree, known := g.GapFreeSince(); known && !gapFree.IsZero() && gapFree.Before(bound) {
 			bound = gapFree
-		} else if !known && p.Started.IsZero() {
+		} else if !known && (p.Started.IsZero() || p.Since.IsZero()) {
+			// At a first start (no window start) the source's fallback
+			// streams every retained commit: until it tells from when,
+			// a commit it has not delivered yet is not lost.
 			return since, bound, false
 		}
 	}

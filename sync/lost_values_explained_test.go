@@ -19,7 +19,20 @@ import (
 // the value was taken as the one synced before the outage, the ERP's edit
 // won and overwrote it in Salesforce, and the row then found nothing to
 // tell (the simulator's seed 78690).
+//
+// Sources watched by a synctest.Progress (as the simulator's are) all pin:
+// one whose inner source pins nothing says its stream holds nothing back
+// since the zero time. That must not bound the span of the lost changes
+// to nothing (the ERP's source here).
 func TestALostValueBehindASeenChangeIsDatedByTheGap(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain sources", true: "watched sources"}[watched], func(t *testing.T) {
+			lostValueBehindASeenChange(t, watched)
+		})
+	}
+}
+
+func lostValueBehindASeenChange(t *testing.T, watched bool) {
 	b := syncedThenStopped(t, conflict.LastWriteWins())
 
 	// Away past retention: the ERP changes the email at 6s, Salesforce at
@@ -34,7 +47,12 @@ func TestALostValueBehindASeenChangeIsDatedByTheGap(t *testing.T) {
 	sfSrc, extLogSrc := b.sfLog.Source(synctest.PositionUnavailable()), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
 	extSrc.close()
-	r, e := b.comeBack(t, conflict.LastWriteWins(), sfSrc, extSrc, sfsyncsync.WithReconciler(rec),
+	var sfIn, extIn sfsync.EventSource = sfSrc, extSrc
+	if watched {
+		progress := synctest.NewProgress()
+		sfIn, extIn = progress.Watch(sfSrc), progress.Watch(extSrc)
+	}
+	r, e := b.comeBack(t, conflict.LastWriteWins(), sfIn, extIn, sfsyncsync.WithReconciler(rec),
 		sfsyncsync.WithClock(func() time.Time { return at(10 * time.Second).Time }))
 	waitFor(t, func() bool { return backfillOf(e, "Contact").Phase != "" })
 	phone := b.sf.Edit("Contact", "003A", map[string]any{"Phone": "p12"}, at(12*time.Second))
