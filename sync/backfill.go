@@ -204,20 +204,6 @@ func pinsSalesforce(s *sourceState) bool {
 	return !ok || ss.System() == "" || ss.System().IsSalesforce()
 }
 
-// changesLost reports whether target's changes of object made up to at
-// never reach the engine: the stream missed them (a backfill of object is
-// owed or running, and at is inside its window and before the stream
-// delivered every commit). Only the backfill's snapshot tells of them, a
-// record at a time.
-//
-// Every commit after the backfill's pin is delivered. Before the pin, a
-// source that lost its position in this run delivers every commit since it
-// began again from its fallback: the oldest retained event or the tip,
-// which it tells once it has delivered its first event (GapFree). Until
-// then, and for a backfill an earlier run owed and never pinned, nothing
-// is taken as lost: too early a bound only waits for an event, as without
-// a backfill, where too late a one takes a change the stream brings for a
-// lost one.
 // backfilling reports whether a backfill of object from target is owed or
 // running: some of target's changes of it may be lost with their events.
 func (e *Engine) backfilling(target sfsync.System, object string) bool {
@@ -236,6 +222,20 @@ func (e *Engine) backfilling(target sfsync.System, object string) bool {
 	return owed
 }
 
+// changesLost reports whether target's changes of object made up to at
+// never reach the engine: the stream missed them (a backfill of object is
+// owed or running, and at is inside its window and before the stream
+// delivered every commit). Only the backfill's snapshot tells of them, a
+// record at a time.
+//
+// Every commit after the backfill's pin is delivered. Before the pin, a
+// source that lost its position in this run delivers every commit since it
+// began again from its fallback: the oldest retained event or the tip,
+// which it tells once it has delivered its first event (GapFree). Until
+// then, the window ends at the pin; before the pin, at a first start, and
+// for a backfill an earlier run owed and never pinned, nothing is taken as
+// lost: too early a bound only waits for an event, as without a backfill,
+// where too late a one takes a change the stream brings for a lost one.
 func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
 	if at.IsZero() {
 		return false
