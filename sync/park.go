@@ -32,7 +32,7 @@ func (e *Engine) park(ws []*work) {
 		if len(e.parked[key]) > 0 && e.parked[key][0] == w {
 			continue // tried again from the park, still first in line
 		}
-		w.parkedAs = parkedChangeOf(w)
+		w.noteParked()
 		e.parked[key] = append(e.parked[key], w)
 		e.parkedN.Add(1)
 	}
@@ -73,7 +73,7 @@ func (e *Engine) parkBehind(ctx context.Context, w *work, lookedAt uint64) bool 
 	if len(w.c.Reread) > 0 {
 		w.it.hold = new([]result) // released by its re-read once unparked
 	}
-	w.parkedAs = parkedChangeOf(w)
+	w.noteParked()
 	e.parked[key] = append(queue, w)
 	e.parkedN.Add(1)
 	e.parkMu.Unlock()
@@ -213,6 +213,13 @@ type parkedChange struct {
 	hashes  []uint64 // of the values of fields, in their order
 }
 
+// noteParked takes what the park tells of w to the other direction's
+// decisions; the caller holds parkMu.
+func (w *work) noteParked() {
+	w.parkedAs = parkedChangeOf(w)
+	w.parkedVersion, w.parkedLives, w.parkedEnds = w.c.Version, livesOn(w), deletesOrRestores(w)
+}
+
 func parkedChangeOf(w *work) *parkedChange {
 	c := &w.c
 	if (c.Op != sfsync.OpCreate && c.Op != sfsync.OpUpdate) || c.Version.IsZero() || w.it.repair || w.it.snapshot || w.it.settled {
@@ -274,14 +281,14 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	}
 	var lived sfsync.Version
 	for _, w := range queue {
-		if livesOn(w) && lived.Before(w.c.Version) {
-			lived = w.c.Version
+		if w.parkedLives && lived.Before(w.parkedVersion) {
+			lived = w.parkedVersion
 		}
 	}
 	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
-		if pc == nil && deletesOrRestores(w) {
+		if pc == nil && w.parkedEnds {
 			// A delete or undelete sets no field: the record's values
 			// stay as the changes before it left them (in its tombstone,
 			// or restored), and the others' fields still tell them. It

@@ -61,7 +61,7 @@ func TestParkedChangeDatesTheValueItSet(t *testing.T) {
 	var e Engine
 	create := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpCreate, Version: sf(7, 307), Fields: map[string]any{"LastName": "n13", "Phone": "p15"}}}
 	create.it = &item{}
-	create.parkedAs = parkedChangeOf(create)
+	create.noteParked()
 	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {create}}
 	e.parkedN.Store(1)
 
@@ -97,7 +97,7 @@ func TestParkedUndeleteIsTheRecordsLastChange(t *testing.T) {
 	var e Engine
 	undelete := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUndelete, Version: sf(15, 308)}}
 	undelete.it = &item{}
-	undelete.parkedAs = parkedChangeOf(undelete)
+	undelete.noteParked()
 	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {undelete}}
 	e.parkedN.Store(1)
 
@@ -134,7 +134,7 @@ func TestParkedFieldsCountPastAParkedDeleteAndUndelete(t *testing.T) {
 	var e Engine
 	parkedWork := func(c sfsync.Change) *work {
 		w := &work{c: c, it: &item{}}
-		w.parkedAs = parkedChangeOf(w)
+		w.noteParked()
 		return w
 	}
 	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {
@@ -190,4 +190,34 @@ func TestTargetValueWinsAgainstTheSourcesLosingValueAtItsOwnVersion(t *testing.T
 	if !e.targetValueWins(vc, w, probe, record, "Phone", tomb) {
 		t.Error("Salesforce's losing phone (4 s) wins against the ERP's (4.5 s)")
 	}
+}
+
+// The park writes its first change (and sets the change it decided into
+// the work) while the other direction's decisions ask the park what it
+// holds of the record: they read only what was taken when the change was
+// parked. Under the race detector, the reads of the work's change were a
+// data race (seen in the simulator's regression test).
+func TestParkedOfReadsNothingTheParkIsWriting(t *testing.T) {
+	e := &Engine{}
+	const record = "Contact/003A"
+	w := &work{it: &item{}, c: sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Version: sfVersionAt(7, 307), Fields: map[string]any{"LastName": "S7"}}}
+	e.parkMu.Lock()
+	w.noteParked()
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {w}}
+	e.parkedN.Store(1)
+	e.parkMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			// As the park's write of w does, without the park's lock.
+			w.c = sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpCreate, Version: sfVersionAt(7, 307+int64(i)), Fields: map[string]any{"LastName": "S7"}}
+		}
+	}()
+	for range 200 {
+		if p := e.parkedOf(sfsync.Salesforce, record); p == nil || p.lived.Compare(sfVersionAt(7, 307)) != 0 {
+			t.Fatalf("the park holds %+v; want the parked update's version %s", p, sfVersionAt(7, 307))
+		}
+	}
+	<-done
 }
