@@ -446,6 +446,17 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			}
 		}
 	}
+	// unseenBy is the latest version at which a change of the target's
+	// that the engine never sees may have set a field: the record's
+	// version when such changes made it, else the end of the span whose
+	// changes may have been lost, behind later changes that came.
+	var unseenBy sfsync.Version
+	switch {
+	case unseen && !explained:
+		unseenBy = cur.Version
+	case !unseen:
+		unseenBy = lostBefore
+	}
 	unversioned := false
 	for _, f := range touched {
 		if _, ok := cur.FieldVersions[f]; ok {
@@ -477,29 +488,18 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// its data there is of that change's version.
 			v, who, ok = pv, target, true
 		}
-		if unseen && !explained && cur.Exists && !cur.Deleted && (!ok || v.Before(cur.Version)) {
+		if !unseenBy.IsZero() && cur.Exists && !cur.Deleted && (!ok || v.Before(unseenBy)) {
 			// The target changed the record after the map's newest data,
 			// in changes the engine will never see: a value the map has
 			// versioned for the field is no news (it was synced, or is a
 			// change the map knows of), another was set by one of those
-			// changes, at the record's version at the latest.
+			// changes, at unseenBy at the latest (or by a later change
+			// not decided yet, which is newer still).
 			// (A value the newest parked change of the target set is that
 			// change's data, at its version.)
 			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
 				if seen, known := rv.holdsValue(f, val); known && !seen {
-					v, who, ok = cur.Version, target, true
-				}
-			}
-		}
-		if !unseen && !lostBefore.IsZero() && cur.Exists && !cur.Deleted && (!ok || v.Before(lostBefore)) {
-			// The changes the target made before lostBefore may have been
-			// lost with their events, though later ones came: a value the
-			// map has never versioned for the field was set by one of
-			// them (or by a later change not decided yet, which is newer
-			// still).
-			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
-				if seen, known := rv.holdsValue(f, val); known && !seen {
-					v, who, ok = lostBefore, target, true
+					v, who, ok = unseenBy, target, true
 				}
 			}
 		}

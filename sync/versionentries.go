@@ -296,7 +296,8 @@ func (rv *recordVersions) newestData(target sfsync.System) (sfsync.Version, sfsy
 		case strings.HasPrefix(f, "\x00") && src != target:
 			continue
 		}
-		if v := e.version(); !found || v.Compare(best) > 0 || (v.Compare(best) == 0 && src < who) {
+		v := e.version()
+		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
 			best, who, found = v, src, true
 		}
 	}
