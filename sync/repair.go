@@ -131,6 +131,18 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 	}
 }
 
+// requeuedRecordRepair says whether c, w's change, is a repair requeued
+// from the dead letters that brings a record back to the loser. It was
+// built from the winner's record as it was then, which may have lacked
+// fields the winner has since (its own create was still on its way, or
+// dead-lettered too): rejected for them once, it would be on every
+// requeue. The record it brings back is the winner's as it is now (see
+// resurrect), over the values the repair kept (those newer data
+// superseded are gone, see decide).
+func (w *work) requeuedRecordRepair(c *sfsync.Change) bool {
+	return c.Op == sfsync.OpCreate && w.it.requeue != nil && c.Origin.Client == repairClient
+}
+
 // planTombstoneFields adds to a repair r that deletes the loser's record,
 // because the winner deleted it (cur, its tombstone, holding its values
 // from before the delete, as Salesforce's Recycle Bin does), parts written
@@ -416,24 +428,26 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 // deleted, or does not have (its create failed, or is still on its way),
 // into a create of the whole record as its source holds it: an update
 // carries only the fields it changed, and the record it would bring (back)
-// needs all of them. Without a way to read the source, the update is
-// written as it is.
+// needs all of them. Without a way to read the source, or a live record
+// there, the change is written as it is, and whole is false. A requeued
+// repair that brings a record back is filled the same way (see
+// requeuedRecordRepair).
 //
 // A field the target changed itself, after the engine last synced it and
 // before the delete, keeps the target's value: that edit's own event
 // decides it. The fields taken from the source are not claimed at the
 // update's version (see work.borrowed).
-func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) sfsync.Change {
+func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) (sfsync.Change, bool) {
 	w.unheld = w.unheld[:0]
 	probe := sfsync.Change{Source: w.route.To, Object: c.Object}
 	back := e.route(&probe)
 	if back == nil || back.To != c.Source || back.State == nil {
-		return c
+		return c, false
 	}
 	recs, err := e.readState(ctx, back, []*work{{c: c}})
 	if err != nil {
 		e.log.Warn("sfsync: reading the source's record to bring a deleted record back failed; writing the update alone", "key", c.Key, "err", err)
-		return c
+		return c, false
 	}
 	src, ok := recs[c.RecordID]
 	if !ok || !src.Exists || (src.Deleted && !e.crossing.deleteCrossed(&w.c, w.it.crossing)) {
@@ -441,7 +455,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		// it is brought back from its tombstone: the delete crossed
 		// the change, which wins, and the resync brings the record
 		// back in the source too; see crossings.)
-		return c
+		return c, false
 	}
 	whole := c.Clone()
 	whole.Op = sfsync.OpCreate
@@ -522,7 +536,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		}
 	}
 	e.keepTombstoneValues(w, &whole, cur)
-	return whole
+	return whole, true
 }
 
 // dataFields lists, sorted, the fields of a record read from a system that

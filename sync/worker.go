@@ -213,7 +213,10 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		err := fmt.Errorf("%w: no route for %s changes of %s; add one with WithRoute", sfsync.ErrInvalid, c.Source, c.Object)
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
-	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair {
+	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair || c.Origin.Client == repairClient {
+		// A repair is the engine's own change, built from the winner's
+		// values, which may be values the engine wrote there: never an
+		// echo, requeued from the dead letters too.
 		return newWork(it, c, r), nil
 	}
 	if !e.loadVersions(ctx, vc, []string{record}) {

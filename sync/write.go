@@ -89,13 +89,15 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// it still crosses it (see crossings).
 				w.failedWrite = nil
 			}
-			if res == nil && !wait && (cur.Deleted || !cur.Exists) && c.Op == sfsync.OpUpdate {
+			whole := false
+			if res == nil && !wait && (cur.Deleted || !cur.Exists) && (c.Op == sfsync.OpUpdate || w.requeuedRecordRepair(&c)) {
 				// Brought back whole, it writes more fields than decided;
 				// the fields it leaves out lost, and the repair needs them.
-				if c = e.resurrect(ctx, vc, w, c, cur); c.Op == sfsync.OpCreate {
+				if c, whole = e.resurrect(ctx, vc, w, c, cur); whole {
 					w.touched = c.Touched()
 				}
-			} else if res == nil && !wait && cur.Deleted && c.Op == sfsync.OpCreate {
+			}
+			if res == nil && !wait && cur.Deleted && c.Op == sfsync.OpCreate && !whole {
 				// A create carries its own fields whole, but not those the
 				// policy kept from the target.
 				c = c.Clone()
