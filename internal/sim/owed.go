@@ -89,7 +89,9 @@ func (r *run) owedRepeats(target Side, marks []writeMark) bool {
 }
 
 // editOf finds the edit whose change m wrote: its side's edit at m's
-// version time, of m's record when several share the time.
+// version time, of m's record when several share the time, and of m's
+// values when several edits of the record do (a side's clock stamps a
+// create and the update right after it alike).
 func (r *run) editOf(history []edit, sfIDs map[int]string, m writeMark) (edit, bool) {
 	var found []edit
 	for _, e := range history {
@@ -102,10 +104,39 @@ func (r *run) editOf(history []edit, sfIDs map[int]string, m writeMark) (edit, b
 			return r.sc.Records[e.Rec].ExtID != m.record && sfIDs[e.Rec] != m.record
 		})
 	}
+	if len(found) > 1 {
+		target := SF
+		if m.side == SF {
+			target = Ext
+		}
+		wrote := m.wroteBySF(r.obj(found[0].Rec), target)
+		carried := slices.DeleteFunc(slices.Clone(found), func(e edit) bool { return !carriesEdit(wrote, e) })
+		if len(carried) == 1 {
+			found = carried
+		}
+	}
 	if len(found) != 1 {
 		return edit{}, false
 	}
 	return found[0], true
+}
+
+// carriesEdit reports whether a write of wrote (values by Salesforce name) can
+// be e's change: it wrote at least one of e's fields, and each with e's
+// value. (A write may leave out fields that lost, never change a value.)
+func carriesEdit(wrote map[string]any, e edit) bool {
+	one := false
+	for f, v := range e.Fields {
+		w, ok := wrote[f]
+		if !ok {
+			continue
+		}
+		if !sameVal(w, v) {
+			return false
+		}
+		one = true
+	}
+	return one
 }
 
 // repairEdit stands for the winner's data a repair wrote (m), which no

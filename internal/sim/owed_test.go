@@ -113,3 +113,33 @@ func TestOwedUpdateOverADelete(t *testing.T) {
 		t.Error("an update brought back over a delete that wins: owed, want a double effect")
 	}
 }
+
+// TestEditOfTiedEdits: the ERP's clock stamps a create and the update right
+// after it with one time; a write of the create is the create's, by the
+// values it carries (seen in seed 81363, where a repeat of the create owed
+// to Salesforce's losing delete was counted as a double effect).
+func TestEditOfTiedEdits(t *testing.T) {
+	at := epoch.Add(-2 * time.Second)
+	r := &run{sc: &Scenario{Objects: []objectSpec{contactSpec}, Records: []recordSpec{{Object: 0, ExtID: "P-1"}}}}
+	create := edit{N: 1, Side: Ext, Op: "create", Rec: 0, T: at, Seq: 1,
+		Fields: map[string]any{"LastName": "n1", "Email": "e2", "Phone": "p3", "MailingCity": "c4"}}
+	update := edit{N: 2, Side: Ext, Op: "update", Rec: 0, T: at, Seq: 2, Fields: map[string]any{"Email": "e5"}}
+	history := []edit{create, update}
+	for _, tc := range []struct {
+		name  string
+		wrote map[string]any // written to Salesforce, by its names
+		want  int            // the edit's N; 0 for none
+	}{
+		{"the create", map[string]any{"LastName": "n1", "Email": "e2", "Phone": "p3", "MailingCity": "c4"}, 1},
+		{"the create without a field that lost", map[string]any{"LastName": "n1", "Phone": "p3"}, 1},
+		{"the update", map[string]any{"Email": "e5"}, 2},
+		{"the update brought back whole", map[string]any{"LastName": "n1", "Email": "e5", "Phone": "p3", "MailingCity": "c4"}, 2},
+		{"neither: the values of no edit", map[string]any{"Email": "e9"}, 0},
+	} {
+		c := sfsync.Change{Source: erpSystem, RecordID: "P-1", Op: sfsync.OpUpdate, Version: sfsync.Version{Time: at}, Fields: tc.wrote}
+		got, ok := r.editOf(history, nil, markOf(c, 0, 2))
+		if n := map[bool]int{true: got.N}[ok]; n != tc.want {
+			t.Errorf("%s: edit #%d (found %v), want #%d", tc.name, got.N, ok, tc.want)
+		}
+	}
+}
