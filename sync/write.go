@@ -236,7 +236,17 @@ func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int)
 	// At the version its data is claimed at: a repair's is the winner's
 	// own (see claim), never the losing change's, which is another
 	// system's clock and would make the winner's later changes look older.
-	res.versions = vc.rememberDead(w.claimed(&w.c), w.recordKey(), w.c.Touched())
+	//
+	// Only the change's own data is dead-lettered: the fields a create
+	// that brings a record back took along (from the source's record, or
+	// kept from the target's tombstone) are other data, at versions of
+	// their own, as rememberWritten has them. Claimed at the change's
+	// version, they would make the source's value look as new as the change.
+	touched := w.c.Touched()
+	if len(w.borrowed) > 0 {
+		touched = without(touched, w.borrowed)
+	}
+	res.versions = vc.rememberDead(w.claimed(&w.c), w.recordKey(), touched)
 	// What the policy decided stands: the source holds its data of the
 	// fields it kept from the target (and both hold those the target had
 	// already), as of the change's version. A later change of the
