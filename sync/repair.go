@@ -272,7 +272,7 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		// planRepair).
 		var k partKey
 		if held {
-			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) && !e.versions.echoedValue(c.RecordKey(), c.Source, f, v) {
 				// A newer value of the winner is on its way to the loser as
 				// the winner's own change event. (Only a version of the
 				// field says so: a record's version may stand for a change
@@ -282,6 +282,10 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 				// field has been decided: that event is the create our write
 				// carried, which finds its record there and writes nothing
 				// again (its outcome lost to a crash, or dead-lettered).
+				// Nor where the loser's newest echo of our writes carried
+				// that value: a write of ours took it there already, its
+				// outcome still to come (a lost acknowledgement, retried),
+				// and the losing change came after it.
 				continue
 			}
 			k.claim = cur.FieldVersion(f)

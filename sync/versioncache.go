@@ -756,6 +756,15 @@ func (vc *versionCache) carriedFirst(record string, winner, loser sfsync.System,
 	return !decided
 }
 
+// echoedValue reports whether the newest echo of our writes to record
+// that sys sent carried value in field: a write of ours took that value
+// there, whatever outcome the write has yet.
+func (vc *versionCache) echoedValue(record string, sys sfsync.System, field string, value any) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).echoedValue(sys, field, value)
+}
+
 // hasData reports whether the map holds data of field for record, of
 // any system's.
 func (vc *versionCache) hasData(record, field string) bool {

@@ -135,6 +135,25 @@ func (rv *recordVersions) setEchoed(source uint32, c *sfsync.Change) {
 	}
 }
 
+// echoedValue reports whether source's newest echo carried value in field
+// (see setEchoed).
+func (rv *recordVersions) echoedValue(source sfsync.System, field string, value any) bool {
+	sid, ok := rv.names.find(string(source))
+	if !ok {
+		return false
+	}
+	fid, ok := rv.names.find(field)
+	if !ok {
+		return false
+	}
+	for _, e := range rv.echoed {
+		if e.source == sid && e.field == fid {
+			return e.hash == valueHash(value)
+		}
+	}
+	return false
+}
+
 // echoContradicted reports whether target's record cur, whose version the
 // newest echo of our writes there explains only to the second, holds a
 // value of a field that echo carried other than the echo's: a change of
