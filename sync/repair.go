@@ -432,9 +432,9 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 // deleted, or does not have (its create failed, or is still on its way),
 // into a create of the whole record as its source holds it: an update
 // carries only the fields it changed, and the record it would bring (back)
-// needs all of them. Without a way to read the source, or a live record
-// there, the change is written as it is, and whole is false. A requeued
-// repair that brings a record back is filled the same way (see
+// needs all of them; the bool reports that it did. Without a way to read
+// the source, or a live record there, the change is written as it is. A
+// requeued repair that brings a record back is filled the same way (see
 // requeuedRecordRepair).
 //
 // A field the target changed itself, after the engine last synced it and
