@@ -185,6 +185,9 @@ type item struct {
 	// version, not at some unknown time before the record's (see decide).
 	eventFields []string
 	eventAt     sfsync.Version
+	// rereadAs is such a change's record as read, before its transform: a
+	// dead letter of the change keeps it (see Engine.deadLetter).
+	rereadAs *sfsync.Change
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

@@ -157,6 +157,11 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 		if err := e.validate(&c); err != nil {
 			return err
 		}
+		if !w.it.c.Snapshot {
+			read := c.Clone()
+			read.Snapshot = true
+			w.it.rereadAs = &read
+		}
 		if err := e.transform(ctx, &c); err != nil {
 			return err
 		}

@@ -463,8 +463,17 @@ func (e *Engine) outcome(it *item, c sfsync.Change, dest sfsync.System, st sfsyn
 
 func (e *Engine) deadLetter(it *item, c sfsync.Change, dest sfsync.System, err error, attempts int) *result {
 	now := e.cfg.clock()
+	kept := it.c
+	if it.rereadAs != nil {
+		// An event re-read by id in its place (see handOff): what failed
+		// is the record as read, decided just after what was applied,
+		// and the version map holds it so. Requeued as the event, at its
+		// own commit time, it would be stale against that; as a row, it
+		// is read again.
+		kept = *it.rereadAs
+	}
 	d := sfsync.DeadLetter{
-		Change: it.c, Destination: dest, Err: err.Error(), Kind: sfsync.KindOf(err),
+		Change: kept, Destination: dest, Err: err.Error(), Kind: sfsync.KindOf(err),
 		Attempts: attempts, FirstFailed: now, LastFailed: now,
 	}
 	if prev := it.requeue; prev != nil {
