@@ -44,13 +44,19 @@ func TestRequeuedRereadEventIsNotStaleAgainstItsOwnDeadLetter(t *testing.T) {
 		logOutcomes(t, b)
 		t.Fatalf("%d dead letters, want the re-read event's", len(dead))
 	}
+	d, err := b.store.DeadLetter(context.Background(), dead[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Change.Value("Email"); !d.Change.Snapshot || v != "e3" || d.Change.RecordID != "003A" {
+		t.Errorf("the dead letter keeps %+v; want the record as read (a row, Email e3, its own id)", d.Change)
+	}
 	o, err := r.e.Requeue(context.Background(), dead[0].Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	settled()
 	r.stop(t)
-	logOutcomes(t, b)
 	if got := field(t, b.ext, "Contact", "003A", "Email"); o.Status != sfsync.StatusApplied || got != "e3" {
 		logOutcomes(t, b)
 		t.Errorf("requeued: %s (%s); external Email = %v, want e3, Salesforce's newest", o.Status, o.Reason, got)
