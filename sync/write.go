@@ -110,6 +110,17 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
 				}
+				if w.it.repair {
+					// The target's own edits that stand in the record a
+					// repair brings back (see decide) are its data alone:
+					// the winner never took them, and the version map does
+					// not hold them as data both systems hold.
+					for _, f := range w.kept {
+						if slices.Contains(w.borrowed, f) && !slices.Contains(w.unheld, f) {
+							w.unheld = append(w.unheld, f)
+						}
+					}
+				}
 			}
 			if wait {
 				// Waiting decides nothing: the decision made after the
