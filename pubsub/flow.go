@@ -26,6 +26,12 @@ type flow struct {
 	mu      stdsync.Mutex
 	pending int // events the server still owes the current stream
 	inHand  int // events received and not yet queued
+	// queued counts the events handed to items and not yet taken by
+	// Receive. It moves under mu before the send and after the take, so
+	// that an event is counted once at every moment (len(items) and inHand
+	// both counted it between a send and the lock after it: the window's
+	// books showed one event too many).
+	queued int
 	stats   SubscriptionStats
 	// batch caps what one stream may be owed: the window, or less after a
 	// response exceeded the receive limit (see exhausted). sinceCut counts
@@ -76,7 +82,7 @@ func (f *flow) owed() int {
 func (f *flow) credit() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return min(f.window-f.pending-f.inHand-len(f.items), f.batch-f.pending)
+	return min(f.window-f.pending-f.inHand-f.queued, f.batch-f.pending)
 }
 
 // ask requests the free credit through send when want agrees; a nil want
@@ -94,7 +100,7 @@ func (f *flow) ask(want func(credit int) bool, send func(n int) error) error {
 	f.mu.Lock()
 	f.pending += n
 	f.stats.FetchRequests++
-	f.stats.MaxOwed = max(f.stats.MaxOwed, f.pending+f.inHand+len(f.items))
+	f.stats.MaxOwed = max(f.stats.MaxOwed, f.pending+f.inHand+f.queued)
 	f.mu.Unlock()
 	return send(n)
 }
@@ -151,17 +157,23 @@ func (f *flow) received(events int, latest []byte, keepalive bool) {
 
 // queue hands it to Receive, and reports false when ctx ended first.
 func (f *flow) queue(ctx context.Context, it item) bool {
-	select {
-	case f.items <- it:
-	case <-ctx.Done():
-		return false
-	}
 	if it.ev != nil {
 		f.mu.Lock()
 		f.inHand--
+		f.queued++
 		f.mu.Unlock()
 	}
-	return true
+	select {
+	case f.items <- it:
+		return true
+	case <-ctx.Done():
+		if it.ev != nil {
+			f.mu.Lock()
+			f.queued--
+			f.mu.Unlock()
+		}
+		return false
+	}
 }
 
 // receive admits the caller as the one receiver until it calls release.
@@ -204,6 +216,11 @@ func (f *flow) next(ctx context.Context, done <-chan struct{}) (it item, closed 
 		return item{}, false, ctx.Err()
 	case <-done:
 		return item{}, true, nil
+	}
+	if it.ev != nil {
+		f.mu.Lock()
+		f.queued--
+		f.mu.Unlock()
 	}
 	select {
 	case f.drained <- struct{}{}:
