@@ -32,7 +32,7 @@ type flow struct {
 	// both counted it between a send and the lock after it: the window's
 	// books showed one event too many).
 	queued int
-	stats   SubscriptionStats
+	stats  SubscriptionStats
 	// batch caps what one stream may be owed: the window, or less after a
 	// response exceeded the receive limit (see exhausted). sinceCut counts
 	// the events received since it was cut.
