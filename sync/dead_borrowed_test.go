@@ -1,13 +1,11 @@
 package sync_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // Last write wins. Salesforce's edit of the city (6s) is rejected by the
@@ -31,8 +29,7 @@ func TestDeadLetterClaimsOnlyTheChangesOwnData(t *testing.T) {
 	sfAt := sfCommits(501)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n1", "MailingCity": "c4"}, sfAt(time.Second))
 	settled()
-	rejected := sfsync.Permanent(errors.New("a validation rule an operator then fixes"))
-	b.ext.InjectFault(synctest.Fault{Err: rejected})
+	b.ext.InjectFault(rejectedOnce())
 	b.sf.Edit("Contact", "003A", map[string]any{"MailingCity": "c12"}, sfAt(6*time.Second))
 	settled()
 	city := b.ext.EditSilently("Contact", "003A", map[string]any{"MailingCity": "c13"}, at(5500*time.Millisecond))
@@ -41,7 +38,7 @@ func TestDeadLetterClaimsOnlyTheChangesOwnData(t *testing.T) {
 	del := b.sf.RemoveSilently("Contact", "003A", sfAt(8*time.Second))
 	b.extLog.Append(city)
 	settled()
-	b.sf.InjectFault(synctest.Fault{Err: rejected})
+	b.sf.InjectFault(rejectedOnce())
 	b.extLog.Append(rename)
 	settled()
 	b.extLog.Append(again)

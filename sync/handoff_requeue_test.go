@@ -2,14 +2,12 @@ package sync_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/reconcile"
 	sfsyncsync "github.com/sfsync/sfsync/sync"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // An event of the second of an applied row is re-read by id, and what the
@@ -36,7 +34,7 @@ func TestRequeuedRereadEventIsNotStaleAgainstItsOwnDeadLetter(t *testing.T) {
 	}
 	settled()
 	second := b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e3"}, commitAt(700, 8))
-	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("a validation rule an operator then fixes"))})
+	b.ext.InjectFault(rejectedOnce())
 	b.sfLog.Append(second)
 	settled()
 	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})

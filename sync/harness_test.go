@@ -235,6 +235,13 @@ func (b *bidi) startBoth(t *testing.T, policy sfsync.ConflictPolicy, extra ...sf
 	}
 }
 
+// rejectedOnce is a fault that rejects the next write for good, as a
+// validation rule does until an operator fixes the data and requeues the
+// dead letter.
+func rejectedOnce() synctest.Fault {
+	return synctest.Fault{Err: sfsync.Permanent(errors.New("a validation rule an operator then fixes"))}
+}
+
 // sfCommits returns Salesforce versions at d past t0 with commit numbers
 // counting up from first, one per call, as Salesforce stamps its commits
 // (a whole second and a commit number, for WithWriteClock or an edit).

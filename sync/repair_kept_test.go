@@ -2,13 +2,11 @@ package sync_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // Last write wins. The ERP's email (3s) is rejected by Salesforce for now
@@ -26,7 +24,7 @@ func TestRepairDoesNotClaimTheLosersOwnEditThatStands(t *testing.T) {
 	sfAt := sfCommits(701)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n1", "Email": "e0"}, sfAt(time.Second))
 	settled()
-	b.sf.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("a validation rule an operator then fixes"))})
+	b.sf.InjectFault(rejectedOnce())
 	email := b.ext.Edit("Contact", "003A", map[string]any{"Email": "e5"}, at(3*time.Second))
 	settled()
 	rename := b.sf.EditSilently("Contact", "003A", map[string]any{"LastName": "n2"}, sfAt(8*time.Second))

@@ -35,7 +35,7 @@ func requiresLastName() synctest.Fault {
 func partialRecordRepaired(t *testing.T, b *bidi, settled func()) (create, repair sfsync.Outcome) {
 	t.Helper()
 	sfAt := sfCommits(401)
-	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("a validation rule an operator then fixes"))})
+	b.ext.InjectFault(rejectedOnce())
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n1", "Email": "e1", "Phone": "p1"}, sfAt(time.Second))
 	settled()
 	edit := b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e2"}, sfAt(2*time.Second))
