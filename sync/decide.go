@@ -245,13 +245,17 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			return writer == dest && vc.decidedAt(record, dest, f, fv)
 		})
 	}
-	if len(there) > 0 && len(there) == len(touched) {
+	if len(there) > 0 && (len(there) == len(touched) || cur.Deleted) {
+		// On a record the target deleted since, the change counts whole
+		// (see shown): the fields it does not show were decided when it
+		// was written, and the delete, later, decides for itself.
 		w.confirmed = true
 		res := e.final(it, c, dest, sfsync.StatusApplied, joinNotes("already applied: the target shows this change's version (the acknowledgement was lost, or a crash lost the outcome)", w.notes), true)
 		// As a write is remembered: the fields an earlier attempt took
 		// along to bring the record back whole are the source's older
-		// data, at their own versions, not the change's.
-		res.versions = w.rememberWritten(vc, &c, record, touched)
+		// data, at their own versions, not the change's; the fields the
+		// target does not show, the source's alone.
+		res.versions = w.rememberWritten(vc, &c, record, there)
 		return c, res, false
 	}
 	if len(there) > 0 {
@@ -710,9 +714,12 @@ func (e *Engine) decideSafely(vc *versionCache, w *work, cur *sfsync.Record, kno
 // shown returns the fields of touched that the target shows at c's own
 // version or a newer one, provided one is at c's own: c's data is there,
 // and what is newer was changed after it. It returns nil when no field
-// shows c's version. On a record deleted since, only c as a whole counts
-// (its delete is a later change that decides for itself); part of it
-// would be decided against the delete and bring a part of the record back.
+// shows c's version. On a record deleted since, c counts as a whole: c's
+// data at its own version on one field means c was written while the
+// record lived, and the delete came after it, a later change that decides
+// for itself; a field of c it does not show was decided then (the policy
+// left it out, or the target held newer data), and decided again against
+// the delete it would bring a part of the record back.
 // A field at c's version that the target says another system wrote (the
 // target itself, editing in the same instant) shows that system's data,
 // not c's; so does one at c's version holding another value than c's: a
@@ -749,7 +756,7 @@ func shown(cur sfsync.Record, c *sfsync.Change, touched []string, decided func(f
 		}
 		there = append(there, f)
 	}
-	if !exact || (cur.Deleted && len(there) < len(touched)) {
+	if !exact {
 		return nil
 	}
 	return there

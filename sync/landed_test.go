@@ -100,6 +100,36 @@ func TestChangeAppliedBeforeTheTargetDeletedItIsNotWrittenAgain(t *testing.T) {
 	}
 }
 
+// The same with a create that landed in part: the ERP owns the phone, so
+// the crashed engine wrote the create without it, and the ERP's tombstone
+// shows the create's version on every field but that one. The delete came
+// after the create's write, and decides for itself: the create is not
+// decided again against it (Salesforce's data winning over the delete
+// would bring the record back under the create's key, a second effect).
+func TestChangeAppliedInPartBeforeTheTargetDeletedItIsNotWrittenAgain(t *testing.T) {
+	b := newBidi(t, synctest.WithoutKeyIdempotency())
+	c := b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Email": "sf@example.com", "Phone": "p1"}, at(0))
+	written := c.Clone()
+	delete(written.Fields, "Phone")
+	if err := b.ext.Write(context.Background(), []sfsync.Change{written}); err != nil {
+		t.Fatal(err)
+	}
+	del := b.ext.Remove("Contact", "003A", at(5*time.Second))
+	_, settled := b.startBoth(t, conflict.FieldOwnership(conflict.Owners{"Phone": erp}, conflict.SalesforceWins()))
+	settled()
+	logOutcomes(t, b)
+	if n := b.ext.Applications(c.Key); n != 1 {
+		t.Errorf("the create took effect %d times in the ERP, want once", n)
+	}
+	if st := statusByKey(t, b.store)[c.Key]; st != sfsync.StatusApplied {
+		t.Errorf("the create ended %s, want applied", st)
+	}
+	if st := statusByKey(t, b.store)[del.Key]; st != sfsync.StatusConflictLost {
+		t.Errorf("the ERP's delete ended %s, want conflict_lost: Salesforce wins", st)
+	}
+	b.bothHold(t, "Contact", "003A", "Email", "sf@example.com", "Salesforce's: its record is back")
+}
+
 // The crashed engine's write of the ERP's create landed in Salesforce,
 // which stamped it with the time it took it. That stamp is not a
 // Salesforce user's edit: the ERP's own later edit of the field is newer
