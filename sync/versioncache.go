@@ -437,6 +437,17 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 				// newest write there. The target's stream orders them.
 				v, who = own, target
 			}
+			if ok && who == c.Source && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete) && v.Before(c.Version) {
+				// The newest data there is the deleter's own, older than
+				// its delete on its own clock: the delete was made after
+				// it, and beats it. What it may tie with, or lose to, is
+				// the other system's data there, which it is decided
+				// against, as that system's change is against the
+				// deleter's tombstone in the other direction.
+				if ov, owho, found := rv.newestStandingData(target, c.Source); found {
+					v, who = ov, owho
+				}
+			}
 			if ok {
 				cur.Version = v
 				if cur.LastWriter == nil {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,6 +289,41 @@ func (rv *recordVersions) newestExcept(field string, skip func(sfsync.System, sf
 		src := rv.source(e)
 		v := e.version()
 		if skip != nil && skip(src, v) {
+			continue
+		}
+		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
+			best, who, found = v, src, true
+		}
+	}
+	return best, who, found
+}
+
+// newestStandingData returns the newest version of the data target holds
+// of any field that another system than except wrote, and whose: for each
+// field, the newest data both systems hold, or target's own change that
+// lost when that is newer (as describe places a field's data); among
+// those, the newest whose writer is not except, with newest's order and
+// tie rule.
+func (rv *recordVersions) newestStandingData(target, except sfsync.System) (sfsync.Version, sfsync.System, bool) {
+	var best sfsync.Version
+	var who sfsync.System
+	found := false
+	var done []uint32
+	for i := range rv.entries {
+		e := &rv.entries[i]
+		if slices.Contains(done, e.field) {
+			continue
+		}
+		done = append(done, e.field)
+		f := rv.field(e)
+		if strings.HasPrefix(f, "\x00") {
+			continue // record-level entries, and lost or dead data
+		}
+		v, src, ok := rv.newest(f)
+		if own, held := rv.version(target, lostPrefix+f); held && (!ok || v.Before(own)) {
+			v, src, ok = own, target, true
+		}
+		if !ok || src == except {
 			continue
 		}
 		if c := v.Compare(best); !found || c > 0 || (c == 0 && src < who) {
