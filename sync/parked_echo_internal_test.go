@@ -221,3 +221,34 @@ func TestParkedOfReadsNothingTheParkIsWriting(t *testing.T) {
 	}
 	<-done
 }
+
+// Salesforce renamed the contact (4 s) and deleted it (5 s); the ERP's
+// rename (9 s on its clock) won over Salesforce's, and the repair that
+// brought the record back to Salesforce took the ERP's name there, which
+// both now hold. Salesforce's undelete restores its own rename, a value
+// the map no longer knows (the repair replaced the losing change). It is
+// as old as Salesforce's delete at the latest: dated at the newest data the
+// map holds, the ERP's own 9 s, it tied with the ERP's rename, won as the
+// system of record's, and the undelete wrote the older name over the
+// ERP's (seen in the simulator, seed 89260).
+func TestUndeletesRestoredValueIsNoNewerThanItsDelete(t *testing.T) {
+	sf := sfVersionAt
+	const record, erp = "Contact/P-1", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpDelete, Version: sf(5, 307)}, record, nil)
+	vc.note(&sfsync.Change{Source: erp, RecordID: "P-1", Op: sfsync.OpUpdate, Version: extVersionAt(9, 6), Fields: map[string]any{"LastName": "n24"}}, record, []string{"LastName"})
+
+	var e Engine
+	w := &work{it: &item{}, route: &Route{To: erp, Policy: conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second)), State: noState{}}}
+	cur := sfsync.Record{Exists: true, Version: extVersionAt(9, 6), Fields: map[string]any{"LastName": "n24"},
+		FieldVersions: map[string]sfsync.Version{"LastName": extVersionAt(9, 6)}, LastWriter: map[string]sfsync.System{"LastName": erp}}
+	undelete := &sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpUndelete, Version: sf(15, 308), Fields: map[string]any{"LastName": "n15"}}
+	if !e.targetValueWins(vc, w, undelete, record, "LastName", cur) {
+		t.Error("the name Salesforce's undelete restores (5 s at the latest) wins against the ERP's rename of 9 s")
+	}
+	// An update's value is no restored one: it is decided as before.
+	update := &sfsync.Change{Source: sfsync.Salesforce, RecordID: "003C", Op: sfsync.OpUpdate, Version: sf(15, 308), Fields: map[string]any{"LastName": "n15"}}
+	if e.targetValueWins(vc, w, update, record, "LastName", cur) {
+		t.Error("an update's unknown value is dated by the map's newest data, as before; got the target's value winning")
+	}
+}

@@ -270,6 +270,13 @@ func (rv *recordVersions) newestStandingDelete(target sfsync.System) (sfsync.Ver
 	})
 }
 
+// ownDelete returns the version of sys's newest delete of the record.
+func (vc *versionCache) ownDelete(record string, sys sfsync.System) (sfsync.Version, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).version(sys, fieldDeleted)
+}
+
 // beforeOwnDelete reports whether v, a version of sys's, is older than
 // sys's newest delete of the record, and the record has not lived there
 // since: a change of sys's at v is stale against that delete.
