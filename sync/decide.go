@@ -141,6 +141,11 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// older are fields the event re-read in place set before the
 		// target's own edit of them (see eventSetBefore).
 		var older []string
+		// lostData are fields whose value in the row is data of an older
+		// change of the source's that the map holds (one that lost or was
+		// dead-lettered, say), which the target's own edit of them beats
+		// (see rowValueLosesAtItsData).
+		var lostData []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		for _, f := range touched {
 			v, _ := c.Value(f)
@@ -177,6 +182,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				w.kept = append(w.kept, f)
 			case it.eventSetBefore(f, *cur, dest) && keepsTargetEdit(w, &c, f, cur.Fields[f], cur.FieldVersions[f], liveHolding(&c, f, v, it.eventAt, c.Source)):
 				older = append(older, f)
+			case snapshot && e.rowValueLosesAtItsData(vc, w, &c, record, f, v, *cur):
+				lostData = append(lostData, f)
 			}
 		}
 		if len(w.kept) > 0 {
@@ -193,6 +200,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, older)
 			w.kept = append(w.kept, older...)
 			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's edit of them is newer than this event's own change (%s), whatever the record read's version", older, dest, it.eventAt))
+		}
+		if len(lostData) > 0 {
+			own()
+			dropFields(&c, lostData)
+			touched = without(touched, lostData)
+			w.kept = append(w.kept, lostData...)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: the row carries %s's data of them from an older change, which %s's edit of them beats", lostData, c.Source, dest))
 		}
 		if len(pending) > 0 {
 			own()
@@ -531,6 +545,30 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	}
 	w.touched = touched
 	return c, nil, false
+}
+
+// rowValueLosesAtItsData reports whether the value v of field in the
+// snapshot row c (one version, the record's, for every field) is data of
+// an older change of the source's own that the map holds at that change's
+// version (one that lost, or was dead-lettered), and the target's own edit
+// of the field, at its version, beats that change under the route's
+// policy. The row's
+// version only says the record changed by then: dated at it, the older
+// change would beat the target's newer edit.
+func (e *Engine) rowValueLosesAtItsData(vc *versionCache, w *work, c *sfsync.Change, record, field string, v any, cur sfsync.Record) bool {
+	dest := w.route.To
+	if w.route.Policy == nil || w.route.State == nil || cur.LastWriter[field] != dest {
+		return false
+	}
+	tv, ok := cur.FieldVersions[field]
+	if !ok {
+		return false
+	}
+	at, who, ok := vc.dataOfValue(record, c.Source, field, v)
+	if !ok || who != c.Source || !at.Before(c.Version) {
+		return false
+	}
+	return keepsTargetEdit(w, c, field, cur.Fields[field], tv, liveHolding(c, field, v, at, c.Source))
 }
 
 // targetEditStands reports whether the target's value of field, in the
