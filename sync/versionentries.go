@@ -157,10 +157,9 @@ func (rv *recordVersions) echoedValue(source sfsync.System, field string, value 
 
 // echoContradicted reports whether target's record cur, whose version the
 // newest echo of our writes there explains only to the second, holds a
-// value of a field that echo carried other than the echo's, or a value of
-// another field that the map never versioned: a change of the target's
-// own came after our write in the same second, and its event is still to
-// come. That takes a target that stamps its own changes, ours
+// value of a field that echo carried other than the echo's: a change of
+// the target's own came after our write in the same second, and its event
+// is still to come. That takes a target that stamps its own changes, ours
 // too, with whole seconds on the record and a commit number in the event,
 // as Salesforce does (SystemModstamp, commitNumber); an echo without a
 // commit number may carry the written change's version, another system's
@@ -184,18 +183,6 @@ func (rv *recordVersions) echoContradicted(target sfsync.System, cur sfsync.Reco
 			continue
 		}
 		if v, held := cur.Fields[rv.names.name(e.field)]; held && valueHash(v) != e.hash {
-			return true
-		}
-	}
-	// Nor a value of a field the echo did not carry that the map never
-	// versioned, though it holds data of the field: no change the engine
-	// has seen set it.
-	for f, v := range cur.Fields {
-		fid, ok := rv.names.find(f)
-		if ok && slices.ContainsFunc(rv.echoed, func(e hashedValue) bool { return e.source == sid && e.field == fid }) {
-			continue
-		}
-		if seen, known := rv.holdsValue(f, v); known && !seen {
 			return true
 		}
 	}
