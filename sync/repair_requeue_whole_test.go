@@ -30,7 +30,10 @@ func requiresLastName() synctest.Fault {
 // reaches the ERP alone (the record it would take along is deleted by
 // then): the ERP holds the email and nothing else. Salesforce's delete
 // loses, and its repair brings the record back whole, as the ERP holds it:
-// without a last name, which Salesforce rejects (a dead letter). It
+// without a last name, which Salesforce rejects (a dead letter). Salesforce
+// is read without its deleted records (its Recycle Bin emptied): with the
+// tombstone read, the record brought back keeps its own last name, a field
+// the ERP never had (TestRecordBroughtBackKeepsAFieldTheWinnerNeverHad). It
 // returns the two dead letters, the create's first.
 func partialRecordRepaired(t *testing.T, b *bidi, settled func()) (create, repair sfsync.Outcome) {
 	t.Helper()
@@ -71,7 +74,7 @@ func (b *bidi) wantRecordBroughtBack(t *testing.T) {
 // the simulator, seed 81363).
 func TestRequeuedRepairBringsTheRecordBackAsTheWinnerHoldsItNow(t *testing.T) {
 	b := newBidi(t)
-	b.salesforceByRecord()
+	b.salesforceByRecord(synctest.WithDeletedUnread())
 	r, settled := b.startBoth(t, conflict.ExternalWins())
 	create, repair := partialRecordRepaired(t, b, settled)
 	requeueTo(t, r, []sfsync.Outcome{create}, erp)
@@ -91,7 +94,7 @@ func TestRequeuedRepairBringsTheRecordBackAsTheWinnerHoldsItNow(t *testing.T) {
 // Salesforce never got the record back (seen in the simulator, seed 81363).
 func TestRequeuedRepairIsNeverTakenForAnEcho(t *testing.T) {
 	b := newBidi(t)
-	b.salesforceByRecord()
+	b.salesforceByRecord(synctest.WithDeletedUnread())
 	sfSrc, extLogSrc := b.sfLog.Source(), b.extLog.Source()
 	extSrc := newGatedSource(extLogSrc)
 	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.ExternalWins()), sfsyncsync.WithSource(extSrc))...)

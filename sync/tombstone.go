@@ -166,6 +166,31 @@ func (vc *versionCache) unsyncedOverSynced(record, field string, tomb, src any) 
 	return !seen && known && vc.syncedValue(record, field, src)
 }
 
+// keepAbsentFromWinner marks as kept from the target (w.kept, and w.unheld:
+// the winner never held them) the fields of the target's tombstone cur
+// that c, a repair's create built from the winner's record as the winner
+// holds it, does not carry at all: the winner's record has no such field,
+// it never had a value there. The record brought back keeps the target's
+// own value from before its delete, as an undelete would, where a create
+// of only what the winner holds would leave it empty (keepTombstoneValues
+// sets them). A repair is not repaired in turn: the winner gets the value
+// by the target's own change, dead-lettered or on its way, if any.
+func (w *work) keepAbsentFromWinner(e *Engine, c *sfsync.Change, cur sfsync.Record) {
+	if !cur.Deleted || c.Op != sfsync.OpCreate {
+		return
+	}
+	decided := slices.Concat(w.lost, w.dropped, w.held, w.kept)
+	for _, f := range e.dataFields(c.Object, cur.Fields) {
+		if _, set := c.Value(f); set || slices.Contains(decided, f) {
+			continue
+		}
+		w.kept = append(w.kept, f)
+		if !slices.Contains(w.unheld, f) {
+			w.unheld = append(w.unheld, f)
+		}
+	}
+}
+
 // keepTombstoneValues adds to c, a create that brings back a record the
 // target deleted, the target's own values from before its delete of the
 // fields the policy kept from it, where its tombstone cur holds them
