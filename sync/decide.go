@@ -552,9 +552,8 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 // an older change of the source's own that the map holds at that change's
 // version (one that lost, or was dead-lettered), and the target's own edit
 // of the field, at its version, beats that change under the route's
-// policy. The row's
-// version only says the record changed by then: dated at it, the older
-// change would beat the target's newer edit.
+// policy. The row's version only says the record changed by then: dated
+// at it, the older change would beat the target's newer edit.
 func (e *Engine) rowValueLosesAtItsData(vc *versionCache, w *work, c *sfsync.Change, record, field string, v any, cur sfsync.Record) bool {
 	dest := w.route.To
 	if w.route.Policy == nil || w.route.State == nil || cur.LastWriter[field] != dest {

@@ -175,7 +175,7 @@ func (vc *versionCache) unsyncedOverSynced(record, field string, tomb, src any) 
 // of only what the winner holds would leave it empty (keepTombstoneValues
 // sets them). A repair is not repaired in turn: the winner gets the value
 // by the target's own change, dead-lettered or on its way, if any.
-func (w *work) keepAbsentFromWinner(e *Engine, c *sfsync.Change, cur sfsync.Record) {
+func (e *Engine) keepAbsentFromWinner(w *work, c *sfsync.Change, cur sfsync.Record) {
 	if !cur.Deleted || c.Op != sfsync.OpCreate {
 		return
 	}

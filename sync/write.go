@@ -108,7 +108,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 					w.borrowed, w.borrowedAt, w.unheld = w.borrowed[:0], w.borrowedAt[:0], w.unheld[:0]
 				}
 				if w.it.repair {
-					w.keepAbsentFromWinner(e, &c, cur)
+					e.keepAbsentFromWinner(w, &c, cur)
 				}
 				if e.keepTombstoneValues(w, &c, cur); len(w.borrowed) > 0 {
 					w.touched = c.Touched()
