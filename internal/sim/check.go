@@ -316,11 +316,13 @@ func (r *run) delayedHistory() []edit {
 			e.Delayed = true
 		}
 		e.Overtaken = e.Op == "create" && slices.ContainsFunc(snapshotCreates, ofRecord)
-		if e.Side == SF && e.Op == "update" && sfID != "" && !slices.ContainsFunc(r.deliveries, func(d delivery) bool {
+		if e.Side == SF && (e.Op == "update" || e.Op == "create") && sfID != "" && !slices.ContainsFunc(r.deliveries, func(d delivery) bool {
 			return d.Source == src && d.Record == sfID && d.At.Equal(e.T) && carries(d.Fields, e.Fields)
 		}) {
 			// Never delivered: lost past retention. A backfill's row told
-			// of it, at its version.
+			// of it, at its version: a create's values as much as an
+			// update's, where the row did not create the record on the
+			// other side (the other side made its own, say).
 			for _, o := range rows {
 				if ofRecord(o) && !o.Version.Time.Before(e.T) && o.Version.Time.After(e.Until) {
 					e.Until = o.Version.Time

@@ -221,15 +221,19 @@ func TestModel(t *testing.T) {
 	// A Salesforce edit known only from a backfill's row (its event lost)
 	// spans the time up to the row: an ERP edit inside that span ties
 	// with it; one after it wins; one before it loses.
-	lost := edit{N: 1, Side: SF, Op: "update", Fields: map[string]any{"Email": "s"}, T: at(11), Until: at(17), Seq: 1}
-	for _, tc := range []struct {
-		ext  int
-		want string
-	}{{16, "[s e]"}, {20, "[e]"}, {5, "[s]"}} {
-		ext := edit{N: 2, Side: Ext, Op: "update", Fields: map[string]any{"Email": "e"}, T: at(tc.ext), Seq: 1}
-		es := []edit{lost, ext}
-		if got, _ := (lwwRule{skew: time.Second}).value("Email", es, es); fmt.Sprint(got) != tc.want {
-			t.Errorf("LastWriteWins, a lost Salesforce edit (11s, row at 17s) against the ERP's at %ds: %v, want %v", tc.ext, got, tc.want)
+	// So does a create whose event was lost: the row carries its values
+	// as it does an update's (see delayedHistory).
+	for _, op := range []string{"update", "create"} {
+		lost := edit{N: 1, Side: SF, Op: op, Fields: map[string]any{"Email": "s"}, T: at(11), Until: at(17), Seq: 1}
+		for _, tc := range []struct {
+			ext  int
+			want string
+		}{{16, "[s e]"}, {20, "[e]"}, {5, "[s]"}} {
+			ext := edit{N: 2, Side: Ext, Op: "update", Fields: map[string]any{"Email": "e"}, T: at(tc.ext), Seq: 1}
+			es := []edit{lost, ext}
+			if got, _ := (lwwRule{skew: time.Second}).value("Email", es, es); fmt.Sprint(got) != tc.want {
+				t.Errorf("LastWriteWins, a lost Salesforce %s (11s, row at 17s) against the ERP's at %ds: %v, want %v", op, tc.ext, got, tc.want)
+			}
 		}
 	}
 	del := append(slices.Clone(h), edit{N: 4, Side: Ext, Op: "delete", T: at(9), Seq: 2})
