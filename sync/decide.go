@@ -630,14 +630,11 @@ func (e *Engine) targetValueWins(vc *versionCache, w *work, c *sfsync.Change, re
 		// source's own change of it (a losing one, say), of that version,
 		// whatever other data of the field is newer on another clock.
 		sv, known = at, true
-	} else if del, deleted := vc.ownDelete(record, c.Source); deleted && c.Op == sfsync.OpUndelete {
+	} else if del, deleted := vc.ownDelete(record, c.Source); deleted && c.Op == sfsync.OpUndelete && (!known || del.Before(sv)) {
 		// An undelete restores what the record held when its source
-		// deleted it: a value the map does not know was set by a change
-		// of the source's that it holds no data of (one a repair
-		// replaced since, or one whose event was read as the delete that
-		// followed it), made before that delete and after the data the
-		// map holds; the delete dates it, neither the newer data the map
-		// holds now nor the older.
+		// deleted it: a value the map no longer knows (a repair has
+		// replaced the losing change that set it) is as old as that
+		// delete at the latest, not as new as the data the map holds now.
 		sv, known = del, true
 	}
 	if !known {

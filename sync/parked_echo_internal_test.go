@@ -252,29 +252,3 @@ func TestUndeletesRestoredValueIsNoNewerThanItsDelete(t *testing.T) {
 		t.Error("an update's unknown value is dated by the map's newest data, as before; got the target's value winning")
 	}
 }
-
-// Salesforce changed the city (7 s) and deleted the contact in the same
-// second; its edit's event was read as the delete, so the map never held
-// its city. The ERP's older edit of the city (6 s) lost to the delete.
-// Salesforce's undelete restores its city: a value the map does not know,
-// set after the data the map holds (the create's, 1 s) and before the
-// delete. Dated at the create, it lost to the ERP's edit, which stood in
-// the record brought back and was repaired over Salesforce's newer city
-// (seen in the simulator, seed 89852).
-func TestUndeletesUnknownValueIsDatedAtItsDelete(t *testing.T) {
-	sf := sfVersionAt
-	const record, erp = "Contact/P-2", sfsync.System("external:erp")
-	vc := newVersionCache(16, nil, func(string) bool { return false })
-	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003D", Op: sfsync.OpCreate, Version: sf(1, 303), Fields: map[string]any{"MailingCity": "c8"}}, record, []string{"MailingCity"})
-	vc.rememberLost(&sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(6, 3), Fields: map[string]any{"MailingCity": "c13"}}, record, []string{"MailingCity"})
-	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003D", Op: sfsync.OpDelete, Version: sf(7, 304)}, record, nil)
-
-	var e Engine
-	w := &work{it: &item{}, route: &Route{To: erp, Policy: conflict.LastWriteWins(), State: noState{}}}
-	cur := sfsync.Record{Exists: true, Deleted: true, Version: extVersionAt(6, 3), Fields: map[string]any{"MailingCity": "c13"},
-		FieldVersions: map[string]sfsync.Version{"MailingCity": extVersionAt(6, 3)}, LastWriter: map[string]sfsync.System{"MailingCity": erp}}
-	undelete := &sfsync.Change{Source: sfsync.Salesforce, RecordID: "003D", Op: sfsync.OpUndelete, Version: sf(16, 313), Fields: map[string]any{"MailingCity": "c14"}}
-	if e.targetValueWins(vc, w, undelete, record, "MailingCity", cur) {
-		t.Error("the ERP's city of 6 s wins against the one Salesforce's undelete restores, set before its delete of 7 s")
-	}
-}
