@@ -1,7 +1,6 @@
 package sync_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -26,7 +25,7 @@ func TestBackfillRowCarryingADeadLettersValueIsDatedAtIt(t *testing.T) {
 	r, settled := b.startBoth(t, policy)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N0", "Email": "e0"}, at(0))
 	settled()
-	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule")), Times: 1})
+	b.ext.InjectFault(rejectedOnce())
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "sf5"}, at(5*time.Second))
 	settled()
 	if err := r.stop(t); err != nil {

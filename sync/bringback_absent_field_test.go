@@ -1,7 +1,6 @@
 package sync_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ func TestRecordBroughtBackKeepsAFieldTheWinnerNeverHad(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceByRecord(synctest.WithFreshCreates())
 	r, settled := b.startBoth(t, conflict.ExternalWins())
-	b.ext.InjectFault(synctest.Fault{Err: sfsync.Permanent(errors.New("validation rule")), Times: 1})
+	b.ext.InjectFault(rejectedOnce())
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n5", "Phone": "p7"}, at(2*time.Second))
 	settled()
 	dead := outcomes(t, b.store, sfsync.OutcomeQuery{Status: sfsync.StatusDeadLettered})
