@@ -630,7 +630,7 @@ func (e *Engine) targetValueWins(vc *versionCache, w *work, c *sfsync.Change, re
 		// source's own change of it (a losing one, say), of that version,
 		// whatever other data of the field is newer on another clock.
 		sv, known = at, true
-	} else if del, deleted := vc.ownDelete(record, c.Source); deleted && c.Op == sfsync.OpUndelete && (!known || del.Before(sv)) {
+	} else if del, deleted := vc.ownDelete(record, c.Source); deleted && c.Op == sfsync.OpUndelete && known && del.Before(sv) {
 		// An undelete restores what the record held when its source
 		// deleted it: a value the map no longer knows (a repair has
 		// replaced the losing change that set it) is as old as that
