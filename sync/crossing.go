@@ -67,6 +67,11 @@ type openWrite struct {
 	// read it; its done is false until then.
 	read readStamp
 	at   time.Time
+	// made is set when the write is about to be sent (see writing): no
+	// echo answers it before that. An echo arriving during the decision's
+	// read is of an earlier write (one made before a restart, whose mark
+	// this engine never had).
+	made bool
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
 	// expect is what the write changes, once decided (see writing): the
@@ -171,6 +176,7 @@ func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) 
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	w.made = true
 	if len(expect) > 0 {
 		w.expect = expect
 	}
@@ -178,6 +184,9 @@ func (x *crossings) writing(w *openWrite, c *sfsync.Change, cur *sfsync.Record) 
 
 // answers reports whether the echo c, whose fields are fields, answers w.
 func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
+	if !w.made {
+		return false
+	}
 	if w.deletes || c.Op == sfsync.OpDelete {
 		return w.deletes && c.Op == sfsync.OpDelete
 	}

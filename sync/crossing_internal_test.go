@@ -45,3 +45,38 @@ func TestEchoAnswersOnlyTheWriteWhoseChangesItCarries(t *testing.T) {
 		t.Fatal("the failed write's own echo did not answer it")
 	}
 }
+
+// A write is marked before its decision's read, and written after: an echo
+// of an earlier write of ours arriving in between (one made before a
+// restart, whose mark this engine never had) carries a field the new
+// write changes, but the new write was not made yet, and cannot have
+// echoed. Taking that echo for its own would count the write applied,
+// after a failure, without it ever landing.
+func TestEchoArrivingBeforeTheWriteIsMadeDoesNotAnswerIt(t *testing.T) {
+	var x crossings
+	const record = "Contact/P-2"
+	cur := sfsync.Record{Exists: true, Fields: map[string]any{"LastName": "n5", "Phone": "p15"}}
+	next := &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"LastName": "n18", "Phone": "p17"}}
+	mark := x.start(record, sfsync.Salesforce, next)
+	// The earlier write's echo, while the new write's decision reads.
+	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Phone": "p15"}})
+	x.readAs(mark, &cur)
+	x.writing(mark, next, &cur)
+	if x.tookEffect(mark) {
+		t.Fatal("an echo that arrived before the write was made was taken for its own")
+	}
+	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"LastName": "n18", "Phone": "p17"}})
+	if !x.tookEffect(mark) {
+		t.Fatal("the write's own echo did not answer it")
+	}
+
+	// The same holds for a delete: its mark is answered by a delete event
+	// only once the delete was made.
+	del := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpDelete})
+	x.echoed(record, &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpDelete})
+	x.readAs(del, &cur)
+	x.writing(del, &sfsync.Change{Op: sfsync.OpDelete}, &cur)
+	if x.tookEffect(del) {
+		t.Fatal("a delete event from before the delete was made was taken for its echo")
+	}
+}
