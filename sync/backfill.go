@@ -53,6 +53,12 @@ type backfillState struct {
 	// Owed counts the times the backfill was owed: a run started for one
 	// count does not finish a backfill owed again since.
 	Owed int64 `json:"owed,omitempty"`
+	// StreamedFrom is when the run that owed the backfill found its
+	// stream's position lost, and the stream began delivering every
+	// commit again: the end of the span whose changes may be lost, which
+	// a later run that resumes the stream from a stored position cannot
+	// tell otherwise (see lostSpan). The latest, when owed again.
+	StreamedFrom time.Time `json:"streamedFrom,omitzero"`
 }
 
 func decodeBackfill(token []byte) backfillState {
@@ -99,6 +105,7 @@ func (e *Engine) owe(ctx context.Context, reason string, since time.Time) error 
 			st.Since = old.Since
 		}
 		st.Owed = max(old.Owed, e.backfillOwed[object]) + 1
+		st.StreamedFrom = e.streamedSince
 		if err := e.saveWithRetry(ctx, st.position(object)); err != nil {
 			return fmt.Errorf("sync: recording the backfill of %s owed for %s: %w", object, reason, err)
 		}
@@ -232,10 +239,13 @@ func (e *Engine) backfilling(target sfsync.System, object string) bool {
 // source that lost its position in this run delivers every commit since it
 // began again from its fallback: the oldest retained event or the tip,
 // which it tells once it has delivered its first event (GapFree). Until
-// then, the window ends at the pin; before the pin, at a first start, and
-// for a backfill an earlier run owed and never pinned, nothing is taken as
-// lost: too early a bound only waits for an event, as without a backfill,
-// where too late a one takes a change the stream brings for a lost one.
+// then, the window ends at the pin; before the pin, and at a first start,
+// nothing is taken as lost: too early a bound only waits for an event, as
+// without a backfill, where too late a one takes a change the stream
+// brings for a lost one. A backfill an earlier run owed for a lost
+// position and never pinned ends the window where that run's stream began
+// delivering every commit again (StreamedFrom): this run's stream resumed
+// from where that one stopped, and cannot tell.
 func (e *Engine) changesLost(target sfsync.System, object string, at sfsync.Version) bool {
 	if at.IsZero() {
 		return false
@@ -258,14 +268,23 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		return since, bound, false
 	}
 	bound = p.Started
+	// earlier: the bound is an earlier run's, recorded with the owed
+	// backfill: that run's stream began delivering every commit then, and
+	// this run's resumed from where it stopped.
+	earlier := false
 	if bound.IsZero() {
 		e.backfillMu.Lock()
 		owed, owedHere := e.owedAt[object]
+		from, owedBefore := e.streamedFrom[object]
 		e.backfillMu.Unlock()
-		if !owedHere {
+		switch {
+		case owedHere:
+			bound = owed
+		case owedBefore:
+			bound, earlier = from, true
+		default:
 			return since, bound, false
 		}
-		bound = owed
 	}
 	for _, s := range e.sources {
 		if !pinsSalesforce(s) {
@@ -279,10 +298,13 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		// it does not bound the span.
 		if gapFree, known := g.GapFreeSince(); known && !gapFree.IsZero() && gapFree.Before(bound) {
 			bound = gapFree
-		} else if !known && (p.Started.IsZero() || p.Since.IsZero()) {
+		} else if !known && (p.Since.IsZero() || (p.Started.IsZero() && !earlier)) {
 			// At a first start (no window start) the source's fallback
 			// streams every retained commit: until it tells from when,
-			// a commit it has not delivered yet is not lost.
+			// a commit it has not delivered yet is not lost. Before the
+			// pin, the same holds for this run's own fallback; a stream
+			// resumed from where an earlier run's stopped never tells,
+			// and that run's record bounds the span.
 			return since, bound, false
 		}
 	}
@@ -315,6 +337,11 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 			return fmt.Errorf("sync: reading whether a backfill of %s is owed: %w", object, err)
 		}
 		e.setBackfill(object, st, nil)
+		if st.Phase != PhaseDone && !st.StreamedFrom.IsZero() {
+			e.backfillMu.Lock()
+			e.streamedFrom[object] = st.StreamedFrom
+			e.backfillMu.Unlock()
+		}
 		if st.Phase != PhaseDone {
 			e.log.Info("sfsync: resuming a backfill an earlier run did not finish", "object", object, "reason", st.Reason,
 				"phase", st.Phase, "read", st.Read, "total", st.Total)

@@ -62,6 +62,10 @@ type Engine struct {
 	// owedAt is when this run owed each object's backfill (see
 	// changesLost). Guarded by backfillMu.
 	owedAt map[string]time.Time
+	// streamedFrom is, for a backfill an earlier run owed and did not pin,
+	// when that run's stream began delivering every commit again (see
+	// lostSpan). Guarded by backfillMu.
+	streamedFrom map[string]time.Time
 
 	parkMu stdsync.Mutex
 	parked map[parkID][]*work // record and source → changes waiting, oldest first
@@ -245,7 +249,7 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, owedAt: map[string]time.Time{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed(), keys: map[string]keyCounts{}, unsaved: map[string]int{}, progressState: progressState{progress: map[string]BackfillProgress{}, logged: map[string]time.Time{}}, parked: map[parkID][]*work{}, backfillOwed: map[string]int64{}, backfillRun: map[string]int64{}, owedAt: map[string]time.Time{}, streamedFrom: map[string]time.Time{}, lanesClosed: make(chan struct{}), started: make(chan struct{}), finished: make(chan struct{})}
 	if source != nil {
 		e.sources = append(e.sources, &sourceState{src: source})
 	}
