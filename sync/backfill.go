@@ -268,20 +268,20 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		return since, bound, false
 	}
 	bound = p.Started
-	// earlier: the bound is an earlier run's, recorded with the owed
-	// backfill: that run's stream began delivering every commit then, and
-	// this run's resumed from where it stopped.
-	earlier := false
+	// from is an earlier run's bound, recorded with the backfill it owed
+	// and did not pin: its stream began delivering every commit then, and
+	// this run's resumed from where it stopped (see StreamedFrom).
+	var from time.Time
 	if bound.IsZero() {
 		e.backfillMu.Lock()
 		owed, owedHere := e.owedAt[object]
-		from, owedBefore := e.streamedFrom[object]
+		from = e.streamedFrom[object]
 		e.backfillMu.Unlock()
 		switch {
 		case owedHere:
 			bound = owed
-		case owedBefore:
-			bound, earlier = from, true
+		case !from.IsZero():
+			bound = from
 		default:
 			return since, bound, false
 		}
@@ -298,14 +298,20 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		// it does not bound the span.
 		if gapFree, known := g.GapFreeSince(); known && !gapFree.IsZero() && gapFree.Before(bound) {
 			bound = gapFree
-		} else if !known && (p.Since.IsZero() || (p.Started.IsZero() && !earlier)) {
+		} else if !known && (p.Since.IsZero() || p.Started.IsZero()) {
 			// At a first start (no window start) the source's fallback
 			// streams every retained commit: until it tells from when,
 			// a commit it has not delivered yet is not lost. Before the
-			// pin, the same holds for this run's own fallback; a stream
-			// resumed from where an earlier run's stopped never tells,
-			// and that run's record bounds the span.
-			return since, bound, false
+			// pin, the same holds for this run's own fallback. A stream
+			// resumed from where an earlier run's stopped never tells:
+			// that run's record bounds the span (the changes it lost came
+			// before it; any this run lost, after).
+			if p.Since.IsZero() || from.IsZero() {
+				return since, bound, false
+			}
+			if from.Before(bound) {
+				bound = from
+			}
 		}
 	}
 	return p.Since, bound, true
@@ -489,6 +495,7 @@ func (e *Engine) backfillDone(ctx context.Context, j resyncJob, err error) {
 			e.log.Info("sfsync: backfill owed again while it ran; it runs again", "object", j.scope.Object)
 			return
 		}
+		delete(e.streamedFrom, j.scope.Object)
 		st := e.backfillSnapshot(j.scope.Object)
 		st.Phase, st.Resume, st.Owed = PhaseDone, nil, e.backfillRun[j.scope.Object]
 		e.setBackfill(j.scope.Object, st, nil)

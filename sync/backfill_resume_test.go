@@ -168,10 +168,13 @@ type pinningSource struct {
 	*synctest.Source
 	asked   chan struct{}
 	release chan struct{}
+	// once closes asked: a backfill owed again while one waits for its
+	// pin asks again.
+	once stdsync.Once
 }
 
 func (s *pinningSource) Pin(ctx context.Context) (sfsync.Position, error) {
-	close(s.asked)
+	s.once.Do(func() { close(s.asked) })
 	select {
 	case <-s.release:
 		return sfsync.Position{Stream: s.Stream(), Token: []byte("pinned-here")}, nil

@@ -23,15 +23,27 @@ import (
 // resumed from a stored replay id cannot tell since when it streams every
 // commit): the ERP's edit won and overwrote Salesforce's newer email (the
 // simulator's seed 78690, when its engine crashed before the pin).
+//
+// The later run may lose its stream's position too (its stored replay id
+// expired meanwhile) and owe the backfill again: its own stream then has
+// not told yet where it begins, but the earlier run's record still bounds
+// the changes that run lost.
 func TestALostValueIsDatedByTheGapAfterARestartBeforeThePin(t *testing.T) {
-	for _, watched := range []bool{false, true} {
-		t.Run(map[bool]string{false: "plain sources", true: "watched sources"}[watched], func(t *testing.T) {
-			lostValueAfterARestartBeforeThePin(t, watched)
+	for _, tc := range []struct {
+		name              string
+		watched, losesToo bool
+	}{
+		{"plain sources", false, false},
+		{"watched sources", true, false},
+		{"the later run loses its position too", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lostValueAfterARestartBeforeThePin(t, tc.watched, tc.losesToo)
 		})
 	}
 }
 
-func lostValueAfterARestartBeforeThePin(t *testing.T, watched bool) {
+func lostValueAfterARestartBeforeThePin(t *testing.T, watched, losesToo bool) {
 	policy := conflict.LastWriteWins()
 	b := syncedThenStopped(t, policy)
 
@@ -66,7 +78,11 @@ func lostValueAfterARestartBeforeThePin(t *testing.T, watched bool) {
 
 	// The next run resumes both streams from their stored positions; its
 	// backfill waits for the pin while the ERP's email edit is decided.
-	sfSrc = &pinningSource{Source: b.sfLog.Source(), asked: make(chan struct{}), release: make(chan struct{})}
+	var lost []synctest.SourceOption
+	if losesToo {
+		lost = append(lost, synctest.PositionUnavailable())
+	}
+	sfSrc = &pinningSource{Source: b.sfLog.Source(lost...), asked: make(chan struct{}), release: make(chan struct{})}
 	extLogSrc := b.extLog.Source()
 	sfIn, extIn = sfSrc, extLogSrc
 	if watched {
