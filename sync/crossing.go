@@ -269,17 +269,15 @@ func (x *crossings) open(record string, c *sfsync.Change) []*openWrite {
 }
 
 // crossed returns the fields of c that one of the writes overwrote: it
-// writes the field, and its decision read the record without c. A create
-// of a record the read did not find was made after that read, whatever
-// the versions say.
+// writes the field (a delete, every field), and its decision read the
+// record without c (see readWithout).
 func (x *crossings) crossed(c *sfsync.Change, writes []*openWrite) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []string
 	for _, f := range c.Touched() {
 		for _, w := range writes {
-			unseen := (c.Op == sfsync.OpCreate && !w.read.exists) || !sawChange(w.read, c.Version)
-			if (w.deletes || slices.Contains(w.fields, f)) && w.read.done && unseen {
+			if (w.deletes || slices.Contains(w.fields, f)) && w.read.done && w.readWithout(c) {
 				out = append(out, f)
 				break
 			}
@@ -295,11 +293,30 @@ func (x *crossings) deleteCrossed(c *sfsync.Change, writes []*openWrite) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, w := range writes {
-		if w.deletes && w.read.done && !sawChange(w.read, c.Version) {
+		if w.deletes && w.read.done && w.readWithout(c) {
 			return true
 		}
 	}
 	return false
+}
+
+// readWithout reports whether the write's decision read the record
+// without c, a change of the target that arrived before the write's echo.
+// A create of a record the read did not find was made after that read,
+// whatever the versions say. On a target that keeps field versions, a
+// delete's read whose record is older than c did not show c: applied, c
+// would have set its fields' versions. (Field versions do not tell the
+// other way, see sawChange.) Taken for a change the delete saw, c would
+// stay deleted with the record, though it is newer than the delete's
+// decision knew.
+func (w *openWrite) readWithout(c *sfsync.Change) bool {
+	switch {
+	case c.Op == sfsync.OpCreate && !w.read.exists:
+		return true
+	case w.deletes && w.read.fieldVersions && w.read.exists && !w.read.version.IsZero() && w.read.version.Before(c.Version):
+		return true
+	}
+	return !sawChange(w.read, c.Version)
 }
 
 // sawChange reports whether a read of a record shows a change of field at
