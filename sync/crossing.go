@@ -386,6 +386,7 @@ func (e *Engine) planResync(w *work, c sfsync.Change) {
 	// its own version again.
 	w.repairClaim = nil
 	w.resynced = fields
+	w.resyncUndoes = e.crossing.deleteCrossed(&c, w.it.crossing)
 	// The repair's source is the winner, its data and version c's, on
 	// c's clock: whether the winner has changed a field again since is
 	// told on the winner's own clock, from the data c was decided against.
@@ -408,7 +409,7 @@ func dropResync(w *work) {
 		return
 	}
 	dropFields(w.repair, w.resynced)
-	w.resynced, w.resyncFrom = nil, nil
+	w.resynced, w.resyncFrom, w.resyncUndoes = nil, nil, false
 	if len(w.repair.Touched()) == 0 {
 		w.repair = nil
 	}

@@ -214,9 +214,10 @@ func TestResyncIsNotStaleAgainstTheDataItsChangeBeat(t *testing.T) {
 // erp makes the ERP's change: a Salesforce user sets Phone to "sf" at 12 s
 // right after the engine reads 003A in Salesforce to write that change, on
 // top of which the write then lands. It fails t if the user never edited.
-func (b *bidi) userEditsAfterRead(t *testing.T, policy sfsync.ConflictPolicy, erp func()) {
+// opts configure Salesforce further.
+func (b *bidi) userEditsAfterRead(t *testing.T, policy sfsync.ConflictPolicy, erp func(), opts ...synctest.SystemOption) {
 	t.Helper()
-	b.salesforceByRecord()
+	b.salesforceByRecord(opts...)
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n", "Phone": "0"}, at(time.Second))
 	var user sfsync.Change
 	sf := &editAfterRead{target: b.sf}

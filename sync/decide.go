@@ -353,7 +353,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		res := e.final(it, c, dest, sfsync.StatusNoop, joinNotes("the losing side's record is deleted already: the repair's delete has nothing to correct before it", w.notes), true)
 		return c, res, false
 	}
-	if it.repair && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && deletedSince(vc, record, dest, it.lostAt, cur.Version) {
+	if it.repair && !it.undoesDelete && c.Op == sfsync.OpUpdate && !it.lostAt.IsZero() && cur.Exists && cur.Deleted && cur.LastWriter[fieldAny] == dest && deletedSince(vc, record, dest, it.lostAt, cur.Version) {
 		// The losing side deleted the record after the change this repair
 		// corrects: nothing of that change is left there to correct, and
 		// writing would bring the record back, undoing the delete there

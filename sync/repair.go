@@ -406,7 +406,7 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 		w.repairParts = nil
 		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, fieldsAt: w.repairFieldsAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
 		if rep.resync {
-			rep.resyncFrom = w.resyncFrom
+			rep.resyncFrom, rep.undoesDelete = w.resyncFrom, w.resyncUndoes
 		}
 		w.repairClaim, w.repairFieldsAt = nil, nil
 		if w.holdsForRepair {

@@ -87,6 +87,9 @@ type work struct {
 	// the winner had any.
 	resynced   []string
 	resyncFrom map[string]sfsync.Version
+	// resyncUndoes marks a resync whose change a delete of ours removed
+	// with the record: the resync brings the record back there.
+	resyncUndoes bool
 	// mark stands for the write to the target until its echo (see
 	// crossings); failedWrite for a write that failed retryably, and may
 	// have taken effect, until the retry decides (see afterFailedWrite).
