@@ -213,20 +213,24 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		err := fmt.Errorf("%w: no route for %s changes of %s; add one with WithRoute", sfsync.ErrInvalid, c.Source, c.Object)
 		return nil, e.deadLetter(it, c, "", err, 0)
 	}
-	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair || c.Origin.Client == repairClient || (it.requeue != nil && it.requeue.Destination != "") {
+	if c.Op.NeedsReread() || c.Op == sfsync.OpEvent || it.repair || c.Origin.Client == repairClient {
 		// A repair is the engine's own change, built from the winner's
 		// values, which may be values the engine wrote there: never an
-		// echo, requeued from the dead letters too. A change that failed
-		// after its routing was told from an echo then, before any write
-		// of ours since: requeued, it is the source's own change still,
-		// whatever our writes since put in the record (their
-		// fingerprints are their echoes' to take).
+		// echo, requeued from the dead letters too.
 		return newWork(it, c, r), nil
 	}
 	if !e.loadVersions(ctx, vc, []string{record}) {
 		return nil, nil
 	}
-	why, err := e.echo(ctx, vc, &c, record)
+	var why string
+	var err error
+	if it.requeue == nil || it.requeue.Destination == "" {
+		// A change that failed after its routing was told from an echo
+		// then, before any write of ours since: requeued, it is the
+		// source's own change still, whatever our writes since put in
+		// the record (their fingerprints are their echoes' to take).
+		why, err = e.echo(ctx, vc, &c, record)
+	}
 	if err != nil {
 		e.log.Warn("sfsync: echo lookup failed; deciding without it", "key", c.Key, "err", err)
 	} else if why != "" {
