@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"slices"
 	stdsync "sync"
 	"sync/atomic"
@@ -74,6 +75,10 @@ type openWrite struct {
 	made bool
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
+	// returned is closed once the write's call to the sink returned, or
+	// once the write is not made after all (see sent).
+	returned chan struct{}
+	closed   bool
 	// expect is what the write changes, once decided (see writing): the
 	// values its echo carries. Until then, any echo of one of fields
 	// answers it.
@@ -102,7 +107,7 @@ type crossings struct {
 
 // start marks the write of c to record in sys, whose echo will come.
 func (x *crossings) start(record string, sys sfsync.System, c *sfsync.Change) *openWrite {
-	w := &openWrite{deletes: c.Op == sfsync.OpDelete}
+	w := &openWrite{deletes: c.Op == sfsync.OpDelete, returned: make(chan struct{})}
 	w.fields = w.few[:0]
 	for f := range c.Fields {
 		w.fields = append(w.fields, f)
@@ -201,10 +206,56 @@ func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
 	return true
 }
 
+// sent records that the write's call to the sink returned (or that the
+// write is not made): a change of the target that crossed it is decided
+// once it has (see landed).
+func (x *crossings) sent(w *openWrite) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.returned)
+	}
+}
+
+// landed waits, up to targetAheadWait, until the writes' calls to the
+// sink returned, and reports whether they all did. A change of the target
+// that crossed a write still on its way (a slow request) is decided before
+// that write lands otherwise: its resync would find the target holding the
+// change, and write nothing, and the write then overwrites it (a delete
+// removes it with the record).
+func (x *crossings) landed(ctx context.Context, writes []*openWrite) bool {
+	var timeout <-chan time.Time
+	for _, w := range writes {
+		select {
+		case <-w.returned:
+			continue
+		default:
+		}
+		if timeout == nil {
+			t := time.NewTimer(targetAheadWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-w.returned:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // end takes back the mark of a write that failed, or was not made.
 func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.returned)
+	}
 	k := crossingKey{record, sys}
 	ws := slices.DeleteFunc(x.marks[k], func(o *openWrite) bool { return o == w })
 	if len(ws) == 0 {

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"testing"
 
 	"github.com/sfsync/sfsync"
@@ -78,5 +79,41 @@ func TestEchoArrivingBeforeTheWriteIsMadeDoesNotAnswerIt(t *testing.T) {
 	x.writing(del, &sfsync.Change{Op: sfsync.OpDelete}, &cur)
 	if x.tookEffect(del) {
 		t.Fatal("a delete event from before the delete was made was taken for its echo")
+	}
+}
+
+// A change of the target that crossed a write of ours still on its way
+// (a slow request) is decided once that write's call returned: decided
+// before, its resync reads the target holding the change and writes
+// nothing, and the write then lands over it (a delete removes it with the
+// record; the simulator's seed 90813). A write not made after all, or
+// one that failed, releases the change as well.
+func TestChangeCrossingAWriteOnItsWayWaitsForTheWriteToReturn(t *testing.T) {
+	var x crossings
+	const record = "Account/C-2"
+	cur := sfsync.Record{Exists: true, Fields: map[string]any{"Phone": "p22"}}
+	del := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpDelete})
+	x.readAs(del, &cur)
+	x.writing(del, &sfsync.Change{Op: sfsync.OpDelete}, &cur)
+	edit := &sfsync.Change{Source: sfsync.Salesforce, Op: sfsync.OpUpdate, Fields: map[string]any{"Phone": "p26"}}
+	crossing := x.open(record, edit)
+	if len(crossing) != 1 {
+		t.Fatalf("the edit crosses %d writes, want the delete", len(crossing))
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if x.landed(gone, crossing) {
+		t.Fatal("the delete on its way counted as returned")
+	}
+	x.sent(del)
+	if !x.landed(gone, crossing) {
+		t.Fatal("the delete that returned did not count as returned")
+	}
+
+	unmade := x.start(record, sfsync.Salesforce, &sfsync.Change{Op: sfsync.OpUpdate, Fields: map[string]any{"Phone": "p40"}})
+	crossing = x.open(record, edit)
+	x.end(record, sfsync.Salesforce, unmade)
+	if !x.landed(gone, crossing) {
+		t.Fatal("a write not made held the crossing change back")
 	}
 }

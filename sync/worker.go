@@ -242,6 +242,7 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		return nil, res
 	}
 	it.crossing = e.crossing.open(record, &c)
+	e.crossing.landed(ctx, it.crossing)
 	return newWork(it, c, r), nil
 }
 

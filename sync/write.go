@@ -168,6 +168,11 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 		}
 		if len(toWrite) > 0 {
 			err := e.writeDecided(ctx, r, out, toWrite, read)
+			for _, w := range toWrite {
+				if w.mark != nil {
+					e.crossing.sent(w.mark)
+				}
+			}
 			applied := make([]*work, 0, len(toWrite))
 			for i, w := range toWrite {
 				werr := sfsync.ErrorAt(err, i)
