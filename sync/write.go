@@ -89,6 +89,11 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 				// it still crosses it (see crossings).
 				w.failedWrite = nil
 			}
+			// The change as decided, before it brings a deleted record back
+			// (with fields taken along, or kept from the tombstone): what
+			// a crossing write of ours may have overwritten in its own
+			// system is its own data, an update's as an update.
+			decided := c
 			whole := false
 			if res == nil && !wait && (cur.Deleted || !cur.Exists) && (c.Op == sfsync.OpUpdate || w.requeuedRecordRepair(&c)) {
 				// Brought back whole, it writes more fields than decided;
@@ -132,7 +137,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			e.planRepair(w, c, cur, res == nil && !wait)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
-				e.planResync(w, c)
+				e.planResync(w, decided)
 			}
 			if wait {
 				waiting = append(waiting, w)
