@@ -72,6 +72,7 @@ func TestDeleteOfOursCrossingAnEditOfAFieldVersionedTarget(t *testing.T) {
 		}
 	}
 	b.bothHold(t, "Contact", "003A", "LastName", "E", "the ERP's edit that the delete crossed, newer than Salesforce's delete")
+	b.bothHold(t, "Contact", "003A", "Phone", "p13", "Salesforce's edit ties with the ERP's within the skew, and Salesforce wins ties")
 }
 
 // erpSystem names the embedded system apart from its System method.

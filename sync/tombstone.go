@@ -151,7 +151,9 @@ func (vc *versionCache) unseenTombstoneEdit(record string, target sfsync.System,
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	return !vc.get(record).explains(target, cur.Version)
+	// The tombstone's version is its delete's, which explains none of
+	// its values.
+	return !vc.get(record).explainsValues(target, cur.Version)
 }
 
 // unsyncedOverSynced reports whether the target's value of field in its

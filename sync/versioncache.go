@@ -594,12 +594,26 @@ func (rv *recordVersions) echoedBefore(target sfsync.System, v sfsync.Version) b
 // versions may be truncated to the second (SystemModstamp), change
 // versions not.
 func (rv *recordVersions) explains(target sfsync.System, at sfsync.Version) bool {
+	return rv.explainedBy(target, at, fieldAny, fieldDeleted, fieldEcho, fieldUnmapped)
+}
+
+// explainsValues is explains without the target's deletes: a delete
+// changes no value, and one the engine knows only from a read of the
+// tombstone (a repair wrote it on) says nothing of the target's changes
+// before it.
+func (rv *recordVersions) explainsValues(target sfsync.System, at sfsync.Version) bool {
+	return rv.explainedBy(target, at, fieldAny, fieldEcho, fieldUnmapped)
+}
+
+// explainedBy reports whether the newest of target's entries of kinds is
+// at least as new as at (see explains).
+func (rv *recordVersions) explainedBy(target sfsync.System, at sfsync.Version, kinds ...string) bool {
 	if target == "" || at.IsZero() {
 		return true
 	}
 	var newest sfsync.Version
 	seen := false
-	for _, f := range []string{fieldAny, fieldDeleted, fieldEcho, fieldUnmapped} {
+	for _, f := range kinds {
 		if v, ok := rv.version(target, f); ok {
 			seen = true
 			if newest.Before(v) {
