@@ -7,6 +7,7 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
+	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
@@ -33,9 +34,19 @@ func TestRecordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T) {
 func recordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T, retried bool) {
 	b := newBidi(t)
 	b.salesforceByRecord()
-	r, settled := b.startBoth(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))
+	sfSrc, extSrc := b.sfLog.Source(), newGatedSource(b.extLog.Source())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second))), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc.Source) }
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Phone": "p0"}, at(0))
 	settled()
+	// The ERP's two edits below are made on its live record, before the
+	// engine reads either: held back until then, so that no write of the
+	// engine's reaches the ERP in between.
+	extSrc.close()
 	// Salesforce sets Phone at 3s and deletes the record at 8s; neither
 	// event has reached the engine yet.
 	sfEdit := b.sf.EditSilently("Contact", "003A", map[string]any{"Phone": "p13"}, at(3*time.Second))
@@ -49,6 +60,7 @@ func recordBroughtBackKeepsATombstoneEditNotSeenYet(t *testing.T, retried bool) 
 		b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("REQUEST_LIMIT_EXCEEDED"))})
 	}
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "E"}, at(10500*time.Millisecond))
+	extSrc.reopen()
 	settled()
 	// (Salesforce brings a record back by a create under a new id: what
 	// the create writes is what the record holds until Salesforce's own
