@@ -75,8 +75,9 @@ type openWrite struct {
 	made bool
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
-	// returned is closed once the write's call to the sink returned, or
-	// once the write is not made after all (see sent).
+	// returned is closed once the write's call to the sink returned (see
+	// sent), or once the write is not made after all (see end); closed
+	// says it is, under the crossings' lock.
 	returned chan struct{}
 	closed   bool
 	// expect is what the write changes, once decided (see writing): the
@@ -206,9 +207,8 @@ func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
 	return true
 }
 
-// sent records that the write's call to the sink returned (or that the
-// write is not made): a change of the target that crossed it is decided
-// once it has (see landed).
+// sent records that the write's call to the sink returned: a change of
+// the target that crossed it is decided once it has (see landed).
 func (x *crossings) sent(w *openWrite) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
