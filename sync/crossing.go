@@ -212,6 +212,11 @@ func (w *openWrite) answers(c *sfsync.Change, fields []string) bool {
 func (x *crossings) sent(w *openWrite) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	w.release()
+}
+
+// release closes w.returned once. The crossings' lock is held.
+func (w *openWrite) release() {
 	if !w.closed {
 		w.closed = true
 		close(w.returned)
@@ -252,10 +257,7 @@ func (x *crossings) landed(ctx context.Context, writes []*openWrite) bool {
 func (x *crossings) end(record string, sys sfsync.System, w *openWrite) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if !w.closed {
-		w.closed = true
-		close(w.returned)
-	}
+	w.release()
 	k := crossingKey{record, sys}
 	ws := slices.DeleteFunc(x.marks[k], func(o *openWrite) bool { return o == w })
 	if len(ws) == 0 {

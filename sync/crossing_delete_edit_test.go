@@ -9,8 +9,6 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	sfsyncsync "github.com/sfsync/sfsync/sync"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // The ERP's phone edit (4.5s) loses to Salesforce's delete (8s), whose
@@ -28,22 +26,8 @@ import (
 func TestDeleteOfOursCrossingAnEditOfAFieldVersionedTarget(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceByRecord()
-	ext := &editBeforeDelete{erpSystem: b.ext}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
-	opts := []sfsyncsync.Option{
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
-		fastRetries(5), sfsyncsync.WithSource(extSrc),
-	}
-	e, err := sfsyncsync.New(sfSrc, nil, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc) }
+	ext := &editBeforeDelete{target: b.ext}
+	r, settled := b.startSinks(t, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)), ext, b.sf)
 	t.Cleanup(func() {
 		if t.Failed() {
 			logOutcomes(t, b)
@@ -66,22 +50,15 @@ func TestDeleteOfOursCrossingAnEditOfAFieldVersionedTarget(t *testing.T) {
 	if !ext.edited() {
 		t.Fatal("the repair wrote no delete to the ERP")
 	}
-	for _, sys := range []*synctest.System{b.sf, b.ext} {
-		if rec, ok := sys.Record("Contact", "003A"); !ok || rec.Deleted {
-			t.Errorf("%s holds %+v, want the record live: the ERP's edit at 10.5s is newer than the delete", sys.System(), rec)
-		}
-	}
+	b.bothLive(t, "003A", "the ERP's edit at 10.5s is newer than the delete")
 	b.bothHold(t, "Contact", "003A", "LastName", "E", "the ERP's edit that the delete crossed, newer than Salesforce's delete")
 	b.bothHold(t, "Contact", "003A", "Phone", "p13", "Salesforce's edit ties with the ERP's within the skew, and Salesforce wins ties")
 }
 
-// erpSystem names the embedded system apart from its System method.
-type erpSystem = synctest.System
-
 // editBeforeDelete is a sink that runs an edit of its system just before
 // the first delete written to it: a user's edit after the delete's read.
 type editBeforeDelete struct {
-	*erpSystem
+	*target
 	mu   stdsync.Mutex
 	edit func()
 	done bool
@@ -106,5 +83,5 @@ func (s *editBeforeDelete) Write(ctx context.Context, changes []sfsync.Change) e
 		s.done = true
 	}
 	s.mu.Unlock()
-	return s.erpSystem.Write(ctx, changes)
+	return s.target.Write(ctx, changes)
 }

@@ -49,14 +49,7 @@ func TestDeleteThatCrossesATargetEditIsUndoneWhereTheTargetStampsItsWrites(t *te
 	b.userEditsAfterRead(t, conflict.LastWriteWins(), func() {
 		b.ext.Remove("Contact", "003A", at(10*time.Second))
 	}, synctest.WithWriteClock(func() sfsync.Version { return sfAt(13 * time.Second) }))
-	for _, side := range []interface {
-		Record(object, id string) (sfsync.Record, bool)
-		System() sfsync.System
-	}{b.sf, b.ext} {
-		if r, ok := side.Record("Contact", "003A"); !ok || r.Deleted {
-			t.Errorf("%s has the record deleted (found %v), want it live: the user's edit is newer than the delete", side.System(), ok)
-		}
-	}
+	b.bothLive(t, "003A", "the user's edit is newer than the delete")
 	b.bothHold(t, "Contact", "003A", "Phone", "sf", "the Salesforce user's edit, newer than the delete")
 	if t.Failed() {
 		logOutcomes(t, b)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	sfsyncsync "github.com/sfsync/sfsync/sync"
 )
 
 // External wins. Salesforce's create reached the ERP on a retry after a
@@ -28,19 +27,8 @@ func TestRecordBroughtBackIsNotResyncedByALingeringMark(t *testing.T) {
 	b.salesforceByRecord()
 	// The ERP takes Salesforce's create without an event of it: no echo
 	// ever answers that write (as when a retry changed nothing).
-	ext := &unechoedCreate{erpSystem: b.ext}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.ExternalWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
-		fastRetries(5), sfsyncsync.WithSource(extSrc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc) }
+	ext := &unechoedCreate{target: b.ext}
+	r, settled := b.startSinks(t, conflict.ExternalWins(), ext, b.sf)
 	t.Cleanup(func() {
 		if t.Failed() {
 			logOutcomes(t, b)
@@ -66,7 +54,7 @@ func TestRecordBroughtBackIsNotResyncedByALingeringMark(t *testing.T) {
 // unechoedCreate is a sink that applies the first create written to it
 // without an event of it.
 type unechoedCreate struct {
-	*erpSystem
+	*target
 	mu   stdsync.Mutex
 	done bool
 }
@@ -80,5 +68,5 @@ func (s *unechoedCreate) Write(ctx context.Context, changes []sfsync.Change) err
 		s.EditSilently(c.Object, c.RecordID, c.Fields, c.Version)
 		return nil
 	}
-	return s.erpSystem.Write(ctx, changes)
+	return s.target.Write(ctx, changes)
 }
