@@ -12,9 +12,12 @@ import (
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
-// losingSource is a synctest source that loses its stream position when
-// told to: its next Receive fails with ErrPositionUnavailable, as a
-// subscription does whose replay id expired while it was away.
+// losingSource is a synctest source that loses its stream position once
+// lose is closed: the Receive in progress then (or the next one) fails with
+// ErrPositionUnavailable, as a subscription does whose replay id expired
+// while it was away. Closing, not sending, tells every Receive: a send could
+// be taken by the watcher of a Receive that had just returned, and the
+// position would never be lost.
 type losingSource struct {
 	*synctest.Source
 	lose chan struct{}
@@ -27,14 +30,19 @@ func (s *losingSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 	go func() {
 		select {
 		case <-s.lose:
-			s.lost.Store(true)
-			cancel()
+			if !s.lost.Load() {
+				cancel()
+			}
 		case <-rctx.Done():
 		}
 	}()
 	changes, err := s.Source.Receive(rctx)
-	if s.lost.CompareAndSwap(true, false) {
-		return nil, sfsync.ErrPositionUnavailable
+	select {
+	case <-s.lose:
+		if s.lost.CompareAndSwap(false, true) {
+			return nil, sfsync.ErrPositionUnavailable
+		}
+	default:
 	}
 	return changes, err
 }
@@ -110,7 +118,7 @@ func TestBackfillOwedAgainWhileRunningRunsAgain(t *testing.T) {
 	e := oneWay(t, b, src, sfsyncsync.WithReconciler(rec), sfsyncsync.WithBackfill("Contact"), sfsyncsync.WithStore(store))
 	r := start(t, e)
 	<-rec.started
-	src.lose <- struct{}{}
+	close(src.lose)
 	waitFor(t, func() bool {
 		cp, err := b.store.LoadCheckpoint(context.Background(), "sfsync/backfill/Contact")
 		return err == nil && sfsyncsync.BackfillPhaseOf(cp.Token) == sfsyncsync.PhaseOwed
