@@ -75,9 +75,10 @@ type openWrite struct {
 	made bool
 	// echoed is set when the write's echo arrived: it took effect.
 	echoed bool
-	// returned is closed once the write's call to the sink returned (see
-	// sent), or once the write is not made after all (see end); closed
-	// says it is, under the crossings' lock.
+	// closed says, under the crossings' lock, that the write's call to the
+	// sink returned (see sent), or that the write is not made after all
+	// (see end). returned is made only for a change that waits for it (see
+	// landed), and closed with it: most writes cross nothing.
 	returned chan struct{}
 	closed   bool
 	// expect is what the write changes, once decided (see writing): the
@@ -108,7 +109,7 @@ type crossings struct {
 
 // start marks the write of c to record in sys, whose echo will come.
 func (x *crossings) start(record string, sys sfsync.System, c *sfsync.Change) *openWrite {
-	w := &openWrite{deletes: c.Op == sfsync.OpDelete, returned: make(chan struct{})}
+	w := &openWrite{deletes: c.Op == sfsync.OpDelete}
 	w.fields = w.few[:0]
 	for f := range c.Fields {
 		w.fields = append(w.fields, f)
@@ -215,11 +216,14 @@ func (x *crossings) sent(w *openWrite) {
 	w.release()
 }
 
-// release closes w.returned once. The crossings' lock is held.
+// release marks w returned, once, and wakes its waiters. The crossings'
+// lock is held.
 func (w *openWrite) release() {
 	if !w.closed {
 		w.closed = true
-		close(w.returned)
+		if w.returned != nil {
+			close(w.returned)
+		}
 	}
 }
 
@@ -230,21 +234,27 @@ func (w *openWrite) release() {
 // change, and write nothing, and the write then overwrites it (a delete
 // removes it with the record).
 func (x *crossings) landed(ctx context.Context, writes []*openWrite) bool {
-	var timeout <-chan time.Time
+	var waits []chan struct{}
+	x.mu.Lock()
 	for _, w := range writes {
-		select {
-		case <-w.returned:
+		if w.closed {
 			continue
-		default:
 		}
-		if timeout == nil {
-			t := time.NewTimer(targetAheadWait)
-			defer t.Stop()
-			timeout = t.C
+		if w.returned == nil {
+			w.returned = make(chan struct{})
 		}
+		waits = append(waits, w.returned)
+	}
+	x.mu.Unlock()
+	if len(waits) == 0 {
+		return true
+	}
+	timeout := time.NewTimer(targetAheadWait)
+	defer timeout.Stop()
+	for _, returned := range waits {
 		select {
-		case <-w.returned:
-		case <-timeout:
+		case <-returned:
+		case <-timeout.C:
 			return false
 		case <-ctx.Done():
 			return false
