@@ -92,7 +92,9 @@ type Engine struct {
 	links links
 	// crossing marks our writes whose echo has not arrived.
 	crossing crossings
-	obs      observer // streams, outcomes per minute, waits (streams.go)
+	// gates keeps a record decided and written in one lane at a time.
+	gates recordGates
+	obs   observer // streams, outcomes per minute, waits (streams.go)
 
 	progressState
 	retries retryState

@@ -142,16 +142,31 @@ func (e *Engine) unparkRecord(ctx context.Context, key parkID) {
 			e.emit(*e.final(w.it, w.c, "", sfsync.StatusDuplicate, "idempotency key already has an outcome", false))
 			continue
 		}
-		if again := e.write(ctx, e.versions, []*work{w}); len(again) > 0 {
+		if !e.unparkOne(ctx, key, w) {
 			return
 		}
-		e.parkMu.Lock()
-		e.parked[key] = e.parked[key][1:]
-		e.parkedN.Add(-1)
-		e.leftPark++
-		e.parkMu.Unlock()
-		e.finish(ctx, e.versions, w)
 	}
+}
+
+// unparkOne writes w, first in key's queue, holding its record's gate, and
+// reports whether it left the park.
+func (e *Engine) unparkOne(ctx context.Context, key parkID, w *work) bool {
+	ws := []*work{w}
+	ctx, gates := e.gates.enterFor(ctx, e.gated(ws, nil))
+	if ctx == nil {
+		return false
+	}
+	defer e.gates.leave(gates)
+	if again := e.write(ctx, e.versions, ws); len(again) > 0 {
+		return false
+	}
+	e.parkMu.Lock()
+	e.parked[key] = e.parked[key][1:]
+	e.parkedN.Add(-1)
+	e.leftPark++
+	e.parkMu.Unlock()
+	e.finish(ctx, e.versions, w)
+	return true
 }
 
 // parkedChanges counts the changes waiting in the park.

@@ -116,6 +116,14 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 		}
 		groups[g] = append(groups[g], w)
 	}
+	var gates []string
+	for _, g := range groups {
+		gates = e.gated(g, gates)
+	}
+	if ctx, gates = e.gates.enterFor(ctx, gates); ctx == nil {
+		return
+	}
+	defer e.gates.leave(gates)
 	for _, g := range groups {
 		parked := e.write(ctx, vc, g)
 		e.park(parked)
