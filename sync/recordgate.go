@@ -21,8 +21,9 @@ import (
 // Gates are taken in the records' order, all of a batch's at once, and
 // held only while the batch decides and writes: a write's retries and
 // backoff count, but nothing waits for another lane while holding one (a
-// change that must wait for an event parks), so no lane waits for a gate
-// held by a lane that waits for it.
+// change that must wait for an event parks; one that crossed a write on
+// its way waits for that write's call to return, made under its lane's
+// gates), so no lane waits for a gate held by a lane that waits for it.
 
 // recordGates holds the records being decided and written.
 type recordGates struct {
@@ -37,32 +38,25 @@ type recordGates struct {
 	waiting func(record string)
 }
 
-// heldGates is the context key of the gates a goroutine holds: a change's
-// repair and re-read are decided and written as batches of their own, of
-// the same record, under the gate their change took.
+// heldGates is the context key that says a goroutine holds gates: a
+// change's repair and re-read are decided and written as batches of their
+// own, of the same record, under the gate their change took.
 type heldGates struct{}
 
-// enterFor takes the gates of records, sorted and without repeats, that
-// ctx does not hold already, and returns a context that holds them all
-// with the gates it took, for leave. It returns a nil context when ctx
-// ends first.
+// enterFor takes the gates of records, sorted and without repeats, and
+// returns a context that says it holds them, with the gates it took, for
+// leave. Under a context that holds gates already it takes none: the
+// batch is a repair or re-read of the change that took them, and a gate
+// taken out of order could wait for a lane that waits for this one. It
+// returns a nil context when ctx ends first.
 func (g *recordGates) enterFor(ctx context.Context, records []string) (context.Context, []string) {
-	if len(records) == 0 {
+	if len(records) == 0 || ctx.Value(heldGates{}) != nil {
 		return ctx, nil
-	}
-	held, _ := ctx.Value(heldGates{}).([]string)
-	if len(held) > 0 {
-		records = slices.DeleteFunc(records, func(r string) bool { _, ok := slices.BinarySearch(held, r); return ok })
-		if len(records) == 0 {
-			return ctx, nil
-		}
 	}
 	if !g.enter(ctx, records) {
 		return nil, nil
 	}
-	all := append(slices.Clone(held), records...)
-	slices.Sort(all)
-	return context.WithValue(ctx, heldGates{}, all), records
+	return context.WithValue(ctx, heldGates{}, true), records
 }
 
 // enter takes the gates of records, sorted and without repeats, waiting
