@@ -324,6 +324,7 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 	if e.cfg.reconciler == nil || len(e.cfg.backfill) == 0 {
 		return nil
 	}
+	first := ""
 	for _, s := range e.sources {
 		st, ok := s.src.(streamer)
 		if !ok {
@@ -331,8 +332,14 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 		}
 		_, err := e.st.checkpoints.LoadCheckpoint(ctx, st.Stream())
 		if isNotFound(err) {
-			return e.owe(ctx, "first start of stream "+st.Stream(), time.Time{})
+			s.fromFallback.Store(true)
+			if first == "" {
+				first = st.Stream()
+			}
 		}
+	}
+	if first != "" {
+		return e.owe(ctx, "first start of stream "+first, time.Time{})
 	}
 	for _, object := range e.cfg.backfill {
 		st, err := e.loadBackfill(ctx, object)
@@ -410,7 +417,46 @@ func (e *Engine) runBackfill(ctx context.Context, j resyncJob) error {
 	if streamedSince.Before(streamed) {
 		streamed = streamedSince
 	}
+	e.awaitGapFree(ctx)
 	return e.reconcile(ctx, scope, st.Resume, streamed, progress)
+}
+
+// gapFreeWait bounds how long a backfill waits for its sources to tell
+// since when they are whole: a stream from the tip of a quiet topic tells
+// nothing until its first event.
+const gapFreeWait = 2 * time.Second
+
+// awaitGapFree waits, up to gapFreeWait, until every source that may
+// deliver Salesforce's changes and began streaming from its fallback in
+// this run says since when it delivers every commit (GapFree). It does at
+// its first event, and until then a row's data is bounded by the pin alone
+// (see pinnedBound): a value the version map never saw would be taken for
+// one set by a change lost with its event, at the row's version, where the
+// stream is about to deliver that change (or the echo of a write of ours
+// whose outcome a crash lost) with its own, older version.
+func (e *Engine) awaitGapFree(ctx context.Context) {
+	deadline := time.Now().Add(gapFreeWait)
+	for !e.gapFreeTold() && time.Now().Before(deadline) {
+		if !sleep(ctx, 5*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// gapFreeTold reports whether every Salesforce source that began streaming
+// from its fallback in this run knows since when it is whole.
+func (e *Engine) gapFreeTold() bool {
+	for _, s := range e.sources {
+		if !pinsSalesforce(s) || !s.fromFallback.Load() {
+			continue
+		}
+		if g, ok := s.src.(GapFree); ok {
+			if _, known := g.GapFreeSince(); !known {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var errNothingOwed = errors.New("sync: no backfill owed")

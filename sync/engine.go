@@ -111,6 +111,11 @@ type sourceState struct {
 	seen time.Time
 	// schemas is the last schema id delivered per object (intake only).
 	schemas map[string]string
+	// fromFallback: the source's stream began again from its fallback in
+	// this run (it had no stored position, or the stored one was past
+	// retention); a GapFree one tells since when it is whole at its first
+	// event (see awaitGapFree).
+	fromFallback atomic.Bool
 }
 
 type delivery struct {
@@ -447,6 +452,7 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			}
 			if errors.Is(err, sfsync.ErrPositionUnavailable) {
 				e.log.Warn("sfsync: source cannot resume from its checkpoint; backfilling from authoritative state", "source", s.index, "err", err)
+				s.fromFallback.Store(true)
 				// Owed durably before any later delivery can be committed.
 				if err := e.owe(ctx, "replay position unavailable", e.lostWindow(ctx, s)); err != nil {
 					if ctx.Err() == nil {
