@@ -314,7 +314,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dated = slices.Concat(touched, extra)
 	}
 	unseen := flows && cur.Exists && !cur.Deleted && e.changesLost(dest, cmp.Or(cur.Object, c.Object), cur.Version)
-	if !unseen && flows && cur.Exists && !cur.Deleted && !w.parkedAt.IsZero() && time.Since(w.parkedAt) >= targetAheadWait &&
+	// A change of the target's record that the engine received and has not
+	// decided yet (queued in a lane behind a slow write, say) is not lost:
+	// the wait for it goes on, however long, until it is decided.
+	waited := !w.parkedAt.IsZero() && time.Since(w.parkedAt) >= targetAheadWait
+	queued := waited && flows && cur.Exists && !cur.Deleted && e.queuedFrom(dest, cmp.Or(cur.Object, c.Object), cur.ID)
+	if !unseen && !queued && flows && cur.Exists && !cur.Deleted && waited &&
 		!e.backfilling(dest, cmp.Or(cur.Object, c.Object)) {
 		// The target's change that its record shows was waited for in
 		// vain: it is not seen here, as if lost. A value the map never
@@ -335,11 +340,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			lostBefore = sfsync.Version{Time: bound}
 		}
 	}
-	if ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, lostBefore, it.lostAt, parked); ahead {
+	ahead := vc.describe(&c, record, dated, cur, dest, flows, flowsRecord, policy, unseen, lostBefore, it.lostAt, parked)
+	if ahead {
 		if w.parkedAt.IsZero() {
 			w.parkedAt = time.Now()
 		}
-		if time.Since(w.parkedAt) < targetAheadWait {
+		if time.Since(w.parkedAt) < targetAheadWait || queued {
 			return c, nil, true
 		}
 	}

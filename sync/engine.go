@@ -67,6 +67,15 @@ type Engine struct {
 	// lostSpan). Guarded by backfillMu.
 	streamedFrom map[string]time.Time
 
+	// queuedMu guards queued: per source system and record id as
+	// received, the changes handed to a lane whose batch has not ended
+	// (see queuedFrom).
+	queuedMu stdsync.Mutex
+	queued   map[queuedID]int
+	// writesTo holds the systems some route writes to: only their changes
+	// can be waited for by a decision, and are counted in queued.
+	writesTo map[sfsync.System]bool
+
 	parkMu stdsync.Mutex
 	parked map[parkID][]*work // record and source → changes waiting, oldest first
 	// parkedN is the number of changes in parked, read without parkMu: a
@@ -206,6 +215,9 @@ type item struct {
 	done func(sfsync.Outcome)
 	// record caches c's record key (see recordKey).
 	record string
+	// queuedAs is the id it counts under in Engine.queued while in its
+	// lane (see queuedAs).
+	queuedAs string
 	// crossing lists the writes of ours to the change's own system, of
 	// its record and fields, that had no echo when it arrived: they landed
 	// after it (see crossings).
@@ -283,10 +295,12 @@ func New(source sfsync.EventSource, sink sfsync.Sink, opts ...Option) (*Engine, 
 	if len(e.routes) == 0 {
 		return nil, errors.New("sync: no sink; pass one to New or add routes with WithRoute")
 	}
+	e.writesTo = map[sfsync.System]bool{}
 	for i := range e.routes {
 		if err := e.routes[i].prepare(cfg.policy); err != nil {
 			return nil, err
 		}
+		e.writesTo[e.routes[i].To] = true
 	}
 	e.observers = e.schemaObservers()
 	var err error
@@ -536,6 +550,7 @@ func (e *Engine) push(it *item) bool {
 	if e.closed {
 		return false
 	}
+	e.queue(it, 1)
 	e.lanes[e.laneOf(&it.c)] <- it
 	return true
 }

@@ -60,6 +60,13 @@ func (e *Engine) worker(ctx context.Context, lane int) {
 // only after it: its outcome waits, and a failed re-read retries and ends
 // in a dead letter like a failed write.
 func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*item) {
+	// The batch's changes are in their lane until it ends: decided,
+	// parked, or left to a redelivery (see queuedFrom).
+	defer func() {
+		for _, it := range items {
+			e.queue(it, -1)
+		}
+	}()
 	if ctx.Err() != nil {
 		// Stopping without draining (fenced, failed, drain timeout): no
 		// write starts; the changes keep no outcome and are redelivered.
