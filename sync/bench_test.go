@@ -106,10 +106,32 @@ func benchEngine(b *testing.B, store sfsyncsync.Store) {
 	runEngineBench(b, src, src, store)
 }
 
+// salesforceSink is nopSink writing to Salesforce.
+type salesforceSink struct{ nopSink }
+
+func (salesforceSink) System() sfsync.System { return sfsync.Salesforce }
+
+// BenchmarkEngineTwoWay is BenchmarkEngine with routes both ways, as a
+// two-way sync has them: each record is decided and written under its gate
+// (the changes of a linked record arrive under two ids), and the changes
+// of a system the engine writes to are counted while queued in their lane
+// (a decision may wait for them). The changes all come from Salesforce.
+func BenchmarkEngineTwoWay(b *testing.B) {
+	src := &genSource{n: b.N, done: make(chan struct{})}
+	runEngineBench(b, src, src, memory.New(),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: nopSink{}}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.External("bench"), Sink: salesforceSink{}}))
+}
+
 // runEngineBench runs an engine reading from es, gen's changes, until gen
-// has seen its last position committed.
-func runEngineBench(b *testing.B, src *genSource, es sfsync.EventSource, store sfsyncsync.Store) {
-	e, err := sfsyncsync.New(es, nopSink{}, sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store))
+// has seen its last position committed. Without routes in opts, it writes
+// every change to a sink that does nothing.
+func runEngineBench(b *testing.B, src *genSource, es sfsync.EventSource, store sfsyncsync.Store, opts ...sfsyncsync.Option) {
+	var sink sfsync.Sink = nopSink{}
+	if len(opts) > 0 {
+		sink = nil
+	}
+	e, err := sfsyncsync.New(es, sink, append([]sfsyncsync.Option{sfsyncsync.WithLogger(quiet()), sfsyncsync.WithStore(store)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
