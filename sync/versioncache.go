@@ -750,6 +750,49 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 			out = append(out, sfsync.AppliedVersion{Record: record, Source: c.Source, Field: fieldMade, Version: made})
 		}
 	}
+	return append(out, rv.echoConfirmsDead(record, c)...)
+}
+
+// echoConfirmsDead records, for each field the echo c of our own write to
+// c.Source carries, that both systems hold the data of another system's
+// dead-lettered change of it when the echo carries that change's value and
+// nothing of that system's settled the field since: the write landed (the
+// last attempt's acknowledgement was lost, and the echo came after the
+// change was dead-lettered), and c.Source holds that data, at that
+// change's version, on its system's clock. Without it the field has no
+// data in the map, and describe takes the value for c.Source's own,
+// dated at its record's version, which would beat, or tie, the source
+// system's own later edit of it. rv is locked.
+func (rv *recordVersions) echoConfirmsDead(record string, c *sfsync.Change) []sfsync.AppliedVersion {
+	echoSid, ok := rv.names.find(string(c.Source))
+	if !ok {
+		return nil
+	}
+	var out []sfsync.AppliedVersion
+	for _, f := range c.Touched() {
+		deadFid, ok := rv.names.find(deadPrefix + f)
+		if !ok {
+			continue
+		}
+		v, _ := c.Value(f)
+		hash := valueHash(v)
+		for i := range rv.entries {
+			e := &rv.entries[i]
+			if e.field != deadFid || e.source == echoSid || e.hash != hash {
+				continue
+			}
+			sys, dead := rv.source(e), e.version()
+			if held, ok := rv.version(sys, f); ok && !held.Before(dead) {
+				continue // decided since (applied, or confirmed already)
+			}
+			if lost, ok := rv.version(sys, lostPrefix+f); ok && dead.Before(lost) {
+				continue // a later change of sys's lost since
+			}
+			rv.set(sys, f, dead, hash)
+			out = append(out, sfsync.AppliedVersion{Record: record, Source: sys, Field: f, Version: dead, ValueHash: hash})
+			break
+		}
+	}
 	return out
 }
 
