@@ -16,7 +16,10 @@
 //
 // Changes to one record are decided and written one after another, in
 // arrival order; different records proceed in parallel on a bounded number
-// of workers. Data that arrives late never overwrites newer data from the
+// of workers. A record linked by Mapping.LinkField arrives under two ids
+// (its Salesforce id and the external one); its changes from the two
+// systems are still decided and written one at a time, each with its
+// repair. Data that arrives late never overwrites newer data from the
 // same system. Every change ends with exactly one outcome in the ledger
 // (applied, duplicate, echo, no-op, conflict lost, stale, reconciled,
 // skipped or dead-lettered, with the reason), and a source position is
