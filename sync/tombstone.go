@@ -176,7 +176,10 @@ func (vc *versionCache) unsyncedOverSynced(record, field string, tomb, src any) 
 // own value from before its delete, as an undelete would, where a create
 // of only what the winner holds would leave it empty (keepTombstoneValues
 // sets them). A repair is not repaired in turn: the winner gets the value
-// by the target's own change, dead-lettered or on its way, if any.
+// by the target's own change, dead-lettered or on its way, if any. Only
+// where the policy lets the target fill the field: a field the winner owns
+// is empty there, and its emptiness is its value, written as such (as
+// planRepair writes a winner's empty field the loser may not fill).
 func (e *Engine) keepAbsentFromWinner(w *work, c *sfsync.Change, cur sfsync.Record) {
 	if !cur.Deleted || c.Op != sfsync.OpCreate {
 		return
@@ -184,6 +187,10 @@ func (e *Engine) keepAbsentFromWinner(w *work, c *sfsync.Change, cur sfsync.Reco
 	decided := slices.Concat(w.lost, w.dropped, w.held, w.kept)
 	for _, f := range e.dataFields(c.Object, cur.Fields) {
 		if _, set := c.Value(f); set || slices.Contains(decided, f) {
+			continue
+		}
+		if !w.targetFills(c, f) {
+			setValue(c, f, nil)
 			continue
 		}
 		w.kept = append(w.kept, f)
@@ -215,4 +222,21 @@ func (e *Engine) keepTombstoneValues(w *work, c *sfsync.Change, cur sfsync.Recor
 		setValue(c, f, cur.Fields[f])
 		w.borrow(f, cur, w.route.To)
 	}
+}
+
+// targetFills reports whether the route's policy keeps a value of field
+// from the target against the winner's record as the repair c carries it,
+// where that record has no such field: a field the target may fill. The
+// value is a stand-in (the target's own is in its tombstone), as in
+// loserFills. With no policy the target's value stays, as an undelete
+// would keep it.
+func (w *work) targetFills(c *sfsync.Change, field string) bool {
+	if w.route.Policy == nil {
+		return true
+	}
+	probe := sfsync.Change{Source: w.route.To, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID,
+		Op: sfsync.OpUpdate, Version: c.Version, Fields: map[string]any{field: "\x00"}}
+	winner := sfsync.Record{Object: c.Object, ID: c.RecordID, Exists: true, Fields: c.Fields, Version: c.Version}
+	d := w.route.Policy.Decide(probe, winner)
+	return d.Apply && slices.Contains(d.Keep, field)
 }
