@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -765,7 +766,11 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 // system's own later edit of it. rv is locked.
 func (rv *recordVersions) echoConfirmsDead(record string, c *sfsync.Change) []sfsync.AppliedVersion {
 	echoSid, ok := rv.names.find(string(c.Source))
-	if !ok {
+	if !ok || !slices.ContainsFunc(rv.entries, func(e versionEntry) bool {
+		return e.source != echoSid && strings.HasPrefix(rv.names.name(e.field), deadPrefix)
+	}) {
+		// Almost every echo: no other system's change of the record is
+		// dead-lettered, and its fields need not be listed.
 		return nil
 	}
 	var out []sfsync.AppliedVersion
