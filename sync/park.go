@@ -220,7 +220,7 @@ func (e *Engine) leftParkCount() uint64 {
 // parkedChange is what a parked change tells of its system's record: the
 // version of its data and the fields it set. It is nil for a change that
 // tells nothing field by field: a delete or undelete, a snapshot (one
-// version for every field), a repair (data of the other system), or one
+// version for every field), a repair (data its source holds already), or one
 // without a version.
 type parkedChange struct {
 	version sfsync.Version
@@ -233,6 +233,7 @@ type parkedChange struct {
 func (w *work) noteParked() {
 	w.parkedAs = parkedChangeOf(w)
 	w.parkedVersion, w.parkedLives, w.parkedEnds = w.c.Version, livesOn(w), deletesOrRestores(w)
+	w.parkedRepair = w.it != nil && w.it.repair
 }
 
 func parkedChangeOf(w *work) *parkedChange {
@@ -281,9 +282,9 @@ type targetParked struct {
 
 // parkedOf returns what the park holds of record's changes from source,
 // or nil when it holds none. Where one of them tells nothing field by field
-// and is not a delete or undelete (a repair, a snapshot, a settled change:
+// and is not a delete or undelete (a snapshot, a settled change:
 // the fields' order is then left to waiting, as before), only lived is
-// set.
+// set. A repair is passed over: it changes nothing in its source's record.
 func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	if e.parkedN.Load() == 0 {
 		return nil
@@ -303,6 +304,13 @@ func (e *Engine) parkedOf(source sfsync.System, record string) *targetParked {
 	p := &targetParked{fields: make(map[string]sfsync.Version), hashes: make(map[string]uint64), lived: lived}
 	for _, w := range queue {
 		pc := w.parkedAs
+		if pc == nil && w.parkedRepair {
+			// A repair carries its source's data, which that source's
+			// record holds already: it changes nothing there, and the
+			// source's own changes parked around it still tell what
+			// they set.
+			continue
+		}
 		if pc == nil && w.parkedEnds {
 			// A delete or undelete sets no field: the record's values
 			// stay as the changes before it left them (in its tombstone,

@@ -252,3 +252,44 @@ func TestUndeletesRestoredValueIsNoNewerThanItsDelete(t *testing.T) {
 		t.Error("an update's unknown value is dated by the map's newest data, as before; got the target's value winning")
 	}
 }
+
+// Salesforce's edits of a record wait in the park behind the repair of an
+// ERP change that lost to them (its source is Salesforce: it carries
+// Salesforce's data, which Salesforce's record holds already). The ERP's
+// newer edit of Email, waiting for them, must still meet the parked edit's
+// version of Email: seen in the simulator (seed 67440, after a restart),
+// the park's repair hid the parked edits, the ERP's edit waited in vain,
+// dated Email at Salesforce's record version (a later edit of other
+// fields), lost, and Salesforce kept its older Email.
+func TestParkedRepairDoesNotHideTheParkedChangesBehindIt(t *testing.T) {
+	sf := sfVersionAt
+	const record, erp = "Contact/P-2", sfsync.System("external:erp")
+	vc := newVersionCache(16, nil, func(string) bool { return false })
+	vc.note(&sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpCreate, Version: sf(1, 302), Fields: map[string]any{"Email": "e6", "Phone": "p7"}}, record, []string{"Email", "Phone"})
+
+	var e Engine
+	repair := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "P-2", Op: sfsync.OpUpdate, Version: sf(8, 305), Fields: map[string]any{"Email": "e15"}}}
+	repair.it = &item{repair: true}
+	edit := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(8, 305), Fields: map[string]any{"Email": "e15"}}}
+	edit.it = &item{}
+	later := &work{c: sfsync.Change{Source: sfsync.Salesforce, RecordID: "003B", Op: sfsync.OpUpdate, Version: sf(21, 313), Fields: map[string]any{"Phone": "p35"}}}
+	later.it = &item{}
+	for _, w := range []*work{repair, edit, later} {
+		w.noteParked()
+	}
+	e.parked = map[parkID][]*work{{sfsync.Salesforce, record}: {repair, edit, later}}
+	e.parkedN.Store(3)
+
+	cur := sfsync.Record{Exists: true, Version: sf(21, 0), Fields: map[string]any{"Email": "e15", "Phone": "p35"}}
+	c := sfsync.Change{Source: erp, RecordID: "P-2", Op: sfsync.OpUpdate, Version: extVersionAt(18, 5), Fields: map[string]any{"Email": "e30"}}
+	parked := e.targetParkedFor(true, sfsync.Salesforce, record, cur)
+	if ahead := vc.describe(&c, record, []string{"Email"}, &cur, sfsync.Salesforce, true, false, true, false, sfsync.Version{}, sfsync.Version{}, parked); ahead {
+		t.Errorf("the ERP's edit waits, though the parked edits explain Salesforce's record")
+	}
+	if v, w := cur.FieldVersions["Email"], cur.LastWriter["Email"]; w != sfsync.Salesforce || v.Compare(sf(8, 305)) != 0 {
+		t.Fatalf("Email is described at %s by %q; want the parked edit's %s by salesforce", v, w, sf(8, 305))
+	}
+	if d := conflict.LastWriteWins().Decide(c, cur); !d.Apply {
+		t.Errorf("the ERP's newer Email loses: %s", d.Reason)
+	}
+}
