@@ -169,7 +169,9 @@ type GapFree interface {
 	// GapFreeSince returns the commit time since which every commit is
 	// delivered, and false when it is not known. A source that holds
 	// nothing back from a backfill (it pins nothing) returns the zero
-	// time and true.
+	// time and true. A source resumed from a stored position may return
+	// false: the engine stores the time its stream told with the stream's
+	// checkpoint, and takes that for it.
 	GapFreeSince() (time.Time, bool)
 }
 
@@ -189,7 +191,7 @@ func (e *Engine) gapFreeSince() (time.Time, bool) {
 		if !ok {
 			return time.Time{}, false
 		}
-		t, known := g.GapFreeSince()
+		t, known := s.gapFreeOf(g)
 		if !known {
 			return time.Time{}, false
 		}
@@ -296,16 +298,17 @@ func (e *Engine) lostSpan(target sfsync.System, object string) (since, bound tim
 		}
 		// A source that pins nothing (the zero time) holds nothing back:
 		// it does not bound the span.
-		if gapFree, known := g.GapFreeSince(); known && !gapFree.IsZero() && gapFree.Before(bound) {
+		if gapFree, known := s.gapFreeOf(g); known && !gapFree.IsZero() && gapFree.Before(bound) {
 			bound = gapFree
 		} else if !known && (p.Since.IsZero() || p.Started.IsZero()) {
 			// At a first start (no window start) the source's fallback
 			// streams every retained commit: until it tells from when,
 			// a commit it has not delivered yet is not lost. Before the
 			// pin, the same holds for this run's own fallback. A stream
-			// resumed from where an earlier run's stopped never tells:
-			// that run's record bounds the span (the changes it lost came
-			// before it; any this run lost, after).
+			// resumed from where an earlier run's stopped, with no time
+			// stored for it (see gapfree.go), never tells: that run's
+			// record bounds the span (the changes it lost came before it;
+			// any this run lost, after).
 			if p.Since.IsZero() || from.IsZero() {
 				return since, bound, false
 			}
@@ -336,7 +339,9 @@ func (e *Engine) resumeBackfills(ctx context.Context) error {
 			if first == "" {
 				first = st.Stream()
 			}
+			continue
 		}
+		e.loadGapFree(ctx, s)
 	}
 	if first != "" {
 		return e.owe(ctx, "first start of stream "+first, time.Time{})

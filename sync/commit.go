@@ -103,6 +103,9 @@ func (e *Engine) flush(ctx context.Context, batch []result) error {
 			}
 		}
 		if moved {
+			if p, ok := s.gapFreePosition(); ok {
+				c.Checkpoints = append(c.Checkpoints, p)
+			}
 			c.Checkpoints = append(c.Checkpoints, last)
 			advanced = append(advanced, advance{s, last})
 			if p, ok := s.seenPosition(at); ok {

@@ -125,6 +125,11 @@ type sourceState struct {
 	// retention); a GapFree one tells since when it is whole at its first
 	// event (see awaitGapFree).
 	fromFallback atomic.Bool
+	// gapFreeStored is since when the stream it resumed from its stored
+	// position is whole, as an earlier run stored it (see gapfree.go);
+	// set before the source's intake starts. gapFreeSaved is the time
+	// this run stored last (committer only).
+	gapFreeStored, gapFreeSaved time.Time
 }
 
 type delivery struct {

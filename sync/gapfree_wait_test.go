@@ -97,3 +97,115 @@ func TestFirstStartBackfillWaitsForTheStreamToTellSinceWhenItIsWhole(t *testing.
 	b.bothHold(t, "Contact", "003A", "Email", "e-erp", "the ERP's email (10 s) is newer than Salesforce's (1 s)")
 	b.bothHold(t, "Contact", "003A", "LastName", "N2", "Salesforce's last name (20 s) is the newest")
 }
+
+// unpinnedSource is a stream started from its fallback that knows since
+// when it is whole from its first event on, and whose pin never comes (a
+// subscription at the tip of a quiet topic, say, stopped before).
+type unpinnedSource struct {
+	*synctest.Source
+	mu    stdsync.Mutex
+	since time.Time
+}
+
+func (s *unpinnedSource) Pin(ctx context.Context) (sfsync.Position, error) {
+	<-ctx.Done()
+	return sfsync.Position{}, ctx.Err()
+}
+
+func (s *unpinnedSource) GapFreeSince() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.since, !s.since.IsZero()
+}
+
+func (s *unpinnedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	cs, err := s.Source.Receive(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		if s.since.IsZero() && !c.Version.IsZero() {
+			s.since = c.Version.Time
+		}
+	}
+	return cs, err
+}
+
+// resumedSource is a stream resumed from a stored position, as a Pub/Sub
+// subscription with a stored replay id is: it pins at once, and it cannot
+// tell since when it is whole (its stream began in an earlier run). It
+// delivers once opened.
+type resumedSource struct{ *gatedSource }
+
+func (s resumedSource) Pin(context.Context) (sfsync.Position, error) {
+	return sfsync.Position{Stream: s.Stream(), Token: []byte("pinned-here")}, nil
+}
+
+func (s resumedSource) GapFreeSince() (time.Time, bool) { return time.Time{}, false }
+
+// A run started from its stream's fallback learns since when the stream is
+// whole (its first event) and commits that event; it stops before its
+// backfill pinned. The next run resumes the stream from the stored
+// position, where the stream cannot tell that time, and backfills: its row
+// carries Salesforce's email of an edit whose event the stream is about to
+// deliver, with the version of a later edit of the last name. Bounded by
+// the pin alone (this run's), the email was taken as set at the row's
+// version and beat the ERP's newer edit (seed 96190, its second variant);
+// the time the first run stored bounds it.
+func TestBackfillOfAResumedStreamTakesTheStoredTimeSinceWhenItIsWhole(t *testing.T) {
+	b := newBidi(t)
+	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
+	options := func(ext sfsync.EventSource, now time.Duration) []sfsyncsync.Option {
+		return []sfsyncsync.Option{
+			sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+			sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+			sfsyncsync.WithClock(func() time.Time { return t0.Add(now) }),
+			sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+			sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+			sfsyncsync.WithSource(ext), sfsyncsync.WithReconciler(reconcileOf(b)),
+			sfsyncsync.WithBackfill("Contact"),
+		}
+	}
+
+	// First run: a first start, whose backfill never pins.
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e0"}, at(time.Second))
+	src1 := &unpinnedSource{Source: b.sfLog.Source()}
+	ext1 := b.extLog.Source()
+	e1, err := sfsyncsync.New(src1, nil, options(ext1, 2*time.Second)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := start(t, e1)
+	settle(t, b.sfLog, src1.Source, b.extLog, ext1)
+	if err := r1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := backfillState(t, b); got != sfsyncsync.PhaseOwed {
+		t.Fatalf("after the first run the backfill is %q, want it still owed", got)
+	}
+
+	// Meanwhile: Salesforce's email (its event after the stored
+	// position), the ERP's newer email, Salesforce's later last name.
+	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e-sf"}, at(5*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"Email": "e-erp"}, at(10*time.Second))
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N2"}, at(20*time.Second))
+
+	// Second run: the stream resumes from the stored position; both
+	// streams deliver only after the backfill.
+	src2 := resumedSource{newGatedSource(b.sfLog.Source())}
+	src2.close()
+	ext2 := newGatedSource(b.extLog.Source())
+	ext2.close()
+	e2, err := sfsyncsync.New(src2, nil, options(ext2, 30*time.Second)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := start(t, e2)
+	waitFor(t, func() bool { return backfillState(t, b) == sfsyncsync.PhaseDone })
+	src2.reopen()
+	ext2.reopen()
+	settle(t, b.sfLog, src2.Source, b.extLog, ext2.Source)
+	r2.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "e-erp", "the ERP's email (10 s) is newer than Salesforce's (5 s)")
+	b.bothHold(t, "Contact", "003A", "LastName", "N2", "Salesforce's last name (20 s) is the newest")
+}
