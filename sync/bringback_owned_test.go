@@ -63,7 +63,8 @@ func TestRecordBroughtBackLeavesOutAFieldItsOwnerNeverSet(t *testing.T) {
 // the delete). Salesforce's email, in its Recycle Bin, is a value the
 // engine never synced: Salesforce changed it after the ERP's, so it wins
 // over the ERP's older email, which the record brought back must not take
-// along; the ERP gets Salesforce's.
+// along; the ERP gets Salesforce's. (The ERP's edit first waits for that
+// event, in vain.)
 func TestRecordBroughtBackKeepsTheTargetsUnsyncedNewerValue(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceAsItIs(3 * time.Second)

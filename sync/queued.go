@@ -1,6 +1,10 @@
 package sync
 
-import "github.com/sfsync/sfsync"
+import (
+	"time"
+
+	"github.com/sfsync/sfsync"
+)
 
 // queuedID names the changes of one record, by the id it has in its own
 // system, that a source delivered.
@@ -83,4 +87,15 @@ func (e *Engine) queuedFrom(source sfsync.System, object, id string) bool {
 		}
 	}
 	return false
+}
+
+// waitsForTarget reports whether w, whose target changed its record in a
+// change the engine has not decided yet, still waits for that change's
+// event: up to targetAheadWait from when it first waited, and on while a
+// change of the target's record is queued (see decide).
+func (e *Engine) waitsForTarget(w *work, target sfsync.System, object, id string) bool {
+	if w.parkedAt.IsZero() {
+		w.parkedAt = time.Now()
+	}
+	return time.Since(w.parkedAt) < targetAheadWait || e.queuedFrom(target, object, id)
 }

@@ -441,17 +441,21 @@ func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 // before the delete, keeps the target's value: that edit's own event
 // decides it. The fields taken from the source are not claimed at the
 // update's version (see work.borrowed).
-func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) (sfsync.Change, bool) {
+//
+// It reports wait when the change is to wait for the target's change
+// event first; w.lost may then hold fields of this attempt, which the
+// caller takes back.
+func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfsync.Change, cur sfsync.Record) (_ sfsync.Change, brought, wait bool) {
 	w.unheld = w.unheld[:0]
 	probe := sfsync.Change{Source: w.route.To, Object: c.Object}
 	back := e.route(&probe)
 	if back == nil || back.To != c.Source || back.State == nil {
-		return c, false
+		return c, false, false
 	}
 	recs, err := e.readState(ctx, back, []*work{{c: c}})
 	if err != nil {
 		e.log.Warn("sfsync: reading the source's record to bring a deleted record back failed; writing the update alone", "key", c.Key, "err", err)
-		return c, false
+		return c, false, false
 	}
 	src, ok := recs[c.RecordID]
 	if !ok || !src.Exists || (src.Deleted && !e.crossing.deleteCrossed(&w.c, w.it.crossing)) {
@@ -459,7 +463,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		// it is brought back from its tombstone: the delete crossed
 		// the change, which wins, and the resync brings the record
 		// back in the source too; see crossings.)
-		return c, false
+		return c, false, false
 	}
 	whole := c.Clone()
 	whole.Op = sfsync.OpCreate
@@ -469,6 +473,10 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	// The fields the policy kept from the target stay out: taken along,
 	// they would be written after all.
 	decided := slices.Concat(w.lost, w.dropped, w.held)
+	// Whether the target's events up to its delete are still to be
+	// decided: the delete's is not, and none of them was lost.
+	eventsComing := e.flowsFrom(w.route.To, c.Object) && !e.changesLost(w.route.To, c.Object, cur.Version) &&
+		!vc.explainsRecord(c.RecordKey(), w.route.To, cur.Version)
 	along := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: c.Op, Version: c.Version, Origin: c.Origin, Fields: map[string]any{}}
 	for _, f := range e.dataFields(c.Object, src.Fields) {
 		if _, set := whole.Value(f); set || slices.Contains(decided, f) || vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
@@ -482,6 +490,17 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 			w.kept = append(w.kept, f)
 			w.unheld = append(w.unheld, f)
 			continue
+		}
+		if eventsComing && vc.unsyncedOverSynced(c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && e.waitsForTarget(w, w.route.To, c.Object, cur.ID) {
+			// The target changed the field after it last synced it and
+			// before its delete, and that change's event is on its way:
+			// the change waits for it to be decided first, as for a live
+			// record (see decide). Decided here at the tombstone's
+			// version, that edit's upper bound, it would beat a newer
+			// value of the source's (on the source's clock), and the
+			// repair would take it to the source for good. (After the
+			// wait, the event taken for lost, it is decided so.)
+			return c, false, true
 		}
 		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
 			// Kept from the tombstone by keepTombstoneValues.
@@ -540,7 +559,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		}
 	}
 	e.keepTombstoneValues(w, &whole, cur)
-	return whole, true
+	return whole, true, false
 }
 
 // dataFields lists, sorted, the fields of a record read from a system that

@@ -566,6 +566,15 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
 }
 
+// explainsRecord reports whether the map explains target's record version
+// at: the engine has decided target's change of the record at that
+// version (a delete, say), and so every earlier one.
+func (vc *versionCache) explainsRecord(record string, target sfsync.System, at sfsync.Version) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).explains(target, at)
+}
+
 // heldVersions returns the version of the data of field that source holds
 // (the newest that both systems hold, or source's own that lost, whichever
 // is newer; known is false when the map holds neither) and the version of

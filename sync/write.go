@@ -98,8 +98,12 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			if res == nil && !wait && (cur.Deleted || !cur.Exists) && (c.Op == sfsync.OpUpdate || w.requeuedRecordRepair(&c)) {
 				// Brought back whole, it writes more fields than decided;
 				// the fields it leaves out lost, and the repair needs them.
-				if c, whole = e.resurrect(ctx, vc, w, c, cur); whole {
+				var resurrectWaits bool
+				if c, whole, resurrectWaits = e.resurrect(ctx, vc, w, c, cur); whole {
 					w.touched = c.Touched()
+				} else if resurrectWaits {
+					// Nothing of this attempt's decision stands.
+					wait, w.lost, w.dropped, w.held = true, earlier, earlierDropped, earlierHeld
 				}
 			}
 			if res == nil && !wait && cur.Deleted && c.Op == sfsync.OpCreate && !whole {
