@@ -74,7 +74,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 		res := e.final(it, c, dest, sfsync.StatusStale,
 			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
-		res.versions = vc.rememberSeen(&c, record)
+		seen := &c
+		if it.resync {
+			// Not a change of the winner's (see claimed).
+			seen = w.claimed(&c)
+		}
+		res.versions = vc.rememberSeen(seen, record)
 		return c, res, false
 	}
 	if len(stale) > 0 {

@@ -354,13 +354,26 @@ func (w *work) droppedData() []string {
 
 // claimed is c as the version map takes it, and as it is written, when
 // its data is not of its own version (see claim).
+//
+// A resync's source is the winner, but its data and version are the
+// resynced change's, of the system it writes them back to, on that
+// system's clock (see planResync): that system's data is what both
+// systems hold. Taken as the winner's own, at a version of another
+// clock, it would make the winner's own later changes look older than
+// data it never made, and they would be dropped as stale (seed 96237).
 func (w *work) claimed(c *sfsync.Change) *sfsync.Change {
-	v, ok := w.claim(c)
-	if !ok {
+	v, claimed := w.claim(c)
+	resynced := w.it.resync && c.Source != w.route.To
+	if !claimed && !resynced {
 		return c
 	}
 	cc := *c
-	cc.Version = v
+	if claimed {
+		cc.Version = v
+	}
+	if resynced {
+		cc.Source = w.route.To
+	}
 	return &cc
 }
 
