@@ -433,7 +433,9 @@ const gapFreeWait = 2 * time.Second
 
 // awaitGapFree waits, up to gapFreeWait, until every source that may
 // deliver Salesforce's changes and began streaming from its fallback in
-// this run says since when it delivers every commit (GapFree). It does at
+// this run says since when it delivers every commit (GapFree), and every
+// one resumed from a stored position with such a time stored has delivered
+// from it (see gapfree.go). It does at
 // its first event, and until then a row's data is bounded by the pin alone
 // (see pinnedBound): a value the version map never saw would be taken for
 // one set by a change lost with its event, at the row's version, where the
@@ -449,10 +451,17 @@ func (e *Engine) awaitGapFree(ctx context.Context) {
 }
 
 // gapFreeTold reports whether every Salesforce source that began streaming
-// from its fallback in this run knows since when it is whole.
+// from its fallback in this run knows since when it is whole, and every
+// one with a time stored for its resumed stream has delivered from it.
 func (e *Engine) gapFreeTold() bool {
 	for _, s := range e.sources {
-		if !pinsSalesforce(s) || !s.fromFallback.Load() {
+		if !pinsSalesforce(s) {
+			continue
+		}
+		if s.gapFreePending() {
+			return false
+		}
+		if !s.fromFallback.Load() {
 			continue
 		}
 		if g, ok := s.src.(GapFree); ok {

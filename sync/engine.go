@@ -130,6 +130,9 @@ type sourceState struct {
 	// set before the source's intake starts. gapFreeSaved is the time
 	// this run stored last (committer only).
 	gapFreeStored, gapFreeSaved time.Time
+	// resumed: the source has delivered in this run (a stored position
+	// it resumed from was within retention).
+	resumed atomic.Bool
 }
 
 type delivery struct {
@@ -496,6 +499,9 @@ func (e *Engine) intake(ctx context.Context, s *sourceState) {
 			continue
 		}
 		bo.Reset()
+		if !s.resumed.Load() {
+			s.resumed.Store(true)
+		}
 		tokens := int64(max(1, min(len(changes), e.cfg.maxInFlight)))
 		if err := e.sem.Acquire(ctx, tokens); err != nil {
 			// Stopping: the delivery has no outcome and is redelivered.

@@ -13,10 +13,12 @@ import (
 // decided (before the position) or delivered again (after it). So the
 // engine stores the time beside the checkpoint, before the first checkpoint
 // of the stream that told it, and a later run that resumes from a stored
-// position takes it as its source's. Without it a backfill's row resumed
-// in a later run is bounded by the pin alone: a value the stream is about
-// to deliver with its own, older version is taken as set at the row's
-// version, and beats a newer edit of the other system's.
+// position takes it as its source's, once the source has delivered from
+// that position (one past retention begins again from its fallback, and
+// the stored time is no longer its stream's). Without it a backfill's row
+// resumed in a later run is bounded by the pin alone: a value the stream
+// is about to deliver with its own, older version is taken as set at the
+// row's version, and beats a newer edit of the other system's.
 const gapFreeStreamPrefix = "sfsync/gapfree/"
 
 // gapFreePosition returns the position that stores since when the source's
@@ -66,14 +68,24 @@ func (e *Engine) loadGapFree(ctx context.Context, s *sourceState) {
 }
 
 // gapFreeOf returns since when the source's stream delivers every commit:
-// what the source tells, else, for a stream resumed from a stored
-// position in this run, the time an earlier run stored for it.
+// what the source tells, else, for a stream resumed from its stored
+// position in this run, the time an earlier run stored for it. A stored
+// position counts as resumed from once the source has delivered from it:
+// until then it may turn out past retention (ErrPositionUnavailable), and
+// the stream begin again from its fallback.
 func (s *sourceState) gapFreeOf(g GapFree) (time.Time, bool) {
 	if since, known := g.GapFreeSince(); known {
 		return since, true
 	}
-	if !s.fromFallback.Load() && !s.gapFreeStored.IsZero() {
+	if !s.gapFreeStored.IsZero() && s.resumed.Load() && !s.fromFallback.Load() {
 		return s.gapFreeStored, true
 	}
 	return time.Time{}, false
+}
+
+// gapFreePending reports whether the source has a stored time since when
+// its stream is whole that it has not confirmed yet by delivering from its
+// stored position (see gapFreeOf).
+func (s *sourceState) gapFreePending() bool {
+	return !s.gapFreeStored.IsZero() && !s.resumed.Load() && !s.fromFallback.Load()
 }

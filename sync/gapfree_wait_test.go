@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,14 +134,24 @@ func (s *unpinnedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
 // resumedSource is a stream resumed from a stored position, as a Pub/Sub
 // subscription with a stored replay id is: it pins at once, and it cannot
 // tell since when it is whole (its stream began in an earlier run). It
-// delivers once opened.
-type resumedSource struct{ *gatedSource }
+// delivers its first delivery at once, and the rest once opened.
+type resumedSource struct {
+	*gatedSource
+	delivered atomic.Bool
+}
 
-func (s resumedSource) Pin(context.Context) (sfsync.Position, error) {
+func (s *resumedSource) Pin(context.Context) (sfsync.Position, error) {
 	return sfsync.Position{Stream: s.Stream(), Token: []byte("pinned-here")}, nil
 }
 
-func (s resumedSource) GapFreeSince() (time.Time, bool) { return time.Time{}, false }
+func (s *resumedSource) GapFreeSince() (time.Time, bool) { return time.Time{}, false }
+
+func (s *resumedSource) Receive(ctx context.Context) ([]sfsync.Change, error) {
+	if !s.delivered.Swap(true) {
+		return s.Source.Receive(ctx)
+	}
+	return s.gatedSource.Receive(ctx)
+}
 
 // A run started from its stream's fallback learns since when the stream is
 // whole (its first event) and commits that event; it stops before its
@@ -183,15 +194,18 @@ func TestBackfillOfAResumedStreamTakesTheStoredTimeSinceWhenItIsWhole(t *testing
 		t.Fatalf("after the first run the backfill is %q, want it still owed", got)
 	}
 
-	// Meanwhile: Salesforce's email (its event after the stored
-	// position), the ERP's newer email, Salesforce's later last name.
+	// Meanwhile: an edit of another record, Salesforce's email (its
+	// event after the stored position), the ERP's newer email,
+	// Salesforce's later last name.
+	b.sf.Edit("Contact", "003B", map[string]any{"LastName": "B"}, at(3*time.Second))
 	b.sf.Edit("Contact", "003A", map[string]any{"Email": "e-sf"}, at(5*time.Second))
 	b.ext.Edit("Contact", "003A", map[string]any{"Email": "e-erp"}, at(10*time.Second))
 	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N2"}, at(20*time.Second))
 
-	// Second run: the stream resumes from the stored position; both
-	// streams deliver only after the backfill.
-	src2 := resumedSource{newGatedSource(b.sfLog.Source())}
+	// Second run: the stream resumes from the stored position (its
+	// first delivery says it could); both streams deliver the rest only
+	// after the backfill.
+	src2 := &resumedSource{gatedSource: newGatedSource(b.sfLog.Source())}
 	src2.close()
 	ext2 := newGatedSource(b.extLog.Source())
 	ext2.close()
@@ -208,4 +222,82 @@ func TestBackfillOfAResumedStreamTakesTheStoredTimeSinceWhenItIsWhole(t *testing
 	logOutcomes(t, b)
 	b.bothHold(t, "Contact", "003A", "Email", "e-erp", "the ERP's email (10 s) is newer than Salesforce's (5 s)")
 	b.bothHold(t, "Contact", "003A", "LastName", "N2", "Salesforce's last name (20 s) is the newest")
+}
+
+// expiredSource is a stream whose stored position is past retention: its
+// first Receive fails with ErrPositionUnavailable, but only once opened.
+// It pins at once, and cannot tell since when it is whole.
+type expiredSource struct{ *gatedSource }
+
+func (s expiredSource) Pin(context.Context) (sfsync.Position, error) {
+	return sfsync.Position{Stream: s.Stream(), Token: []byte("pinned-here")}, nil
+}
+
+func (s expiredSource) GapFreeSince() (time.Time, bool) { return time.Time{}, false }
+
+// The time since which a stream is whole, stored by the run whose stream
+// began from its fallback, holds for a later run only once that run's
+// stream has delivered from the stored position: one past retention
+// begins again from the fallback, and what it lost is owed to a backfill.
+// Here a run owes that backfill (its position expired after an outage, in
+// which Salesforce changed the email) and stops before it is done; the
+// next run resumes the backfill while its stream has not yet found the
+// position expired. Taken at the first run's time, the row's email was
+// dated before Salesforce's synced one and dropped as stale: the ERP never
+// got the change made in the outage (seed 100168).
+func TestStoredTimeSinceWhenWholeWaitsForTheStreamToResume(t *testing.T) {
+	b := newBidi(t)
+	policy := conflict.LastWriteWins()
+	options := func(ext sfsync.EventSource, rec sfsync.Reconciler, now time.Duration) []sfsyncsync.Option {
+		return []sfsyncsync.Option{
+			sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+			sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+			sfsyncsync.WithClock(func() time.Time { return t0.Add(now) }),
+			sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+			sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+			sfsyncsync.WithSource(ext), sfsyncsync.WithReconciler(rec),
+			sfsyncsync.WithBackfill("Contact"),
+		}
+	}
+	run := func(src sfsync.EventSource, rec sfsync.Reconciler, now time.Duration) *running {
+		t.Helper()
+		e, err := sfsyncsync.New(src, nil, options(b.extLog.Source(), rec, now)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return start(t, e)
+	}
+
+	// First run: a first start; the stream tells it is whole since 1 s.
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "N", "Email": "e0"}, at(time.Second))
+	src1 := &firstEventSource{Source: b.sfLog.Source(), asked: make(chan struct{})}
+	r1 := run(src1, reconcileOf(b), 2*time.Second)
+	waitFor(t, func() bool { return backfillState(t, b) == sfsyncsync.PhaseDone })
+	settle(t, b.sfLog, src1.Source)
+	if err := r1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// An outage past retention, in which Salesforce changed the email.
+	b.sf.EditSilently("Contact", "003A", map[string]any{"Email": "e-sf"}, at(20*time.Second))
+
+	// Second run: the stored position is past retention; the backfill it
+	// owes does not finish.
+	rec := &blockingReconciler{started: make(chan struct{}, 1)}
+	r2 := run(b.sfLog.Source(synctest.PositionUnavailable()), rec, time.Hour)
+	<-rec.started
+	if err := r2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// Third run: the backfill resumes before the stream finds its
+	// position expired.
+	src3 := expiredSource{newGatedSource(b.sfLog.Source(synctest.PositionUnavailable()))}
+	src3.close()
+	r3 := run(src3, reconcileOf(b), 2*time.Hour)
+	waitFor(t, func() bool { return backfillState(t, b) == sfsyncsync.PhaseDone })
+	src3.reopen()
+	r3.stop(t)
+	logOutcomes(t, b)
+	b.bothHold(t, "Contact", "003A", "Email", "e-sf", "Salesforce's email from the outage (20 s) is the newest")
 }
