@@ -205,25 +205,33 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 	// target, and the repair is what brings the winner's value there. Only
 	// the data applied there makes a repair stale.
 	repair := c.Origin.Client == repairClient
+	at := c.Version
 	newer := func(field string) bool {
 		own, ok := rv.ownData(c.Source, field)
 		if repair {
 			own, ok = rv.version(c.Source, field)
 		}
-		if ok && c.Version.Before(own) {
+		if ok && at.Before(own) {
 			return true
 		}
 		if field == fieldAny || field == fieldDeleted {
 			return false
 		}
 		if cur.LastWriter[field] == c.Source {
-			if v, ok := cur.FieldVersions[field]; ok && c.Version.Before(v) {
+			if v, ok := cur.FieldVersions[field]; ok && at.Before(v) {
 				return true
 			}
 		}
 		return false
 	}
 	if c.Op == sfsync.OpDelete {
+		if secondOnly(at) {
+			// A delete dated by its tombstone as read carries only the
+			// second (a record-level version, as Salesforce's REST API
+			// shows it): it is the record's last change, not older than
+			// any data of its system from that same second.
+			at = sfsync.Version{Time: at.Time.Truncate(time.Second).Add(time.Second - 1)}
+		}
 		return nil, newer(fieldAny) || newer(fieldDeleted)
 	}
 	if newer(fieldDeleted) && !rv.liveAgain(c.Source) {
@@ -564,6 +572,12 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 	// change, and waiting for each other would let both time out.
 	recordLevel := flowsRecord && (c.Op == sfsync.OpDelete || c.Op == sfsync.OpUndelete)
 	return (unversioned || recordLevel) && flows && !explained && !unseen && cur.Exists && !cur.Deleted
+}
+
+// secondOnly reports whether v orders nothing finer than its time: no
+// commit, sequence or counter (a version read from a record).
+func secondOnly(v sfsync.Version) bool {
+	return v.Commit == 0 && v.Seq == 0 && v.Counter == 0
 }
 
 // explainsRecord reports whether the map explains target's record version
