@@ -54,3 +54,42 @@ func TestRecordBroughtBackLeavesAnUnseenEditOverSyncedDataToItsEvent(t *testing.
 	b.bothHold(t, "Contact", "003A", "Email", "e-erp", "the ERP's email (2.5 s) is newer than Salesforce's (2 s)")
 	b.bothHold(t, "Contact", "003A", "LastName", "E", "the ERP's last name (7.5 s) is newer than the delete (4 s)")
 }
+
+// Salesforce made a record at 7 s and deleted it in the same second (its
+// delete's event not come yet); the ERP's edit of the last name at 7 s,
+// no newer than the delete, lost to it, and the repair's delete lost in
+// turn to the ERP's next edit, at 8 s, which brings the record back. The
+// last name in Salesforce's tombstone, a tie with the ERP's that the
+// target keeps, stays in the record brought back: the ERP must get it too.
+// Its own losing edit's repair was a delete, which carries no value, and
+// Salesforce's create was decided long before: the two systems parted
+// (seed 100033).
+func TestRecordBroughtBackTakesTheTombstonesValueToTheSource(t *testing.T) {
+	b := newBidi(t)
+	b.salesforceByRecord()
+	sfSrc, extSrc := b.sfLog.Source(), newGatedSource(b.extLog.Source())
+	e, err := sfsyncsync.New(sfSrc, nil, append(b.options(conflict.LastWriteWins()), sfsyncsync.WithSource(extSrc))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, e)
+	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc.Source) }
+	b.sf.Edit("Contact", "003A", map[string]any{"LastName": "n10", "Phone": "p12"}, at(7*time.Second))
+	settled()
+	deleted := b.sf.RemoveSilently("Contact", "003A", at(7*time.Second))
+	// Both ERP edits are made before the engine reads either.
+	extSrc.close()
+	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n14"}, at(7*time.Second))
+	b.ext.Edit("Contact", "003A", map[string]any{"Phone": "p15"}, at(8*time.Second))
+	extSrc.reopen()
+	settled()
+	b.sfLog.Append(deleted)
+	settled()
+	r.stop(t)
+	logOutcomes(t, b)
+	sfName, extName := field(t, b.sf, "Contact", "003A", "LastName"), field(t, b.ext, "Contact", "003A", "LastName")
+	if sfName != extName {
+		t.Errorf("Salesforce holds LastName %v, the ERP %v: the record brought back must agree", sfName, extName)
+	}
+	b.bothHold(t, "Contact", "003A", "Phone", "p15", "the ERP's edit that brought the record back")
+}

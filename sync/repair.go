@@ -496,12 +496,18 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 			continue
 		}
 		if e.lostChangeOverTombstone(vc, w, &c, f, src, cur) {
-			// The source's value is its own change that lost to the
-			// target's value, which the tombstone holds: it stays
-			// (keepTombstoneValues), and the source gets it by the
-			// repair of that change or the target's own change event.
+			// The source's value is its own change that lost, to the
+			// target's value or to its delete, and the target's value,
+			// which the tombstone holds, wins over it: it stays
+			// (keepTombstoneValues), and the repair takes it to the
+			// source. (The repair of a change that lost to the delete
+			// deletes, and carries no value; the target's event of it
+			// was decided before the source's change.)
 			w.kept = append(w.kept, f)
 			w.unheld = append(w.unheld, f)
+			if !slices.Contains(w.lost, f) {
+				w.lost = append(w.lost, f)
+			}
 			continue
 		}
 		if eventsComing && vc.unsyncedOverSynced(c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && e.waitsForTarget(w, w.route.To, c.Object, cur.ID) {
