@@ -107,7 +107,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			if sameValue(v, cur.Fields[f]) {
 				continue
 			}
-			if seen, _ := vc.rowKnowsValue(record, f, v); seen {
+			if seen, _ := vc.rowKnowsValue(record, c.Source, f, v); seen {
 				synced = append(synced, f)
 			}
 		}
@@ -156,7 +156,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			v, _ := c.Value(f)
 			var seen, known bool
 			if backfilled {
-				seen, known = vc.rowKnowsValue(record, f, v)
+				seen, known = vc.rowKnowsValue(record, c.Source, f, v)
 			}
 			switch {
 			case sameValue(v, cur.Fields[f]):

@@ -510,7 +510,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 			}
 			continue
 		}
-		if eventsComing && vc.unsyncedOverSynced(c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && e.waitsForTarget(w, w.route.To, c.Object, cur.ID) {
+		if eventsComing && vc.unsyncedOverSynced(c.RecordKey(), w.route.To, f, cur.Fields[f], src.Fields[f]) && e.waitsForTarget(w, w.route.To, c.Object, cur.ID) {
 			// The target changed the field after it last synced it and
 			// before its delete, and that change's event is on its way:
 			// the change waits for it to be decided first, as for a live
@@ -524,7 +524,7 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 		if e.tombstoneEditStands(vc, w, &c, f, src, cur) {
 			// Kept from the tombstone by keepTombstoneValues.
 			w.kept = append(w.kept, f)
-			if vc.unsyncedOverSynced(c.RecordKey(), f, cur.Fields[f], src.Fields[f]) && !slices.Contains(w.lost, f) {
+			if vc.unsyncedOverSynced(c.RecordKey(), w.route.To, f, cur.Fields[f], src.Fields[f]) && !slices.Contains(w.lost, f) {
 				// No event of the target's may ever bring that edit to
 				// the source: the repair takes it there.
 				w.lost = append(w.lost, f)

@@ -105,7 +105,7 @@ func (e *Engine) tombstoneEditStands(vc *versionCache, w *work, c *sfsync.Change
 	switch {
 	case pending:
 		tv = dead
-	case vc.unsyncedOverSynced(c.RecordKey(), field, cur.Fields[field], src.Fields[field]):
+	case vc.unsyncedOverSynced(c.RecordKey(), dest, field, cur.Fields[field], src.Fields[field]):
 	case who != dest || !sv.Before(tv):
 		return false
 	}
@@ -146,7 +146,7 @@ func (vc *versionCache) unseenTombstoneEdit(record string, target sfsync.System,
 	if _, versioned := cur.FieldVersions[field]; versioned {
 		return false
 	}
-	if seen, known := vc.knowsValue(record, field, cur.Fields[field]); seen || !known {
+	if seen, known := vc.knowsValue(record, target, field, cur.Fields[field]); seen || !known {
 		return false
 	}
 	vc.mu.Lock()
@@ -163,8 +163,8 @@ func (vc *versionCache) unseenTombstoneEdit(record string, target sfsync.System,
 // delete, and that change's event never came (lost past retention) or is
 // still on its way. The change is decided at the tombstone's version, its
 // upper bound, which is after the source's synced data.
-func (vc *versionCache) unsyncedOverSynced(record, field string, tomb, src any) bool {
-	seen, known := vc.knowsValue(record, field, tomb)
+func (vc *versionCache) unsyncedOverSynced(record string, target sfsync.System, field string, tomb, src any) bool {
+	seen, known := vc.knowsValue(record, target, field, tomb)
 	return !seen && known && vc.syncedValue(record, field, src)
 }
 

@@ -56,13 +56,16 @@ func dataHash(c *sfsync.Change, field string) uint64 {
 	return valueHash(v)
 }
 
-// holdsValue reports whether v is a value of field that the map has
-// versioned, in either system, as synced data (the newest, or one a newer
-// value replaced since this process has run: see recordVersions.superseded)
-// or as a change that lost or was dead-lettered; known is false when the
-// map has no value of it.
-func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
-	return rv.holdsValueOf(field, v, true)
+// holdsValue reports whether v, sys's value of field, is one that the map
+// has versioned as synced data, which both systems held (the newest, or
+// one a newer value replaced since this process has run: see
+// recordVersions.superseded), as sys's own change that lost, or as a
+// change that was dead-lettered; known is false when the map has no value
+// of it. A change that lost is data of its own system's alone: the other
+// system never took it, and holding the same value there is news of its
+// own (that system set it), not that change's data.
+func (rv *recordVersions) holdsValue(sys sfsync.System, field string, v any) (seen, known bool) {
+	return rv.holdsValueOf(sys, field, v, true)
 }
 
 // holdsValueOf is holdsValue, where a dead-lettered change's value counts
@@ -70,8 +73,9 @@ func (rv *recordVersions) holdsValue(field string, v any) (seen, known bool) {
 // carries data the other system never took (see rowKnowsValue). A dead
 // letter keeps a lost entry of its change too (the other system does not
 // hold its data): without dead, that one does not count either.
-func (rv *recordVersions) holdsValueOf(field string, v any, dead bool) (seen, known bool) {
+func (rv *recordVersions) holdsValueOf(sys sfsync.System, field string, v any, dead bool) (seen, known bool) {
 	const none = ^uint32(0)
+	sid, sysKnown := rv.names.find(string(sys))
 	ids := [3]uint32{none, none, none} // the field, its lost and its dead entries
 	for i, name := range [...]string{field, lostPrefix + field, deadPrefix + field} {
 		if id, ok := rv.names.find(name); ok {
@@ -90,6 +94,9 @@ func (rv *recordVersions) holdsValueOf(field string, v any, dead bool) (seen, kn
 		}
 		if !dead && e.field == ids[2] {
 			continue
+		}
+		if e.field == ids[1] && (!sysKnown || e.source != sid) {
+			continue // another system's change that lost: sys never held it
 		}
 		if !dead && e.field == ids[1] {
 			if dv, ok := rv.versionOf(e.source, ids[2]); ok && dv.Compare(e.version()) == 0 {
@@ -131,7 +138,7 @@ func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched 
 	rv := vc.get(record)
 	for _, f := range touched {
 		v, _ := c.Value(f)
-		if seen, _ := rv.holdsValueOf(f, v, false); !seen {
+		if seen, _ := rv.holdsValueOf(c.Source, f, v, false); !seen {
 			return false
 		}
 	}
@@ -139,22 +146,22 @@ func (vc *versionCache) knowsAllValues(record string, c *sfsync.Change, touched 
 }
 
 // rowKnowsValue reports whether v, a backfill's or reconcile's row's value
-// of field, is no news: the map versions it as synced data, or as a change
-// that lost (see holdsValue). A value known only as a dead-lettered
-// change's is news: the other system never took it, and the dead letter,
-// requeued, would find the row's outcome under its own key (a row
-// delivered again has the same key) and be its duplicate.
-func (vc *versionCache) rowKnowsValue(record, field string, v any) (seen, known bool) {
+// of field, read from sys, is no news: the map versions it as synced data,
+// or as sys's own change that lost (see holdsValue). A value known only as
+// a dead-lettered change's is news: the other system never took it, and
+// the dead letter, requeued, would find the row's outcome under its own
+// key (a row delivered again has the same key) and be its duplicate.
+func (vc *versionCache) rowKnowsValue(record string, sys sfsync.System, field string, v any) (seen, known bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	return vc.get(record).holdsValueOf(field, v, false)
+	return vc.get(record).holdsValueOf(sys, field, v, false)
 }
 
 // knowsValue is recordVersions.holdsValue for the cached record.
-func (vc *versionCache) knowsValue(record, field string, v any) (seen, known bool) {
+func (vc *versionCache) knowsValue(record string, sys sfsync.System, field string, v any) (seen, known bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	return vc.get(record).holdsValue(field, v)
+	return vc.get(record).holdsValue(sys, field, v)
 }
 
 // beforePin reports whether the record's version of field, when it has
@@ -191,7 +198,7 @@ func rowNews(vc *versionCache, it *item, c *sfsync.Change, record string, lost [
 	var news []string
 	for _, f := range lost {
 		v, _ := c.Value(f)
-		if seen, _ := vc.rowKnowsValue(record, f, v); !seen {
+		if seen, _ := vc.rowKnowsValue(record, c.Source, f, v); !seen {
 			news = append(news, f)
 		}
 	}

@@ -525,7 +525,7 @@ func (vc *versionCache) describe(c *sfsync.Change, record string, touched []stri
 			// (A value the newest parked change of the target set is that
 			// change's data, at its version.)
 			if val, held := cur.Fields[f]; held && !parked.holds(f, val) {
-				if seen, known := rv.holdsValue(f, val); known && !seen {
+				if seen, known := rv.holdsValue(target, f, val); known && !seen {
 					v, who, ok = unseenBy, target, true
 				}
 			}
