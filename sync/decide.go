@@ -152,6 +152,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// (see rowValueLosesAtItsData).
 		var lostData []string
 		backfilled := snapshot && !it.pinned.IsZero()
+		// Whether the target's changes of the record reach the engine
+		// though the map holds none of them yet: one waits undecided.
+		received := e.receivedFrom(dest, record, cmp.Or(cur.Object, c.Object), cur.ID)
 		for _, f := range touched {
 			v, _ := c.Value(f)
 			var seen, known bool
@@ -168,7 +171,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				}
 			case seen:
 				synced = append(synced, f)
-			case c.Op == sfsync.OpUndelete && vc.changedAfterSync(record, dest, f, *cur) && vc.beforeOwnDelete(record, dest, cur.FieldVersions[f]):
+			case c.Op == sfsync.OpUndelete && vc.changedAfterSync(record, dest, f, *cur, received) && vc.beforeOwnDelete(record, dest, cur.FieldVersions[f]):
 				// The target's change of the field came before its own
 				// delete: its event, decided before the record came back,
 				// was stale against that delete, and no later event of the
@@ -178,7 +181,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				if e.targetValueWins(vc, w, &c, record, f, *cur) {
 					w.kept = append(w.kept, f)
 				}
-			case vc.changedAfterSync(record, dest, f, *cur) && !it.eventSetAfter(f, cur.FieldVersions[f]) && (!known || !beforePin(cur.FieldVersions, f, it.pinned)):
+			case vc.changedAfterSync(record, dest, f, *cur, received) && !it.eventSetAfter(f, cur.FieldVersions[f]) && (!known || !beforePin(cur.FieldVersions, f, it.pinned)):
 				// (The target's change of a field made at or after the pin
 				// is newer than every change the row tells of: it
 				// decides, as for a value the map cannot place.)
@@ -604,7 +607,7 @@ func (e *Engine) targetEditStands(vc *versionCache, w *work, c *sfsync.Change, r
 	if !ok {
 		return false
 	}
-	if !decided && !vc.changedAfterSync(record, dest, field, cur) {
+	if !decided && !vc.changedAfterSync(record, dest, field, cur, e.receivedFrom(dest, record, cmp.Or(cur.Object, c.Object), cur.ID)) {
 		return false
 	}
 	_, lostAt, lost, known := vc.heldVersions(record, c.Source, dest, field)

@@ -99,3 +99,17 @@ func (e *Engine) waitsForTarget(w *work, target sfsync.System, object, id string
 	}
 	return time.Since(w.parkedAt) < targetAheadWait || e.queuedFrom(target, object, id)
 }
+
+// receivedFrom returns whether a change of record (id in its own system,
+// as decisions name it) from source was received and is not decided yet:
+// it waits in the park, or in a lane (see queuedFrom). The engine is asked
+// once, when first needed; the answer stands for the rest of a decision.
+func (e *Engine) receivedFrom(source sfsync.System, record, object, id string) func() bool {
+	var asked, got bool
+	return func() bool {
+		if !asked {
+			asked, got = true, e.parkedFrom(source, record) || e.queuedFrom(source, object, id)
+		}
+		return got
+	}
+}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -491,8 +492,9 @@ func (e *Engine) resurrect(ctx context.Context, vc *versionCache, w *work, c sfs
 	eventsComing := e.flowsFrom(w.route.To, c.Object) && !e.changesLost(w.route.To, c.Object, cur.Version) &&
 		!vc.explainsRecord(c.RecordKey(), w.route.To, cur.Version)
 	along := sfsync.Change{Source: c.Source, Tenant: c.Tenant, Object: c.Object, RecordID: c.RecordID, Op: c.Op, Version: c.Version, Origin: c.Origin, Fields: map[string]any{}}
+	received := e.receivedFrom(w.route.To, c.RecordKey(), cmp.Or(cur.Object, c.Object), cur.ID)
 	for _, f := range e.dataFields(c.Object, src.Fields) {
-		if _, set := whole.Value(f); set || slices.Contains(decided, f) || vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur) {
+		if _, set := whole.Value(f); set || slices.Contains(decided, f) || vc.changedAfterSync(c.RecordKey(), w.route.To, f, cur, received) {
 			continue
 		}
 		if e.lostChangeOverTombstone(vc, w, &c, f, src, cur) {

@@ -1100,18 +1100,33 @@ func (vc *versionCache) delivered(record string, sys sfsync.System, field string
 // target the engine has not decided yet. An edit that was decided and lost
 // counts as decided (its lost entry): the target holds data that lost, and
 // the winner's data is what it needs. Without any entry of the target
-// for the record, nothing says its changes of it pass through the engine
-// (data it held before syncing began), and it reports false.
-func (vc *versionCache) changedAfterSync(record string, target sfsync.System, field string, cur sfsync.Record) bool {
+// for the record, nothing in the map says its changes of it pass through
+// the engine (data it held before syncing began): it reports false, unless
+// received (when not nil) says a change of the target's record was
+// received and waits undecided (in the park, behind a change of the other
+// system's, or in a lane): its changes do pass, and none was decided yet.
+// (received is asked without the cache's lock held.)
+func (vc *versionCache) changedAfterSync(record string, target sfsync.System, field string, cur sfsync.Record, received func() bool) bool {
 	fv, ok := cur.FieldVersions[field]
 	if !ok || cur.LastWriter[field] != target {
 		return false
 	}
+	changed, flows := vc.changedSinceSynced(record, target, field, fv)
+	if !flows {
+		return received != nil && received()
+	}
+	return changed
+}
+
+// changedSinceSynced is changedAfterSync's look at the map, for target's
+// edit of field at fv; flows says whether the map holds any entry of
+// target for the record.
+func (vc *versionCache) changedSinceSynced(record string, target sfsync.System, field string, fv sfsync.Version) (changed, flows bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	rv := vc.get(record)
 	if _, flows := rv.lived(target); !flows {
-		return false
+		return false, false
 	}
 	synced, ok := rv.ownData(target, field)
 	if dead, held := rv.version(target, deadPrefix+field); held && ok && !dead.Before(synced) {
@@ -1121,10 +1136,10 @@ func (vc *versionCache) changedAfterSync(record string, target sfsync.System, fi
 		// will, unless a later decision of the field (applied, at a
 		// version of its own) settled it since.
 		if applied, aok := rv.version(target, field); !aok || applied.Before(dead) {
-			return true
+			return true, true
 		}
 	}
-	return !ok || synced.Before(fv)
+	return !ok || synced.Before(fv), true
 }
 
 // changedSince returns the fields for which a change of sys's applied
