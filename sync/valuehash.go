@@ -63,7 +63,9 @@ func dataHash(c *sfsync.Change, field string) uint64 {
 // change that was dead-lettered; known is false when the map has no value
 // of it. A change that lost is data of its own system's alone: the other
 // system never took it, and holding the same value there is news of its
-// own (that system set it), not that change's data.
+// own (that system set it), not that change's data. Nor does sys hold it
+// once its repair landed (see versionCache.repaired): holding it again is
+// news of sys's own.
 func (rv *recordVersions) holdsValue(sys sfsync.System, field string, v any) (seen, known bool) {
 	return rv.holdsValueOf(sys, field, v, true)
 }
@@ -97,6 +99,9 @@ func (rv *recordVersions) holdsValueOf(sys sfsync.System, field string, v any, d
 		}
 		if e.field == ids[1] && (!sysKnown || e.source != sid) {
 			continue // another system's change that lost: sys never held it
+		}
+		if e.field == ids[1] && rv.lostRepaired(sys, field, e.version()) {
+			continue // repaired: sys took the winner's data since
 		}
 		if !dead && e.field == ids[1] {
 			if dv, ok := rv.versionOf(e.source, ids[2]); ok && dv.Compare(e.version()) == 0 {

@@ -50,6 +50,14 @@ const (
 	// the other does not, but nothing decided it yet; its requeue will
 	// (see changedAfterSync).
 	deadPrefix = "\x00dead:"
+	// repairedPrefix names the entry of a field that holds the version of
+	// its system's newest change that lost whose repair landed: the
+	// system took the winner's data of the field, or held it already. The
+	// field's lost entry, at that version or older, is data the system
+	// holds no more (see holdsValue). It is an entry of its own, not the
+	// lost entry changed: the losing change's outcome, with its lost
+	// entry, is committed after its repair's.
+	repairedPrefix = "\x00repaired:"
 )
 
 // versionCache is the engine's cache of the durable version map
@@ -903,9 +911,10 @@ func (vc *versionCache) syncedDataOf(record, field string, v any) (sfsync.Versio
 // dataOfValue returns the version of the data of field that sys's record
 // shows as v, and whose: the newest data the map holds, when its value is
 // v (syncedDataOf); or else sys's own change that set v, applied or lost
-// (the newer), which sys holds though the other system may not. A system
-// that versions only whole records shows no field's version: its record's
-// would make every field look as new as its newest change.
+// (the newer), which sys holds though the other system may not (a change
+// that lost, until its repair lands: see repaired). A system that versions
+// only whole records shows no field's version: its record's would make
+// every field look as new as its newest change.
 func (vc *versionCache) dataOfValue(record string, sys sfsync.System, field string, v any) (sfsync.Version, sfsync.System, bool) {
 	if at, who, ok := vc.syncedDataOf(record, field, v); ok {
 		return at, who, true
@@ -926,6 +935,9 @@ func (vc *versionCache) dataOfValue(record string, sys sfsync.System, field stri
 		}
 		for i := range rv.entries {
 			if e := &rv.entries[i]; e.field == fid && e.source == sid && e.hash == hash && at.Before(e.version()) {
+				if name != field && rv.lostRepaired(sys, field, e.version()) {
+					continue // sys took the winner's data since
+				}
 				at = e.version()
 			}
 		}
@@ -993,6 +1005,60 @@ func (vc *versionCache) rememberData(record string, d fieldData, hash uint64) []
 	}
 	rv.set(d.sys, d.field, d.version, hash)
 	return []sfsync.AppliedVersion{{Record: record, Source: d.sys, Field: d.field, Version: d.version, ValueHash: hash}}
+}
+
+// repaired records that target took the winner's data of fields from a
+// repair of target's change that lost at lostAt (or held it already), and
+// returns the entries that moved: target's lost entries of them from that
+// change, or older ones, stand for data it holds no more. A backfill's row
+// that shows such a value again tells of a later change of target's own,
+// whose event was lost: news, not the change that lost, whose repair is
+// done. Before, the value stayed "synced before, no news" for good, and
+// the row's value stood in target against the winner's data in the other
+// system (seed 100506). Until the process ends the value counts as
+// superseded, as a synced value a newer one replaced does: a row read
+// before the repair landed repeats it. A lost entry newer than lostAt is
+// a later change's, which its own repair settles.
+func (vc *versionCache) repaired(record string, target sfsync.System, fields []string, lostAt sfsync.Version) []sfsync.AppliedVersion {
+	if lostAt.IsZero() || len(fields) == 0 {
+		return nil
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	sid, ok := rv.names.find(string(target))
+	if !ok {
+		return nil
+	}
+	var out []sfsync.AppliedVersion
+	for _, f := range fields {
+		lid, ok := rv.names.find(lostPrefix + f)
+		if !ok {
+			continue
+		}
+		e := rv.entryOf(sid, lid)
+		if e == nil || lostAt.Before(e.version()) {
+			continue
+		}
+		rid := vc.names.id(repairedPrefix + f)
+		if v, ok := rv.versionOf(sid, rid); ok && !v.Before(lostAt) {
+			continue
+		}
+		if e.hash != 0 {
+			rv.supersede(sid, vc.names.id(f), e.hash)
+		}
+		rv.setOf(sid, rid, lostAt, 0)
+		out = append(out, sfsync.AppliedVersion{Record: record, Source: target, Field: repairedPrefix + f, Version: lostAt})
+	}
+	return out
+}
+
+// lostRepaired reports whether the repair of sys's change of field that
+// lost at at, or of a later one, landed (see versionCache.repaired): sys
+// holds that change's data no more.
+func (rv *recordVersions) lostRepaired(sys sfsync.System, field string, at sfsync.Version) bool {
+	v, ok := rv.version(sys, repairedPrefix+field)
+	return ok && !v.Before(at)
 }
 
 // ownData returns the version of the data of field that sys itself holds

@@ -348,7 +348,7 @@ func (rv *recordVersions) newestData(target sfsync.System) (sfsync.Version, sfsy
 		switch {
 		case f == fieldAny, f == fieldDeleted, f == fieldEcho, f == fieldMade, f == fieldDeleteLost, f == fieldUnmapped:
 			continue // record-level entries
-		case strings.HasPrefix(f, "\x00") && src != target:
+		case strings.HasPrefix(f, "\x00") && src != target, strings.HasPrefix(f, repairedPrefix):
 			continue
 		}
 		v := e.version()

@@ -412,6 +412,12 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 // of a repair that brings a record back whole (see item.fieldsAt). It
 // serves a write and a retry that finds the write in the target.
 func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string, touched []string) []sfsync.AppliedVersion {
+	var repaired []sfsync.AppliedVersion
+	if w.it.repair {
+		// The loser holds the winner's data of touched now: its change
+		// that lost them is repaired.
+		repaired = vc.repaired(record, w.route.To, touched, w.it.lostAt)
+	}
 	if len(w.borrowed) > 0 {
 		touched = without(slices.Clone(touched), w.borrowed)
 	}
@@ -434,7 +440,7 @@ func (w *work) rememberWritten(vc *versionCache, c *sfsync.Change, record string
 		// Both systems hold the data now, of its own version.
 		versions = append(versions, vc.rememberData(record, b, dataHash(c, b.field))...)
 	}
-	return versions
+	return append(versions, repaired...)
 }
 
 // appliedReason is the reason of a written change's outcome: "wrote
