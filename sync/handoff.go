@@ -243,12 +243,18 @@ const clockSkew = 5 * time.Second
 
 // justAfter is the version right after v: newer than v and than every
 // change that v's own is newer than, older than every later change of
-// another transaction (zero for zero).
+// another transaction (zero for zero). Versions with a Counter compare by
+// it alone, and nothing lies between two counters: v's system's next
+// change ties with it, and no later change of that system is older.
+// (Seq alone would leave it equal to v.)
 func justAfter(v sfsync.Version) sfsync.Version {
 	if v.IsZero() {
 		return v
 	}
 	v.Seq++
+	if v.Counter != 0 {
+		v.Counter++
+	}
 	return v
 }
 

@@ -180,6 +180,25 @@ func (e *Engine) parkedFrom(source sfsync.System, record string) bool {
 	return len(e.parked[parkID{source, record}]) > 0
 }
 
+// parkedDelete returns the version of the newest delete of record by
+// source that waits in the park, or zero for none: received, it came
+// before any change of source's that arrives now, whatever the versions
+// say (see rememberEcho).
+func (e *Engine) parkedDelete(source sfsync.System, record string) sfsync.Version {
+	if e.parkedN.Load() == 0 {
+		return sfsync.Version{}
+	}
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	var newest sfsync.Version
+	for _, w := range e.parked[parkID{source, record}] {
+		if w.parkedDeletes && newest.Before(w.parkedVersion) {
+			newest = w.parkedVersion
+		}
+	}
+	return newest
+}
+
 // parkID names the queue of one record's changes from one source.
 type parkID struct {
 	source sfsync.System
@@ -234,6 +253,7 @@ func (w *work) noteParked() {
 	w.parkedAs = parkedChangeOf(w)
 	w.parkedVersion, w.parkedLives, w.parkedEnds = w.c.Version, livesOn(w), deletesOrRestores(w)
 	w.parkedRepair = w.it != nil && w.it.repair
+	w.parkedDeletes = w.parkedEnds && w.c.Op == sfsync.OpDelete
 }
 
 func parkedChangeOf(w *work) *parkedChange {

@@ -756,6 +756,14 @@ func (vc *versionCache) rememberUnmapped(c *sfsync.Change, record string) []sfsy
 // would name it the deleter, turning a delete the policy lets stand into
 // the target's own).
 func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.AppliedVersion {
+	return vc.rememberEchoAfter(c, record, sfsync.Version{})
+}
+
+// rememberEchoAfter is rememberEcho, where parkedDel is the newest delete
+// of the echoing system's that waits in the park, undecided (zero for
+// none): received before the echo, it came before it in the system's own
+// stream, as a delete decided already did.
+func (vc *versionCache) rememberEchoAfter(c *sfsync.Change, record string, parkedDel sfsync.Version) []sfsync.AppliedVersion {
 	if c.Op == sfsync.OpDelete || c.Op == sfsync.OpEvent || c.Op.NeedsReread() || c.Version.IsZero() || c.RecordID == "" {
 		return nil
 	}
@@ -776,6 +784,12 @@ func (vc *versionCache) rememberEcho(c *sfsync.Change, record string) []sfsync.A
 			// our write brought the record back after it, whatever the
 			// written change's version (another system's clock) says.
 			made = justAfter(del)
+		}
+		if !parkedDel.IsZero() && !parkedDel.Before(made) {
+			// The system's delete came before the echo in its stream too,
+			// but waits in the park: decided later, it must not seem to
+			// come after our write that brought the record back.
+			made = justAfter(parkedDel)
 		}
 		if v, ok := rv.version(c.Source, fieldMade); !ok || v.Before(made) {
 			rv.set(c.Source, fieldMade, made, 0)

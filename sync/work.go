@@ -22,14 +22,16 @@ type work struct {
 	// direction's decisions (see targetParked), taken when it was parked;
 	// guarded by the engine's parkMu.
 	parkedAs *parkedChange
-	// parkedVersion, parkedLives, parkedEnds and parkedRepair are the
-	// change's version, livesOn, deletesOrRestores and whether it is a
-	// repair, taken when it was parked: the other
+	// parkedVersion, parkedLives, parkedEnds, parkedDeletes and
+	// parkedRepair are the change's version, livesOn, deletesOrRestores,
+	// whether it is its system's own delete and whether it is a repair,
+	// taken when it was parked: the other
 	// direction's decisions read them (see parkedOf) while the park may be
 	// writing the change, and with it w.c. Guarded by the engine's parkMu.
 	parkedVersion           sfsync.Version
 	parkedLives, parkedEnds bool
 	parkedRepair            bool
+	parkedDeletes           bool
 	// lostEarlier lists the fields an earlier attempt of the change lost:
 	// this attempt's repair still writes them, so its decision dates the
 	// target's data of them too (see decide).

@@ -252,7 +252,7 @@ func (e *Engine) prepare(ctx context.Context, vc *versionCache, it *item, known,
 		res := e.final(it, c, r.To, sfsync.StatusEcho, why, true)
 		// Our own data came back: the source changed the record at this
 		// version, with values whose versions the map already has.
-		res.versions = vc.rememberEcho(&c, record)
+		res.versions = vc.rememberEchoAfter(&c, record, e.parkedDelete(c.Source, record))
 		e.crossing.echoed(record, &c)
 		return nil, res
 	}
