@@ -1114,7 +1114,17 @@ func (vc *versionCache) note(c *sfsync.Change, key string, touched []string) []s
 		}
 		return moved
 	}
-	bump(fieldAny)
+	if c.Origin.Client != repairClient {
+		// A repair is our write of the winner's data to the loser, not a
+		// change of the winner's record: its claim is the winner's
+		// version of the fields it carries, which may be the winner's
+		// record version where a change the engine never sees set them
+		// (see describe). As the winner's change of the record, it would
+		// explain that record version, and a value of another field that
+		// no change seen set would be taken for the map's older data of
+		// it: an older edit of the loser's beat it (seed 100846).
+		bump(fieldAny)
+	}
 	for _, f := range touched {
 		bump(f)
 	}
