@@ -67,13 +67,28 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			whole = len(stale) == len(touched)
 		}
 	}
+	var since []string
+	if it.repair && !it.resync && known && !whole {
+		// A repair carries the winner's data as it was when the change
+		// lost: a later change of the loser's that won and reached the
+		// winner since replaced it there.
+		if since = without(vc.loserChangedSince(record, &c, dest, touched, it.lostAt, *cur), stale); len(since) > 0 {
+			whole = len(stale)+len(since) == len(touched)
+		}
+	}
 	if whole {
 		what := fmt.Sprintf("fields %v", stale)
 		if c.Op == sfsync.OpDelete {
 			what = "the record"
 		}
-		res := e.final(it, c, dest, sfsync.StatusStale,
-			fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what), true)
+		why := fmt.Sprintf("older than data already applied from %s (%s)", c.Source, what)
+		if len(since) > 0 {
+			why = fmt.Sprintf("older than data already applied from %s (fields %v)", dest, since)
+			if len(stale) > 0 {
+				why = fmt.Sprintf("older than data already applied from %s (%s) and from %s (fields %v)", c.Source, what, dest, since)
+			}
+		}
+		res := e.final(it, c, dest, sfsync.StatusStale, why, true)
 		seen := &c
 		if it.resync {
 			// Not a change of the winner's (see claimed).
@@ -87,6 +102,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		dropFields(&c, stale)
 		touched = without(touched, stale)
 		w.notes = append(w.notes, fmt.Sprintf("not %v: newer data from %s already applied", stale, c.Source))
+	}
+	if len(since) > 0 {
+		own()
+		dropFields(&c, since)
+		touched = without(touched, since)
+		w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own later change of them won and reached %s since", since, dest, c.Source))
 	}
 	if known && cur.Exists && cur.Deleted && rowOfSyncedValues(vc, it, &c, record, touched) {
 		res := e.final(it, c, dest, sfsync.StatusNoop, "the target deleted the record, and the backfill's row carries only values synced before: the delete decides", true)

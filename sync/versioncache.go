@@ -1272,6 +1272,50 @@ func (vc *versionCache) decidedAt(record string, sys sfsync.System, field string
 	return ok && !own.Before(v)
 }
 
+// loserChangedSince returns the fields of touched whose value in r, a
+// repair of r.Source's data to loser, the loser's own change made after
+// its change that lost (at lostAt, on the loser's clock) has replaced
+// where the repair takes it from: the version map holds the loser's data
+// of the field as applied (both systems held it) at a version newer than
+// lostAt, the loser's record cur still holds that value, and r's differs.
+// The repair was planned from the winner's record as it was when the
+// change lost; the loser's later change won since and reached the winner,
+// which holds the repair's value no more: writing it would undo that
+// change in the loser alone (seed 89260: Salesforce's delete lost, its
+// repair waited in a lane behind rate-limited writes while the record was
+// undeleted and edited there, and the edit, applied to the ERP, was then
+// overwritten in Salesforce by the ERP's value from before it).
+func (vc *versionCache) loserChangedSince(record string, r *sfsync.Change, loser sfsync.System, touched []string, lostAt sfsync.Version, cur sfsync.Record) []string {
+	if lostAt.IsZero() || !cur.Exists || cur.Deleted {
+		return nil
+	}
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	lid, ok := rv.names.find(string(loser))
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, f := range touched {
+		fid, ok := rv.names.find(f)
+		if !ok {
+			continue
+		}
+		e := rv.entryOf(lid, fid)
+		if e == nil || e.hash == 0 || !lostAt.Before(e.version()) {
+			continue
+		}
+		if held, holds := cur.Fields[f]; !holds || valueHash(held) != e.hash {
+			continue
+		}
+		if v, _ := r.Value(f); valueHash(v) != e.hash {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // repairSuperseded returns the fields of touched whose value in r, a repair
 // of r.Source's data, the winner's newer data has replaced where it was
 // going: the version map holds r.Source's data of the field as applied
