@@ -166,15 +166,7 @@ func TestBackfillOfAResumedStreamTakesTheStoredTimeSinceWhenItIsWhole(t *testing
 	b := newBidi(t)
 	policy := conflict.LastWriteWins(conflict.WithSkewTolerance(2 * time.Second))
 	options := func(ext sfsync.EventSource, now time.Duration) []sfsyncsync.Option {
-		return []sfsyncsync.Option{
-			sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-			sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
-			sfsyncsync.WithClock(func() time.Time { return t0.Add(now) }),
-			sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-			sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
-			sfsyncsync.WithSource(ext), sfsyncsync.WithReconciler(reconcileOf(b)),
-			sfsyncsync.WithBackfill("Contact"),
-		}
+		return backfillingBothWays(b, policy, ext, reconcileOf(b), now)
 	}
 
 	// First run: a first start, whose backfill never pins.
@@ -248,20 +240,9 @@ func (s expiredSource) GapFreeSince() (time.Time, bool) { return time.Time{}, fa
 func TestStoredTimeSinceWhenWholeWaitsForTheStreamToResume(t *testing.T) {
 	b := newBidi(t)
 	policy := conflict.LastWriteWins()
-	options := func(ext sfsync.EventSource, rec sfsync.Reconciler, now time.Duration) []sfsyncsync.Option {
-		return []sfsyncsync.Option{
-			sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-			sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
-			sfsyncsync.WithClock(func() time.Time { return t0.Add(now) }),
-			sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
-			sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
-			sfsyncsync.WithSource(ext), sfsyncsync.WithReconciler(rec),
-			sfsyncsync.WithBackfill("Contact"),
-		}
-	}
 	run := func(src sfsync.EventSource, rec sfsync.Reconciler, now time.Duration) *running {
 		t.Helper()
-		e, err := sfsyncsync.New(src, nil, options(b.extLog.Source(), rec, now)...)
+		e, err := sfsyncsync.New(src, nil, backfillingBothWays(b, policy, b.extLog.Source(), rec, now)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,4 +281,19 @@ func TestStoredTimeSinceWhenWholeWaitsForTheStreamToResume(t *testing.T) {
 	r3.stop(t)
 	logOutcomes(t, b)
 	b.bothHold(t, "Contact", "003A", "Email", "e-sf", "Salesforce's email from the outage (20 s) is the newest")
+}
+
+// backfillingBothWays are the options of an engine syncing b both ways
+// under policy, with ext as the ERP's source, backfilling contacts with
+// rec, its clock now after t0.
+func backfillingBothWays(b *bidi, policy sfsync.ConflictPolicy, ext sfsync.EventSource, rec sfsync.Reconciler, now time.Duration) []sfsyncsync.Option {
+	return []sfsyncsync.Option{
+		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
+		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(policy), fastRetries(5),
+		sfsyncsync.WithClock(func() time.Time { return t0.Add(now) }),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, Sink: b.ext}),
+		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, Sink: b.sf}),
+		sfsyncsync.WithSource(ext), sfsyncsync.WithReconciler(rec),
+		sfsyncsync.WithBackfill("Contact"),
+	}
 }
