@@ -91,8 +91,11 @@
 // stream was whole from when that is earlier: the earliest of when the
 // backfill asked to pin, when the sources last began to stream every
 // commit (Run, or a lost position), and the sources' own [GapFree] times.
-// Every field no commit since then changed was set before it; one that a
-// later commit changed gets that commit's version from its event. So a row
+// A source's GapFree time is stored beside its checkpoint, so a later run
+// whose stream resumes from that position (and has delivered from it)
+// keeps it. Every field no commit since then changed was set before it;
+// one that a later commit changed gets that commit's version from its
+// event. So a row
 // does not claim old values at its record's newest time, where they would
 // beat the other system's later edit under last write wins.
 //
