@@ -1291,29 +1291,7 @@ func (vc *versionCache) loserChangedSince(record string, r *sfsync.Change, loser
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	lid, ok := rv.names.find(string(loser))
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, f := range touched {
-		fid, ok := rv.names.find(f)
-		if !ok {
-			continue
-		}
-		e := rv.entryOf(lid, fid)
-		if e == nil || e.hash == 0 || !lostAt.Before(e.version()) {
-			continue
-		}
-		if held, holds := cur.Fields[f]; !holds || valueHash(held) != e.hash {
-			continue
-		}
-		if v, _ := r.Value(f); valueHash(v) != e.hash {
-			out = append(out, f)
-		}
-	}
-	return out
+	return vc.get(record).replacedData(loser, r, touched, cur, lostAt.Before)
 }
 
 // repairSuperseded returns the fields of touched whose value in r, a repair
@@ -1328,8 +1306,15 @@ func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touche
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	rv := vc.get(record)
-	sid, ok := rv.names.find(string(r.Source))
+	return vc.get(record).replacedData(r.Source, r, touched, cur, nil)
+}
+
+// replacedData returns the fields of touched whose value in r differs
+// from sys's applied data of them that cur, the record r is written to,
+// still holds (only data whose version newer accepts, when newer is set):
+// r's value is not that data, which stands there.
+func (rv *recordVersions) replacedData(sys sfsync.System, r *sfsync.Change, touched []string, cur sfsync.Record, newer func(sfsync.Version) bool) []string {
+	sid, ok := rv.names.find(string(sys))
 	if !ok {
 		return nil
 	}
@@ -1340,7 +1325,7 @@ func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touche
 			continue
 		}
 		e := rv.entryOf(sid, fid)
-		if e == nil || e.hash == 0 {
+		if e == nil || e.hash == 0 || (newer != nil && !newer(e.version())) {
 			continue
 		}
 		if held, holds := cur.Fields[f]; !holds || valueHash(held) != e.hash {
