@@ -172,6 +172,9 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// dead-lettered, say), which the target's own edit of them beats
 		// (see rowValueLosesAtItsData).
 		var lostData []string
+		// takenSince are fields an undelete restores whose target value
+		// the source took after its delete (see syncedSinceDelete).
+		var takenSince []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		// Whether the target's changes of the record reach the engine
 		// though the map holds none of them yet: one waits undecided.
@@ -209,6 +212,15 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				pending = append(pending, f)
 			case c.Op == sfsync.OpUndelete && e.targetEditStands(vc, w, &c, record, f, *cur, true):
 				w.kept = append(w.kept, f)
+			case c.Op == sfsync.OpUndelete && vc.syncedSinceDelete(record, c.Source, dest, f, cur.Fields[f]):
+				// The target holds its own data of the field, which the
+				// source took after its delete (a repair that brought the
+				// record back wrote it there): the value the undelete
+				// restores is as old as that delete at the latest, and
+				// the source replaced it since. Dated at the undelete, or
+				// at the delete within a skew tolerance, it beat the
+				// newer data (seed 89260).
+				takenSince = append(takenSince, f)
 			case it.eventSetBefore(f, *cur, dest) && keepsTargetEdit(w, &c, f, cur.Fields[f], cur.FieldVersions[f], liveHolding(&c, f, v, it.eventAt, c.Source)):
 				older = append(older, f)
 			case snapshot && e.rowValueLosesAtItsData(vc, w, &c, record, f, v, *cur):
@@ -218,6 +230,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		if len(w.kept) > 0 {
 			own()
 			touched = w.leaveToTarget(&c, touched, "lost only to the delete, and stands now the record is back")
+		}
+		if len(takenSince) > 0 {
+			own()
+			dropFields(&c, takenSince)
+			touched = without(touched, takenSince)
+			w.kept = append(w.kept, takenSince...)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s took %s's data of them after its delete, which the undelete's values predate", takenSince, c.Source, dest))
 		}
 		if len(older) > 0 {
 			// The event set them, at its own version, before the target's

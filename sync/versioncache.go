@@ -294,6 +294,20 @@ func (vc *versionCache) ownDelete(record string, sys sfsync.System) (sfsync.Vers
 	return vc.get(record).version(sys, fieldDeleted)
 }
 
+// syncedSinceDelete reports whether value, target's value of field, is
+// the newest data of field the map holds (both systems held it), target's
+// own, at a version newer than source's newest delete of the record: the
+// source took it after its delete, so a value its undelete restores (as
+// of that delete) is older.
+func (vc *versionCache) syncedSinceDelete(record string, source, target sfsync.System, field string, value any) bool {
+	del, deleted := vc.ownDelete(record, source)
+	if !deleted {
+		return false
+	}
+	at, who, ok := vc.syncedDataOf(record, field, value)
+	return ok && who == target && del.Before(at)
+}
+
 // beforeOwnDelete reports whether v, a version of sys's, is older than
 // sys's newest delete of the record, and the record has not lived there
 // since: a change of sys's at v is stale against that delete.

@@ -195,15 +195,22 @@ func (s *System) Remove(object, id string, v sfsync.Version) sfsync.Change {
 // comes back with the values it had, and the change carries them all, as
 // Salesforce's UNDELETE event does.
 func (s *System) Restore(object, id string, v sfsync.Version) sfsync.Change {
+	c := s.RestoreSilently(object, id, v)
+	s.publish(c)
+	return c
+}
+
+// RestoreSilently applies an undelete like [System.Restore] but does not
+// emit it, as [System.EditSilently].
+func (s *System) RestoreSilently(object, id string, v sfsync.Version) sfsync.Change {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	var fields map[string]any
 	if r := s.get(object, id); r != nil {
 		fields = maps.Clone(r.fields)
 	}
 	c := s.change(object, id, sfsync.OpUndelete, fields, v, sfsync.Origin{Client: "user", User: "user"})
 	s.apply(&c)
-	s.mu.Unlock()
-	s.publish(c)
 	return c
 }
 
