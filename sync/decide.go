@@ -95,6 +95,12 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			seen = w.claimed(&c)
 		}
 		res.versions = vc.rememberSeen(seen, record)
+		if tombstoned(it, &c) && vc.beforeOwnDelete(record, c.Source, c.Version) {
+			// Stale against its own system's later delete, its data is
+			// in that system's tombstone all the same: an undelete
+			// restores it (see item.tombstoned).
+			res.versions = append(res.versions, vc.rememberLost(&c, record, touched)...)
+		}
 		return c, res, false
 	}
 	if len(stale) > 0 {
@@ -749,6 +755,20 @@ func (w *work) leaveToTarget(c *sfsync.Change, touched []string, why string) []s
 	dropFields(c, w.kept)
 	w.notes = append(w.notes, fmt.Sprintf("not %v: %s's own data of them %s", w.kept, w.route.To, why))
 	return without(touched, w.kept)
+}
+
+// tombstoned reports whether c, the change it carries, is a change event
+// of its record's data (a create or update, not a row read from
+// authoritative state, nor a write of ours) whose data a later delete of
+// its system leaves in that system's tombstone: an undelete restores it,
+// and the version map must know it to date the value restored. (Dropped as
+// superseded by that delete, the value was one the map never knew,
+// dated by older data: the other system's older edit, which had lost
+// only to the delete, stood against it, and its repair overwrote the
+// restored value (seed 89852).)
+func tombstoned(it *item, c *sfsync.Change) bool {
+	return (c.Op == sfsync.OpCreate || c.Op == sfsync.OpUpdate) && !it.snapshot && !it.repair && !it.resync &&
+		c.Origin.Client != repairClient
 }
 
 // eventSetAfter reports whether it is a change event re-read in place

@@ -216,6 +216,13 @@ type item struct {
 	// rereadAs is such a change's record as read, before its transform: a
 	// dead letter of the change keeps it (see Engine.deadLetter).
 	rereadAs *sfsync.Change
+	// tombstoned is such a change of its record's data (see tombstoned),
+	// as transformed, whose record was read deleted: its system's own
+	// later delete superseded it before it was decided. Its data is that
+	// system's all the same, in the tombstone, which an undelete restores:
+	// the version map keeps it so with the outcome of the delete read
+	// (see work.rememberTombstoned).
+	tombstoned *sfsync.Change
 	// hold, when set, collects the item's results instead of handing them
 	// to the committer: the change is not finished yet (a re-read is due).
 	hold *[]result

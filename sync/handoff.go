@@ -187,6 +187,12 @@ func (e *Engine) rereadInPlace(ctx context.Context, vc *versionCache, object str
 				}
 			}
 		}
+		if !w.it.snapshot && c.Op == sfsync.OpDelete && tombstoned(w.it, &w.c) {
+			// The event's change came before the delete read, and its
+			// data is in the tombstone (see item.tombstoned).
+			ev := w.c.Clone()
+			w.it.tombstoned = &ev
+		}
 		w.c = c
 		w.it.snapshot, w.it.settled = true, true
 		w.notes = append(w.notes, fmt.Sprintf("re-read by id: version %s in the second of the applied %s", was, applied))

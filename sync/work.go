@@ -158,3 +158,15 @@ func (w *work) rememberShown(vc *versionCache) []sfsync.AppliedVersion {
 	}
 	return vc.remember(w.shown, w.recordKey(), w.shown.Touched())
 }
+
+// rememberTombstoned records, with the outcome of a change event read as
+// its record's delete (see item.tombstoned), the event's own data as its
+// system's that the other system does not hold (see rememberLost), and
+// returns the entries that moved.
+func (w *work) rememberTombstoned(vc *versionCache) []sfsync.AppliedVersion {
+	t := w.it.tombstoned
+	if t == nil {
+		return nil
+	}
+	return vc.rememberLost(t, w.recordKey(), t.Touched())
+}

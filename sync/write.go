@@ -149,6 +149,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			if res != nil {
 				res.versions = append(res.versions, w.rememberShown(vc)...)
+				res.versions = append(res.versions, w.rememberTombstoned(vc)...)
 				if w.confirmed {
 					e.rememberWrites(ctx, r, &c)
 				}
@@ -274,7 +275,7 @@ func (e *Engine) writeFailed(vc *versionCache, w *work, err error, attempts int)
 	if len(w.borrowed) > 0 {
 		touched = without(touched, w.borrowed)
 	}
-	res.versions = vc.rememberDead(w.claimed(&w.c), w.recordKey(), touched)
+	res.versions = append(vc.rememberDead(w.claimed(&w.c), w.recordKey(), touched), w.rememberTombstoned(vc)...)
 	// What the policy decided stands: the source holds its data of the
 	// fields it kept from the target (and both hold those the target had
 	// already), as of the change's version. A later change of the
@@ -399,7 +400,7 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		if len(w.held) > 0 {
 			touched = append(slices.Clone(touched), w.held...)
 		}
-		versions := append(w.rememberWritten(vc, &w.c, w.recordKey(), touched), w.rememberShown(vc)...)
+		versions := slices.Concat(w.rememberWritten(vc, &w.c, w.recordKey(), touched), w.rememberShown(vc), w.rememberTombstoned(vc))
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
