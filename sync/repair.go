@@ -99,7 +99,6 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 				// field, its emptiness is its value, and is written.)
 				continue
 			}
-			setValue(&r, f, cur.Fields[f])
 			if v, ok := cur.FieldVersions[f]; ok {
 				who := cur.LastWriter[f]
 				if who == "" {
@@ -113,7 +112,10 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 				// record's version would make every field look as new as
 				// its newest change.)
 				w.repairFieldsAt = append(w.repairFieldsAt, fieldData{field: f, sys: who, version: v})
+			} else if e.leftToWinnersEvent(c, cur, winner, f) {
+				continue
 			}
+			setValue(&r, f, cur.Fields[f])
 		}
 	case live:
 		whole, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
@@ -130,6 +132,26 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		w.it.hold = new([]result)
 		w.holdsForRepair = true
 	}
+}
+
+// leftToWinnersEvent reports whether a record brought back to the loser of
+// c, a delete that lost to the winner's live record cur, leaves out field:
+// the winner's value is one the version map never versioned, while it
+// holds other data of the field, so a change of the winner's the engine
+// has not decided set it (its outcome lost to a crash, say, or its event
+// still on its way), at a version no one knows: the record's version is
+// only its upper bound. Claimed there, it would beat the loser's own data
+// of the field, newer perhaps, and make that change's own event look
+// stale (seed 102518: an older Salesforce edit overwrote the ERP's newer
+// create in the record brought back). The loser keeps its own value, and
+// the winner's event decides the field against it, as for a live record.
+// Only where the winner's changes reach the engine and none was lost.
+func (e *Engine) leftToWinnersEvent(c sfsync.Change, cur sfsync.Record, winner sfsync.System, field string) bool {
+	if !e.flowsFrom(winner, c.Object) || e.changesLost(winner, c.Object, cur.Version) {
+		return false
+	}
+	seen, known := e.versions.knowsValue(c.RecordKey(), winner, field, cur.Fields[field])
+	return known && !seen
 }
 
 // requeuedRecordRepair says whether c, w's change, is a repair requeued
@@ -273,7 +295,7 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		// planRepair).
 		var k partKey
 		if held {
-			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) && !e.versions.echoedValue(c.RecordKey(), c.Source, f, v) {
+			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && cur.LastWriter[f] != c.Source && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) && !e.versions.echoedValue(c.RecordKey(), c.Source, f, v) {
 				// A newer value of the winner is on its way to the loser as
 				// the winner's own change event. (Only a version of the
 				// field says so: a record's version may stand for a change
@@ -286,7 +308,11 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 				// Nor where the loser's newest echo of our writes carried
 				// that value: a write of ours took it there already, its
 				// outcome still to come (a lost acknowledgement, retried),
-				// and the losing change came after it.
+				// and the losing change came after it. Nor where the
+				// winner shows the loser as the field's writer: that
+				// version is a write of ours to the winner, which carried
+				// the winner's own value along (see carriedAlong), not a
+				// change of the winner's with an event to come.
 				continue
 			}
 			k.claim = cur.FieldVersion(f)

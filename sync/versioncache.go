@@ -225,7 +225,7 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 		if field == fieldAny || field == fieldDeleted {
 			return false
 		}
-		if cur.LastWriter[field] == c.Source {
+		if cur.LastWriter[field] == c.Source && !rv.carriedAlong(c.Source, field, cur.Fields[field]) {
 			if v, ok := cur.FieldVersions[field]; ok && at.Before(v) {
 				return true
 			}
@@ -251,6 +251,37 @@ func (vc *versionCache) staleFields(c *sfsync.Change, record string, touched []s
 		}
 	}
 	return stale, len(stale) > 0 && len(stale) == len(touched)
+}
+
+// carriedAlong reports whether value, which the target shows in field as
+// written by sys (a target that keeps the versions written stamps every
+// field of our write with the write's system and version), is another
+// system's data that our write carried along, not sys's: the map holds no
+// data of sys's for the field, and versions value as another system's. A
+// record our write of sys's change brought back keeps the target's own
+// values from its tombstone (see keepTombstoneValues): they are the
+// target's data, of their own versions, and no change of sys's is older
+// than them for being older than that write. Where the change's outcome
+// was lost (a crash), the map does not know that; an older change of
+// sys's, redelivered, would be dropped as stale against them, and the
+// repair that takes the target's values to sys (lost with the outcome)
+// would never be made again (seed 102518).
+func (rv *recordVersions) carriedAlong(sys sfsync.System, field string, value any) bool {
+	if _, ok := rv.version(sys, field); ok {
+		return false
+	}
+	fid, ok := rv.names.find(field)
+	if !ok {
+		return false
+	}
+	sid, known := rv.names.find(string(sys))
+	h := valueHash(value)
+	for i := range rv.entries {
+		if e := &rv.entries[i]; e.field == fid && (!known || e.source != sid) && e.hash != 0 && e.hash == h {
+			return true
+		}
+	}
+	return false
 }
 
 // lived returns the newest version at which sys showed the record live:
