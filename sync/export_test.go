@@ -26,3 +26,18 @@ func (e *Engine) OnGateWait(f func(record string)) { e.gates.waiting = f }
 func (e *Engine) SameLane(object, a, b string) bool {
 	return e.laneOf(&sfsync.Change{Object: object, RecordID: a}) == e.laneOf(&sfsync.Change{Object: object, RecordID: b})
 }
+
+// ParkedKey reports whether the change of idempotency key waits in the
+// park.
+func (e *Engine) ParkedKey(key string) bool {
+	e.parkMu.Lock()
+	defer e.parkMu.Unlock()
+	for _, queue := range e.parked {
+		for _, w := range queue {
+			if w.it.c.Key == key {
+				return true
+			}
+		}
+	}
+	return false
+}

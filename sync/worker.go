@@ -89,6 +89,8 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 	// Keys taken up by earlier items of this batch: their outcomes are not
 	// on their way yet, so a redelivery in the same batch is caught here.
 	taken := make(map[string]bool, len(items))
+	var ready []*work
+	var gates []string
 	for _, it := range items {
 		w, res := e.prepare(ctx, vc, it, known, taken)
 		if res != nil {
@@ -106,7 +108,18 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 			e.resync.push(w, e.cfg.windowMargin)
 			continue
 		}
-		// A redelivery parkBehind finds is final at once: only then does the
+		ready = append(ready, w)
+	}
+	if ctx, gates = e.gates.enterFor(ctx, e.gated(ready, nil)); ctx == nil {
+		return
+	}
+	defer e.gates.leave(gates)
+	for _, w := range ready {
+		// Asked under the records' gates: another lane, holding one, may
+		// park a change of w's record from w's source until it leaves it
+		// (a repair is the winner's change, decided in the losing change's
+		// lane, under the other id of a linked record), and w, written
+		// first, would overtake it (seed 103548). A redelivery parkBehind finds is final at once: only then does the
 		// change's outcome wait for its re-read.
 		if e.parkBehind(ctx, w, lookedAt) {
 			// An earlier change of the record waits: this one waits behind it.
@@ -123,14 +136,6 @@ func (e *Engine) processBatch(ctx context.Context, vc *versionCache, items []*it
 		}
 		groups[g] = append(groups[g], w)
 	}
-	var gates []string
-	for _, g := range groups {
-		gates = e.gated(g, gates)
-	}
-	if ctx, gates = e.gates.enterFor(ctx, gates); ctx == nil {
-		return
-	}
-	defer e.gates.leave(gates)
 	for _, g := range groups {
 		parked := e.write(ctx, vc, g)
 		e.park(parked)
