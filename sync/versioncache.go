@@ -1345,13 +1345,52 @@ func (vc *versionCache) loserChangedSince(record string, r *sfsync.Change, loser
 // with another value, and the loser's record cur holds that value. The
 // repair's value is older than that data (the map moves only forward), and
 // writing it would undo it.
+//
+// Unless the repair's value is r.Source's own data that never was applied:
+// its change that lost, at a version newer than the applied data's, and
+// still held there (its lost entry, not repaired since). That is the
+// winner's data the repair takes across, newer than the applied data the
+// loser holds, not older: an undelete of the loser's keeps the winner's
+// edit that lost only to the loser's delete, and its repair writes it to
+// the loser (seed 3561: the ERP's Email of 18s lost to Salesforce's
+// delete and stood in the ERP once Salesforce undeleted the record; the
+// repair, dead-lettered and requeued, was taken for stale against the ERP's
+// Email of 4s that Salesforce still held, and Salesforce kept that).
 func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touched []string, cur sfsync.Record) []string {
 	if !cur.Exists || cur.Deleted {
 		return nil
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	return vc.get(record).replacedData(r.Source, r, touched, cur, nil)
+	rv := vc.get(record)
+	return slices.DeleteFunc(rv.replacedData(r.Source, r, touched, cur, nil), func(f string) bool {
+		v, _ := r.Value(f)
+		return rv.holdsNewerLost(r.Source, f, v)
+	})
+}
+
+// holdsNewerLost reports whether sys holds value in field as its own data
+// of a change that lost (or was dead-lettered), newer than sys's applied
+// data of the field, and not repaired since: sys's newest data of the
+// field, which the other system does not hold.
+func (rv *recordVersions) holdsNewerLost(sys sfsync.System, field string, value any) bool {
+	sid, ok := rv.names.find(string(sys))
+	if !ok {
+		return false
+	}
+	lid, ok := rv.names.find(lostPrefix + field)
+	if !ok {
+		return false
+	}
+	lost := rv.entryOf(sid, lid)
+	if lost == nil || lost.hash == 0 || lost.hash != valueHash(value) {
+		return false
+	}
+	at := lost.version()
+	if applied, ok := rv.version(sys, field); ok && !applied.Before(at) {
+		return false
+	}
+	return !rv.lostRepaired(sys, field, at)
 }
 
 // replacedData returns the fields of touched whose value in r differs
