@@ -92,11 +92,21 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		r.Op, r.Version = sfsync.OpCreate, cur.Version
 		r.Fields = map[string]any{}
 		for _, f := range e.dataFields(c.Object, cur.Fields) {
-			if _, versioned := cur.FieldVersions[f]; !versioned && cur.Fields[f] == nil && !e.versions.hasData(c.RecordKey(), f) && w.loserFills(c, cur, f) {
+			if _, versioned := cur.FieldVersions[f]; !versioned && cur.Fields[f] == nil && !e.versions.hasData(c.RecordKey(), winner, f) && w.loserFills(c, cur, f) {
 				// Empty in the winner and never set there, and the policy
 				// lets the loser fill it: the loser's own value, if its
 				// record keeps one, stays. (Where the winner owns the
 				// field, its emptiness is its value, and is written.)
+				// A change of the winner's own that the map holds as lost
+				// or dead-lettered set it, though no data of it was ever
+				// synced: the emptiness is that change's value, at its
+				// version (dataOfValue, below), and is written. Left to
+				// the loser, the loser's value from its tombstone went
+				// back in with this repair, which the loser stamps as the
+				// winner's at the repair's version; the winner's change,
+				// requeued, was then compared with that stamp (its own
+				// version: a tie) instead of the loser's older data, lost,
+				// and the systems parted (seed 3521).
 				continue
 			}
 			if v, ok := cur.FieldVersions[f]; ok {

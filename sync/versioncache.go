@@ -935,13 +935,20 @@ func (vc *versionCache) echoedValue(record string, sys sfsync.System, field stri
 	return vc.get(record).echoedValue(sys, field, value)
 }
 
-// hasData reports whether the map holds data of field for record, of
-// any system's.
-func (vc *versionCache) hasData(record, field string) bool {
+// hasData reports whether the map holds data of field for record that
+// sys held: data both systems hold, of any system's, or sys's own change
+// of it that lost or was dead-lettered, which sys alone holds (see
+// rememberLost and rememberDead). Such a change set the field in sys,
+// whatever value it left there (an empty one included).
+func (vc *versionCache) hasData(record string, sys sfsync.System, field string) bool {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	_, _, ok := vc.get(record).newest(field)
-	return ok
+	rv := vc.get(record)
+	if _, _, ok := rv.newest(field); ok {
+		return true
+	}
+	_, own := rv.ownData(sys, field)
+	return own
 }
 
 // syncedDataOf returns the version of the newest data of field that the
