@@ -29,7 +29,7 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		}
 	}
 	it, dest := w.it, w.route.To
-	w.dropped, w.held, w.kept, w.shown = nil, nil, nil, nil
+	w.dropped, w.held, w.kept, w.shown, w.across = nil, nil, nil, nil, nil
 	it.pinned = e.pinnedBound(it.pinned)
 	if pin, later := rowAfterPin(it, &c); later {
 		own()
@@ -449,9 +449,25 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// part brought back already. (A change that lost only to the
 		// delete, which lost in turn, is judged on its merit here too.)
 		for _, f := range touched {
-			lostThere := keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f)
-			if e.targetEditStands(vc, w, &c, record, f, *cur, false) || (lostThere && e.targetValueWins(vc, w, &c, record, f, *cur)) {
+			if e.targetEditStands(vc, w, &c, record, f, *cur, false) {
 				w.kept = append(w.kept, f)
+				continue
+			}
+			lostThere := keptValue(*cur, f) && vc.ownChangeLost(record, c.Source, f)
+			if lostThere && e.targetValueWins(vc, w, &c, record, f, *cur) {
+				w.kept = append(w.kept, f)
+				if targetsOwnUnsynced(vc, record, dest, f, cur.Fields[f]) {
+					// The target's value is its own change that the
+					// engine decided already (stale against its own
+					// delete, say), which the source never held: no
+					// event of the target's brings it to the source
+					// again, and where the source's change lost only to
+					// the delete, its repair was a delete, which carries
+					// no value. This repair's own repair takes it there
+					// (see planRepair); kept alone, the two systems
+					// parted (seed 3424).
+					w.across = append(w.across, f)
+				}
 			}
 		}
 		if len(w.kept) > 0 {
@@ -746,6 +762,17 @@ func keepsTargetEdit(w *work, c *sfsync.Change, field string, value any, tv sfsy
 func keptValue(cur sfsync.Record, field string) bool {
 	_, ok := cur.Fields[field]
 	return cur.Exists && ok
+}
+
+// targetsOwnUnsynced reports whether value, target's value of field, is
+// data of target's own change that the version map holds (applied or
+// lost), and not data both systems ever held: the other system never took
+// it.
+func targetsOwnUnsynced(vc *versionCache, record string, target sfsync.System, field string, value any) bool {
+	if _, who, ok := vc.dataOfValue(record, target, field, value); !ok || who != target {
+		return false
+	}
+	return !vc.syncedValue(record, field, value)
 }
 
 // leaveToTarget takes w.kept, the fields whose target edit stands in the

@@ -35,7 +35,17 @@ const repairClient = "sfsync-repair"
 // record is live there after it.
 func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing bool) {
 	w.repair, w.repairParts, w.repairClaim, w.repairFieldsAt = nil, nil, nil, nil
-	if len(w.lost) == 0 || w.it.repair || c.Op == sfsync.OpEvent {
+	lost := w.lost
+	if w.it.repair {
+		// A repair is not repaired in turn, but for the fields whose
+		// target value the record it brings back keeps, and which no
+		// other change takes to the source (w.across, see decide): this
+		// repair's own repair takes them there, from the record as the
+		// target holds it, or held it before its delete. It is a repair,
+		// not repaired again.
+		lost = w.across
+	}
+	if len(lost) == 0 || c.Op == sfsync.OpEvent {
 		return
 	}
 	winner, loser := w.route.To, c.Source
@@ -52,6 +62,9 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		r.Tenant = e.cfg.tenant
 	}
 	live := cur.Exists && !cur.Deleted
+	if w.it.repair && !live && !(cur.Deleted && writing && len(cur.Fields) > 0) {
+		return
+	}
 	switch {
 	case cur.Deleted && writing && c.Op != sfsync.OpDelete && len(cur.Fields) > 0:
 		// The change brings the record back, and with it the winner's
@@ -59,7 +72,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 		// resurrect): the loser takes them, as from a live record, each
 		// at the version of its data from before the delete. A field
 		// the tombstone does not hold is cleared, as below.
-		whole, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, w.lost)
+		whole, parts := e.lostFieldsRepair(w, c, beforeDelete(cur), r, lost)
 		if whole == nil {
 			return
 		}
@@ -128,7 +141,7 @@ func (e *Engine) planRepair(w *work, c sfsync.Change, cur sfsync.Record, writing
 			setValue(&r, f, cur.Fields[f])
 		}
 	case live:
-		whole, parts := e.lostFieldsRepair(w, c, cur, r, w.lost)
+		whole, parts := e.lostFieldsRepair(w, c, cur, r, lost)
 		if whole == nil {
 			return
 		}

@@ -52,7 +52,11 @@ type work struct {
 	// repair's create) leaves to the target: its own edits of them lost,
 	// or would lose, only to the delete (see targetEditStands). They lost
 	// here; an undelete's repair takes them to the source.
-	kept   []string
+	kept []string
+	// across lists the fields of kept, for a repair that brings a record
+	// back, whose target value nothing else takes to the source: the
+	// repair's own repair does (see decide and planRepair).
+	across []string
 	repair *sfsync.Change
 	// repairParts are the parts of the repair whose data is older than
 	// repair's, written before it (see planRepair).
