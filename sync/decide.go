@@ -71,8 +71,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 	if it.repair && !it.resync && known && !whole {
 		// A repair carries the winner's data as it was when the change
 		// lost: a later change of the loser's that won and reached the
-		// winner since replaced it there.
-		if since = without(vc.loserChangedSince(record, &c, dest, touched, it.lostAt, *cur), stale); len(since) > 0 {
+		// winner since replaced it there, as did the loser's own data
+		// newer than the loser's data the repair carries (see
+		// loserChangedSince).
+		if since = without(vc.loserChangedSince(record, &c, dest, touched, it.lostAt, it.fieldsAt, *cur), stale); len(since) > 0 {
 			whole = len(stale)+len(since) == len(touched)
 		}
 	}

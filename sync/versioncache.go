@@ -1337,13 +1337,36 @@ func (vc *versionCache) decidedAt(record string, sys sfsync.System, field string
 // repair waited in a lane behind rate-limited writes while the record was
 // undeleted and edited there, and the edit, applied to the ERP, was then
 // overwritten in Salesforce by the ERP's value from before it).
-func (vc *versionCache) loserChangedSince(record string, r *sfsync.Change, loser sfsync.System, touched []string, lostAt sfsync.Version, cur sfsync.Record) []string {
+//
+// A field whose value in r is the loser's own data (fieldsAt names the
+// loser as its system, at that data's version: the winner held it as
+// synced from the loser) is replaced by the loser's applied data newer
+// than that, whenever the loser made it: it is the same system's newer
+// data, which the repair's older value must not overwrite. Its change may
+// be older than the one that lost, yet have reached the winner only after
+// (seed 4925: Salesforce's last name n30, set while its events were lost
+// past retention, stood in its tombstone; its delete lost to the ERP's
+// record, which held Salesforce's synced n5, and the repair waited while
+// the ERP's own update brought the record back in Salesforce with n30 and
+// took n30 to the ERP, dated at the tombstone's second, before the
+// delete's commit in it. The repair then wrote n5 over n30 in Salesforce.)
+func (vc *versionCache) loserChangedSince(record string, r *sfsync.Change, loser sfsync.System, touched []string, lostAt sfsync.Version, fieldsAt []fieldData, cur sfsync.Record) []string {
 	if lostAt.IsZero() || !cur.Exists || cur.Deleted {
 		return nil
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	return vc.get(record).replacedData(loser, r, touched, cur, lostAt.Before)
+	return vc.get(record).replacedData(loser, r, touched, cur, func(field string, v sfsync.Version) bool {
+		if lostAt.Before(v) {
+			return true
+		}
+		for _, d := range fieldsAt {
+			if d.field == field && d.sys == loser && d.version.Before(v) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // repairSuperseded returns the fields of touched whose value in r, a repair
@@ -1402,9 +1425,9 @@ func (rv *recordVersions) holdsNewerLost(sys sfsync.System, field string, value 
 
 // replacedData returns the fields of touched whose value in r differs
 // from sys's applied data of them that cur, the record r is written to,
-// still holds (only data whose version newer accepts, when newer is set):
-// r's value is not that data, which stands there.
-func (rv *recordVersions) replacedData(sys sfsync.System, r *sfsync.Change, touched []string, cur sfsync.Record, newer func(sfsync.Version) bool) []string {
+// still holds (only data whose version newer accepts for its field, when
+// newer is set): r's value is not that data, which stands there.
+func (rv *recordVersions) replacedData(sys sfsync.System, r *sfsync.Change, touched []string, cur sfsync.Record, newer func(field string, v sfsync.Version) bool) []string {
 	sid, ok := rv.names.find(string(sys))
 	if !ok {
 		return nil
@@ -1416,7 +1439,7 @@ func (rv *recordVersions) replacedData(sys sfsync.System, r *sfsync.Change, touc
 			continue
 		}
 		e := rv.entryOf(sid, fid)
-		if e == nil || e.hash == 0 || (newer != nil && !newer(e.version())) {
+		if e == nil || e.hash == 0 || (newer != nil && !newer(f, e.version())) {
 			continue
 		}
 		if held, holds := cur.Fields[f]; !holds || valueHash(held) != e.hash {
