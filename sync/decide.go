@@ -183,6 +183,10 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		// takenSince are fields an undelete restores whose target value
 		// the source took after its delete (see syncedSinceDelete).
 		var takenSince []string
+		// lostRestored are fields an undelete restores whose value is
+		// its source's own change that lost, and that loses to the
+		// target's data of them.
+		var lostRestored []string
 		backfilled := snapshot && !it.pinned.IsZero()
 		// Whether the target's changes of the record reach the engine
 		// though the map holds none of them yet: one waits undecided.
@@ -229,6 +233,17 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 				// at the delete within a skew tolerance, it beat the
 				// newer data (seed 89260).
 				takenSince = append(takenSince, f)
+			case c.Op == sfsync.OpUndelete && vc.holdsNewerLost(record, c.Source, f, v) && e.targetValueWins(vc, w, &c, record, f, *cur):
+				// The value the undelete restores is its source's own
+				// change that lost, and that no repair replaced there:
+				// the other system's delete beat it, say, and the
+				// repair of its fields found the record deleted already.
+				// The undelete restores that data, it does not change it:
+				// decided at its version, against the target's data, the
+				// target's value wins; it stays, and the undelete's
+				// repair takes it to the source. Dated at the undelete,
+				// the older value beat the newer one (seed 4296).
+				lostRestored = append(lostRestored, f)
 			case it.eventSetBefore(f, *cur, dest) && keepsTargetEdit(w, &c, f, cur.Fields[f], cur.FieldVersions[f], liveHolding(&c, f, v, it.eventAt, c.Source)):
 				older = append(older, f)
 			case snapshot && e.rowValueLosesAtItsData(vc, w, &c, record, f, v, *cur):
@@ -245,6 +260,13 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			touched = without(touched, takenSince)
 			w.kept = append(w.kept, takenSince...)
 			w.notes = append(w.notes, fmt.Sprintf("not %v: %s took %s's data of them after its delete, which the undelete's values predate", takenSince, c.Source, dest))
+		}
+		if len(lostRestored) > 0 {
+			own()
+			dropFields(&c, lostRestored)
+			touched = without(touched, lostRestored)
+			w.kept = append(w.kept, lostRestored...)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: the undelete restores %s's change of them that lost, which %s's data of them beats", lostRestored, c.Source, dest))
 		}
 		if len(older) > 0 {
 			// The event set them, at its own version, before the target's

@@ -1399,6 +1399,13 @@ func (vc *versionCache) repairSuperseded(record string, r *sfsync.Change, touche
 	})
 }
 
+// holdsNewerLost is recordVersions.holdsNewerLost for the cached record.
+func (vc *versionCache) holdsNewerLost(record string, sys sfsync.System, field string, value any) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.get(record).holdsNewerLost(sys, field, value)
+}
+
 // holdsNewerLost reports whether sys holds value in field as its own data
 // of a change that lost (or was dead-lettered), newer than sys's applied
 // data of the field, and not repaired since: sys's newest data of the
