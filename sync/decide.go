@@ -522,6 +522,17 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			}
 		}
 		d.Apply = len(d.Keep) > 0
+	case w.route.Policy != nil && it.undoesDelete && known && cur.Exists && cur.Deleted:
+		// A repair that brings back the record our delete removed with
+		// the change it writes back (see item.undoesDelete): that change
+		// beat the delete in the winner, and the record lives there. The
+		// tombstone is our delete's, stamped by the target at our write,
+		// not a delete of the loser's own: decided against it, the repair
+		// lost (on a tie the delete wins), and the record stayed deleted
+		// in the loser while the winner kept it. Its fields are decided as
+		// for the record as it was before that delete.
+		own()
+		d = w.route.Policy.Decide(c, beforeDelete(*cur))
 	case w.route.Policy != nil:
 		// A policy is the user's code: it gets a copy to look at.
 		own()

@@ -243,9 +243,10 @@ type item struct {
 	// resyncFrom is, for a resync, the winner's own data of each field
 	// that the resynced change was decided against (see planResync).
 	resyncFrom map[string]sfsync.Version
-	// undoesDelete marks a resync of a change that a delete of ours
-	// removed with the record (see deleteCrossed): the tombstone it meets
-	// is that delete's, which the change beat, not a delete of the losing
+	// undoesDelete marks a repair that carries the resync of a change that
+	// a delete of ours removed with the record (see deleteCrossed), or a
+	// part of one, whatever else it carries: the tombstone it meets is
+	// that delete's, which the change beat, not a delete of the losing
 	// side's own that decides.
 	undoesDelete bool
 	// work is room for the item's work (see newWork).

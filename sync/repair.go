@@ -459,17 +459,27 @@ func setValue(c *sfsync.Change, field string, v any) {
 func (e *Engine) runRepair(ctx context.Context, vc *versionCache, w *work) {
 	if r := w.repair; r != nil && ctx.Err() == nil {
 		w.repair = nil
+		// A repair that writes back a change our delete removed with the
+		// record (see planResync) brings the record back in the loser,
+		// and so do all its parts: the tombstone there is that delete's,
+		// which the change beat. That holds whatever else the repair
+		// carries: the winner's values of fields that lost when the
+		// record came back there (an owner's, say), in it or in parts
+		// of their own. Only a repair that was the resync alone counted
+		// so; the others met our delete's tombstone as the loser's own
+		// delete, and lost to it (seed 4176).
+		undoes := len(w.resynced) > 0 && w.resyncUndoes
 		for _, p := range w.repairParts {
 			if ctx.Err() != nil {
 				break
 			}
 			claim := p.claim
-			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, fieldsAt: p.fieldsAt, beforeDelete: p.beforeDelete}})
+			e.processBatch(ctx, vc, []*item{{c: p.c, repair: true, lostAt: w.repairLostAt, claim: &claim, fieldsAt: p.fieldsAt, beforeDelete: p.beforeDelete, undoesDelete: undoes}})
 		}
 		w.repairParts = nil
-		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, fieldsAt: w.repairFieldsAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched())}
+		rep := &item{c: *r, repair: true, lostAt: w.repairLostAt, claim: w.repairClaim, fieldsAt: w.repairFieldsAt, resync: len(w.resynced) > 0 && len(w.resynced) == len(r.Touched()), undoesDelete: undoes}
 		if rep.resync {
-			rep.resyncFrom, rep.undoesDelete = w.resyncFrom, w.resyncUndoes
+			rep.resyncFrom = w.resyncFrom
 		}
 		w.repairClaim, w.repairFieldsAt = nil, nil
 		if w.holdsForRepair {
