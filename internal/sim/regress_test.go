@@ -113,6 +113,7 @@ var regressionSeeds = []struct {
 	{3561, 0, "an undelete's repair carrying the ERP's edit that lost only to Salesforce's delete was dead-lettered; requeued, it was ended stale against the ERP's older applied data that Salesforce still held. The winner's newer data that lost is not superseded by its older applied data"},
 	{4296, 0, "Salesforce's edit lost to the ERP's delete and the repair of its fields found the record deleted already; Salesforce's undelete restored the edit, dated at the undelete, over the ERP's newer data. A restored losing change is decided at its own version"},
 	{4925, 0, "a delete's repair carried Salesforce's own synced last name, which its newer name (set while its events were lost past retention) replaced in both systems, dated at the tombstone's second before the delete's commit: the repair wrote the older name back. A loser's own data in a repair is replaced by its newer applied data whatever that data's order against the change that lost"},
+	{4176, 0, "field ownership with last write wins (2 s skew): our write of the ERP's delete crossed a Salesforce user's edit, which won and brought the record back in the ERP without the ERP's own field; the repair toward Salesforce carried that field besides the edit written back, and met our delete's tombstone as Salesforce's own delete, losing the tie. A repair that writes back a change our delete crossed undoes the delete whatever else it carries"},
 }
 
 // TestRegressionSeeds runs each regression seed, and again when it breaks
