@@ -400,7 +400,9 @@ func (e *Engine) applied(ctx context.Context, vc *versionCache, r *Route, ws []*
 		if len(w.held) > 0 {
 			touched = append(slices.Clone(touched), w.held...)
 		}
-		versions := slices.Concat(w.rememberWritten(vc, &w.c, w.recordKey(), touched), w.rememberShown(vc), w.rememberTombstoned(vc))
+		// Appended, not concatenated: the written change's entries are
+		// the whole of it on the common path, with no copy.
+		versions := append(append(w.rememberWritten(vc, &w.c, w.recordKey(), touched), w.rememberShown(vc)...), w.rememberTombstoned(vc)...)
 		reason := appliedReason(w.c.Op, w.touched, r.To, w.attempts, w.notes)
 		e.emit(result{it: w.it, outcome: e.outcome(w.it, w.c, r.To, sfsync.StatusApplied, reason, w.attempts), claim: true, versions: versions})
 	}
