@@ -401,8 +401,9 @@ func sawChange(read readStamp, v sfsync.Version) bool {
 
 // planResync adds to w's repair the resync of the fields of c, decided to
 // be written to w's target (or held there already), that a write of ours
-// may have overwritten in c's own system (see above).
-func (e *Engine) planResync(w *work, c sfsync.Change) {
+// may have overwritten in c's own system (see above). cur is the target's
+// record as the decision read it.
+func (e *Engine) planResync(w *work, c sfsync.Change, cur sfsync.Record) {
 	if len(w.it.crossing) == 0 || w.it.repair || (c.Op != sfsync.OpUpdate && c.Op != sfsync.OpCreate) {
 		return
 	}
@@ -453,16 +454,52 @@ func (e *Engine) planResync(w *work, c sfsync.Change) {
 	// The repair's source is the winner, its data and version c's, on
 	// c's clock: whether the winner has changed a field again since is
 	// told on the winner's own clock, from the data c was decided against.
+	//
+	// That data is what the record read for the decision holds, as well
+	// as what the version map holds as applied: the winner's own change
+	// there may have no outcome yet. The crossing write is one (its
+	// acknowledgement lost, its retry still to come, seed 5429): it wrote
+	// the winner's change to the loser, and its outcome, recorded after
+	// this decision, puts that change in the map as applied. Known from
+	// the map alone, it would then look like a change of the winner's
+	// made since, and the resync would be dropped as stale, though it is
+	// the very data c beat: the loser would keep it for good.
 	w.resyncFrom = nil
 	record := c.RecordKey()
 	for _, f := range fields {
-		if v, ok := e.versions.appliedOf(record, winner, f); ok {
+		v, ok := e.versions.appliedOf(record, winner, f)
+		if read, own := winnersReadData(cur, winner, f); own && (!ok || v.Before(read)) {
+			v, ok = read, true
+		}
+		if ok {
 			if w.resyncFrom == nil {
 				w.resyncFrom = make(map[string]sfsync.Version, len(fields))
 			}
 			w.resyncFrom[f] = v
 		}
 	}
+}
+
+// winnersReadData returns the version of winner's own data of field in
+// cur, winner's live record as a decision read it, where cur names winner
+// as the field's writer: a version on winner's own clock. (A value our
+// write took there may carry another system's version.)
+func winnersReadData(cur sfsync.Record, winner sfsync.System, field string) (sfsync.Version, bool) {
+	if !cur.Exists || cur.Deleted {
+		return sfsync.Version{}, false
+	}
+	who, ok := cur.LastWriter[field]
+	if !ok {
+		if _, versioned := cur.FieldVersions[field]; versioned {
+			return sfsync.Version{}, false
+		}
+		// A field as old as the record: the record's writer wrote it.
+		who = cur.LastWriter[""]
+	}
+	if who != winner {
+		return sfsync.Version{}, false
+	}
+	return cur.FieldVersion(field), true
 }
 
 // dropResync takes back the resync planned for a change that was not

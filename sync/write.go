@@ -141,7 +141,7 @@ func (e *Engine) write(ctx context.Context, vc *versionCache, group []*work) (pa
 			}
 			e.planRepair(w, c, cur, res == nil && !wait)
 			if res == nil || res.outcome.Status == sfsync.StatusApplied || res.outcome.Status == sfsync.StatusNoop {
-				e.planResync(w, decided)
+				e.planResync(w, decided, cur)
 			}
 			if wait {
 				waiting = append(waiting, w)
