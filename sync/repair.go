@@ -315,7 +315,18 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 	for _, f := range lost {
 		v, held := cur.Fields[f]
 		// A field the winner never set is cleared without a version (see
-		// planRepair).
+		// planRepair). A winner that shows every field, null where never
+		// set (Salesforce), holds it all the same: empty, with no version
+		// or writer of its own (see describe), and no data of it in the
+		// map, it is that absence too. The record's version is no version
+		// of it: that is the record's last change, which may be our write
+		// of the loser's create, on the loser's clock. Claimed there, the
+		// winner's first real value of the field, on its own clock, looked
+		// older than the repair's emptiness, and was dropped as stale: the
+		// loser kept the field empty (seed 9194).
+		if held && e.neverSet(c.RecordKey(), r.Source, cur, f) {
+			held = false
+		}
 		var k partKey
 		if held {
 			if fv, ok := cur.FieldVersions[f]; ok && c.Version.Before(fv) && cur.LastWriter[f] != c.Source && !e.versions.delivered(c.RecordKey(), r.Source, f, fv) && !e.versions.carriedFirst(c.RecordKey(), r.Source, c.Source, f) && !e.versions.echoedValue(c.RecordKey(), c.Source, f, v) {
@@ -372,6 +383,24 @@ func (e *Engine) lostFieldsRepair(w *work, c sfsync.Change, cur sfsync.Record, r
 		parts = append(parts, *p)
 	}
 	return byKey[keys[len(keys)-1]], parts
+}
+
+// neverSet reports whether winner's record cur shows field empty as never
+// set: null, with no version or writer of its own (describe leaves a field
+// so that no change of the winner's ever set, though every change of its
+// reaches the engine), and no data of the field in the map, synced or the
+// winner's own that lost or was dead-lettered (see hasData).
+func (e *Engine) neverSet(record string, winner sfsync.System, cur sfsync.Record, field string) bool {
+	if v, held := cur.Fields[field]; !held || v != nil {
+		return false
+	}
+	if _, versioned := cur.FieldVersions[field]; versioned {
+		return false
+	}
+	if _, written := cur.LastWriter[field]; written {
+		return false
+	}
+	return !e.versions.hasData(record, winner, field)
 }
 
 // repairPart is a part of a repair whose data is older than the repair's
