@@ -40,6 +40,21 @@ func (e *Engine) leaveOutUnsyncedKept(vc *versionCache, w *work, c *sfsync.Chang
 		}
 		pd = w.route.Policy.Decide(probe, beforeDelete(cur))
 	}
+	if !pd.Apply && cur.Exists && !cur.Deleted {
+		// The record is back in the target already: a newer change of the
+		// winner's brought it back before this repair was decided (the
+		// delete waited for that change's event, say), written at the
+		// version this repair carries. The policy then keeps the target's
+		// record against c as a whole (a tie with that write), which says
+		// nothing of whose the fields are: every field is the target's as
+		// it stands. A value of c's that was never synced is the source's
+		// own edit that the change bringing the record back left out (of a
+		// field the target owns, say), which loses when its event comes:
+		// written here, whole, it reached the target anyway, and that
+		// event's repair took the owner's value to the source only (seed
+		// 7347). Synced values are still written, as for a tombstone.
+		pd = sfsync.Decision{Apply: true, Dropped: pd.Dropped}
+	}
 	if !pd.Apply {
 		return
 	}
