@@ -1,16 +1,12 @@
 package sync
 
 import (
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/store/memory"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // The simulator's seed 3521, last write wins with a skew tolerance of 3 s,
@@ -39,16 +35,7 @@ import (
 func TestRecordBroughtBackCarriesTheWinnersDeadLetteredEmptiness(t *testing.T) {
 	const record = "Contact/P-2"
 	erp := sfsync.External("erp")
-	sfLog, extLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
-	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog))
-	ext := synctest.NewSystem(erp, synctest.WithFeed(extLog))
-	e, err := New(sfLog.Source(), nil,
-		WithSource(extLog.Source()), WithStore(memory.New()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		WithPolicy(conflict.LastWriteWins(conflict.WithSkewTolerance(3*time.Second))), WithClientID("sfsync"),
-		WithRoute(Route{From: sfsync.Salesforce, Sink: ext}), WithRoute(Route{From: erp, Sink: sf}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := twoWayEngine(t, conflict.LastWriteWins(conflict.WithSkewTolerance(3*time.Second)))
 	vc := e.versions
 	all := []string{"Email", "LastName", "MailingCity", "Phone"}
 	erpAt := func(ms int, counter int64) sfsync.Version {

@@ -1,16 +1,12 @@
 package sync
 
 import (
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/store/memory"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // The simulator's seed 102518, last write wins, the ERP's clock half a
@@ -32,16 +28,7 @@ func unseenWinnerEngine(t *testing.T) (*Engine, string) {
 	t.Helper()
 	const record = "Contact/P-1"
 	erp := sfsync.External("erp")
-	sfLog, extLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
-	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog))
-	ext := synctest.NewSystem(erp, synctest.WithFeed(extLog))
-	e, err := New(sfLog.Source(), nil,
-		WithSource(extLog.Source()), WithStore(memory.New()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		WithPolicy(conflict.LastWriteWins()), WithClientID("sfsync"),
-		WithRoute(Route{From: sfsync.Salesforce, Sink: ext}), WithRoute(Route{From: erp, Sink: sf}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := twoWayEngine(t, conflict.LastWriteWins())
 	vc := e.versions
 	vc.note(&sfsync.Change{Source: erp, Object: "Contact", RecordID: "P-1", Op: sfsync.OpCreate, Version: erpCreateAt,
 		Fields: map[string]any{"Email": "e2", "LastName": "n1", "MailingCity": "c4", "Phone": "p3"}},

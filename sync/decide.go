@@ -254,37 +254,30 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 			own()
 			touched = w.leaveToTarget(&c, touched, "lost only to the delete, and stands now the record is back")
 		}
-		if len(takenSince) > 0 {
+		// keep leaves fields to the target: out of c and touched, and
+		// into w.kept, which the repair takes to the source.
+		keep := func(fields []string, why string) {
 			own()
-			dropFields(&c, takenSince)
-			touched = without(touched, takenSince)
-			w.kept = append(w.kept, takenSince...)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s took %s's data of them after its delete, which the undelete's values predate", takenSince, c.Source, dest))
+			dropFields(&c, fields)
+			touched = without(touched, fields)
+			w.kept = append(w.kept, fields...)
+			w.notes = append(w.notes, fmt.Sprintf("not %v: %s", fields, why))
+		}
+		if len(takenSince) > 0 {
+			keep(takenSince, fmt.Sprintf("%s took %s's data of them after its delete, which the undelete's values predate", c.Source, dest))
 		}
 		if len(lostRestored) > 0 {
-			own()
-			dropFields(&c, lostRestored)
-			touched = without(touched, lostRestored)
-			w.kept = append(w.kept, lostRestored...)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: the undelete restores %s's change of them that lost, which %s's data of them beats", lostRestored, c.Source, dest))
+			keep(lostRestored, fmt.Sprintf("the undelete restores %s's change of them that lost, which %s's data of them beats", c.Source, dest))
 		}
+		// older: the event set them, at its own version, before the
+		// target's edit of them: the record re-read carries them at its
+		// later version, which would wrongly beat that edit. The edit
+		// stands, and the repair takes it to the source.
 		if len(older) > 0 {
-			// The event set them, at its own version, before the target's
-			// edit of them: the record re-read carries them at its later
-			// version, which would wrongly beat that edit. The edit stands,
-			// and the repair takes it to the source.
-			own()
-			dropFields(&c, older)
-			touched = without(touched, older)
-			w.kept = append(w.kept, older...)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: %s's edit of them is newer than this event's own change (%s), whatever the record read's version", older, dest, it.eventAt))
+			keep(older, fmt.Sprintf("%s's edit of them is newer than this event's own change (%s), whatever the record read's version", dest, it.eventAt))
 		}
 		if len(lostData) > 0 {
-			own()
-			dropFields(&c, lostData)
-			touched = without(touched, lostData)
-			w.kept = append(w.kept, lostData...)
-			w.notes = append(w.notes, fmt.Sprintf("not %v: the row carries %s's data of them from an older change, which %s's edit of them beats", lostData, c.Source, dest))
+			keep(lostData, fmt.Sprintf("the row carries %s's data of them from an older change, which %s's edit of them beats", c.Source, dest))
 		}
 		if len(pending) > 0 {
 			own()

@@ -27,16 +27,7 @@ import (
 func TestRecordRepairLeavesTheLoserLaterChangeThatReachedTheWinner(t *testing.T) {
 	const record = "Contact/003A"
 	erp := sfsync.External("erp")
-	sfLog, extLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
-	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog))
-	ext := synctest.NewSystem(erp, synctest.WithFeed(extLog))
-	policy := conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins())
-	e, err := New(sfLog.Source(), nil,
-		WithSource(extLog.Source()), WithStore(memory.New()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithPolicy(policy), WithClientID("sfsync"),
-		WithRoute(Route{From: sfsync.Salesforce, Sink: ext}), WithRoute(Route{From: erp, Sink: sf}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := twoWayEngine(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins()))
 	vc := e.versions
 	// The ERP's create reached Salesforce; Salesforce's delete lost.
 	vc.note(&sfsync.Change{Source: erp, Object: "Contact", RecordID: "003A", Op: sfsync.OpCreate, Version: extVersionAt(1, 1),
@@ -78,4 +69,22 @@ func TestRecordRepairLeavesTheLoserLaterChangeThatReachedTheWinner(t *testing.T)
 	if !slices.Contains(w.touched, "MailingCity") {
 		t.Errorf("the repair leaves out the city: the ERP's own edit, newer than Salesforce's data of it, is what the record brought back takes (touched %v)", w.touched)
 	}
+}
+
+// twoWayEngine returns an engine, not started, syncing Salesforce and the
+// ERP both ways under policy on memory state, for tests that set its
+// version map and call its decisions directly.
+func twoWayEngine(t *testing.T, policy sfsync.ConflictPolicy) *Engine {
+	t.Helper()
+	sfLog, extLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
+	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog))
+	ext := synctest.NewSystem(sfsync.External("erp"), synctest.WithFeed(extLog))
+	e, err := New(sfLog.Source(), nil,
+		WithSource(extLog.Source()), WithStore(memory.New()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		WithPolicy(policy), WithClientID("sfsync"),
+		WithRoute(Route{From: sfsync.Salesforce, Sink: ext}), WithRoute(Route{From: sfsync.External("erp"), Sink: sf}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

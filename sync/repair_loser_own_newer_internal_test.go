@@ -1,16 +1,12 @@
 package sync
 
 import (
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	"github.com/sfsync/sfsync/store/memory"
-	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // Last write wins (skew 1 s). Salesforce creates the contact (6 s, commit
@@ -33,16 +29,7 @@ import (
 func TestRecordRepairLeavesTheLoserNewerOwnDataThatReachedTheWinner(t *testing.T) {
 	const record = "Contact/003A"
 	erp := sfsync.External("erp")
-	sfLog, extLog := synctest.NewLog("/data/ContactChangeEvent"), synctest.NewLog("erp/contacts")
-	sf := synctest.NewSystem(sfsync.Salesforce, synctest.WithFeed(sfLog))
-	ext := synctest.NewSystem(erp, synctest.WithFeed(extLog))
-	e, err := New(sfLog.Source(), nil,
-		WithSource(extLog.Source()), WithStore(memory.New()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		WithPolicy(conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second))), WithClientID("sfsync"),
-		WithRoute(Route{From: sfsync.Salesforce, Sink: ext}), WithRoute(Route{From: erp, Sink: sf}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := twoWayEngine(t, conflict.LastWriteWins(conflict.WithSkewTolerance(time.Second)))
 	vc := e.versions
 	at := func(ms int) time.Time { return versionBase.Add(time.Duration(ms) * time.Millisecond) }
 	created := sfVersionAt(6, 304)
