@@ -623,14 +623,37 @@ func (e *Engine) decide(vc *versionCache, w *work, cur *sfsync.Record, known boo
 		w.notes = noteFirst(w.notes, d.Reason)
 	}
 	if c.Op == sfsync.OpCreate && known && cur.Exists && !cur.Deleted && !it.repair && vc.madeByUs(record, dest) {
-		if fill := lacking(*cur, &c, touched); len(fill) > 0 {
-			// Our write that made the record there was of a later change
-			// of the same system, which did not carry these fields (its
-			// source's record, when read, no longer held them): the
-			// target never had them, and this create's values fill them.
-			dropFields(&c, without(slices.Clone(touched), fill))
-			w.notes = append(w.notes, fmt.Sprintf("only %v: the record there was made by our own write of a later change, which did not carry them", fill))
-			w.touched = fill
+		// Our write that made the record there may have been of a later
+		// change of the same system, which did not carry some fields (its
+		// source's record, when read, no longer held them): the target
+		// never had them, and this create's values fill them.
+		fill := lacking(*cur, &c, touched)
+		// Nor did our write carry a field the target holds as its own
+		// data of a change that lost (its repair not landed) from before
+		// that write: the write brought the record back (an undelete,
+		// whose echo makes the record ours there) and left the target's
+		// value standing for the target's change, undecided then, to
+		// decide (see targetEditStands). That change lost since, and its
+		// repair left the field to this create, dead-lettered then, as
+		// the winner's newer value on its way (see lostFieldsRepair).
+		// Taken as applied, nothing took the winning value there, and
+		// the systems parted for good (seed 9607). This create's value,
+		// which the policy kept, is written. (A change of the target's
+		// after that write is news of its own, decided by its own event:
+		// it stands here until then.)
+		stood := lostThere(vc, record, dest, *cur, touched)
+		if len(fill) > 0 || len(stood) > 0 {
+			write := slices.DeleteFunc(slices.Clone(touched), func(f string) bool {
+				return !slices.Contains(fill, f) && !slices.Contains(stood, f)
+			})
+			dropFields(&c, without(slices.Clone(touched), write))
+			if len(fill) > 0 {
+				w.notes = append(w.notes, fmt.Sprintf("only %v: the record there was made by our own write of a later change, which did not carry them", fill))
+			}
+			if len(stood) > 0 {
+				w.notes = append(w.notes, fmt.Sprintf("%v: our own write brought the record back there without them; %s's own values of them lost", stood, dest))
+			}
+			w.touched = write
 			return c, nil, false
 		}
 		// The record lives in the target because a write of ours made it
@@ -768,6 +791,20 @@ func lacking(cur sfsync.Record, c *sfsync.Change, touched []string) []string {
 			continue
 		}
 		if cur.Fields[f] == nil && cur.LastWriter[f] == "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// lostThere returns the fields of touched whose value in cur, the target's
+// record, is the target's own data of a change that lost, from before the
+// write of ours that made the record there (see leftByOurMaking): data
+// that write did not carry, and no write of ours took there.
+func lostThere(vc *versionCache, record string, target sfsync.System, cur sfsync.Record, touched []string) []string {
+	var out []string
+	for _, f := range touched {
+		if v, ok := cur.Fields[f]; ok && vc.leftByOurMaking(record, target, f, v) {
 			out = append(out, f)
 		}
 	}

@@ -1406,6 +1406,27 @@ func (vc *versionCache) holdsNewerLost(record string, sys sfsync.System, field s
 	return vc.get(record).holdsNewerLost(sys, field, value)
 }
 
+// leftByOurMaking reports whether sys holds value in field as its own
+// data of a change that lost (see holdsNewerLost) from before the write
+// of ours that made the record there, or brought it back (see madeByUs):
+// that write did not carry the field, and left sys's value standing. A
+// change of sys's after that write is news of sys's own since, which its
+// own event decides.
+func (vc *versionCache) leftByOurMaking(record string, sys sfsync.System, field string, value any) bool {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	rv := vc.get(record)
+	if !rv.holdsNewerLost(sys, field, value) {
+		return false
+	}
+	made, ok := rv.version(sys, fieldMade)
+	if !ok {
+		return false
+	}
+	lost, ok := rv.version(sys, lostPrefix+field)
+	return ok && lost.Before(made)
+}
+
 // holdsNewerLost reports whether sys holds value in field as its own data
 // of a change that lost (or was dead-lettered), newer than sys's applied
 // data of the field, and not repaired since: sys's newest data of the
