@@ -117,6 +117,7 @@ var regressionSeeds = []struct {
 	{5429, 0, "last write wins with skew: our write of an ERP edit crossed a Salesforce user's edit and its acknowledgement was lost; the user's edit won in the ERP, and its resync back to Salesforce, planned before the crossing write's outcome was recorded, was then dropped as stale against it. A resync takes the winner's data it was decided against from the record read too"},
 	{9194, 0, "field ownership: Salesforce showed a field the ERP's create left out as empty, never set; a repair claimed it at the record's version on the ERP's clock, and Salesforce's first real value, on its own clock, was dropped as stale. A field the winner never set is claimed at no version"},
 	{7347, 0, "field ownership: a repair bringing back a record whose delete lost found it live again already (a newer Salesforce change brought it back), left nothing out, and wrote a value of the ERP-owned field that was never synced. Every field counts as the target's as it stands"},
+	{9607, 0, "Salesforce wins: Salesforce's create was dead-lettered, its undelete made the record ours in the ERP while leaving the ERP's own last name to the ERP's create, undecided then; that create lost, its repair left the field to Salesforce's create, and the requeued create took itself as applied. It now writes what the undelete left to the losing change"},
 }
 
 // TestRegressionSeeds runs each regression seed, and again when it breaks
