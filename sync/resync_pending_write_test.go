@@ -1,9 +1,7 @@
 package sync_test
 
 import (
-	"context"
 	"errors"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -11,22 +9,6 @@ import (
 	"github.com/sfsync/sfsync/conflict"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
-
-// crossedLostAck is a target whose users edit the record right after the
-// engine's first read of it, and whose first write then lands on top of
-// that edit but fails with a timeout: the write's outcome waits for its
-// retry.
-type crossedLostAck struct {
-	*target
-	once stdsync.Once
-	edit func()
-}
-
-func (s *crossedLostAck) Read(ctx context.Context, object string, ids []string) (map[string]sfsync.Record, error) {
-	recs, err := s.target.Read(ctx, object, ids)
-	s.once.Do(s.edit)
-	return recs, err
-}
 
 // A Salesforce user edits LastName right after the engine read the record
 // to write the ERP's older edit of it; the write lands on top of the
@@ -46,7 +28,7 @@ func TestResyncIsNotStaleAgainstTheCrossedWriteRecordedLate(t *testing.T) {
 	b.sf.InjectFault(synctest.Fault{Err: sfsync.Retryable(errors.New("timeout")), AfterApply: true,
 		Match: func(c sfsync.Change) bool { return c.Source == erp }})
 	var user sfsync.Change
-	sf := &crossedLostAck{target: b.sf}
+	sf := &editAfterRead{target: b.sf}
 	sf.edit = func() { user = b.sf.Edit("Contact", "003A", map[string]any{"LastName": "sf"}, at(12*time.Second)) }
 	_, settled := b.startThrough(t, conflict.LastWriteWins(), sf)
 	settled()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
@@ -15,10 +14,10 @@ import (
 // record just before the engine's first delete of it lands there: the
 // edit's event is the caller's to append (see edited).
 type editedFirst struct {
-	*synctest.System
-	fields map[string]any
-	at     sfsync.Version
-	edited chan sfsync.Change
+	*target // an alias, so that the target's System method is promoted
+	fields  map[string]any
+	at      sfsync.Version
+	edited  chan sfsync.Change
 }
 
 func (s *editedFirst) Write(ctx context.Context, cs []sfsync.Change) error {
@@ -30,7 +29,7 @@ func (s *editedFirst) Write(ctx context.Context, cs []sfsync.Change) error {
 			}
 		}
 	}
-	return s.System.Write(ctx, cs)
+	return s.target.Write(ctx, cs)
 }
 
 // The ERP creates a record at 3.5 s on its clock, which runs ahead, and
@@ -46,19 +45,8 @@ func (s *editedFirst) Write(ctx context.Context, cs []sfsync.Change) error {
 func TestUndeleteRestoresNoLosingEditOverNewerData(t *testing.T) {
 	b := newBidi(t)
 	b.salesforceByRecord(synctest.WithWriteClock(func() sfsync.Version { return at(time.Second) }))
-	sf := &editedFirst{System: b.sf, fields: map[string]any{"LastName": "n11"}, at: at(2 * time.Second), edited: make(chan sfsync.Change, 1)}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.LastWriteWins()),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: sf}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc) }
+	sf := &editedFirst{target: b.sf, fields: map[string]any{"LastName": "n11"}, at: at(2 * time.Second), edited: make(chan sfsync.Change, 1)}
+	r, settled := b.startSinks(t, conflict.LastWriteWins(), b.ext, sf)
 	b.ext.Edit("Contact", "003A", map[string]any{"LastName": "n6", "Email": "e7"}, at(3500*time.Millisecond))
 	settled()
 

@@ -10,14 +10,13 @@ import (
 
 	"github.com/sfsync/sfsync"
 	"github.com/sfsync/sfsync/conflict"
-	sfsyncsync "github.com/sfsync/sfsync/sync"
 	"github.com/sfsync/sfsync/sync/synctest"
 )
 
 // restoredFirst is Salesforce as the engine's sink, whose user restores
 // a deleted record just before the engine's first repair write reaches it.
 type restoredFirst struct {
-	*synctest.System
+	*target  // an alias, so that the target's System method is promoted
 	restored chan sfsync.Change
 }
 
@@ -30,7 +29,7 @@ func (s *restoredFirst) Write(ctx context.Context, cs []sfsync.Change) error {
 			}
 		}
 	}
-	return s.System.Write(ctx, cs)
+	return s.target.Write(ctx, cs)
 }
 
 // The ERP edits the city at 6 s and the last name at 9 s, and Salesforce
@@ -47,19 +46,8 @@ func TestUndeleteRestoresNoValueOverDataTakenSinceTheDelete(t *testing.T) {
 	var refuse atomic.Bool
 	b.sf.InjectFault(synctest.Fault{Match: func(sfsync.Change) bool { return refuse.Load() },
 		Err: sfsync.Permanent(errors.New("a validation rule an operator then fixes")), Times: -1})
-	sf := &restoredFirst{System: b.sf, restored: make(chan sfsync.Change, 1)}
-	sfSrc, extSrc := b.sfLog.Source(), b.extLog.Source()
-	e, err := sfsyncsync.New(sfSrc, nil,
-		sfsyncsync.WithLogger(quiet()), sfsyncsync.WithTenant(org), sfsyncsync.WithClientID("sfsync"),
-		sfsyncsync.WithStore(b.store), sfsyncsync.WithPolicy(conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second)))),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: sfsync.Salesforce, To: erp, Sink: b.ext}),
-		sfsyncsync.WithRoute(sfsyncsync.Route{From: erp, To: sfsync.Salesforce, Sink: sf}),
-		sfsyncsync.WithSource(extSrc), fastRetries(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, e)
-	settled := func() { t.Helper(); settle(t, b.sfLog, sfSrc, b.extLog, extSrc) }
+	sf := &restoredFirst{target: b.sf, restored: make(chan sfsync.Change, 1)}
+	r, settled := b.startSinks(t, conflict.FieldOwnership(conflict.Owners{"Email": sfsync.Salesforce}, conflict.LastWriteWins(conflict.WithSkewTolerance(2*time.Second))), b.ext, sf)
 	b.ext.Edit("Contact", "003A", map[string]any{"Email": "e2", "LastName": "n1", "MailingCity": "c4", "Phone": "p3"}, at(time.Second))
 	settled()
 
